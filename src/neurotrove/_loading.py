@@ -1,0 +1,380 @@
+"""Trove methods that load datasets, with ONE's semantics for choosing files and revisions.
+
+A local trove reads files in place under its data root. Before any data are returned, each
+file is checked: present on disk, the catalogued size, and (with ``check_hash``) the
+catalogued md5. A file that fails is an error, never data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from . import alf
+from ._reading import ReadingMixin
+from .catalog import schema as s
+from .config import Settings
+from .errors import HashMismatchError, MultipleFoundError, NotFoundError, ValidationError
+from .files.hashing import file_md5
+from .loaders import AlfObject, assemble_object, load_file
+from .query.datasets import filter_rows, last_before, select_for_load
+
+__all__ = ["LoadingMixin"]
+
+Row = Mapping[str, Any]
+_d = s.datasets.c
+
+
+class LoadingMixin(ReadingMixin):
+    """Load datasets, objects and collections (mixed into :class:`~neurotrove.Trove`)."""
+
+    settings: Settings
+
+    def _session_datasets(self, eid: Any) -> tuple[str, Path, list[dict[str, Any]]]:
+        """Read the eid, folder and dataset rows of a session in one read transaction."""
+        with self.catalog.read() as conn:
+            eid = self._to_eid(conn, eid)
+            folder = self._session_folder(conn, eid)
+            rows = self._dataset_rows(conn, [_d.session == eid])
+        return eid, folder, rows
+
+    def _files(self, folder: Path, rows: Sequence[Row], eid: str) -> list[Path]:
+        """Check each dataset's file and return its path (the local file source).
+
+        Raises
+        ------
+        NotFoundError
+            When a file is not on disk.
+        HashMismatchError
+            When a file's size (or md5, with ``check_hash``) differs from the catalogue.
+        """
+        paths = []
+        for row in rows:
+            path = folder / row["rel_path"]
+            if not path.is_file():
+                state = "" if row["exists"] else " (the catalogue marks it missing)"
+                raise NotFoundError(
+                    f"{row['rel_path']} of session {eid} is not on disk at {path}{state}; "
+                    f"restore the file, or run trove register to update the catalogue",
+                    session=eid,
+                    dataset=row["rel_path"],
+                    path=str(path),
+                )
+            size = path.stat().st_size
+            if row["file_size"] is not None and size != row["file_size"]:
+                raise HashMismatchError(
+                    str(path),
+                    f"size {row['file_size']}",
+                    f"size {size}",
+                    "the file changed since it was registered; run trove register to "
+                    "record the new version, or restore the original",
+                )
+            if self.settings.check_hash and row["hash"]:
+                digest = file_md5(path)
+                if digest != row["hash"]:
+                    raise HashMismatchError(
+                        str(path),
+                        f"md5:{row['hash']}",
+                        f"md5:{digest}",
+                        "the content changed since it was registered; run trove register "
+                        "to record it, or restore the original",
+                    )
+            paths.append(path)
+        return paths
+
+    def load_dataset(
+        self,
+        eid: Any,
+        dataset: str | Mapping[str, Any],
+        *,
+        collection: str | None = None,
+        revision: str | None = None,
+        download_only: bool = False,
+    ) -> Any:
+        """Load one dataset of a session.
+
+        Parameters
+        ----------
+        eid : str, UUID, path or dict
+            The session.
+        dataset : str or dict
+            A file name (``'_ibl_trials.table.pqt'``), ``object.attribute`` without an
+            extension, a wildcard, a dict of ALF parts, or a path relative to the session
+            (``'alf/#2024-01-01#/_ibl_trials.table.pqt'``).
+        collection : str, optional
+            The collection (wildcards allowed); needed when the name is in several.
+        revision : str, optional
+            ``None`` takes the default revision; a named one takes that revision or the
+            last before it.
+        download_only : bool
+            Return the file's path instead of its content.
+
+        Returns
+        -------
+        Any
+            The content (see :func:`neurotrove.loaders.load_file`), or the path.
+
+        Raises
+        ------
+        NotFoundError, MultipleFoundError, HashMismatchError
+        """
+        eid, folder, rows = self._session_datasets(eid)
+        row = select_for_load(rows, dataset, collection=collection, revision=revision, session=eid)
+        (path,) = self._files(folder, [row], eid)
+        return path if download_only else load_file(path)
+
+    def load_datasets(
+        self,
+        eid: Any,
+        datasets: Sequence[str | Mapping[str, Any]],
+        *,
+        collections: str | Sequence[str | None] | None = None,
+        revisions: str | Sequence[str | None] | None = None,
+        assert_present: bool = True,
+        download_only: bool = False,
+    ) -> tuple[list[Any], list[Row | None]]:
+        """Load several datasets of a session.
+
+        Parameters
+        ----------
+        eid : str, UUID, path or dict
+            The session.
+        datasets : list
+            Each as in :meth:`load_dataset`.
+        collections, revisions : str or list, optional
+            One for all datasets, or one per dataset.
+        assert_present : bool
+            Raise when a dataset is missing; otherwise its data and record are ``None``.
+        download_only : bool
+            Return paths instead of content.
+
+        Returns
+        -------
+        list
+            The data (or paths), one per dataset.
+        list
+            The dataset records (dicts), one per dataset.
+        """
+        if isinstance(datasets, str) or not isinstance(datasets, Sequence):
+            raise ValidationError(
+                "datasets must be a list of dataset names; for one dataset use load_dataset",
+                datasets=datasets,
+            )
+        per_collection = _per_dataset(collections, len(datasets), "collections")
+        per_revision = _per_dataset(revisions, len(datasets), "revisions")
+        eid, folder, rows = self._session_datasets(eid)
+        chosen: list[Row | None] = []
+        problems = []
+        for name, collection, revision in zip(datasets, per_collection, per_revision, strict=True):
+            try:
+                chosen.append(
+                    select_for_load(
+                        rows, name, collection=collection, revision=revision, session=eid
+                    )
+                )
+            except (NotFoundError, MultipleFoundError) as error:
+                if assert_present or isinstance(error, MultipleFoundError):
+                    problems.append(error.message)
+                chosen.append(None)
+        if problems:
+            raise NotFoundError("; ".join(problems), session=eid)
+        data: list[Any] = []
+        for row in chosen:
+            if row is None:
+                data.append(None)
+                continue
+            try:
+                (path,) = self._files(folder, [row], eid)
+            except NotFoundError:
+                if assert_present:
+                    raise
+                data.append(None)
+                continue
+            data.append(path if download_only else load_file(path))
+        return data, chosen
+
+    def load_object(
+        self,
+        eid: Any,
+        obj: str,
+        *,
+        collection: str | None = None,
+        revision: str | None = None,
+        attribute: str | Sequence[str] | None = None,
+        download_only: bool = False,
+        **parts: str | None,
+    ) -> AlfObject | list[Path]:
+        """Load every attribute of an ALF object into an :class:`~neurotrove.loaders.AlfObject`.
+
+        A ``table`` dataset (``trials.table.pqt``) is expanded into its columns.
+
+        Parameters
+        ----------
+        eid : str, UUID, path or dict
+            The session.
+        obj : str
+            The object, e.g. ``"trials"`` (wildcards allowed).
+        collection : str, optional
+            Its collection; needed when the object is in several.
+        revision : str, optional
+            As in :meth:`load_dataset`, resolved per dataset.
+        attribute : str or list, optional
+            Only these attributes (wildcards allowed).
+        download_only : bool
+            Return the files' paths instead.
+        **parts
+            Other ALF parts to filter on: ``namespace``, ``timescale``, ``extra``,
+            ``extension``.
+
+        Raises
+        ------
+        NotFoundError
+            When the session has no such object; the message lists the objects it has.
+        MultipleFoundError
+            When the object is in several collections (pass ``collection``) or the name
+            matches several objects.
+        """
+        unknown = set(parts) - {"namespace", "timescale", "extra", "extension"}
+        if unknown:
+            raise ValidationError(
+                f"load_object has no option {', '.join(sorted(unknown))}; filter with "
+                f"namespace, timescale, extra or extension",
+                options=sorted(unknown),
+            )
+        eid, folder, rows = self._session_datasets(eid)
+        wanted = {"object": obj, "attribute": attribute, **parts}
+        matched = filter_rows(rows, filename=wanted, collection=collection)
+        matched = last_before(matched, revision, assert_unique=False)
+        if not matched:
+            objects = sorted({r["object"] for r in rows})
+            where = f" in collection {collection!r}" if collection is not None else ""
+            raise NotFoundError(
+                f"session {eid} has no ALF object {obj!r}{where}"
+                + (f"; it has {', '.join(objects)}" if objects else "; it has no datasets"),
+                session=eid,
+                object=obj,
+            )
+        _one_of(matched, "object", eid, f"objects match {obj!r}; be more specific")
+        _one_of(
+            matched,
+            "collection",
+            eid,
+            f"object {obj!r} is in several collections; pass collection=",
+        )
+        paths = self._files(folder, matched, eid)
+        if download_only:
+            return paths
+        names = [alf.parse_filename(r["name"]) for r in matched]
+        return assemble_object(list(zip(names, paths, strict=True)), obj=matched[0]["object"])
+
+    def load_collection(
+        self,
+        eid: Any,
+        collection: str,
+        *,
+        object: str | Sequence[str] | None = None,
+        revision: str | None = None,
+        download_only: bool = False,
+    ) -> dict[str, AlfObject] | list[Path]:
+        """Load every ALF object of a collection, as a dict of object name to AlfObject.
+
+        Raises
+        ------
+        NotFoundError
+            When the collection has no datasets (or none of the objects asked for).
+        """
+        eid, folder, rows = self._session_datasets(eid)
+        in_collection = filter_rows(rows, collection=collection)
+        if not in_collection:
+            collections = sorted({r["collection"] for r in rows})
+            raise NotFoundError(
+                f"session {eid} has no collection {collection!r}; it has "
+                f"{', '.join(repr(c) for c in collections) or 'no datasets'}",
+                session=eid,
+                collection=collection,
+            )
+        matched = filter_rows(
+            in_collection, filename={"object": object} if object is not None else None
+        )
+        matched = last_before(matched, revision, assert_unique=False)
+        if not matched:
+            raise NotFoundError(
+                f"collection {collection!r} of session {eid} has no object {object!r}",
+                session=eid,
+                collection=collection,
+            )
+        paths = self._files(folder, matched, eid)
+        if download_only:
+            return paths
+        grouped: dict[tuple[str, str], list[tuple[alf.DatasetName, Path]]] = {}
+        for row, path in zip(matched, paths, strict=True):
+            grouped.setdefault((row["collection"], row["object"]), []).append(
+                (alf.parse_filename(row["name"]), path)
+            )
+        result: dict[str, AlfObject] = {}
+        for (_, name), files in sorted(grouped.items()):
+            if name in result:
+                raise MultipleFoundError(
+                    f"object {name!r} is in several collections matching {collection!r}; "
+                    f"give one collection",
+                    session=eid,
+                    collection=collection,
+                )
+            result[name] = assemble_object(files, obj=name)
+        return result
+
+    def load_dataset_from_id(
+        self, dataset_id: str, *, download_only: bool = False, details: bool = False
+    ) -> Any:
+        """Load a dataset by its id.
+
+        Returns
+        -------
+        Any
+            The content (or path); with ``details=True``, a pair ``(content, record)``.
+
+        Raises
+        ------
+        NotFoundError
+            When no dataset has this id.
+        """
+        from .catalog.values import coerce_value
+
+        key = coerce_value("uuid", dataset_id, "dataset_id")
+        with self.catalog.read() as conn:
+            rows = self._dataset_rows(conn, [_d.id == key])
+            if not rows:
+                raise NotFoundError(
+                    f"no dataset {key} in the catalogue of {self.root}", dataset=key
+                )
+            if rows[0]["eid"] is None:
+                raise NotFoundError(
+                    f"dataset {key} belongs to no session, so it has no file here", dataset=key
+                )
+            folder = self._session_folder(conn, rows[0]["eid"])
+        (path,) = self._files(folder, rows, rows[0]["eid"])
+        output = path if download_only else load_file(path)
+        return (output, rows[0]) if details else output
+
+
+def _one_of(rows: Sequence[Row], field: str, eid: str, message: str) -> None:
+    values = sorted({r[field] for r in rows})
+    if len(values) > 1:
+        raise MultipleFoundError(
+            f"in session {eid}, {len(values)} {message} ({', '.join(map(repr, values))})",
+            session=eid,
+            **{field: values},
+        )
+
+
+def _per_dataset(value: Any, count: int, name: str) -> list[Any]:
+    if value is None or isinstance(value, str):
+        return [value] * count
+    values = list(value)
+    if len(values) != count:
+        raise ValidationError(
+            f"{name} has {len(values)} entries for {count} datasets; give one, or one per dataset",
+            **{name: values},
+        )
+    return values

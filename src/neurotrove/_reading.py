@@ -1,0 +1,485 @@
+"""Trove methods that read the catalogue: search, list, details and identifiers."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Mapping, Sequence
+from pathlib import Path, PurePath
+from typing import TYPE_CHECKING, Any, Literal, overload
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from . import alf
+from .catalog import schema as s
+from .catalog.store import Catalog
+from .catalog.values import coerce_value
+from .catalog.views import rel_path_expression, table_spec
+from .errors import MultipleFoundError, NotFoundError, ValidationError
+from .qc import QC
+from .query.conditions import compile_conditions
+from .query.datasets import filter_rows
+from .query.frames import select_frame, select_records, to_frame, to_records
+from .query.sessions import compile_search, search_terms
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["DATASET_COLUMNS", "ReadingMixin"]
+
+_d = s.datasets.c
+DATASET_COLUMNS = [
+    "id",
+    "eid",
+    "rel_path",
+    "collection",
+    "revision",
+    "name",
+    "namespace",
+    "object",
+    "attribute",
+    "timescale",
+    "extra",
+    "extension",
+    "dataset_type",
+    "file_size",
+    "hash",
+    "exists",
+    "qc",
+    "default_revision",
+]
+_DATASET_SELECT = [
+    _d.id,
+    _d.session.label("eid"),
+    rel_path_expression(_d.collection, _d.revision, _d.name).label("rel_path"),
+    _d.collection,
+    _d.revision,
+    _d.name,
+    _d.namespace,
+    _d.object,
+    _d.attribute,
+    _d.timescale,
+    _d.extra,
+    _d.extension,
+    _d.dataset_type,
+    _d.file_size,
+    _d.hash,
+    _d.exists,
+    _d.qc,
+    _d.default_revision,
+]
+EidLike = str | uuid.UUID | PurePath | Mapping[str, Any]
+
+
+class ReadingMixin:
+    """Search, list and identify sessions and datasets (mixed into :class:`~neurotrove.Trove`)."""
+
+    root: Path
+    catalog: Catalog
+    table_defaults: dict[str, dict[str, Any]]
+
+    # -- sessions --------------------------------------------------------------------------
+
+    def search(self, **filters: Any) -> pd.DataFrame:
+        """Find sessions, newest first, as a DataFrame indexed by ``eid``.
+
+        Parameters
+        ----------
+        subject, lab, projects, task_protocol, location, users : str or list of str
+            Regular expressions searched anywhere in the field, case-sensitively, as in ONE
+            (``"FD_04"`` matches ``"MFD_04"``; ``"^FD_04$"`` does not). A list means any of.
+        date_range : date, str, or [start, end]
+            One day, or an inclusive range; either end may be ``None``.
+        number : int or list of int
+            Session numbers.
+        dataset : str or list of str
+            Regular expressions searched in the datasets' ``rel_path``; the session must
+            hold every one (present on disk).
+        datasets : str or list of str
+            Regular expressions matching whole file names (ONE 3.x); the session must hold
+            every one.
+        dataset_qc_lte : QC name or number
+            Count only datasets at or below this QC; alone, keeps sessions having any.
+        **conditions
+            Any other session column, or ``json.<key>``, as a table condition.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``lab, subject, date, number, task_protocol, projects, users, location,
+            start_time, end_time, narrative, qc, extended_qc, json, folder``.
+
+        Raises
+        ------
+        ValidationError
+            (a ``ValueError``) for an unknown filter, listing the valid ones.
+
+        Examples
+        --------
+        >>> import tempfile, neurotrove as nt
+        >>> trove = nt.connect(tempfile.mkdtemp())
+        >>> trove.search(subject="KS005").empty
+        True
+        """
+        defaults = {
+            k: v for k, v in self.table_defaults.get("sessions", {}).items() if k not in filters
+        }
+        spec = table_spec("sessions")
+        with self.catalog.read() as conn:
+            where = compile_search(conn, filters, self.catalog.dialect)
+            where += compile_conditions(spec, defaults, self.catalog.dialect)
+            return select_frame(conn, spec, where)
+
+    def search_terms(self) -> list[str]:
+        """Return the filters :meth:`search` accepts (its own, then every session column)."""
+        return search_terms()
+
+    def list_subjects(self) -> list[str]:
+        """Return the nicknames of all subjects, sorted."""
+        with self.catalog.read() as conn:
+            names = conn.execute(sa.select(s.subjects.c.nickname).distinct()).scalars()
+            return sorted(names)
+
+    def get_details(self, eid: EidLike, full: bool = False) -> dict[str, Any]:
+        """Return a session's fields as a dict (with ``eid``).
+
+        Parameters
+        ----------
+        eid : str, UUID, path or dict
+            The session (see :meth:`to_eid`).
+        full : bool
+            Also return its datasets, as a DataFrame under ``"datasets"``.
+        """
+        spec = table_spec("sessions")
+        with self.catalog.read() as conn:
+            eid = self._to_eid(conn, eid)
+            names, data = select_records(conn, spec, [s.sessions.c.id == eid], order=False)
+        (details,) = to_records(spec, names, data)
+        if full:
+            details["datasets"] = self.list_datasets(eid, details=True, qc="CRITICAL")
+        return details
+
+    # -- datasets --------------------------------------------------------------------------
+
+    def _dataset_rows(self, conn: Connection, where: Sequence[Any]) -> list[dict[str, Any]]:
+        rows = conn.execute(sa.select(*_DATASET_SELECT).where(*where)).mappings()
+        return [dict(r) for r in rows]
+
+    @overload
+    def list_datasets(
+        self,
+        eid: EidLike | None = None,
+        *,
+        filename: str | Sequence[str] | Mapping[str, Any] | None = None,
+        collection: str | Sequence[str] | None = None,
+        revision: str | Sequence[str] | None = None,
+        qc: Any = "FAIL",
+        ignore_qc_not_set: bool = False,
+        default_revisions_only: bool = False,
+        details: Literal[False] = False,
+    ) -> list[str]: ...
+
+    @overload
+    def list_datasets(
+        self,
+        eid: EidLike | None = None,
+        *,
+        filename: str | Sequence[str] | Mapping[str, Any] | None = None,
+        collection: str | Sequence[str] | None = None,
+        revision: str | Sequence[str] | None = None,
+        qc: Any = "FAIL",
+        ignore_qc_not_set: bool = False,
+        default_revisions_only: bool = False,
+        details: Literal[True],
+    ) -> pd.DataFrame: ...
+
+    @overload
+    def list_datasets(
+        self,
+        eid: EidLike | None = None,
+        *,
+        filename: str | Sequence[str] | Mapping[str, Any] | None = None,
+        collection: str | Sequence[str] | None = None,
+        revision: str | Sequence[str] | None = None,
+        qc: Any = "FAIL",
+        ignore_qc_not_set: bool = False,
+        default_revisions_only: bool = False,
+        details: bool,
+    ) -> list[str] | pd.DataFrame: ...
+
+    def list_datasets(
+        self,
+        eid: EidLike | None = None,
+        *,
+        filename: str | Sequence[str] | Mapping[str, Any] | None = None,
+        collection: str | Sequence[str] | None = None,
+        revision: str | Sequence[str] | None = None,
+        qc: Any = "FAIL",
+        ignore_qc_not_set: bool = False,
+        default_revisions_only: bool = False,
+        details: bool = False,
+    ) -> list[str] | pd.DataFrame:
+        """List a session's datasets (or every session's) with ONE's filters.
+
+        Parameters
+        ----------
+        eid : str, UUID, path or dict, optional
+            The session; without one, datasets of all sessions are listed.
+        filename : str, list of str, or dict of ALF parts
+            Shell wildcards on the file name, e.g. ``"*wheel*"`` or ``{"object": "trials"}``.
+        collection, revision : str or list of str
+            Shell wildcards; ``''`` means none.
+        qc : QC name or number
+            Only datasets at or below this QC (by default all but CRITICAL, as ONE).
+        ignore_qc_not_set : bool
+            Leave out datasets whose QC is NOT_SET.
+        default_revisions_only : bool
+            Only default revisions.
+        details : bool
+            Return a DataFrame indexed by dataset id instead of the sorted ``rel_path`` list.
+
+        Returns
+        -------
+        list of str or pandas.DataFrame
+        """
+        rows = self._filtered_datasets(
+            eid,
+            filename=filename,
+            collection=collection,
+            revision=revision,
+            qc=qc,
+            ignore_qc_not_set=ignore_qc_not_set,
+            default_revisions_only=default_revisions_only,
+        )
+        if not details:
+            return sorted({r["rel_path"] for r in rows})
+        rows.sort(key=lambda r: (str(r["eid"]), r["rel_path"]))
+        return _dataset_frame(rows)
+
+    def _filtered_datasets(
+        self,
+        eid: EidLike | None,
+        *,
+        filename: str | Sequence[str] | Mapping[str, Any] | None = None,
+        collection: str | Sequence[str] | None = None,
+        revision: str | Sequence[str] | None = None,
+        qc: Any = "FAIL",
+        ignore_qc_not_set: bool = False,
+        default_revisions_only: bool = False,
+    ) -> list[Mapping[str, Any]]:
+        with self.catalog.read() as conn:
+            if eid is None:
+                where = [_d.qc <= int(QC.parse(qc))]
+                if default_revisions_only:
+                    where.append(_d.default_revision.is_(True))
+                rows = self._dataset_rows(conn, where)
+            else:
+                rows = self._dataset_rows(conn, [_d.session == self._to_eid(conn, eid)])
+        return filter_rows(
+            rows,
+            filename=filename,
+            collection=collection,
+            revision=revision,
+            qc=qc,
+            ignore_qc_not_set=ignore_qc_not_set,
+            default_revisions_only=default_revisions_only,
+        )
+
+    def list_collections(
+        self,
+        eid: EidLike | None = None,
+        *,
+        filename: str | Sequence[str] | Mapping[str, Any] | None = None,
+        collection: str | Sequence[str] | None = None,
+        revision: str | Sequence[str] | None = None,
+    ) -> list[str]:
+        """List the collections holding datasets (``''`` is the session folder itself).
+
+        Takes the filters of :meth:`list_datasets`.
+        """
+        rows = self._filtered_datasets(
+            eid, filename=filename, collection=collection, revision=revision
+        )
+        return sorted({r["collection"] for r in rows})
+
+    def list_revisions(
+        self,
+        eid: EidLike | None = None,
+        *,
+        filename: str | Sequence[str] | Mapping[str, Any] | None = None,
+        collection: str | Sequence[str] | None = None,
+        revision: str | Sequence[str] | None = None,
+    ) -> list[str]:
+        """List the revisions of datasets (``''`` for unrevised ones), sorted.
+
+        Takes the filters of :meth:`list_datasets`.
+        """
+        rows = self._filtered_datasets(
+            eid, filename=filename, collection=collection, revision=revision
+        )
+        return sorted({r["revision"] for r in rows})
+
+    # -- identifiers -----------------------------------------------------------------------
+
+    @overload
+    def to_eid(self, x: EidLike) -> str: ...
+
+    @overload
+    def to_eid(self, x: list[EidLike]) -> list[str]: ...
+
+    def to_eid(self, x: EidLike | list[EidLike]) -> str | list[str]:
+        """Return the eid of a session given in any of its forms.
+
+        Parameters
+        ----------
+        x : str, UUID, Path, dict, or a list of them
+            An eid (UUID or its string), a path to the session folder or to a file in it,
+            ``"subject/date/number"``, ``"lab/Subjects/subject/date/number"``, or a dict with
+            ``subject``, ``date`` and ``number`` (and optionally ``lab``).
+
+        Returns
+        -------
+        str or list of str
+
+        Raises
+        ------
+        NotFoundError
+            When no such session is catalogued.
+        ValidationError
+            When ``x`` is none of the forms above.
+        """
+        with self.catalog.read() as conn:
+            if isinstance(x, list):
+                return [self._to_eid(conn, item) for item in x]
+            return self._to_eid(conn, x)
+
+    def _to_eid(self, conn: Connection, x: EidLike) -> str:
+        if isinstance(x, uuid.UUID) or (isinstance(x, str) and _looks_like_uuid(x)):
+            eid = coerce_value("uuid", x, "eid")
+            found = conn.execute(sa.select(s.sessions.c.id).where(s.sessions.c.id == eid))
+            if found.scalar() is None:
+                raise NotFoundError(
+                    f"session {eid} is not in the catalogue of {self.root}", eid=eid
+                )
+            return str(eid)
+        if isinstance(x, Mapping):
+            missing = [k for k in ("subject", "date", "number") if k not in x]
+            if missing:
+                raise ValidationError(
+                    f"a session dict needs subject, date and number; {', '.join(missing)} "
+                    f"missing from {dict(x)!r}",
+                    session=dict(x),
+                )
+            return self._lookup(
+                conn,
+                str(x["subject"]),
+                x["date"],
+                x["number"],
+                x.get("lab"),
+                "lab" in x,
+                repr(dict(x)),
+            )
+        if isinstance(x, str | PurePath | os.PathLike):
+            text = os.fspath(x)
+            ref, _ = alf.find_session(text)
+            return self._lookup(
+                conn, ref.subject, ref.date, ref.number, ref.lab, ref.lab is not None, repr(text)
+            )
+        raise ValidationError(
+            f"{x!r} does not identify a session; give an eid, a session path, "
+            f"'subject/YYYY-MM-DD/NNN' or a dict with subject, date and number",
+            session=x,
+        )
+
+    def _lookup(
+        self,
+        conn: Connection,
+        subject: str,
+        date: Any,
+        number: Any,
+        lab: Any,
+        lab_given: bool,
+        shown: str,
+    ) -> str:
+        query = (
+            sa.select(s.sessions.c.id, s.sessions.c.lab)
+            .select_from(s.sessions.join(s.subjects, s.sessions.c.subject == s.subjects.c.id))
+            .where(
+                s.subjects.c.nickname == subject,
+                s.sessions.c.date == coerce_value("date", date, "date"),
+                s.sessions.c.number == coerce_value("int", number, "number"),
+            )
+        )
+        if lab_given:
+            query = query.where(s.sessions.c.lab == lab if lab else s.sessions.c.lab.is_(None))
+        rows = conn.execute(query).all()
+        if not rows:
+            raise NotFoundError(
+                f"no session {shown} in the catalogue of {self.root}", session=shown
+            )
+        if len(rows) > 1:
+            labs = ", ".join(str(r.lab) for r in rows)
+            raise MultipleFoundError(
+                f"session {shown} exists in several labs ({labs}); include the lab", session=shown
+            )
+        return str(rows[0].id)
+
+    def eid2path(self, eid: EidLike) -> Path:
+        """Return the folder of a session on this machine.
+
+        Examples
+        --------
+        >>> import tempfile, neurotrove as nt
+        >>> trove = nt.connect(tempfile.mkdtemp())
+        >>> eid = trove.register_session("KS005", "2019-04-01", lab="cortexlab")
+        >>> trove.eid2path(eid).relative_to(trove.root).as_posix()
+        'cortexlab/Subjects/KS005/2019-04-01/001'
+        """
+        with self.catalog.read() as conn:
+            return self._session_folder(conn, self._to_eid(conn, eid))
+
+    def _session_folder(self, conn: Connection, eid: str) -> Path:
+        row = conn.execute(
+            sa.select(
+                s.sessions.c.folder,
+                s.sessions.c.lab,
+                s.subjects.c.nickname,
+                s.sessions.c.date,
+                s.sessions.c.number,
+            )
+            .select_from(s.sessions.join(s.subjects, s.sessions.c.subject == s.subjects.c.id))
+            .where(s.sessions.c.id == eid)
+        ).one()
+        folder = row.folder or str(
+            alf.SessionRef(row.nickname, row.date, row.number, row.lab).path
+        )
+        return self.root / folder
+
+    def path2eid(self, path: str | os.PathLike[str]) -> str | None:
+        """Return the eid of the session a path belongs to, or ``None`` if not catalogued.
+
+        Raises
+        ------
+        ValidationError
+            When the path holds no session folder.
+        """
+        try:
+            return self.to_eid(Path(path))
+        except NotFoundError:
+            return None
+
+
+def _looks_like_uuid(text: str) -> bool:
+    try:
+        uuid.UUID(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _dataset_frame(rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+    """Build the DataFrame of dataset rows that ``list_datasets(details=True)`` returns."""
+    spec = table_spec("datasets")
+    data = {name: [r[name] for r in rows] for name in DATASET_COLUMNS}
+    return to_frame(spec, DATASET_COLUMNS, data)

@@ -1,0 +1,214 @@
+"""The catalogue's tables: the data model of DESIGN.md, for SQLite and PostgreSQL alike.
+
+Migrations (``catalog/migrations``) build exactly this schema; a test compares the two.
+Names are the field's own: a *session* (eid) belongs to a *subject*; a *dataset* is one file
+of a session, at ``[collection/][#revision#/]name``.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from ..qc import QC
+from .types import JSONDocument, UUIDString
+
+__all__ = [
+    "dataset_tags",
+    "dataset_types",
+    "datasets",
+    "labs",
+    "metadata",
+    "projects",
+    "revisions",
+    "session_projects",
+    "session_users",
+    "sessions",
+    "subjects",
+    "tags",
+    "users",
+]
+
+# Constraint names are fixed so that migrations can refer to them on both databases.
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+_QC_VALUES = ", ".join(str(int(q)) for q in QC)
+
+labs = sa.Table(
+    "labs",
+    metadata,
+    sa.Column("name", sa.String(255), primary_key=True),
+    sa.Column("description", sa.Text),
+)
+
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("username", sa.String(255), primary_key=True),
+    sa.Column("full_name", sa.String(255)),
+    sa.Column("email", sa.String(255)),
+    # A slow salted hash (scrypt), never the password; NULL for users who cannot log in.
+    sa.Column("password_hash", sa.String(255)),
+    sa.Column("is_admin", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("lab", sa.String(255), sa.ForeignKey("labs.name", onupdate="CASCADE")),
+)
+
+projects = sa.Table(
+    "projects",
+    metadata,
+    sa.Column("name", sa.String(255), primary_key=True),
+    sa.Column("description", sa.Text),
+)
+
+subjects = sa.Table(
+    "subjects",
+    metadata,
+    sa.Column("id", UUIDString, primary_key=True),
+    sa.Column("nickname", sa.String(255), nullable=False),
+    sa.Column("lab", sa.String(255), sa.ForeignKey("labs.name", onupdate="CASCADE")),
+    sa.Column("sex", sa.String(1), nullable=False, server_default="U"),
+    sa.Column("birth_date", sa.Date),
+    sa.Column("species", sa.String(255)),
+    sa.Column("strain", sa.String(255)),
+    sa.Column("genotype", sa.Text),
+    sa.Column("json", JSONDocument),
+    sa.UniqueConstraint("lab", "nickname"),
+    sa.CheckConstraint("sex IN ('M', 'F', 'U')", name="sex"),
+    sa.Index(None, "nickname"),
+)
+
+sessions = sa.Table(
+    "sessions",
+    metadata,
+    sa.Column("id", UUIDString, primary_key=True),
+    sa.Column("subject", UUIDString, sa.ForeignKey("subjects.id"), nullable=False),
+    sa.Column("lab", sa.String(255), sa.ForeignKey("labs.name", onupdate="CASCADE")),
+    sa.Column("date", sa.Date, nullable=False),
+    sa.Column("number", sa.SmallInteger, nullable=False),
+    sa.Column("start_time", sa.DateTime),
+    sa.Column("end_time", sa.DateTime),
+    sa.Column("task_protocol", sa.String(1024)),
+    sa.Column("location", sa.String(255)),
+    sa.Column("narrative", sa.Text),
+    sa.Column("qc", sa.SmallInteger, nullable=False, server_default="0"),
+    sa.Column("extended_qc", JSONDocument),
+    sa.Column("json", JSONDocument),
+    # The session folder relative to the data root, as found on disk ("Subjects/x/..." or an
+    # unpadded number are kept as they are); NULL means the canonical ALF path.
+    sa.Column("folder", sa.String(1024)),
+    sa.UniqueConstraint("subject", "date", "number"),
+    sa.CheckConstraint(f"qc IN ({_QC_VALUES})", name="qc"),
+    sa.CheckConstraint("number >= 0 AND number <= 999", name="number"),
+    sa.Index(None, "date"),
+    sa.Index(None, "lab"),
+    sa.Index(None, "task_protocol"),
+)
+
+session_projects = sa.Table(
+    "session_projects",
+    metadata,
+    sa.Column(
+        "session", UUIDString, sa.ForeignKey("sessions.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column(
+        "project",
+        sa.String(255),
+        sa.ForeignKey("projects.name", onupdate="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Index(None, "project"),
+)
+
+session_users = sa.Table(
+    "session_users",
+    metadata,
+    sa.Column(
+        "session", UUIDString, sa.ForeignKey("sessions.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column(
+        "user",
+        sa.String(255),
+        sa.ForeignKey("users.username", onupdate="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Index(None, "user"),
+)
+
+dataset_types = sa.Table(
+    "dataset_types",
+    metadata,
+    sa.Column("name", sa.String(255), primary_key=True),
+    sa.Column("description", sa.Text),
+    sa.Column("filename_pattern", sa.String(255)),
+)
+
+revisions = sa.Table(
+    "revisions",
+    metadata,
+    sa.Column("name", sa.String(255), primary_key=True),
+    sa.Column("description", sa.Text),
+    sa.Column("created_at", sa.DateTime),
+)
+
+datasets = sa.Table(
+    "datasets",
+    metadata,
+    sa.Column("id", UUIDString, primary_key=True),
+    sa.Column("session", UUIDString, sa.ForeignKey("sessions.id", ondelete="CASCADE")),
+    # '' rather than NULL for "none", so that the unique key below holds.
+    sa.Column("collection", sa.String(255), nullable=False, server_default=""),
+    # Revisions are described in the revisions table but not tied to it by a foreign key,
+    # because '' (no revision) is not a revision.
+    sa.Column("revision", sa.String(255), nullable=False, server_default=""),
+    sa.Column("name", sa.String(255), nullable=False),
+    # The parsed ALF parts of the name, because search and load filter on them.
+    sa.Column("namespace", sa.String(255)),
+    sa.Column("object", sa.String(255), nullable=False),
+    sa.Column("attribute", sa.String(255), nullable=False),
+    sa.Column("timescale", sa.String(255)),
+    sa.Column("extra", sa.String(255)),
+    sa.Column("extension", sa.String(255), nullable=False),
+    sa.Column("dataset_type", sa.String(255), sa.ForeignKey("dataset_types.name")),
+    sa.Column("file_size", sa.BigInteger),
+    sa.Column("hash", sa.String(64)),
+    sa.Column("exists", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("qc", sa.SmallInteger, nullable=False, server_default="0"),
+    sa.Column("default_revision", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("created_at", sa.DateTime),
+    sa.Column("created_by", sa.String(255)),
+    sa.Column("json", JSONDocument),
+    # The file's modification time when it was last hashed; an unchanged size and mtime
+    # means register does not hash it again.
+    sa.Column("file_mtime_ns", sa.BigInteger),
+    sa.UniqueConstraint("session", "collection", "revision", "name"),
+    sa.CheckConstraint(f"qc IN ({_QC_VALUES})", name="qc"),
+    sa.Index(None, "session", "object"),
+    sa.Index(None, "name", "session"),
+    sa.Index(None, "object"),
+)
+
+tags = sa.Table(
+    "tags",
+    metadata,
+    sa.Column("name", sa.String(255), primary_key=True),
+    sa.Column("description", sa.Text),
+)
+
+dataset_tags = sa.Table(
+    "dataset_tags",
+    metadata,
+    sa.Column(
+        "dataset", UUIDString, sa.ForeignKey("datasets.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column(
+        "tag", sa.String(255), sa.ForeignKey("tags.name", onupdate="CASCADE"), primary_key=True
+    ),
+    sa.Index(None, "tag"),
+)

@@ -1,0 +1,294 @@
+"""The catalogue database: one SQLAlchemy engine, its transactions, and its migrations.
+
+SQLite runs in WAL mode with foreign keys on, a busy timeout, and write transactions that
+take the write lock up front (``BEGIN IMMEDIATE``), so two writers wait for each other instead
+of failing half-way. PostgreSQL is reached with psycopg 3. Database errors are translated into
+:mod:`neurotrove.errors` here and nowhere else.
+
+Examples
+--------
+>>> import tempfile, pathlib, sqlalchemy as sa
+>>> from neurotrove.catalog.store import Catalog
+>>> from neurotrove.catalog.schema import labs
+>>> folder = pathlib.Path(tempfile.mkdtemp())
+>>> with Catalog(f"sqlite:///{folder / 'catalog.db'}") as catalog:
+...     with catalog.write() as conn:
+...         _ = conn.execute(sa.insert(labs).values(name="cortexlab"))
+...     with catalog.read() as conn:
+...         conn.execute(sa.select(labs.c.name)).scalars().all()
+['cortexlab']
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import sqlalchemy as sa
+import sqlalchemy.exc as sa_exc
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine, make_url
+
+from ..errors import CatalogError, ConfigError, ConflictError, NeurotroveError, ValidationError
+
+__all__ = ["HEAD_REVISION", "Catalog", "sqlite_url"]
+
+HEAD_REVISION = "0001"
+"""The schema revision this version of neurotrove writes; a test checks it is Alembic's head."""
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+"""How long a SQLite writer waits for another writer before giving up."""
+
+_WRITE_OPTION = "neurotrove_write"
+_MIGRATIONS = Path(__file__).with_name("migrations")
+_PG_MIGRATION_LOCK = 0x6E74726F7665  # "ntrove": one advisory lock id for schema upgrades
+
+
+def sqlite_url(path: Path) -> str:
+    """Return the SQLAlchemy URL of a SQLite file.
+
+    Examples
+    --------
+    >>> sqlite_url(Path("/data/lab/.trove/catalog.db"))
+    'sqlite:////data/lab/.trove/catalog.db'
+    """
+    return f"sqlite:///{path}"
+
+
+def _regexp(pattern: str | None, value: Any) -> bool:
+    """SQLite's REGEXP operator with Python's ``re.search`` semantics."""
+    if pattern is None or value is None:
+        return False
+    return re.search(pattern, str(value)) is not None
+
+
+def _normalise_url(url: str) -> sa.URL:
+    try:
+        parsed = make_url(url)
+    except sa_exc.ArgumentError:
+        raise ConfigError(
+            f"{url!r} is not a database URL; use sqlite:///path/to/catalog.db or "
+            f"postgresql://user@host:5432/dbname",
+            db=url,
+        ) from None
+    if parsed.get_backend_name() == "postgresql":
+        if parsed.get_driver_name() in ("psycopg2", "psycopg", "") or parsed.drivername == (
+            "postgresql"
+        ):
+            try:
+                import psycopg  # noqa: F401
+            except ImportError:
+                raise ConfigError(
+                    "a PostgreSQL catalogue needs the psycopg driver; install it with "
+                    "pip install 'neurotrove[postgresql]'",
+                    db=url,
+                ) from None
+            parsed = parsed.set(drivername="postgresql+psycopg")
+    elif parsed.get_backend_name() != "sqlite":
+        raise ConfigError(
+            f"catalogue database {parsed.get_backend_name()!r} is not supported; use SQLite or "
+            f"PostgreSQL",
+            db=url,
+        )
+    return parsed
+
+
+class Catalog:
+    """A catalogue database, SQLite or PostgreSQL, brought up to the current schema.
+
+    Parameters
+    ----------
+    url : str
+        ``sqlite:///<path>`` or ``postgresql://user@host:port/dbname``.
+    migrate : bool
+        Create or upgrade the schema when needed (the default).
+
+    Raises
+    ------
+    ConfigError
+        When the URL is malformed or the catalogue was written by a newer neurotrove.
+    CatalogError
+        When the database cannot be reached.
+    """
+
+    def __init__(self, url: str, *, migrate: bool = True) -> None:
+        self.url = _normalise_url(url)
+        self.dialect = self.url.get_backend_name()
+        self.engine: Engine = self._create_engine()
+        if migrate:
+            self.migrate()
+
+    def __repr__(self) -> str:
+        return f"Catalog({self.url.render_as_string(hide_password=True)!r})"
+
+    def __enter__(self) -> Catalog:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close every pooled connection."""
+        self.engine.dispose()
+
+    @property
+    def where(self) -> str:
+        """The database, as a user would name it in a message (no password)."""
+        if self.dialect == "sqlite":
+            return str(self.url.database)
+        return self.url.render_as_string(hide_password=True)
+
+    def _create_engine(self) -> Engine:
+        if self.dialect == "sqlite":
+            database = self.url.database
+            if database and database != ":memory:":
+                Path(database).parent.mkdir(parents=True, exist_ok=True)
+            engine = sa.create_engine(self.url, connect_args={"timeout": 30})
+            event.listen(engine, "connect", _configure_sqlite)
+            event.listen(engine, "begin", _begin_sqlite)
+            return engine
+        return sa.create_engine(self.url, pool_pre_ping=True)
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """Yield a connection for reading, in one transaction (a consistent snapshot)."""
+        with self._translate(), self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """Yield a connection in one write transaction: committed on success, else rolled back.
+
+        On SQLite the write lock is taken when the transaction starts, so concurrent writers
+        queue (up to the busy timeout) instead of failing mid-transaction.
+        """
+        with (
+            self._translate(),
+            self.engine.connect().execution_options(**{_WRITE_OPTION: True}) as conn,
+            conn.begin(),
+        ):
+            yield conn
+
+    @contextmanager
+    def _translate(self) -> Iterator[None]:
+        """Turn database errors into neurotrove errors that say what to do."""
+        try:
+            yield
+        except NeurotroveError:
+            raise
+        except sa_exc.IntegrityError as error:
+            raise ConflictError(
+                f"the catalogue refused a write: {_first_line(error.orig)}; a record with the "
+                f"same unique key exists, or a referenced record is missing",
+                db=self.where,
+            ) from error
+        except sa_exc.DataError as error:
+            raise ValidationError(
+                f"a value does not fit its column: {_first_line(error.orig)}", db=self.where
+            ) from error
+        except sa_exc.OperationalError as error:
+            message = _first_line(error.orig)
+            if "locked" in message or "busy" in message:
+                hint = (
+                    f"another process held the catalogue for more than "
+                    f"{SQLITE_BUSY_TIMEOUT_MS // 1000} s; retry when it has finished"
+                )
+            elif self.dialect == "postgresql":
+                hint = "check that PostgreSQL is running and the URL, user and database exist"
+            else:
+                hint = "check that the file is readable and writable and the disk is not full"
+            raise CatalogError(
+                f"catalogue {self.where}: {message}; {hint}", db=self.where
+            ) from error
+        except sa_exc.DBAPIError as error:
+            raise CatalogError(
+                f"catalogue {self.where}: {_first_line(error.orig)}", db=self.where
+            ) from error
+
+    # -- migrations -----------------------------------------------------------------------
+
+    def current_revision(self) -> str | None:
+        """Return the schema revision stored in the database (``None`` for an empty one)."""
+        with self._translate(), self.engine.connect() as conn:
+            if not sa.inspect(conn).has_table("alembic_version"):
+                return None
+            return conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+
+    def migrate(self) -> None:
+        """Create or upgrade the schema to :data:`HEAD_REVISION`, safely under concurrency.
+
+        Raises
+        ------
+        ConfigError
+            When the database holds a schema newer than this neurotrove knows.
+        """
+        current = self.current_revision()
+        if current == HEAD_REVISION:
+            return
+        if current is not None and not any((_MIGRATIONS / "versions").glob(f"{current}_*.py")):
+            raise ConfigError(
+                f"catalogue {self.where} has schema revision {current}, which this neurotrove "
+                f"does not know; upgrade with pip install -U neurotrove",
+                db=self.where,
+            )
+        if self.dialect == "sqlite":
+            from filelock import FileLock
+
+            with FileLock(f"{self.url.database}.migrate.lock", timeout=120):
+                self._upgrade()
+        else:
+            self._upgrade()
+
+    def _upgrade(self) -> None:
+        from alembic import command
+        from alembic.config import Config
+
+        config = Config()
+        config.set_main_option("script_location", str(_MIGRATIONS))
+        with (
+            self._translate(),
+            self.engine.connect().execution_options(**{_WRITE_OPTION: True}) as conn,
+        ):
+            if self.dialect == "postgresql":
+                conn.execute(sa.select(sa.func.pg_advisory_lock(_PG_MIGRATION_LOCK)))
+                conn.commit()
+            try:
+                with conn.begin():
+                    config.attributes["connection"] = conn
+                    command.upgrade(config, "head")
+            finally:
+                if self.dialect == "postgresql":
+                    conn.execute(sa.select(sa.func.pg_advisory_unlock(_PG_MIGRATION_LOCK)))
+                    conn.commit()
+
+
+def _configure_sqlite(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
+    # Let SQLAlchemy's "begin" event decide how transactions start (see _begin_sqlite).
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA case_sensitive_like=ON")
+    cursor.close()
+    dbapi_connection.create_function("regexp", 2, _regexp, deterministic=True)
+
+
+def _begin_sqlite(conn: Connection) -> None:
+    immediate = conn.get_execution_options().get(_WRITE_OPTION, False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def _first_line(error: BaseException | None) -> str:
+    return str(error).strip().splitlines()[0] if error is not None and str(error) else "error"

@@ -1,0 +1,703 @@
+"""Writing records: validate every record first, then write them all in the caller's transaction.
+
+Records use the logical columns of :mod:`neurotrove.catalog.views` (a session's ``subject`` is
+the nickname, its ``projects`` a list). Each table's preparer turns them into rows of the
+underlying SQL table: it computes stable ids, finds or creates the subject, lab, projects,
+dataset types and revisions they refer to, and fills defaults. Nothing is written until every
+record has passed, and the caller's transaction makes the whole batch one unit.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+from sqlalchemy.sql import ColumnElement
+
+from .. import alf
+from ..errors import ConflictError, MultipleFoundError, ValidationError
+from ..identifiers import NEUROTROVE_NS, dataset_id, session_eid, subject_id
+from . import schema as s
+from .values import coerce_value
+from .views import TableSpec
+
+__all__ = [
+    "OnConflict",
+    "Prepared",
+    "WriteResult",
+    "ensure_rows",
+    "insert_ignoring_conflicts",
+    "insert_records",
+    "lock_key",
+    "register_preparer",
+    "resolve_subjects",
+    "settle_default_revisions",
+    "update_records",
+    "utcnow",
+    "validate_records",
+]
+
+OnConflict = Literal["error", "skip", "update"]
+_CHUNK = 500  # rows per IN (...) lookup, well under SQLite's bound-parameter limit
+
+
+@dataclass
+class Prepared:
+    """One record turned into a row of the base table."""
+
+    row: dict[str, Any]
+    key: tuple[Any, ...]
+    provided: set[str]
+    links: dict[str, list[str]] = field(default_factory=dict)
+
+
+@dataclass
+class WriteResult:
+    """What a write did: rows inserted, updated and skipped, and the keys written."""
+
+    inserted: int = 0
+    updated: int = 0
+    skipped: int = 0
+    keys: list[Any] = field(default_factory=list)
+
+    @property
+    def written(self) -> int:
+        """Rows inserted plus rows updated."""
+        return self.inserted + self.updated
+
+
+def utcnow() -> dt.datetime:
+    """Return the current UTC time without a time zone, as the catalogue stores times."""
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def validate_records(
+    spec: TableSpec, records: Iterable[Mapping[str, Any]], *, for_update: bool = False
+) -> list[dict[str, Any]]:
+    """Check field names, writability and value types of every record; return coerced copies.
+
+    Raises
+    ------
+    ValidationError
+        Naming the record (by position), the field and what is allowed.
+    """
+    out = []
+    for index, record in enumerate(records):
+        if not isinstance(record, Mapping):
+            raise ValidationError(
+                f"record {index} of {spec.name} must be a dict of column to value, not "
+                f"{type(record).__name__}",
+                table=spec.name,
+                record=index,
+            )
+        clean: dict[str, Any] = {}
+        for name, value in record.items():
+            column = spec.column(name)
+            if not column.writable:
+                raise ValidationError(
+                    f"{spec.name}.{name} is derived and cannot be written; set "
+                    + ("the rel_path or name instead" if spec.name == "datasets" else "others"),
+                    table=spec.name,
+                    field=name,
+                )
+            try:
+                clean[name] = coerce_value(column.kind, value, name)
+            except ValidationError as error:
+                where = "values" if for_update else f"record {index} of {spec.name}"
+                raise ValidationError(
+                    f"{where}: {error.message}", table=spec.name, record=index, field=name
+                ) from None
+        out.append(clean)
+    return out
+
+
+# -- finding and creating referenced rows ------------------------------------------------
+
+
+def ensure_rows(
+    conn: Connection,
+    table: sa.Table,
+    key: str,
+    values: Iterable[Any],
+    extra: Mapping[str, Any] | None = None,
+) -> None:
+    """Insert the rows of ``table`` whose ``key`` is among ``values`` and missing."""
+    wanted = sorted({v for v in values if v is not None and v != ""})
+    if not wanted:
+        return
+    column = table.c[key]
+    existing: set[Any] = set()
+    for chunk in _chunks(wanted):
+        existing.update(conn.execute(sa.select(column).where(column.in_(chunk))).scalars())
+    missing = [v for v in wanted if v not in existing]
+    if missing:
+        insert_ignoring_conflicts(conn, table, [{key: v, **(extra or {})} for v in missing])
+
+
+def insert_ignoring_conflicts(
+    conn: Connection, table: sa.Table, rows: Sequence[Mapping[str, Any]]
+) -> None:
+    """Insert rows, skipping those another writer inserted first (ON CONFLICT DO NOTHING)."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    dialect: Any = postgresql if conn.dialect.name == "postgresql" else sqlite
+    conn.execute(dialect.insert(table).on_conflict_do_nothing(), list(rows))
+
+
+def lock_key(conn: Connection, key: str) -> None:
+    """Serialise writers on ``key`` until the transaction ends.
+
+    SQLite write transactions are already exclusive; PostgreSQL takes a transaction-scoped
+    advisory lock, so that, say, two rigs numbering sessions of one subject take turns.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtext(key))))
+
+
+def resolve_subjects(
+    conn: Connection, wanted: Iterable[tuple[str, str | None, bool]], *, create: bool = True
+) -> dict[tuple[str, str | None], tuple[str, str | None]]:
+    """Map ``(nickname, lab)`` to ``(subject id, lab)``, creating subjects that are missing.
+
+    ``wanted`` holds ``(nickname, lab, lab_given)``. When no lab is given, a subject of that
+    nickname in any lab is used if there is exactly one.
+
+    Raises
+    ------
+    MultipleFoundError
+        When no lab is given and the nickname exists in several labs.
+    """
+    result: dict[tuple[str, str | None], tuple[str, str | None]] = {}
+    to_create: dict[tuple[str, str | None], str] = {}
+    for nickname, lab, lab_given in set(wanted):
+        query = sa.select(s.subjects.c.id, s.subjects.c.lab).where(
+            s.subjects.c.nickname == nickname
+        )
+        if lab_given:
+            query = query.where(
+                s.subjects.c.lab.is_(None) if lab is None else s.subjects.c.lab == lab
+            )
+        rows = conn.execute(query).all()
+        if len(rows) > 1:
+            labs = ", ".join(sorted(str(r.lab) for r in rows))
+            raise MultipleFoundError(
+                f"subject {nickname!r} exists in several labs ({labs}); say which with lab=",
+                subject=nickname,
+            )
+        if rows:
+            result[(nickname, lab)] = (rows[0].id, rows[0].lab)
+        elif create:
+            to_create[(nickname, lab)] = subject_id(nickname, lab)
+            result[(nickname, lab)] = (to_create[(nickname, lab)], lab)
+    if to_create:
+        ensure_rows(conn, s.labs, "name", (lab for _, lab in to_create))
+        empty = dict.fromkeys(("birth_date", "species", "strain", "genotype", "json"))
+        insert_ignoring_conflicts(
+            conn,
+            s.subjects,
+            [
+                {"id": sid, "nickname": nickname, "lab": lab, "sex": "U", **empty}
+                for (nickname, lab), sid in to_create.items()
+            ],
+        )
+        for nickname, lab in to_create:  # another writer may have created it first
+            same_lab = s.subjects.c.lab.is_(None) if lab is None else s.subjects.c.lab == lab
+            stored = conn.execute(
+                sa.select(s.subjects.c.id).where(s.subjects.c.nickname == nickname, same_lab)
+            ).scalar_one()
+            result[(nickname, lab)] = (stored, lab)
+    return result
+
+
+# -- per-table preparation ---------------------------------------------------------------
+
+
+def _prepare_sessions(conn: Connection, records: list[dict[str, Any]]) -> list[Prepared]:
+    for index, record in enumerate(records):
+        missing = [f for f in ("subject", "date", "number") if record.get(f) is None]
+        if missing:
+            raise ValidationError(
+                f"record {index} of sessions lacks {', '.join(missing)}; a session needs a "
+                f"subject, a date and a number",
+                table="sessions",
+                record=index,
+            )
+    subjects = resolve_subjects(conn, ((r["subject"], r.get("lab"), "lab" in r) for r in records))
+    prepared = []
+    for index, record in enumerate(records):
+        subject, lab = subjects[(record["subject"], record.get("lab"))]
+        try:
+            ref = alf.SessionRef(record["subject"], record["date"], record["number"], lab)
+        except ValidationError as error:
+            raise ValidationError(
+                f"record {index} of sessions: {error.message}", table="sessions", record=index
+            ) from None
+        row = {
+            "id": record.get("eid") or session_eid(ref),
+            "subject": subject,
+            "lab": lab,
+            "date": ref.date,
+            "number": ref.number,
+            "folder": record.get("folder") or str(ref.path),
+            "qc": record.get("qc", 0),
+        }
+        for name in (
+            "start_time",
+            "end_time",
+            "task_protocol",
+            "location",
+            "narrative",
+            "extended_qc",
+            "json",
+        ):
+            row[name] = record.get(name)
+        provided = {_SESSION_BASE.get(k, k) for k in record} - {"projects", "users"}
+        links: dict[str, list[str]] = {k: record[k] for k in ("projects", "users") if k in record}
+        prepared.append(Prepared(row, (subject, ref.date, ref.number), provided, links))
+    return prepared
+
+
+_SESSION_BASE = {"eid": "id"}
+
+
+def _prepare_subjects(conn: Connection, records: list[dict[str, Any]]) -> list[Prepared]:
+    prepared = []
+    for index, record in enumerate(records):
+        nickname = record.get("nickname")
+        lab = record.get("lab")
+        if not nickname:
+            raise ValidationError(
+                f"record {index} of subjects lacks a nickname", table="subjects", record=index
+            )
+        try:
+            alf.SessionRef(nickname, dt.date(2000, 1, 1), 1, lab)  # checks the names
+        except ValidationError as error:
+            raise ValidationError(
+                f"record {index} of subjects: {error.message}", table="subjects", record=index
+            ) from None
+        sex = (record.get("sex") or "U").upper()
+        if sex not in ("M", "F", "U"):
+            raise ValidationError(
+                f"record {index} of subjects: sex {record['sex']!r} must be M, F or U",
+                table="subjects",
+                record=index,
+                field="sex",
+            )
+        row = {
+            "id": record.get("id") or subject_id(nickname, lab),
+            "nickname": nickname,
+            "lab": lab,
+            "sex": sex,
+            **{k: record.get(k) for k in ("birth_date", "species", "strain", "genotype", "json")},
+        }
+        prepared.append(Prepared(row, (lab, nickname), set(record) | {"sex"}))
+    ensure_rows(conn, s.labs, "name", (p.row["lab"] for p in prepared))
+    return prepared
+
+
+def _prepare_datasets(conn: Connection, records: list[dict[str, Any]]) -> list[Prepared]:
+    prepared = []
+    now = utcnow()
+    for index, record in enumerate(records):
+        eid = record.get("eid")
+        try:
+            rel = _dataset_rel_path(record)
+        except ValidationError as error:
+            raise ValidationError(
+                f"record {index} of datasets: {error.message}", table="datasets", record=index
+            ) from None
+        rel_path = str(rel)
+        name = rel.name
+        row = {
+            "id": record.get("id")
+            or (dataset_id(eid, rel_path) if eid else dataset_id(str(NEUROTROVE_NS), rel_path)),
+            "session": eid,
+            "collection": rel.collection,
+            "revision": rel.revision,
+            "name": str(name),
+            **{
+                part: getattr(name, part)
+                for part in ("namespace", "object", "attribute", "timescale", "extra", "extension")
+            },
+            "dataset_type": record.get("dataset_type") or name.stem,
+            "file_size": record.get("file_size"),
+            "hash": record.get("hash"),
+            "exists": record.get("exists", True),
+            "qc": record.get("qc", 0),
+            "default_revision": record.get("default_revision", True),
+            "created_at": record.get("created_at") or now,
+            "created_by": record.get("created_by"),
+            "json": record.get("json"),
+            "file_mtime_ns": record.get("file_mtime_ns"),
+        }
+        provided = {"session" if k == "eid" else k for k in record} - {"rel_path"}
+        if "rel_path" in record:
+            provided |= {"collection", "revision", "name"}
+        prepared.append(Prepared(row, (eid, rel.collection, rel.revision, str(name)), provided))
+    ensure_rows(conn, s.dataset_types, "name", (p.row["dataset_type"] for p in prepared))
+    ensure_rows(
+        conn, s.revisions, "name", (p.row["revision"] for p in prepared), extra={"created_at": now}
+    )
+    return prepared
+
+
+def _dataset_rel_path(record: Mapping[str, Any]) -> alf.RelPath:
+    if record.get("rel_path"):
+        if any(record.get(k) for k in ("collection", "revision", "name")):
+            raise ValidationError("give either rel_path or collection/revision/name, not both")
+        return alf.parse_rel_path(record["rel_path"])
+    if not record.get("name"):
+        raise ValidationError("a dataset needs a rel_path or a name")
+    text = alf.build_rel_path(
+        record["name"], record.get("collection") or "", record.get("revision") or ""
+    )
+    return alf.parse_rel_path(text)
+
+
+def _prepare_plain(
+    spec: TableSpec,
+) -> Callable[[Connection, list[dict[str, Any]]], list[Prepared]]:
+    def prepare(conn: Connection, records: list[dict[str, Any]]) -> list[Prepared]:
+        names = [c.name for c in spec.base.columns if spec.has(c.name)]
+        prepared = []
+        for index, record in enumerate(records):
+            for key in spec.natural_key:
+                if record.get(key) in (None, ""):
+                    raise ValidationError(
+                        f"record {index} of {spec.name} lacks {key}",
+                        table=spec.name,
+                        record=index,
+                        field=key,
+                    )
+            row = {name: record.get(name) for name in names}
+            for name, default in _PLAIN_DEFAULTS.get(spec.name, {}).items():
+                if row.get(name) is None:
+                    row[name] = default
+            prepared.append(Prepared(row, tuple(record[k] for k in spec.natural_key), set(record)))
+        if "lab" in spec.base.c and spec.name != "labs":
+            ensure_rows(conn, s.labs, "name", (p.row.get("lab") for p in prepared))
+        return prepared
+
+    return prepare
+
+
+_PLAIN_DEFAULTS: dict[str, dict[str, Any]] = {"users": {"is_admin": False}}
+_PREPARERS: dict[str, Callable[[Connection, list[dict[str, Any]]], list[Prepared]]] = {
+    "sessions": _prepare_sessions,
+    "subjects": _prepare_subjects,
+    "datasets": _prepare_datasets,
+}
+_NATURAL_COLUMNS = {
+    "sessions": ("subject", "date", "number"),
+    "subjects": ("lab", "nickname"),
+    "datasets": ("session", "collection", "revision", "name"),
+}
+
+
+def register_preparer(
+    table: str,
+    preparer: Callable[[Connection, list[dict[str, Any]]], list[Prepared]],
+    natural_columns: Sequence[str],
+) -> None:
+    """Let a later capability's table prepare its own records (ids, references, defaults)."""
+    _PREPARERS[table] = preparer
+    _NATURAL_COLUMNS[table] = tuple(natural_columns)
+
+
+# -- insert and update -------------------------------------------------------------------
+
+
+def insert_records(
+    conn: Connection,
+    spec: TableSpec,
+    records: Iterable[Mapping[str, Any]],
+    on_conflict: OnConflict = "error",
+) -> WriteResult:
+    """Insert records into a table, handling rows whose unique key exists per ``on_conflict``.
+
+    Parameters
+    ----------
+    conn : Connection
+        A connection inside the caller's write transaction.
+    spec : TableSpec
+        The table.
+    records : iterable of mapping
+        Logical records (see the table's columns).
+    on_conflict : {"error", "skip", "update"}
+        ``error`` raises :class:`ConflictError` and writes nothing; ``skip`` keeps the stored
+        row; ``update`` overwrites the stored row's fields given in the record.
+
+    Returns
+    -------
+    WriteResult
+    """
+    if on_conflict not in ("error", "skip", "update"):
+        raise ValidationError(
+            f"on_conflict={on_conflict!r} must be 'error', 'skip' or 'update'",
+            on_conflict=on_conflict,
+        )
+    clean = validate_records(spec, records)
+    if not clean:
+        return WriteResult()
+    preparer = _PREPARERS.get(spec.name) or _prepare_plain(spec)
+    prepared = preparer(conn, clean)
+    _check_unique_within(spec, prepared)
+    natural = _NATURAL_COLUMNS.get(spec.name) or tuple(spec.natural_key)
+    (primary,) = spec.base.primary_key.columns
+    existing = _existing_keys(conn, spec.base, natural, primary, [p.key for p in prepared])
+    result = WriteResult()
+    new: list[Prepared] = []
+    updates: list[tuple[Any, Prepared]] = []
+    for item in prepared:
+        stored = existing.get(item.key)
+        if stored is None:
+            new.append(item)
+        elif on_conflict == "error":
+            taken = [p.key for p in prepared if p.key in existing]
+            shown = "; ".join(_show_key(spec, natural, k) for k in taken[:5])
+            more = f" and {len(taken) - 5} more" if len(taken) > 5 else ""
+            raise ConflictError(
+                f"{len(taken)} record(s) already in {spec.name}: {shown}{more}; nothing was "
+                f"written. Use on_conflict='skip' to keep them or 'update' to overwrite them",
+                table=spec.name,
+                keys=taken,
+            )
+        elif on_conflict == "skip":
+            result.skipped += 1
+            result.keys.append(stored)
+        else:
+            updates.append((stored, item))
+    if new:
+        conn.execute(sa.insert(spec.base), [p.row for p in new])
+        result.inserted = len(new)
+        result.keys.extend(p.row[primary.name] for p in new)
+    for stored, item in updates:
+        values = {k: v for k, v in item.row.items() if k in item.provided and k != primary.name}
+        if values:
+            conn.execute(sa.update(spec.base).where(primary == stored).values(**values))
+        result.updated += 1
+        result.keys.append(stored)
+    _write_links(
+        conn,
+        spec,
+        [(p.row[primary.name], p) for p in new] + [(stored, p) for stored, p in updates],
+    )
+    if spec.name == "datasets":
+        settle_default_revisions(
+            conn,
+            [
+                (
+                    p.row["id"],
+                    p.row["default_revision"] if "default_revision" in p.provided else None,
+                )
+                for p in new
+            ]
+            + [
+                (stored, p.row["default_revision"])
+                for stored, p in updates
+                if "default_revision" in p.provided
+            ],
+        )
+    return result
+
+
+def settle_default_revisions(conn: Connection, written: Sequence[tuple[str, bool | None]]) -> None:
+    """Keep at most one default revision per dataset after ``written`` datasets changed.
+
+    ``written`` holds ``(dataset id, explicit default_revision or None)``. A dataset marked
+    default explicitly becomes the only default of its (session, collection, name); one
+    written without saying becomes the default if its revision is the latest (ordered as
+    ONE orders revisions, lexicographically), and otherwise leaves the default as it was.
+    Only rows whose flag changes are written.
+    """
+    if not written:
+        return
+    d = s.datasets.c
+    explicit = dict(written)
+    fields = (d.id, d.session, d.collection, d.name, d.revision, d.default_revision)
+    group_of: dict[Any, tuple[Any, str, str]] = {}
+    for chunk in _chunks(list(explicit)):
+        query = sa.select(d.id, d.session, d.collection, d.name).where(d.id.in_(chunk))
+        group_of.update((r.id, (r.session, r.collection, r.name)) for r in conn.execute(query))
+    # Only datasets with more than one revision can have a default to settle; find those
+    # groups first (an indexed GROUP BY) so that a first registration reads almost nothing.
+    groups = set(group_of.values())
+    crowded: set[tuple[Any, str, str]] = set()
+    sessions = sorted({g[0] for g in groups if g[0] is not None})
+    for chunk in _chunks(sessions):
+        query = (
+            sa.select(d.session, d.collection, d.name)
+            .where(d.session.in_(chunk))
+            .group_by(d.session, d.collection, d.name)
+            .having(sa.func.count() > 1)
+        )
+        for row in conn.execute(query):
+            group: tuple[Any, str, str] = (row.session, row.collection, row.name)
+            if group in groups:
+                crowded.add(group)
+    members: dict[tuple[Any, ...], list[Any]] = {}
+    crowded_sessions = sorted({g[0] for g in crowded})
+    for chunk in _chunks(crowded_sessions):
+        for row in conn.execute(sa.select(*fields).where(d.session.in_(chunk))):
+            group = (row.session, row.collection, row.name)
+            if group in crowded:
+                members.setdefault(group, []).append(row)
+    wanted: dict[Any, bool] = {}
+    for group_rows in members.values():
+        latest = max(r.revision for r in group_rows)
+        chosen = [r.id for r in group_rows if explicit.get(r.id) is True]
+        if not chosen:
+            unsaid = [r for r in group_rows if r.id in explicit and explicit[r.id] is None]
+            chosen = [r.id for r in unsaid if r.revision == latest]
+            wanted.update((r.id, False) for r in unsaid if r.revision != latest)
+        if chosen:
+            wanted.update((r.id, r.id == chosen[-1]) for r in group_rows)
+    current = {r.id: r.default_revision for rows in members.values() for r in rows}
+    changes = [(key, flag) for key, flag in wanted.items() if current.get(key) != flag]
+    for flag in (False, True):
+        ids = [key for key, value in changes if value is flag]
+        for chunk in _chunks(ids):
+            conn.execute(
+                sa.update(s.datasets).where(d.id.in_(chunk)).values(default_revision=flag)
+            )
+
+
+def update_records(
+    conn: Connection,
+    spec: TableSpec,
+    values: Mapping[str, Any],
+    where: Sequence[ColumnElement[bool]],
+) -> int:
+    """Set ``values`` on every row matching ``where``; return how many rows matched.
+
+    Raises
+    ------
+    ValidationError
+        For unknown, derived or badly typed fields, or identifying fields of datasets.
+    """
+    (clean,) = validate_records(spec, [values], for_update=True)
+    if spec.name == "datasets" and {"eid", "rel_path", "collection", "revision", "name"} & set(
+        clean
+    ):
+        raise ValidationError(
+            "a dataset's session and path identify it and cannot be changed by update; "
+            "register the file at its new path instead",
+            table="datasets",
+        )
+    (primary,) = spec.base.primary_key.columns
+    key_column = spec.column(spec.key).sql
+    keys = list(
+        conn.execute(sa.select(key_column).select_from(spec.from_clause).where(*where)).scalars()
+    )
+    if not keys or not clean:
+        return len(keys)
+    base_values: dict[str, Any] = {}
+    links = {k: v for k, v in clean.items() if spec.column(k).kind == "list"}
+    for name, value in clean.items():
+        if name in links:
+            continue
+        if spec.name == "sessions" and name in ("subject", "lab"):
+            continue
+        base_values[_SESSION_BASE.get(name, name) if spec.name == "sessions" else name] = value
+    if spec.name == "sessions" and ({"subject", "lab"} & set(clean)):
+        base_values.update(_resubject(conn, keys, clean))
+    for chunk in _chunks(keys):
+        if base_values:
+            conn.execute(sa.update(spec.base).where(primary.in_(chunk)).values(**base_values))
+    if links:
+        _write_links(conn, spec, [(k, Prepared({}, (), set(), dict(links))) for k in keys])
+    if spec.name == "datasets" and "default_revision" in clean:
+        settle_default_revisions(conn, [(k, clean["default_revision"]) for k in keys])
+    return len(keys)
+
+
+def _resubject(conn: Connection, eids: list[Any], clean: Mapping[str, Any]) -> dict[str, Any]:
+    """Return the base-table values that move a session to another subject or lab."""
+    if len(eids) != 1:
+        raise ValidationError(
+            "changing the subject or lab applies to one session at a time", table="sessions"
+        )
+    current = conn.execute(
+        sa.select(s.subjects.c.nickname, s.subjects.c.lab)
+        .select_from(s.sessions.join(s.subjects, s.sessions.c.subject == s.subjects.c.id))
+        .where(s.sessions.c.id == eids[0])
+    ).one()
+    nickname = clean.get("subject", current.nickname)
+    lab = clean.get("lab", current.lab)
+    ((subject, lab),) = resolve_subjects(conn, [(nickname, lab, True)]).values()
+    return {"subject": subject, "lab": lab}
+
+
+def _write_links(conn: Connection, spec: TableSpec, items: list[tuple[Any, Prepared]]) -> None:
+    for column in spec.columns:
+        if column.link is None:
+            continue
+        link = column.link
+        owners = [(owner, p.links[column.name]) for owner, p in items if column.name in p.links]
+        if not owners:
+            continue
+        ensure_rows(
+            conn, link.target, link.target_key, (value for _, values in owners for value in values)
+        )
+        owner_column = link.link.c[link.owner]
+        for chunk in _chunks([owner for owner, _ in owners]):
+            conn.execute(sa.delete(link.link).where(owner_column.in_(chunk)))
+        rows = [
+            {link.owner: owner, link.value: value}
+            for owner, values in owners
+            for value in dict.fromkeys(values)
+        ]
+        if rows:
+            conn.execute(sa.insert(link.link), rows)
+
+
+def _existing_keys(
+    conn: Connection,
+    table: sa.Table,
+    natural: Sequence[str],
+    primary: sa.Column[Any],
+    keys: list[tuple[Any, ...]],
+) -> dict[tuple[Any, ...], Any]:
+    """Map each key already stored to its row's primary key (NULL parts compare equal)."""
+    columns = [table.c[name] for name in natural]
+    found: dict[tuple[Any, ...], Any] = {}
+    complete = {k for k in keys if None not in k}
+    # Look up by the key's first column, which leads a unique index, and match the rest here:
+    # SQLite cannot use an index for a tuple IN (...) list.
+    firsts = sorted({k[0] for k in complete}, key=str)
+    for chunk in _chunks(firsts):
+        query = sa.select(primary, *columns).where(columns[0].in_(chunk))
+        for row in conn.execute(query):
+            if tuple(row[1:]) in complete:
+                found[tuple(row[1:])] = row[0]
+    for key in (k for k in keys if None in k):
+        tests = [c.is_(None) if v is None else c == v for c, v in zip(columns, key, strict=True)]
+        stored = conn.execute(sa.select(primary).where(*tests)).scalar()
+        if stored is not None:
+            found[key] = stored
+    return found
+
+
+def _check_unique_within(spec: TableSpec, prepared: list[Prepared]) -> None:
+    seen: dict[tuple[Any, ...], int] = {}
+    for index, item in enumerate(prepared):
+        if item.key in seen:
+            raise ValidationError(
+                f"records {seen[item.key]} and {index} of {spec.name} have the same unique key "
+                f"{item.key!r}; nothing was written",
+                table=spec.name,
+            )
+        seen[item.key] = index
+
+
+def _show_key(spec: TableSpec, natural: Sequence[str], key: tuple[Any, ...]) -> str:
+    return ", ".join(f"{n}={v!s}" for n, v in zip(natural, key, strict=True))
+
+
+def _chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), _CHUNK):
+        yield items[start : start + _CHUNK]

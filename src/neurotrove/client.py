@@ -1,0 +1,254 @@
+"""The one public entry object, :class:`Trove`, and :func:`connect`.
+
+A trove is a data root laid out by the ALF convention plus its catalogue. The catalogue is
+``<root>/.trove/catalog.db`` (SQLite) unless another database is named.
+
+Examples
+--------
+>>> import tempfile
+>>> import neurotrove as nt
+>>> from neurotrove.demo import write_example_tree
+>>> root = tempfile.mkdtemp()
+>>> _ = write_example_tree(root, oddities=False)
+>>> trove = nt.connect(root)
+>>> report = trove.register(progress=False)
+>>> sessions = trove.search(subject="KS005", datasets=["_ibl_trials.table.pqt"])
+>>> len(sessions), sessions["subject"].iloc[0]
+(4, 'KS005')
+>>> trials = trove.load_object(sessions.index[0], "trials", collection="alf")
+>>> "stimOn_times" in trials.to_df().columns
+True
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from ._loading import LoadingMixin
+from ._writing import WritingMixin
+from .catalog.store import Catalog, sqlite_url
+from .catalog.views import table_spec
+from .config import Settings, load_toml, table_defaults_from_toml
+from .errors import ConfigError, NotFoundError
+from .table import Table
+
+__all__ = ["TROVE_DIR", "Trove", "connect", "find_root"]
+
+TROVE_DIR = ".trove"
+"""The folder inside a data root that holds the catalogue and the trove's own settings."""
+
+_CONFIG_TEMPLATE = """\
+# Settings of this trove. Default conditions apply to trove.table(name).get() and search();
+# pass use_defaults=False to trove.table() to see everything. A catalogue URL recorded as
+# db = "postgresql://user@host/dbname" is used by every client of this data root (passwords
+# belong in ~/.pgpass or PGPASSWORD, never here).
+#
+# [defaults.sessions]
+# qc = [50, "<"]          # hide sessions whose QC is CRITICAL
+"""
+
+
+class Trove(LoadingMixin, WritingMixin):
+    """A data root and its catalogue: search, list, load and register ALF data.
+
+    Parameters
+    ----------
+    root : str or Path
+        The data root. Sessions live at ``<root>/[<lab>/Subjects/]<subject>/<date>/<NNN>``.
+    db : str, optional
+        A catalogue URL; the default is the SQLite file ``<root>/.trove/catalog.db``. A shared
+        PostgreSQL catalogue is ``postgresql://user@host:5432/dbname``.
+    settings : Settings, optional
+        Settings to use instead of those from the environment and ``config.toml``.
+    table_defaults : mapping, optional
+        Default conditions per table, over those of the configuration.
+    create : bool
+        Create the root and catalogue when missing (the default); otherwise a missing trove
+        raises :class:`~neurotrove.errors.NotFoundError`.
+
+    Notes
+    -----
+    A trove holds database connections: close it, or use it as a context manager.
+    """
+
+    mode = "local"
+    """Where queries are answered; a local trove always answers from its own catalogue."""
+
+    def __init__(
+        self,
+        root: str | os.PathLike[str],
+        *,
+        db: str | None = None,
+        settings: Settings | None = None,
+        table_defaults: Mapping[str, Mapping[str, Any]] | None = None,
+        create: bool = True,
+    ) -> None:
+        self.root = Path(root).expanduser().resolve()
+        trove_dir = self.root / TROVE_DIR
+        if not self.root.is_dir():
+            if self.root.exists():
+                raise ConfigError(
+                    f"{self.root} is a file, not a folder; give the data root", root=str(self.root)
+                )
+            if not create:
+                raise NotFoundError(
+                    f"there is no trove at {self.root}; create one with trove init {self.root}",
+                    root=str(self.root),
+                )
+            self.root.mkdir(parents=True)
+        if db is None and not (trove_dir / "catalog.db").exists() and not create:
+            raise NotFoundError(
+                f"{self.root} has no catalogue; run trove init {self.root} first",
+                root=str(self.root),
+            )
+        own_file = trove_dir / "config.toml"
+        if create and not own_file.exists():
+            trove_dir.mkdir(exist_ok=True)
+            _write_trove_config(own_file, db)
+        own_config = load_toml(own_file)
+        self.settings = settings or Settings.load(root=self.root, db=db)
+        # The catalogue: the argument, else NEUROTROVE_DB or the user's config.toml, else the
+        # URL this trove was created with, else the embedded SQLite file.
+        self.db = (
+            db or self.settings.db or own_config.get("db") or sqlite_url(trove_dir / "catalog.db")
+        )
+        self.catalog = Catalog(self.db)
+        own = table_defaults_from_toml(own_config, own_file)
+        self.table_defaults: dict[str, dict[str, Any]] = {}
+        for source in (own, self.settings.table_defaults, table_defaults or {}):
+            for table, conditions in source.items():
+                name = table_spec(table).name
+                self.table_defaults.setdefault(name, {}).update(conditions)
+
+    def __repr__(self) -> str:
+        return f"<Trove {self.root} ({self.catalog.dialect})>"
+
+    def __enter__(self) -> Trove:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release the catalogue's connections."""
+        self.catalog.close()
+
+    def table(self, name: str, use_defaults: bool = True) -> Table:
+        """Return the table interface of catalogue table ``name``.
+
+        Parameters
+        ----------
+        name : str
+            ``sessions``, ``subjects``, ``datasets``, ``labs``, ``users``, ``projects``,
+            ``dataset_types``, ``revisions``, ``tags`` (or a singular form).
+        use_defaults : bool
+            Apply the default conditions configured for the table.
+
+        Returns
+        -------
+        Table
+
+        Examples
+        --------
+        >>> import tempfile, neurotrove as nt
+        >>> nt.connect(tempfile.mkdtemp()).table("sessions").columns[:4]
+        ['eid', 'lab', 'subject', 'date']
+        """
+        spec = table_spec(name)
+        return Table(
+            self.catalog, spec, self.table_defaults.get(spec.name), use_defaults=use_defaults
+        )
+
+
+def _write_trove_config(path: Path, db: str | None) -> None:
+    """Write a new trove's config.toml, recording its catalogue URL unless it has a password."""
+    text = _CONFIG_TEMPLATE
+    if db is not None:
+        import sqlalchemy as sa
+
+        if sa.make_url(db).password is None:
+            text = f"db = {json.dumps(db)}  # this trove's catalogue\n\n" + text
+    path.write_text(text)
+
+
+def find_root(start: str | os.PathLike[str] | None = None) -> Path | None:
+    """Return the data root holding ``start`` (a folder with ``.trove/``), or ``None``.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, neurotrove as nt
+    >>> root = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = nt.connect(root)
+    >>> (root / "KS005").mkdir()
+    >>> find_root(root / "KS005") == root.resolve()
+    True
+    """
+    here = Path(start or Path.cwd()).expanduser().resolve()
+    for folder in (here, *here.parents):
+        if (folder / TROVE_DIR).is_dir():
+            return folder
+    return None
+
+
+def connect(
+    target: str | os.PathLike[str] | None = None,
+    *,
+    db: str | None = None,
+    create: bool = True,
+    **settings: Any,
+) -> Trove:
+    """Open a trove: the user's default one, a local data root, or a shared catalogue.
+
+    Parameters
+    ----------
+    target : str or Path, optional
+        A data root. Without one, the default trove (``NEUROTROVE_ROOT``, ``root`` in
+        ``config.toml``, or a folder in the user data directory) is opened, and created on
+        first use.
+    db : str, optional
+        A catalogue URL, e.g. ``postgresql://lab@dbhost/trove``, for a catalogue shared
+        between machines that see the same files.
+    create : bool
+        Create the trove when it does not exist.
+    **settings
+        Settings that win over the environment and ``config.toml`` (see
+        :class:`~neurotrove.config.Settings`).
+
+    Returns
+    -------
+    Trove
+
+    Raises
+    ------
+    ConfigError
+        For a server URL (served troves come with ``trove serve``, not in this version) or a
+        bad setting.
+
+    Examples
+    --------
+    >>> import tempfile, neurotrove as nt
+    >>> trove = nt.connect(tempfile.mkdtemp())
+    >>> trove.mode
+    'local'
+    """
+    text = os.fspath(target) if target is not None else None
+    if text is not None and text.startswith(("http://", "https://")):
+        raise ConfigError(
+            f"{text} is a server address; this version of neurotrove opens local troves "
+            f"only. Mount the lab's data root and pass its path, with db= for a shared "
+            f"catalogue",
+            url=text,
+        )
+    loaded = Settings.load(db=db, **settings)
+    root = Path(text) if text is not None else loaded.root
+    return Trove(root, db=db or loaded.db, settings=loaded.with_changes(root=root), create=create)

@@ -1,0 +1,1 @@
+"""The file repository: safe paths under the data root, hashing, atomic writes, register."""

@@ -1,0 +1,397 @@
+"""Register a tree of ALF files into the catalogue: incremental, batched and reported.
+
+1. Scan the tree (:mod:`.scan`): session folders, their files with size and mtime.
+2. Compare with the catalogue: a file whose size and mtime are unchanged is not hashed again;
+   a changed file is re-hashed and updated; a catalogued file that vanished gets
+   ``exists=False``; a name that is not ALF is reported with the reason.
+3. Hash what needs it, in parallel threads, with a progress bar on a terminal.
+4. Write each batch of sessions in one transaction, so an interrupted scan leaves the
+   catalogue consistent and a second run completes it.
+"""
+
+from __future__ import annotations
+
+import getpass
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from .. import alf
+from ..catalog import schema as s
+from ..catalog.store import Catalog
+from ..catalog.views import table_spec
+from ..catalog.writes import insert_records
+from ..errors import ValidationError
+from ..progress import progress_bar
+from .hashing import md5_many
+from .scan import FoundFile, FoundSession, Skipped, scan_tree
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["RegisterReport", "register_tree"]
+
+_BATCH_FILES = 5_000
+_MAX_LISTED = 10_000
+
+
+@dataclass
+class RegisterReport:
+    """What ``register`` did.
+
+    Attributes
+    ----------
+    sessions_added, sessions_seen : int
+        Sessions new to the catalogue, and all session folders found.
+    datasets_added, datasets_updated, datasets_unchanged : int
+        Files registered for the first time, re-hashed because they changed (or reappeared),
+        and left alone because size and mtime were unchanged.
+    datasets_missing : int
+        Catalogued datasets no longer on disk, now marked ``exists=False``.
+    skipped : list of Skipped
+        Files and folders not registered, each with the reason (at most 10,000 listed;
+        ``skipped_count`` has them all).
+    errors : list of Skipped
+        Files that could not be read.
+    hidden : int
+        Hidden files and folders ignored.
+    bytes_hashed : int
+        Bytes read to compute md5s.
+    seconds : float
+        Wall time.
+    eids : list of str
+        The sessions found, in scan order.
+    """
+
+    root: Path
+    sessions_added: int = 0
+    sessions_seen: int = 0
+    datasets_added: int = 0
+    datasets_updated: int = 0
+    datasets_unchanged: int = 0
+    datasets_missing: int = 0
+    skipped: list[Skipped] = field(default_factory=list)
+    skipped_count: int = 0
+    errors: list[Skipped] = field(default_factory=list)
+    hidden: int = 0
+    bytes_hashed: int = 0
+    seconds: float = 0.0
+    eids: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        lines = [
+            f"registered {self.root} in {self.seconds:.1f} s",
+            f"  sessions: {self.sessions_seen} found, {self.sessions_added} new",
+            f"  datasets: {self.datasets_added} added, {self.datasets_updated} updated, "
+            f"{self.datasets_unchanged} unchanged, {self.datasets_missing} missing on disk",
+            f"  {self.bytes_hashed / 1e6:.1f} MB hashed; {self.hidden} hidden files ignored",
+        ]
+        if self.skipped_count:
+            lines.append(f"  {self.skipped_count} not registered:")
+            lines += [f"    {item.path}: {item.reason}" for item in self.skipped[:20]]
+            if self.skipped_count > 20:
+                lines.append(f"    ... and {self.skipped_count - 20} more (report.to_df())")
+        if self.errors:
+            lines.append(f"  {len(self.errors)} could not be read:")
+            lines += [f"    {item.path}: {item.reason}" for item in self.errors[:20]]
+        return "\n".join(lines)
+
+    def to_df(self) -> pd.DataFrame:
+        """Return the files not registered and those not readable, with reasons, as a DataFrame."""
+        import pandas as pd
+
+        rows = [(item.path, "skipped", item.reason) for item in self.skipped]
+        rows += [(item.path, "error", item.reason) for item in self.errors]
+        return pd.DataFrame(rows, columns=["path", "kind", "reason"])
+
+    def _skip(self, items: Iterable[Skipped]) -> None:
+        for item in items:
+            self.skipped_count += 1
+            if len(self.skipped) < _MAX_LISTED:
+                self.skipped.append(item)
+
+
+@dataclass
+class _Plan:
+    """What to write for one session."""
+
+    found: FoundSession
+    eid: str | None
+    new_files: list[tuple[FoundFile, alf.RelPath]] = field(default_factory=list)
+    changed: list[tuple[FoundFile, str]] = field(default_factory=list)  # (file, dataset id)
+    missing: list[str] = field(default_factory=list)
+    hashes: dict[str, str | None] = field(default_factory=dict)  # abs path -> md5
+
+
+def register_tree(
+    catalog: Catalog,
+    root: Path,
+    start: Path,
+    *,
+    hash: bool = True,
+    progress: bool | None = None,
+    workers: int = 4,
+) -> RegisterReport:
+    """Scan ``start`` (inside ``root``) and bring the catalogue up to date with it.
+
+    See :meth:`neurotrove.Trove.register` for the user-facing description.
+    """
+    began = time.perf_counter()
+    report = RegisterReport(root=root)
+    scanned = scan_tree(root, start)
+    report.hidden = scanned.hidden
+    report._skip(scanned.skipped)
+    report.sessions_seen = len(scanned.sessions)
+    plans = [
+        plan
+        for batch in _batches(scanned.sessions)
+        for plan in _plan(catalog, batch, hash, report)
+    ]
+    to_hash = [f for p in plans for f in _needs_hash(p, hash)]
+    total = sum(f.size for f in to_hash) if hash else sum(len(p.found.files) for p in plans)
+    user = _user()
+    with progress_bar(total, "registering", enabled=progress, unit="bytes" if hash else "") as bar:
+        for batch in _plan_batches(plans):
+            if hash:
+                _hash(batch, workers, report, bar.advance)
+            else:
+                bar.advance(sum(len(p.found.files) for p in batch))
+            _write(catalog, batch, hash, user, report)
+    report.eids = [p.eid for p in plans if p.eid]
+    report.seconds = time.perf_counter() - began
+    return report
+
+
+def _user() -> str | None:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return None
+
+
+def _batches(sessions: Sequence[FoundSession]) -> Iterable[list[FoundSession]]:
+    batch: list[FoundSession] = []
+    count = 0
+    for session in sessions:
+        batch.append(session)
+        count += len(session.files)
+        if count >= _BATCH_FILES or len(batch) >= 200:
+            yield batch
+            batch, count = [], 0
+    if batch:
+        yield batch
+
+
+def _plan_batches(plans: Sequence[_Plan]) -> Iterable[list[_Plan]]:
+    batch: list[_Plan] = []
+    count = 0
+    for plan in plans:
+        batch.append(plan)
+        count += len(plan.found.files)
+        if count >= _BATCH_FILES or len(batch) >= 200:
+            yield batch
+            batch, count = [], 0
+    if batch:
+        yield batch
+
+
+def _plan(
+    catalog: Catalog, batch: list[FoundSession], hashing: bool, report: RegisterReport
+) -> list[_Plan]:
+    """Compare a batch of found sessions with the catalogue (read only)."""
+    with catalog.read() as conn:
+        known = _known_sessions(conn, [f.ref for f in batch])
+        eids = [eid for eid, _ in known.values()]
+        stored: dict[str, dict[tuple[str, str, str], Any]] = {}
+        d = s.datasets.c
+        for start in range(0, len(eids), 500):
+            rows = conn.execute(
+                sa.select(
+                    d.id,
+                    d.session,
+                    d.collection,
+                    d.revision,
+                    d.name,
+                    d.file_size,
+                    d.file_mtime_ns,
+                    d.hash,
+                    d.exists,
+                ).where(d.session.in_(eids[start : start + 500]))
+            )
+            for row in rows:
+                stored.setdefault(row.session, {})[(row.collection, row.revision, row.name)] = row
+    plans = []
+    for found in batch:
+        eid, folder = known.get(found.ref, (None, None))
+        if eid is not None and folder is not None and folder != str(found.folder):
+            report._skip(
+                [
+                    Skipped(
+                        str(found.folder),
+                        f"this session is already registered at {folder}; merge the two folders",
+                    )
+                ]
+            )
+            continue
+        plan = _Plan(found, eid)
+        existing: dict[tuple[str, str, str], Any] = stored.get(eid, {}) if eid else {}
+        present: set[tuple[str, str, str]] = set()
+        for file in found.files:
+            try:
+                rel = alf.parse_rel_path(file.rel_path)
+            except ValidationError as error:
+                report._skip([Skipped(f"{found.folder}/{file.rel_path}", error.message)])
+                continue
+            key = (rel.collection, rel.revision, str(rel.name))
+            present.add(key)
+            catalogued = existing.get(key)
+            if catalogued is None:
+                plan.new_files.append((file, rel))
+            elif (
+                catalogued.exists
+                and catalogued.file_size == file.size
+                and catalogued.file_mtime_ns == file.mtime_ns
+                and (catalogued.hash is not None or not hashing)
+            ):
+                report.datasets_unchanged += 1
+            else:
+                plan.changed.append((file, catalogued.id))
+        scope = found.scope
+        for key, catalogued in existing.items():
+            rel_path = "/".join(filter(None, [key[0], f"#{key[1]}#" if key[1] else "", key[2]]))
+            in_scope = not scope or rel_path == scope or rel_path.startswith(scope + "/")
+            if key not in present and catalogued.exists and in_scope:
+                plan.missing.append(catalogued.id)
+        plans.append(plan)
+    return plans
+
+
+def _known_sessions(
+    conn: Any, refs: Sequence[alf.SessionRef]
+) -> dict[alf.SessionRef, tuple[str, str | None]]:
+    """Map the refs already catalogued to their (eid, folder)."""
+    if not refs:
+        return {}
+    query = (
+        sa.select(
+            s.sessions.c.id,
+            s.subjects.c.nickname,
+            s.subjects.c.lab,
+            s.sessions.c.date,
+            s.sessions.c.number,
+            s.sessions.c.folder,
+        )
+        .select_from(s.sessions.join(s.subjects, s.sessions.c.subject == s.subjects.c.id))
+        .where(s.subjects.c.nickname.in_(sorted({r.subject for r in refs})))
+        .where(s.sessions.c.date.in_(sorted({r.date for r in refs})))
+    )
+    wanted = set(refs)
+    found = {}
+    for row in conn.execute(query):
+        ref = alf.SessionRef(row.nickname, row.date, row.number, row.lab)
+        if ref in wanted:
+            found[ref] = (row.id, row.folder)
+    return found
+
+
+def _needs_hash(plan: _Plan, hashing: bool) -> list[FoundFile]:
+    if not hashing:
+        return []
+    return [f for f, _ in plan.new_files] + [f for f, _ in plan.changed]
+
+
+def _hash(batch: list[_Plan], workers: int, report: RegisterReport, advance: Any) -> None:
+    owners = {f.path: (plan, f.size) for plan in batch for f in _needs_hash(plan, True)}
+    for path, value in md5_many(owners, workers=workers):
+        plan, size = owners[path]
+        advance(size)
+        if isinstance(value, OSError):
+            report.errors.append(Skipped(str(path), f"cannot read: {value.strerror or value}"))
+            plan.hashes[str(path)] = None
+            plan.new_files = [(f, r) for f, r in plan.new_files if f.path != path]
+            plan.changed = [(f, i) for f, i in plan.changed if f.path != path]
+        else:
+            plan.hashes[str(path)] = value
+            report.bytes_hashed += size
+
+
+def _write(
+    catalog: Catalog, batch: list[_Plan], hashing: bool, user: str | None, report: RegisterReport
+) -> None:
+    """Write one batch in one transaction."""
+    sessions_spec = table_spec("sessions")
+    datasets_spec = table_spec("datasets")
+    d = s.datasets.c
+    with catalog.write() as conn:
+        new_sessions = [p for p in batch if p.eid is None]
+        if new_sessions:
+            result = insert_records(
+                conn,
+                sessions_spec,
+                [
+                    {
+                        "subject": p.found.ref.subject,
+                        "lab": p.found.ref.lab,
+                        "date": p.found.ref.date,
+                        "number": p.found.ref.number,
+                        "folder": str(p.found.folder),
+                    }
+                    for p in new_sessions
+                ],
+                on_conflict="skip",
+            )
+            report.sessions_added += result.inserted
+            for plan, eid in zip(new_sessions, result.keys, strict=True):
+                plan.eid = eid
+        records = [
+            {
+                "eid": plan.eid,
+                "rel_path": str(rel),
+                "file_size": file.size,
+                "hash": plan.hashes.get(str(file.path)) if hashing else None,
+                "file_mtime_ns": file.mtime_ns,
+                "exists": True,
+                "created_by": user,
+            }
+            for plan in batch
+            for file, rel in plan.new_files
+        ]
+        if records:
+            result = insert_records(conn, datasets_spec, records, on_conflict="update")
+            report.datasets_added += result.inserted
+            report.datasets_updated += result.updated
+        updates = [
+            {
+                "target": dataset,
+                "file_size": file.size,
+                "file_mtime_ns": file.mtime_ns,
+                "hash": plan.hashes.get(str(file.path)) if hashing else None,
+            }
+            for plan in batch
+            for file, dataset in plan.changed
+        ]
+        if updates:
+            conn.execute(
+                sa.update(s.datasets)
+                .where(d.id == sa.bindparam("target"))
+                .values(
+                    file_size=sa.bindparam("file_size"),
+                    file_mtime_ns=sa.bindparam("file_mtime_ns"),
+                    hash=sa.bindparam("hash"),
+                    exists=True,
+                ),
+                updates,
+            )
+            report.datasets_updated += len(updates)
+        missing = [dataset for plan in batch for dataset in plan.missing]
+        for start in range(0, len(missing), 500):
+            conn.execute(
+                sa.update(s.datasets)
+                .where(d.id.in_(missing[start : start + 500]))
+                .values(exists=False)
+            )
+        report.datasets_missing += len(missing)

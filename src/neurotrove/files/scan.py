@@ -1,0 +1,241 @@
+"""Walk a data root and find its session folders and their files.
+
+Nothing is dropped silently: a file that is not inside a session folder, or a session
+folder that is a duplicate, comes back as :class:`Skipped` with the reason. Hidden entries
+(names starting with a dot, such as macOS ``._x.npy`` files and ``.trove`` itself) are
+counted and ignored. Folder symbolic links are not followed (their targets may be anywhere,
+and may loop); file symbolic links are.
+
+Examples
+--------
+>>> import tempfile, pathlib
+>>> root = pathlib.Path(tempfile.mkdtemp())
+>>> (root / "KS005/2019-04-01/001/alf").mkdir(parents=True)
+>>> _ = (root / "KS005/2019-04-01/001/alf/spikes.times.npy").write_bytes(b"x")
+>>> _ = (root / "notes.txt").write_text("hello")
+>>> result = scan_tree(root, root)
+>>> [(str(s.folder), [f.rel_path for f in s.files]) for s in result.sessions]
+[('KS005/2019-04-01/001', ['alf/spikes.times.npy'])]
+>>> [(s.path, s.reason[:25]) for s in result.skipped]
+[('notes.txt', 'not inside a session fold')]
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+from .. import alf
+from ..errors import ValidationError
+from .paths import relative_to_root
+
+__all__ = ["FoundFile", "FoundSession", "ScanResult", "Skipped", "scan_tree"]
+
+_NEAR_SESSION = re.compile(r"(?:^|/)[^/]+/[^/]*\d[^/]*-[^/]*/\d+(?:/|$)")
+
+
+@dataclass(slots=True)
+class FoundFile:
+    """A file inside a session folder, with what ``stat`` said of it."""
+
+    path: Path
+    rel_path: str
+    size: int
+    mtime_ns: int
+
+
+@dataclass(slots=True)
+class FoundSession:
+    """A session folder and the files found in it.
+
+    ``scope`` is the part of the session that was scanned (``''`` for all of it), so that only
+    datasets under it can be marked missing.
+    """
+
+    folder: PurePosixPath
+    ref: alf.SessionRef
+    files: list[FoundFile] = field(default_factory=list)
+    scope: str = ""
+
+
+@dataclass(slots=True)
+class Skipped:
+    """A file or folder that was not registered, and why."""
+
+    path: str
+    reason: str
+
+
+@dataclass
+class ScanResult:
+    """Everything a scan found."""
+
+    sessions: list[FoundSession] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+    hidden: int = 0
+
+    @property
+    def file_count(self) -> int:
+        """Files found inside session folders."""
+        return sum(len(s.files) for s in self.sessions)
+
+
+def _session_of(rel: PurePosixPath) -> tuple[PurePosixPath, alf.SessionRef] | None:
+    """Return the session folder ``rel`` is, or is inside, if any (checked from the root)."""
+    parts = rel.parts
+    for length in (3, 4, 5):
+        if len(parts) < length:
+            break
+        candidate = PurePosixPath(*parts[:length])
+        try:
+            return candidate, alf.parse_session_path(candidate)
+        except ValidationError:
+            continue
+    return None
+
+
+def _why_not_session(rel_folder: str) -> str:
+    """Explain why a folder holding files is not a session folder."""
+    layout = "[<lab>/Subjects/]<subject>/<YYYY-MM-DD>/<NNN>"
+    parts = rel_folder.split("/") if rel_folder else []
+    for length in (3, 4, 5):
+        if len(parts) >= length:
+            try:
+                alf.parse_session_path("/".join(parts[:length]))
+            except ValidationError as error:
+                if "calendar date" in error.message:
+                    return error.message
+    if _NEAR_SESSION.search(rel_folder):
+        return f"folder {rel_folder!r} is not a session folder; sessions are at {layout}"
+    return f"not inside a session folder ({layout} under the data root)"
+
+
+def scan_tree(root: Path, start: Path) -> ScanResult:
+    """Find the session folders and files under ``start``, a folder inside ``root``.
+
+    Parameters
+    ----------
+    root : Path
+        The data root; session folders are laid out relative to it.
+    start : Path
+        Where to scan: the root, or any folder or file under it (even inside a session).
+
+    Returns
+    -------
+    ScanResult
+
+    Raises
+    ------
+    ValidationError
+        When ``start`` is outside ``root`` or does not exist.
+    """
+    rel_start = relative_to_root(root, start)
+    absolute_start = Path(os.path.abspath(root)).resolve() / rel_start
+    if not absolute_start.exists():
+        raise ValidationError(f"{start} does not exist", path=str(start))
+    result = ScanResult()
+    seen: dict[alf.SessionRef, PurePosixPath] = {}
+    inside = _session_of(rel_start)
+    if inside is not None:
+        folder, ref = inside
+        scope = rel_start.relative_to(folder).as_posix()
+        scope = "" if scope == "." else scope
+        session = FoundSession(folder, ref, scope=scope)
+        _collect(absolute_start, scope, session, result)
+        result.sessions.append(session)
+        return result
+    stack = [(absolute_start, rel_start)]
+    while stack:
+        folder_path, rel = stack.pop()
+        try:
+            entries = sorted(os.scandir(folder_path), key=lambda e: e.name)
+        except OSError as error:
+            result.skipped.append(Skipped(str(rel), f"cannot read folder: {error.strerror}"))
+            continue
+        reason: str | None = None  # why this folder's files are not registered, once
+        for entry in entries:
+            if entry.name.startswith("."):
+                result.hidden += 1
+                continue
+            rel_entry = rel / entry.name if str(rel) != "." else PurePosixPath(entry.name)
+            if entry.is_dir(follow_symlinks=False):
+                match = _session_of(rel_entry)
+                if match is not None and match[0] == rel_entry:
+                    ref = match[1]
+                    if ref in seen:
+                        result.skipped.append(
+                            Skipped(
+                                str(rel_entry),
+                                f"same session as folder {seen[ref]} (subject, date and number "
+                                f"are equal); merge the two folders",
+                            )
+                        )
+                        continue
+                    seen[ref] = rel_entry
+                    session = FoundSession(rel_entry, ref)
+                    _collect(Path(entry.path), "", session, result)
+                    result.sessions.append(session)
+                else:
+                    stack.append((Path(entry.path), rel_entry))
+            elif entry.is_symlink() and entry.is_dir():
+                result.skipped.append(
+                    Skipped(
+                        str(rel_entry),
+                        "symbolic link to a folder; links to folders are not "
+                        "followed, register the target folder instead",
+                    )
+                )
+            else:
+                reason = reason or _why_not_session(str(rel))
+                result.skipped.append(Skipped(str(rel_entry), reason))
+    result.sessions.sort(key=lambda s: str(s.folder))
+    return result
+
+
+def _collect(folder: Path, prefix: str, session: FoundSession, result: ScanResult) -> None:
+    """Add every non-hidden file under ``folder`` to ``session``."""
+    if folder.is_file():
+        stat = folder.stat()
+        session.files.append(FoundFile(folder, prefix, stat.st_size, stat.st_mtime_ns))
+        return
+    stack = [(folder, prefix)]
+    while stack:
+        current, rel = stack.pop()
+        try:
+            entries = list(os.scandir(current))
+        except OSError as error:
+            result.skipped.append(
+                Skipped(
+                    f"{session.folder}/{rel}".rstrip("/"), f"cannot read folder: {error.strerror}"
+                )
+            )
+            continue
+        for entry in entries:
+            if entry.name.startswith("."):
+                result.hidden += 1
+                continue
+            rel_entry = f"{rel}/{entry.name}" if rel else entry.name
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append((Path(entry.path), rel_entry))
+                    continue
+                if entry.is_symlink() and entry.is_dir():
+                    result.skipped.append(
+                        Skipped(
+                            f"{session.folder}/{rel_entry}",
+                            "symbolic link to a folder; links to folders are not followed",
+                        )
+                    )
+                    continue
+                stat = entry.stat()
+            except OSError as error:
+                result.skipped.append(
+                    Skipped(f"{session.folder}/{rel_entry}", f"cannot read: {error.strerror}")
+                )
+                continue
+            session.files.append(
+                FoundFile(Path(entry.path), rel_entry, stat.st_size, stat.st_mtime_ns)
+            )
+    session.files.sort(key=lambda f: f.rel_path)

@@ -1,0 +1,1 @@
+"""Query compilation: table conditions, session search, dataset selection, DataFrames."""

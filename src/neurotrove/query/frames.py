@@ -1,0 +1,203 @@
+"""Run a table query and shape the answer as the DataFrame users get back.
+
+QC columns become ordered categoricals of the QC names (as in ONE's cache tables), JSON
+columns are dicts (``{}`` when empty), list columns are lists, times are pandas datetimes, and
+the frame is indexed by the table's key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+from sqlalchemy.sql import ColumnElement
+
+from ..catalog.views import ColumnSpec, TableSpec
+from ..qc import QC
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = [
+    "QC_CATEGORIES",
+    "empty_frame",
+    "qc_categorical",
+    "select_frame",
+    "select_records",
+    "to_frame",
+    "to_records",
+]
+
+QC_CATEGORIES = [q.name for q in sorted(QC)]
+"""QC names from best to worst, the order of ONE's ``QC_TYPE`` categorical."""
+
+
+def _order_by(spec: TableSpec) -> list[Any]:
+    order: list[Any] = []
+    for name, descending in spec.order_by:
+        expr = spec.column(name).sql
+        order.append(expr.desc() if descending else expr.asc())
+    return order
+
+
+def select_records(
+    conn: Connection,
+    spec: TableSpec,
+    where: Sequence[ColumnElement[bool]] = (),
+    *,
+    columns: Sequence[str] | None = None,
+    order: bool = True,
+    limit: int | None = None,
+    offset: int | None = None,
+) -> tuple[list[str], dict[str, list[Any]]]:
+    """Run the query and return ``(column names, values by column)`` without pandas.
+
+    List columns are filled with a second query over the same rows.
+    """
+    wanted = [spec.column(name) for name in (columns or spec.names)]
+    if all(c.name != spec.key for c in wanted):
+        wanted.insert(0, spec.column(spec.key))
+    scalar = [c for c in wanted if c.kind != "list"]
+    labelled = [c.expr for c in scalar if c.expr is not None]
+    query = sa.select(*labelled).select_from(spec.from_clause).where(*where)
+    if order:
+        query = query.order_by(*_order_by(spec))
+    if limit is not None:
+        query = query.limit(limit)
+    if offset:
+        query = query.offset(offset)
+    rows = conn.execute(query).all()
+    data: dict[str, list[Any]] = {c.name: [] for c in scalar}
+    for index, column in enumerate(scalar):
+        data[column.name] = [row[index] for row in rows]
+    keys = data[spec.key]
+    for column in wanted:
+        if column.kind == "list":
+            data[column.name] = _list_values(conn, spec, column, keys, where, limit, offset)
+    return [c.name for c in wanted], data
+
+
+def _list_values(
+    conn: Connection,
+    spec: TableSpec,
+    column: ColumnSpec,
+    keys: list[Any],
+    where: Sequence[ColumnElement[bool]],
+    limit: int | None,
+    offset: int | None,
+) -> list[list[str]]:
+    link = column.linked
+    owner = link.link.c[link.owner]
+    value = link.link.c[link.value]
+    query = sa.select(owner, value).order_by(owner, value)
+    if limit is None and not offset:
+        key_expr = spec.column(spec.key).sql
+        query = query.where(
+            owner.in_(sa.select(key_expr).select_from(spec.from_clause).where(*where))
+        )
+        pairs = conn.execute(query).all()
+    else:
+        pairs = []
+        for start in range(0, len(keys), 500):
+            chunk = keys[start : start + 500]
+            pairs += conn.execute(query.where(owner.in_(chunk))).all()
+    grouped: dict[Any, list[str]] = {}
+    for key, item in pairs:
+        grouped.setdefault(key, []).append(item)
+    return [grouped.get(key, []) for key in keys]
+
+
+def qc_categorical(values: Sequence[int | None]) -> pd.Categorical:
+    """Turn QC numbers into an ordered categorical of QC names.
+
+    Examples
+    --------
+    >>> list(qc_categorical([0, 40]))
+    ['NOT_SET', 'FAIL']
+    """
+    import pandas as pd
+
+    names = [None if v is None else QC(v).name for v in values]
+    return pd.Categorical(names, categories=QC_CATEGORIES, ordered=True)
+
+
+def to_frame(spec: TableSpec, names: Sequence[str], data: dict[str, list[Any]]) -> pd.DataFrame:
+    """Build the user-facing DataFrame from column values."""
+    import pandas as pd
+
+    columns: dict[str, Any] = {}
+    for name in names:
+        kind = spec.column(name).kind
+        values = data[name]
+        if kind == "qc":
+            columns[name] = qc_categorical(values)
+        elif kind == "json":
+            columns[name] = pd.Series([v if v is not None else {} for v in values], dtype=object)
+        elif kind == "datetime":
+            columns[name] = pd.to_datetime(pd.Series(values, dtype=object))
+        elif kind in ("text", "uuid", "date", "list"):
+            columns[name] = pd.Series(values, dtype=object)
+        elif kind == "int":
+            series = pd.Series(values, dtype=object)
+            columns[name] = (
+                series.astype("Int64") if series.isna().any() else series.astype("int64")
+            )
+        elif kind == "bool":
+            series = pd.Series(values, dtype=object)
+            columns[name] = (
+                series.astype("boolean") if series.isna().any() else series.astype(bool)
+            )
+        else:
+            columns[name] = pd.Series(values)
+    frame = pd.DataFrame(columns, columns=list(names))
+    return frame.set_index(spec.key)
+
+
+def to_records(
+    spec: TableSpec, names: Sequence[str], data: dict[str, list[Any]]
+) -> list[dict[str, Any]]:
+    """Shape column values as dicts, with the DataFrames' conventions but without pandas.
+
+    QC becomes its name, empty JSON ``{}``; the key is included.
+    """
+    shaped: dict[str, list[Any]] = {}
+    for name in names:
+        kind = spec.column(name).kind
+        values = data[name]
+        if kind == "qc":
+            shaped[name] = [None if v is None else QC(v).name for v in values]
+        elif kind == "json":
+            shaped[name] = [{} if v is None else v for v in values]
+        else:
+            shaped[name] = values
+    count = len(data[spec.key])
+    return [{name: shaped[name][i] for name in names} for i in range(count)]
+
+
+def select_frame(
+    conn: Connection,
+    spec: TableSpec,
+    where: Sequence[ColumnElement[bool]] = (),
+    **options: Any,
+) -> pd.DataFrame:
+    """Run the query and return the DataFrame users see, indexed by the table's key.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from neurotrove.catalog.store import Catalog
+    >>> from neurotrove.catalog.views import table_spec
+    >>> catalog = Catalog(f"sqlite:///{pathlib.Path(tempfile.mkdtemp()) / 'c.db'}")
+    >>> with catalog.read() as conn:
+    ...     list(select_frame(conn, table_spec("sessions")).columns)[:4]
+    ['lab', 'subject', 'date', 'number']
+    """
+    names, data = select_records(conn, spec, where, **options)
+    return to_frame(spec, names, data)
+
+
+def empty_frame(spec: TableSpec) -> pd.DataFrame:
+    """Return an empty DataFrame with the table's columns and index."""
+    return to_frame(spec, spec.names, {name: [] for name in spec.names})

@@ -1,0 +1,233 @@
+"""Compile ``search(**filters)`` into SQL conditions on sessions, with ONE's semantics.
+
+- ``subject``, ``lab``, ``projects``, ``task_protocol``, ``location``, ``users``: Python
+  regular expressions searched anywhere in the value (case-sensitive); a list means any of.
+  They are matched against the few distinct values of each field, so the semantics are
+  Python's on SQLite and PostgreSQL alike, and the database then filters by equality.
+- ``date_range``: one date or ``[start, end]``, inclusive, either end ``None``.
+- ``number``: one number or a list.
+- ``dataset``: regular expressions searched in ``rel_path``; the session needs every one.
+- ``datasets``: regular expressions matching whole file names; the session needs every one.
+- ``dataset_qc_lte``: only datasets at or below this QC count (ONE's default: all but
+  CRITICAL); alone, it keeps sessions having any such dataset.
+- any other session column, or ``json.<key>``/``extended_qc.<key>``, as a table condition;
+  a ``(value, op)`` tuple makes any filter that is also a session column a table condition
+  (``number=(1, ">")``, ``subject=("KS005", "==")``).
+
+Only datasets that exist on disk count, as in ONE.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+from sqlalchemy.sql import ColumnElement
+
+from ..catalog import schema as s
+from ..catalog.values import coerce_value
+from ..catalog.views import TableSpec, table_spec
+from ..errors import ValidationError
+from ..qc import QC
+from .conditions import OPERATORS, compile_conditions
+
+__all__ = ["REGEX_FILTERS", "SEARCH_FILTERS", "compile_search", "search_terms"]
+
+REGEX_FILTERS = ("subject", "lab", "projects", "task_protocol", "location", "users")
+SEARCH_FILTERS = (*REGEX_FILTERS, "date_range", "number", "dataset", "datasets", "dataset_qc_lte")
+
+
+def search_terms(spec: TableSpec | None = None) -> list[str]:
+    """Every filter ``search`` accepts: its own and the session columns.
+
+    Examples
+    --------
+    >>> "datasets" in search_terms() and "narrative" in search_terms()
+    True
+    """
+    spec = spec or table_spec("sessions")
+    return list(dict.fromkeys([*SEARCH_FILTERS, *spec.names]))
+
+
+def compile_search(
+    conn: Connection, filters: Mapping[str, Any], dialect: str
+) -> list[ColumnElement[bool]]:
+    """Compile search filters into conditions on the sessions table (all must hold).
+
+    Raises
+    ------
+    ValidationError
+        (a ``ValueError``) for an unknown filter, naming the valid ones, or a bad value.
+    """
+    spec = table_spec("sessions")
+    valid = search_terms(spec)
+    where: list[ColumnElement[bool]] = []
+    conditions: dict[str, Any] = {}
+    for name in filters:
+        head = name.partition(".")[0]
+        if name not in valid and not (
+            "." in name and spec.has(head) and spec.column(head).kind == "json"
+        ):
+            raise ValidationError(
+                f"search has no filter {name!r}; valid filters are {', '.join(valid)}, and "
+                f"'json.<key>' or 'extended_qc.<key>' for keys inside JSON columns",
+                filter=name,
+            )
+    qc_limit = int(QC.parse(filters.get("dataset_qc_lte", QC.FAIL)))
+    for name, value in filters.items():
+        if _is_condition(value) and spec.has(name):
+            conditions[name] = value  # e.g. number=(1, ">"): a table condition
+        elif name in REGEX_FILTERS:
+            where.append(_regex_filter(conn, name, _string_list(name, value)))
+        elif name == "date_range":
+            where.extend(_date_range(value))
+        elif name == "number":
+            values = value if isinstance(value, list | tuple | set) else [value]
+            where.append(
+                s.sessions.c.number.in_([coerce_value("int", v, "number") for v in values])
+            )
+        elif name == "dataset":
+            where.extend(_dataset_filter(conn, _string_list(name, value), qc_limit, "rel_path"))
+        elif name == "datasets":
+            where.extend(_dataset_filter(conn, _string_list(name, value), qc_limit, "name"))
+        elif name == "dataset_qc_lte":
+            if "dataset" not in filters and "datasets" not in filters:
+                where.append(sa.exists(_present_datasets(qc_limit)[0]))
+        else:
+            conditions[name] = value
+    where.extend(compile_conditions(spec, conditions, dialect))
+    return where
+
+
+def _is_condition(value: Any) -> bool:
+    return (
+        isinstance(value, tuple)
+        and len(value) == 2
+        and isinstance(value[1], str)
+        and value[1] in OPERATORS
+    )
+
+
+def _string_list(name: str, value: Any) -> list[str]:
+    values = [value] if isinstance(value, str) else value
+    if not isinstance(values, Sequence | set) or not all(isinstance(v, str) for v in values):
+        raise ValidationError(
+            f"search filter {name}={value!r} must be a str or a list of str (regular expressions)",
+            filter=name,
+        )
+    for pattern in values:
+        try:
+            re.compile(pattern)
+        except re.error as error:
+            raise ValidationError(
+                f"search filter {name}={pattern!r} is not a valid regular expression ({error})",
+                filter=name,
+            ) from None
+    return list(values)
+
+
+def _search(patterns: Sequence[str], values: Iterable[str | None]) -> list[str]:
+    compiled = [re.compile(p) for p in patterns]
+    return [v for v in values if v is not None and any(c.search(v) for c in compiled)]
+
+
+def _regex_filter(conn: Connection, name: str, patterns: list[str]) -> ColumnElement[bool]:
+    """Match patterns against a field's distinct values; an empty field reads as ``''``.
+
+    So ``lab="^$"`` finds the sessions without a lab and ``lab=".*"`` finds every session,
+    as in ONE, whose tables hold ``''`` where the catalogue holds nothing.
+    """
+    matches_empty = bool(_search(patterns, [""]))
+    if name == "lab":
+        values = conn.execute(sa.select(s.labs.c.name)).scalars()
+        test = s.sessions.c.lab.in_(_search(patterns, values))
+        return sa.or_(test, s.sessions.c.lab.is_(None)) if matches_empty else test
+    if name in ("subject", "task_protocol", "location"):
+        column = s.subjects.c.nickname if name == "subject" else s.sessions.c[name]
+        values = conn.execute(sa.select(column).distinct()).scalars()
+        test = column.in_(_search(patterns, values))
+        return sa.or_(test, column.is_(None)) if matches_empty else test
+    link, key, target = (
+        (s.session_projects, "project", s.projects.c.name)
+        if name == "projects"
+        else (s.session_users, "user", s.users.c.username)
+    )
+    matched = _search(patterns, conn.execute(sa.select(target)).scalars())
+    linked = sa.select(sa.literal(1)).where(link.c.session == s.sessions.c.id)
+    listed: ColumnElement[bool] = sa.exists(linked.where(link.c[key].in_(matched)))
+    return sa.or_(listed, ~sa.exists(linked)) if matches_empty else listed
+
+
+def _date(value: Any) -> dt.date | None:
+    return None if value is None else coerce_value("date", value, "date_range")
+
+
+def _date_range(value: Any) -> list[ColumnElement[bool]]:
+    if isinstance(value, list | tuple):
+        if len(value) not in (1, 2):
+            raise ValidationError(
+                f"date_range={value!r} must be one date, [start] (from that day) or "
+                f"[start, end] (either may be None)",
+                filter="date_range",
+            )
+        start, end = _date(value[0]), _date(value[1]) if len(value) == 2 else None
+    else:
+        start = end = _date(value)
+        if start is None:
+            raise ValidationError(
+                "date_range=None matches nothing; omit the filter instead", filter="date_range"
+            )
+    conditions = []
+    if start is not None:
+        conditions.append(s.sessions.c.date >= start)
+    if end is not None:
+        conditions.append(s.sessions.c.date <= end)
+    return conditions
+
+
+def _present_datasets(qc_limit: int) -> Any:
+    d = s.datasets.alias("present")
+    return (
+        sa.select(sa.literal(1))
+        .select_from(d)
+        .where(d.c.session == s.sessions.c.id, d.c.exists.is_(True), d.c.qc <= qc_limit)
+    ), d
+
+
+def _dataset_filter(
+    conn: Connection, patterns: list[str], qc_limit: int, target: str
+) -> list[ColumnElement[bool]]:
+    """One EXISTS per pattern: the session must hold a present dataset matching each."""
+    d = s.datasets.c
+    if target == "name":
+        names = list(conn.execute(sa.select(d.name).distinct()).scalars())
+        candidates: list[Any] = names
+    else:
+        candidates = list(conn.execute(sa.select(d.collection, d.revision, d.name).distinct()))
+    conditions: list[ColumnElement[bool]] = []
+    for pattern in patterns:
+        compiled = re.compile(pattern)
+        query, present = _present_datasets(qc_limit)
+        if target == "name":
+            matched = [n for n in candidates if compiled.fullmatch(n)]
+            query = query.where(present.c.name.in_(matched))
+        else:
+            matched = [(c, r, n) for c, r, n in candidates if compiled.search(_rel_path(c, r, n))]
+            query = query.where(
+                sa.tuple_(present.c.collection, present.c.revision, present.c.name).in_(matched)
+                if matched
+                else sa.false()
+            )
+        conditions.append(sa.exists(query))
+    return conditions
+
+
+def _rel_path(collection: str, revision: str, name: str) -> str:
+    parts = [collection] if collection else []
+    if revision:
+        parts.append(f"#{revision}#")
+    return "/".join([*parts, name])

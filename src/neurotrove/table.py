@@ -1,0 +1,222 @@
+"""The generic table interface: ``trove.table(name)``.
+
+Every catalogue table (sessions, subjects, datasets, labs, users, projects, dataset_types,
+revisions, tags, and those later capabilities add) is read and written the same way, with
+conditions compiled to SQL parameters (see :mod:`neurotrove.query.conditions`).
+
+Examples
+--------
+>>> import tempfile
+>>> import neurotrove as nt
+>>> trove = nt.connect(tempfile.mkdtemp())
+>>> sessions = trove.table("sessions")
+>>> sessions.insert([{"subject": "KS005", "date": "2019-04-01", "number": 1,
+...                   "json": {"imaging": True}}])
+1
+>>> sessions.get(**{"json.imaging": True})[["subject", "number"]]
+                                     subject  number
+eid
+... KS005       1
+>>> sessions.update({"narrative": "good session"}, subject="KS005")
+1
+>>> sessions.get_one(subject="KS005")["narrative"]
+'good session'
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from .catalog.store import Catalog
+from .catalog.views import TableSpec
+from .catalog.writes import OnConflict, insert_records, update_records
+from .errors import MultipleFoundError, NotFoundError, ValidationError
+from .query.conditions import compile_conditions
+from .query.frames import select_frame
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["Table"]
+
+
+class Table:
+    """One catalogue table, read and written through conditions.
+
+    Parameters
+    ----------
+    catalog : Catalog
+        The catalogue the table lives in.
+    spec : TableSpec
+        The table's columns and key.
+    defaults : mapping
+        Default conditions (from configuration), applied unless ``use_defaults=False``.
+    use_defaults : bool
+        Whether the default conditions apply.
+    """
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        spec: TableSpec,
+        defaults: Mapping[str, Any] | None = None,
+        *,
+        use_defaults: bool = True,
+    ) -> None:
+        self._catalog = catalog
+        self._spec = spec
+        self._defaults = dict(defaults or {}) if use_defaults else {}
+
+    def __repr__(self) -> str:
+        defaults = f", defaults={self._defaults!r}" if self._defaults else ""
+        return f"<Table {self._spec.name}: {', '.join(self.columns)}{defaults}>"
+
+    @property
+    def name(self) -> str:
+        """The table's name."""
+        return self._spec.name
+
+    @property
+    def columns(self) -> list[str]:
+        """The table's columns, the key first."""
+        return self._spec.names
+
+    @property
+    def key(self) -> str:
+        """The column the returned DataFrames are indexed by."""
+        return self._spec.key
+
+    def _where(self, conditions: Mapping[str, Any]) -> list[Any]:
+        merged = {**self._defaults, **conditions}
+        return compile_conditions(self._spec, merged, self._catalog.dialect)
+
+    def get(self, **conditions: Any) -> pd.DataFrame:
+        """Return the rows matching every condition, as a DataFrame indexed by the key.
+
+        Parameters
+        ----------
+        **conditions
+            ``field=value``, ``field=None``, ``field=(value, op)`` or ``**{"json.key": v}``.
+            A condition on a field that has a default replaces the default.
+
+        Returns
+        -------
+        pandas.DataFrame
+
+        Raises
+        ------
+        ValidationError
+            For an unknown field or operator, or a value of the wrong type.
+        """
+        where = self._where(conditions)
+        with self._catalog.read() as conn:
+            return select_frame(conn, self._spec, where)
+
+    def count(self, **conditions: Any) -> int:
+        """Return how many rows match, without fetching them."""
+        import sqlalchemy as sa
+
+        where = self._where(conditions)
+        query = sa.select(sa.func.count()).select_from(self._spec.from_clause).where(*where)
+        with self._catalog.read() as conn:
+            return int(conn.execute(query).scalar_one())
+
+    def get_one(self, **conditions: Any) -> dict[str, Any]:
+        """Return the single row matching the conditions, as a dict (the key included).
+
+        Raises
+        ------
+        NotFoundError
+            When no row matches.
+        MultipleFoundError
+            When several rows match; the message lists their keys.
+        """
+        frame = self.get(**conditions)
+        shown = ", ".join(f"{k}={v!r}" for k, v in conditions.items()) or "no conditions"
+        if frame.empty:
+            raise NotFoundError(
+                f"no row of {self.name} matches {shown}", table=self.name, conditions=conditions
+            )
+        if len(frame) > 1:
+            keys = ", ".join(map(str, frame.index[:5]))
+            raise MultipleFoundError(
+                f"{len(frame)} rows of {self.name} match {shown} ({keys}"
+                f"{', ...' if len(frame) > 5 else ''}); add conditions to pick one",
+                table=self.name,
+                keys=list(frame.index),
+            )
+        record: dict[str, Any] = {self.key: frame.index[0]}
+        record.update((str(k), v) for k, v in frame.iloc[0].items())
+        return record
+
+    def insert(
+        self,
+        records: Mapping[str, Any] | Iterable[Mapping[str, Any]] | pd.DataFrame,
+        on_conflict: OnConflict = "error",
+    ) -> int:
+        """Insert records in one transaction; return how many rows were written.
+
+        Parameters
+        ----------
+        records : dict, list of dicts, or DataFrame
+            Rows with the table's columns (a DataFrame's index is used when it is the key).
+        on_conflict : {"error", "skip", "update"}
+            What to do with a record whose unique key is already stored: raise
+            :class:`~neurotrove.errors.ConflictError` and write nothing, keep the stored row,
+            or overwrite the fields the record gives.
+
+        Returns
+        -------
+        int
+            Rows inserted plus rows updated.
+        """
+        rows = _records(records, self.key)
+        with self._catalog.write() as conn:
+            return insert_records(conn, self._spec, rows, on_conflict).written
+
+    def update(self, values: Mapping[str, Any], **conditions: Any) -> int:
+        """Set ``values`` on every row matching the conditions; return how many matched.
+
+        Raises
+        ------
+        ValidationError
+            Without any condition (say which rows), or for bad fields or values.
+        """
+        if not isinstance(values, Mapping):
+            raise ValidationError(
+                f"values must be a dict of column to new value, not {type(values).__name__}",
+                table=self.name,
+            )
+        if not conditions:
+            raise ValidationError(
+                f"say which rows of {self.name} to update with conditions, e.g. "
+                f"{self.key}=...; updating every row needs an explicit condition",
+                table=self.name,
+            )
+        where = self._where(conditions)
+        with self._catalog.write() as conn:
+            return update_records(conn, self._spec, values, where)
+
+
+def _records(
+    records: Mapping[str, Any] | Iterable[Mapping[str, Any]] | pd.DataFrame, key: str
+) -> list[dict[str, Any]]:
+    """Normalise the forms ``insert`` accepts into a list of dicts, NaN read as missing."""
+    if isinstance(records, Mapping):
+        return [dict(records)]
+    pandas = sys.modules.get("pandas")  # a DataFrame can only come if pandas is imported
+    rows: list[Any]
+    if pandas is not None and isinstance(records, pandas.DataFrame):
+        frame = records.reset_index() if records.index.name == key else records
+        rows = frame.to_dict("records")
+    else:
+        rows = [dict(r) if isinstance(r, Mapping) else r for r in records]
+    return [
+        {str(k): (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
+        if isinstance(row, dict)
+        else row
+        for row in rows
+    ]
