@@ -1,0 +1,58 @@
+"""The ``trove`` command line: thin commands over :class:`neurotrove.Trove`.
+
+Each command lives in its own module (``cmd_<name>.py``), parses its options and calls one
+library function; :mod:`.base` holds what they share, including the one place where errors
+become messages, and :mod:`.output` the tables and JSON.
+
+Examples
+--------
+>>> from typer.testing import CliRunner
+>>> result = CliRunner().invoke(app, ["--version"])
+>>> result.exit_code, result.stdout.startswith("trove (neurotrove) ")
+(0, True)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import typer
+
+from .base import TroveGroup, global_options
+from .cmd_demo import demo
+from .cmd_get import get
+from .cmd_init import init
+from .cmd_ls import ls
+from .cmd_register import register
+from .cmd_search import search
+from .cmd_show import show
+
+__all__ = ["COMMANDS", "app", "main"]
+
+COMMANDS: dict[str, Callable[..., None]] = {
+    "demo": demo,
+    "init": init,
+    "register": register,
+    "search": search,
+    "ls": ls,
+    "show": show,
+    "get": get,
+}
+"""Every command, by name, in the order ``trove --help`` lists them."""
+
+app = typer.Typer(
+    name="trove",
+    cls=TroveGroup,
+    callback=global_options,
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+for _name, _command in COMMANDS.items():
+    app.command(_name)(_command)
+
+
+def main() -> None:
+    """Run the ``trove`` command line (the console script)."""
+    app(prog_name="trove")
