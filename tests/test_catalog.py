@@ -1,0 +1,107 @@
+"""The catalogue database: migrations, SQLite settings, concurrency and error translation."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+
+import neurotrove as nt
+from neurotrove.catalog import schema
+from neurotrove.catalog.store import _MIGRATIONS, HEAD_REVISION, Catalog
+from neurotrove.errors import CatalogError, ConfigError
+
+
+def _catalog_url(root: Path, db: str | None) -> str:
+    return db or f"sqlite:///{root / 'catalog.db'}"
+
+
+def test_head_revision_is_alembics_head() -> None:
+    config = Config()
+    config.set_main_option("script_location", str(_MIGRATIONS))
+    assert ScriptDirectory.from_config(config).get_heads() == [HEAD_REVISION]
+
+
+def test_migrations_build_exactly_the_schema(root: Path, db: str | None) -> None:
+    with Catalog(_catalog_url(root, db)) as catalog, catalog.engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        assert compare_metadata(context, schema.metadata) == []
+        assert catalog.current_revision() == HEAD_REVISION
+
+
+def test_sqlite_runs_with_wal_foreign_keys_and_busy_timeout(root: Path) -> None:
+    with Catalog(f"sqlite:///{root / 'c.db'}") as catalog, catalog.read() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30000
+
+
+def test_a_newer_schema_is_refused(root: Path) -> None:
+    url = f"sqlite:///{root / 'c.db'}"
+    with Catalog(url) as catalog, catalog.write() as conn:
+        conn.execute(sa.text("UPDATE alembic_version SET version_num = '9999'"))
+    with pytest.raises(ConfigError, match="schema revision 9999.*pip install -U neurotrove"):
+        Catalog(url)
+
+
+def test_bad_urls_and_dead_servers() -> None:
+    with pytest.raises(ConfigError, match="is not a database URL"):
+        Catalog("not a url")
+    with pytest.raises(ConfigError, match="'mysql' is not supported"):
+        Catalog("mysql://localhost/x")
+    with pytest.raises(CatalogError, match="check that PostgreSQL is running"):
+        Catalog("postgresql://nobody@127.0.0.1:1/nothing")
+
+
+def test_foreign_keys_are_enforced(trove: nt.Trove) -> None:
+    from neurotrove.errors import ConflictError
+
+    with pytest.raises(ConflictError, match="refused a write"), trove.catalog.write() as conn:
+        conn.execute(
+            sa.insert(schema.session_projects).values(
+                session="00000000-0000-0000-0000-000000000000", project="nothing"
+            )
+        )
+
+
+def test_concurrent_writers_wait_for_each_other(root: Path, db: str | None) -> None:
+    """Eight threads each registering twenty sessions of one subject and day all succeed."""
+    with nt.Trove(root, db=db) as trove:
+        errors: list[BaseException] = []
+
+        def work() -> None:
+            try:
+                with nt.Trove(root, db=db) as mine:
+                    for _ in range(20):
+                        mine.register_session("KS005", "2019-04-01", lab="cortexlab")
+            except BaseException as error:
+                errors.append(error)
+
+        threads = [threading.Thread(target=work) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert errors == []
+        assert sorted(trove.search()["number"]) == list(range(1, 161))
+
+
+@pytest.mark.postgresql
+def test_a_trove_remembers_its_shared_catalogue(root: Path, pg_url: str, tmp_path: Path) -> None:
+    with nt.Trove(root, db=pg_url) as trove:
+        trove.register_session("KS005", "2019-04-01")
+    assert "postgresql://" in (root / ".trove" / "config.toml").read_text()
+    with nt.connect(root) as again:  # no db given: the recorded one is used
+        assert again.catalog.dialect == "postgresql"
+        assert list(again.search()["subject"]) == ["KS005"]
+    password = "s3cret"  # noqa: S105 - a made-up password that must not reach the disk
+    secret = sa.make_url(pg_url).set(password=password).render_as_string(hide_password=False)
+    other = tmp_path / "other"
+    nt.Trove(other, db=secret).close()  # loopback trusts the user; the password is ignored
+    assert "s3cret" not in (other / ".trove" / "config.toml").read_text()
