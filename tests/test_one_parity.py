@@ -10,8 +10,8 @@ ONE draws new random ids on every ``make_parquet_db``, so sessions are paired th
 paths: ONE's ``path2eid``/``eid2path`` against neurotrove's ``to_eid``/``eid2path``.
 
 Where ONE is wrong, the test asserts neurotrove's correct behaviour and pins ONE's error in a
-comment (and an assertion, so that a fixed ONE is noticed). Where neurotrove disagrees with a
-correct ONE, the test asserts ONE's behaviour.
+comment (and an assertion, so that a fixed ONE is noticed). Everywhere else the test asserts
+that neurotrove gives ONE's answer.
 """
 
 from __future__ import annotations
@@ -390,10 +390,10 @@ def test_search_where_one_is_wrong(parity: Parity) -> None:
 
 
 def test_search_from_a_date_in_a_one_item_list(parity: Parity) -> None:
-    """``date_range=[start]`` means from that day on, as ONE documents (neurotrove disagrees).
+    """``date_range=[start]`` means from that day on, as ONE documents.
 
-    ONE's ``validate_date_range`` documents ``['2020-01-01']  # from date``; neurotrove raises
-    a ValidationError asking for one date or ``[start, end]``.
+    ONE's ``validate_date_range`` documents ``['2020-01-01']  # from date``, whereas a bare
+    date (not in a list) means that one day; neurotrove reads both the same way.
     """
     theirs = [parity.ours_of(e) for e in parity.one.search(date_range=["2019-04-02"])]
     assert len(theirs) == 8
@@ -401,11 +401,11 @@ def test_search_from_a_date_in_a_one_item_list(parity: Parity) -> None:
 
 
 def test_search_empty_lab_pattern_finds_sessions_without_a_lab(parity: Parity) -> None:
-    """A pattern matching '' matches a session with no lab, as in ONE (neurotrove disagrees).
+    """A pattern matching '' matches a session with no lab, as in ONE.
 
     ONE's cache holds a missing lab as ''; ``lab='^$'`` finds the lab-less sessions and
-    ``lab=''`` or ``lab='.*'`` finds every session. neurotrove leaves NULL labs out of every
-    regex match, so there is no way to search for sessions without a lab.
+    ``lab=''`` or ``lab='.*'`` finds every session. neurotrove stores a missing lab as NULL
+    and lets a pattern that matches '' match it too, so the answers are the same.
     """
     for pattern in ("^$", "", ".*", ["^$", "cortexlab"]):
         theirs = [parity.ours_of(e) for e in parity.one.search(lab=pattern)]
