@@ -8,6 +8,7 @@ reachable PostgreSQL the PostgreSQL tests are skipped with the reason, except un
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Iterator
@@ -56,17 +57,40 @@ def pg_template() -> Iterator[str]:
     engine.dispose()
 
 
+@contextlib.contextmanager
+def database_copy(template: str, prefix: str) -> Iterator[str]:
+    """Yield the URL of a new PostgreSQL database copied from ``template``; drop it on exit."""
+    engine = _admin_engine()
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
+        yield _database_url(name)
+    finally:
+        with engine.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        engine.dispose()
+
+
+@contextlib.contextmanager
+def module_catalogue(request: pytest.FixtureRequest, prefix: str) -> Iterator[str | None]:
+    """The catalogue URL for a module-scoped fixture parametrised ``sqlite``/``postgresql``.
+
+    ``None`` (the embedded SQLite) or a PostgreSQL database of the module's own, dropped on
+    exit, for fixtures that build their data once and share it across tests.
+    """
+    if request.param == "sqlite":
+        yield None
+        return
+    with database_copy(request.getfixturevalue("pg_template"), prefix) as url:
+        yield url
+
+
 @pytest.fixture(scope="session")
 def pg_database(pg_template: str) -> Iterator[str]:
     """This run's migrated PostgreSQL database (a copy of the template), dropped at the end."""
-    engine = _admin_engine()
-    name = f"nt_test_{uuid.uuid4().hex[:12]}"
-    with engine.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}"'))
-    yield _database_url(name)
-    with engine.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    engine.dispose()
+    with database_copy(pg_template, "nt_test") as url:
+        yield url
 
 
 @pytest.fixture
@@ -97,13 +121,19 @@ def isolated_settings(
 ) -> Path:
     """Keep every test away from the user's own config, cache and default trove."""
     home = tmp_path_factory.mktemp("home")
+    isolate_settings(monkeypatch, home)
+    return home
+
+
+def isolate_settings(env: pytest.MonkeyPatch, home: Path) -> None:
+    """Clear ``NEUROTROVE_*`` (but the test server's URL) and point config, cache and root
+    into ``home``; module-scoped fixtures call it with their own ``MonkeyPatch.context()``."""
     for key in list(os.environ):
         if key.startswith("NEUROTROVE_") and key != "NEUROTROVE_TEST_PG":
-            monkeypatch.delenv(key)
-    monkeypatch.setenv("NEUROTROVE_CONFIG_DIR", str(home / "config"))
-    monkeypatch.setenv("NEUROTROVE_CACHE_DIR", str(home / "cache"))
-    monkeypatch.setenv("NEUROTROVE_ROOT", str(home / "default-trove"))
-    return home
+            env.delenv(key)
+    env.setenv("NEUROTROVE_CONFIG_DIR", str(home / "config"))
+    env.setenv("NEUROTROVE_CACHE_DIR", str(home / "cache"))
+    env.setenv("NEUROTROVE_ROOT", str(home / "default-trove"))
 
 
 @pytest.fixture

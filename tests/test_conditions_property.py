@@ -15,14 +15,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import neurotrove as nt
 from neurotrove.qc import QC
 
-from .conftest import _admin_engine, _database_url
+from .conftest import module_catalogue
 
 PROTOCOLS = [None, "ephysChoiceWorld", "trainingChoiceWorld", "habituation_50%", "Passive_x"]
 WORDS = ["good", "bad", "50%", "a_b", "Ephys", "", None]
@@ -63,26 +62,13 @@ RECORDS = _records()
 def stored(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[nt.Table]:
-    db = None
-    name = None
-    if request.param == "postgresql":
-        template = request.getfixturevalue("pg_template")
-        name = f"nt_prop_{random.randrange(16**10):010x}"
-        admin = _admin_engine()
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
-        admin.dispose()
-        db = _database_url(name)
-    trove = nt.Trove(tmp_path_factory.mktemp("prop"), db=db)
-    table = trove.table("sessions")
-    table.insert([{k: v for k, v in r.items()} for r in RECORDS])
-    yield table
-    trove.close()
-    if name is not None:
-        admin = _admin_engine()
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with (
+        module_catalogue(request, "nt_prop") as db,
+        nt.Trove(tmp_path_factory.mktemp("prop"), db=db) as trove,
+    ):
+        table = trove.table("sessions")
+        table.insert([dict(r) for r in RECORDS])
+        yield table
 
 
 # -- the reference semantics ---------------------------------------------------------------

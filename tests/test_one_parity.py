@@ -19,7 +19,6 @@ from __future__ import annotations
 import datetime as dt
 import fnmatch
 import hashlib
-import os
 import shutil
 import uuid
 from collections.abc import Callable, Iterator
@@ -30,7 +29,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-import sqlalchemy as sa
 from one.alf import exceptions as alferr
 from one.alf.cache import make_parquet_db
 from one.alf.path import filename_parts, rel_path_parts
@@ -40,7 +38,7 @@ import neurotrove as nt
 from neurotrove.demo import ExampleTree, write_example_tree
 from neurotrove.errors import MultipleFoundError, NotFoundError
 
-from .conftest import _admin_engine, _database_url
+from .conftest import isolate_settings, module_catalogue
 
 # ONE's search calls Series.astype(bool, copy=False), which pandas 3 deprecates.
 pytestmark = pytest.mark.filterwarnings(
@@ -152,22 +150,8 @@ def nt_side(
 ) -> Iterator[tuple[ExampleTree, nt.Trove]]:
     """neurotrove on a copy *with* oddities, registered, with the same QC outcomes."""
     home = tmp_path_factory.mktemp("home")
-    with pytest.MonkeyPatch.context() as env:
-        for key in list(os.environ):  # as conftest's isolated_settings, for the module
-            if key.startswith("NEUROTROVE_") and key != "NEUROTROVE_TEST_PG":
-                env.delenv(key)
-        env.setenv("NEUROTROVE_CONFIG_DIR", str(home / "config"))
-        env.setenv("NEUROTROVE_CACHE_DIR", str(home / "cache"))
-        env.setenv("NEUROTROVE_ROOT", str(home / "default-trove"))
-        db = name = None
-        if request.param == "postgresql":
-            template = request.getfixturevalue("pg_template")
-            name = f"nt_parity_{uuid.uuid4().hex[:12]}"
-            admin = _admin_engine()
-            with admin.connect() as conn:
-                conn.execute(sa.text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
-            admin.dispose()
-            db = _database_url(name)
+    with pytest.MonkeyPatch.context() as env, module_catalogue(request, "nt_parity") as db:
+        isolate_settings(env, home)
         tree = write_trees(tmp_path_factory.mktemp("nt"), oddities=True)
         assert any(p.name == "._spikes.times.npy" for p in tree.oddities)
         trove = nt.Trove(tree.root, db=db)
@@ -180,11 +164,6 @@ def nt_side(
             trove.set_qc(dataset_id, qc)
         yield tree, trove
         trove.close()
-        if name is not None:
-            admin = _admin_engine()
-            with admin.connect() as conn:
-                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            admin.dispose()
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Options",
+    "SessionArgument",
     "TroveGroup",
     "describe_error",
     "global_options",
@@ -195,6 +196,16 @@ def hoist_global_options(args: list[str]) -> list[str]:
             rest.append(arg)
         index += 1
     return front + rest
+
+
+SessionArgument = Annotated[
+    str,
+    typer.Argument(
+        metavar="EID_OR_PATH",
+        help="The session: an eid, subject/YYYY-MM-DD/NNN, or a path in its folder.",
+    ),
+]
+"""The ``EID_OR_PATH`` argument of ``ls``, ``show`` and ``get`` (see :func:`session_argument`)."""
 
 
 def session_argument(root: Path, text: str) -> str | Path:

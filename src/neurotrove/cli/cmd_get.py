@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from ..errors import ValidationError
-from .base import open_trove, session_argument
+from .base import SessionArgument, open_trove, session_argument
 from .output import console, echo_json
 
 __all__ = ["copy_files", "get"]
@@ -43,12 +43,7 @@ def copy_files(paths: list[Path], folder: Path) -> list[Path]:
 
 def get(
     ctx: typer.Context,
-    session: Annotated[
-        str,
-        typer.Argument(
-            metavar="EID", help="The session: an eid, subject/YYYY-MM-DD/NNN, or a path in it."
-        ),
-    ],
+    session: SessionArgument,
     datasets: Annotated[
         list[str],
         typer.Argument(

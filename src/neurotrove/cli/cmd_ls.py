@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from .base import open_trove, session_argument
+from .base import SessionArgument, open_trove, session_argument
 from .output import console, echo_json, frame_records, note, print_table
 
 __all__ = ["DETAIL_COLUMNS", "ls"]
@@ -17,13 +17,7 @@ DETAIL_COLUMNS = ["rel_path", "file_size", "qc", "exists", "default_revision"]
 
 def ls(
     ctx: typer.Context,
-    session: Annotated[
-        str,
-        typer.Argument(
-            metavar="EID_OR_PATH",
-            help="The session: an eid, subject/YYYY-MM-DD/NNN, or a path in its folder.",
-        ),
-    ],
+    session: SessionArgument,
     collection: Annotated[
         str | None,
         typer.Option(

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
-from .base import open_trove, session_argument
+from .base import SessionArgument, open_trove, session_argument
 from .output import console, echo_json, print_table
 
 __all__ = ["show", "summary"]
@@ -27,13 +27,7 @@ def summary(details: dict[str, Any], root: Any) -> dict[str, Any]:
 
 def show(
     ctx: typer.Context,
-    session: Annotated[
-        str,
-        typer.Argument(
-            metavar="EID_OR_PATH",
-            help="The session: an eid, subject/YYYY-MM-DD/NNN, or a path in its folder.",
-        ),
-    ],
+    session: SessionArgument,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Show a session: every field, where it is, and how many datasets each collection has."""
