@@ -113,12 +113,17 @@ class HashMismatchError(NeurotroveError):
         What the file has.
     hint : str
         What to do about it.
+    message : str
+        The whole message, instead of one made of the above (a server's, say).
     """
 
-    def __init__(self, path: str, expected: str, actual: str, hint: str = "") -> None:
-        message = f"{path}: expected {expected}, found {actual}"
-        if hint:
-            message += f"; {hint}"
+    def __init__(
+        self, path: str, expected: str, actual: str, hint: str = "", *, message: str = ""
+    ) -> None:
+        if not message:
+            message = f"{path}: expected {expected}, found {actual}"
+            if hint:
+                message += f"; {hint}"
         super().__init__(message, path=path, expected=expected, actual=actual)
         self.path = path
         self.expected = expected

@@ -13,6 +13,7 @@ from ..qc import QC
 from .types import JSONDocument, UUIDString
 
 __all__ = [
+    "catalog_state",
     "dataset_tags",
     "dataset_types",
     "datasets",
@@ -25,6 +26,7 @@ __all__ = [
     "sessions",
     "subjects",
     "tags",
+    "tokens",
     "users",
 ]
 
@@ -211,4 +213,35 @@ dataset_tags = sa.Table(
         "tag", sa.String(255), sa.ForeignKey("tags.name", onupdate="CASCADE"), primary_key=True
     ),
     sa.Index(None, "tag"),
+)
+
+# -- served troves ------------------------------------------------------------------------
+
+tokens = sa.Table(
+    "tokens",
+    metadata,
+    # The sha256 of the token a client holds: a stolen database does not yield usable tokens.
+    sa.Column("token_hash", sa.String(64), primary_key=True),
+    sa.Column(
+        "username",
+        sa.String(255),
+        sa.ForeignKey("users.username", onupdate="CASCADE", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("expires_at", sa.DateTime, nullable=False),
+    sa.Column("revoked_at", sa.DateTime),
+    sa.Index(None, "username"),
+)
+
+catalog_state = sa.Table(
+    "catalog_state",
+    metadata,
+    # One row. ``generation`` is drawn when the catalogue is created and ``version`` counts
+    # write transactions, so "<generation>-<version>" names one state of the catalogue: a
+    # mirror whose snapshot carries the same name is up to date.
+    sa.Column("id", sa.SmallInteger, primary_key=True),
+    sa.Column("generation", sa.String(32), nullable=False),
+    sa.Column("version", sa.BigInteger, nullable=False),
+    sa.CheckConstraint("id = 1", name="single_row"),
 )

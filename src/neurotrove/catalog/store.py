@@ -36,9 +36,9 @@ from sqlalchemy.engine import Connection, Engine, make_url
 
 from ..errors import CatalogError, ConfigError, ConflictError, NeurotroveError, ValidationError
 
-__all__ = ["HEAD_REVISION", "Catalog", "sqlite_url"]
+__all__ = ["HEAD_REVISION", "Catalog", "add_sqlite_functions", "sqlite_url"]
 
-HEAD_REVISION = "0001"
+HEAD_REVISION = "0002"
 """The schema revision this version of neurotrove writes; a test checks it is Alembic's head."""
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -161,16 +161,30 @@ class Catalog:
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
-        """Yield a connection for reading, in one transaction (a consistent snapshot)."""
-        with self._translate(), self.engine.connect() as conn, conn.begin():
-            yield conn
+        """Yield a connection for reading, in one transaction (a consistent snapshot).
+
+        On PostgreSQL the transaction is REPEATABLE READ, so every statement in it sees the
+        same state of the catalogue (read-only transactions never fail to serialise).
+        """
+        with self._translate(), self.engine.connect() as conn:
+            if self.dialect == "postgresql":
+                conn = conn.execution_options(isolation_level="REPEATABLE READ")
+            with conn.begin():
+                yield conn
 
     @contextmanager
-    def write(self) -> Iterator[Connection]:
+    def write(self, *, versioned: bool = True) -> Iterator[Connection]:
         """Yield a connection in one write transaction: committed on success, else rolled back.
 
         On SQLite the write lock is taken when the transaction starts, so concurrent writers
         queue (up to the busy timeout) instead of failing mid-transaction.
+
+        Parameters
+        ----------
+        versioned : bool
+            Count the transaction as a change of the catalogue (:meth:`version`), so that
+            mirrors fetch it; bookkeeping that mirrors do not hold (login tokens) passes
+            ``False``.
         """
         with (
             self._translate(),
@@ -178,6 +192,36 @@ class Catalog:
             conn.begin(),
         ):
             yield conn
+            if versioned:
+                _advance_version(conn)
+
+    def version(self) -> str:
+        """Return the name of the catalogue's current state, ``"<generation>-<version>"``.
+
+        It changes with every write transaction, so a mirror holding a snapshot of the same
+        name is up to date. A catalogue whose state row was deleted starts a new generation.
+
+        Examples
+        --------
+        >>> import tempfile, pathlib
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> with Catalog(f"sqlite:///{folder / 'catalog.db'}") as catalog:
+        ...     before = catalog.version()
+        ...     with catalog.write() as conn:
+        ...         pass
+        ...     before != catalog.version()
+        True
+        """
+        from .schema import catalog_state
+
+        with self.read() as conn:
+            row = conn.execute(sa.select(catalog_state.c.generation, catalog_state.c.version))
+            found = row.first()
+        if found is None:
+            with self.write():
+                pass  # the write starts a new generation
+            return self.version()
+        return f"{found.generation}-{found.version}"
 
     @contextmanager
     def _translate(self) -> Iterator[None]:
@@ -272,6 +316,22 @@ class Catalog:
                     conn.commit()
 
 
+def _advance_version(conn: Connection) -> None:
+    """Count one more write transaction (starting a new generation if the row is gone)."""
+    import uuid
+
+    from .schema import catalog_state
+
+    state = catalog_state.c
+    advanced = conn.execute(sa.update(catalog_state).values(version=state.version + 1))
+    if advanced.rowcount == 0:
+        from .writes import insert_ignoring_conflicts
+
+        insert_ignoring_conflicts(
+            conn, catalog_state, [{"id": 1, "generation": uuid.uuid4().hex, "version": 1}]
+        )
+
+
 def _configure_sqlite(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
     # Let SQLAlchemy's "begin" event decide how transactions start (see _begin_sqlite).
     dbapi_connection.isolation_level = None
@@ -280,8 +340,13 @@ def _configure_sqlite(dbapi_connection: sqlite3.Connection, _record: Any) -> Non
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.execute("PRAGMA case_sensitive_like=ON")
     cursor.close()
+    add_sqlite_functions(dbapi_connection)
+
+
+def add_sqlite_functions(dbapi_connection: sqlite3.Connection) -> None:
+    """Give a SQLite connection REGEXP and case-sensitive LIKE, as on PostgreSQL."""
+    dbapi_connection.execute("PRAGMA case_sensitive_like=ON")
     dbapi_connection.create_function("regexp", 2, _regexp, deterministic=True)
 
 

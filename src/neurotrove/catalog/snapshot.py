@@ -1,0 +1,131 @@
+"""Snapshots of a catalogue for mirrors: one SQLite file, without secrets, named by version.
+
+A served trove hands its clients the whole catalogue as a SQLite file, which they query
+locally exactly as a local trove queries its own. The snapshot is one consistent state of the
+catalogue (the version it carries is read in the same transaction as the rows), holds no
+password hashes and no tokens, and is written atomically.
+
+- From SQLite, the file is copied with SQLite's online backup, then scrubbed with
+  ``secure_delete`` on, so the removed secrets do not linger in free pages.
+- From PostgreSQL, each table is copied in one REPEATABLE READ transaction.
+
+Examples
+--------
+>>> import tempfile, pathlib
+>>> from neurotrove.catalog.store import Catalog
+>>> folder = pathlib.Path(tempfile.mkdtemp())
+>>> catalog = Catalog(f"sqlite:///{folder / 'catalog.db'}")
+>>> version = write_snapshot(catalog, folder / "snapshot.db")
+>>> snapshot_version(folder / "snapshot.db") == version == catalog.version()
+True
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from ..files.atomic import fsync_folder, temporary_path
+from . import schema as s
+from .store import Catalog, sqlite_url
+
+__all__ = ["SECRET_TABLES", "snapshot_version", "write_snapshot"]
+
+SECRET_TABLES = ("tokens",)
+"""Tables a snapshot leaves empty; ``users.password_hash`` is emptied too."""
+
+_CHUNK = 20_000
+
+
+def write_snapshot(catalog: Catalog, target: Path) -> str:
+    """Write a snapshot of ``catalog`` to ``target`` (a new SQLite file); return its version.
+
+    Parameters
+    ----------
+    catalog : Catalog
+        The catalogue, SQLite or PostgreSQL.
+    target : Path
+        Where the snapshot goes; written to a temporary file beside it, then renamed.
+
+    Returns
+    -------
+    str
+        The catalogue version (:meth:`Catalog.version`) the snapshot holds.
+    """
+    catalog.version()  # make sure the state row exists
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = temporary_path(target)
+    try:
+        if catalog.dialect == "sqlite":
+            _backup_sqlite(catalog, temporary)
+        else:
+            _copy_tables(catalog, temporary)
+        _scrub(temporary)
+        version = snapshot_version(temporary)
+        os.replace(temporary, target)
+    finally:
+        temporary.unlink(missing_ok=True)
+    fsync_folder(target.parent)
+    return version
+
+
+def snapshot_version(path: Path) -> str:
+    """Return the catalogue version a snapshot file holds."""
+    engine = sa.create_engine(sqlite_url(path))
+    try:
+        with engine.connect() as conn:
+            row = conn.execute(
+                sa.select(s.catalog_state.c.generation, s.catalog_state.c.version)
+            ).one()
+    finally:
+        engine.dispose()
+    return f"{row.generation}-{row.version}"
+
+
+def _backup_sqlite(catalog: Catalog, temporary: Path) -> None:
+    source = sqlite3.connect(str(catalog.url.database))
+    copy = sqlite3.connect(str(temporary))
+    try:
+        source.backup(copy)
+    finally:
+        copy.close()
+        source.close()
+
+
+def _copy_tables(catalog: Catalog, temporary: Path) -> None:
+    Catalog(sqlite_url(temporary)).close()  # the schema, built by the migrations
+    engine = sa.create_engine(sqlite_url(temporary))
+    try:
+        with catalog.read() as source, engine.begin() as copy:
+            copy.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            copy.execute(sa.delete(s.catalog_state))
+            for table in s.metadata.sorted_tables:
+                if table.name not in SECRET_TABLES:
+                    _copy_table(source, copy, table)
+    finally:
+        engine.dispose()
+
+
+def _copy_table(source: Connection, copy: Connection, table: sa.Table) -> None:
+    result = source.execution_options(yield_per=_CHUNK).execute(sa.select(table))
+    for rows in result.mappings().partitions():
+        copy.execute(sa.insert(table), [dict(r) for r in rows])
+
+
+def _scrub(path: Path) -> None:
+    """Remove secrets and make the file self-contained (no WAL), overwriting freed pages."""
+    engine = sa.create_engine(sqlite_url(path))
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("PRAGMA secure_delete=ON")
+            for name in SECRET_TABLES:
+                conn.execute(sa.delete(s.metadata.tables[name]))
+            conn.execute(sa.update(s.users).values(password_hash=None))
+        with engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA journal_mode=DELETE")
+    finally:
+        engine.dispose()
