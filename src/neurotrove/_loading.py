@@ -339,23 +339,10 @@ class LoadingMixin(ReadingMixin):
         NotFoundError
             When no dataset has this id.
         """
-        from .catalog.values import coerce_value
-
-        key = coerce_value("uuid", dataset_id, "dataset_id")
-        with self.catalog.read() as conn:
-            rows = self._dataset_rows(conn, [_d.id == key])
-            if not rows:
-                raise NotFoundError(
-                    f"no dataset {key} in the catalogue of {self.root}", dataset=key
-                )
-            if rows[0]["eid"] is None:
-                raise NotFoundError(
-                    f"dataset {key} belongs to no session, so it has no file here", dataset=key
-                )
-            folder = self._session_folder(conn, rows[0]["eid"])
-        (path,) = self._files(folder, rows, rows[0]["eid"])
+        record, folder = self.locate_dataset(dataset_id)
+        (path,) = self._files(folder, [record], record["eid"])
         output = path if download_only else load_file(path)
-        return (output, rows[0]) if details else output
+        return (output, record) if details else output
 
 
 def _one_of(rows: Sequence[Row], field: str, eid: str, message: str) -> None:

@@ -286,6 +286,53 @@ class ReadingMixin:
             default_revisions_only=default_revisions_only,
         )
 
+    def get_dataset(self, dataset_id: str | uuid.UUID) -> dict[str, Any]:
+        """Return one dataset's record, with ``eid`` and ``rel_path``.
+
+        Raises
+        ------
+        NotFoundError
+            When no dataset has this id.
+        ValidationError
+            When ``dataset_id`` is not a UUID.
+
+        Examples
+        --------
+        >>> import tempfile, neurotrove as nt
+        >>> trove = nt.connect(tempfile.mkdtemp())
+        >>> trove.get_dataset("c7a2a7e4-d9b1-4c5e-9f0a-1b2c3d4e5f60")
+        Traceback (most recent call last):
+        ...
+        neurotrove.errors.NotFoundError: no dataset c7a2a7e4-d9b1-4c5e-9f0a-1b2c3d4e5f60 ...
+        """
+        record, _ = self.locate_dataset(dataset_id)
+        return record
+
+    def locate_dataset(self, dataset_id: str | uuid.UUID) -> tuple[dict[str, Any], Path]:
+        """Return a dataset's record and its session's folder on this machine.
+
+        The dataset's file is (or, in a remote trove's cache, will be) at
+        ``folder / record["rel_path"]``.
+
+        Raises
+        ------
+        NotFoundError
+            When no dataset has this id, or it belongs to no session.
+        """
+        key = coerce_value("uuid", dataset_id, "dataset_id")
+        with self.catalog.read() as conn:
+            rows = self._dataset_rows(conn, [_d.id == key])
+            if not rows:
+                raise NotFoundError(
+                    f"no dataset {key} in the catalogue of {self.root}", dataset=key
+                )
+            if rows[0]["eid"] is None:
+                raise NotFoundError(
+                    f"dataset {key} belongs to no session, so it has no file here", dataset=key
+                )
+            folder = self._session_folder(conn, rows[0]["eid"])
+        return rows[0], folder
+
     def list_collections(
         self,
         eid: EidLike | None = None,

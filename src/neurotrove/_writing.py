@@ -7,9 +7,11 @@ renamed into place inside the transaction that records them.
 
 from __future__ import annotations
 
+import errno
 import os
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,7 +26,7 @@ from .catalog.views import table_spec
 from .catalog.writes import insert_records, lock_key, update_records
 from .config import Settings
 from .errors import ConflictError, NotFoundError, ValidationError
-from .files.atomic import StagedFile, stage_copy
+from .files.atomic import StagedFile, stage_copy, temporary_path
 from .files.hashing import file_md5
 from .files.paths import inside_root
 from .files.register import RegisterReport, register_tree
@@ -33,7 +35,7 @@ from .qc import QC
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["WritingMixin"]
+__all__ = ["Upload", "WritingMixin"]
 
 _d = s.datasets.c
 
@@ -250,7 +252,6 @@ class WritingMixin(ReadingMixin):
             folder = self._session_folder(conn, eid)
         plans = [self._plan_file(folder, source, collection, revision) for source in sources]
         staged: list[StagedFile] = []
-        placed: list[Path] = []
         records = []
         try:
             for source, rel in plans:
@@ -259,29 +260,91 @@ class WritingMixin(ReadingMixin):
                     size, digest = source.stat().st_size, file_md5(source)
                 elif target.exists():
                     digest = file_md5(source)
-                    if file_md5(target) != digest:
-                        raise ConflictError(
-                            f"{target} already exists with different content; register the "
-                            f"new file under another revision (revision=...)",
-                            path=str(target),
-                        )
+                    _same_content(target, digest)
                     size = target.stat().st_size
                 else:
                     item = stage_copy(source, target)
                     staged.append(item)
                     size, digest = item.size, item.md5
+                records.append(_file_record(eid, rel, size, digest, qc_value, default_revision))
+        except BaseException:
+            for item in staged:
+                item.discard()
+            raise
+        return self._commit_files(eid, folder, records, staged)
+
+    def register_uploads(
+        self,
+        eid: Any,
+        uploads: Sequence[Upload],
+        *,
+        qc: Any = None,
+        default_revision: bool = True,
+    ) -> pd.DataFrame:
+        """Register files already received and checked (a server's uploads) as datasets.
+
+        Each upload is moved next to its place in the session folder and renamed into place
+        in the transaction that records it, as :meth:`register_files` does with copies.
+
+        Parameters
+        ----------
+        eid : str, UUID, path or dict
+            The session.
+        uploads : list of Upload
+            The received files, each with its path in the session, size and md5.
+        qc, default_revision
+            As in :meth:`register_files`.
+
+        Returns
+        -------
+        pandas.DataFrame
+            The registered datasets.
+
+        Raises
+        ------
+        ValidationError
+            For a path that is not ALF or that leaves the session folder.
+        ConflictError
+            When a dataset's file exists with different content.
+        """
+        if not uploads:
+            raise ValidationError("register_uploads needs at least one file", eid=str(eid))
+        qc_value = int(QC.parse(qc)) if qc is not None else None
+        with self.catalog.read() as conn:
+            eid = self._to_eid(conn, eid)
+            folder = self._session_folder(conn, eid)
+        planned = []
+        for upload in uploads:
+            rel = alf.parse_rel_path(upload.rel_path)
+            planned.append((upload, rel, inside_root(self.root, folder / str(rel))))
+        staged: list[StagedFile] = []
+        records = []
+        try:
+            for upload, rel, target in planned:
+                if target.exists():
+                    _same_content(target, upload.md5)
+                    upload.path.unlink(missing_ok=True)
+                else:
+                    staged.append(_move_beside(upload, target))
                 records.append(
-                    {
-                        "eid": eid,
-                        "rel_path": str(rel),
-                        "file_size": size,
-                        "hash": digest,
-                        "exists": True,
-                        "qc": qc_value,
-                        "default_revision": default_revision,
-                        "file_mtime_ns": None,
-                    }
+                    _file_record(eid, rel, upload.size, upload.md5, qc_value, default_revision)
                 )
+        except BaseException:
+            for item in staged:
+                item.discard()
+            raise
+        return self._commit_files(eid, folder, records, staged)
+
+    def _commit_files(
+        self,
+        eid: str,
+        folder: Path,
+        records: list[dict[str, Any]],
+        staged: Sequence[StagedFile],
+    ) -> pd.DataFrame:
+        """Record datasets and rename their staged files into place, in one transaction."""
+        placed: list[Path] = []
+        try:
             with self.catalog.write() as conn:
                 result = insert_records(
                     conn,
@@ -399,6 +462,69 @@ class WritingMixin(ReadingMixin):
                 )
                 values["extended_qc"] = {**stored, **extended_qc}
             update_records(conn, table_spec("sessions"), values, [s.sessions.c.id == eid])
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A file received whole and checked, waiting to become a dataset.
+
+    Attributes
+    ----------
+    path : Path
+        Where the received file is (inside the data root, e.g. ``.trove/uploads``).
+    rel_path : str
+        Where it goes in its session: ``[collection/][#revision#/]name``.
+    size : int
+        Its size in bytes.
+    md5 : str
+        Its md5, as checked on receipt.
+    """
+
+    path: Path
+    rel_path: str
+    size: int
+    md5: str
+
+
+def _file_record(
+    eid: str, rel: alf.RelPath, size: int, digest: str, qc: int | None, default_revision: bool
+) -> dict[str, Any]:
+    return {
+        "eid": eid,
+        "rel_path": str(rel),
+        "file_size": size,
+        "hash": digest,
+        "exists": True,
+        "qc": qc,
+        "default_revision": default_revision,
+        "file_mtime_ns": None,
+    }
+
+
+def _same_content(target: Path, digest: str) -> None:
+    """Refuse to register a file over an existing one with other content."""
+    if file_md5(target) != digest:
+        raise ConflictError(
+            f"{target} already exists with different content; register the new file under "
+            f"another revision (revision=...)",
+            path=str(target),
+        )
+
+
+def _move_beside(upload: Upload, target: Path) -> StagedFile:
+    """Move a received file to a hidden temporary name beside its target."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = temporary_path(target)
+    try:
+        os.replace(upload.path, temporary)
+    except OSError as error:
+        if error.errno != errno.EXDEV:
+            raise
+        # Another file system: copy, check against the md5 taken on receipt, then drop it.
+        staged = stage_copy(upload.path, target, expected_md5=upload.md5)
+        upload.path.unlink(missing_ok=True)
+        return staged
+    return StagedFile(temporary, target, upload.size, upload.md5)
 
 
 def _uuid_or_none(value: Any) -> str | None:

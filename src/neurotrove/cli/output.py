@@ -15,19 +15,15 @@ Examples
 
 from __future__ import annotations
 
-import datetime as dt
 import json
-import math
-import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from enum import Enum
-from pathlib import PurePath
 from typing import TYPE_CHECKING, Any
 
 import typer
 
+from ..jsonable import frame_records, is_missing, to_jsonable
+
 if TYPE_CHECKING:
-    import pandas as pd
     from rich.console import Console
 
 __all__ = [
@@ -58,55 +54,9 @@ def note(message: str) -> None:
     typer.secho(message, err=True, dim=True)
 
 
-def _missing(value: Any) -> bool:
-    """Whether a scalar is a missing value (None, NaN, NaT, pandas.NA)."""
-    if value is None:
-        return True
-    try:
-        return bool(value != value)
-    except (TypeError, ValueError):
-        return True
-
-
-def to_jsonable(value: Any) -> Any:
-    """Turn a value from a DataFrame or a dict of details into plain JSON types.
-
-    Dates become ISO strings, missing values (NaN, NaT) ``None``, numpy values Python ones.
-    """
-    if isinstance(value, Enum):
-        return value.name
-    if value is None or isinstance(value, bool | int | str):
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, Mapping):
-        return {str(key): to_jsonable(item) for key, item in value.items()}
-    if isinstance(value, list | tuple | set | frozenset):
-        return [to_jsonable(item) for item in value]
-    if isinstance(value, dt.date | dt.time):
-        return None if _missing(value) else value.isoformat()
-    if isinstance(value, uuid.UUID | PurePath):
-        return str(value)
-    if hasattr(value, "tolist"):  # numpy arrays and scalars
-        return to_jsonable(value.tolist())
-    if _missing(value):
-        return None
-    return str(value)
-
-
 def echo_json(data: Any) -> None:
     """Print ``data`` as indented JSON on stdout, and nothing else."""
     typer.echo(json.dumps(to_jsonable(data), indent=2, ensure_ascii=False, allow_nan=False))
-
-
-def frame_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """Return the rows of a DataFrame as dicts, its index (``eid``, ``id``) as the first key."""
-    name = str(frame.index.name or "index")
-    rows = frame.to_dict("records")
-    return [
-        {name: key, **{str(column): value for column, value in row.items()}}
-        for key, row in zip(frame.index, rows, strict=True)
-    ]
 
 
 def cell_text(value: Any) -> str:
@@ -117,7 +67,7 @@ def cell_text(value: Any) -> str:
         return ", ".join(cell_text(item) for item in value)
     if isinstance(value, Mapping):
         return json.dumps(to_jsonable(value)) if value else ""
-    if isinstance(value, float) and not _missing(value):
+    if isinstance(value, float) and not is_missing(value):
         return f"{value:.6g}"
     plain = to_jsonable(value)
     return "" if plain is None else str(plain)

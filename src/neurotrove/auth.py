@@ -1,0 +1,354 @@
+"""Accounts of a served trove: salted slow password hashes, and hashed, expiring tokens.
+
+A password is only ever held in memory: the catalogue keeps its scrypt hash (salted, with
+the cost parameters in the stored string, so they can be raised later). Logging in gives a
+random token; the catalogue keeps only the token's sha256, with its expiry and, once revoked,
+when. A client sends the token with each request; the server looks up its hash.
+
+Examples
+--------
+>>> import tempfile, pathlib
+>>> from neurotrove.catalog.store import Catalog
+>>> folder = pathlib.Path(tempfile.mkdtemp())
+>>> accounts = Accounts(Catalog(f"sqlite:///{folder / 'catalog.db'}"))
+>>> accounts.add_user("alice", "correct horse", admin=True)
+>>> token = accounts.issue_token("alice", "correct horse")
+>>> accounts.check_token(token)
+Account(username='alice', is_admin=True)
+>>> accounts.revoke("alice")
+1
+>>> accounts.check_token(token)
+Traceback (most recent call last):
+...
+neurotrove.errors.AuthError: this token was revoked; log in again (trove login)
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
+
+from .catalog import schema as s
+from .catalog.store import Catalog
+from .catalog.writes import ensure_rows, utcnow
+from .errors import AuthError, ConflictError, NotFoundError, ValidationError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = [
+    "DEFAULT_TOKEN_TTL",
+    "MIN_PASSWORD_LENGTH",
+    "Account",
+    "Accounts",
+    "hash_password",
+    "parse_duration",
+    "verify_password",
+]
+
+DEFAULT_TOKEN_TTL = dt.timedelta(days=30)
+"""How long a token is valid unless the server is started with another ``--token-ttl``."""
+
+MIN_PASSWORD_LENGTH = 8
+"""The shortest password ``trove user add`` accepts."""
+
+# scrypt's cost: 16 MiB of memory and ~50 ms per hash on a laptop; stored with each hash.
+_SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**14, 8, 1
+_WRONG = "wrong username or password"
+
+
+def hash_password(password: str) -> str:
+    """Return a salted scrypt hash of ``password``, with its parameters, for storing.
+
+    Examples
+    --------
+    >>> stored = hash_password("correct horse")
+    >>> stored.split("$")[:4]
+    ['scrypt', '16384', '8', '1']
+    >>> verify_password("correct horse", stored), verify_password("wrong", stored)
+    (True, False)
+    """
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(
+        password.encode(), salt=salt, n=_SCRYPT_N, r=_SCRYPT_R, p=_SCRYPT_P, dklen=32
+    )
+    encoded = [base64.b64encode(part).decode() for part in (salt, digest)]
+    return "$".join(["scrypt", str(_SCRYPT_N), str(_SCRYPT_R), str(_SCRYPT_P), *encoded])
+
+
+def verify_password(password: str, stored: str | None) -> bool:
+    """Return whether ``password`` matches a hash made by :func:`hash_password`."""
+    if not stored:
+        return False
+    try:
+        scheme, n, r, p, salt, digest = stored.split("$")
+        if scheme != "scrypt":
+            return False
+        expected = base64.b64decode(digest)
+        actual = hashlib.scrypt(
+            password.encode(),
+            salt=base64.b64decode(salt),
+            n=int(n),
+            r=int(r),
+            p=int(p),
+            dklen=len(expected),
+        )
+    except (ValueError, TypeError):
+        return False
+    return hmac.compare_digest(actual, expected)
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def parse_duration(text: str | float | dt.timedelta) -> dt.timedelta:
+    """Read a duration: seconds, or a number with ``s``, ``m``, ``h`` or ``d``.
+
+    Raises
+    ------
+    ValidationError
+        For anything else, or a duration that is not positive.
+
+    Examples
+    --------
+    >>> parse_duration("12h"), parse_duration(90)
+    (datetime.timedelta(seconds=43200), datetime.timedelta(seconds=90))
+    """
+    if isinstance(text, dt.timedelta):
+        duration = text
+    else:
+        raw = str(text).strip().lower()
+        units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+        factor = units.get(raw[-1:])
+        number = raw[:-1] if factor is not None else raw
+        try:
+            duration = dt.timedelta(seconds=float(number) * (factor or 1))
+        except ValueError:
+            raise ValidationError(
+                f"{text!r} is not a duration; give seconds or e.g. 30d, 12h, 15m",
+                duration=text,
+            ) from None
+    if duration <= dt.timedelta(0):
+        raise ValidationError(f"duration {text!r} must be positive", duration=str(text))
+    return duration
+
+
+@dataclass(frozen=True)
+class Account:
+    """Who a request comes from.
+
+    Attributes
+    ----------
+    username : str
+        The user's name.
+    is_admin : bool
+        Whether the user administers the trove.
+    """
+
+    username: str
+    is_admin: bool
+
+
+class Accounts:
+    """The users and tokens of a trove's catalogue.
+
+    Parameters
+    ----------
+    catalog : Catalog
+        The catalogue holding the ``users`` and ``tokens`` tables.
+    """
+
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+
+    def add_user(
+        self,
+        username: str,
+        password: str,
+        *,
+        admin: bool = False,
+        email: str | None = None,
+        full_name: str | None = None,
+        lab: str | None = None,
+        replace: bool = False,
+    ) -> None:
+        """Create a user who can log in (or, with ``replace``, set an existing user's password).
+
+        A user named in sessions' ``users`` but never given a password exists without one;
+        adding them gives them a password.
+
+        Raises
+        ------
+        ValidationError
+            For an empty username or a password shorter than :data:`MIN_PASSWORD_LENGTH`.
+        ConflictError
+            When the user can already log in and ``replace`` is false.
+        """
+        if not username or username != username.strip() or "/" in username:
+            raise ValidationError(
+                f"username {username!r} must be non-empty, without spaces around it or '/'",
+                username=username,
+            )
+        if len(password) < MIN_PASSWORD_LENGTH:
+            raise ValidationError(
+                f"the password for {username!r} is too short; use at least "
+                f"{MIN_PASSWORD_LENGTH} characters",
+                username=username,
+            )
+        stored = hash_password(password)
+        users = s.users.c
+        with self.catalog.write() as conn:
+            if lab is not None:
+                ensure_rows(conn, s.labs, "name", [lab])
+            row = conn.execute(
+                sa.select(users.password_hash).where(users.username == username)
+            ).first()
+            values = {"password_hash": stored, "is_admin": admin}
+            values.update(
+                {
+                    k: v
+                    for k, v in (("email", email), ("full_name", full_name), ("lab", lab))
+                    if v is not None
+                }
+            )
+            if row is None:
+                conn.execute(sa.insert(s.users).values(username=username, **values))
+            elif row.password_hash is None or replace:
+                conn.execute(sa.update(s.users).where(users.username == username).values(values))
+            else:
+                raise ConflictError(
+                    f"user {username!r} already exists; to change the password use "
+                    f"trove user add {username} --replace",
+                    username=username,
+                )
+
+    def list_users(self) -> pd.DataFrame:
+        """Return the users, with whether they can log in and how many valid tokens they hold.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Indexed by ``username``: ``full_name, email, lab, is_admin, can_log_in, tokens``.
+        """
+        import pandas as pd
+
+        users, tokens = s.users.c, s.tokens.c
+        valid = (
+            sa.select(tokens.username, sa.func.count().label("tokens"))
+            .where(tokens.revoked_at.is_(None), tokens.expires_at > utcnow())
+            .group_by(tokens.username)
+            .subquery()
+        )
+        query = (
+            sa.select(
+                users.username,
+                users.full_name,
+                users.email,
+                users.lab,
+                users.is_admin,
+                users.password_hash.is_not(None).label("can_log_in"),
+                sa.func.coalesce(valid.c.tokens, 0).label("tokens"),
+            )
+            .select_from(s.users.outerjoin(valid, valid.c.username == users.username))
+            .order_by(users.username)
+        )
+        with self.catalog.read() as conn:
+            rows = [dict(r) for r in conn.execute(query).mappings()]
+        columns = ["username", "full_name", "email", "lab", "is_admin", "can_log_in", "tokens"]
+        frame = pd.DataFrame(rows, columns=columns).set_index("username")
+        return frame.astype({"is_admin": bool, "can_log_in": bool, "tokens": int})
+
+    def issue_token(
+        self, username: str, password: str, *, ttl: dt.timedelta = DEFAULT_TOKEN_TTL
+    ) -> str:
+        """Check a user's password and return a new token valid for ``ttl``.
+
+        Raises
+        ------
+        AuthError
+            For an unknown user or a wrong password (the message does not say which).
+        """
+        users = s.users.c
+        with self.catalog.read() as conn:
+            stored = conn.execute(
+                sa.select(users.password_hash).where(users.username == username)
+            ).scalar()
+        if not verify_password(password, stored):
+            raise AuthError(_WRONG, username=username)
+        token = secrets.token_urlsafe(32)
+        now = utcnow()
+        with self.catalog.write(versioned=False) as conn:
+            conn.execute(
+                sa.insert(s.tokens).values(
+                    token_hash=_token_hash(token),
+                    username=username,
+                    created_at=now,
+                    expires_at=now + ttl,
+                )
+            )
+        return token
+
+    def check_token(self, token: str) -> Account:
+        """Return who holds ``token``.
+
+        Raises
+        ------
+        AuthError
+            When the token is unknown, expired or revoked, saying which.
+        """
+        tokens, users = s.tokens.c, s.users.c
+        query = (
+            sa.select(tokens.expires_at, tokens.revoked_at, users.username, users.is_admin)
+            .select_from(s.tokens.join(s.users, s.users.c.username == tokens.username))
+            .where(tokens.token_hash == _token_hash(token))
+        )
+        with self.catalog.read() as conn:
+            row = conn.execute(query).first()
+        if row is None:
+            raise AuthError("this token is not valid here; log in again (trove login)")
+        if row.revoked_at is not None:
+            raise AuthError("this token was revoked; log in again (trove login)")
+        if row.expires_at <= utcnow():
+            raise AuthError("this token has expired; log in again (trove login)", expired=True)
+        return Account(row.username, bool(row.is_admin))
+
+    def end_token(self, token: str) -> None:
+        """Revoke one token (a client logging out)."""
+        with self.catalog.write(versioned=False) as conn:
+            conn.execute(
+                sa.update(s.tokens)
+                .where(
+                    s.tokens.c.token_hash == _token_hash(token), s.tokens.c.revoked_at.is_(None)
+                )
+                .values(revoked_at=utcnow())
+            )
+
+    def revoke(self, username: str) -> int:
+        """Revoke every valid token of ``username``; return how many.
+
+        Raises
+        ------
+        NotFoundError
+            When there is no such user.
+        """
+        tokens = s.tokens.c
+        with self.catalog.write(versioned=False) as conn:
+            exists = conn.execute(
+                sa.select(s.users.c.username).where(s.users.c.username == username)
+            ).first()
+            if exists is None:
+                raise NotFoundError(f"there is no user {username!r}", username=username)
+            result = conn.execute(
+                sa.update(s.tokens)
+                .where(tokens.username == username, tokens.revoked_at.is_(None))
+                .values(revoked_at=utcnow())
+            )
+        return int(result.rowcount)
