@@ -1,0 +1,263 @@
+"""Read routes: sessions, datasets, file downloads and catalogue snapshots for mirrors.
+
+- ``GET /sessions`` takes :meth:`Trove.search`'s filters as query parameters (repeat a
+  parameter for a list; ``date_range=START,END``; any other session column or
+  ``json.<key>`` is a condition) and ``limit``/``offset``; it answers
+  ``{"count": total, "limit", "offset", "results": [...]}``.
+- ``GET /datasets/{id}/file`` streams the file with ``Content-Length``, ``ETag`` (its md5)
+  and Range support (206), and never serves a path outside the data root.
+- ``GET /catalog`` returns the catalogue as a gzip-compressed SQLite snapshot, with the
+  catalogue version as ``ETag``; a mirror sending ``If-None-Match`` gets 304 when nothing
+  changed.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import FileResponse
+
+from ..__about__ import __version__
+from ..errors import NotFoundError, ValidationError
+from ..files.paths import inside_root
+from ..jsonable import frame_records, to_jsonable
+from .app import ReadAccess, served
+from .snapshots import snapshot_file
+
+__all__ = ["MAX_LIMIT", "router"]
+
+MAX_LIMIT = 10_000
+"""The most rows one page of ``/sessions`` or ``/datasets`` holds."""
+
+router = APIRouter()
+
+Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Rows per page.")]
+Offset = Annotated[int, Query(ge=0, description="Rows to skip.")]
+Many = Annotated[list[str] | None, Query()]
+
+
+class _LargeChunks(FileResponse):
+    chunk_size = 1 << 20  # 1 MiB reads: far fewer event-loop turns than the 64 kB default
+
+
+def _page(rows: list[dict[str, Any]], limit: int, offset: int) -> dict[str, Any]:
+    return {
+        "count": len(rows),
+        "limit": limit,
+        "offset": offset,
+        "results": to_jsonable(rows[offset : offset + limit]),
+    }
+
+
+@router.get("/health", tags=["server"])
+def health(request: Request) -> dict[str, Any]:
+    """Say that this is a neurotrove server, its version, and whether reads need a token."""
+    return {
+        "status": "ok",
+        "server": "neurotrove",
+        "version": __version__,
+        "public_read": served(request).public_read,
+    }
+
+
+_OWN = {
+    "subject",
+    "lab",
+    "projects",
+    "task_protocol",
+    "location",
+    "users",
+    "date_range",
+    "number",
+    "dataset",
+    "datasets",
+    "dataset_qc_lte",
+    "limit",
+    "offset",
+}
+
+
+def _condition_value(name: str, values: list[str]) -> Any:
+    """Read a query-string condition; values of keys inside JSON columns are JSON."""
+    decoded: list[Any] = []
+    for value in values:
+        if name.partition(".")[1]:
+            try:
+                decoded.append(json.loads(value))
+            except ValueError:
+                decoded.append(value)
+        else:
+            decoded.append(value)
+    return decoded[0] if len(decoded) == 1 else (decoded, "in")
+
+
+@router.get("/sessions", tags=["sessions"])
+def list_sessions(
+    request: Request,
+    account: ReadAccess,
+    subject: Many = None,
+    lab: Many = None,
+    projects: Many = None,
+    task_protocol: Many = None,
+    location: Many = None,
+    users: Many = None,
+    date_range: Annotated[
+        str | None, Query(description="DAY, or START,END (either may be empty).")
+    ] = None,
+    number: Annotated[list[int] | None, Query()] = None,
+    dataset: Many = None,
+    datasets: Many = None,
+    dataset_qc_lte: str | None = None,
+    limit: Limit = 100,
+    offset: Offset = 0,
+) -> dict[str, Any]:
+    """Search sessions with the filters of ``Trove.search``, newest first, a page at a time.
+
+    Other session columns and ``json.<key>`` are accepted as conditions too.
+    """
+    filters: dict[str, Any] = {
+        name: value
+        for name, value in (
+            ("subject", subject),
+            ("lab", lab),
+            ("projects", projects),
+            ("task_protocol", task_protocol),
+            ("location", location),
+            ("users", users),
+            ("number", number),
+            ("dataset", dataset),
+            ("datasets", datasets),
+            ("dataset_qc_lte", dataset_qc_lte),
+        )
+        if value is not None
+    }
+    if date_range is not None:
+        start, comma, end = date_range.partition(",")
+        filters["date_range"] = [start or None, end or None] if comma else start
+    for name in request.query_params:
+        if name not in _OWN:
+            filters[name] = _condition_value(name, request.query_params.getlist(name))
+    found = served(request).trove.search(**filters)
+    return _page(frame_records(found), limit, offset)
+
+
+@router.get("/sessions/{eid}", tags=["sessions"])
+def get_session(request: Request, eid: str, account: ReadAccess) -> dict[str, Any]:
+    """Return a session's fields and its datasets (``datasets``: a list of records)."""
+    details = served(request).trove.get_details(eid, full=True)
+    details["datasets"] = frame_records(details["datasets"])
+    result: dict[str, Any] = to_jsonable(details)
+    return result
+
+
+@router.get("/datasets", tags=["datasets"])
+def list_datasets(
+    request: Request,
+    account: ReadAccess,
+    eid: Annotated[str | None, Query(description="The session; all sessions if left out.")] = None,
+    filename: Many = None,
+    collection: Many = None,
+    revision: Many = None,
+    qc: Annotated[str, Query(description="Only datasets at or below this QC.")] = "FAIL",
+    ignore_qc_not_set: bool = False,
+    default_revisions_only: bool = False,
+    limit: Limit = 1000,
+    offset: Offset = 0,
+) -> dict[str, Any]:
+    """List datasets with the filters of ``Trove.list_datasets``, a page at a time."""
+    frame = served(request).trove.list_datasets(
+        eid,
+        filename=_one_or_many(filename),
+        collection=_one_or_many(collection),
+        revision=_one_or_many(revision),
+        qc=qc,
+        ignore_qc_not_set=ignore_qc_not_set,
+        default_revisions_only=default_revisions_only,
+        details=True,
+    )
+    return _page(frame_records(frame), limit, offset)
+
+
+def _one_or_many(values: list[str] | None) -> str | list[str] | None:
+    if values is None:
+        return None
+    return values[0] if len(values) == 1 else values
+
+
+def _dataset(request: Request, dataset_id: str) -> tuple[dict[str, Any], Path]:
+    """Return a dataset's record and its file's path on the server."""
+    record, folder = served(request).trove.locate_dataset(dataset_id)
+    return dict(record), folder / record["rel_path"]
+
+
+@router.get("/datasets/{dataset_id}", tags=["datasets"])
+def get_dataset(request: Request, dataset_id: str, account: ReadAccess) -> dict[str, Any]:
+    """Return one dataset's record."""
+    record, _ = _dataset(request, dataset_id)
+    result: dict[str, Any] = to_jsonable(record)
+    return result
+
+
+@router.get(
+    "/datasets/{dataset_id}/file",
+    tags=["datasets"],
+    response_class=FileResponse,
+    responses={
+        200: {"content": {"application/octet-stream": {}}, "description": "The file."},
+        206: {"description": "The requested byte range."},
+        404: {"description": "No such dataset, or its file is not on the server."},
+    },
+)
+def download(request: Request, dataset_id: str, account: ReadAccess) -> FileResponse:
+    """Stream a dataset's file (``ETag`` is its md5; ``Range`` requests get 206)."""
+    record, path = _dataset(request, dataset_id)
+    root = served(request).trove.root
+    try:
+        path = inside_root(root, path)
+    except ValidationError:
+        raise NotFoundError(
+            f"dataset {dataset_id} points outside the data root; it is not served",
+            dataset=dataset_id,
+        ) from None
+    if not path.is_file():
+        raise NotFoundError(
+            f"the file of dataset {dataset_id} ({record['rel_path']}) is not on the server's "
+            f"disk; ask the trove's administrator to restore it or run trove register",
+            dataset=dataset_id,
+        )
+    headers = {"Accept-Ranges": "bytes"}
+    if record.get("hash"):
+        headers["ETag"] = f'"{record["hash"]}"'
+    return _LargeChunks(
+        path,
+        media_type="application/octet-stream",
+        filename=path.name,
+        headers=headers,
+    )
+
+
+@router.get(
+    "/catalog",
+    tags=["mirror"],
+    response_class=FileResponse,
+    responses={
+        200: {"content": {"application/gzip": {}}, "description": "The catalogue snapshot."},
+        304: {"description": "The mirror's version (If-None-Match) is current."},
+    },
+)
+def catalog_snapshot(request: Request, account: ReadAccess) -> Response:
+    """Return the catalogue as a gzip-compressed SQLite snapshot; its version is the ETag."""
+    state = served(request)
+    current = state.trove.catalog.version()
+    wanted = request.headers.get("if-none-match", "").strip('"')
+    if wanted == current:
+        return Response(status_code=304, headers={"ETag": f'"{current}"'})
+    version, path = snapshot_file(state.trove.catalog, state.work_dir / "snapshots")
+    return _LargeChunks(
+        path,
+        media_type="application/gzip",
+        headers={"ETag": f'"{version}"', "X-Catalog-Version": version},
+    )
