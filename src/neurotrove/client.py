@@ -27,7 +27,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 from ._loading import LoadingMixin
 from ._writing import WritingMixin
@@ -128,7 +128,7 @@ class Trove(LoadingMixin, WritingMixin):
     def __repr__(self) -> str:
         return f"<Trove {self.root} ({self.catalog.dialect})>"
 
-    def __enter__(self) -> Trove:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(
@@ -205,21 +205,29 @@ def connect(
     *,
     db: str | None = None,
     create: bool = True,
+    username: str | None = None,
+    mode: str | None = None,
     **settings: Any,
 ) -> Trove:
-    """Open a trove: the user's default one, a local data root, or a shared catalogue.
+    """Open a trove: a server, a local data root, a shared catalogue, or the default one.
 
     Parameters
     ----------
     target : str or Path, optional
-        A data root. Without one, the default trove (``NEUROTROVE_ROOT``, ``root`` in
-        ``config.toml``, or a folder in the user data directory) is opened, and created on
-        first use.
+        A server (``http://labserver:8000``) or a data root. Without one: the ``url``
+        setting (``NEUROTROVE_URL``), else the default server chosen with ``trove login``,
+        else the default local trove (``NEUROTROVE_ROOT``, ``root`` in ``config.toml``, or
+        a folder in the user data directory), created on first use.
     db : str, optional
         A catalogue URL, e.g. ``postgresql://lab@dbhost/trove``, for a catalogue shared
         between machines that see the same files.
     create : bool
-        Create the trove when it does not exist.
+        Create a local trove when it does not exist.
+    username : str, optional
+        For a server: who to log in as (default: ``NEUROTROVE_USER``, else the default user
+        of that server recorded by ``trove login``).
+    mode : {"auto", "local", "remote"}, optional
+        For a server: where queries are answered (see :class:`~neurotrove.remote.RemoteTrove`).
     **settings
         Settings that win over the environment and ``config.toml`` (see
         :class:`~neurotrove.config.Settings`).
@@ -227,12 +235,12 @@ def connect(
     Returns
     -------
     Trove
+        A :class:`~neurotrove.remote.RemoteTrove` for a server.
 
     Raises
     ------
     ConfigError
-        For a server URL (served troves come with ``trove serve``, not in this version) or a
-        bad setting.
+        For a bad setting, or ``db=`` given with a server.
 
     Examples
     --------
@@ -241,14 +249,27 @@ def connect(
     >>> trove.mode
     'local'
     """
+    loaded = Settings.load(db=db, mode=mode, **settings)
     text = os.fspath(target) if target is not None else None
-    if text is not None and text.startswith(("http://", "https://")):
+    if text is None:
+        from .remote.credentials import CredentialStore
+
+        text = loaded.url or CredentialStore(loaded.config_dir).default_server()
+    if text is not None and text.lower().startswith(("http://", "https://")):
+        if db is not None:
+            raise ConfigError(
+                f"db= names a catalogue database, but {text} is a server, which has its own; "
+                f"leave db out",
+                url=text,
+            )
+        from .remote.trove import RemoteTrove
+
+        return RemoteTrove(text, username=username, mode=mode, settings=loaded)
+    if username is not None:
         raise ConfigError(
-            f"{text} is a server address; this version of neurotrove opens local troves "
-            f"only. Mount the lab's data root and pass its path, with db= for a shared "
-            f"catalogue",
-            url=text,
+            "username= is for servers (nt.connect('http://...', username=...)); a local trove "
+            "needs no login",
+            username=username,
         )
-    loaded = Settings.load(db=db, **settings)
     root = Path(text) if text is not None else loaded.root
     return Trove(root, db=db or loaded.db, settings=loaded.with_changes(root=root), create=create)

@@ -43,11 +43,33 @@ from typing import Any
 
 from .errors import ConfigError
 
-__all__ = ["DEFAULT_HASH_WORKERS", "Settings", "load_toml", "table_defaults_from_toml"]
+__all__ = [
+    "DEFAULT_DOWNLOAD_RETRIES",
+    "DEFAULT_DOWNLOAD_WORKERS",
+    "DEFAULT_HASH_WORKERS",
+    "DEFAULT_MIRROR_MAX_AGE_S",
+    "DEFAULT_TIMEOUT_S",
+    "MODES",
+    "Settings",
+    "load_toml",
+    "table_defaults_from_toml",
+]
 
 ENV_PREFIX = "NEUROTROVE_"
 DEFAULT_HASH_WORKERS = 4
 """Files hashed at once by ``register``; md5 releases the GIL, so threads overlap reads."""
+
+DEFAULT_DOWNLOAD_WORKERS = 4
+"""Files a remote trove downloads at once."""
+DEFAULT_DOWNLOAD_RETRIES = 3
+"""How often a failed download is retried (with backoff, resuming) before giving up."""
+DEFAULT_MIRROR_MAX_AGE_S = 60.0
+"""How old (seconds) a remote trove's mirror may be before ``mode="auto"`` checks the server."""
+DEFAULT_TIMEOUT_S = 30.0
+"""How long (seconds) a remote trove waits for the server to connect or send data."""
+MODES = ("auto", "local", "remote")
+"""A remote trove's modes: check the server when the mirror is stale and work offline when
+it is unreachable; never touch the network; check the server on every query."""
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -96,6 +118,19 @@ class Settings:
         The ``[profiles.<name>]`` section of ``config.toml`` in use.
     table_defaults : mapping
         Default conditions per table, e.g. ``{"sessions": {"qc": (50, "<")}}``.
+    url : str or None
+        A server that ``nt.connect()`` opens with no argument (``NEUROTROVE_URL``).
+    mode : str
+        A remote trove's mode: ``"auto"``, ``"local"`` or ``"remote"`` (see :data:`MODES`).
+    mirror_max_age : float
+        Seconds a remote trove's mirror is trusted in ``mode="auto"`` before the server is
+        asked whether the catalogue changed (one small request when it did not).
+    download_workers : int
+        Files a remote trove downloads at once.
+    download_retries : int
+        Retries of a failed download (resumed where it stopped, with backoff).
+    timeout : float
+        Seconds to wait for the server to connect or to send data.
     """
 
     root: Path = field(default_factory=_default_root)
@@ -107,6 +142,12 @@ class Settings:
     progress: bool | None = None
     profile: str | None = None
     table_defaults: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    url: str | None = None
+    mode: str = "auto"
+    mirror_max_age: float = DEFAULT_MIRROR_MAX_AGE_S
+    download_workers: int = DEFAULT_DOWNLOAD_WORKERS
+    download_retries: int = DEFAULT_DOWNLOAD_RETRIES
+    timeout: float = DEFAULT_TIMEOUT_S
 
     @classmethod
     def load(cls, *, profile: str | None = None, **overrides: Any) -> Settings:
@@ -243,13 +284,27 @@ def _coerce(name: str, value: Any) -> Any:
     try:
         if name in ("root", "config_dir", "cache_dir"):
             return Path(str(value)).expanduser()
-        if name in ("db", "profile"):
+        if name in ("db", "profile", "url"):
             return None if value is None else str(value)
-        if name == "hash_workers":
+        if name in ("hash_workers", "download_workers"):
             number = int(value)
             if number < 1:
                 raise ValueError
             return number
+        if name == "download_retries":
+            number = int(value)
+            if number < 0:
+                raise ValueError
+            return number
+        if name in ("mirror_max_age", "timeout"):
+            seconds = float(value)
+            if not seconds >= 0:
+                raise ValueError
+            return seconds
+        if name == "mode":
+            if str(value) not in MODES:
+                raise ValueError
+            return str(value)
         if name in ("check_hash", "progress"):
             if value is None or isinstance(value, bool):
                 return value
@@ -266,6 +321,11 @@ def _coerce(name: str, value: Any) -> Any:
     except (TypeError, ValueError):
         expected = {
             "hash_workers": "a positive integer",
+            "download_workers": "a positive integer",
+            "download_retries": "a whole number, 0 or more",
+            "mirror_max_age": "a number of seconds, 0 or more",
+            "timeout": "a number of seconds, 0 or more",
+            "mode": " or ".join(MODES),
             "check_hash": "true or false",
             "progress": "true, false or auto",
             "table_defaults": "a mapping of table name to conditions",

@@ -1,0 +1,316 @@
+"""Downloading datasets into the cache: parallel, resumed, verified, renamed under a lock.
+
+Each file is fetched into a hidden partial file beside its place in the cache
+(``.<name>.<md5>.download``), resumed with a Range request where an earlier attempt stopped,
+checked for size and md5, and only then renamed into place. A per-file lock makes two
+processes that want the same file download it once: the second finds it in place. A file
+whose md5 is still wrong after the retries raises :class:`HashMismatchError` and leaves
+nothing behind; a server that stops answering leaves the partial file for the next try.
+
+The cache keeps a small index (``.trove/files.db``) of the md5 each cached file was verified
+against, so a file is hashed once, and re-fetched if the catalogue's md5 changes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import sqlite3
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import HashMismatchError, NeurotroveError, NotFoundError, RemoteError
+from ..files.atomic import fsync_folder
+from ..files.hashing import file_md5
+from ..progress import progress_bar
+from .http import ServerConnection, is_unreachable
+
+__all__ = ["BACKOFF_CAP_S", "CacheIndex", "DownloadItem", "backoff", "download_all"]
+
+log = logging.getLogger("neurotrove.download")
+
+BACKOFF_CAP_S = 8.0
+"""The longest wait between two attempts at a download."""
+
+_CHUNK = 1 << 20
+
+
+def backoff(attempt: int) -> float:
+    """Return the wait before retry number ``attempt`` (1, 2, ...): 0.5 s doubling, capped.
+
+    Examples
+    --------
+    >>> [backoff(n) for n in (1, 2, 3, 6)]
+    [0.5, 1.0, 2.0, 8.0]
+    """
+    return float(min(BACKOFF_CAP_S, 0.5 * 2 ** (attempt - 1)))
+
+
+@dataclass(frozen=True)
+class DownloadItem:
+    """One file to fetch.
+
+    Attributes
+    ----------
+    path : str
+        The server path of the file, e.g. ``/api/v1/datasets/<id>/file``.
+    target : Path
+        Where it goes in the cache.
+    size : int or None
+        The catalogue's size of it.
+    md5 : str or None
+        The catalogue's md5 of it.
+    label : str
+        How it is named in messages (its ``rel_path``).
+    """
+
+    path: str
+    target: Path
+    size: int | None
+    md5: str | None
+    label: str
+
+
+class CacheIndex:
+    """The md5 each cached file was verified against, keyed by its path in the cache.
+
+    Parameters
+    ----------
+    path : Path
+        The index's SQLite file.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    @contextlib.contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(self.path, timeout=30)
+        try:
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS verified (path TEXT PRIMARY KEY, size INTEGER, "
+                "mtime_ns INTEGER, md5 TEXT)"
+            )
+            with conn:
+                yield conn
+        finally:
+            conn.close()
+
+    def is_verified(self, target: Path, md5: str | None, size: int | None) -> bool:
+        """Return whether the cached ``target`` is known to have this md5 and size.
+
+        A file never verified is hashed now (once) and the result recorded.
+        """
+        try:
+            stat = target.stat()
+        except FileNotFoundError:
+            return False
+        if size is not None and stat.st_size != size:
+            return False
+        if md5 is None:
+            return True
+        with self._connect() as conn:
+            row = conn.execute(
+                "SELECT size, mtime_ns, md5 FROM verified WHERE path = ?", (str(target),)
+            ).fetchone()
+        if row is not None and (row[0], row[1]) == (stat.st_size, stat.st_mtime_ns):
+            return bool(row[2] == md5)
+        digest = file_md5(target)
+        self.record(target, digest)
+        return digest == md5
+
+    def record(self, target: Path, md5: str) -> None:
+        """Remember that ``target``, as it is now, has ``md5``."""
+        stat = target.stat()
+        with self._connect() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO verified (path, size, mtime_ns, md5) VALUES (?, ?, ?, ?)",
+                (str(target), stat.st_size, stat.st_mtime_ns, md5),
+            )
+
+
+def _lock_path(locks: Path, target: Path) -> Path:
+    name = hashlib.sha1(str(target).encode(), usedforsecurity=False).hexdigest()
+    return locks / f"{name}.lock"
+
+
+def _partial(item: DownloadItem) -> Path:
+    return item.target.with_name(f".{item.target.name}.{item.md5 or 'unhashed'}.download")
+
+
+def download_all(
+    connection: ServerConnection,
+    items: Sequence[DownloadItem],
+    *,
+    index: CacheIndex,
+    locks: Path,
+    workers: int,
+    retries: int,
+    progress: bool | None = None,
+    on_bytes: Callable[[int], None] | None = None,
+) -> None:
+    """Download every item into the cache, in parallel; raise if any could not be.
+
+    Parameters
+    ----------
+    connection : ServerConnection
+        The server.
+    items : list of DownloadItem
+        The files.
+    index : CacheIndex
+        Where verified md5s are recorded.
+    locks : Path
+        The folder of the per-file locks.
+    workers : int
+        Files fetched at once.
+    retries : int
+        Further attempts at a file after a failure (resumed; with :func:`backoff`).
+    progress : bool or None
+        Show a progress bar of the bytes (``None``: on a terminal, for several files).
+    on_bytes : callable, optional
+        Called with the number of bytes of each chunk received.
+
+    Raises
+    ------
+    HashMismatchError
+        When a file still differs from the catalogue after the retries.
+    NotFoundError
+        When the server does not have a file.
+    RemoteError
+        When the server could not be reached; the message lists the files not fetched.
+    """
+    if not items:
+        return
+    total = sum(item.size or 0 for item in items)
+    show = progress if progress is not None else (None if len(items) > 1 else False)
+    label = f"downloading {len(items)} file{'s' if len(items) > 1 else ''}"
+    with progress_bar(total or None, label, enabled=show, unit="bytes") as bar:
+
+        def advance(amount: int) -> None:
+            bar.advance(amount)
+            if on_bytes is not None:
+                on_bytes(amount)
+
+        def fetch(item: DownloadItem) -> NeurotroveError | None:
+            try:
+                _download_one(connection, item, index, locks, retries, advance)
+            except NeurotroveError as error:
+                return error
+            return None
+
+        if len(items) == 1 or workers == 1:
+            failures = [fetch(item) for item in items]
+        else:
+            with ThreadPoolExecutor(max_workers=min(workers, len(items))) as pool:
+                failures = list(pool.map(fetch, items))
+    failed = [(item, error) for item, error in zip(items, failures, strict=True) if error]
+    if not failed:
+        return
+    for kind in (HashMismatchError, NotFoundError):
+        for _, error in failed:
+            if isinstance(error, kind):
+                raise error
+    unreachable = [item.label for item, error in failed if is_unreachable(error)]
+    if unreachable:
+        shown = ", ".join(unreachable[:10]) + (" ..." if len(unreachable) > 10 else "")
+        raise RemoteError(
+            f"server {connection.url} is unreachable, so {len(unreachable)} file(s) are not in "
+            f"the cache: {shown}; partial downloads are kept and resume on the next try",
+            url=connection.url,
+            unreachable=True,
+            missing=unreachable,
+        )
+    raise failed[0][1]
+
+
+def _download_one(
+    connection: ServerConnection,
+    item: DownloadItem,
+    index: CacheIndex,
+    locks: Path,
+    retries: int,
+    advance: Callable[[int], None],
+) -> None:
+    from filelock import FileLock
+
+    locks.mkdir(parents=True, exist_ok=True)
+    item.target.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(_lock_path(locks, item.target))):
+        if index.is_verified(item.target, item.md5, item.size):
+            return  # another process fetched it while we waited
+        attempt = 0
+        while True:
+            try:
+                digest = _fetch(connection, item, advance)
+            except RemoteError as error:
+                if not is_unreachable(error) or attempt >= retries:
+                    raise
+                attempt += 1
+                log.info("retrying %s in %.1f s: %s", item.label, backoff(attempt), error)
+                time.sleep(backoff(attempt))
+                continue
+            partial = _partial(item)
+            size = partial.stat().st_size
+            problem = None
+            if item.size is not None and size != item.size:
+                problem = (f"size {item.size}", f"size {size}")
+            elif item.md5 is not None and digest != item.md5:
+                problem = (f"md5:{item.md5}", f"md5:{digest}")
+            if problem is None:
+                os.replace(partial, item.target)
+                fsync_folder(item.target.parent)
+                index.record(item.target, digest)
+                return
+            partial.unlink(missing_ok=True)
+            if attempt >= retries:
+                raise HashMismatchError(
+                    f"{item.label} from {connection.url}",
+                    *problem,
+                    f"downloaded {attempt + 1} times and never matched the catalogue, so "
+                    f"nothing was cached; the server's copy is probably damaged; tell its "
+                    f"administrator",
+                )
+            attempt += 1
+            log.warning(
+                "%s did not match the catalogue (%s); downloading again", item.label, problem
+            )
+
+
+def _fetch(
+    connection: ServerConnection, item: DownloadItem, advance: Callable[[int], None]
+) -> str:
+    """Fetch (or resume) one file into its partial file; return the partial file's md5."""
+    partial = _partial(item)
+    offset = partial.stat().st_size if partial.exists() else 0
+    if item.size is not None and offset > item.size:
+        partial.unlink()
+        offset = 0
+    headers = {}
+    if offset:
+        headers["Range"] = f"bytes={offset}-"
+        if item.md5:
+            headers["If-Range"] = f'"{item.md5}"'
+    digest = hashlib.md5()  # noqa: S324 - md5 is the checksum ONE and Alyx use
+    with connection.stream("GET", item.path, headers=headers) as response:
+        if response.status_code == 416:  # nothing left to send: the partial file is whole
+            return file_md5(partial)
+        resumed = response.status_code == 206
+        if resumed:
+            log.info("resuming %s at byte %d", item.label, offset)
+            with partial.open("rb") as done:
+                while chunk := done.read(_CHUNK):
+                    digest.update(chunk)
+        with partial.open("ab" if resumed else "wb") as out:
+            for chunk in response.iter_bytes(_CHUNK):
+                out.write(chunk)
+                digest.update(chunk)
+                advance(len(chunk))
+            out.flush()
+            os.fsync(out.fileno())
+    return digest.hexdigest()
