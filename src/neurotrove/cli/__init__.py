@@ -22,12 +22,15 @@ from .base import TroveGroup, global_options
 from .cmd_demo import demo
 from .cmd_get import get
 from .cmd_init import init
+from .cmd_login import login, logout
 from .cmd_ls import ls
 from .cmd_register import register
 from .cmd_search import search
+from .cmd_serve import serve
 from .cmd_show import show
+from .cmd_user import user_app
 
-__all__ = ["COMMANDS", "app", "main"]
+__all__ = ["COMMANDS", "GROUPS", "app", "main"]
 
 COMMANDS: dict[str, Callable[..., None]] = {
     "demo": demo,
@@ -37,8 +40,14 @@ COMMANDS: dict[str, Callable[..., None]] = {
     "ls": ls,
     "show": show,
     "get": get,
+    "serve": serve,
+    "login": login,
+    "logout": logout,
 }
 """Every command, by name, in the order ``trove --help`` lists them."""
+
+GROUPS: dict[str, typer.Typer] = {"user": user_app}
+"""Commands with subcommands (``trove user add``)."""
 
 app = typer.Typer(
     name="trove",
@@ -51,6 +60,8 @@ app = typer.Typer(
 )
 for _name, _command in COMMANDS.items():
     app.command(_name)(_command)
+for _name, _group in GROUPS.items():
+    app.add_typer(_group, name=_name)
 
 
 def main() -> None:

@@ -42,7 +42,7 @@ __all__ = [
     "trove_root",
 ]
 
-_GLOBAL_VALUED = ("--root", "--db")
+_GLOBAL_VALUED = ("--root", "--db", "--url")
 _GLOBAL_FLAGS = ("--debug",)
 # Errors click and typer raise on purpose (usage errors, --help, exits): they pass through.
 _CLICK_ERRORS = (typer.Exit, typer.Abort, typer.exceptions.TyperException)
@@ -60,6 +60,8 @@ class Options:
         Whether ``--root`` was typed on the command line (not taken from the environment).
     db : str or None
         ``--db`` (or ``NEUROTROVE_DB``).
+    url : str or None
+        ``--url`` (or ``NEUROTROVE_URL``): a server to work on instead of a local trove.
     debug : bool
         Show tracebacks.
     """
@@ -67,6 +69,7 @@ class Options:
     root: Path | None = None
     root_given: bool = False
     db: str | None = None
+    url: str | None = None
     debug: bool = False
 
 
@@ -101,6 +104,16 @@ def global_options(
             "SQLite file in ROOT/.trove).",
         ),
     ] = None,
+    url: Annotated[
+        str | None,
+        typer.Option(
+            "--url",
+            metavar="URL",
+            envvar="NEUROTROVE_URL",
+            show_default=False,
+            help="Work on a served trove, e.g. http://labserver:8000 (search, ls, show, get).",
+        ),
+    ] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")] = False,
     version: Annotated[
         bool,
@@ -118,6 +131,7 @@ def global_options(
         root=root,
         root_given=source is not None and source.name == "COMMANDLINE",
         db=db,
+        url=url,
         debug=debug,
     )
 
@@ -159,11 +173,24 @@ def trove_root(chosen: Options, near: str | Path | None = None) -> Path:
     )
 
 
-def open_trove(ctx: typer.Context, near: str | Path | None = None) -> Trove:
-    """Open the trove to work on (see :func:`trove_root`); it must exist."""
+def open_trove(
+    ctx: typer.Context, near: str | Path | None = None, *, remote: bool = False
+) -> Trove:
+    """Open the trove to work on: ``--url``'s server, or the local trove of :func:`trove_root`.
+
+    Only commands that read (``remote=True``) work on a server; a local trove must exist.
+    """
     from ..client import connect
 
     chosen = options(ctx)
+    if chosen.url is not None:
+        if not remote:
+            raise ConfigError(
+                f"this command works on a local trove, on the machine that holds it; leave out "
+                f"--url {chosen.url} (and NEUROTROVE_URL)",
+                url=chosen.url,
+            )
+        return connect(chosen.url)
     return connect(trove_root(chosen, near), db=chosen.db, create=False)
 
 

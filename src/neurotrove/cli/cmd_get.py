@@ -87,7 +87,7 @@ def get(
 
     Each file is checked against the catalogue (present, right size) before it is given.
     """
-    with open_trove(ctx, near=session) as trove:
+    with open_trove(ctx, near=session, remote=True) as trove:
         paths, records = trove.load_datasets(
             session_argument(trove.root, session),
             datasets,

@@ -57,7 +57,7 @@ def ls(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """List a session's datasets as paths relative to its folder (CRITICAL QC left out)."""
-    with open_trove(ctx, near=session) as trove:
+    with open_trove(ctx, near=session, remote=True) as trove:
         listed = trove.list_datasets(
             session_argument(trove.root, session),
             collection=collection,

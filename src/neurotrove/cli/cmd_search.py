@@ -176,7 +176,7 @@ def search(
         "dataset_qc_lte": qc,
         "date_range": date_range(range_, start, end),
     }
-    with open_trove(ctx) as trove:
+    with open_trove(ctx, remote=True) as trove:
         found = trove.search(**{k: v for k, v in filters.items() if v not in (None, [])})
     total = len(found)
     if limit is not None:

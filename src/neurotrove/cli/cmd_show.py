@@ -31,7 +31,7 @@ def show(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Show a session: every field, where it is, and how many datasets each collection has."""
-    with open_trove(ctx, near=session) as trove:
+    with open_trove(ctx, near=session, remote=True) as trove:
         details = trove.get_details(session_argument(trove.root, session), full=True)
         info = summary(details, trove.root)
     if as_json:

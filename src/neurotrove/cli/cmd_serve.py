@@ -1,0 +1,87 @@
+"""``trove serve [DIR]``: share a trove's catalogue and files over HTTP, with token auth."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .base import options, trove_root
+
+__all__ = ["serve"]
+
+
+def serve(
+    ctx: typer.Context,
+    directory: Annotated[
+        Path | None,
+        typer.Argument(
+            metavar="DIR",
+            show_default=False,
+            help="The trove to serve (default: --root, or the trove holding the current folder).",
+        ),
+    ] = None,
+    host: Annotated[
+        str, typer.Option("--host", help="Address to listen on; 0.0.0.0 for every interface.")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port.")] = 8000,
+    public_read: Annotated[
+        bool,
+        typer.Option(
+            "--public-read",
+            help="Let anyone search and download without a token (writes always need one).",
+        ),
+    ] = False,
+    token_ttl: Annotated[
+        str,
+        typer.Option(
+            "--token-ttl", metavar="DURATION", help="How long login tokens last (e.g. 12h, 30d)."
+        ),
+    ] = "30d",  # noqa: S107 - a duration, not a password
+    workers: Annotated[int, typer.Option("--workers", min=1, help="Worker processes.")] = 1,
+    log_level: Annotated[
+        str, typer.Option("--log-level", help="uvicorn's log level (info, warning, debug).")
+    ] = "info",
+) -> None:
+    """Serve a trove: its catalogue, files and writes, at http://HOST:PORT/api/v1.
+
+    Clients connect with nt.connect("http://HOST:PORT") or trove login. Users are added with
+    trove user add. The OpenAPI description is at /openapi.json, the docs at /docs.
+    """
+    from rich.text import Text
+
+    from ..auth import Accounts, parse_duration
+    from ..client import connect
+    from ..server import serve as run
+    from .output import console, note
+
+    chosen = options(ctx)
+    ttl = parse_duration(token_ttl)
+    root = (directory.expanduser() if directory is not None else trove_root(chosen)).resolve()
+    with connect(root, db=chosen.db, create=False) as trove:
+        where = trove.catalog.where
+        users = Accounts(trove.catalog).list_users()
+    can_log_in = int(users["can_log_in"].sum()) if len(users) else 0
+    access = (
+        "anyone may read; writes need a token" if public_read else "reads and writes need a token"
+    )
+    console(stderr=True).print(
+        Text.assemble(
+            ("Serving ", "green"),
+            str(root),
+            f" (catalogue: {where}) at http://{host}:{port} — {access}",
+        )
+    )
+    if can_log_in == 0:
+        note(f"No user can log in yet: add one with trove --root {root} user add NAME")
+    run(
+        root,
+        db=chosen.db,
+        host=host,
+        port=port,
+        public_read=public_read,
+        token_ttl=ttl,
+        workers=workers,
+        log_level=log_level,
+    )

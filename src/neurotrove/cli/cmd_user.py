@@ -1,0 +1,100 @@
+"""``trove user add|list|revoke``: the accounts of a served trove (run where the trove is)."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from .base import TroveGroup, open_trove
+from .output import console, echo_json, frame_records, print_table
+
+__all__ = ["user_app"]
+
+user_app = typer.Typer(
+    name="user",
+    cls=TroveGroup,
+    no_args_is_help=True,
+    help="Add, list and revoke the users of a trove served with trove serve.",
+)
+
+
+def read_password(from_stdin: bool, prompt: str, *, confirm: bool) -> str:
+    """Read a password from the first line of stdin, or ask for it (hidden) on the terminal."""
+    if from_stdin:
+        line = sys.stdin.readline()
+        return line.rstrip("\r\n")
+    value: str = typer.prompt(prompt, hide_input=True, confirmation_prompt=confirm)
+    return value
+
+
+@user_app.command("add")
+def add(
+    ctx: typer.Context,
+    username: Annotated[str, typer.Argument(help="The new user's name.")],
+    admin: Annotated[
+        bool, typer.Option("--admin", help="Make the user an administrator.")
+    ] = False,
+    password_stdin: Annotated[
+        bool,
+        typer.Option("--password-stdin", help="Read the password from the first line of stdin."),
+    ] = False,
+    email: Annotated[str | None, typer.Option("--email", show_default=False)] = None,
+    full_name: Annotated[str | None, typer.Option("--full-name", show_default=False)] = None,
+    lab: Annotated[str | None, typer.Option("--lab", show_default=False)] = None,
+    replace: Annotated[
+        bool, typer.Option("--replace", help="Set a new password for an existing user.")
+    ] = False,
+) -> None:
+    """Add a user who can log in (asks for the password twice; only its hash is kept)."""
+    from ..auth import Accounts
+
+    password = read_password(password_stdin, f"Password for {username}", confirm=True)
+    with open_trove(ctx) as trove:
+        Accounts(trove.catalog).add_user(
+            username,
+            password,
+            admin=admin,
+            email=email,
+            full_name=full_name,
+            lab=lab,
+            replace=replace,
+        )
+    role = " (administrator)" if admin else ""
+    console().print(
+        f"Added user {username}{role}; they log in with trove login or nt.connect(url)."
+    )
+
+
+@user_app.command("list")
+def list_users(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """List the users, whether they can log in, and how many valid tokens they hold."""
+    from ..auth import Accounts
+
+    with open_trove(ctx) as trove:
+        users = Accounts(trove.catalog).list_users()
+    if as_json:
+        echo_json(frame_records(users))
+        return
+    columns = ["username", "full_name", "email", "lab", "is_admin", "can_log_in", "tokens"]
+    rows = [
+        [name, *values] for name, values in zip(users.index, users.values.tolist(), strict=True)
+    ]
+    print_table(console(), columns, rows)
+
+
+@user_app.command("revoke")
+def revoke(
+    ctx: typer.Context,
+    username: Annotated[str, typer.Argument(help="The user whose tokens end now.")],
+) -> None:
+    """Revoke every token of a user (they must log in again)."""
+    from ..auth import Accounts
+
+    with open_trove(ctx) as trove:
+        count = Accounts(trove.catalog).revoke(username)
+    console().print(f"Revoked {count} token{'s' if count != 1 else ''} of {username}.")
