@@ -100,7 +100,7 @@ def test_a_trove_remembers_its_shared_catalogue(root: Path, pg_url: str, tmp_pat
     with nt.connect(root) as again:  # no db given: the recorded one is used
         assert again.catalog.dialect == "postgresql"
         assert list(again.search()["subject"]) == ["KS005"]
-    password = "s3cret"  # noqa: S105 - a made-up password that must not reach the disk
+    password = "s3cret"
     secret = sa.make_url(pg_url).set(password=password).render_as_string(hide_password=False)
     other = tmp_path / "other"
     nt.Trove(other, db=secret).close()  # loopback trusts the user; the password is ignored

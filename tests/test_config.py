@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -102,6 +103,32 @@ def test_connect_to_a_missing_trove_without_create(tmp_path: Path) -> None:
         nt.connect(tmp_path / "nothing", create=False)
 
 
-def test_connect_to_a_server_url_is_explained(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="is a server address"):
-        nt.connect("http://labserver:8000")
+def test_connect_to_a_server_url_gives_a_remote_trove_without_touching_the_network(
+    tmp_path: Path,
+) -> None:
+    trove = nt.connect("HTTP://LabServer:8000/", mode="local")
+    assert isinstance(trove, nt.Trove)
+    assert (trove.url, trove.mode, trove.username) == ("http://labserver:8000", "local", None)
+    assert trove.root == (Path(os.environ["NEUROTROVE_CACHE_DIR"]) / "labserver_8000").resolve()
+    with pytest.raises(nt.NotFoundError, match="no copy of the catalogue"):
+        trove.search()
+    with pytest.raises(ConfigError, match="is a server"):
+        nt.connect("http://labserver:8000", db="sqlite:///x.db")
+    with pytest.raises(ConfigError, match="username= is for servers"):
+        nt.connect(tmp_path, username="alice")
+    with pytest.raises(ConfigError, match="mode = 'nearby' is invalid"):
+        nt.connect("http://labserver:8000", mode="nearby")
+
+
+def test_remote_settings_are_typed_and_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NEUROTROVE_DOWNLOAD_WORKERS", "8")
+    monkeypatch.setenv("NEUROTROVE_MIRROR_MAX_AGE", "2.5")
+    settings = Settings.load(download_retries=0)
+    assert (settings.download_workers, settings.mirror_max_age, settings.download_retries) == (
+        8,
+        2.5,
+        0,
+    )
+    monkeypatch.setenv("NEUROTROVE_TIMEOUT", "soon")
+    with pytest.raises(ConfigError, match="NEUROTROVE_TIMEOUT"):
+        Settings.load()

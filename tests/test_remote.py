@@ -1,0 +1,240 @@
+"""A remote trove against a real ``trove serve`` answers exactly as the local trove does.
+
+One server per catalogue backend (SQLite and PostgreSQL) serves the demo tree; the local
+trove of the same root is the oracle for every search, list and load through the server.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import neurotrove as nt
+from neurotrove.config import Settings
+from neurotrove.demo import write_example_tree
+from neurotrove.remote import RemoteTrove
+
+from .conftest import isolate_settings, module_catalogue
+from .serving import PASSWORD, ServerProcess, add_user
+
+
+class Served:
+    """A served demo trove: the server, the local trove, and a logged-in remote trove."""
+
+    def __init__(self, server: ServerProcess, local: nt.Trove, remote: RemoteTrove, home: Path):
+        self.server = server
+        self.local = local
+        self.remote = remote
+        self.home = home
+
+
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)]
+)
+def served(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Served]:
+    home = tmp_path_factory.mktemp("client-home")
+    with pytest.MonkeyPatch.context() as env, module_catalogue(request, "nt_served") as db:
+        isolate_settings(env, home)
+        root = tmp_path_factory.mktemp("served") / "data"
+        write_example_tree(root)
+        local = nt.Trove(root, db=db)
+        local.register(progress=False)
+        add_user(root, db, "alice")
+        server = ServerProcess(root, db, home / "server.log").start()
+        remote = RemoteTrove(server.url, settings=Settings.load())
+        remote.login("alice", PASSWORD)
+        try:
+            yield Served(server, local, remote, home)
+        finally:
+            remote.close()
+            server.stop()
+            local.close()
+
+
+SEARCHES: list[dict[str, Any]] = [
+    {},
+    {"subject": "KS005"},
+    {"subject": "^KS"},
+    {"lab": "cortexlab"},
+    {"date_range": ["2019-04-01", "2019-04-02"]},
+    {"datasets": ["_ibl_trials.table.pqt"]},
+    {"dataset": ["trials", "wheel"]},
+    {"number": 2},
+    {"dataset_qc_lte": "PASS"},
+]
+
+
+@pytest.mark.parametrize("filters", SEARCHES, ids=[json.dumps(f) for f in SEARCHES])
+def test_search_through_the_server_equals_local(served: Served, filters: dict[str, Any]) -> None:
+    pd.testing.assert_frame_equal(served.remote.search(**filters), served.local.search(**filters))
+
+
+def test_lists_and_details_equal_local(served: Served) -> None:
+    remote, local = served.remote, served.local
+    assert remote.list_subjects() == local.list_subjects()
+    for eid in local.search().index:
+        assert remote.list_datasets(eid) == local.list_datasets(eid)
+        pd.testing.assert_frame_equal(
+            remote.list_datasets(eid, details=True), local.list_datasets(eid, details=True)
+        )
+        assert remote.list_collections(eid) == local.list_collections(eid)
+        assert remote.list_revisions(eid) == local.list_revisions(eid)
+        assert remote.list_datasets(eid, filename="*trials*", collection="alf") == (
+            local.list_datasets(eid, filename="*trials*", collection="alf")
+        )
+        details = remote.get_details(eid)
+        assert details == local.get_details(eid)
+        assert remote.to_eid(f"{details['subject']}/{details['date']}/{details['number']}") == eid
+
+
+def _same(a: Any, b: Any) -> None:
+    if isinstance(a, pd.DataFrame):
+        pd.testing.assert_frame_equal(a, b)
+    elif isinstance(a, np.ndarray):
+        np.testing.assert_array_equal(a, b)
+    elif isinstance(a, dict):
+        assert a.keys() == b.keys()
+        for key in a:
+            _same(a[key], b[key])
+    elif isinstance(a, Path):
+        assert a.read_bytes() == b.read_bytes()
+    else:
+        assert a == b
+
+
+def test_loads_equal_local_and_files_land_in_the_cache_in_alf_layout(served: Served) -> None:
+    remote, local = served.remote, served.local
+    eid = local.search(datasets=["_ibl_trials.table.pqt"]).index[0]
+    _same(
+        dict(remote.load_object(eid, "trials", collection="alf")),
+        dict(local.load_object(eid, "trials", collection="alf")),
+    )
+    _same(
+        remote.load_dataset(eid, "_ibl_wheel.position.npy"),
+        local.load_dataset(eid, "_ibl_wheel.position.npy"),
+    )
+    data, records = remote.load_datasets(
+        eid, ["_ibl_wheel.position.npy", "_ibl_wheel.timestamps.npy"]
+    )
+    local_data, local_records = local.load_datasets(
+        eid, ["_ibl_wheel.position.npy", "_ibl_wheel.timestamps.npy"]
+    )
+    for mine, theirs in zip(data, local_data, strict=True):
+        _same(mine, theirs)
+    assert records == local_records
+    collection = remote.load_collection(eid, "alf")
+    expected = local.load_collection(eid, "alf")
+    assert collection.keys() == expected.keys()
+    for name in collection:
+        _same(dict(collection[name]), dict(expected[name]))
+    path = remote.load_dataset(eid, "_ibl_trials.table.pqt", collection="alf", download_only=True)
+    assert path.is_relative_to(remote.root)
+    assert path.relative_to(remote.root) == local.load_dataset(
+        eid, "_ibl_trials.table.pqt", collection="alf", download_only=True
+    ).relative_to(local.root)
+    assert remote.eid2path(eid).relative_to(remote.root) == local.eid2path(eid).relative_to(
+        local.root
+    )
+
+
+def test_every_dataset_loads_by_id_as_locally(served: Served) -> None:
+    remote, local = served.remote, served.local
+    frame = local.list_datasets(details=True)
+    for dataset_id in frame.index[:60]:
+        _same(remote.load_dataset_from_id(dataset_id), local.load_dataset_from_id(dataset_id))
+
+
+def fresh_client(served: Served, cache: Path, **changes: Any) -> RemoteTrove:
+    """Another client of the served trove, logged in as alice, with a cache of its own."""
+    settings = served.remote.settings.with_changes(cache_dir=cache, **changes)
+    return RemoteTrove(served.server.url, username="alice", settings=settings)
+
+
+def test_a_file_is_downloaded_once_then_read_from_the_cache(
+    served: Served, tmp_path: Path
+) -> None:
+    eid = served.local.search(subject="ZM_1743").index[0]
+    (dataset_id,) = served.local.list_datasets(
+        eid, details=True, filename="_ibl_wheel.position.npy"
+    ).index
+    route = f"/api/v1/datasets/{dataset_id}/file"
+    before = served.server.requests_to(route)
+    with fresh_client(served, tmp_path / "cache") as client:
+        for _ in range(3):
+            client.load_dataset(eid, "_ibl_wheel.position.npy")
+    assert served.server.requests_to(route) == before + 1
+
+
+CLIENT = textwrap.dedent(
+    """
+    import json, sys, neurotrove as nt
+    trove = nt.connect(sys.argv[1])
+    eid = sys.argv[2]
+    trials = trove.load_object(eid, "trials", collection="alf")
+    found = trove.search(subject="KS005")
+    n = len(trials.to_df())
+    print(json.dumps({"eids": list(found.index), "columns": sorted(trials), "n": n}))
+    """
+)
+
+
+def test_two_client_processes_share_the_cache_and_download_each_file_once(
+    served: Served, tmp_path: Path
+) -> None:
+    local = served.local
+    eid = local.search(subject="SWC_043").index[0]
+    paths = local.load_object(eid, "trials", collection="alf", download_only=True)
+    ids = local.list_datasets(
+        eid, details=True, filename={"object": "trials"}, collection="alf"
+    ).index
+    env = {
+        **os.environ,
+        "NEUROTROVE_CONFIG_DIR": str(tmp_path / "config"),
+        "NEUROTROVE_CACHE_DIR": str(tmp_path / "cache"),
+        "NEUROTROVE_USER": "alice",
+        "NEUROTROVE_PASSWORD": PASSWORD,
+    }
+    before = {i: served.server.requests_to(f"/api/v1/datasets/{i}/file") for i in ids}
+    clients = [
+        subprocess.Popen(
+            [sys.executable, "-c", CLIENT, served.server.url, eid],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    results = []
+    for client in clients:
+        out, err = client.communicate(timeout=120)
+        assert client.returncode == 0, err
+        results.append(json.loads(out))
+    expected = local.load_object(eid, "trials", collection="alf")
+    for result in results:
+        assert result["eids"] == list(local.search(subject="KS005").index)
+        assert result["columns"] == sorted(expected)
+        assert result["n"] == len(expected.to_df())
+    assert len(paths) == len(ids)
+    for dataset_id in ids:
+        assert (
+            served.server.requests_to(f"/api/v1/datasets/{dataset_id}/file")
+            == before[dataset_id] + 1
+        )
+
+
+def test_an_unchanged_catalogue_costs_one_small_request(served: Served) -> None:
+    assert served.remote.refresh() is False
+    assert served.remote.refresh() is False
