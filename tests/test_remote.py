@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
 import pandas as pd
 import pytest
@@ -238,3 +239,108 @@ def test_two_client_processes_share_the_cache_and_download_each_file_once(
 def test_an_unchanged_catalogue_costs_one_small_request(served: Served) -> None:
     assert served.remote.refresh() is False
     assert served.remote.refresh() is False
+
+
+# -- the HTTP API itself ----------------------------------------------------------------------
+
+
+def _api(served: Served) -> httpx.Client:
+    token = served.remote._current_token()
+    return httpx.Client(
+        base_url=f"{served.server.url}/api/v1", headers={"Authorization": f"Bearer {token}"}
+    )
+
+
+def test_sessions_are_paged_with_a_total_count(served: Served) -> None:
+    expected = list(served.local.search().index)
+    with _api(served) as api:
+        pages = [api.get("/sessions", params={"limit": 5, "offset": o}).json() for o in (0, 5, 10)]
+        assert {page["count"] for page in pages} == {len(expected)}
+        assert [row["eid"] for page in pages for row in page["results"]] == expected
+        ks005 = api.get("/sessions", params={"subject": "KS005", "date_range": "2019-04-02,"})
+        assert [r["eid"] for r in ks005.json()["results"]] == list(
+            served.local.search(subject="KS005", date_range=["2019-04-02", None]).index
+        )
+        both = api.get("/sessions", params=[("subject", "KS005"), ("subject", "SWC")]).json()
+        assert both["count"] == len(served.local.search(subject=["KS005", "SWC"]))
+        numbered = api.get("/sessions", params={"number": 2, "lab": "cortexlab"}).json()
+        assert numbered["count"] == len(served.local.search(number=2, lab="cortexlab"))
+        unknown = api.get("/sessions", params={"colour": "blue"})
+        assert unknown.status_code == 422 and "valid filters are" in unknown.json()["detail"]
+        assert api.get("/sessions", params={"limit": 0}).status_code == 422
+
+
+def test_session_details_and_datasets_over_http(served: Served) -> None:
+    local = served.local
+    eid = local.search(datasets=["_ibl_trials.table.pqt"]).index[0]
+    with _api(served) as api:
+        details = api.get(f"/sessions/{eid}").json()
+        assert {d["rel_path"] for d in details["datasets"]} == set(
+            local.list_datasets(eid, qc="CRITICAL")
+        )
+        assert details["subject"] == local.get_details(eid)["subject"]
+        listed = api.get("/datasets", params={"eid": eid, "collection": "alf"}).json()
+        assert sorted(r["rel_path"] for r in listed["results"]) == local.list_datasets(
+            eid, collection="alf"
+        )
+        record = listed["results"][0]
+        assert api.get(f"/datasets/{record['id']}").json()["hash"] == record["hash"]
+        assert api.get("/sessions/c7a2a7e4-d9b1-4c5e-9f0a-1b2c3d4e5f60").status_code == 404
+        assert api.get("/datasets/not-a-uuid").status_code == 422
+
+
+def test_file_downloads_carry_length_md5_etag_and_honour_ranges(served: Served) -> None:
+    local = served.local
+    eid = local.search(subject="KS005").index[0]
+    (dataset_id,) = local.list_datasets(
+        eid, details=True, filename="_ibl_wheel.position.npy"
+    ).index
+    record = local.get_dataset(dataset_id)
+    content = local.load_dataset(eid, "_ibl_wheel.position.npy", download_only=True).read_bytes()
+    with _api(served) as api:
+        whole = api.get(f"/datasets/{dataset_id}/file")
+        assert whole.status_code == 200 and whole.content == content
+        assert int(whole.headers["content-length"]) == record["file_size"] == len(content)
+        assert whole.headers["etag"] == f'"{record["hash"]}"'
+        assert whole.headers["accept-ranges"] == "bytes"
+        part = api.get(f"/datasets/{dataset_id}/file", headers={"Range": "bytes=10-19"})
+        assert part.status_code == 206 and part.content == content[10:20]
+        assert part.headers["content-range"] == f"bytes 10-19/{len(content)}"
+        assert api.get("/datasets/c7a2a7e4-d9b1-4c5e-9f0a-1b2c3d4e5f60/file").status_code == 404
+
+
+def test_a_file_missing_on_the_server_is_a_404_naming_it(served: Served, tmp_path: Path) -> None:
+    local = served.local
+    eid = local.search(subject="SWC_043").index[-1]
+    path = local.load_dataset(eid, "_ibl_wheel.timestamps.npy", download_only=True)
+    (dataset_id,) = local.list_datasets(eid, details=True, filename=path.name).index
+    hidden = path.with_name(".moved-away")
+    path.rename(hidden)
+    try:
+        with _api(served) as api:
+            answer = api.get(f"/datasets/{dataset_id}/file")
+        assert answer.status_code == 404
+        assert "not on the server's disk" in answer.json()["detail"]
+        with (
+            fresh_client(served, tmp_path / "cache") as client,
+            pytest.raises(nt.NotFoundError, match="_ibl_wheel.timestamps.npy"),
+        ):
+            client.load_dataset(eid, path.name)
+    finally:
+        hidden.rename(path)
+
+
+def test_the_openapi_description_lists_the_routes(served: Served) -> None:
+    schema = httpx.get(f"{served.server.url}/openapi.json").json()
+    for route in (
+        "/api/v1/auth/token",
+        "/api/v1/sessions",
+        "/api/v1/sessions/{eid}",
+        "/api/v1/datasets",
+        "/api/v1/datasets/{dataset_id}",
+        "/api/v1/datasets/{dataset_id}/file",
+        "/api/v1/catalog",
+        "/api/v1/uploads",
+        "/api/v1/qc",
+    ):
+        assert route in schema["paths"], route

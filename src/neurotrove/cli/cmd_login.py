@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import getpass
 import os
-import sys
 from typing import Annotated
 
 import typer
@@ -66,7 +65,7 @@ def login(
             )
             username = _ask(f"Username at {address}", suggested)
         if default is None:
-            default = sys.stdin.isatty() and typer.confirm(
+            default = typer.confirm(
                 "Make this the default server (nt.connect() with no argument)?", default=True
             )
         password = read_password(password_stdin, f"Password for {username}", confirm=False)

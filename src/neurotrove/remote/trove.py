@@ -159,6 +159,10 @@ class RemoteTrove(Trove):
         """
         try:
             info = self._server().request("GET", f"{API}/health", auth=False).json()
+        except RemoteError as error:
+            if is_unreachable(error):
+                raise
+            info = None  # something answered with an error: not one of ours
         except (NotFoundError, ValueError):
             info = None
         if not isinstance(info, dict) or info.get("server") != "neurotrove":

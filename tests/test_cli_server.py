@@ -1,0 +1,203 @@
+"""The server's command line: accounts, login as alyx-connector users do, and ``--url``.
+
+Commands run in this process with typer's CliRunner against a real ``trove serve``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from typer.testing import CliRunner, Result
+
+import neurotrove as nt
+from neurotrove.cli import app
+from neurotrove.demo import write_example_tree
+from neurotrove.remote import RemoteTrove
+
+from .serving import PASSWORD, ServerProcess, add_user
+
+
+def invoke(*args: object, input: str | None = None) -> Result:
+    return CliRunner().invoke(app, [str(arg) for arg in args], input=input)
+
+
+def ok(result: Result) -> Result:
+    assert result.exit_code == 0, (result.stdout, result.stderr, result.exception)
+    return result
+
+
+def error_line(result: Result, code: int = 1) -> str:
+    assert result.exit_code == code, (result.stdout, result.stderr)
+    (line,) = result.stderr.strip().splitlines()[-1:]
+    assert line.startswith("error: ") and "Traceback" not in result.stderr
+    return line
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    root = tmp_path_factory.mktemp("cli-served") / "data"
+    write_example_tree(root, n_subjects=2, days=2, oddities=False)
+    with nt.Trove(root) as trove:
+        trove.register(progress=False)
+    add_user(root, None, "alice")
+    add_user(root, None, "bob")
+    process = ServerProcess(root, None, root.parent / "server.log").start()
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+def test_user_add_asks_twice_and_checks_the_password(tmp_path: Path) -> None:
+    root = tmp_path / "lab"
+    ok(invoke("init", root))
+    added = ok(
+        invoke(
+            "--root",
+            root,
+            "user",
+            "add",
+            "carol",
+            "--admin",
+            input="long-password\nlong-password\n",
+        )
+    )
+    assert "Added user carol (administrator)" in added.stdout
+    mismatch = invoke(
+        "--root", root, "user", "add", "dave", input="long-password\nother-password\n" * 3
+    )
+    assert mismatch.exit_code != 0
+    short = invoke("--root", root, "user", "add", "erin", "--password-stdin", input="short\n")
+    assert "too short" in error_line(short, 2)
+    again = invoke(
+        "--root", root, "user", "add", "carol", "--password-stdin", input="long-password\n"
+    )
+    assert "already exists" in error_line(again)
+    listed = json.loads(ok(invoke("--root", root, "user", "list", "--json")).stdout)
+    assert [(u["username"], u["is_admin"], u["can_log_in"], u["tokens"]) for u in listed] == [
+        ("carol", True, True, 0)
+    ]
+    assert "password" not in json.dumps(listed)
+    assert b"long-password" not in (root / ".trove" / "catalog.db").read_bytes()
+
+
+def test_login_asks_like_alyx_connector_then_connect_opens_the_default_server(
+    server: ServerProcess,
+) -> None:
+    answers = f"{server.url}\nalice\ny\n{PASSWORD}\n"
+    result = ok(invoke("login", input=answers))
+    assert f"Logged in to {server.url} as alice (the default server)" in result.stdout
+    assert PASSWORD not in result.stdout
+    with nt.connect() as trove:
+        assert isinstance(trove, RemoteTrove)
+        assert (trove.url, trove.username) == (server.url, "alice")
+        assert len(trove.search()) > 0
+    ok(
+        invoke(
+            "login",
+            server.url,
+            "-u",
+            "bob",
+            "--no-default",
+            "--password-stdin",
+            input=PASSWORD + "\n",
+        )
+    )
+    with nt.connect(server.url) as trove:
+        assert trove.username == "alice"  # still the server's default user
+    with nt.connect(server.url, username="bob") as trove:
+        assert trove.username == "bob"
+        assert len(trove.search()) > 0
+
+
+def test_login_with_a_bad_address_or_password_is_one_clear_line(server: ServerProcess) -> None:
+    dead = invoke(
+        "login",
+        "http://127.0.0.1:9",
+        "-u",
+        "alice",
+        "--no-default",
+        "--password-stdin",
+        input="x\n",
+    )
+    assert "unreachable" in error_line(dead)
+    wrong = invoke(
+        "login", server.url, "-u", "alice", "--no-default", "--password-stdin", input="nope\n"
+    )
+    assert "wrong username or password" in error_line(wrong)
+    nonsense = invoke(
+        "login", "labserver:8000", "-u", "alice", "--no-default", "--password-stdin", input="x\n"
+    )
+    assert "not a server address" in error_line(nonsense, 2)
+    not_ours = invoke(
+        "login",
+        f"{server.url}/elsewhere",
+        "-u",
+        "a",
+        "--no-default",
+        "--password-stdin",
+        input="x\n",
+    )
+    assert "not a neurotrove server" in error_line(not_ours)
+
+
+def test_read_commands_work_against_a_url(server: ServerProcess, tmp_path: Path) -> None:
+    ok(
+        invoke(
+            "login",
+            server.url,
+            "-u",
+            "alice",
+            "--no-default",
+            "--password-stdin",
+            input=PASSWORD + "\n",
+        )
+    )
+    with nt.Trove(server.root) as local:
+        expected = local.search(subject="KS005")
+        eid = expected.index[0]
+        listed = local.list_datasets(eid)
+    found = json.loads(
+        ok(invoke("--url", server.url, "search", "--subject", "KS005", "--json")).stdout
+    )
+    assert [row["eid"] for row in found] == list(expected.index)
+    shown = ok(invoke("--url", server.url, "ls", eid)).stdout.split()
+    assert sorted(set(shown) & set(listed)) == sorted(listed)
+    ok(invoke("--url", server.url, "get", eid, "_ibl_wheel.position.npy", "--to", tmp_path))
+    assert (tmp_path / "_ibl_wheel.position.npy").is_file()
+    refused = invoke("--url", server.url, "register")
+    assert "works on a local trove" in error_line(refused, 2)
+
+
+def test_logout_forgets_the_token_and_ends_it_on_the_server(server: ServerProcess) -> None:
+    ok(
+        invoke(
+            "login",
+            server.url,
+            "-u",
+            "alice",
+            "--default",
+            "--password-stdin",
+            input=PASSWORD + "\n",
+        )
+    )
+    with nt.connect(server.url) as trove:
+        token = trove._store.token(server.url, "alice")
+        store = trove._store
+    assert token
+    assert (
+        httpx.get(
+            f"{server.url}/api/v1/auth/me", headers={"Authorization": f"Bearer {token}"}
+        ).status_code
+        == 200
+    )
+    assert f"Logged out of {server.url}" in ok(invoke("logout")).stdout
+    assert store.token(server.url, "alice") is None and store.default_server() is None
+    answer = httpx.get(
+        f"{server.url}/api/v1/auth/me", headers={"Authorization": f"Bearer {token}"}
+    )
+    assert answer.status_code == 401
