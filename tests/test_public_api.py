@@ -25,6 +25,7 @@ EXPECTED = [
     "RegisterReport",
     "RelPath",
     "RemoteError",
+    "RemoteTrove",
     "SessionRef",
     "Settings",
     "Table",
@@ -70,6 +71,10 @@ def test_design_api_names_exist_on_trove() -> None:
     for name in names:
         method = getattr(nt.Trove, name)
         assert inspect.getdoc(method), f"Trove.{name} needs a docstring"
+    assert issubclass(nt.RemoteTrove, nt.Trove)
+    for name in [*names, "login", "refresh", "server_info"]:
+        method = getattr(nt.RemoteTrove, name)
+        assert inspect.getdoc(method), f"RemoteTrove.{name} needs a docstring"
 
 
 def test_error_tree() -> None:

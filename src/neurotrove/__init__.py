@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from .files.register import RegisterReport
     from .loaders import AlfObject, register_loader
     from .qc import QC
+    from .remote import RemoteTrove
     from .table import Table
 
 __all__ = [
@@ -51,6 +52,7 @@ __all__ = [
     "RegisterReport",
     "RelPath",
     "RemoteError",
+    "RemoteTrove",
     "SessionRef",
     "Settings",
     "Table",
@@ -83,6 +85,7 @@ _HOMES = {
     "RegisterReport": "files.register",
     **dict.fromkeys(("AlfObject", "register_loader"), "loaders"),
     "QC": "qc",
+    "RemoteTrove": "remote",
     "Table": "table",
 }
 
