@@ -214,6 +214,7 @@ def _next_steps(out: Console, shown: str, eid: str) -> None:
             f"trove show {eid}",
             f"trove get {eid} {TRIALS} --to /tmp",
             "trove search --lab mainenlab --date-range 2019-04-02, --json",
+            "trove user add alice && trove serve   # share it with the lab over HTTP",
         ],
         python=["import neurotrove as nt; nt.connect('.').search(lab='cortexlab')"],
     )
