@@ -137,7 +137,7 @@ def _fix(catalog: Catalog, step: Step, found: list[dict[str, Any]]) -> None:
                 }
             values.update(user=user, host=host, claim=None, expires_at=None)
             if row is None:
-                result = conn.execute(
+                inserted = conn.execute(
                     dialect.insert(step_status)
                     .values(
                         id=st.status_id(item["eid"], step.name),
@@ -146,11 +146,13 @@ def _fix(catalog: Catalog, step: Step, found: list[dict[str, Any]]) -> None:
                         **values,
                     )
                     .on_conflict_do_nothing()
-                )
+                    .returning(_c.id)
+                ).first()
+                item["fixed"] = inserted is not None
             else:
                 result = conn.execute(
                     sa.update(step_status)
                     .where(_c.id == row.id, _c.status == row.status, _c.attempts == row.attempts)
                     .values(**values)
                 )
-            item["fixed"] = result.rowcount == 1
+                item["fixed"] = result.rowcount == 1

@@ -4,7 +4,7 @@ Every change is a conditional statement inside the caller's write transaction, s
 holds on SQLite (whose write transactions are exclusive) and on PostgreSQL (where two
 transactions may race) alike:
 
-- a first claim is ``INSERT ... ON CONFLICT DO NOTHING``, won when it inserted a row;
+- a first claim is ``INSERT ... ON CONFLICT DO NOTHING RETURNING``, won when it inserted a row;
 - a later claim is ``UPDATE ... WHERE status = <what was read> AND claim IS <what was read>``,
   won when it updated one row;
 - a runner finishes only the rows whose ``claim`` is still its own token.
@@ -192,12 +192,14 @@ def claim(
     from sqlalchemy.dialects import postgresql, sqlite
 
     dialect: Any = postgresql if conn.dialect.name == "postgresql" else sqlite
+    # RETURNING says whether the row went in (an INSERT's rowcount is not reliable).
     inserted = conn.execute(
         dialect.insert(step_status)
         .values(id=key, session=eid, step=step.name, attempts=1, **running)
         .on_conflict_do_nothing()
-    )
-    if inserted.rowcount == 1:
+        .returning(_st.id)
+    ).first()
+    if inserted is not None:
         return Claim(key, eid, token, None)
     row = conn.execute(
         sa.select(_st.status, _st.claim, _st.expires_at, _st.outputs_before).where(_st.id == key)
