@@ -67,6 +67,9 @@ def test_design_api_names_exist_on_trove() -> None:
         "register_files",
         "update_session",
         "set_qc",
+        "pipeline",
+        "backup",
+        "restore",
     ]
     for name in names:
         method = getattr(nt.Trove, name)

@@ -344,3 +344,25 @@ def test_the_openapi_description_lists_the_routes(served: Served) -> None:
         "/api/v1/qc",
     ):
         assert route in schema["paths"], route
+
+
+def test_pipeline_status_is_read_on_the_mirror_and_its_writes_are_refused(
+    served: Served,
+) -> None:
+    local = served.local.pipeline
+    local.add_step("registration", outputs=["alf/*"])
+    try:
+        eid = served.local.search().index[0]
+        local.set_status(eid, "registration", "done", note="served")
+        served.remote.refresh()
+        mirrored = served.remote.pipeline
+        assert mirrored.status().equals(local.status())
+        assert list(mirrored.pending("registration").index) == list(
+            local.pending("registration").index
+        )
+        row = served.remote.table("step_status").get_one(eid=eid)
+        assert row["status"] == "done" and row["note"] == "served"
+        with pytest.raises(nt.ConfigError, match="run the pipeline where the trove is"):
+            mirrored.set_status(eid, "registration", "pending")
+    finally:
+        local.remove_step("registration")

@@ -27,7 +27,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from ._loading import LoadingMixin
 from ._writing import WritingMixin
@@ -36,6 +36,9 @@ from .catalog.views import table_spec
 from .config import Settings, load_toml, table_defaults_from_toml
 from .errors import ConfigError, NotFoundError
 from .table import Table
+
+if TYPE_CHECKING:
+    from .pipeline import Pipeline
 
 __all__ = ["TROVE_DIR", "Trove", "connect", "find_root"]
 
@@ -142,6 +145,40 @@ class Trove(LoadingMixin, WritingMixin):
     def close(self) -> None:
         """Release the catalogue's connections."""
         self.catalog.close()
+
+    @property
+    def pipeline(self) -> Pipeline:
+        """Processing steps and their status per session: pending work, runs, checks, QC.
+
+        Examples
+        --------
+        >>> import tempfile, neurotrove as nt
+        >>> nt.connect(tempfile.mkdtemp()).pipeline.status().empty
+        True
+        """
+        from .pipeline import Pipeline
+
+        return Pipeline(self)
+
+    def backup(self, dest: str | os.PathLike[str]) -> Path:
+        """Write a verified copy of the catalogue to the new folder ``dest``; return it.
+
+        The copy is consistent while the trove is in use (SQLite's online backup; PostgreSQL
+        through ``pg_dump``), and is checked by opening it before ``dest`` appears. See
+        :func:`neurotrove.backup.backup_trove`.
+        """
+        from .backup import backup_trove
+
+        return backup_trove(self, Path(dest))
+
+    def restore(self, source: str | os.PathLike[str]) -> dict[str, Any]:
+        """Replace the catalogue with the backup in ``source``; return the backup's manifest.
+
+        See :func:`neurotrove.backup.restore_trove`.
+        """
+        from .backup import restore_trove
+
+        return restore_trove(self, Path(source))
 
     def table(self, name: str, use_defaults: bool = True) -> Table:
         """Return the table interface of catalogue table ``name``.

@@ -19,15 +19,20 @@ from collections.abc import Callable
 import typer
 
 from .base import TroveGroup, global_options
+from .cmd_backup import backup
+from .cmd_check import check
 from .cmd_demo import demo
 from .cmd_get import get
 from .cmd_init import init
 from .cmd_login import login, logout
 from .cmd_ls import ls
 from .cmd_register import register
+from .cmd_restore import restore
+from .cmd_run import run
 from .cmd_search import search
 from .cmd_serve import serve
 from .cmd_show import show
+from .cmd_status import status
 from .cmd_user import user_app
 
 __all__ = ["COMMANDS", "GROUPS", "app", "main"]
@@ -43,6 +48,11 @@ COMMANDS: dict[str, Callable[..., None]] = {
     "serve": serve,
     "login": login,
     "logout": logout,
+    "status": status,
+    "run": run,
+    "check": check,
+    "backup": backup,
+    "restore": restore,
 }
 """Every command, by name, in the order ``trove --help`` lists them."""
 
