@@ -1,8 +1,8 @@
 """Processing status: pipeline steps, their requirements, and the status of each per session.
 
-Revision ID: 0004
+Revision ID: 0003
 Revises: 0002
-Create Date: 2026-12-02 10:00:00
+Create Date: 2026-12-01 19:30:00
 """
 
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ from alembic import op
 
 from neurotrove.catalog.types import JSONDocument, UUIDString
 
-revision: str = "0004"
+revision: str = "0003"
 down_revision: str | None = "0002"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
