@@ -153,11 +153,15 @@ class Catalog:
             database = self.url.database
             if database and database != ":memory:":
                 Path(database).parent.mkdir(parents=True, exist_ok=True)
-            engine = sa.create_engine(self.url, connect_args={"timeout": 30})
+            # A server answers up to ~40 requests at once from its threads: keep their
+            # connections pooled rather than opening (and configuring) one per request.
+            engine = sa.create_engine(
+                self.url, connect_args={"timeout": 30}, pool_size=16, max_overflow=32
+            )
             event.listen(engine, "connect", _configure_sqlite)
             event.listen(engine, "begin", _begin_sqlite)
             return engine
-        return sa.create_engine(self.url, pool_pre_ping=True)
+        return sa.create_engine(self.url, pool_pre_ping=True, pool_size=10, max_overflow=20)
 
     @contextmanager
     def read(self) -> Iterator[Connection]:

@@ -18,6 +18,7 @@ import hashlib
 import logging
 import os
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -79,6 +80,9 @@ class DownloadItem:
 class CacheIndex:
     """The md5 each cached file was verified against, keyed by its path in the cache.
 
+    One SQLite connection (WAL, so other processes read while this one writes) serves every
+    thread of this process; the table is created once.
+
     Parameters
     ----------
     path : Path
@@ -87,20 +91,32 @@ class CacheIndex:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._conn: sqlite3.Connection | None = None
+        self._lock = threading.Lock()
 
     @contextlib.contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.path, timeout=30)
-        try:
-            conn.execute(
-                "CREATE TABLE IF NOT EXISTS verified (path TEXT PRIMARY KEY, size INTEGER, "
-                "mtime_ns INTEGER, md5 TEXT)"
-            )
-            with conn:
-                yield conn
-        finally:
-            conn.close()
+        with self._lock:
+            if self._conn is None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                conn = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")
+                conn.execute(
+                    "CREATE TABLE IF NOT EXISTS verified (path TEXT PRIMARY KEY, size INTEGER, "
+                    "mtime_ns INTEGER, md5 TEXT)"
+                )
+                conn.commit()
+                self._conn = conn
+            with self._conn:
+                yield self._conn
+
+    def close(self) -> None:
+        """Close the index's connection."""
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
 
     def is_verified(self, target: Path, md5: str | None, size: int | None) -> bool:
         """Return whether the cached ``target`` is known to have this md5 and size.
@@ -306,11 +322,24 @@ def _fetch(
             with partial.open("rb") as done:
                 while chunk := done.read(_CHUNK):
                     digest.update(chunk)
+        encoded = response.headers.get("content-encoding", "identity") != "identity"
+        chunks = response.iter_bytes(_CHUNK) if encoded else response.iter_raw(_CHUNK)
         with partial.open("ab" if resumed else "wb") as out:
-            for chunk in response.iter_bytes(_CHUNK):
+
+            def keep(chunk: bytes) -> None:
                 out.write(chunk)
                 digest.update(chunk)
-                advance(len(chunk))
+
+            # Writing and hashing one chunk overlaps receiving the next (both release the GIL).
+            with ThreadPoolExecutor(max_workers=1) as sink:
+                pending = None
+                for chunk in chunks:
+                    if pending is not None:
+                        pending.result()
+                    pending = sink.submit(keep, chunk)
+                    advance(len(chunk))
+                if pending is not None:
+                    pending.result()
             out.flush()
             os.fsync(out.fileno())
     return digest.hexdigest()

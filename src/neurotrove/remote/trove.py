@@ -124,6 +124,7 @@ class RemoteTrove(Trove):
         if self._connection is not None:
             self._connection.close()
             self._connection = None
+        self._index.close()
         self.catalog.close()
 
     # -- the server ------------------------------------------------------------------------

@@ -52,6 +52,7 @@ __all__ = [
     "ReadAccess",
     "ServedTrove",
     "WriteAccess",
+    "check_reader",
     "create_app",
     "error_response",
     "served",
@@ -142,7 +143,8 @@ def served(request: Request) -> ServedTrove:
     return state
 
 
-def _reader(request: Request) -> Account | None:
+def check_reader(request: Request) -> Account | None:
+    """Return who sent ``request``, or raise :class:`AuthError` if reading needs a token."""
     state = served(request)
     account = state.account(request)
     if account is None and not state.public_read:
@@ -163,7 +165,7 @@ def _writer(request: Request) -> Account:
     return account
 
 
-ReadAccess = Annotated[Account | None, Depends(_reader)]
+ReadAccess = Annotated[Account | None, Depends(check_reader)]
 """A route parameter that admits readers (anyone, with ``--public-read``)."""
 
 WriteAccess = Annotated[Account, Depends(_writer)]

@@ -14,7 +14,9 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
+from stat import S_ISREG
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
@@ -24,7 +26,7 @@ from ..__about__ import __version__
 from ..errors import NotFoundError, ValidationError
 from ..files.paths import inside_root
 from ..jsonable import frame_records, to_jsonable
-from .app import ReadAccess, served
+from .app import ReadAccess, check_reader, served
 from .snapshots import snapshot_file
 
 __all__ = ["MAX_LIMIT", "router"]
@@ -201,28 +203,25 @@ def get_dataset(request: Request, dataset_id: str, account: ReadAccess) -> dict[
     return result
 
 
-@router.get(
-    "/datasets/{dataset_id}/file",
-    tags=["datasets"],
-    response_class=FileResponse,
-    responses={
-        200: {"content": {"application/octet-stream": {}}, "description": "The file."},
-        206: {"description": "The requested byte range."},
-        404: {"description": "No such dataset, or its file is not on the server."},
-    },
-)
-def download(request: Request, dataset_id: str, account: ReadAccess) -> FileResponse:
-    """Stream a dataset's file (``ETag`` is its md5; ``Range`` requests get 206)."""
+SMALL_FILE = 1 << 20
+"""Files up to this size are read whole and sent in one piece (no file-streaming machinery)."""
+
+
+def _file_answer(request: Request, dataset_id: str) -> Response:
+    """Check the reader, find the dataset's file, and build the response (in one thread)."""
+    check_reader(request)
     record, path = _dataset(request, dataset_id)
-    root = served(request).trove.root
     try:
-        path = inside_root(root, path)
+        path = inside_root(served(request).trove.root, path)
+        stat = os.stat(path)
     except ValidationError:
         raise NotFoundError(
             f"dataset {dataset_id} points outside the data root; it is not served",
             dataset=dataset_id,
         ) from None
-    if not path.is_file():
+    except OSError:
+        stat = None
+    if stat is None or not S_ISREG(stat.st_mode):
         raise NotFoundError(
             f"the file of dataset {dataset_id} ({record['rel_path']}) is not on the server's "
             f"disk; ask the trove's administrator to restore it or run trove register",
@@ -231,12 +230,35 @@ def download(request: Request, dataset_id: str, account: ReadAccess) -> FileResp
     headers = {"Accept-Ranges": "bytes"}
     if record.get("hash"):
         headers["ETag"] = f'"{record["hash"]}"'
+    if stat.st_size <= SMALL_FILE and "range" not in request.headers:
+        headers["Content-Disposition"] = f'attachment; filename="{path.name}"'
+        return Response(path.read_bytes(), media_type="application/octet-stream", headers=headers)
     return _LargeChunks(
         path,
         media_type="application/octet-stream",
         filename=path.name,
         headers=headers,
+        stat_result=stat,
     )
+
+
+@router.get(
+    "/datasets/{dataset_id}/file",
+    tags=["datasets"],
+    response_class=FileResponse,
+    responses={
+        200: {"content": {"application/octet-stream": {}}, "description": "The file."},
+        206: {"description": "The requested byte range."},
+        401: {"description": "A token is needed (unless the server is --public-read)."},
+        404: {"description": "No such dataset, or its file is not on the server."},
+    },
+)
+async def download(request: Request, dataset_id: str) -> Response:
+    """Stream a dataset's file (``ETag`` is its md5; ``Range`` requests get 206)."""
+    from starlette.concurrency import run_in_threadpool
+
+    # One trip to a worker thread for the token, the catalogue and the disk together.
+    return await run_in_threadpool(_file_answer, request, dataset_id)
 
 
 @router.get(
