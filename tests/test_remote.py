@@ -23,6 +23,7 @@ import pytest
 import neurotrove as nt
 from neurotrove.config import Settings
 from neurotrove.demo import write_example_tree
+from neurotrove.jsonable import frame_records, to_jsonable
 from neurotrove.remote import RemoteTrove
 
 from .conftest import isolate_settings, module_catalogue
@@ -257,6 +258,8 @@ def test_sessions_are_paged_with_a_total_count(served: Served) -> None:
         pages = [api.get("/sessions", params={"limit": 5, "offset": o}).json() for o in (0, 5, 10)]
         assert {page["count"] for page in pages} == {len(expected)}
         assert [row["eid"] for page in pages for row in page["results"]] == expected
+        everything = served.local.search()
+        assert pages[0]["results"] == to_jsonable(frame_records(everything.iloc[:5]))
         ks005 = api.get("/sessions", params={"subject": "KS005", "date_range": "2019-04-02,"})
         assert [r["eid"] for r in ks005.json()["results"]] == list(
             served.local.search(subject="KS005", date_range=["2019-04-02", None]).index

@@ -122,14 +122,42 @@ class ReadingMixin:
         >>> trove.search(subject="KS005").empty
         True
         """
+        spec = table_spec("sessions")
+        with self.catalog.read() as conn:
+            return select_frame(conn, spec, self._search_where(conn, filters))
+
+    def _search_where(self, conn: Connection, filters: Mapping[str, Any]) -> list[Any]:
+        """Compile search filters and the sessions' default conditions."""
         defaults = {
             k: v for k, v in self.table_defaults.get("sessions", {}).items() if k not in filters
         }
+        where = compile_search(conn, filters, self.catalog.dialect)
+        return where + compile_conditions(table_spec("sessions"), defaults, self.catalog.dialect)
+
+    def search_page(
+        self, *, limit: int | None = None, offset: int = 0, **filters: Any
+    ) -> tuple[int, list[dict[str, Any]]]:
+        """Return one page of :meth:`search`'s sessions as dicts, and how many match in all.
+
+        The page is cut in the database, so a page of a large catalogue costs what the page
+        holds (the server's ``GET /sessions`` answers from this).
+
+        Examples
+        --------
+        >>> import tempfile, neurotrove as nt
+        >>> trove = nt.connect(tempfile.mkdtemp())
+        >>> _ = [trove.register_session("KS005", f"2019-04-0{day}") for day in (1, 2, 3)]
+        >>> total, page = trove.search_page(limit=2, subject="KS005")
+        >>> total, [str(row["date"]) for row in page]
+        (3, ['2019-04-03', '2019-04-02'])
+        """
         spec = table_spec("sessions")
         with self.catalog.read() as conn:
-            where = compile_search(conn, filters, self.catalog.dialect)
-            where += compile_conditions(spec, defaults, self.catalog.dialect)
-            return select_frame(conn, spec, where)
+            where = self._search_where(conn, filters)
+            query = sa.select(sa.func.count()).select_from(spec.from_clause).where(*where)
+            total = int(conn.execute(query).scalar_one())
+            names, data = select_records(conn, spec, where, limit=limit, offset=offset)
+        return total, to_records(spec, names, data)
 
     def search_terms(self) -> list[str]:
         """Return the filters :meth:`search` accepts (its own, then every session column)."""

@@ -142,8 +142,8 @@ def list_sessions(
     for name in request.query_params:
         if name not in _OWN:
             filters[name] = _condition_value(name, request.query_params.getlist(name))
-    found = served(request).trove.search(**filters)
-    return _page(frame_records(found), limit, offset)
+    total, rows = served(request).trove.search_page(limit=limit, offset=offset, **filters)
+    return {"count": total, "limit": limit, "offset": offset, "results": to_jsonable(rows)}
 
 
 @router.get("/sessions/{eid}", tags=["sessions"])
