@@ -438,3 +438,18 @@ def test_offline_cached_data_keeps_working_and_the_rest_is_named(lab: Lab) -> No
         pytest.raises(RemoteError, match="no copy of its catalogue"),
     ):
         newcomer.search()
+
+
+def test_several_worker_processes_serve_one_trove(tmp_path: Path) -> None:
+    lab = _lab(tmp_path, None, "--workers", "2")
+    try:
+        with lab.client(mode="remote") as client:
+            client.login("alice", PASSWORD)
+            eid = client.search().index[0]
+            assert client.load_object(eid, "trials", collection="alf")
+            client.register_session("KS005", "2019-05-02", lab="cortexlab")
+            assert len(client.search()) == 2
+        with httpx.Client(base_url=lab.server.url) as keep_alive:
+            assert all(keep_alive.get("/api/v1/health").status_code == 200 for _ in range(20))
+    finally:
+        lab.server.stop()
