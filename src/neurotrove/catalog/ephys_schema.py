@@ -9,7 +9,7 @@ the schema test and every tool that walks the schema see them with the core tabl
   their position on the probe, CCF coordinates and brain structure.
 - ``units``: the sorted clusters of a probe, unique by ``(probe, cluster_id)``, with the
   Allen quality and waveform metrics as typed columns and any others in ``json``. ``pk`` is
-  an integer row number for bulk reads (never shown); ``id`` is the unit's UUID.
+  an integer row number for bulk reads (never shown).
 - ``ephys_state``: counters bumped by every write to channels or units, so that readers know
   when their cached column snapshot is stale.
 
@@ -31,31 +31,31 @@ __all__ = [
     "units",
 ]
 
-UNIT_METRIC_COLUMNS: dict[str, str] = {
-    "snr": "snr",
-    "firing_rate": "firing_rate",
-    "isi_violations": "isi_violations",
-    "presence_ratio": "presence_ratio",
-    "amplitude_cutoff": "amplitude_cutoff",
-    "isolation_distance": "isolation_distance",
-    "L_ratio": "l_ratio",
-    "d_prime": "d_prime",
-    "nn_hit_rate": "nn_hit_rate",
-    "nn_miss_rate": "nn_miss_rate",
-    "silhouette_score": "silhouette_score",
-    "max_drift": "max_drift",
-    "cumulative_drift": "cumulative_drift",
-    "waveform_duration": "waveform_duration",
-    "waveform_halfwidth": "waveform_halfwidth",
-    "waveform_PT_ratio": "waveform_pt_ratio",
-    "waveform_repolarization_slope": "waveform_repolarization_slope",
-    "waveform_recovery_slope": "waveform_recovery_slope",
-    "waveform_amplitude": "waveform_amplitude",
-    "waveform_spread": "waveform_spread",
-    "waveform_velocity_above": "waveform_velocity_above",
-    "waveform_velocity_below": "waveform_velocity_below",
-}
-"""Allen's name of each typed unit metric, mapped to its SQL column."""
+UNIT_METRIC_COLUMNS = (
+    "snr",
+    "firing_rate",
+    "isi_violations",
+    "presence_ratio",
+    "amplitude_cutoff",
+    "isolation_distance",
+    "L_ratio",
+    "d_prime",
+    "nn_hit_rate",
+    "nn_miss_rate",
+    "silhouette_score",
+    "max_drift",
+    "cumulative_drift",
+    "waveform_duration",
+    "waveform_halfwidth",
+    "waveform_PT_ratio",
+    "waveform_repolarization_slope",
+    "waveform_recovery_slope",
+    "waveform_amplitude",
+    "waveform_spread",
+    "waveform_velocity_above",
+    "waveform_velocity_below",
+)
+"""The typed unit metrics, by Allen's names (which are also the SQL column names)."""
 
 probe_insertions = sa.Table(
     "probe_insertions",
@@ -111,8 +111,9 @@ channels = sa.Table(
 units = sa.Table(
     "units",
     metadata,
-    sa.Column("pk", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("id", UUIDString, nullable=False, unique=True),
+    sa.Column("id", UUIDString, primary_key=True),
+    # A row number given by neurotrove's writers, for bulk reads by position; never shown.
+    sa.Column("pk", sa.BigInteger, nullable=False, unique=True),
     sa.Column(
         "probe",
         UUIDString,
@@ -124,7 +125,7 @@ units = sa.Table(
     sa.Column("peak_channel", sa.Integer),
     sa.Column("quality", sa.String(32)),
     sa.Column("allen_id", sa.BigInteger),
-    *(sa.Column(column, sa.Float) for column in UNIT_METRIC_COLUMNS.values()),
+    *(sa.Column(name, sa.Float) for name in UNIT_METRIC_COLUMNS),
     sa.Column("json", JSONDocument),
     sa.UniqueConstraint("probe", "cluster_id"),
     sa.Index(None, "allen_id"),
@@ -135,4 +136,7 @@ ephys_state = sa.Table(
     metadata,
     sa.Column("name", sa.String(64), primary_key=True),
     sa.Column("version", sa.BigInteger, nullable=False, server_default="0"),
+    # Drawn when the counter is created, so a catalogue built anew never matches the
+    # snapshots of an older one that reached the same version.
+    sa.Column("token", sa.String(36), nullable=False),
 )

@@ -34,6 +34,7 @@ __all__ = [
     "insert_records",
     "lock_key",
     "register_preparer",
+    "register_write_listener",
     "resolve_subjects",
     "settle_default_revisions",
     "update_records",
@@ -408,6 +409,23 @@ def register_preparer(
     _NATURAL_COLUMNS[table] = tuple(natural_columns)
 
 
+_WRITE_LISTENERS: dict[str, list[Callable[[Connection], None]]] = {}
+
+
+def register_write_listener(table: str, listener: Callable[[Connection], None]) -> None:
+    """Have ``listener(conn)`` called in every transaction that writes rows of ``table``.
+
+    Later capabilities use it to keep what they derive from a table (a cached snapshot,
+    a change counter) in step with writes made through the generic table interface.
+    """
+    _WRITE_LISTENERS.setdefault(table, []).append(listener)
+
+
+def _written(conn: Connection, spec: TableSpec) -> None:
+    for listener in _WRITE_LISTENERS.get(spec.name, ()):
+        listener(conn)
+
+
 # -- insert and update -------------------------------------------------------------------
 
 
@@ -502,6 +520,8 @@ def insert_records(
                 if "default_revision" in p.provided
             ],
         )
+    if result.written:
+        _written(conn, spec)
     return result
 
 
@@ -612,6 +632,7 @@ def update_records(
         _write_links(conn, spec, [(k, Prepared({}, (), set(), dict(links))) for k in keys])
     if spec.name == "datasets" and "default_revision" in clean:
         settle_default_revisions(conn, [(k, clean["default_revision"]) for k in keys])
+    _written(conn, spec)
     return len(keys)
 
 

@@ -23,6 +23,7 @@ def upgrade() -> None:
         "ephys_state",
         sa.Column("name", sa.String(length=64), nullable=False),
         sa.Column("version", sa.BigInteger(), server_default="0", nullable=False),
+        sa.Column("token", sa.String(length=36), nullable=False),
         sa.PrimaryKeyConstraint("name", name=op.f("pk_ephys_state")),
     )
     op.create_table(
@@ -91,8 +92,8 @@ def upgrade() -> None:
 
     op.create_table(
         "units",
-        sa.Column("pk", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("id", UUIDString(), nullable=False),
+        sa.Column("pk", sa.BigInteger(), nullable=False),
         sa.Column("probe", UUIDString(), nullable=False),
         sa.Column("cluster_id", sa.Integer(), nullable=False),
         sa.Column("peak_channel", sa.Integer(), nullable=True),
@@ -104,7 +105,7 @@ def upgrade() -> None:
         sa.Column("presence_ratio", sa.Float(), nullable=True),
         sa.Column("amplitude_cutoff", sa.Float(), nullable=True),
         sa.Column("isolation_distance", sa.Float(), nullable=True),
-        sa.Column("l_ratio", sa.Float(), nullable=True),
+        sa.Column("L_ratio", sa.Float(), nullable=True),
         sa.Column("d_prime", sa.Float(), nullable=True),
         sa.Column("nn_hit_rate", sa.Float(), nullable=True),
         sa.Column("nn_miss_rate", sa.Float(), nullable=True),
@@ -113,7 +114,7 @@ def upgrade() -> None:
         sa.Column("cumulative_drift", sa.Float(), nullable=True),
         sa.Column("waveform_duration", sa.Float(), nullable=True),
         sa.Column("waveform_halfwidth", sa.Float(), nullable=True),
-        sa.Column("waveform_pt_ratio", sa.Float(), nullable=True),
+        sa.Column("waveform_PT_ratio", sa.Float(), nullable=True),
         sa.Column("waveform_repolarization_slope", sa.Float(), nullable=True),
         sa.Column("waveform_recovery_slope", sa.Float(), nullable=True),
         sa.Column("waveform_amplitude", sa.Float(), nullable=True),
@@ -127,8 +128,8 @@ def upgrade() -> None:
             name=op.f("fk_units_probe_probe_insertions"),
             ondelete="CASCADE",
         ),
-        sa.PrimaryKeyConstraint("pk", name=op.f("pk_units")),
-        sa.UniqueConstraint("id", name=op.f("uq_units_id")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_units")),
+        sa.UniqueConstraint("pk", name=op.f("uq_units_pk")),
         sa.UniqueConstraint("probe", "cluster_id", name=op.f("uq_units_probe_cluster_id")),
     )
     with op.batch_alter_table("units", schema=None) as batch_op:

@@ -1,0 +1,194 @@
+"""A columnar snapshot of every unit and its peak channel, for reading many units fast.
+
+Filters always run in the database: a query returns the row numbers (``units.pk``) of the
+matching units. Their columns are then taken from this snapshot, an Arrow file that holds
+each unit's own and peak-channel columns in row-number order, instead of being read value
+by value through the database driver (which costs about ten times more for a million
+units).
+
+The snapshot is keyed by the catalogue's units version (:func:`.tables.units_version`),
+which every write to channels or units bumps in its own transaction, and is read in the
+same transaction as the row numbers; so it always matches what the query saw. A stale or
+missing snapshot is rebuilt from the database, written to the user's cache directory
+(``<cache_dir>/ephys/<catalogue>/units-<version>.arrow``, staged then renamed) and
+memory-mapped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from ..catalog import ephys_schema as es
+from .filters import units_from
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import pyarrow as pa
+
+__all__ = ["SNAPSHOT_COLUMNS", "UnitSnapshot", "uuid_text"]
+
+_u, _c = es.units.c, es.channels.c
+_BATCH = 100_000
+
+SNAPSHOT_COLUMNS: list[tuple[str, str]] = [
+    ("pk", "int"),
+    ("id", "uuid"),
+    ("cluster_id", "int"),
+    ("quality", "text"),
+    ("allen_id", "int"),
+    *((name, "float") for name in es.UNIT_METRIC_COLUMNS),
+    ("ecephys_channel_id", "uuid"),
+    ("local_index", "int"),
+    ("probe_horizontal_position", "float"),
+    ("probe_vertical_position", "float"),
+    ("anterior_posterior_ccf_coordinate", "float"),
+    ("dorsal_ventral_ccf_coordinate", "float"),
+    ("left_right_ccf_coordinate", "float"),
+    ("ecephys_structure_id", "int"),
+    ("ecephys_structure_acronym", "text"),
+    ("ecephys_probe_id", "uuid"),
+]
+"""The snapshot's columns and their kinds, in the order of the units table."""
+
+
+def uuid_text(column: Any, dialect: str) -> Any:
+    """A UUID column as its canonical text, computed by the database.
+
+    SQLite stores UUIDs as 16 bytes; formatting them there is far cheaper than converting
+    a million values in Python.
+    """
+    if dialect == "postgresql":
+        return sa.cast(column, sa.Text)
+    text = sa.func.lower(sa.func.hex(column))
+    parts = [sa.func.substr(text, start, length) for start, length in _UUID_PARTS]
+    joined = parts[0]
+    for part in parts[1:]:
+        joined = joined + "-" + part
+    return sa.case((column.is_(None), None), else_=joined)
+
+
+_UUID_PARTS = ((1, 8), (9, 4), (13, 4), (17, 4), (21, 12))
+
+
+def _expressions(dialect: str) -> list[Any]:
+    source = {
+        "pk": _u.pk,
+        "id": _u.id,
+        "cluster_id": _u.cluster_id,
+        "quality": _u.quality,
+        "allen_id": _u.allen_id,
+        **{name: _u[name] for name in es.UNIT_METRIC_COLUMNS},
+        "ecephys_channel_id": _c.id,
+        "local_index": _u.peak_channel,
+        "probe_horizontal_position": _c.probe_horizontal_position,
+        "probe_vertical_position": _c.probe_vertical_position,
+        "anterior_posterior_ccf_coordinate": _c.anterior_posterior_ccf_coordinate,
+        "dorsal_ventral_ccf_coordinate": _c.dorsal_ventral_ccf_coordinate,
+        "left_right_ccf_coordinate": _c.left_right_ccf_coordinate,
+        "ecephys_structure_id": _c.structure_id,
+        "ecephys_structure_acronym": _c.structure_acronym,
+        "ecephys_probe_id": _u.probe,
+    }
+    return [
+        (uuid_text(source[name], dialect) if kind == "uuid" else source[name]).label(name)
+        for name, kind in SNAPSHOT_COLUMNS
+    ]
+
+
+def _arrow_type(kind: str) -> pa.DataType:
+    import pyarrow as pa
+
+    return {"int": pa.int64(), "float": pa.float64()}.get(kind, pa.string())
+
+
+class UnitSnapshot:
+    """The unit columns of one catalogue state, memory-mapped from an Arrow file.
+
+    Parameters
+    ----------
+    table : pyarrow.Table
+        The columns of :data:`SNAPSHOT_COLUMNS`, sorted by ``pk``.
+    version : str
+        The units version the snapshot was built at.
+    """
+
+    def __init__(self, table: pa.Table, version: str) -> None:
+        self.table = table
+        self.version = version
+        self.pk: np.ndarray[Any, np.dtype[np.int64]] = table.column("pk").to_numpy()
+
+    @classmethod
+    def load(cls, conn: Connection, cache_dir: Path, catalogue: str, version: str) -> UnitSnapshot:
+        """Open the snapshot of ``version``, building it in ``conn``'s transaction if needed."""
+        import pyarrow as pa
+
+        folder = cache_dir / "ephys" / hashlib.sha256(catalogue.encode()).hexdigest()[:16]
+        path = folder / f"units-{version or 'empty'}.arrow"
+        if path.is_file():
+            try:
+                with pa.memory_map(str(path)) as source:
+                    return cls(pa.ipc.open_file(source).read_all(), version)
+            except (OSError, pa.ArrowInvalid):
+                path.unlink(missing_ok=True)  # damaged: build it again
+        table = cls.build(conn)
+        folder.mkdir(parents=True, exist_ok=True)
+        handle, staged = tempfile.mkstemp(dir=folder, prefix=".units-", suffix=".arrow")
+        os.close(handle)
+        try:
+            with pa.OSFile(staged, "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+                writer.write_table(table)
+            os.replace(staged, path)
+        finally:
+            Path(staged).unlink(missing_ok=True)
+        for old in folder.glob("units-*.arrow"):
+            if old != path:
+                old.unlink(missing_ok=True)
+        with pa.memory_map(str(path)) as source:
+            return cls(pa.ipc.open_file(source).read_all(), version)
+
+    @staticmethod
+    def build(conn: Connection) -> pa.Table:
+        """Read every unit and its peak channel from the database into an Arrow table."""
+        import pyarrow as pa
+
+        query = (
+            sa.select(*_expressions(conn.dialect.name))
+            .select_from(units_from(1))
+            .order_by(_u.pk)
+            .execution_options(yield_per=_BATCH)
+        )
+        kinds = [kind for _, kind in SNAPSHOT_COLUMNS]
+        batches: list[pa.RecordBatch] = []
+        schema = pa.schema([pa.field(name, _arrow_type(kind)) for name, kind in SNAPSHOT_COLUMNS])
+        result = conn.execute(query)
+        for partition in result.partitions(_BATCH):
+            columns = list(zip(*partition, strict=True))
+            arrays = [
+                pa.array(values, type=_arrow_type(kind))
+                for values, kind in zip(columns, kinds, strict=True)
+            ]
+            batches.append(pa.RecordBatch.from_arrays(arrays, schema=schema))
+        return pa.Table.from_batches(batches, schema=schema).combine_chunks()
+
+    def take(self, pks: np.ndarray[Any, np.dtype[np.int64]]) -> pd.DataFrame | None:
+        """Return the rows of these unit row numbers, in their order, as a DataFrame.
+
+        ``None`` if a row number is missing (the snapshot does not match the database).
+        """
+        import pyarrow as pa
+
+        positions = np.searchsorted(self.pk, pks)
+        if len(pks) and (
+            positions.max(initial=0) >= len(self.pk) or not np.array_equal(self.pk[positions], pks)
+        ):
+            return None
+        frame: pd.DataFrame = self.table.take(pa.array(positions)).to_pandas()
+        return frame
