@@ -263,7 +263,15 @@ class Ephys:
         import pandas as pd
 
         names = [c for c in _PROBE_COLUMNS if c != "ecephys_session_id"]
-        query = sa.select(_p.id, _p.session, *(_p[c] for c in names)).order_by(_p.session, _p.name)
+        query = (
+            sa.select(_p.id, _p.session, *(_p[c] for c in names))
+            .select_from(
+                es.probe_insertions.join(s.sessions, _sessions.id == _p.session).join(
+                    s.subjects, _subjects.id == _sessions.subject
+                )
+            )
+            .order_by(_sessions.date, _subjects.nickname, _sessions.number, _p.name)
+        )
         rows = conn.execute(query).all()
         frame = pd.DataFrame(rows, columns=["id", *_PROBE_COLUMNS]).set_index("id")
         factor = frame["lfp_temporal_subsampling_factor"].astype(float)
