@@ -187,14 +187,14 @@ class Ephys:
         return pids
 
     def import_alf(self, eid: Any = None) -> Any:
-        """Import probes, channels and units from registered ALF datasets (see :mod:`.alf`)."""
-        from .alf import import_alf
+        """Import probes, channels and units from registered ALF datasets (see :mod:`.alf_import`)."""
+        from .alf_import import import_alf
 
         return import_alf(self.trove, eid)
 
     def import_nwb(self, eid: Any, path: Any) -> Any:
-        """Import an NWB file's electrodes and units tables into a session (see :mod:`.nwb`)."""
-        from .nwb import import_nwb
+        """Import an NWB file's electrodes and units tables into a session (see :mod:`.nwb_import`)."""
+        from .nwb_import import import_nwb
 
         return import_nwb(self.trove, eid, path)
 
