@@ -48,7 +48,9 @@ def _probe(session: int, name: str) -> ProbeData:
         channels={
             "local_index": list(range(len(STRUCTURES[session]))),
             "structure_acronym": STRUCTURES[session],
-            "structure_id": [None if a is None else 100 + i for i, a in enumerate(STRUCTURES[session])],
+            "structure_id": [
+                None if a is None else 100 + i for i, a in enumerate(STRUCTURES[session])
+            ],
             "probe_vertical_position": [20.0 * i for i in range(len(STRUCTURES[session]))],
         },
         units={
@@ -72,7 +74,9 @@ def _probe(session: int, name: str) -> ProbeData:
 @pytest.fixture
 def ephys_trove(trove: nt.Trove) -> nt.Trove:
     trove.register_subject("M1", lab="allen", sex="M", birth_date="2019-01-01", genotype="wt/wt")
-    trove.register_subject("M2", lab="allen", sex="F", birth_date="2019-02-01", genotype="Sst-IRES-Cre")
+    trove.register_subject(
+        "M2", lab="allen", sex="F", birth_date="2019-02-01", genotype="Sst-IRES-Cre"
+    )
     first = trove.register_session("M1", "2019-05-01", lab="allen", task_protocol="A")
     second = trove.register_session("M2", "2019-05-02", lab="allen", task_protocol="B")
     trove.ephys.write_session(first, [_probe(1, "probeA")])
@@ -152,7 +156,9 @@ def test_units_carry_channel_probe_and_session_columns(ephys_trove: nt.Trove) ->
 
 
 def test_bad_unit_filters_name_the_valid_ones(ephys_trove: nt.Trove) -> None:
-    with pytest.raises(ValidationError, match="no filter 'snr_minimum_x'.*ecephys_structure_acronym"):
+    with pytest.raises(
+        ValidationError, match="no filter 'snr_minimum_x'.*ecephys_structure_acronym"
+    ):
         ephys_trove.ephys.get_units(snr_minimum_x=2)
     with pytest.raises(ValidationError, match="no filter 'speed_minimum'.*<metric>_minimum"):
         ephys_trove.ephys.get_units(speed_minimum=2)
@@ -192,7 +198,10 @@ def test_probe_and_channel_tables(ephys_trove: nt.Trove) -> None:
     by_place = {
         (probes.loc[p, "name"], i): n
         for p, i, n in zip(
-            channels["ecephys_probe_id"], channels["local_index"], channels["unit_count"], strict=True
+            channels["ecephys_probe_id"],
+            channels["local_index"],
+            channels["unit_count"],
+            strict=True,
         )
     }
     assert by_place == {
@@ -233,8 +242,19 @@ def test_table_interface_writes_show_up_in_unit_tables(ephys_trove: nt.Trove) ->
     channels.update({"structure_acronym": "VISl"}, structure_acronym="LGd")
     assert ephys.get_structure_acronyms() == ["CA1", "VISl", "VISp"]
     probe = ephys_trove.table("probes").get_one(name="probeB")
-    units.insert([{"probe": probe["id"], "cluster_id": 7, "quality": "good", "peak_channel": 0,
-                   "amplitude_cutoff": 0.0, "presence_ratio": 1.0, "isi_violations": 0.0}])
+    units.insert(
+        [
+            {
+                "probe": probe["id"],
+                "cluster_id": 7,
+                "quality": "good",
+                "peak_channel": 0,
+                "amplitude_cutoff": 0.0,
+                "presence_ratio": 1.0,
+                "isi_violations": 0.0,
+            }
+        ]
+    )
     assert _names(ephys_trove, ephys.get_units()) == {"u0", "v0", "v7"}
     with nt.Trove(ephys_trove.root, db=ephys_trove.db) as again:  # a fresh client, same answer
         assert _names(again, again.ephys.get_units()) == {"u0", "v0", "v7"}
@@ -266,7 +286,9 @@ def test_a_bad_probe_writes_nothing(ephys_trove: nt.Trove) -> None:
     with pytest.raises(ValidationError, match=r"probe probeC, channels: local_index 0 appears"):
         ephys_trove.ephys.write_session(first, [good, bad])
     bad = ProbeData("probeC", units={"cluster_id": [1, 2], "snr": ["x", "y"]})
-    with pytest.raises(ValidationError, match=r"probe probeC, units: column snr must hold numbers"):
+    with pytest.raises(
+        ValidationError, match=r"probe probeC, units: column snr must hold numbers"
+    ):
         ephys_trove.ephys.write_session(first, [good, bad])
     bad = ProbeData("probeC", units={"cluster_id": [1, 2], "speed": [1, 2]})
     with pytest.raises(ValidationError, match=r"unknown column 'speed'"):
@@ -288,7 +310,9 @@ def test_insertions_as_one_finds_them(ephys_trove: nt.Trove) -> None:
     pids, names, records = ephys_trove.eid2pid("M1/2019-05-01/001", details=True)
     assert records[0]["session_info"]["subject"] == "M1"
     assert records[0]["model"] == "Neuropixels 1.0"
-    assert ephys_trove.search_insertions(subject="M2") == list(probes.index[probes["name"] == "probeB"])
+    assert ephys_trove.search_insertions(subject="M2") == list(
+        probes.index[probes["name"] == "probeB"]
+    )
     assert len(ephys_trove.search_insertions(name="probe")) == 2
     assert ephys_trove.search_insertions(name="^probeA$", date_range=["2019-05-02", None]) == []
     found, details = ephys_trove.search_insertions(details=True, model="Neuropixels")

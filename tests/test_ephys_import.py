@@ -59,7 +59,9 @@ def test_import_alf_maps_ibl_names(alf_trove: tuple[nt.Trove, str]) -> None:
     trove, eid = alf_trove
     report = trove.ephys.import_alf()
     assert (report.sessions, report.probes, report.channels, report.units) == ([eid], 1, 2, 3)
-    assert report.skipped == [(f"{eid} alf/probe00", "probe probe00 is imported from alf/probe00/pykilosort")]
+    assert report.skipped == [
+        (f"{eid} alf/probe00", "probe probe00 is imported from alf/probe00/pykilosort")
+    ]
     probe = trove.table("probes").get_one(session=eid)
     assert (probe["name"], probe["model"], probe["serial"]) == ("probe00", "3B2", "18194814132")
     assert probe["json"] == {"collection": "alf/probe00/pykilosort"}
@@ -73,7 +75,9 @@ def test_import_alf_maps_ibl_names(alf_trove: tuple[nt.Trove, str]) -> None:
     assert units["quality"].tolist() == ["good", "mua", "good"]
     assert units["peak_channel"].tolist() == [0, 1, 0]
     assert units["presence_ratio"].tolist() == [0.99, 0.5, 0.97]
-    assert units["json"].iloc[1] == {"metrics": {"ks2_label": "mua", "contamination": 0.4, "depths": 200.0}}
+    assert units["json"].iloc[1] == {
+        "metrics": {"ks2_label": "mua", "contamination": 0.4, "depths": 200.0}
+    }
     good = trove.ephys.get_units()
     assert sorted(good["cluster_id"]) == [0, 2]
     assert set(good["ecephys_structure_id"]) == {385}
@@ -82,10 +86,17 @@ def test_import_alf_maps_ibl_names(alf_trove: tuple[nt.Trove, str]) -> None:
 def test_alf_session_data_groups_spike_times_by_unit(alf_trove: tuple[nt.Trove, str]) -> None:
     trove, eid = alf_trove
     trove.ephys.import_alf(eid)
-    data = trove.ephys.get_session_data(eid, filter_by_validity=False, amplitude_cutoff_maximum=None,
-                                        presence_ratio_minimum=None, isi_violations_maximum=None,
-                                        filter_out_of_brain_units=False)
-    by_cluster = {int(data.units.loc[u, "cluster_id"]): t.tolist() for u, t in data.spike_times.items()}
+    data = trove.ephys.get_session_data(
+        eid,
+        filter_by_validity=False,
+        amplitude_cutoff_maximum=None,
+        presence_ratio_minimum=None,
+        isi_violations_maximum=None,
+        filter_out_of_brain_units=False,
+    )
+    by_cluster = {
+        int(data.units.loc[u, "cluster_id"]): t.tolist() for u, t in data.spike_times.items()
+    }
     assert by_cluster == {0: [0.1, 0.25, 0.9], 1: [0.4], 2: [0.2, 0.5, 0.55]}
     default = trove.ephys.get_session_data(eid)
     assert sorted(int(default.units.loc[u, "cluster_id"]) for u in default.spike_times) == [0, 2]
@@ -105,7 +116,9 @@ def test_a_broken_alf_session_is_refused_whole(alf_trove: tuple[nt.Trove, str]) 
     folder = trove.eid2path(eid) / "alf" / "probe00" / "pykilosort"
     np.save(folder / "clusters.channels.npy", np.array([0, 1]))  # 2 clusters, 3 metric rows
     trove.register(progress=False)
-    with pytest.raises(ValidationError, match=r"probe probe00, units: column peak_channel has 2 values"):
+    with pytest.raises(
+        ValidationError, match=r"probe probe00, units: column peak_channel has 2 values"
+    ):
         trove.ephys.import_alf(eid)
     assert trove.table("probes").get().empty
     report = trove.ephys.import_alf()
@@ -175,9 +188,15 @@ def test_import_nwb_electrodes_and_units(trove: nt.Trove) -> None:
     assert units["waveform_PT_ratio"].tolist() == [0.5, 0.5, 0.5]
     assert units.loc[1, "quality"] == "noise"
     assert units.loc[1, "peak_channel"] == 1
-    data = trove.ephys.get_session_data(eid, amplitude_cutoff_maximum=None,
-                                        presence_ratio_minimum=None, isi_violations_maximum=None)
-    by_cluster = {int(data.units.loc[u, "cluster_id"]): t.tolist() for u, t in data.spike_times.items()}
+    data = trove.ephys.get_session_data(
+        eid,
+        amplitude_cutoff_maximum=None,
+        presence_ratio_minimum=None,
+        isi_violations_maximum=None,
+    )
+    by_cluster = {
+        int(data.units.loc[u, "cluster_id"]): t.tolist() for u, t in data.spike_times.items()
+    }
     assert by_cluster == {0: spikes[0], 2: spikes[2]}
     assert set(data.units["name"]) == {"probeA", "probeB"}
 
@@ -319,9 +338,13 @@ def test_import_allen_cache(trove: nt.Trove, tmp_path: Path) -> None:
     probes = trove.ephys.get_probes()
     assert sorted(probes["allen_id"]) == [729445648, 810755797, 810755799]
     assert set(probes["lfp_sampling_rate"]) == {1250.0}
-    units = trove.ephys.get_units(filter_by_validity=False, filter_out_of_brain_units=False,
-                                  amplitude_cutoff_maximum=None, presence_ratio_minimum=None,
-                                  isi_violations_maximum=None)
+    units = trove.ephys.get_units(
+        filter_by_validity=False,
+        filter_out_of_brain_units=False,
+        amplitude_cutoff_maximum=None,
+        presence_ratio_minimum=None,
+        isi_violations_maximum=None,
+    )
     assert len(units) == 18
     assert units.set_index("allen_id").loc[950910001, "waveform_PT_ratio"] == 0.6
     assert units.set_index("allen_id").loc[950910001, "L_ratio"] == 0.01
@@ -336,13 +359,21 @@ def test_export_allen_round_trips(trove: nt.Trove, tmp_path: Path) -> None:
     write_allen_cache(tmp_path / "allen")
     trove.ephys.import_allen(tmp_path / "allen")
     manifest = trove.ephys.export_allen(tmp_path / "export")
-    assert json.loads(manifest.read_text())["manifest"][0] == {"type": "manifest_version", "value": "0.3.0"}
+    assert json.loads(manifest.read_text())["manifest"][0] == {
+        "type": "manifest_version",
+        "value": "0.3.0",
+    }
     with nt.Trove(tmp_path / "other") as other:
         other.ephys.import_allen(tmp_path / "export")
         for method in ("get_session_table", "get_probes", "get_units"):
             mine = getattr(trove.ephys, method)().set_index("allen_id").sort_index()
             theirs = getattr(other.ephys, method)().set_index("allen_id").sort_index()
-            keep = [c for c in mine.columns if not c.startswith("ecephys_") or c.endswith(("acronym", "acronyms", "structure_id"))]
+            keep = [
+                c
+                for c in mine.columns
+                if not c.startswith("ecephys_")
+                or c.endswith(("acronym", "acronyms", "structure_id"))
+            ]
             pd.testing.assert_frame_equal(mine[keep], theirs[keep], check_dtype=False)
     with pytest.raises(NotFoundError, match="holds no Allen manifest"):
         trove.ephys.import_allen(tmp_path)

@@ -20,6 +20,7 @@ import typer
 
 from .base import TroveGroup, global_options
 from .cmd_demo import demo
+from .cmd_export_allen import export_allen
 from .cmd_get import get
 from .cmd_init import init
 from .cmd_ls import ls
@@ -37,6 +38,7 @@ COMMANDS: dict[str, Callable[..., None]] = {
     "ls": ls,
     "show": show,
     "get": get,
+    "export-allen": export_allen,
 }
 """Every command, by name, in the order ``trove --help`` lists them."""
 

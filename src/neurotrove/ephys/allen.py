@@ -79,9 +79,19 @@ def allen_id(stored: Any, key: str) -> int:
     >>> allen_id(None, "c7a2a7e4-d9b1-4c5e-9f0a-1b2c3d4e5f60") > 0
     True
     """
-    if stored is not None and stored == stored:
+    if not _missing(stored):
         return int(stored)
     return uuid.UUID(str(key)).int >> 66
+
+
+def _missing(value: Any) -> bool:
+    """Whether a value is absent: None, NaN or pandas' NA."""
+    if value is None:
+        return True
+    try:
+        return bool(value != value)
+    except (TypeError, ValueError):  # pandas.NA refuses to be a bool
+        return True
 
 
 def manifest_paths(manifest: Path) -> dict[str, str]:
@@ -128,9 +138,7 @@ def _manifest_file(path: Path) -> Path:
 def _value(value: Any) -> Any:
     if isinstance(value, np.generic):
         value = value.item()
-    if isinstance(value, float) and value != value:
-        return None
-    return value
+    return None if _missing(value) else value
 
 
 def _read(paths: Mapping[str, str], key: str) -> pd.DataFrame:
@@ -405,6 +413,8 @@ def export_allen(ephys: Ephys, folder: str | os.PathLike[str]) -> Path:
             ),
             "cluster_id": units["cluster_id"].to_numpy(),
             "quality": units["quality"].to_numpy(),
+            # So AllenSDK drops units outside the brain by default, as trove.ephys does.
+            "ecephys_structure_id": units["ecephys_structure_id"].to_numpy(),
             **{
                 _RAW_NAMES.get(name, name): units[name].to_numpy()
                 for name in UNIT_FIELDS
@@ -447,7 +457,7 @@ def _export_metrics(
         folder.mkdir(exist_ok=True)
         metrics.to_csv(folder / f"session_{sid}_analysis_metrics.csv")
         kind = sessions.loc[eid, "session_type"]
-        if kind is not None and kind == kind:
+        if not _missing(kind):
             by_type.setdefault(str(kind), []).append(metrics)
     import pandas as pd
 
