@@ -315,7 +315,7 @@ def test_insertions_as_one_finds_them(ephys_trove: nt.Trove) -> None:
     )
     assert len(ephys_trove.search_insertions(name="probe")) == 2
     assert ephys_trove.search_insertions(name="^probeA$", date_range=["2019-05-02", None]) == []
-    found, details = ephys_trove.search_insertions(details=True, model="Neuropixels")
+    _, details = ephys_trove.search_insertions(details=True, model="Neuropixels")
     assert [d["name"] for d in details] == ["probeB", "probeA"]  # newest session first
     with pytest.raises(ValidationError, match="no filter 'colour'"):
         ephys_trove.search_insertions(colour="red")

@@ -377,3 +377,24 @@ def test_export_allen_round_trips(trove: nt.Trove, tmp_path: Path) -> None:
             pd.testing.assert_frame_equal(mine[keep], theirs[keep], check_dtype=False)
     with pytest.raises(NotFoundError, match="holds no Allen manifest"):
         trove.ephys.import_allen(tmp_path)
+
+
+def test_cli_export_allen(trove: nt.Trove, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from neurotrove.cli import app
+
+    write_allen_cache(tmp_path / "allen")
+    trove.ephys.import_allen(tmp_path / "allen")
+    database = ["--db", trove.db] if trove.db.startswith("postgresql") else []
+    target = tmp_path / "export"
+    result = CliRunner().invoke(
+        app, ["--root", str(trove.root), *database, "export-allen", str(target), "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == {"manifest": str(target / "manifest.json"), "sessions": 2}
+    for name in ("sessions", "probes", "channels", "units"):
+        assert (target / f"{name}.csv").is_file()
+    assert (target / "session_715093703" / "session_715093703_analysis_metrics.csv").is_file()
+    units = pd.read_csv(target / "units.csv", index_col="id")
+    assert len(units) == 18 and units.loc[950910001, "PT_ratio"] == 0.6

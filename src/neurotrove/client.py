@@ -194,13 +194,13 @@ class Trove(LoadingMixin, WritingMixin):
     _ephys: Ephys | None = None
 
     def pid2eid(self, pid: Any) -> tuple[str | None, str | None]:
-        """Return the ``(eid, probe name)`` of probe insertion ``pid`` (``(None, None)`` if unknown)."""
+        """Return the ``(eid, probe name)`` of insertion ``pid``; ``(None, None)`` if unknown."""
         from .ephys.insertions import pid2eid
 
         return pid2eid(self, pid)
 
     def eid2pid(self, eid: Any, details: bool = False, **filters: Any) -> tuple[Any, ...]:
-        """Return a session's probe ``(pids, names)``, sorted by name (and records if ``details``)."""
+        """Return a session's probe ``(pids, names)`` by name (and records with ``details``)."""
         from .ephys.insertions import eid2pid
 
         return eid2pid(self, eid, details, **filters)

@@ -160,7 +160,7 @@ def _descriptions(trove: Trove, eid: str, collection: str) -> dict[str, dict[str
         except NeurotroveError:
             continue
         entries = described if isinstance(described, list) else [described]
-        return {str(e.get("label")): e for e in entries if isinstance(e, Mapping)}
+        return {str(e.get("label")): dict(e) for e in entries if isinstance(e, Mapping)}
     return {}
 
 
@@ -179,9 +179,10 @@ def _session_probes(
         by_name[name] = collection
     probes = []
     for name, collection in sorted(by_name.items()):
-        clusters = trove.load_object(eid, "clusters", collection=collection)
+        clusters: Mapping[str, Any] = trove.load_object(eid, "clusters", collection=collection)  # type: ignore[assignment]
+        channels: Mapping[str, Any]
         try:
-            channels = trove.load_object(eid, "channels", collection=collection)
+            channels = trove.load_object(eid, "channels", collection=collection)  # type: ignore[assignment]
         except NotFoundError:
             channels = {}
         description = _descriptions(trove, eid, collection).get(name, {})

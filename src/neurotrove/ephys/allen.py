@@ -189,6 +189,8 @@ def import_allen(
     NotFoundError
         When the manifest or one of the four tables is missing.
     """
+    import pandas as pd
+
     manifest = _manifest_file(Path(path).expanduser())
     paths = manifest_paths(manifest)
     sessions, probes = _read(paths, "sessions"), _read(paths, "probes")
@@ -202,16 +204,27 @@ def import_allen(
         )
     }
     probe_of_unit = [
-        channel_place.get(int(c), (None, None))[0] if c == c else None
-        for c in units["ecephys_channel_id"]
+        None if _missing(c) else channel_place.get(int(c), (None, None))[0]
+        for c in units["ecephys_channel_id"].tolist()
     ]
-    units = units.assign(_probe=probe_of_unit)
+    units = units.assign(_probe=pd.array(probe_of_unit, dtype="Int64"))
+    empty_channels, empty_units = channels.iloc[:0], units.iloc[:0]
+    channels_of = {int(str(k)): v for k, v in channels.groupby("ecephys_probe_id")}
+    units_of = {int(str(k)): v for k, v in units.groupby("_probe")}
+    probes_of = {int(str(k)): v for k, v in probes.groupby("ecephys_session_id")}
     report = ImportReport()
     for allen_session, session in sessions.iterrows():
         record = _session_record(int(str(allen_session)), session, lab)
-        session_probes = probes[probes["ecephys_session_id"] == allen_session]
+        session_probes = probes_of.get(int(str(allen_session)), probes.iloc[:0])
         data = [
-            _probe_data(int(str(pid)), probe, channels, units, channel_place, metrics)
+            _probe_data(
+                int(str(pid)),
+                probe,
+                channels_of.get(int(str(pid)), empty_channels),
+                units_of.get(int(str(pid)), empty_units),
+                channel_place,
+                metrics,
+            )
             for pid, probe in session_probes.iterrows()
         ]
         with trove.catalog.write() as conn:
@@ -279,7 +292,7 @@ def _probe_data(
             fields[name] = _value(probe[name])
     if isinstance(fields.get("has_lfp_data"), str):
         fields["has_lfp_data"] = fields["has_lfp_data"].strip().lower() == "true"
-    own = channels[channels["ecephys_probe_id"] == allen_probe]
+    own = channels
     channel_columns: dict[str, Any] = {
         "local_index": own["local_index"].to_numpy(),
         "allen_id": own.index.to_numpy(),
@@ -297,7 +310,7 @@ def _probe_data(
         channel_columns["structure_id"] = own["ecephys_structure_id"].tolist()
     if "ecephys_structure_acronym" in own:
         channel_columns["structure_acronym"] = own["ecephys_structure_acronym"].tolist()
-    mine = units[units["_probe"] == allen_probe]
+    mine = units
     unit_columns: dict[str, Any] = {
         "cluster_id": mine["cluster_id"].to_numpy()
         if "cluster_id" in mine

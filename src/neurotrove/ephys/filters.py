@@ -63,12 +63,12 @@ _sessions, _subjects = s.sessions.c, s.subjects.c
 
 
 def _allen(key: str) -> Any:
-    """A key of the session's ``json["allen"]`` (Allen-only session fields)."""
+    """Read a key of the session's ``json["allen"]`` (Allen-only session fields)."""
     return _sessions.json[("allen", key)]
 
 
 def age_in_days(dialect: str) -> ColumnElement[Any]:
-    """The subject's age at the session: Allen's own value, else the date minus birth date."""
+    """Return the age at the session: Allen's own value, else the date minus birth date."""
     if dialect == "postgresql":
         difference: ColumnElement[Any] = sa.cast(_sessions.date - _subjects.birth_date, sa.Float)
     else:
@@ -120,7 +120,7 @@ def _session_columns(dialect: str) -> list[tuple[str, ColumnKind, Any]]:
 
 
 def units_from(tier: int) -> FromClause:
-    """The units table joined as far as ``tier`` needs: channels, then probes and sessions."""
+    """Join the units table as far as ``tier`` needs: channels, then probes and sessions."""
     clause: FromClause = es.units
     if tier >= 1:
         clause = clause.outerjoin(
@@ -139,7 +139,7 @@ _VIEWS: dict[str, View] = {}
 
 
 def unit_view(dialect: str) -> View:
-    """The Allen-named columns of units (cached per dialect)."""
+    """Return the Allen-named columns of units (cached per dialect)."""
     if dialect in _VIEWS:
         return _VIEWS[dialect]
     own: list[tuple[str, ColumnKind, Any]] = [
@@ -203,7 +203,7 @@ def unit_conditions(
     view = unit_view(dialect)
     wanted = dict(filters)
     out_of_brain = wanted.pop("filter_out_of_brain_units", True)
-    thresholds = {**UNIT_FILTER_DEFAULTS}
+    thresholds: dict[str, Any] = {**UNIT_FILTER_DEFAULTS}
     for key in [k for k in wanted if k.endswith(("_minimum", "_maximum"))]:
         thresholds[key] = wanted.pop(key)
     where: list[ColumnElement[bool]] = []

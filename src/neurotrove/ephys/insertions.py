@@ -100,9 +100,11 @@ def eid2pid(trove: Trove, eid: Any, details: bool = False, **filters: Any) -> tu
 
 
 def _insertion_conditions(filters: Mapping[str, Any], dialect: str) -> list[Any]:
-    """Insertion filters: ``name``, ``model`` and ``serial`` are regular expressions searched
-    anywhere (a list means any of), as in ONE; ``session``/``id`` are exact; ``json.<key>`` and
-    ``(value, op)`` tuples are table conditions.
+    """Compile insertion filters into SQL conditions.
+
+    ``name``, ``model`` and ``serial`` are regular expressions searched anywhere (a list means
+    any of), as in ONE; ``session``/``id`` are exact; ``json.<key>`` and ``(value, op)``
+    tuples are table conditions.
     """
     spec = table_spec("probes")
     conditions: dict[str, Any] = {}

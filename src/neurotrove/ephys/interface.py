@@ -187,13 +187,13 @@ class Ephys:
         return pids
 
     def import_alf(self, eid: Any = None) -> Any:
-        """Import probes, channels and units from registered ALF datasets (see :mod:`.alf_import`)."""
+        """Import probes, channels and units from registered ALF datasets (:mod:`.alf_import`)."""
         from .alf_import import import_alf
 
         return import_alf(self.trove, eid)
 
     def import_nwb(self, eid: Any, path: Any) -> Any:
-        """Import an NWB file's electrodes and units tables into a session (see :mod:`.nwb_import`)."""
+        """Import an NWB file's electrodes and units into a session (:mod:`.nwb_import`)."""
         from .nwb_import import import_nwb
 
         return import_nwb(self.trove, eid, path)
@@ -294,7 +294,7 @@ class Ephys:
         return {tuple(row[:-1]) if len(by) > 1 else row[0]: row[-1] for row in conn.execute(query)}
 
     def _acronyms(self, conn: Connection) -> dict[str, list[str]]:
-        """The brain structures of each probe's channels, sorted."""
+        """Return the brain structures of each probe's channels, sorted."""
         query = (
             sa.select(_c.probe, _c.structure_acronym)
             .where(_c.structure_acronym.is_not(None))
@@ -322,9 +322,12 @@ class Ephys:
             sessions = self._session_frame(conn)
             probe_session = dict(conn.execute(sa.select(_p.id, _p.session)).all())
             units = self._unit_counts(conn, [_u.probe])
-            channels = dict(
-                conn.execute(sa.select(_c.probe, sa.func.count()).group_by(_c.probe)).all()
-            )
+            channels: dict[str, int] = {
+                probe: count
+                for probe, count in conn.execute(
+                    sa.select(_c.probe, sa.func.count()).group_by(_c.probe)
+                )
+            }
             acronyms = self._acronyms(conn)
         unit_count = dict.fromkeys(sessions.index, 0)
         channel_count = dict.fromkeys(sessions.index, 0)
@@ -353,9 +356,12 @@ class Ephys:
         with self.trove.catalog.read() as conn:
             probes = self._probe_frame(conn)
             units = self._unit_counts(conn, [_u.probe])
-            channels = dict(
-                conn.execute(sa.select(_c.probe, sa.func.count()).group_by(_c.probe)).all()
-            )
+            channels: dict[str, int] = {
+                probe: count
+                for probe, count in conn.execute(
+                    sa.select(_c.probe, sa.func.count()).group_by(_c.probe)
+                )
+            }
             acronyms = self._acronyms(conn)
         probes["unit_count"] = [units.get(pid, 0) for pid in probes.index]
         probes["channel_count"] = [channels.get(pid, 0) for pid in probes.index]
@@ -499,7 +505,7 @@ class Ephys:
         filter_by_validity: bool = True,
         **unit_filter_kwargs: Any,
     ) -> pd.DataFrame:
-        """The analysis metrics of a session's units (``json["analysis_metrics"]``).
+        """Return the analysis metrics of a session's units (``json["analysis_metrics"]``).
 
         Parameters
         ----------
@@ -523,7 +529,7 @@ class Ephys:
             )
             metrics = pd.merge(units, metrics, left_index=True, right_index=True, how="inner")
             metrics.index.name = "ecephys_unit_id"
-        return metrics
+        return metrics  # type: ignore[no-any-return]
 
     def get_unit_analysis_metrics_by_session_type(
         self,
@@ -532,7 +538,7 @@ class Ephys:
         filter_by_validity: bool = True,
         **unit_filter_kwargs: Any,
     ) -> pd.DataFrame:
-        """The analysis metrics of the units of every session of ``session_type``.
+        """Return the analysis metrics of the units of every session of ``session_type``.
 
         Raises
         ------
@@ -560,7 +566,7 @@ class Ephys:
             )
             metrics = pd.merge(units, metrics, left_index=True, right_index=True, how="inner")
             metrics.index.name = "ecephys_unit_id"
-        return metrics
+        return metrics  # type: ignore[no-any-return]
 
     # -- the get_all_* helpers -------------------------------------------------------------
 
@@ -569,19 +575,19 @@ class Ephys:
         return list(table[column].unique().tolist())
 
     def get_all_session_types(self, **session_kwargs: Any) -> list[Any]:
-        """The session types of sessions with probes, in session-table order."""
+        """Return the session types of sessions with probes, in session-table order."""
         return self._all_values("session_type", **session_kwargs)
 
     def get_all_sexes(self, **session_kwargs: Any) -> list[Any]:
-        """The subjects' sexes, in session-table order."""
+        """Return the subjects' sexes, in session-table order."""
         return self._all_values("sex", **session_kwargs)
 
     def get_all_ages(self, **session_kwargs: Any) -> list[Any]:
-        """The subjects' ages in days at their sessions, in session-table order."""
+        """Return the subjects' ages in days at their sessions, in session-table order."""
         return self._all_values("age_in_days", **session_kwargs)
 
     def get_all_full_genotypes(self, **session_kwargs: Any) -> list[Any]:
-        """The subjects' genotypes, in session-table order."""
+        """Return the subjects' genotypes, in session-table order."""
         return self._all_values("full_genotype", **session_kwargs)
 
     def get_structure_acronyms(self) -> list[str]:
@@ -610,12 +616,13 @@ class Ephys:
                     session=session,
                 )
             return str(found[0])
-        return self.trove.to_eid(session)
+        eid: str = self.trove.to_eid(session)
+        return eid
 
     def get_session_data(
         self, session_id: Any, filter_by_validity: bool = True, **unit_filter_kwargs: Any
     ) -> EphysSessionData:
-        """A session's units (filtered as :meth:`get_units`), their spike times, channels and probes.
+        """Return a session's units (as :meth:`get_units`), spike times, channels and probes.
 
         Spike times come from the session's ``spikes.times``/``spikes.clusters`` datasets, or
         from the NWB file its probes were imported from.

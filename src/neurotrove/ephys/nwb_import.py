@@ -52,7 +52,7 @@ def _column(table: Any, name: str) -> Any:
 
 
 def _first_electrodes(units: Any) -> Any:
-    """The first electrode row of each unit, from its ``electrodes`` region (-1 if none)."""
+    """Return each unit's first electrode row, from its ``electrodes`` region (-1 if none)."""
     if "electrodes" not in units.colnames:
         return None
     region = np.asarray(units["electrodes"].target.data[:])

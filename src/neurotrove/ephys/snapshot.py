@@ -60,7 +60,7 @@ SNAPSHOT_COLUMNS: list[tuple[str, str]] = [
 
 
 def uuid_text(column: Any, dialect: str) -> Any:
-    """A UUID column as its canonical text, computed by the database.
+    """Return a UUID column as its canonical text, computed by the database.
 
     SQLite stores UUIDs as 16 bytes; formatting them there is far cheaper than converting
     a million values in Python.
@@ -69,7 +69,7 @@ def uuid_text(column: Any, dialect: str) -> Any:
         return sa.cast(column, sa.Text)
     text = sa.func.lower(sa.func.hex(column))
     parts = [sa.func.substr(text, start, length) for start, length in _UUID_PARTS]
-    joined = parts[0]
+    joined: Any = parts[0]
     for part in parts[1:]:
         joined = joined + "-" + part
     return sa.case((column.is_(None), None), else_=joined)

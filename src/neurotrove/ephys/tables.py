@@ -94,8 +94,10 @@ def bump_units_version(conn: Connection) -> None:
 
 
 def next_unit_pk(conn: Connection) -> int:
-    """Return the first free unit row number; the numbers after it are the caller's until
-    its transaction ends (writers of units take turns on a lock).
+    """Return the first free unit row number.
+
+    The numbers after it are the caller's until its transaction ends: writers of units take
+    turns on a lock.
     """
     lock_key(conn, "units-pk")
     highest = conn.execute(sa.select(sa.func.max(es.units.c.pk))).scalar()

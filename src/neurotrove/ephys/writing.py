@@ -187,7 +187,12 @@ def _columns(
         raise ValidationError(f"{where}: {required} has empty values", column=required)
     if len(set(keys)) != len(keys):
         seen: set[Any] = set()
-        twice = next(k for k in keys if k in seen or seen.add(k))
+        twice = None
+        for key in keys:
+            if key in seen:
+                twice = key
+                break
+            seen.add(key)
         raise ValidationError(
             f"{where}: {required} {twice} appears more than once", column=required
         )
