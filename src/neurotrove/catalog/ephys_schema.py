@@ -102,8 +102,6 @@ channels = sa.Table(
     sa.Column("structure_acronym", sa.String(64)),
     sa.Column("json", JSONDocument),
     sa.UniqueConstraint("probe", "local_index"),
-    # Covers a unit's peak-channel lookup with the structure filters, in one index seek.
-    sa.Index(None, "probe", "local_index", "structure_id", "structure_acronym"),
     sa.Index(None, "structure_acronym"),
     sa.Index(None, "allen_id"),
 )
@@ -125,10 +123,17 @@ units = sa.Table(
     sa.Column("peak_channel", sa.Integer),
     sa.Column("quality", sa.String(32)),
     sa.Column("allen_id", sa.BigInteger),
+    # The peak channel's brain structure, kept in step with channels by every writer: the
+    # in-brain and structure filters then read units alone, which is what makes a filter
+    # over a million units take a fraction of a second instead of a join per unit.
+    sa.Column("structure_id", sa.Integer),
+    sa.Column("structure_acronym", sa.String(64)),
     *(sa.Column(name, sa.Float) for name in UNIT_METRIC_COLUMNS),
     sa.Column("json", JSONDocument),
     sa.UniqueConstraint("probe", "cluster_id"),
     sa.Index(None, "allen_id"),
+    sa.Index(None, "structure_acronym"),
+    sa.Index(None, "probe", "peak_channel"),
 )
 
 ephys_state = sa.Table(

@@ -409,11 +409,14 @@ def register_preparer(
     _NATURAL_COLUMNS[table] = tuple(natural_columns)
 
 
-_WRITE_LISTENERS: dict[str, list[Callable[[Connection], None]]] = {}
+WriteListener = Callable[[Connection, Sequence[Any]], None]
+_WRITE_LISTENERS: dict[str, list[WriteListener]] = {}
 
 
-def register_write_listener(table: str, listener: Callable[[Connection], None]) -> None:
-    """Have ``listener(conn)`` called in every transaction that writes rows of ``table``.
+def register_write_listener(table: str, listener: WriteListener) -> None:
+    """Have ``listener(conn, keys)`` called in every transaction that writes rows of ``table``.
+
+    ``keys`` are the primary keys of the rows inserted or updated.
 
     Later capabilities use it to keep what they derive from a table (a cached snapshot,
     a change counter) in step with writes made through the generic table interface.
@@ -421,9 +424,9 @@ def register_write_listener(table: str, listener: Callable[[Connection], None]) 
     _WRITE_LISTENERS.setdefault(table, []).append(listener)
 
 
-def _written(conn: Connection, spec: TableSpec) -> None:
+def _written(conn: Connection, spec: TableSpec, keys: Sequence[Any]) -> None:
     for listener in _WRITE_LISTENERS.get(spec.name, ()):
-        listener(conn)
+        listener(conn, keys)
 
 
 # -- insert and update -------------------------------------------------------------------
@@ -521,7 +524,7 @@ def insert_records(
             ],
         )
     if result.written:
-        _written(conn, spec)
+        _written(conn, spec, result.keys)
     return result
 
 
@@ -632,7 +635,7 @@ def update_records(
         _write_links(conn, spec, [(k, Prepared({}, (), set(), dict(links))) for k in keys])
     if spec.name == "datasets" and "default_revision" in clean:
         settle_default_revisions(conn, [(k, clean["default_revision"]) for k in keys])
-    _written(conn, spec)
+    _written(conn, spec, keys)
     return len(keys)
 
 

@@ -22,15 +22,16 @@ Examples
 >>> from neurotrove.ephys.filters import unit_conditions
 >>> where, tier = unit_conditions("sqlite", True, {"snr_minimum": 2})
 >>> len(where), tier
-(6, 1)
+(6, 0)
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.sql import ColumnElement, FromClause
 
@@ -46,6 +47,7 @@ __all__ = [
     "View",
     "age_in_days",
     "in_brain",
+    "matching_units",
     "unit_conditions",
     "unit_view",
     "units_from",
@@ -77,8 +79,8 @@ def age_in_days(dialect: str) -> ColumnElement[Any]:
 
 
 def in_brain() -> ColumnElement[bool]:
-    """Whether a channel lies in a brain structure (it has a structure id or acronym)."""
-    return sa.or_(_c.structure_id.is_not(None), _c.structure_acronym.is_not(None))
+    """Whether a unit's peak channel lies in a brain structure (it has an id or acronym)."""
+    return sa.or_(_u.structure_id.is_not(None), _u.structure_acronym.is_not(None))
 
 
 @dataclass(frozen=True)
@@ -148,6 +150,8 @@ def unit_view(dialect: str) -> View:
         ("quality", "text", _u.quality),
         ("allen_id", "int", _u.allen_id),
         *((name, "float", _u[name]) for name in es.UNIT_METRIC_COLUMNS),
+        ("ecephys_structure_id", "int", _u.structure_id),
+        ("ecephys_structure_acronym", "text", _u.structure_acronym),
         ("ecephys_probe_id", "uuid", _u.probe),
         ("json", "json", _u.json),
     ]
@@ -159,8 +163,6 @@ def unit_view(dialect: str) -> View:
         ("anterior_posterior_ccf_coordinate", "float", _c.anterior_posterior_ccf_coordinate),
         ("dorsal_ventral_ccf_coordinate", "float", _c.dorsal_ventral_ccf_coordinate),
         ("left_right_ccf_coordinate", "float", _c.left_right_ccf_coordinate),
-        ("ecephys_structure_id", "int", _c.structure_id),
-        ("ecephys_structure_acronym", "text", _c.structure_acronym),
     ]
     probe: list[tuple[str, ColumnKind, Any]] = [
         ("name", "text", _p.name),
@@ -225,7 +227,6 @@ def unit_conditions(
         where.append(_u.quality == "good")
     if out_of_brain:
         where.append(in_brain())
-        tier = 1
     unknown = [k for k in wanted if not view.spec.has(k.partition(".")[0])]
     if unknown:
         raise ValidationError(
@@ -236,3 +237,22 @@ def unit_conditions(
         )
     where += compile_conditions(view.spec, wanted, dialect)
     return where, max(tier, view.tier(wanted))
+
+
+def matching_units(
+    conn: Any, where: Sequence[ColumnElement[bool]], tier: int
+) -> np.ndarray[Any, np.dtype[np.int64]]:
+    """Return the sorted row numbers (``units.pk``) of the units matching ``where``.
+
+    The database filters and joins the row numbers into one string: a million units cost
+    one value to fetch instead of a million.
+    """
+    query = (
+        sa.select(sa.func.aggregate_strings(sa.cast(_u.pk, sa.Text), ","))
+        .select_from(units_from(tier))
+        .where(*where)
+    )
+    text = conn.execute(query).scalar()
+    if not text:
+        return np.zeros(0, dtype=np.int64)
+    return np.sort(np.array(text.split(","), dtype=np.int64))

@@ -37,7 +37,7 @@ from sqlalchemy.engine import Connection
 from ..catalog import ephys_schema as es
 from ..catalog import schema as s
 from ..errors import NotFoundError, ValidationError
-from .filters import age_in_days, unit_conditions, units_from
+from .filters import age_in_days, matching_units, unit_conditions, units_from
 from .snapshot import UnitSnapshot
 from .writing import ProbeData, write_session_ephys
 
@@ -449,34 +449,45 @@ class Ephys:
         return _drop(frame, suppress, SUPPRESS_FROM_UNITS)  # type: ignore[no-any-return]
 
     def _units(self, conn: Connection, where: Sequence[Any], tier: int) -> Any:
+        import pandas as pd
+        import pyarrow as pa
+
         from .tables import units_version
 
         version = units_version(conn)
-        query = sa.select(_u.pk).select_from(units_from(tier)).where(*where).order_by(_u.pk)
-        pks = np.fromiter(conn.execute(query).scalars(), dtype=np.int64)
-        frame = None
+        pks = matching_units(conn, where, tier)
+        taken = None
         if self._snapshot is not None and self._snapshot.version == version:
-            frame = self._snapshot.take(pks)
-        if frame is None:
+            taken = self._snapshot.take(pks)
+        if taken is None:
             self._snapshot = UnitSnapshot.load(
                 conn, self.trove.settings.cache_dir, self.trove.catalog.where, version
             )
-            frame = self._snapshot.take(pks)
-            if frame is None:  # a snapshot file that lies about its version: rebuild it
+            taken = self._snapshot.take(pks)
+            if taken is None:  # a snapshot file that lies about its version: rebuild it
                 self._snapshot = UnitSnapshot(UnitSnapshot.build(conn), version)
-                frame = self._snapshot.take(pks)
-        if frame is None:
+                taken = self._snapshot.take(pks)
+        if taken is None:
             raise RuntimeError("the unit snapshot does not match the catalogue")
-        probes = self._probe_frame(conn)
-        frame = frame.drop(columns="pk").set_index("id")
-        for column in ("allen_id", "cluster_id", "local_index", "ecephys_structure_id"):
-            frame[column] = frame[column].astype("Int64")
-        annotation = probes.drop(columns=["allen_id", "model", "serial"]).reindex(
-            frame["ecephys_probe_id"]
+        frame = taken.drop_columns(["pk"]).to_pandas(
+            types_mapper={pa.int64(): pd.Int64Dtype()}.get
         )
-        for column in annotation.columns:
-            frame[column] = annotation[column].to_numpy()
-        return frame
+        frame = frame.set_index("id")
+        probes = self._probe_frame(conn).drop(columns=["allen_id", "model", "serial"])
+        # Probe and session columns repeat for every unit of a probe: categoricals, built
+        # from codes rather than a value per unit.
+        codes = probes.index.get_indexer(frame["ecephys_probe_id"].to_numpy())
+        columns: dict[str, Any] = {}
+        for name in probes.columns:
+            values = probes[name]
+            if values.dtype.kind in "biufc" or isinstance(values.dtype, pd.BooleanDtype):
+                columns[name] = values.to_numpy()[codes]
+            else:
+                labels, uniques = pd.factorize(values, use_na_sentinel=True)
+                unit_labels = np.where(codes >= 0, labels[codes], -1)
+                columns[name] = pd.Categorical.from_codes(unit_labels, uniques)
+        annotation = pd.DataFrame(columns, index=frame.index)
+        return pd.concat([frame, annotation], axis=1)
 
     # -- analysis metrics ------------------------------------------------------------------
 

@@ -20,6 +20,7 @@ import hashlib
 import os
 import tempfile
 from pathlib import Path
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -62,8 +63,8 @@ SNAPSHOT_COLUMNS: list[tuple[str, str]] = [
 def uuid_text(column: Any, dialect: str) -> Any:
     """Return a UUID column as its canonical text, computed by the database.
 
-    SQLite stores UUIDs as 16 bytes; formatting them there is far cheaper than converting
-    a million values in Python.
+    SQLite stores UUIDs as 16 bytes; formatting them there is cheaper than converting
+    each value in Python.
     """
     if dialect == "postgresql":
         return sa.cast(column, sa.Text)
@@ -76,6 +77,31 @@ def uuid_text(column: Any, dialect: str) -> Any:
 
 
 _UUID_PARTS = ((1, 8), (9, 4), (13, 4), (17, 4), (21, 12))
+_HEX = np.array([f"{i:02x}".encode() for i in range(256)], dtype="S2")
+_DASHES = (8, 13, 18, 23)
+
+
+def uuid_strings(values: Sequence[Any]) -> pa.Array:
+    """Turn UUIDs (16-byte values as SQLite stores them, or text) into a string array.
+
+    Examples
+    --------
+    >>> import uuid
+    >>> uuid_strings([uuid.UUID(int=1).bytes, None]).to_pylist()
+    ['00000000-0000-0000-0000-000000000001', None]
+    """
+    import pyarrow as pa
+
+    if not any(isinstance(v, bytes) for v in values):
+        return pa.array([None if v is None else str(v) for v in values], type=pa.string())
+    missing = np.array([v is None for v in values], dtype=bool)
+    joined = b"".join(b"\0" * 16 if v is None else v for v in values)
+    raw = np.frombuffer(joined, dtype=np.uint8).reshape(-1, 16)
+    digits = _HEX[raw].view(np.uint8).reshape(-1, 32)
+    text = np.full((len(values), 36), ord("-"), dtype=np.uint8)
+    text[:, [i for i in range(36) if i not in _DASHES]] = digits
+    fixed = pa.array(text.view("S36").reshape(-1), type=pa.binary(36), mask=missing)
+    return fixed.cast(pa.string())
 
 
 def _expressions(dialect: str) -> list[Any]:
@@ -93,14 +119,19 @@ def _expressions(dialect: str) -> list[Any]:
         "anterior_posterior_ccf_coordinate": _c.anterior_posterior_ccf_coordinate,
         "dorsal_ventral_ccf_coordinate": _c.dorsal_ventral_ccf_coordinate,
         "left_right_ccf_coordinate": _c.left_right_ccf_coordinate,
-        "ecephys_structure_id": _c.structure_id,
-        "ecephys_structure_acronym": _c.structure_acronym,
+        "ecephys_structure_id": _u.structure_id,
+        "ecephys_structure_acronym": _u.structure_acronym,
         "ecephys_probe_id": _u.probe,
     }
-    return [
-        (uuid_text(source[name], dialect) if kind == "uuid" else source[name]).label(name)
-        for name, kind in SNAPSHOT_COLUMNS
-    ]
+    out = []
+    for name, kind in SNAPSHOT_COLUMNS:
+        if kind != "uuid":
+            out.append(source[name].label(name))
+        elif dialect == "postgresql":
+            out.append(sa.cast(source[name], sa.Text).label(name))
+        else:  # the stored 16 bytes, formatted in bulk by uuid_strings
+            out.append(sa.type_coerce(source[name], sa.LargeBinary).label(name))
+    return out
 
 
 def _arrow_type(kind: str) -> pa.DataType:
@@ -162,24 +193,24 @@ class UnitSnapshot:
         query = (
             sa.select(*_expressions(conn.dialect.name))
             .select_from(units_from(1))
-            .order_by(_u.pk)
             .execution_options(yield_per=_BATCH)
         )
-        kinds = [kind for _, kind in SNAPSHOT_COLUMNS]
-        batches: list[pa.RecordBatch] = []
         schema = pa.schema([pa.field(name, _arrow_type(kind)) for name, kind in SNAPSHOT_COLUMNS])
-        result = conn.execute(query)
-        for partition in result.partitions(_BATCH):
+        batches: list[pa.RecordBatch] = []
+        for partition in conn.execute(query).partitions(_BATCH):
             columns = list(zip(*partition, strict=True))
             arrays = [
-                pa.array(values, type=_arrow_type(kind))
-                for values, kind in zip(columns, kinds, strict=True)
+                uuid_strings(values)
+                if kind == "uuid"
+                else pa.array(values, type=_arrow_type(kind))
+                for values, (_, kind) in zip(columns, SNAPSHOT_COLUMNS, strict=True)
             ]
             batches.append(pa.RecordBatch.from_arrays(arrays, schema=schema))
-        return pa.Table.from_batches(batches, schema=schema).combine_chunks()
+        table = pa.Table.from_batches(batches, schema=schema)
+        return table.sort_by("pk").combine_chunks()
 
-    def take(self, pks: np.ndarray[Any, np.dtype[np.int64]]) -> pd.DataFrame | None:
-        """Return the rows of these unit row numbers, in their order, as a DataFrame.
+    def take(self, pks: np.ndarray[Any, np.dtype[np.int64]]) -> pa.Table | None:
+        """Return the rows of these unit row numbers (sorted), as an Arrow table.
 
         ``None`` if a row number is missing (the snapshot does not match the database).
         """
@@ -190,5 +221,5 @@ class UnitSnapshot:
             positions.max(initial=0) >= len(self.pk) or not np.array_equal(self.pk[positions], pks)
         ):
             return None
-        frame: pd.DataFrame = self.table.take(pa.array(positions)).to_pandas()
-        return frame
+        taken: pa.Table = self.table.take(pa.array(positions))
+        return taken

@@ -22,7 +22,7 @@ Examples
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -83,7 +83,7 @@ def units_version(conn: Connection) -> str:
     return "" if found is None else f"{found.token}-{found.version}"
 
 
-def bump_units_version(conn: Connection) -> None:
+def bump_units_version(conn: Connection, keys: Sequence[Any] = ()) -> None:
     """Count one more write to channels or units, in the caller's transaction."""
     state = es.ephys_state
     token = str(uuid.uuid4())
@@ -91,6 +91,41 @@ def bump_units_version(conn: Connection) -> None:
     conn.execute(
         sa.update(state).where(state.c.name == _STATE_KEY).values(version=state.c.version + 1)
     )
+
+
+def refresh_unit_structures(conn: Connection, where: Sequence[Any]) -> None:
+    """Copy each unit's peak-channel structure onto the unit, for the units ``where`` picks."""
+    c, u = es.channels.c, es.units.c
+    peak = sa.and_(c.probe == u.probe, c.local_index == u.peak_channel)
+    conn.execute(
+        sa.update(es.units)
+        .where(*where)
+        .values(
+            structure_id=sa.select(c.structure_id).where(peak).scalar_subquery(),
+            structure_acronym=sa.select(c.structure_acronym).where(peak).scalar_subquery(),
+        )
+    )
+
+
+def _units_written(conn: Connection, keys: Sequence[Any]) -> None:
+    for start in range(0, len(keys), _CHUNK):
+        refresh_unit_structures(conn, [es.units.c.id.in_(list(keys[start : start + _CHUNK]))])
+    bump_units_version(conn)
+
+
+def _channels_written(conn: Connection, keys: Sequence[Any]) -> None:
+    c = es.channels.c
+    probes: set[str] = set()
+    for start in range(0, len(keys), _CHUNK):
+        chunk = list(keys[start : start + _CHUNK])
+        probes.update(conn.execute(sa.select(c.probe).where(c.id.in_(chunk))).scalars())
+    ordered = sorted(probes)
+    for start in range(0, len(ordered), _CHUNK):
+        refresh_unit_structures(conn, [es.units.c.probe.in_(ordered[start : start + _CHUNK])])
+    bump_units_version(conn)
+
+
+_CHUNK = 500
 
 
 def next_unit_pk(conn: Connection) -> int:
@@ -104,11 +139,20 @@ def next_unit_pk(conn: Connection) -> int:
     return 1 if highest is None else int(highest) + 1
 
 
+_DERIVED = {"pk", "structure_id", "structure_acronym"}
+
+
 def _spec_columns(table: sa.Table, kinds: Mapping[str, ColumnKind]) -> tuple[ColumnSpec, ...]:
+    # A unit's row number and its copy of the peak channel's structure are neurotrove's own.
+    derived = _DERIVED if table is es.units else set()
     return tuple(
-        ColumnSpec(name, kind, table.c[name].label(name), hidden=name == "pk")
-        if name != "pk"
-        else ColumnSpec(name, kind, table.c[name].label(name), writable=False, hidden=True)
+        ColumnSpec(
+            name,
+            kind,
+            table.c[name].label(name),
+            writable=name not in derived,
+            hidden=name == "pk",
+        )
         for name, kind in kinds.items()
     )
 
@@ -150,6 +194,8 @@ _UNIT_KINDS: dict[str, ColumnKind] = {
     "peak_channel": "int",
     "quality": "text",
     "allen_id": "int",
+    "structure_id": "int",
+    "structure_acronym": "text",
     **dict.fromkeys(es.UNIT_METRIC_COLUMNS, "float"),
     "json": "json",
     "pk": "int",
@@ -264,6 +310,6 @@ def register_ephys_tables() -> None:
     register_preparer("probes", _prepare_probes, ("session", "name"))
     register_preparer("channels", _prepare_channels, ("probe", "local_index"))
     register_preparer("units", _prepare_units, ("probe", "cluster_id"))
-    register_write_listener("channels", bump_units_version)
-    register_write_listener("units", bump_units_version)
+    register_write_listener("channels", _channels_written)
+    register_write_listener("units", _units_written)
     _registered = True

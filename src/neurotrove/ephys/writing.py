@@ -269,11 +269,17 @@ def write_session_ephys(
             row["probe"] = pid
         for start in range(0, len(rows), _CHUNK):
             conn.execute(sa.insert(es.channels), rows[start : start + _CHUNK])
+        structures = {
+            row["local_index"]: (row["structure_id"], row["structure_acronym"]) for row in rows
+        }
         unit_rows = _rows(unit_columns, UNIT_FIELDS, unit_count)
         for offset, row in enumerate(unit_rows):
             row["id"] = unit_id(pid, row["cluster_id"])
             row["pk"] = next_pk + offset
             row["probe"] = pid
+            row["structure_id"], row["structure_acronym"] = structures.get(
+                row["peak_channel"], (None, None)
+            )
         next_pk += unit_count
         for start in range(0, len(unit_rows), _CHUNK):
             conn.execute(sa.insert(es.units), unit_rows[start : start + _CHUNK])

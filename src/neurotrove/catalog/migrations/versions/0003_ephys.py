@@ -82,11 +82,6 @@ def upgrade() -> None:
     with op.batch_alter_table("channels", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_channels_allen_id"), ["allen_id"], unique=False)
         batch_op.create_index(
-            batch_op.f("ix_channels_probe_local_index_structure_id_structure_acronym"),
-            ["probe", "local_index", "structure_id", "structure_acronym"],
-            unique=False,
-        )
-        batch_op.create_index(
             batch_op.f("ix_channels_structure_acronym"), ["structure_acronym"], unique=False
         )
 
@@ -99,6 +94,8 @@ def upgrade() -> None:
         sa.Column("peak_channel", sa.Integer(), nullable=True),
         sa.Column("quality", sa.String(length=32), nullable=True),
         sa.Column("allen_id", sa.BigInteger(), nullable=True),
+        sa.Column("structure_id", sa.Integer(), nullable=True),
+        sa.Column("structure_acronym", sa.String(length=64), nullable=True),
         sa.Column("snr", sa.Float(), nullable=True),
         sa.Column("firing_rate", sa.Float(), nullable=True),
         sa.Column("isi_violations", sa.Float(), nullable=True),
@@ -134,18 +131,23 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("units", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_units_allen_id"), ["allen_id"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_units_probe_peak_channel"), ["probe", "peak_channel"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_units_structure_acronym"), ["structure_acronym"], unique=False
+        )
 
 
 def downgrade() -> None:
     with op.batch_alter_table("units", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_units_structure_acronym"))
+        batch_op.drop_index(batch_op.f("ix_units_probe_peak_channel"))
         batch_op.drop_index(batch_op.f("ix_units_allen_id"))
 
     op.drop_table("units")
     with op.batch_alter_table("channels", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_channels_structure_acronym"))
-        batch_op.drop_index(
-            batch_op.f("ix_channels_probe_local_index_structure_id_structure_acronym")
-        )
         batch_op.drop_index(batch_op.f("ix_channels_allen_id"))
 
     op.drop_table("channels")
