@@ -19,8 +19,8 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
-from pathlib import Path
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -31,7 +31,6 @@ from ..catalog import ephys_schema as es
 from .filters import units_from
 
 if TYPE_CHECKING:
-    import pandas as pd
     import pyarrow as pa
 
 __all__ = ["SNAPSHOT_COLUMNS", "UnitSnapshot", "uuid_text"]
