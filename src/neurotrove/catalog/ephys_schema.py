@@ -102,6 +102,7 @@ channels = sa.Table(
     sa.Column("structure_acronym", sa.String(64)),
     sa.Column("json", JSONDocument),
     sa.UniqueConstraint("probe", "local_index"),
+    sa.Index(None, "probe", "structure_acronym"),  # the structures of each probe, read alone
     sa.Index(None, "structure_acronym"),
     sa.Index(None, "allen_id"),
 )
@@ -134,6 +135,19 @@ units = sa.Table(
     sa.Index(None, "allen_id"),
     sa.Index(None, "structure_acronym"),
     sa.Index(None, "probe", "peak_channel"),
+    # Covers the default unit filters, grouped by probe: get_units() and the unit counts
+    # read this index alone instead of the table.
+    sa.Index(
+        "ix_units_default_filters",
+        "probe",
+        "quality",
+        "amplitude_cutoff",
+        "presence_ratio",
+        "isi_violations",
+        "structure_id",
+        "structure_acronym",
+        "pk",
+    ),
 )
 
 ephys_state = sa.Table(

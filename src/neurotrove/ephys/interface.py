@@ -378,12 +378,12 @@ class Ephys:
         """
         import pandas as pd
 
-        from .snapshot import uuid_text
+        from .snapshot import uuid_column, uuid_strings
 
         dialect = self._dialect
         query = sa.select(
-            uuid_text(_c.id, dialect),
-            uuid_text(_c.probe, dialect),
+            uuid_column(_c.id, dialect),
+            uuid_column(_c.probe, dialect),
             _c.allen_id,
             _c.local_index,
             _c.probe_horizontal_position,
@@ -398,7 +398,11 @@ class Ephys:
             rows = conn.execute(query).all()
             probes = self._probe_frame(conn)
             counts = self._unit_counts(conn, [_u.probe, _u.peak_channel])
-        frame = pd.DataFrame(rows, columns=["id", *_CHANNEL_COLUMNS]).set_index("id")
+        values = list(zip(*rows, strict=True)) or [[] for _ in range(len(_CHANNEL_COLUMNS) + 1)]
+        data = {"id": uuid_strings(values[0]).to_pylist()}
+        data["ecephys_probe_id"] = uuid_strings(values[1]).to_pylist()
+        data.update(zip(_CHANNEL_COLUMNS[1:], values[2:], strict=True))
+        frame = pd.DataFrame(data).set_index("id")
         for column in ("allen_id", "ecephys_structure_id"):
             frame[column] = frame[column].astype("Int64")
         frame = frame.join(

@@ -33,7 +33,7 @@ from .filters import units_from
 if TYPE_CHECKING:
     import pyarrow as pa
 
-__all__ = ["SNAPSHOT_COLUMNS", "UnitSnapshot", "uuid_text"]
+__all__ = ["SNAPSHOT_COLUMNS", "UnitSnapshot", "uuid_column", "uuid_strings", "uuid_text"]
 
 _u, _c = es.units.c, es.channels.c
 _BATCH = 100_000
@@ -103,6 +103,13 @@ def uuid_strings(values: Sequence[Any]) -> pa.Array:
     return fixed.cast(pa.string())
 
 
+def uuid_column(column: Any, dialect: str) -> Any:
+    """Select a UUID column so that :func:`uuid_strings` can format it in bulk."""
+    if dialect == "postgresql":
+        return sa.cast(column, sa.Text)
+    return sa.type_coerce(column, sa.LargeBinary)  # the stored 16 bytes, unconverted
+
+
 def _expressions(dialect: str) -> list[Any]:
     source = {
         "pk": _u.pk,
@@ -124,12 +131,8 @@ def _expressions(dialect: str) -> list[Any]:
     }
     out = []
     for name, kind in SNAPSHOT_COLUMNS:
-        if kind != "uuid":
-            out.append(source[name].label(name))
-        elif dialect == "postgresql":
-            out.append(sa.cast(source[name], sa.Text).label(name))
-        else:  # the stored 16 bytes, formatted in bulk by uuid_strings
-            out.append(sa.type_coerce(source[name], sa.LargeBinary).label(name))
+        expression = uuid_column(source[name], dialect) if kind == "uuid" else source[name]
+        out.append(expression.label(name))
     return out
 
 

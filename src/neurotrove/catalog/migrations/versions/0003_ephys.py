@@ -82,6 +82,11 @@ def upgrade() -> None:
     with op.batch_alter_table("channels", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_channels_allen_id"), ["allen_id"], unique=False)
         batch_op.create_index(
+            batch_op.f("ix_channels_probe_structure_acronym"),
+            ["probe", "structure_acronym"],
+            unique=False,
+        )
+        batch_op.create_index(
             batch_op.f("ix_channels_structure_acronym"), ["structure_acronym"], unique=False
         )
 
@@ -137,10 +142,25 @@ def upgrade() -> None:
         batch_op.create_index(
             batch_op.f("ix_units_structure_acronym"), ["structure_acronym"], unique=False
         )
+        batch_op.create_index(
+            "ix_units_default_filters",
+            [
+                "probe",
+                "quality",
+                "amplitude_cutoff",
+                "presence_ratio",
+                "isi_violations",
+                "structure_id",
+                "structure_acronym",
+                "pk",
+            ],
+            unique=False,
+        )
 
 
 def downgrade() -> None:
     with op.batch_alter_table("units", schema=None) as batch_op:
+        batch_op.drop_index("ix_units_default_filters")
         batch_op.drop_index(batch_op.f("ix_units_structure_acronym"))
         batch_op.drop_index(batch_op.f("ix_units_probe_peak_channel"))
         batch_op.drop_index(batch_op.f("ix_units_allen_id"))
@@ -148,6 +168,7 @@ def downgrade() -> None:
     op.drop_table("units")
     with op.batch_alter_table("channels", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_channels_structure_acronym"))
+        batch_op.drop_index(batch_op.f("ix_channels_probe_structure_acronym"))
         batch_op.drop_index(batch_op.f("ix_channels_allen_id"))
 
     op.drop_table("channels")
