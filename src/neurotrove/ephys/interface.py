@@ -398,7 +398,9 @@ class Ephys:
             rows = conn.execute(query).all()
             probes = self._probe_frame(conn)
             counts = self._unit_counts(conn, [_u.probe, _u.peak_channel])
-        values = list(zip(*rows, strict=True)) or [[] for _ in range(len(_CHANNEL_COLUMNS) + 1)]
+        values: list[Any] = list(zip(*rows, strict=True)) or [
+            () for _ in range(len(_CHANNEL_COLUMNS) + 1)
+        ]
         data = {"id": uuid_strings(values[0]).to_pylist()}
         data["ecephys_probe_id"] = uuid_strings(values[1]).to_pylist()
         data.update(zip(_CHANNEL_COLUMNS[1:], values[2:], strict=True))
