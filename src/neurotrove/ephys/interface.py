@@ -282,13 +282,15 @@ class Ephys:
         joined = frame.join(session_columns, on="ecephys_session_id")
         return joined
 
-    def _unit_counts(self, conn: Connection, by: Sequence[Any]) -> dict[Any, int]:
-        """Units passing the default filters, counted by ``by`` (columns of units)."""
+    def _unit_counts(
+        self, conn: Connection, by: Sequence[Any], only: Sequence[Any] = ()
+    ) -> dict[Any, int]:
+        """Units passing the default filters (and ``only``), counted by ``by``."""
         where, tier = unit_conditions(self._dialect, True, {})
         query = (
             sa.select(*by, sa.func.count())
             .select_from(units_from(tier))
-            .where(*where)
+            .where(*where, *only)
             .group_by(*by)
         )
         return {tuple(row[:-1]) if len(by) > 1 else row[0]: row[-1] for row in conn.execute(query)}
@@ -376,6 +378,11 @@ class Ephys:
         suppress : list of str, optional
             Columns to hide; by default :data:`SUPPRESS_FROM_CHANNELS`.
         """
+        channels: pd.DataFrame = self._channels(suppress)
+        return channels
+
+    def _channels(self, suppress: Iterable[str] | None, eid: str | None = None) -> Any:
+        """The channel table, of every session or of session ``eid``."""
         import pandas as pd
 
         from .snapshot import uuid_column, uuid_strings
@@ -394,10 +401,15 @@ class Ephys:
             _c.structure_id,
             _c.structure_acronym,
         ).order_by(_c.probe, _c.local_index)
+        only: list[Any] = []
+        if eid is not None:
+            of_session = sa.select(_p.id).where(_p.session == eid)
+            query = query.where(_c.probe.in_(of_session))
+            only = [_u.probe.in_(of_session)]
         with self.trove.catalog.read() as conn:
             rows = conn.execute(query).all()
             probes = self._probe_frame(conn)
-            counts = self._unit_counts(conn, [_u.probe, _u.peak_channel])
+            counts = self._unit_counts(conn, [_u.probe, _u.peak_channel], only)
         values: list[Any] = list(zip(*rows, strict=True)) or [
             () for _ in range(len(_CHANNEL_COLUMNS) + 1)
         ]
@@ -414,7 +426,7 @@ class Ephys:
             counts.get((probe, index), 0)
             for probe, index in zip(frame["ecephys_probe_id"], frame["local_index"], strict=True)
         ]
-        return _drop(frame, suppress, SUPPRESS_FROM_CHANNELS)  # type: ignore[no-any-return]
+        return _drop(frame, suppress, SUPPRESS_FROM_CHANNELS)
 
     def get_units(
         self,

@@ -105,8 +105,7 @@ def session_data(
     )
     probes = ephys.get_probes()
     probes = probes[probes["ecephys_session_id"] == eid]
-    channels = ephys.get_channels()
-    channels = channels[channels["ecephys_session_id"] == eid]
+    channels = ephys._channels(None, eid)
     spike_times: dict[str, SpikeTimes] = {}
     from ..catalog import ephys_schema as es
 
