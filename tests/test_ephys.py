@@ -331,3 +331,28 @@ def test_session_data_without_spike_files(ephys_trove: nt.Trove) -> None:
     assert data.spike_times == {}  # written by hand: no spike files to read
     assert data.probes is not None and list(data.probes["name"]) == ["probeA"]
     assert data.channels is not None and len(data.channels) == 3
+
+
+def test_snapshots_are_patched_not_rebuilt_after_small_writes(
+    ephys_trove: nt.Trove, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a write, only the changed units are read again, also by another process."""
+    from neurotrove.ephys.snapshot import UnitSnapshot
+
+    ephys_trove.ephys.get_units()  # the snapshot file of this state
+    reads: list[bool] = []
+    build = UnitSnapshot.build
+
+    def counting(conn: Any, where: Any = ()) -> Any:
+        reads.append(bool(where))  # True: some units; False: every unit
+        return build(conn, where)
+
+    monkeypatch.setattr(UnitSnapshot, "build", staticmethod(counting))
+    ephys_trove.table("units").update({"quality": "noise"}, cluster_id=1, quality="good")
+    with nt.Trove(ephys_trove.root, db=ephys_trove.db) as other:  # holds no snapshot yet
+        assert _names(other, other.ephys.get_units()) == {"u0", "v0"}
+        first = other.ephys.get_session_table().index[0]
+        other.ephys.write_session(first, [_probe(1, "probeA")])  # u1 is good again
+        relaxed = other.ephys.get_units(amplitude_cutoff_maximum=None)
+        assert _names(other, relaxed) == {"u0", "u1", "u6", "v0"}  # v1 is still noise
+    assert reads and all(reads)

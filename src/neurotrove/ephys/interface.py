@@ -382,7 +382,7 @@ class Ephys:
         return channels
 
     def _channels(self, suppress: Iterable[str] | None, eid: str | None = None) -> Any:
-        """The channel table, of every session or of session ``eid``."""
+        """Build the channel table, of every session or of session ``eid``."""
         import pandas as pd
 
         from .snapshot import uuid_column, uuid_strings
@@ -479,7 +479,11 @@ class Ephys:
             taken = self._snapshot.take(pks)
         if taken is None:
             self._snapshot = UnitSnapshot.load(
-                conn, self.trove.settings.cache_dir, self.trove.catalog.where, version
+                conn,
+                self.trove.settings.cache_dir,
+                self.trove.catalog.where,
+                version,
+                previous=self._snapshot,
             )
             taken = self._snapshot.take(pks)
             if taken is None:  # a snapshot file that lies about its version: rebuild it

@@ -28,7 +28,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from ..catalog import ephys_schema as es
-from .filters import units_from
+from .filters import matching_units, units_from
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -142,6 +142,17 @@ def _arrow_type(kind: str) -> pa.DataType:
     return {"int": pa.int64(), "float": pa.float64()}.get(kind, pa.string())
 
 
+def _read_file(path: Path) -> pa.Table:
+    import pyarrow as pa
+
+    with pa.memory_map(str(path)) as source:
+        table: pa.Table = pa.ipc.open_file(source).read_all()
+    return table
+
+
+_PATCH_CHUNK = 500
+
+
 class UnitSnapshot:
     """The unit columns of one catalogue state, memory-mapped from an Arrow file.
 
@@ -159,19 +170,37 @@ class UnitSnapshot:
         self.pk: np.ndarray[Any, np.dtype[np.int64]] = table.column("pk").to_numpy()
 
     @classmethod
-    def load(cls, conn: Connection, cache_dir: Path, catalogue: str, version: str) -> UnitSnapshot:
-        """Open the snapshot of ``version``, building it in ``conn``'s transaction if needed."""
+    def load(
+        cls,
+        conn: Connection,
+        cache_dir: Path,
+        catalogue: str,
+        version: str,
+        previous: UnitSnapshot | None = None,
+    ) -> UnitSnapshot:
+        """Open the snapshot of ``version``, making it in ``conn``'s transaction if needed.
+
+        A missing snapshot is made from an older one (``previous``, else the file on disk)
+        by dropping the units that are gone and reading the new ones; only when most units
+        are new is every unit read again.
+        """
         import pyarrow as pa
 
         folder = cache_dir / "ephys" / hashlib.sha256(catalogue.encode()).hexdigest()[:16]
         path = folder / f"units-{version or 'empty'}.arrow"
         if path.is_file():
             try:
-                with pa.memory_map(str(path)) as source:
-                    return cls(pa.ipc.open_file(source).read_all(), version)
+                return cls(_read_file(path), version)
             except (OSError, pa.ArrowInvalid):
-                path.unlink(missing_ok=True)  # damaged: build it again
-        table = cls.build(conn)
+                path.unlink(missing_ok=True)  # damaged: make it again
+        if previous is None:
+            for old in folder.glob("units-*.arrow"):
+                try:
+                    previous = cls(_read_file(old), "")
+                except (OSError, pa.ArrowInvalid):
+                    old.unlink(missing_ok=True)
+                break
+        table = cls.build(conn) if previous is None else previous.patched(conn)
         folder.mkdir(parents=True, exist_ok=True)
         handle, staged = tempfile.mkstemp(dir=folder, prefix=".units-", suffix=".arrow")
         os.close(handle)
@@ -184,17 +213,36 @@ class UnitSnapshot:
         for old in folder.glob("units-*.arrow"):
             if old != path:
                 old.unlink(missing_ok=True)
-        with pa.memory_map(str(path)) as source:
-            return cls(pa.ipc.open_file(source).read_all(), version)
+        return cls(_read_file(path), version)
+
+    def patched(self, conn: Connection) -> pa.Table:
+        """Return this snapshot brought up to date, reading only the units that are new.
+
+        Every write gives the units it changes new row numbers (see
+        :func:`.tables.renumber_units`), so the row numbers alone tell what changed.
+        """
+        import pyarrow as pa
+
+        current = matching_units(conn, [], 0)
+        added = np.setdiff1d(current, self.pk, assume_unique=True)
+        if len(added) > max(_BATCH, len(current) // 2):
+            return self.build(conn)
+        kept = self.table.filter(pa.array(np.isin(self.pk, current, assume_unique=True)))
+        parts = [kept]
+        for start in range(0, len(added), _PATCH_CHUNK):
+            chunk = [int(pk) for pk in added[start : start + _PATCH_CHUNK]]
+            parts.append(self.build(conn, [_u.pk.in_(chunk)]))
+        return pa.concat_tables(parts).sort_by("pk").combine_chunks()
 
     @staticmethod
-    def build(conn: Connection) -> pa.Table:
-        """Read every unit and its peak channel from the database into an Arrow table."""
+    def build(conn: Connection, where: Sequence[Any] = ()) -> pa.Table:
+        """Read the units (``where`` picks) and their peak channels into an Arrow table."""
         import pyarrow as pa
 
         query = (
             sa.select(*_expressions(conn.dialect.name))
             .select_from(units_from(1))
+            .where(*where)
             .execution_options(yield_per=_BATCH)
         )
         schema = pa.schema([pa.field(name, _arrow_type(kind)) for name, kind in SNAPSHOT_COLUMNS])

@@ -107,9 +107,28 @@ def refresh_unit_structures(conn: Connection, where: Sequence[Any]) -> None:
     )
 
 
+def renumber_units(conn: Connection, where: Sequence[Any]) -> None:
+    """Give the units ``where`` picks new row numbers, because they changed.
+
+    Readers of the unit snapshot then know which rows to read again from the row numbers
+    alone: a number they hold that is gone was changed or deleted, a new one is new.
+    """
+    u = es.units.c
+    ids = list(conn.execute(sa.select(u.id).where(*where).order_by(u.pk)).scalars())
+    if not ids:
+        return
+    first = next_unit_pk(conn)
+    conn.execute(
+        sa.update(es.units).where(u.id == sa.bindparam("unit")).values(pk=sa.bindparam("row")),
+        [{"unit": unit, "row": first + offset} for offset, unit in enumerate(ids)],
+    )
+
+
 def _units_written(conn: Connection, keys: Sequence[Any]) -> None:
     for start in range(0, len(keys), _CHUNK):
-        refresh_unit_structures(conn, [es.units.c.id.in_(list(keys[start : start + _CHUNK]))])
+        chosen = [es.units.c.id.in_(list(keys[start : start + _CHUNK]))]
+        refresh_unit_structures(conn, chosen)
+        renumber_units(conn, chosen)
     bump_units_version(conn)
 
 
@@ -121,7 +140,9 @@ def _channels_written(conn: Connection, keys: Sequence[Any]) -> None:
         probes.update(conn.execute(sa.select(c.probe).where(c.id.in_(chunk))).scalars())
     ordered = sorted(probes)
     for start in range(0, len(ordered), _CHUNK):
-        refresh_unit_structures(conn, [es.units.c.probe.in_(ordered[start : start + _CHUNK])])
+        chosen = [es.units.c.probe.in_(ordered[start : start + _CHUNK])]
+        refresh_unit_structures(conn, chosen)
+        renumber_units(conn, chosen)  # their peak channels' columns may have changed
     bump_units_version(conn)
 
 
