@@ -78,7 +78,9 @@ def ephys_trove(trove: nt.Trove) -> nt.Trove:
         "M2", lab="allen", sex="F", birth_date="2019-02-01", genotype="Sst-IRES-Cre"
     )
     first = trove.register_session("M1", "2019-05-01", lab="allen", task_protocol="A")
-    second = trove.register_session("M2", "2019-05-02", lab="allen", task_protocol="B")
+    second = trove.register_session(
+        "M2", "2019-05-02", lab="allen", task_protocol="B", start_time="2019-05-02T10:30:00"
+    )
     trove.ephys.write_session(first, [_probe(1, "probeA")])
     trove.ephys.write_session(second, [_probe(2, "probeB")])
     return trove
@@ -177,9 +179,9 @@ def test_session_table_counts_and_structures(ephys_trove: nt.Trove) -> None:
     assert list(table["full_genotype"]) == ["wt/wt", "Sst-IRES-Cre"]
     assert list(table["age_in_days"]) == [120.0, 90.0]
     assert "has_nwb" not in table.columns and "date_of_acquisition" not in table.columns
-    assert {"has_nwb", "date_of_acquisition"} <= set(
-        ephys_trove.ephys.get_session_table(suppress=[]).columns
-    )
+    shown = ephys_trove.ephys.get_session_table(suppress=[])
+    assert list(shown["date_of_acquisition"]) == ["2019-05-01", "2019-05-02T10:30:00"]
+    assert list(shown["has_nwb"]) == [False, False]
     assert ephys_trove.ephys.get_all_session_types() == ["A", "B"]
     assert ephys_trove.ephys.get_all_sexes() == ["M", "F"]
     assert ephys_trove.ephys.get_all_ages() == [120.0, 90.0]

@@ -28,6 +28,7 @@ array([['brain_observatory_1.1', 1, 1]], dtype=object)
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -38,6 +39,7 @@ from ..catalog import ephys_schema as es
 from ..catalog import schema as s
 from ..errors import NotFoundError, ValidationError
 from .filters import age_in_days, matching_units, unit_conditions, units_from
+from .report import ImportReport
 from .snapshot import UnitSnapshot
 from .writing import ProbeData, write_session_ephys
 
@@ -186,25 +188,25 @@ class Ephys:
             pids, _, _ = write_session_ephys(conn, self.trove._to_eid(conn, eid), probes)
         return pids
 
-    def import_alf(self, eid: Any = None) -> Any:
+    def import_alf(self, eid: Any = None) -> ImportReport:
         """Import probes, channels and units from registered ALF datasets (:mod:`.alf_import`)."""
         from .alf_import import import_alf
 
         return import_alf(self.trove, eid)
 
-    def import_nwb(self, eid: Any, path: Any) -> Any:
+    def import_nwb(self, eid: Any, path: Any) -> ImportReport:
         """Import an NWB file's electrodes and units into a session (:mod:`.nwb_import`)."""
         from .nwb_import import import_nwb
 
         return import_nwb(self.trove, eid, path)
 
-    def import_allen(self, path: Any, *, lab: str | None = None) -> Any:
+    def import_allen(self, path: Any, *, lab: str | None = None) -> ImportReport:
         """Import an Allen project cache: its manifest and CSV tables (see :mod:`.allen`)."""
         from .allen import import_allen
 
         return import_allen(self.trove, path, lab=lab)
 
-    def export_allen(self, folder: Any) -> Any:
+    def export_allen(self, folder: Any) -> Path:
         """Write the ephys tables as an Allen project cache that AllenSDK reads."""
         from .allen import export_allen
 
@@ -246,11 +248,12 @@ class Ephys:
             query = query.where(_sessions.id.in_(list(eids)))
         rows = conn.execute(query).all()
         frame = pd.DataFrame(rows, columns=["eid", *_SESSION_COLUMNS, "start_time"])
+        # Allen's acquisition time, else the session's start, else its day.
         frame["date_of_acquisition"] = [
-            given if given is not None else (start or day).isoformat()
-            for given, start, day in zip(
-                frame["date_of_acquisition"], frame["start_time"], frame["date"], strict=True
-            )
+            row.date_of_acquisition
+            if row.date_of_acquisition is not None
+            else (row.start_time or row.date).isoformat()
+            for row in rows
         ]
         frame["has_nwb"] = frame["has_nwb"].astype(bool)
         for column in ("allen_id", "specimen_id", "isi_experiment_id"):
