@@ -355,6 +355,18 @@ def test_import_allen_cache(trove: nt.Trove, tmp_path: Path) -> None:
     assert len(trove.table("units").get()) == 18
 
 
+def test_two_allen_sessions_of_one_mouse_on_one_day(trove: nt.Trove, tmp_path: Path) -> None:
+    write_allen_cache(tmp_path / "allen")
+    sessions = pd.read_csv(tmp_path / "allen" / "sessions.csv")
+    same = ["specimen_id", "date_of_acquisition"]
+    sessions.loc[1, same] = sessions.loc[0, same]
+    sessions.to_csv(tmp_path / "allen" / "sessions.csv", index=False)
+    report = trove.ephys.import_allen(tmp_path / "allen")
+    assert len(report.sessions) == 2 and report.probes == 3
+    numbers = trove.table("sessions").get(subject="699733581")["number"]
+    assert sorted(numbers) == [1, 2]  # numbered in file order, not merged into one
+
+
 def test_export_allen_round_trips(trove: nt.Trove, tmp_path: Path) -> None:
     write_allen_cache(tmp_path / "allen")
     trove.ephys.import_allen(tmp_path / "allen")

@@ -213,8 +213,11 @@ def import_allen(
     units_of = {int(str(k)): v for k, v in units.groupby("_probe")}
     probes_of = {int(str(k)): v for k, v in probes.groupby("ecephys_session_id")}
     report = ImportReport()
+    numbers: dict[tuple[str, str], int] = {}  # a subject's sessions of one day, in file order
     for allen_session, session in sessions.iterrows():
         record = _session_record(int(str(allen_session)), session, lab)
+        day = (record["subject"], record["date"])
+        numbers[day] = record["number"] = numbers.get(day, 0) + 1
         session_probes = probes_of.get(int(str(allen_session)), probes.iloc[:0])
         data = [
             _probe_data(
