@@ -131,6 +131,8 @@ def _values(kind: str, values: Any, column: str, where: str) -> list[Any]:
                 f"{where}: column {column} must hold numbers", column=column
             ) from None
         return [None if math.isnan(v) else v for v in array.tolist()]
+    if kind == "int" and isinstance(values, np.ndarray) and values.dtype.kind in "iu":
+        return values.reshape(-1).tolist()  # integers already: no value to check
     out: list[Any] = []
     for index, value in enumerate(list(values)):
         if _missing(value):
