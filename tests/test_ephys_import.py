@@ -365,6 +365,12 @@ def test_two_allen_sessions_of_one_mouse_on_one_day(trove: nt.Trove, tmp_path: P
     assert len(report.sessions) == 2 and report.probes == 3
     numbers = trove.table("sessions").get(subject="699733581")["number"]
     assert sorted(numbers) == [1, 2]  # numbered in file order, not merged into one
+    sessions.loc[1, "date_of_acquisition"] = "2019-02-11T09:00:00-08:00"  # re-dated upstream
+    sessions.to_csv(tmp_path / "allen" / "sessions.csv", index=False)
+    trove.ephys.import_allen(tmp_path / "allen")  # matched by Allen id: still two sessions
+    table = trove.ephys.get_session_table()
+    assert sorted(table["allen_id"]) == [715093703, 719161530]
+    assert len(trove.table("probes").get()) == 3
 
 
 def test_export_allen_round_trips(trove: nt.Trove, tmp_path: Path) -> None:

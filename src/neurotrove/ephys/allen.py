@@ -25,10 +25,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
+from ..catalog import schema as s
 from ..catalog.views import table_spec
-from ..catalog.writes import insert_records
+from ..catalog.writes import insert_records, lock_key
 from ..errors import NotFoundError, ValidationError
+from ..query.conditions import compile_conditions
 from .report import ImportReport
 from .writing import METRIC_ALIASES, UNIT_FIELDS, ProbeData, write_session_ephys
 
@@ -213,11 +217,8 @@ def import_allen(
     units_of = {int(str(k)): v for k, v in units.groupby("_probe")}
     probes_of = {int(str(k)): v for k, v in probes.groupby("ecephys_session_id")}
     report = ImportReport()
-    numbers: dict[tuple[str, str], int] = {}  # a subject's sessions of one day, in file order
     for allen_session, session in sessions.iterrows():
         record = _session_record(int(str(allen_session)), session, lab)
-        day = (record["subject"], record["date"])
-        numbers[day] = record["number"] = numbers.get(day, 0) + 1
         session_probes = probes_of.get(int(str(allen_session)), probes.iloc[:0])
         data = [
             _probe_data(
@@ -231,6 +232,12 @@ def import_allen(
             for pid, probe in session_probes.iterrows()
         ]
         with trove.catalog.write() as conn:
+            known = _known_session(conn, int(str(allen_session)))
+            if known is not None:  # imported before: the same session, wherever it is filed
+                record.update(known)
+            else:  # a new session: the subject's next number that day
+                lock_key(conn, f"session-number:{record['subject']}")
+                record["number"] = trove._next_number(conn, record["subject"], record["date"], lab)
             subject = {
                 "nickname": record["subject"],
                 "lab": lab,
@@ -244,6 +251,26 @@ def import_allen(
             pids, channel_count, unit_count = write_session_ephys(conn, eid, data)
         report.add(eid, len(pids), channel_count, unit_count)
     return report
+
+
+def _known_session(conn: Connection, allen_session: int) -> dict[str, Any] | None:
+    """Return the subject, lab, date and number of the session imported with this Allen id."""
+    where = compile_conditions(
+        table_spec("sessions"), {"json.allen.id": allen_session}, conn.dialect.name
+    )
+    found = conn.execute(
+        sa.select(s.subjects.c.nickname, s.sessions.c.lab, s.sessions.c.date, s.sessions.c.number)
+        .select_from(s.sessions.join(s.subjects, s.subjects.c.id == s.sessions.c.subject))
+        .where(*where)
+    ).first()
+    if found is None:
+        return None
+    return {
+        "subject": found.nickname,
+        "lab": found.lab,
+        "date": found.date,
+        "number": found.number,
+    }
 
 
 def _sex(value: Any) -> str:
