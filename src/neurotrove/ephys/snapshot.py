@@ -193,10 +193,15 @@ class UnitSnapshot:
                 return cls(_read_file(path), version)
             except (OSError, pa.ArrowInvalid):
                 path.unlink(missing_ok=True)  # damaged: make it again
-        if previous is None:
-            for old in folder.glob("units-*.arrow"):
+        # Row numbers only mean the same units within one catalogue's life (its token): a
+        # catalogue built anew numbers its units from 1 again.
+        lineage = version.rpartition("-")[0]
+        if previous is not None and previous.version.rpartition("-")[0] != lineage:
+            previous = None
+        if previous is None and lineage:
+            for old in folder.glob(f"units-{lineage}-*.arrow"):
                 try:
-                    previous = cls(_read_file(old), "")
+                    previous = cls(_read_file(old), old.stem.removeprefix("units-"))
                 except (OSError, pa.ArrowInvalid):
                     old.unlink(missing_ok=True)
                 break
