@@ -33,7 +33,7 @@ from .filters import matching_units, units_from
 if TYPE_CHECKING:
     import pyarrow as pa
 
-__all__ = ["SNAPSHOT_COLUMNS", "UnitSnapshot", "uuid_column", "uuid_strings", "uuid_text"]
+__all__ = ["SNAPSHOT_COLUMNS", "UnitSnapshot", "uuid_column", "uuid_strings"]
 
 _u, _c = es.units.c, es.channels.c
 _BATCH = 100_000
@@ -59,23 +59,6 @@ SNAPSHOT_COLUMNS: list[tuple[str, str]] = [
 """The snapshot's columns and their kinds, in the order of the units table."""
 
 
-def uuid_text(column: Any, dialect: str) -> Any:
-    """Return a UUID column as its canonical text, computed by the database.
-
-    SQLite stores UUIDs as 16 bytes; formatting them there is cheaper than converting
-    each value in Python.
-    """
-    if dialect == "postgresql":
-        return sa.cast(column, sa.Text)
-    text = sa.func.lower(sa.func.hex(column))
-    parts = [sa.func.substr(text, start, length) for start, length in _UUID_PARTS]
-    joined: Any = parts[0]
-    for part in parts[1:]:
-        joined = joined + "-" + part
-    return sa.case((column.is_(None), None), else_=joined)
-
-
-_UUID_PARTS = ((1, 8), (9, 4), (13, 4), (17, 4), (21, 12))
 _HEX = np.array([f"{i:02x}".encode() for i in range(256)], dtype="S2")
 _DASHES = (8, 13, 18, 23)
 
@@ -93,14 +76,7 @@ def uuid_strings(values: Sequence[Any]) -> pa.Array:
 
     if not any(isinstance(v, bytes) for v in values):
         return pa.array([None if v is None else str(v) for v in values], type=pa.string())
-    missing = np.array([v is None for v in values], dtype=bool)
-    joined = b"".join(b"\0" * 16 if v is None else v for v in values)
-    raw = np.frombuffer(joined, dtype=np.uint8).reshape(-1, 16)
-    digits = _HEX[raw].view(np.uint8).reshape(-1, 32)
-    text = np.full((len(values), 36), ord("-"), dtype=np.uint8)
-    text[:, [i for i in range(36) if i not in _DASHES]] = digits
-    fixed = pa.array(text.view("S36").reshape(-1), type=pa.binary(36), mask=missing)
-    return fixed.cast(pa.string())
+    return _uuid_array(pa.array(values, type=pa.binary()))
 
 
 def _uuid_array(values: pa.Array) -> pa.Array:
