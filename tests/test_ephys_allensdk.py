@@ -135,7 +135,9 @@ def _clean(values: Any) -> list[str]:
     return [str(v) for v in values if not _missing(v)]
 
 
-def _compare(ours: pd.DataFrame, theirs: pd.DataFrame, skip: set[str] = frozenset()) -> list[str]:
+def _compare(
+    ours: pd.DataFrame, theirs: pd.DataFrame, skip: frozenset[str] | set[str] = frozenset()
+) -> list[str]:
     """Compare two tables indexed by Allen id on the columns AllenSDK shows; return problems."""
     problems = []
     if sorted(ours.index) != sorted(theirs.index):
