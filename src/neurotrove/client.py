@@ -38,6 +38,7 @@ from .errors import ConfigError, NotFoundError
 from .table import Table
 
 if TYPE_CHECKING:
+    from .ephys import Ephys
     from .pipeline import Pipeline
 
 __all__ = ["TROVE_DIR", "Trove", "connect", "find_root"]
@@ -91,6 +92,9 @@ class Trove(LoadingMixin, WritingMixin):
         table_defaults: Mapping[str, Mapping[str, Any]] | None = None,
         create: bool = True,
     ) -> None:
+        from .ephys.tables import register_ephys_tables
+
+        register_ephys_tables()  # trove.table("units") and friends
         self.root = Path(root).expanduser().resolve()
         trove_dir = self.root / TROVE_DIR
         if not self.root.is_dir():
@@ -205,6 +209,45 @@ class Trove(LoadingMixin, WritingMixin):
         return Table(
             self.catalog, spec, self.table_defaults.get(spec.name), use_defaults=use_defaults
         )
+
+    @property
+    def ephys(self) -> Ephys:
+        """Probes, channels and units, as AllenSDK's ``EcephysProjectCache`` shows them.
+
+        Examples
+        --------
+        >>> import tempfile, neurotrove as nt
+        >>> nt.connect(tempfile.mkdtemp()).ephys.get_units().empty
+        True
+        """
+        if self._ephys is None:
+            from .ephys import Ephys
+
+            self._ephys = Ephys(self)
+        return self._ephys
+
+    _ephys: Ephys | None = None
+
+    def pid2eid(self, pid: Any) -> tuple[str | None, str | None]:
+        """Return the ``(eid, probe name)`` of insertion ``pid``; ``(None, None)`` if unknown."""
+        from .ephys.insertions import pid2eid
+
+        return pid2eid(self, pid)
+
+    def eid2pid(self, eid: Any, details: bool = False, **filters: Any) -> tuple[Any, ...]:
+        """Return a session's probe ``(pids, names)`` by name (and records with ``details``)."""
+        from .ephys.insertions import eid2pid
+
+        return eid2pid(self, eid, details, **filters)
+
+    def search_insertions(self, details: bool = False, **filters: Any) -> Any:
+        """Find probe insertions by name, model, serial, json keys and session filters.
+
+        Returns the pids (and Alyx-shaped records with ``details=True``), as ONE does.
+        """
+        from .ephys.insertions import search_insertions
+
+        return search_insertions(self, details, **filters)
 
 
 def _write_trove_config(path: Path, db: str | None) -> None:

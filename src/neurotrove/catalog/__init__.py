@@ -2,4 +2,6 @@
 
 # The processing-status tables join the core ones on the shared metadata whenever the
 # catalogue is used, so that migrations, snapshots and backups always include them.
+# The ephys tables join the core ones on the shared metadata whenever the catalogue is used.
+from . import ephys_schema as _ephys_schema  # noqa: F401
 from . import pipeline_schema as _pipeline_schema  # noqa: F401

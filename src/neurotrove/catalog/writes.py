@@ -34,6 +34,7 @@ __all__ = [
     "insert_records",
     "lock_key",
     "register_preparer",
+    "register_write_listener",
     "resolve_subjects",
     "settle_default_revisions",
     "update_records",
@@ -408,6 +409,26 @@ def register_preparer(
     _NATURAL_COLUMNS[table] = tuple(natural_columns)
 
 
+WriteListener = Callable[[Connection, Sequence[Any]], None]
+_WRITE_LISTENERS: dict[str, list[WriteListener]] = {}
+
+
+def register_write_listener(table: str, listener: WriteListener) -> None:
+    """Have ``listener(conn, keys)`` called in every transaction that writes rows of ``table``.
+
+    ``keys`` are the primary keys of the rows inserted or updated.
+
+    Later capabilities use it to keep what they derive from a table (a cached snapshot,
+    a change counter) in step with writes made through the generic table interface.
+    """
+    _WRITE_LISTENERS.setdefault(table, []).append(listener)
+
+
+def _written(conn: Connection, spec: TableSpec, keys: Sequence[Any]) -> None:
+    for listener in _WRITE_LISTENERS.get(spec.name, ()):
+        listener(conn, keys)
+
+
 # -- insert and update -------------------------------------------------------------------
 
 
@@ -502,6 +523,8 @@ def insert_records(
                 if "default_revision" in p.provided
             ],
         )
+    if result.written:
+        _written(conn, spec, result.keys)
     return result
 
 
@@ -612,6 +635,7 @@ def update_records(
         _write_links(conn, spec, [(k, Prepared({}, (), set(), dict(links))) for k in keys])
     if spec.name == "datasets" and "default_revision" in clean:
         settle_default_revisions(conn, [(k, clean["default_revision"]) for k in keys])
+    _written(conn, spec, keys)
     return len(keys)
 
 

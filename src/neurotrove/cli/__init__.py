@@ -22,6 +22,7 @@ from .base import TroveGroup, global_options
 from .cmd_backup import backup
 from .cmd_check import check
 from .cmd_demo import demo
+from .cmd_export_allen import export_allen
 from .cmd_get import get
 from .cmd_init import init
 from .cmd_login import login, logout
@@ -53,6 +54,7 @@ COMMANDS: dict[str, Callable[..., None]] = {
     "check": check,
     "backup": backup,
     "restore": restore,
+    "export-allen": export_allen,
 }
 """Every command, by name, in the order ``trove --help`` lists them."""
 

@@ -1,0 +1,508 @@
+"""Allen project caches: import one into the catalogue, or export the catalogue as one.
+
+A project cache is what AllenSDK's ``EcephysProjectCache`` keeps on disk: a manifest
+(version ``0.3.0``) naming ``sessions.csv``, ``probes.csv``, ``channels.csv`` and
+``units.csv`` (each indexed by Allen's integer ``id``) and per-session and per-session-type
+analysis metrics (``session_<id>/session_<id>_analysis_metrics.csv``,
+``<session_type>_analysis_metrics.csv``). An export is read by
+``EcephysProjectCache.fixed(manifest=<folder>/manifest.json)`` and gives the same tables as
+``trove.ephys``.
+
+On import, a session's subject is its ``specimen_id``, its date that of
+``date_of_acquisition``, its ``task_protocol`` the ``session_type``, and Allen's other
+session fields go to ``json["allen"]``; Allen's ids are kept in ``allen_id`` columns.
+Sessions are imported one transaction each. On export, rows without an Allen id get a
+stable one derived from their UUID.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from ..catalog import schema as s
+from ..catalog.views import table_spec
+from ..catalog.writes import insert_records, lock_key
+from ..errors import NotFoundError, ValidationError
+from ..query.conditions import compile_conditions
+from .report import ImportReport
+from .writing import METRIC_ALIASES, UNIT_FIELDS, ProbeData, write_session_ephys
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from ..client import Trove
+    from .interface import Ephys
+
+__all__ = ["MANIFEST_VERSION", "allen_id", "export_allen", "import_allen", "manifest_paths"]
+
+MANIFEST_VERSION = "0.3.0"
+"""The manifest version AllenSDK's ``EcephysProjectCache`` reads."""
+
+_MANIFEST_ENTRIES: list[tuple[str, str, str, str]] = [
+    ("sessions", "file", "sessions.csv", "BASEDIR"),
+    ("probes", "file", "probes.csv", "BASEDIR"),
+    ("channels", "file", "channels.csv", "BASEDIR"),
+    ("units", "file", "units.csv", "BASEDIR"),
+    ("session_data", "dir", "session_%d", "BASEDIR"),
+    ("session_nwb", "file", "session_%d.nwb", "session_data"),
+    ("session_analysis_metrics", "file", "session_%d_analysis_metrics.csv", "session_data"),
+    ("probe_lfp_nwb", "file", "probe_%d_lfp.nwb", "session_data"),
+    ("movie_dir", "dir", "natural_movie_templates", "BASEDIR"),
+    ("typewise_analysis_metrics", "file", "%s_analysis_metrics.csv", "BASEDIR"),
+    ("natural_movie", "file", "natural_movie_%d.h5", "movie_dir"),
+    ("natural_scene_dir", "dir", "natural_scene_templates", "BASEDIR"),
+    ("natural_scene", "file", "natural_scene_%d.tiff", "natural_scene_dir"),
+]
+_RAW_NAMES = {typed: raw for raw, typed in METRIC_ALIASES.items() if raw != "l_ratio"}
+_SESSION_FIELDS = (
+    "published_at",
+    "specimen_id",
+    "age_in_days",
+    "has_nwb",
+    "isi_experiment_id",
+    "date_of_acquisition",
+)
+
+
+def allen_id(stored: Any, key: str) -> int:
+    """Return Allen's id of a row: the stored one, else one derived from its UUID.
+
+    Examples
+    --------
+    >>> allen_id(715093703, "c7a2a7e4-d9b1-4c5e-9f0a-1b2c3d4e5f60")
+    715093703
+    >>> allen_id(None, "c7a2a7e4-d9b1-4c5e-9f0a-1b2c3d4e5f60") > 0
+    True
+    """
+    if not _missing(stored):
+        return int(stored)
+    return uuid.UUID(str(key)).int >> 66
+
+
+def _missing(value: Any) -> bool:
+    """Whether a value is absent: None, NaN or pandas' NA."""
+    if value is None:
+        return True
+    try:
+        return bool(value != value)
+    except (TypeError, ValueError):  # pandas.NA refuses to be a bool
+        return True
+
+
+def manifest_paths(manifest: Path) -> dict[str, str]:
+    """Return each manifest key's path pattern, resolved from ``BASEDIR``.
+
+    Raises
+    ------
+    ValidationError
+        When the file is not an Allen manifest.
+    """
+    try:
+        entries = json.loads(manifest.read_text())["manifest"]
+    except (OSError, ValueError, KeyError, TypeError):
+        raise ValidationError(
+            f"{manifest} is not an Allen project manifest (a JSON file with a 'manifest' list)",
+            path=str(manifest),
+        ) from None
+    specs = {e["key"]: e for e in entries if isinstance(e, Mapping) and "key" in e}
+    resolved: dict[str, str] = {}
+
+    def path_of(key: str) -> str:
+        if key not in resolved:
+            entry = specs[key]
+            parent = entry.get("parent_key")
+            base = path_of(parent) if parent else str(manifest.parent)
+            resolved[key] = os.path.normpath(os.path.join(base, entry["spec"]))
+        return resolved[key]
+
+    return {key: path_of(key) for key in specs}
+
+
+def _manifest_file(path: Path) -> Path:
+    if path.is_file():
+        return path
+    for name in ("manifest.json", "ecephys_project_manifest.json"):
+        if (path / name).is_file():
+            return path / name
+    raise NotFoundError(
+        f"{path} holds no Allen manifest (manifest.json or ecephys_project_manifest.json)",
+        path=str(path),
+    )
+
+
+def _value(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        value = value.item()
+    return None if _missing(value) else value
+
+
+def _read(paths: Mapping[str, str], key: str) -> pd.DataFrame:
+    import pandas as pd
+
+    path = Path(paths.get(key, ""))
+    if not path.is_file():
+        raise NotFoundError(f"the Allen cache has no {key} table ({path})", path=str(path))
+    return pd.read_csv(path, index_col="id")
+
+
+def _analysis_metrics(
+    paths: Mapping[str, str], sessions: pd.DataFrame
+) -> dict[int, dict[str, Any]]:
+    import pandas as pd
+
+    found: dict[int, dict[str, Any]] = {}
+    files = []
+    if "session_analysis_metrics" in paths:
+        files += [Path(paths["session_analysis_metrics"] % (sid, sid)) for sid in sessions.index]
+    if "typewise_analysis_metrics" in paths and "session_type" in sessions:
+        files += [
+            Path(paths["typewise_analysis_metrics"] % kind)
+            for kind in sessions["session_type"].dropna().unique()
+        ]
+    for file in files:
+        if file.is_file():
+            table = pd.read_csv(file, index_col="ecephys_unit_id")
+            for unit, row in zip(table.index, table.to_dict("records"), strict=True):
+                found.setdefault(int(unit), {}).update({str(k): _value(v) for k, v in row.items()})
+    return found
+
+
+def import_allen(
+    trove: Trove, path: str | os.PathLike[str], *, lab: str | None = None
+) -> ImportReport:
+    """Import an Allen project cache's sessions, probes, channels and units.
+
+    Parameters
+    ----------
+    path : str or Path
+        The manifest, or the folder holding it.
+    lab : str, optional
+        The lab to file the sessions under.
+
+    Raises
+    ------
+    NotFoundError
+        When the manifest or one of the four tables is missing.
+    """
+    import pandas as pd
+
+    manifest = _manifest_file(Path(path).expanduser())
+    paths = manifest_paths(manifest)
+    sessions, probes = _read(paths, "sessions"), _read(paths, "probes")
+    channels, units = _read(paths, "channels"), _read(paths, "units")
+    units = units.rename(columns=METRIC_ALIASES)
+    metrics = _analysis_metrics(paths, sessions)
+    channel_place = {
+        int(cid): (int(pid), int(index))
+        for cid, pid, index in zip(
+            channels.index, channels["ecephys_probe_id"], channels["local_index"], strict=True
+        )
+    }
+    probe_of_unit = [
+        None if _missing(c) else channel_place.get(int(c), (None, None))[0]
+        for c in units["ecephys_channel_id"].tolist()
+    ]
+    units = units.assign(_probe=pd.array(probe_of_unit, dtype="Int64"))
+    empty_channels, empty_units = channels.iloc[:0], units.iloc[:0]
+    channels_of = {int(str(k)): v for k, v in channels.groupby("ecephys_probe_id")}
+    units_of = {int(str(k)): v for k, v in units.groupby("_probe")}
+    probes_of = {int(str(k)): v for k, v in probes.groupby("ecephys_session_id")}
+    report = ImportReport()
+    for allen_session, session in sessions.iterrows():
+        record = _session_record(int(str(allen_session)), session, lab)
+        session_probes = probes_of.get(int(str(allen_session)), probes.iloc[:0])
+        data = [
+            _probe_data(
+                int(str(pid)),
+                probe,
+                channels_of.get(int(str(pid)), empty_channels),
+                units_of.get(int(str(pid)), empty_units),
+                channel_place,
+                metrics,
+            )
+            for pid, probe in session_probes.iterrows()
+        ]
+        with trove.catalog.write() as conn:
+            known = _known_session(conn, int(str(allen_session)))
+            if known is not None:  # imported before: the same session, wherever it is filed
+                record.update(known)
+            else:  # a new session: the subject's next number that day
+                lock_key(conn, f"session-number:{record['subject']}")
+                record["number"] = trove._next_number(conn, record["subject"], record["date"], lab)
+            subject = {
+                "nickname": record["subject"],
+                "lab": lab,
+                "sex": _sex(session.get("sex")),
+                "genotype": _value(session.get("genotype", session.get("full_genotype"))),
+                "species": "Mus musculus",
+            }
+            insert_records(conn, table_spec("subjects"), [subject], on_conflict="update")
+            written = insert_records(conn, table_spec("sessions"), [record], on_conflict="update")
+            eid = str(written.keys[0])
+            pids, channel_count, unit_count = write_session_ephys(conn, eid, data)
+        report.add(eid, len(pids), channel_count, unit_count)
+    return report
+
+
+def _known_session(conn: Connection, allen_session: int) -> dict[str, Any] | None:
+    """Return the subject, lab, date and number of the session imported with this Allen id."""
+    where = compile_conditions(
+        table_spec("sessions"), {"json.allen.id": allen_session}, conn.dialect.name
+    )
+    found = conn.execute(
+        sa.select(s.subjects.c.nickname, s.sessions.c.lab, s.sessions.c.date, s.sessions.c.number)
+        .select_from(s.sessions.join(s.subjects, s.subjects.c.id == s.sessions.c.subject))
+        .where(*where)
+    ).first()
+    if found is None:
+        return None
+    return {
+        "subject": found.nickname,
+        "lab": found.lab,
+        "date": found.date,
+        "number": found.number,
+    }
+
+
+def _sex(value: Any) -> str:
+    text = str(_value(value) or "U").upper()[:1]
+    return text if text in ("M", "F") else "U"
+
+
+def _session_record(allen_session: int, session: Any, lab: str | None) -> dict[str, Any]:
+    acquired = _value(session.get("date_of_acquisition"))
+    specimen = _value(session.get("specimen_id"))
+    if acquired is None:
+        raise ValidationError(
+            f"Allen session {allen_session} has no date_of_acquisition; a session needs a date",
+            session=allen_session,
+        )
+    allen = {"id": allen_session}
+    for name in _SESSION_FIELDS:
+        if name in session.index and _value(session[name]) is not None:
+            allen[name] = _value(session[name])
+    return {
+        "subject": str(specimen) if specimen is not None else f"allen_{allen_session}",
+        "lab": lab,
+        "date": str(acquired)[:10],
+        "number": 1,
+        "task_protocol": _value(session.get("session_type")),
+        "json": {"allen": allen},
+    }
+
+
+def _probe_data(
+    allen_probe: int,
+    probe: Any,
+    channels: pd.DataFrame,
+    units: pd.DataFrame,
+    channel_place: Mapping[int, tuple[int, int]],
+    metrics: Mapping[int, dict[str, Any]],
+) -> ProbeData:
+    fields: dict[str, Any] = {"allen_id": allen_probe}
+    for name in (
+        "phase",
+        "sampling_rate",
+        "lfp_sampling_rate",
+        "lfp_temporal_subsampling_factor",
+        "has_lfp_data",
+        "air_channel_index",
+        "surface_channel_index",
+    ):
+        if name in probe.index:
+            fields[name] = _value(probe[name])
+    if isinstance(fields.get("has_lfp_data"), str):
+        fields["has_lfp_data"] = fields["has_lfp_data"].strip().lower() == "true"
+    own = channels
+    channel_columns: dict[str, Any] = {
+        "local_index": own["local_index"].to_numpy(),
+        "allen_id": own.index.to_numpy(),
+    }
+    for name in (
+        "probe_horizontal_position",
+        "probe_vertical_position",
+        "anterior_posterior_ccf_coordinate",
+        "dorsal_ventral_ccf_coordinate",
+        "left_right_ccf_coordinate",
+    ):
+        if name in own:
+            channel_columns[name] = own[name].to_numpy()
+    if "ecephys_structure_id" in own:
+        channel_columns["structure_id"] = own["ecephys_structure_id"].tolist()
+    if "ecephys_structure_acronym" in own:
+        channel_columns["structure_acronym"] = own["ecephys_structure_acronym"].tolist()
+    mine = units
+    unit_columns: dict[str, Any] = {
+        "cluster_id": mine["cluster_id"].to_numpy()
+        if "cluster_id" in mine
+        else mine.index.to_numpy(),
+        "allen_id": mine.index.to_numpy(),
+        "peak_channel": [channel_place[int(c)][1] for c in mine["ecephys_channel_id"]],
+    }
+    if "quality" in mine:
+        unit_columns["quality"] = mine["quality"].tolist()
+    for name in UNIT_FIELDS:
+        if name in mine and UNIT_FIELDS[name] == "float":
+            unit_columns[name] = mine[name].to_numpy(dtype=float, na_value=np.nan)
+    unit_columns["json"] = [
+        {"analysis_metrics": metrics[int(u)]} if int(u) in metrics else None for u in mine.index
+    ]
+    return ProbeData(
+        str(_value(probe.get("name")) or f"probe{allen_probe}"),
+        fields,
+        channel_columns,
+        unit_columns,
+    )
+
+
+def export_allen(ephys: Ephys, folder: str | os.PathLike[str]) -> Path:
+    """Write the ephys tables as an Allen project cache; return the manifest's path.
+
+    The cache holds every session with probes, with all its probes, channels and units
+    (unfiltered: AllenSDK applies its filters when it reads them).
+    """
+    import pandas as pd
+
+    from .interface import SUPPRESS_FROM_UNITS
+
+    target = Path(folder).expanduser()
+    target.mkdir(parents=True, exist_ok=True)
+    sessions = ephys.get_session_table(suppress=[])
+    probes = ephys.get_probes(suppress=[])
+    channels = ephys.get_channels(suppress=[])
+    units = ephys.get_units(
+        suppress=list(SUPPRESS_FROM_UNITS),
+        filter_by_validity=False,
+        filter_out_of_brain_units=False,
+        amplitude_cutoff_maximum=None,
+        presence_ratio_minimum=None,
+        isi_violations_maximum=None,
+    )
+    session_ids = {
+        e: allen_id(a, e) for e, a in zip(sessions.index, sessions["allen_id"], strict=True)
+    }
+    probe_ids = {p: allen_id(a, p) for p, a in zip(probes.index, probes["allen_id"], strict=True)}
+    channel_ids = {
+        c: allen_id(a, c) for c, a in zip(channels.index, channels["allen_id"], strict=True)
+    }
+    out = pd.DataFrame(
+        {
+            "published_at": sessions["published_at"].to_numpy(),
+            "specimen_id": [
+                allen_id(s, str(uuid.uuid5(uuid.NAMESPACE_OID, str(n))))
+                for s, n in zip(sessions["specimen_id"], sessions["subject"], strict=True)
+            ],
+            "session_type": sessions["session_type"].to_numpy(),
+            "age_in_days": sessions["age_in_days"].to_numpy(),
+            "sex": sessions["sex"].to_numpy(),
+            "genotype": sessions["full_genotype"].to_numpy(),
+            "has_nwb": sessions["has_nwb"].to_numpy(),
+            "isi_experiment_id": sessions["isi_experiment_id"].to_numpy(),
+            "date_of_acquisition": sessions["date_of_acquisition"].to_numpy(),
+        },
+        index=pd.Index([session_ids[e] for e in sessions.index], name="id"),
+    )
+    out.to_csv(target / "sessions.csv")
+    factor = probes["lfp_temporal_subsampling_factor"].astype(float).fillna(1.0)
+    pd.DataFrame(
+        {
+            "ecephys_session_id": [session_ids[e] for e in probes["ecephys_session_id"]],
+            "lfp_sampling_rate": probes["lfp_sampling_rate"].astype(float).to_numpy()
+            * factor.to_numpy(),
+            "name": probes["name"].to_numpy(),
+            "phase": probes["phase"].to_numpy(),
+            "sampling_rate": probes["sampling_rate"].to_numpy(),
+            "has_lfp_data": probes["has_lfp_data"].to_numpy(),
+            "lfp_temporal_subsampling_factor": factor.to_numpy(),
+            "air_channel_index": probes["air_channel_index"].to_numpy(),
+            "surface_channel_index": probes["surface_channel_index"].to_numpy(),
+        },
+        index=pd.Index([probe_ids[p] for p in probes.index], name="id"),
+    ).to_csv(target / "probes.csv")
+    channel_columns = [
+        "local_index",
+        "probe_horizontal_position",
+        "probe_vertical_position",
+        "anterior_posterior_ccf_coordinate",
+        "dorsal_ventral_ccf_coordinate",
+        "left_right_ccf_coordinate",
+        "ecephys_structure_id",
+        "ecephys_structure_acronym",
+    ]
+    channel_table = channels[channel_columns].copy()
+    channel_table.insert(
+        0, "ecephys_probe_id", [probe_ids[p] for p in channels["ecephys_probe_id"]]
+    )
+    channel_table.index = pd.Index([channel_ids[c] for c in channels.index], name="id")
+    channel_table.to_csv(target / "channels.csv")
+    unit_ids = {u: allen_id(a, u) for u, a in zip(units.index, units["allen_id"], strict=True)}
+    unit_table = pd.DataFrame(
+        {
+            "ecephys_channel_id": pd.array(
+                [
+                    channel_ids.get(c) if c is not None and c == c else None
+                    for c in units["ecephys_channel_id"]
+                ],
+                dtype="Int64",
+            ),
+            "cluster_id": units["cluster_id"].to_numpy(),
+            "quality": units["quality"].to_numpy(),
+            # So AllenSDK drops units outside the brain by default, as trove.ephys does.
+            "ecephys_structure_id": units["ecephys_structure_id"].to_numpy(),
+            **{
+                _RAW_NAMES.get(name, name): units[name].to_numpy()
+                for name in UNIT_FIELDS
+                if UNIT_FIELDS[name] == "float"
+            },
+        },
+        index=pd.Index([unit_ids[u] for u in units.index], name="id"),
+    )
+    unit_table.to_csv(target / "units.csv")
+    _export_metrics(ephys, target, sessions, session_ids, unit_ids)
+    manifest = target / "manifest.json"
+    entries: list[dict[str, Any]] = [
+        {"type": "manifest_version", "value": MANIFEST_VERSION},
+        {"key": "BASEDIR", "type": "dir", "spec": "."},
+    ]
+    entries += [
+        {"key": key, "type": kind, "spec": spec, "parent_key": parent}
+        for key, kind, spec, parent in _MANIFEST_ENTRIES
+    ]
+    manifest.write_text(json.dumps({"manifest": entries}, indent=2))
+    return manifest
+
+
+def _export_metrics(
+    ephys: Ephys,
+    target: Path,
+    sessions: pd.DataFrame,
+    session_ids: Mapping[str, int],
+    unit_ids: Mapping[str, int],
+) -> None:
+    by_type: dict[str, list[pd.DataFrame]] = {}
+    for eid in sessions.index:
+        metrics = ephys.get_unit_analysis_metrics_for_session(eid, annotate=False)
+        if metrics.empty:
+            continue
+        metrics.index = [unit_ids.get(u, allen_id(None, u)) for u in metrics.index]
+        metrics.index.name = "ecephys_unit_id"
+        sid = session_ids[eid]
+        folder = target / f"session_{sid}"
+        folder.mkdir(exist_ok=True)
+        metrics.to_csv(folder / f"session_{sid}_analysis_metrics.csv")
+        kind = sessions.loc[eid, "session_type"]
+        if not _missing(kind):
+            by_type.setdefault(str(kind), []).append(metrics)
+    import pandas as pd
+
+    for kind, frames in by_type.items():
+        pd.concat(frames).to_csv(target / f"{kind}_analysis_metrics.csv")

@@ -1,0 +1,131 @@
+"""One session's ephys data: its units, their spike times, its channels and probes.
+
+Spike times are read from the files, never stored in the catalogue:
+
+- a probe imported from ALF reads ``spikes.times`` and ``spikes.clusters`` of its
+  collection (``json["collection"]`` of the probe) through ``trove.load_dataset``;
+- a probe imported from NWB reads its units' ``spike_times`` from the file
+  (``json["nwb"]``, relative to the session folder or absolute).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..errors import NotFoundError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from .interface import Ephys
+
+__all__ = ["EphysSessionData", "session_data"]
+
+SpikeTimes = np.ndarray[Any, np.dtype[np.float64]]
+
+
+@dataclass
+class EphysSessionData:
+    """What ``trove.ephys.get_session_data(eid)`` returns.
+
+    Attributes
+    ----------
+    eid : str
+        The session.
+    units : pandas.DataFrame
+        Its units, filtered as ``get_units``, indexed by unit id.
+    spike_times : dict of str to numpy.ndarray
+        Each unit's spike times in seconds, by unit id (only the units in ``units``).
+    channels : pandas.DataFrame
+        Its channels, as ``get_channels``.
+    probes : pandas.DataFrame
+        Its probes, as ``get_probes``.
+    """
+
+    eid: str
+    units: pd.DataFrame
+    spike_times: dict[str, SpikeTimes] = field(default_factory=dict)
+    channels: pd.DataFrame | None = None
+    probes: pd.DataFrame | None = None
+
+    def __repr__(self) -> str:
+        return (
+            f"<EphysSessionData {self.eid}: {len(self.units)} units, "
+            f"{sum(len(t) for t in self.spike_times.values())} spikes>"
+        )
+
+
+def _group_spikes(times: Any, clusters: Any, wanted: Mapping[int, str]) -> dict[str, SpikeTimes]:
+    """Split spike times by cluster id, for the clusters in ``wanted`` (cluster -> unit id)."""
+    times = np.asarray(times, dtype=float).reshape(-1)
+    clusters = np.asarray(clusters).reshape(-1).astype(np.int64)
+    if len(times) != len(clusters):
+        raise NotFoundError(
+            f"spikes.times has {len(times)} values but spikes.clusters {len(clusters)}; "
+            f"the spike files do not belong together"
+        )
+    order = np.argsort(clusters, kind="stable")
+    sorted_clusters = clusters[order]
+    out: dict[str, SpikeTimes] = {}
+    for cluster, unit in wanted.items():
+        start, stop = np.searchsorted(sorted_clusters, [cluster, cluster + 1])
+        out[unit] = times[order[start:stop]]
+    return out
+
+
+def _nwb_spikes(path: Path, wanted: Mapping[int, str]) -> dict[str, SpikeTimes]:
+    from pynwb import NWBHDF5IO
+
+    with NWBHDF5IO(str(path), "r") as io:
+        units = io.read().units
+        if units is None:
+            return {}
+        column = "cluster_id" if "cluster_id" in units.colnames else None
+        ids = units[column][:] if column else units.id[:]
+        out: dict[str, SpikeTimes] = {}
+        for row, cluster in enumerate(ids):
+            unit = wanted.get(int(cluster))
+            if unit is not None:
+                out[unit] = np.asarray(units["spike_times"][row], dtype=float)
+        return out
+
+
+def session_data(
+    ephys: Ephys, eid: str, filter_by_validity: bool, filters: Mapping[str, Any]
+) -> EphysSessionData:
+    """Assemble :class:`EphysSessionData` for session ``eid``."""
+    trove = ephys.trove
+    units = ephys.get_units(
+        filter_by_validity=filter_by_validity, ecephys_session_id=eid, **filters
+    )
+    probes = ephys.get_probes()
+    probes = probes[probes["ecephys_session_id"] == eid]
+    channels = ephys._channels(None, eid)
+    spike_times: dict[str, SpikeTimes] = {}
+    from ..catalog import ephys_schema as es
+
+    rows = {
+        str(r["id"]): r
+        for r in ephys._table_rows(es.probe_insertions, [es.probe_insertions.c.session == eid])
+    }
+    folder = trove.eid2path(eid)
+    for pid, probe_units in units.groupby("ecephys_probe_id", sort=False):
+        wanted = {
+            int(c): str(u)
+            for u, c in zip(probe_units.index, probe_units["cluster_id"], strict=True)
+        }
+        source = rows[str(pid)]["json"] or {}
+        if "nwb" in source:
+            path = Path(source["nwb"])
+            spike_times.update(_nwb_spikes(path if path.is_absolute() else folder / path, wanted))
+        elif "collection" in source:
+            collection = source["collection"]
+            times = trove.load_dataset(eid, "spikes.times.npy", collection=collection)
+            clusters = trove.load_dataset(eid, "spikes.clusters.npy", collection=collection)
+            spike_times.update(_group_spikes(times, clusters, wanted))
+    return EphysSessionData(eid, units, spike_times, channels, probes)

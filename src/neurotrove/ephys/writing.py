@@ -1,0 +1,291 @@
+"""Bulk writes of one session's probes, channels and units, validated first.
+
+Every importer (ALF, NWB, an Allen project cache) turns what it read into
+:class:`ProbeData` and calls :func:`write_session_ephys` inside one write transaction per
+session. The probes go through the table interface's ``insert_records`` (``update`` on
+conflict); their channels and units are replaced as a whole, in bulk, with their stable
+ids, so importing the same data again changes nothing but the row numbers.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from ..catalog import ephys_schema as es
+from ..catalog.views import table_spec
+from ..catalog.writes import insert_records, lock_key
+from ..errors import ValidationError
+from .tables import bump_units_version, channel_id, next_unit_pk, unit_id
+
+__all__ = [
+    "CHANNEL_FIELDS",
+    "METRIC_ALIASES",
+    "PROBE_FIELDS",
+    "UNIT_FIELDS",
+    "ProbeData",
+    "write_session_ephys",
+]
+
+PROBE_FIELDS = (
+    "model",
+    "serial",
+    "allen_id",
+    "phase",
+    "sampling_rate",
+    "lfp_sampling_rate",
+    "lfp_temporal_subsampling_factor",
+    "has_lfp_data",
+    "air_channel_index",
+    "surface_channel_index",
+    "json",
+)
+"""The fields of a probe besides its session and name."""
+
+CHANNEL_FIELDS: dict[str, str] = {
+    "local_index": "int",
+    "allen_id": "int",
+    "probe_horizontal_position": "float",
+    "probe_vertical_position": "float",
+    "anterior_posterior_ccf_coordinate": "float",
+    "dorsal_ventral_ccf_coordinate": "float",
+    "left_right_ccf_coordinate": "float",
+    "structure_id": "int",
+    "structure_acronym": "text",
+    "json": "json",
+}
+"""The columns of a probe's channels, with their kinds."""
+
+UNIT_FIELDS: dict[str, str] = {
+    "cluster_id": "int",
+    "peak_channel": "int",
+    "quality": "text",
+    "allen_id": "int",
+    **dict.fromkeys(es.UNIT_METRIC_COLUMNS, "float"),
+    "json": "json",
+}
+"""The columns of a probe's units, with their kinds."""
+
+METRIC_ALIASES = {
+    "PT_ratio": "waveform_PT_ratio",
+    "amplitude": "waveform_amplitude",
+    "duration": "waveform_duration",
+    "halfwidth": "waveform_halfwidth",
+    "recovery_slope": "waveform_recovery_slope",
+    "repolarization_slope": "waveform_repolarization_slope",
+    "spread": "waveform_spread",
+    "velocity_above": "waveform_velocity_above",
+    "velocity_below": "waveform_velocity_below",
+    "l_ratio": "L_ratio",
+}
+"""Allen's raw metric names (as its warehouse and NWB files spell them) to the typed ones."""
+
+_CHUNK = 20_000
+_NOT_IN_BRAIN = {"", "none", "nan", "void", "null"}
+
+
+@dataclass
+class ProbeData:
+    """One probe of a session as an importer read it: its fields, channels and units.
+
+    Attributes
+    ----------
+    name : str
+        The probe's label in the session, e.g. ``probe00``.
+    fields : dict
+        Any of :data:`PROBE_FIELDS`.
+    channels : dict of str to sequence
+        Columns of :data:`CHANNEL_FIELDS`, all of one length; ``local_index`` is required.
+    units : dict of str to sequence
+        Columns of :data:`UNIT_FIELDS`, all of one length; ``cluster_id`` is required.
+    """
+
+    name: str
+    fields: dict[str, Any] = field(default_factory=dict)
+    channels: dict[str, Any] = field(default_factory=dict)
+    units: dict[str, Any] = field(default_factory=dict)
+
+
+def _missing(value: Any) -> bool:
+    if value is None:
+        return True
+    try:
+        return bool(value != value)  # NaN, NaT, pandas.NA
+    except (TypeError, ValueError):
+        return False
+
+
+def _values(kind: str, values: Any, column: str, where: str) -> list[Any]:
+    """Turn a column into database values, or raise a ValidationError naming it."""
+    if kind == "float":
+        try:
+            array = np.asarray(values, dtype=float).reshape(-1)
+        except (TypeError, ValueError):
+            raise ValidationError(
+                f"{where}: column {column} must hold numbers", column=column
+            ) from None
+        return [None if math.isnan(v) else v for v in array.tolist()]
+    if kind == "int" and isinstance(values, np.ndarray) and values.dtype.kind in "iu":
+        return values.reshape(-1).tolist()  # integers already: no value to check
+    out: list[Any] = []
+    for index, value in enumerate(list(values)):
+        if _missing(value):
+            out.append(None)
+        elif kind == "int":
+            number = value.item() if isinstance(value, np.generic) else value
+            if isinstance(number, bool) or not isinstance(number, int | float):
+                raise ValidationError(
+                    f"{where}: {column}[{index}]={value!r} is not an integer", column=column
+                )
+            if isinstance(number, float) and not number.is_integer():
+                raise ValidationError(
+                    f"{where}: {column}[{index}]={value!r} is not an integer", column=column
+                )
+            out.append(int(number))
+        elif kind == "text":
+            text = str(value.item() if isinstance(value, np.generic) else value)
+            out.append(text)
+        elif isinstance(value, Mapping):
+            out.append(dict(value) or None)
+        else:
+            raise ValidationError(
+                f"{where}: {column}[{index}] must be a dict, not {type(value).__name__}",
+                column=column,
+            )
+    return out
+
+
+def _columns(
+    data: Mapping[str, Any], kinds: Mapping[str, str], required: str, where: str
+) -> tuple[int, dict[str, list[Any]]]:
+    unknown = sorted(set(data) - set(kinds))
+    if unknown:
+        raise ValidationError(
+            f"{where}: unknown column {unknown[0]!r}; the columns are {', '.join(kinds)}",
+            column=unknown[0],
+        )
+    lengths = {name: len(values) for name, values in data.items()}
+    if required not in data:
+        if not data or not any(lengths.values()):
+            return 0, {}
+        raise ValidationError(f"{where}: column {required} is required", column=required)
+    count = lengths[required]
+    for name, length in lengths.items():
+        if length != count:
+            raise ValidationError(
+                f"{where}: column {name} has {length} values, {required} has {count}; every "
+                f"column needs one value per row",
+                column=name,
+            )
+    columns = {name: _values(kinds[name], values, name, where) for name, values in data.items()}
+    keys = columns[required]
+    if any(k is None for k in keys):
+        raise ValidationError(f"{where}: {required} has empty values", column=required)
+    if len(set(keys)) != len(keys):
+        seen: set[Any] = set()
+        twice = None
+        for key in keys:
+            if key in seen:
+                twice = key
+                break
+            seen.add(key)
+        raise ValidationError(
+            f"{where}: {required} {twice} appears more than once", column=required
+        )
+    return count, columns
+
+
+def _rows(
+    columns: Mapping[str, list[Any]], kinds: Mapping[str, str], count: int
+) -> list[dict[str, Any]]:
+    names = list(kinds)
+    filled = [columns.get(name) or [None] * count for name in names]
+    return [dict(zip(names, values, strict=True)) for values in zip(*filled, strict=True)]
+
+
+def _acronyms(values: list[Any]) -> list[Any]:
+    return [None if v is None or v.strip().lower() in _NOT_IN_BRAIN else v for v in values]
+
+
+def write_session_ephys(
+    conn: Connection, eid: str, probes: Sequence[ProbeData]
+) -> tuple[list[str], int, int]:
+    """Write a session's probes and replace their channels and units, in ``conn``'s transaction.
+
+    Everything is validated before anything is written.
+
+    Returns
+    -------
+    (list of str, int, int)
+        The pids written, and how many channels and units they now have.
+
+    Raises
+    ------
+    ValidationError
+        For a malformed column, naming the session, probe and column.
+    """
+    names = [p.name for p in probes]
+    if len(set(names)) != len(names):
+        raise ValidationError(f"session {eid}: probe names repeat: {names}", session=eid)
+    prepared = []
+    for probe in probes:
+        where = f"session {eid}, probe {probe.name}"
+        unknown = sorted(set(probe.fields) - set(PROBE_FIELDS))
+        if unknown:
+            raise ValidationError(
+                f"{where}: unknown field {unknown[0]!r}; the fields are {', '.join(PROBE_FIELDS)}",
+                field=unknown[0],
+            )
+        channel_count, channel_columns = _columns(
+            probe.channels, CHANNEL_FIELDS, "local_index", f"{where}, channels"
+        )
+        if "structure_acronym" in channel_columns:
+            channel_columns["structure_acronym"] = _acronyms(channel_columns["structure_acronym"])
+        unit_count, unit_columns = _columns(
+            probe.units, UNIT_FIELDS, "cluster_id", f"{where}, units"
+        )
+        record = {"session": eid, "name": probe.name, **probe.fields}
+        prepared.append((record, channel_count, channel_columns, unit_count, unit_columns))
+    lock_key(conn, f"ephys:{eid}")
+    written = insert_records(
+        conn, table_spec("probes"), [p[0] for p in prepared], on_conflict="update"
+    )
+    pids = [str(k) for k in written.keys]
+    if pids:
+        conn.execute(sa.delete(es.units).where(es.units.c.probe.in_(pids)))
+        conn.execute(sa.delete(es.channels).where(es.channels.c.probe.in_(pids)))
+    next_pk = next_unit_pk(conn)
+    total_channels = total_units = 0
+    for pid, (_, channel_count, channel_columns, unit_count, unit_columns) in zip(
+        pids, prepared, strict=True
+    ):
+        rows = _rows(channel_columns, CHANNEL_FIELDS, channel_count)
+        for row in rows:
+            row["id"] = channel_id(pid, row["local_index"])
+            row["probe"] = pid
+        for start in range(0, len(rows), _CHUNK):
+            conn.execute(sa.insert(es.channels), rows[start : start + _CHUNK])
+        structures = {
+            row["local_index"]: (row["structure_id"], row["structure_acronym"]) for row in rows
+        }
+        unit_rows = _rows(unit_columns, UNIT_FIELDS, unit_count)
+        for offset, row in enumerate(unit_rows):
+            row["id"] = unit_id(pid, row["cluster_id"])
+            row["pk"] = next_pk + offset
+            row["probe"] = pid
+            row["structure_id"], row["structure_acronym"] = structures.get(
+                row["peak_channel"], (None, None)
+            )
+        next_pk += unit_count
+        for start in range(0, len(unit_rows), _CHUNK):
+            conn.execute(sa.insert(es.units), unit_rows[start : start + _CHUNK])
+        total_channels += channel_count
+        total_units += unit_count
+    bump_units_version(conn)
+    return pids, total_channels, total_units
