@@ -117,11 +117,14 @@ mask_functions = sa.Table(
     sa.Column("id", UUIDString, primary_key=True),
     sa.Column("rig", UUIDString, sa.ForeignKey("rigs.id", ondelete="CASCADE"), nullable=False),
     sa.Column("name", sa.String(255), nullable=False),
+    # The ALF object the mask's datasets are named by (its name made ALF-safe).
+    sa.Column("object", sa.String(255), nullable=False),
     sa.Column("description", sa.Text),
     # "module.function", imported from the analysis folder when the mask is computed.
     sa.Column("function", sa.String(1024), nullable=False),
     sa.Column("created_at", sa.DateTime),
     sa.UniqueConstraint("rig", "name"),
+    sa.UniqueConstraint("rig", "object"),
 )
 
 session_rigs = sa.Table(
@@ -258,6 +261,7 @@ def _specs() -> list[TableSpec]:
         _column("id", "uuid", m.id),
         _column("rig", "text", r.name),
         _column("name", "text", m.name),
+        _column("object", "text", m.object),
         _column("description", "text", m.description),
         _column("function", "text", m.function),
         _column("created_at", "datetime", m.created_at),

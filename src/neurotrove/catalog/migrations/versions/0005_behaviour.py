@@ -44,6 +44,7 @@ def upgrade() -> None:
         sa.Column("id", UUIDString(), nullable=False),
         sa.Column("rig", UUIDString(), nullable=False),
         sa.Column("name", sa.String(length=255), nullable=False),
+        sa.Column("object", sa.String(length=255), nullable=False),
         sa.Column("description", sa.Text(), nullable=True),
         sa.Column("function", sa.String(length=1024), nullable=False),
         sa.Column("created_at", sa.DateTime(), nullable=True),
@@ -52,6 +53,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_mask_functions")),
         sa.UniqueConstraint("rig", "name", name=op.f("uq_mask_functions_rig_name")),
+        sa.UniqueConstraint("rig", "object", name=op.f("uq_mask_functions_rig_object")),
     )
     op.create_table(
         "session_animals",
