@@ -342,18 +342,23 @@ class WritingMixin(ReadingMixin):
         records: list[dict[str, Any]],
         staged: Sequence[StagedFile],
         *,
+        before: Callable[[Connection], None] | None = None,
         also: Callable[[Connection], None] | None = None,
     ) -> pd.DataFrame:
         """Record datasets and rename their staged files into place, in one transaction.
 
-        ``also`` writes more rows in the same transaction (before any file is placed), so
-        that a failure there leaves neither rows nor files. A staged file that replaces an
-        existing one moves the old file aside first and puts it back if the write fails.
+        ``before`` runs first in the transaction (to take a lock and check that the write
+        still applies); ``also`` writes more rows after the datasets, before any file is
+        placed. A failure in either leaves neither rows nor files. A staged file that
+        replaces an existing one moves the old file aside first and puts it back if the
+        write fails.
         """
         placed: list[Path] = []
         kept: list[tuple[Path, Path]] = []  # (old file moved aside, where it belongs)
         try:
             with self.catalog.write() as conn:
+                if before is not None:
+                    before(conn)
                 result = insert_records(
                     conn,
                     table_spec("datasets"),

@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection
 from ..catalog import behaviour_schema as b
 from ..catalog import schema as s
 from ..catalog.types import as_uuid_string
-from ..catalog.writes import ensure_rows, utcnow
+from ..catalog.writes import ensure_rows, lock_key, utcnow
 from ..errors import ConflictError, MultipleFoundError, NotFoundError, ValidationError
 from ..files.hashing import file_md5
 from ..jsonable import to_jsonable
@@ -501,7 +501,12 @@ def insert_session(
             )
             conn.execute(sa.insert(b.behaviour_datasets), [_complete(r) for r in rows])
 
-        trove._commit_files(eid, folder, staging.records, staging.staged, also=write)
+        def check(conn: Connection) -> None:
+            # Another job may have inserted the session since it was read above.
+            lock_key(conn, f"behaviour:{eid}")
+            _refuse_existing(conn, eid)
+
+        trove._commit_files(eid, folder, staging.records, staging.staged, before=check, also=write)
     except BaseException:
         staging.discard()
         raise
@@ -591,7 +596,12 @@ def recompute_session(
             conn.execute(sa.delete(b.behaviour_datasets).where(b.behaviour_datasets.c.id.in_(ids)))
             conn.execute(sa.insert(b.behaviour_datasets), [_complete(r) for r in rows])
 
-        trove._commit_files(eid, folder, staging.records, staging.staged, also=write)
+        def serialise(conn: Connection) -> None:
+            lock_key(conn, f"behaviour:{eid}")
+
+        trove._commit_files(
+            eid, folder, staging.records, staging.staged, before=serialise, also=write
+        )
     except BaseException:
         staging.discard()
         raise
