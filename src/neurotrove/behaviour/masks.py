@@ -149,16 +149,17 @@ def _load_module(module_name: str, name: str, analysis_dir: Path | None) -> type
             if source.name == "__init__.py":
                 module.__path__ = [str(source.parent)]
             module.__package__ = module_name if source.name == "__init__.py" else parent
+            # The module is importable by its name while it runs (dataclasses need that),
+            # and not afterwards, so that what is found never depends on what ran before.
             previous = sys.modules.get(module_name)
             sys.modules[module_name] = module
             try:
                 exec(code, module.__dict__)  # noqa: S102 - the lab's own analysis code
-            except BaseException:
+            finally:
                 if previous is None:
                     sys.modules.pop(module_name, None)
                 else:
                     sys.modules[module_name] = previous
-                raise
             return module
         except ModuleNotFoundError as error:
             looked = f" (not in {analysis_dir})" if analysis_dir is not None else ""

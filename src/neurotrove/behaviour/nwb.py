@@ -215,6 +215,11 @@ def _show_place(where: Mapping[str, Any]) -> str:
     return text
 
 
+def _a(noun: str) -> str:
+    """``noun`` with its indefinite article: "an IntervalSeries", "a TimeSeries"."""
+    return f"{'an' if noun[:1].lower() in 'aeiou' else 'a'} {noun}"
+
+
 def _text_array(values: Any) -> Any:
     array = np.asarray(values)
     if array.dtype.kind == "O":  # variable-length strings come back as bytes objects
@@ -240,7 +245,7 @@ def _read(feature: Feature, found: Any) -> tuple[Events, dict[str, Any]]:
     from pynwb.misc import IntervalSeries
 
     kind = feature.data_type
-    shown = f"a {type(found).__name__}"
+    shown = _a(type(found).__name__)
     if isinstance(found, DynamicTable):
         if kind != "interval" or not {"start_time", "stop_time"} <= set(found.colnames):
             hint = "describe it as interval" if kind != "interval" else "it has no start_time"
@@ -338,7 +343,7 @@ def read_videos(nwbfile: Any, videos: Sequence[Video], nwb_path: Path) -> list[V
         label = f"video {video.name!r}"
         series = nwbfile.acquisition.get(video.name)
         if not isinstance(series, ImageSeries):
-            what = "not in acquisition" if series is None else f"a {type(series).__name__}"
+            what = "not in acquisition" if series is None else _a(type(series).__name__)
             problems.append(
                 f"{label} is {what}; a video is an ImageSeries in acquisition (acquisition "
                 f"holds {_names(nwbfile.acquisition)})"

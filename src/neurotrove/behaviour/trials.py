@@ -232,8 +232,8 @@ def check_mask(value: Any, what: str = "mask") -> Events:
     if bad.size:
         index = int(bad[0])
         raise ValidationError(
-            f"{what}: value {index} is {data[index]!r}; a mask holds only +1 (a trial starts) "
-            f"and -1 (it ends)",
+            f"{what}: value {index} is {data[index].item()!r}; a mask holds only +1 (a trial "
+            f"starts) and -1 (it ends)",
             what=what,
         )
     expected = np.where(np.arange(len(data)) % 2 == 0, 1, -1)
