@@ -11,6 +11,7 @@ import pytest
 
 import neurotrove as nt
 from neurotrove.backup import read_manifest, verify_backup
+from neurotrove.catalog.store import HEAD_REVISION
 from neurotrove.errors import CatalogError, ConfigError, ConflictError, NotFoundError
 from tests.pipeline_jobs import keep_registering
 
@@ -39,7 +40,7 @@ def test_backup_and_restore_round_trip_while_a_writer_is_active(
         writer.join(timeout=60)
     assert writer.exitcode == 0 and count.value > after  # it kept writing throughout
     manifest = read_manifest(folder)
-    assert manifest["dialect"] == trove.catalog.dialect and manifest["revision"] == "0004"
+    assert manifest["dialect"] == trove.catalog.dialect and manifest["revision"] == HEAD_REVISION
     assert verify_backup(folder)  # opens and checks it again
     assert sorted(p.name for p in folder.iterdir()) == ["backup.json", manifest["file"]]
     trove.register_session("KS005", "2019-04-02", lab="cortexlab")  # after the backup
