@@ -178,14 +178,15 @@ class Staging:
         """Stage an array as a ``.npy`` dataset; return the dataset's id."""
         target = self._prepare(rel_path)
         data = npy_bytes(array)
-        digest = hashlib.md5(data).hexdigest()  # noqa: S324 - the checksum ONE and Alyx use
         if target.exists():
+            digest = hashlib.md5(data).hexdigest()  # noqa: S324 - ONE's and Alyx's checksum
             if _holds(target, len(data), digest):
                 return self._record(rel_path, len(data), digest)
             if not self.replace:
                 raise self._conflict(target)
-        self.staged.append(stage_bytes(target, data))
-        return self._record(rel_path, len(data), digest)
+        item = stage_bytes(target, data)
+        self.staged.append(item)
+        return self._record(rel_path, item.size, item.md5)
 
     def copy(self, rel_path: str, source: Path) -> str:
         """Stage a copy of a file (md5-checked) as a dataset; return the dataset's id."""
