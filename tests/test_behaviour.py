@@ -430,3 +430,28 @@ def test_two_jobs_inserting_one_session_at_once_leave_one_complete_insert(
     for rel_path, digest in zip(stored["rel_path"], stored["hash"], strict=True):
         assert file_md5(folder / rel_path) == digest
     assert len(lab.b.datasets(lab.eid)) == len(FEATURES) + 2 + 1
+
+
+def test_a_rig_of_two_animals_needs_both_and_gives_each_feature_its_subject(lab: Lab) -> None:
+    features = [RIG["features"][5], {**RIG["features"][6], "ownership": _self(2)}]
+    lab.b.upload_rig(rig(features=features), name="pair")
+    lab.trove.register_subject("mouse02", lab="swc")
+    with pytest.raises(ValidationError, match="rig 'pair' holds 2 animals; give animals="):
+        lab.insert(rig="pair", animals=None)
+    with pytest.raises(ValidationError, match="name the same subject twice"):
+        lab.insert(rig="pair", animals=["mouse01", "mouse01"])
+    lab.insert(rig="pair", animals=["mouse01", {"nickname": "mouse02", "lab": "swc"}])
+    rows = lab.trove.table("behaviour_datasets").get(eid=lab.eid, kind="feature")
+    owners = dict(
+        zip(rows["name"], zip(rows["animal"], rows["animal_subject"], strict=True), strict=True)
+    )
+    assert owners == {"head": (1, "mouse01"), "nose": (2, "mouse02")}
+    animals = lab.trove.table("session_animals").get(eid=lab.eid)
+    assert list(zip(animals["animal"], animals["subject"], strict=True)) == [
+        (1, "mouse01"),
+        (2, "mouse02"),
+    ]
+
+
+def _self(animal: int) -> dict[str, Any]:
+    return {"ownership": "self", "animal": animal}
