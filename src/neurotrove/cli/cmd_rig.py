@@ -75,7 +75,7 @@ def validate(
             f"{where} is a valid rig: {len(features)} feature{'s' if len(features) != 1 else ''}"
             f" ({', '.join(f['name'] for f in features)}), {len(videos)} "
             f"video{'s' if len(videos) != 1 else ''}"
-            + (f", {len(masks or ())} mask function(s)" if masks else "")
+            + (f", {len(masks)} mask function{'s' if len(masks) != 1 else ''}" if masks else "")
         )
 
 
