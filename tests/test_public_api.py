@@ -34,6 +34,7 @@ EXPECTED = [
     "__version__",
     "connect",
     "register_loader",
+    "split_trials",
 ]
 
 
@@ -68,6 +69,7 @@ def test_design_api_names_exist_on_trove() -> None:
         "update_session",
         "set_qc",
         "pipeline",
+        "behaviour",
         "backup",
         "restore",
     ]

@@ -17,6 +17,7 @@ from .__about__ import __version__
 
 if TYPE_CHECKING:
     from .alf import DatasetName, RelPath, SessionRef
+    from .behaviour import split_trials
     from .client import Trove, connect
     from .config import Settings
     from .errors import (
@@ -61,6 +62,7 @@ __all__ = [
     "__version__",
     "connect",
     "register_loader",
+    "split_trials",
 ]
 
 _HOMES = {
@@ -87,6 +89,7 @@ _HOMES = {
     "QC": "qc",
     "RemoteTrove": "remote",
     "Table": "table",
+    "split_trials": "behaviour",
 }
 
 

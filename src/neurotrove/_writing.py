@@ -10,7 +10,7 @@ from __future__ import annotations
 import errno
 import os
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -341,18 +341,37 @@ class WritingMixin(ReadingMixin):
         folder: Path,
         records: list[dict[str, Any]],
         staged: Sequence[StagedFile],
+        *,
+        before: Callable[[Connection], None] | None = None,
+        also: Callable[[Connection], None] | None = None,
     ) -> pd.DataFrame:
-        """Record datasets and rename their staged files into place, in one transaction."""
+        """Record datasets and rename their staged files into place, in one transaction.
+
+        ``before`` runs first in the transaction (to take a lock and check that the write
+        still applies); ``also`` writes more rows after the datasets, before any file is
+        placed. A failure in either leaves neither rows nor files. A staged file that
+        replaces an existing one moves the old file aside first and puts it back if the
+        write fails.
+        """
         placed: list[Path] = []
+        kept: list[tuple[Path, Path]] = []  # (old file moved aside, where it belongs)
         try:
             with self.catalog.write() as conn:
+                if before is not None:
+                    before(conn)
                 result = insert_records(
                     conn,
                     table_spec("datasets"),
                     [{k: v for k, v in r.items() if v is not None} for r in records],
                     on_conflict="update",
                 )
+                if also is not None:
+                    also(conn)
                 for item in staged:
+                    if item.target.exists():
+                        aside = temporary_path(item.target)
+                        os.replace(item.target, aside)
+                        kept.append((aside, item.target))
                     item.place()
                     placed.append(item.target)
                 _record_mtimes(conn, folder, records)
@@ -361,7 +380,11 @@ class WritingMixin(ReadingMixin):
                 item.discard()
             for path in placed:
                 path.unlink(missing_ok=True)
+            for aside, target in kept:
+                os.replace(aside, target)
             raise
+        for aside, _ in kept:
+            aside.unlink(missing_ok=True)
         frame = self.list_datasets(eid, details=True, qc="CRITICAL")
         selected: pd.DataFrame = frame.loc[[k for k in result.keys if k in frame.index]]
         return selected

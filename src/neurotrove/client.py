@@ -38,6 +38,7 @@ from .errors import ConfigError, NotFoundError
 from .table import Table
 
 if TYPE_CHECKING:
+    from .behaviour import Behaviour
     from .ephys import Ephys
     from .pipeline import Pipeline
 
@@ -163,6 +164,23 @@ class Trove(LoadingMixin, WritingMixin):
         from .pipeline import Pipeline
 
         return Pipeline(self)
+
+    @property
+    def behaviour(self) -> Behaviour:
+        """Behaviour rigs, NWB sessions, masks and trials (one object per trove).
+
+        Examples
+        --------
+        >>> import tempfile, neurotrove as nt
+        >>> nt.connect(tempfile.mkdtemp()).behaviour.rigs().empty
+        True
+        """
+        found = self.__dict__.get("_behaviour")
+        if found is None:
+            from .behaviour import Behaviour
+
+            found = self.__dict__["_behaviour"] = Behaviour(self)
+        return found
 
     def backup(self, dest: str | os.PathLike[str]) -> Path:
         """Write a verified copy of the catalogue to the new folder ``dest``; return it.

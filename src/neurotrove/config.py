@@ -131,6 +131,9 @@ class Settings:
         Retries of a failed download (resumed where it stopped, with backoff).
     timeout : float
         Seconds to wait for the server to connect or to send data.
+    analysis_dir : Path or None
+        The folder holding a lab's analysis code, where behaviour mask functions
+        (``module.function``) are imported from (``NEUROTROVE_ANALYSIS_DIR``).
     """
 
     root: Path = field(default_factory=_default_root)
@@ -148,6 +151,7 @@ class Settings:
     download_workers: int = DEFAULT_DOWNLOAD_WORKERS
     download_retries: int = DEFAULT_DOWNLOAD_RETRIES
     timeout: float = DEFAULT_TIMEOUT_S
+    analysis_dir: Path | None = None
 
     @classmethod
     def load(cls, *, profile: str | None = None, **overrides: Any) -> Settings:
@@ -284,6 +288,8 @@ def _coerce(name: str, value: Any) -> Any:
     try:
         if name in ("root", "config_dir", "cache_dir"):
             return Path(str(value)).expanduser()
+        if name == "analysis_dir":
+            return None if value is None else Path(str(value)).expanduser()
         if name in ("db", "profile", "url"):
             return None if value is None else str(value)
         if name in ("hash_workers", "download_workers"):

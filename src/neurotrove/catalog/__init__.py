@@ -1,7 +1,8 @@
 """The catalogue: schema, migrations and storage on SQLite or PostgreSQL (SQLAlchemy 2)."""
 
-# The processing-status tables join the core ones on the shared metadata whenever the
-# catalogue is used, so that migrations, snapshots and backups always include them.
-# The ephys tables join the core ones on the shared metadata whenever the catalogue is used.
+# The processing-status, ephys and behaviour tables join the core ones on the shared
+# metadata whenever the catalogue is used, so that migrations, snapshots and backups always
+# include them.
+from . import behaviour_schema as _behaviour_schema  # noqa: F401
 from . import ephys_schema as _ephys_schema  # noqa: F401
 from . import pipeline_schema as _pipeline_schema  # noqa: F401

@@ -25,10 +25,12 @@ from .cmd_demo import demo
 from .cmd_export_allen import export_allen
 from .cmd_get import get
 from .cmd_init import init
+from .cmd_insert_nwb import insert_nwb
 from .cmd_login import login, logout
 from .cmd_ls import ls
 from .cmd_register import register
 from .cmd_restore import restore
+from .cmd_rig import rig_app
 from .cmd_run import run
 from .cmd_search import search
 from .cmd_serve import serve
@@ -55,10 +57,11 @@ COMMANDS: dict[str, Callable[..., None]] = {
     "backup": backup,
     "restore": restore,
     "export-allen": export_allen,
+    "insert-nwb": insert_nwb,
 }
 """Every command, by name, in the order ``trove --help`` lists them."""
 
-GROUPS: dict[str, typer.Typer] = {"user": user_app}
+GROUPS: dict[str, typer.Typer] = {"user": user_app, "rig": rig_app}
 """Commands with subcommands (``trove user add``)."""
 
 app = typer.Typer(

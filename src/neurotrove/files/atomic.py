@@ -28,7 +28,14 @@ from pathlib import Path
 from ..errors import HashMismatchError, ValidationError
 from .hashing import file_md5
 
-__all__ = ["StagedFile", "atomic_write_bytes", "fsync_folder", "stage_copy", "temporary_path"]
+__all__ = [
+    "StagedFile",
+    "atomic_write_bytes",
+    "fsync_folder",
+    "stage_bytes",
+    "stage_copy",
+    "temporary_path",
+]
 
 _CHUNK = 1 << 20
 
@@ -113,6 +120,41 @@ def stage_copy(source: Path, target: Path, *, expected_md5: str | None = None) -
             "the copy did not match; check the disk and copy again",
         )
     return StagedFile(temporary, target, size, written)
+
+
+def stage_bytes(target: Path, data: bytes) -> StagedFile:
+    """Write ``data`` to a temporary file beside ``target`` (fsynced) and return it staged.
+
+    Nothing is left behind when the write fails; :meth:`StagedFile.place` renames it in.
+
+    Raises
+    ------
+    ValidationError
+        When the target folder cannot be written.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> target = pathlib.Path(tempfile.mkdtemp()) / "behaviour" / "LED_1.times.npy"
+    >>> staged = stage_bytes(target, b"0123")
+    >>> staged.size, staged.md5[:8], target.exists()
+    (4, 'eb62f6b9', False)
+    """
+    temporary = temporary_path(target)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with temporary.open("xb") as writer:
+            writer.write(data)
+            writer.flush()
+            os.fsync(writer.fileno())
+    except OSError as error:
+        temporary.unlink(missing_ok=True)
+        raise ValidationError(
+            f"cannot write {target.name} in {target.parent}: {error.strerror or error}",
+            path=str(target),
+        ) from None
+    digest = hashlib.md5(data).hexdigest()  # noqa: S324 - the checksum ONE and Alyx use
+    return StagedFile(temporary, target, len(data), digest)
 
 
 def atomic_write_bytes(target: Path, data: bytes) -> None:

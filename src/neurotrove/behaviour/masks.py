@@ -1,0 +1,214 @@
+r"""Mask functions: a lab's own code that splits a session into trials.
+
+A mask function is named ``module.function`` (``masks.led_trials``) and lives in the lab's
+analysis folder (``NEUROTROVE_ANALYSIS_DIR``, ``analysis_dir`` in ``config.toml``, or
+``trove.behaviour.analysis_dir``), or in any importable module. It is called as::
+
+    func(features, session=record)
+
+where ``features`` maps each feature name of the rig to its ``(data, timestamps)``
+(:class:`~neurotrove.behaviour.trials.Events`) and ``record`` is the session's details
+(:meth:`~neurotrove.Trove.get_details`, plus ``rig`` and ``animals``). It returns ``(data,
+timestamps)`` with ``+1`` where a trial starts and ``-1`` where it ends (a dict with
+``data`` and ``timestamps`` works too).
+
+A module in the analysis folder is read afresh every time masks are computed, so an edited
+``masks.py`` takes effect at the next :meth:`~neurotrove.behaviour.Behaviour.recompute_masks`
+without restarting Python.
+
+Examples
+--------
+>>> import pathlib, tempfile
+>>> folder = pathlib.Path(tempfile.mkdtemp())
+>>> _ = (folder / "masks.py").write_text(
+...     "def whole(features, session):\n"
+...     "    data, timestamps = features['LED_1']\n"
+...     "    return [1, -1], [timestamps[0], timestamps[-1]]\n")
+>>> func = load_function("masks.whole", folder)
+>>> mask = compute_mask("trials", "masks.whole", func, {"LED_1": ([1, -1], [0.5, 2.5])}, {})
+>>> mask.data.tolist(), mask.timestamps.tolist()
+([1, -1], [0.5, 2.5])
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import re
+import sys
+import types
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from ..errors import NeurotroveError, ValidationError
+from .trials import Events, check_mask
+
+__all__ = ["check_function_name", "compute_mask", "load_function"]
+
+_IDENTIFIER = r"[A-Za-z_][A-Za-z0-9_]*"
+_FUNCTION_NAME = re.compile(rf"{_IDENTIFIER}(?:\.{_IDENTIFIER})+")
+_WHERE_HINT = (
+    "put the module in the analysis folder (NEUROTROVE_ANALYSIS_DIR, analysis_dir in "
+    "config.toml, or trove.behaviour.analysis_dir) or install it"
+)
+
+
+def check_function_name(name: Any) -> str | None:
+    """Return what is wrong with a mask function's name, or ``None`` if it is well formed.
+
+    Examples
+    --------
+    >>> check_function_name("masks.led_trials") is None
+    True
+    >>> check_function_name("led_trials")
+    "'led_trials' must be module.function, e.g. masks.led_trials"
+    """
+    if not isinstance(name, str) or _FUNCTION_NAME.fullmatch(name) is None:
+        return f"{name!r} must be module.function, e.g. masks.led_trials"
+    return None
+
+
+@contextlib.contextmanager
+def on_path(folder: Path | None) -> Iterator[None]:
+    """Let code in ``folder`` import its neighbours while the block runs."""
+    entry = str(folder) if folder is not None else None
+    added = entry is not None and entry not in sys.path
+    if added:
+        sys.path.insert(0, str(entry))
+        importlib.invalidate_caches()
+    try:
+        yield
+    finally:
+        if added:
+            with contextlib.suppress(ValueError):
+                sys.path.remove(str(entry))
+
+
+def load_function(name: str, analysis_dir: Path | None) -> Callable[..., Any]:
+    """Import mask function ``module.function``, reading the module afresh from the folder.
+
+    Parameters
+    ----------
+    name : str
+        ``module.function`` (the module may be dotted: ``lab.masks.led_trials``).
+    analysis_dir : Path or None
+        The analysis folder; a module there is executed from its current source. Modules
+        elsewhere are imported as usual.
+
+    Raises
+    ------
+    ValidationError
+        When the name is malformed, the module cannot be found or fails to run, or the
+        function is missing or not callable; the message says what to do.
+    """
+    problem = check_function_name(name)
+    if problem is not None:
+        raise ValidationError(problem, function=name)
+    module_name, _, attribute = name.rpartition(".")
+    module = _load_module(module_name, name, analysis_dir)
+    func = getattr(module, attribute, None)
+    if func is None:
+        where = getattr(module, "__file__", None) or module_name
+        raise ValidationError(
+            f"mask function {name}: {where} has no {attribute!r}; define "
+            f"def {attribute}(features, session): ... there",
+            function=name,
+        )
+    if not callable(func):
+        raise ValidationError(
+            f"mask function {name}: {attribute!r} in {module_name} is a "
+            f"{type(func).__name__}, not a function",
+            function=name,
+        )
+    return func  # type: ignore[no-any-return]
+
+
+def _source_of(module_name: str, analysis_dir: Path | None) -> Path | None:
+    if analysis_dir is None:
+        return None
+    base = analysis_dir.joinpath(*module_name.split("."))
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _load_module(module_name: str, name: str, analysis_dir: Path | None) -> types.ModuleType:
+    source = _source_of(module_name, analysis_dir)
+    with on_path(analysis_dir):
+        try:
+            if source is None:
+                return importlib.import_module(module_name)
+            parent = module_name.rpartition(".")[0]
+            if parent:
+                importlib.import_module(parent)
+            code = compile(source.read_bytes(), str(source), "exec")
+            module = types.ModuleType(module_name)
+            module.__file__ = str(source)
+            if source.name == "__init__.py":
+                module.__path__ = [str(source.parent)]
+            module.__package__ = module_name if source.name == "__init__.py" else parent
+            # The module is importable by its name while it runs (dataclasses need that),
+            # and not afterwards, so that what is found never depends on what ran before.
+            previous = sys.modules.get(module_name)
+            sys.modules[module_name] = module
+            try:
+                exec(code, module.__dict__)  # noqa: S102 - the lab's own analysis code
+            finally:
+                if previous is None:
+                    sys.modules.pop(module_name, None)
+                else:
+                    sys.modules[module_name] = previous
+            return module
+        except ModuleNotFoundError as error:
+            looked = f" (not in {analysis_dir})" if analysis_dir is not None else ""
+            raise ValidationError(
+                f"mask function {name}: cannot import {module_name}{looked}: {error}; "
+                f"{_WHERE_HINT}",
+                function=name,
+            ) from None
+        except SyntaxError as error:
+            raise ValidationError(
+                f"mask function {name}: {error.filename} line {error.lineno}: {error.msg}; "
+                f"fix the syntax error",
+                function=name,
+            ) from None
+        except Exception as error:
+            raise ValidationError(
+                f"mask function {name}: importing {module_name} raised "
+                f"{type(error).__name__}: {error}",
+                function=name,
+            ) from error
+
+
+def compute_mask(
+    mask: str,
+    function: str,
+    func: Callable[..., Any],
+    features: Mapping[str, Any],
+    record: Mapping[str, Any],
+) -> Events:
+    """Call a mask function on a session's features and check what it returns.
+
+    Raises
+    ------
+    ValidationError
+        When the function raises (its error is chained) or returns something that is not a
+        mask; the message names the mask, the function and the session.
+    """
+    session = record.get("eid", "?")
+    where = f"mask {mask!r} ({function}) of session {session}"
+    try:
+        output = func(features, session=record)
+    except NeurotroveError as error:
+        raise ValidationError(f"{where} raised: {error.message}", mask=mask) from error
+    except Exception as error:
+        raise ValidationError(
+            f"{where} raised {type(error).__name__}: {error}; nothing was stored",
+            mask=mask,
+            function=function,
+            session=session,
+        ) from error
+    checked = check_mask(output, where)
+    return Events(checked.data, checked.timestamps, name=mask, data_type="mask")
