@@ -2,8 +2,9 @@
 
 The lab inserts a session on the server's machine; a script elsewhere connects with
 Antelop's ``DB_USER``/``DB_PASS`` only, and reads events, masks, trials and the video
-through the mirror and the file cache. The local trove is the oracle. Writes are refused
-with a message saying to run them where the trove is.
+through the mirror and the file cache, then runs the same flow itself: it uploads a rig
+and inserts a new session's NWB file (with its video) through the server, all or nothing.
+The local trove is the oracle.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import pandas as pd
 import pytest
 
 import neurotrove as nt
-from neurotrove.errors import ConfigError
+from neurotrove.errors import ConflictError, ValidationError
 from neurotrove.files.hashing import file_md5
 
 from .behaviour_data import MASKS, RIG, Recorded, write_masks, write_nwb, write_rig
@@ -45,7 +46,9 @@ def served(
     with pytest.MonkeyPatch.context() as env, module_catalogue(request, "nt_behaviour") as db:
         isolate_settings(env, home)
         local = nt.Trove(work / "data", db=db)
-        local.behaviour.analysis_dir = write_masks(work / "analysis")
+        analysis = write_masks(work / "analysis")
+        local.behaviour.analysis_dir = analysis
+        env.setenv("NEUROTROVE_ANALYSIS_DIR", str(analysis))  # the server's mask functions
         local.behaviour.upload_rig(write_rig(work, RIG, "redhex_1"), "redhex_1", masks=MASKS)
         eid = local.register_session("mouse01", "2024-05-01", lab="swc")
         recorded = write_nwb(work / "rig-pc")
@@ -98,17 +101,36 @@ def test_the_video_and_an_export_come_through_the_file_cache(
     assert (exported.parent / external).resolve() == video.resolve()
 
 
-def test_writes_on_a_served_trove_say_where_to_run_them(served: ServedLab) -> None:
-    b = served.remote.behaviour
+def test_a_script_inserts_through_the_server_all_or_nothing(
+    served: ServedLab, tmp_path: Path
+) -> None:
+    remote = served.remote
+    b = remote.behaviour
+    row = b.upload_rig(RIG, "redhex_2", masks=MASKS)
+    assert row["name"] == "redhex_2"
+    assert served.local.behaviour.rig("redhex_2")["rig_json"] == RIG
+    eid = remote.register_session("mouse01", "2024-05-02", lab="swc")
+    recorded = write_nwb(tmp_path / "rig-pc", seed=1)
+    datasets = b.insert_nwb(eid, ["mouse01"], recorded.path, "redhex_2")
+    pd.testing.assert_frame_equal(datasets, served.local.behaviour.datasets(eid))
+    for name, (data, timestamps) in recorded.events.items():
+        mine = b.events(eid, name)
+        np.testing.assert_array_equal(mine.timestamps, timestamps)
+        np.testing.assert_array_equal(mine.data, data)
+    assert file_md5(b.video(eid, "top_camera")) == file_md5(recorded.video)
+    recomputed = b.recompute_masks(eid)
+    assert sorted(recomputed["mask"]) == ["tone_trials", "trials"]
+    assert recomputed["error"].isna().all()
+    empty = remote.register_session("mouse01", "2024-05-03", lab="swc")
     before = served.local.catalog.version()
-    for write in (
-        lambda: b.upload_rig(RIG, "redhex_2"),
-        lambda: b.insert_nwb(served.eid, None, served.recorded.path, "redhex_1"),
-        lambda: b.recompute_masks(served.eid),
-    ):
-        with pytest.raises(ConfigError, match="run it where the trove is"):
-            write()
+    with pytest.raises(ConflictError, match="already holds behaviour"):
+        b.insert_nwb(eid, ["mouse01"], recorded.path, "redhex_2")
+    with pytest.raises(ValidationError, match="holds 1 animal"):
+        b.insert_nwb(empty, ["mouse01", "mouse02"], recorded.path, "redhex_2")
     assert served.local.catalog.version() == before
+    assert served.local.list_datasets(empty) == []
+    uploads = served.local.root / ".trove" / "uploads"
+    assert [p for p in uploads.rglob("*") if p.is_file()] == []
 
 
 def test_the_script_wrote_no_password_to_disk(served: ServedLab) -> None:

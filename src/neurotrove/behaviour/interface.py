@@ -49,7 +49,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ConfigError, ConflictError, NotFoundError, ValidationError
+from ..errors import ConflictError, NotFoundError, ValidationError
 from ..progress import progress_bar
 from .ingest import (
     Functions,
@@ -59,7 +59,13 @@ from .ingest import (
     session_context,
     write_rig,
 )
-from .nwb import ExportedFeature, VideoData, require_pynwb, write_nwb
+from .nwb import (
+    ExportedFeature,
+    VideoData,
+    relative_external_files,
+    require_pynwb,
+    write_nwb,
+)
 from .rigs import RigProblem, Video, check_rig, read_rig, rig_problems
 from .store import stored_rows
 from .trials import Events, split_trials
@@ -68,6 +74,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from ..client import Trove
+    from ..remote.trove import RemoteTrove
 
 __all__ = ["RECOMPUTE_COLUMNS", "Behaviour", "mask_definitions"]
 
@@ -85,8 +92,10 @@ class Behaviour:
     :mod:`neurotrove.behaviour.store` for their names).
 
     On a served trove (``nt.connect("http://...")``) everything that reads works from the
-    mirror and the file cache; writes (uploading rigs, inserting NWB files, recomputing
-    masks) raise :class:`~neurotrove.errors.ConfigError`: run them where the trove is.
+    mirror and the file cache; writes run on the server: a rig is sent as its JSON, an NWB
+    file is uploaded (md5-checked) with the video files it names relative to itself, and
+    the server inserts it with the same checks, all or nothing; mask functions are
+    imported from the server's analysis folder.
 
     Parameters
     ----------
@@ -116,16 +125,13 @@ class Behaviour:
     def analysis_dir(self, folder: str | os.PathLike[str] | None) -> None:
         self._analysis_dir = None if folder is None else Path(folder).expanduser().resolve()
 
-    def _refuse_remote(self, what: str) -> None:
+    def _served(self) -> RemoteTrove | None:
+        """Return the trove if it is a served one (whose writes run on the server)."""
         served = sys.modules.get("neurotrove.remote.trove")
         if served is not None and isinstance(self._trove, served.RemoteTrove):
-            raise ConfigError(
-                f"{what} writes the catalogue and the session folders, and "
-                f"{self._trove.url} is a served trove whose catalogue here is a read-only "
-                f"mirror; run it where the trove is, e.g. on the server with "
-                f"nt.connect(<data root>)",
-                url=self._trove.url,
-            )
+            remote: RemoteTrove = self._trove
+            return remote
+        return None
 
     # -- rigs ------------------------------------------------------------------------------
 
@@ -186,7 +192,18 @@ class Behaviour:
         ConflictError
             When the name is taken (or, with ``replace``, sessions use that rig).
         """
-        self._refuse_remote("upload_rig")
+        remote = self._served()
+        if remote is not None:  # checked and stored by the server, with its analysis folder
+            document, _ = read_rig(rig)
+            body = {
+                "rig": document,
+                "name": name,
+                "experimenter": experimenter,
+                "masks": [dict(m) for m in masks],
+                "replace": replace,
+            }
+            remote.send("POST", "/behaviour/rigs", body)
+            return self.rig(name)
         if not isinstance(name, str) or not name.strip() or len(name) > 255:
             raise ValidationError(
                 f"rig name {name!r} must be non-empty text of at most 255 characters",
@@ -268,7 +285,32 @@ class Behaviour:
         ConflictError
             When the session already holds behaviour.
         """
-        self._refuse_remote("insert_nwb")
+        remote = self._served()
+        if remote is not None:  # the file is uploaded, checked, and inserted on the server
+            key = remote.to_eid(session)
+            source = Path(nwb_path).expanduser()
+            if not source.is_file():
+                raise ValidationError(f"NWB file {source} does not exist", path=str(source))
+            require_pynwb()
+            listed = [animals] if isinstance(animals, str | Mapping) else animals
+            names = (
+                None
+                if animals is None
+                else [a if isinstance(a, Mapping) else str(a) for a in listed]
+            )
+            videos = [
+                {"upload": remote.upload(source.parent / name), "path": name}
+                for name in relative_external_files(source)
+                if (source.parent / name).is_file()
+            ]
+            body = {
+                "upload": remote.upload(source),
+                "rig": rig,
+                "animals": names,
+                "videos": videos,
+            }
+            remote.send("POST", f"/behaviour/sessions/{key}/nwb", body)
+            return self.datasets(key)
         require_pynwb()
         eid = insert_session(
             self._trove,
@@ -376,7 +418,6 @@ class Behaviour:
         """
         import pandas as pd
 
-        self._refuse_remote("recompute_masks")
         if eid is not None and conditions:
             raise ValidationError("give a session or conditions, not both")
         if eid is not None:
@@ -394,6 +435,18 @@ class Behaviour:
                 "say which sessions' masks to recompute: an eid, or conditions on "
                 "trove.table('session_rigs') such as rig='redhex_1'"
             )
+        remote = self._served()
+        if remote is not None:  # the mask functions run on the server, from its analysis folder
+            body = {
+                "eid": None if eid is None else str(sessions.index[0]),
+                "masks": None if masks is None else list(masks),
+                "skip_errors": skip_errors,
+                "conditions": conditions,
+            }
+            answer = remote.send("POST", "/behaviour/masks/recompute", body)
+            frame = pd.DataFrame(answer["results"], columns=RECOMPUTE_COLUMNS)
+            frame["trials"] = frame["trials"].astype("Int64")
+            return frame
         report: list[dict[str, Any]] = []
         cache: Functions = {}
         settings = self._trove.settings.progress if progress is None else progress

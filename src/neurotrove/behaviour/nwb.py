@@ -327,6 +327,25 @@ def read_features(nwbfile: Any, features: Sequence[Feature], where: str) -> list
     return read
 
 
+def relative_external_files(nwb_path: Path) -> list[str]:
+    """Return the external files of an NWB file's ImageSeries given relative to the file.
+
+    These travel with the NWB file when it is sent to a server (an absolute path must be
+    one the server sees). Only relative names inside the file's folder are returned.
+    """
+    from pynwb.image import ImageSeries
+
+    found = []
+    with open_nwb(nwb_path) as nwbfile:
+        for series in nwbfile.acquisition.values():
+            if isinstance(series, ImageSeries) and series.external_file is not None:
+                for item in series.external_file[:]:
+                    name = item.decode() if isinstance(item, bytes) else str(item)
+                    if not Path(name).is_absolute() and ".." not in Path(name).parts:
+                        found.append(name)
+    return sorted(set(found))
+
+
 def read_videos(nwbfile: Any, videos: Sequence[Video], nwb_path: Path) -> list[VideoData]:
     """Find each video's external file (and frame times) in an open NWB file.
 

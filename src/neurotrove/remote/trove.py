@@ -429,23 +429,9 @@ class RemoteTrove(Trove):
             else:
                 rel = alf.build_rel_path(source.name, collection or "", revision or "")
             planned.append((source, rel))
-        connection = self._server()
 
         def upload(item: tuple[Path, str]) -> dict[str, str]:
-            source, rel = item
-            digest = file_md5(source)
-            with source.open("rb") as body:
-                response = connection.request(
-                    "POST",
-                    f"{API}/uploads",
-                    content=body,
-                    headers={
-                        "Content-MD5": digest,
-                        "Content-Length": str(source.stat().st_size),
-                        "Content-Type": "application/octet-stream",
-                    },
-                )
-            return {"upload": str(response.json()["upload"]), "rel_path": rel}
+            return {"upload": self.upload(item[0]), "rel_path": item[1]}
 
         workers = min(self.settings.download_workers, len(planned))
         with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -456,6 +442,41 @@ class RemoteTrove(Trove):
         frame = self.list_datasets(eid, details=True, qc="CRITICAL")
         selected: pd.DataFrame = frame.loc[[k for k in ids if k in frame.index]]
         return selected
+
+    def upload(self, path: Path) -> str:
+        """Send one file to the server, which keeps it once its size and md5 check out.
+
+        Returns
+        -------
+        str
+            The upload's id, for a write that registers it (files of a session, an NWB
+            session of ``trove.behaviour``).
+
+        Raises
+        ------
+        HashMismatchError
+            When the file changed on its way.
+        """
+        digest = file_md5(path)
+        with path.open("rb") as body:
+            response = self._server().request(
+                "POST",
+                f"{API}/uploads",
+                content=body,
+                headers={
+                    "Content-MD5": digest,
+                    "Content-Length": str(path.stat().st_size),
+                    "Content-Type": "application/octet-stream",
+                },
+            )
+        return str(response.json()["upload"])
+
+    def send(self, method: str, path: str, body: Any) -> Any:
+        """Send a write to the server's API (``path`` under ``/api/v1``); return the answer.
+
+        The mirror is refreshed right after, so the change shows up at once.
+        """
+        return self._send(method, f"{API}{path}", body)
 
     def register_uploads(self, *args: Any, **kwargs: Any) -> pd.DataFrame:
         """Refuse: uploads are registered by the server; use :meth:`register_files`."""

@@ -238,7 +238,7 @@ def create_app(
     -------
     fastapi.FastAPI
     """
-    from . import reads, writes
+    from . import behaviour, reads, writes
     from .uploads import remove_stale_uploads
 
     trove = Trove(root, db=db, create=False)
@@ -262,4 +262,5 @@ def create_app(
     _install_error_handlers(app)
     app.include_router(reads.router, prefix=API_PREFIX)
     app.include_router(writes.router, prefix=API_PREFIX)
+    app.include_router(behaviour.router, prefix=API_PREFIX)
     return app

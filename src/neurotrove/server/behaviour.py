@@ -1,0 +1,109 @@
+"""Behaviour writes on a served trove: rigs, NWB sessions and masks, run on the server.
+
+A rig or HPC job that does not mount the data root sends its rig file (as JSON) or its NWB
+file (uploaded and checked like any file, ``POST /uploads``); the server runs the same
+``trove.behaviour`` code a local trove runs, so the checks, the all-or-nothing insert and
+the mask functions (imported from the server's analysis folder) are the same.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from typing import Any
+
+from fastapi import APIRouter, Request
+from pydantic import Field
+
+from ..files.paths import inside_root
+from ..jsonable import frame_records, to_jsonable
+from .app import WriteAccess, served
+from .uploads import forget, received
+from .writes import _Body
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/behaviour", tags=["behaviour"])
+
+
+class RigIn(_Body):
+    """A rig file's document and how to store it."""
+
+    rig: dict[str, Any] = Field(description="The rig file's JSON document (Antelop format).")
+    name: str
+    experimenter: str | None = None
+    masks: list[dict[str, Any]] = Field(default_factory=list)
+    replace: bool = False
+
+
+class VideoIn(_Body):
+    """An uploaded video file and the name the NWB file gives it (relative to itself)."""
+
+    upload: str
+    path: str
+
+
+class NWBIn(_Body):
+    """An uploaded NWB file to insert as a session's behaviour."""
+
+    upload: str = Field(description="The id POST /uploads returned for the NWB file.")
+    videos: list[VideoIn] = Field(default_factory=list)
+    rig: str
+    animals: list[str | dict[str, Any]] | None = Field(
+        default=None, description="The subjects, animal 1 first; none: the session's subject."
+    )
+
+
+class RecomputeIn(_Body):
+    """Which sessions' masks to compute again."""
+
+    eid: str | None = None
+    masks: list[str] | None = None
+    skip_errors: bool = False
+    conditions: dict[str, Any] = Field(default_factory=dict)
+
+
+@router.post("/rigs", status_code=201)
+def upload_rig(request: Request, body: RigIn, account: WriteAccess) -> dict[str, Any]:
+    """Check and store a rig (every problem is listed in one 422 answer)."""
+    row = served(request).trove.behaviour.upload_rig(
+        body.rig,
+        body.name,
+        experimenter=body.experimenter or account.username,
+        masks=body.masks,
+        replace=body.replace,
+    )
+    result: dict[str, Any] = to_jsonable(row)
+    return result
+
+
+@router.post("/sessions/{eid}/nwb", status_code=201)
+def insert_nwb(request: Request, eid: str, body: NWBIn, account: WriteAccess) -> dict[str, Any]:
+    """Insert an uploaded NWB file as the session's behaviour, all or nothing."""
+    state = served(request)
+    folder = state.work_dir / "uploads" / f"{uuid.uuid4().hex}.session"
+    try:
+        # The NWB file and its videos, laid out as on the rig, so its relative names resolve.
+        folder.mkdir(parents=True)
+        nwb = folder / "session.nwb"
+        os.replace(received(state.work_dir, body.upload, "session.nwb").path, nwb)
+        for video in body.videos:
+            target = inside_root(folder, video.path)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(received(state.work_dir, video.upload, video.path).path, target)
+        frame = state.trove.behaviour.insert_nwb(eid, body.animals, nwb, body.rig)
+    finally:
+        for upload in [body.upload, *(video.upload for video in body.videos)]:
+            forget(state.work_dir, upload)
+        shutil.rmtree(folder, ignore_errors=True)
+    return {"results": to_jsonable(frame_records(frame))}
+
+
+@router.post("/masks/recompute")
+def recompute_masks(request: Request, body: RecomputeIn, account: WriteAccess) -> dict[str, Any]:
+    """Run the mask functions again for one session or the sessions matching conditions."""
+    frame = served(request).trove.behaviour.recompute_masks(
+        body.eid, masks=body.masks, skip_errors=body.skip_errors, progress=False, **body.conditions
+    )
+    return {"results": to_jsonable(frame.to_dict("records"))}
