@@ -300,12 +300,6 @@ class RemoteTrove(Trove):
 
     # -- writes ----------------------------------------------------------------------------
 
-    def _send(self, method: str, path: str, body: Any) -> Any:
-        """Send a write to the server, then refresh the mirror so it shows up at once."""
-        response = self._server().request(method, path, json=to_jsonable(body))
-        self.refresh()
-        return response.json()
-
     def register(
         self,
         path: str | os.PathLike[str] | None = None,
@@ -350,7 +344,7 @@ class RemoteTrove(Trove):
             "json": dict(json) if json is not None else None,
         }
         body = {k: v for k, v in fields.items() if v is not None}
-        return str(self._send("POST", f"{API}/subjects", body)["id"])
+        return str(self.send("POST", "/subjects", body)["id"])
 
     def register_session(
         self,
@@ -384,7 +378,7 @@ class RemoteTrove(Trove):
             "json": dict(json) if json is not None else None,
         }
         body = {k: v for k, v in fields.items() if v is not None}
-        return str(self._send("POST", f"{API}/sessions", body)["eid"])
+        return str(self.send("POST", "/sessions", body)["eid"])
 
     def register_files(
         self,
@@ -437,7 +431,7 @@ class RemoteTrove(Trove):
         with ThreadPoolExecutor(max_workers=workers) as pool:
             files = list(pool.map(upload, planned))
         body = {"files": files, "qc": qc_value, "default_revision": default_revision}
-        result = self._send("POST", f"{API}/sessions/{eid}/datasets", body)
+        result = self.send("POST", f"/sessions/{eid}/datasets", body)
         ids = [record["id"] for record in result["results"]]
         frame = self.list_datasets(eid, details=True, qc="CRITICAL")
         selected: pd.DataFrame = frame.loc[[k for k in ids if k in frame.index]]
@@ -476,7 +470,9 @@ class RemoteTrove(Trove):
 
         The mirror is refreshed right after, so the change shows up at once.
         """
-        return self._send(method, f"{API}{path}", body)
+        response = self._server().request(method, f"{API}{path}", json=to_jsonable(body))
+        self.refresh()
+        return response.json()
 
     def register_uploads(self, *args: Any, **kwargs: Any) -> pd.DataFrame:
         """Refuse: uploads are registered by the server; use :meth:`register_files`."""
@@ -487,7 +483,7 @@ class RemoteTrove(Trove):
         if not fields:
             raise ValidationError("update_session needs fields to change, e.g. narrative=...")
         eid = self.to_eid(eid)
-        self._send("PATCH", f"{API}/sessions/{eid}", fields)
+        self.send("PATCH", f"/sessions/{eid}", fields)
         return self.get_details(eid)
 
     def set_qc(
@@ -499,4 +495,4 @@ class RemoteTrove(Trove):
             key = str(uuid.UUID(str(target)))
         except ValueError:
             key = self.to_eid(target)
-        self._send("POST", f"{API}/qc", {"target": key, "qc": value, "extended_qc": extended_qc})
+        self.send("POST", "/qc", {"target": key, "qc": value, "extended_qc": extended_qc})
