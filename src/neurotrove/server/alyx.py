@@ -51,6 +51,7 @@ from .alyx_records import (
     session_detail,
     session_path,
     session_record,
+    start_time_text,
 )
 from .alyx_schema import coreapi_document, openapi_document
 from .app import ServedTrove, served
@@ -327,6 +328,11 @@ def _insertions(state: ServedTrove, **filters: Any) -> list[dict[str, Any]]:
     from ..ephys.insertions import search_insertions
 
     _, records = search_insertions(state.trove, details=True, **filters)
+    for record in records:
+        info = record["session_info"]
+        info["start_time"] = start_time_text(info)
+        info["lab"] = info.get("lab") or ""
+        info["projects"] = list(info.get("projects") or [])
     return list(records)
 
 

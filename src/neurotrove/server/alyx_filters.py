@@ -112,7 +112,7 @@ def _value(text: str, lookup: str) -> Any:
         return stripped.lower() == "true"
     if stripped.isdigit():
         return float(stripped)
-    if stripped[:1] in "([" and stripped[-1:] in ")]":
+    if stripped[:1] in ("(", "["):
         try:
             value = ast.literal_eval(stripped)
         except (ValueError, SyntaxError):

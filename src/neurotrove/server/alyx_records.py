@@ -39,6 +39,7 @@ __all__ = [
     "session_detail",
     "session_path",
     "session_record",
+    "start_time_text",
 ]
 
 DATA_PREFIX = "/data"
@@ -64,7 +65,7 @@ def data_url(
     return f"{base}{DATA_PREFIX}/{session}/{rel_path}"
 
 
-def _start_time(record: Mapping[str, Any]) -> str:
+def start_time_text(record: Mapping[str, Any]) -> str:
     """Give the session's start as ISO text with a UTC offset; midnight of its date if unknown.
 
     Alyx clients take the session's date from the first ten characters, so a start time on
@@ -72,6 +73,10 @@ def _start_time(record: Mapping[str, Any]) -> str:
     """
     start = record.get("start_time")
     date = record["date"]
+    if isinstance(date, str):
+        date = dt.date.fromisoformat(date)
+    if isinstance(start, str):
+        start = dt.datetime.fromisoformat(start)
     if not isinstance(start, dt.datetime) or start.date() != date:
         start = dt.datetime.combine(date, dt.time())
     if start.tzinfo is None:
@@ -89,7 +94,7 @@ def session_record(base: str, record: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "id": eid,
         "subject": record["subject"],
-        "start_time": _start_time(record),
+        "start_time": start_time_text(record),
         "number": int(record["number"]),
         "lab": record.get("lab") or "",
         "projects": list(record.get("projects") or []),

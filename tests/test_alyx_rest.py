@@ -1,0 +1,390 @@
+"""ONE-api itself, in remote mode, against a real ``trove serve``: the local trove is the oracle.
+
+One server per catalogue backend serves the demo tree (with probe insertions). ONE keeps
+its parameters in ``~/.one``, so ``HOME`` points into the test's own folder; the data
+server, its login and password are written there as a ONE user would
+(``one.params.setup`` then ``one.params.save``).
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+import requests
+
+import neurotrove as nt
+from neurotrove.demo import write_example_tree
+from neurotrove.server.alyx_filters import Lookup, as_condition, parse_django, split_top_level
+
+from .conftest import isolate_settings, module_catalogue
+from .serving import PASSWORD, ServerProcess, add_user
+
+one_api = pytest.importorskip("one.api")
+one_params = pytest.importorskip("one.params")
+
+
+class Alyx:
+    """A served demo trove, its local trove, and a ONE logged in to it."""
+
+    def __init__(self, server: ServerProcess, local: nt.Trove, one: Any, cache: Path) -> None:
+        self.server = server
+        self.local = local
+        self.one = one
+        self.cache = cache
+
+    def token(self) -> str:
+        answer = httpx.post(
+            f"{self.server.url}/auth-token", data={"username": "alice", "password": PASSWORD}
+        )
+        assert answer.status_code == 200 and list(answer.json()) == ["token"]
+        return str(answer.json()["token"])
+
+
+def connect_one(url: str, cache: Path, **kwargs: Any) -> Any:
+    """Set ONE up for a trove as the README says, and return a remote-mode ``OneAlyx``."""
+    one_params.setup(client=url, silent=True, cache_dir=cache)
+    par = one_params.get(client=url, silent=True)
+    par = par.set("HTTP_DATA_SERVER", f"{url}/data")
+    par = par.set("HTTP_DATA_SERVER_LOGIN", "alice").set("HTTP_DATA_SERVER_PWD", PASSWORD)
+    one_params.save(par, url)
+    # OneAlyx rather than one.api.ONE: ONE() caches instances by their arguments.
+    return one_api.OneAlyx(
+        base_url=url,
+        username=kwargs.pop("username", "alice"),
+        password=kwargs.pop("password", PASSWORD),
+        silent=True,
+        cache_dir=cache,
+        mode="remote",
+        **kwargs,
+    )
+
+
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)]
+)
+def alyx(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Alyx]:
+    home = tmp_path_factory.mktemp("one-home")
+    with pytest.MonkeyPatch.context() as env, module_catalogue(request, "nt_alyx") as db:
+        isolate_settings(env, home)
+        env.setenv("HOME", str(home))  # ONE's ~/.one
+        root = tmp_path_factory.mktemp("alyx") / "data"
+        write_example_tree(root)
+        local = nt.Trove(root, db=db)
+        local.register(progress=False)
+        local.ephys.import_alf()
+        add_user(root, db, "alice")
+        server = ServerProcess(root, db, home / "server.log").start()
+        cache = home / "one-cache"
+        try:
+            yield Alyx(server, local, connect_one(server.url, cache), cache)
+        finally:
+            server.stop()
+            local.close()
+
+
+def _eids(found: Any) -> set[str]:
+    return {str(e) for e in found}
+
+
+SEARCHES: list[dict[str, Any]] = [
+    {},
+    {"subject": "KS005"},
+    {"subject": "^KS"},
+    {"laboratory": "cortexlab"},
+    {"date_range": ["2019-04-01", "2019-04-02"]},
+    {"datasets": ["_ibl_trials.table.pqt"]},
+    {"datasets": ["_ibl_trials.table.pqt", "spikes.times.npy"]},
+    {"subject": "KS005", "number": 2},
+    {"dataset_qc_lte": "PASS"},
+    {"subject": ["KS005", "ZM_1743"]},
+]
+
+
+@pytest.mark.parametrize("filters", SEARCHES, ids=[str(f) for f in SEARCHES])
+def test_remote_search_finds_what_the_local_trove_finds(
+    alyx: Alyx, filters: dict[str, Any]
+) -> None:
+    local = {("lab" if k == "laboratory" else k): v for k, v in filters.items()}
+    expected = set(alyx.local.search(**local).index)
+    assert _eids(alyx.one.search(query_type="remote", **filters)) == expected
+    assert expected or filters.get("dataset_qc_lte")  # the searches are not all empty
+
+
+def test_search_details_are_alyx_session_records(alyx: Alyx) -> None:
+    eids, details = alyx.one.search(subject="KS005", details=True)
+    local = alyx.local.search(subject="KS005")
+    assert [str(e) for e in eids] == list(local.index)  # newest first, as the trove
+    first = details[0]
+    assert first["subject"] == "KS005" and first["lab"] == "cortexlab"
+    assert first["date"] == local["date"].iloc[0]
+    assert set(first) >= {"id", "start_time", "number", "projects", "url", "task_protocol"}
+
+
+def test_list_datasets_matches_the_local_trove(alyx: Alyx) -> None:
+    for eid in list(alyx.local.search().index)[:6]:
+        assert alyx.one.list_datasets(eid) == alyx.local.list_datasets(eid)
+        assert alyx.one.list_datasets(eid, collection="alf") == alyx.local.list_datasets(
+            eid, collection="alf"
+        )
+
+
+REVISED = "_ibl_trials.table.pqt"
+
+
+def _revised_session(local: nt.Trove) -> str:
+    for eid in local.search(datasets=[REVISED]).index:
+        if len(local.list_revisions(eid, filename=REVISED)) > 1:
+            return str(eid)
+    raise AssertionError("the demo tree has a session with revised trials")
+
+
+def test_load_dataset_by_revision_downloads_the_same_bytes(alyx: Alyx) -> None:
+    eid = _revised_session(alyx.local)
+    # ONE reads revision="" as "no revision asked" (the default one); the trove reads it as
+    # "the unrevised dataset". Only named revisions are compared here.
+    revisions = [r for r in alyx.local.list_revisions(eid, filename=REVISED) if r]
+    loaded = []
+    for revision in [None, *revisions]:
+        theirs = alyx.one.load_dataset(eid, REVISED, collection="alf", revision=revision)
+        ours = alyx.local.load_dataset(eid, REVISED, collection="alf", revision=revision)
+        pd.testing.assert_frame_equal(theirs, ours)
+        loaded.append(theirs)
+    assert not loaded[1].equals(loaded[-1])  # the revisions differ, and each came as asked
+
+
+def test_load_object_downloads_every_attribute(alyx: Alyx) -> None:
+    eid = str(alyx.local.search(datasets=["_ibl_trials.table.pqt"]).index[0])
+    theirs = alyx.one.load_object(eid, "trials", collection="alf")
+    ours = alyx.local.load_object(eid, "trials", collection="alf")
+    assert sorted(theirs) == sorted(ours)
+    for key in ours:
+        value = ours[key]
+        if isinstance(value, pd.DataFrame):
+            pd.testing.assert_frame_equal(theirs[key], value)
+        else:
+            np.testing.assert_array_equal(theirs[key], value)
+
+
+def test_get_details_full_has_the_session_and_its_present_datasets(alyx: Alyx) -> None:
+    eid = str(alyx.local.search(subject="KS005").index[0])
+    details = alyx.one.get_details(eid, full=True)
+    ours = alyx.local.get_details(eid, full=True)
+    assert (details["subject"], details["number"], details["lab"]) == (
+        ours["subject"],
+        ours["number"],
+        ours["lab"],
+    )
+    present = ours["datasets"][ours["datasets"]["exists"]]
+    related = details["data_dataset_session_related"]
+    assert {d["id"] for d in related} == {str(i) for i in present.index}
+    assert {d["default_revision"] for d in related} <= {"True", "False"}
+    assert all(d["revision"] == "" or d["revision"] for d in related)
+    assert details["qc"] == "NOT_SET" and "narrative" in details and "json" in details
+    brief = alyx.one.get_details(eid)
+    assert brief["date"] == ours["date"]
+
+
+def test_eid2path_and_path2eid(alyx: Alyx) -> None:
+    eid = str(alyx.local.search(subject="KS005").index[0])
+    path = alyx.one.eid2path(eid, query_type="remote")
+    assert path.relative_to(alyx.cache) == alyx.local.eid2path(eid).relative_to(alyx.local.root)
+    assert str(alyx.one.path2eid(path, query_type="remote")) == eid
+
+
+def test_pid2eid_and_eid2pid_match_the_local_trove(alyx: Alyx) -> None:
+    pids = alyx.local.search_insertions()
+    assert pids, "the demo tree has probe insertions"
+    for pid in pids:
+        eid, name = alyx.local.pid2eid(pid)
+        assert alyx.one.pid2eid(pid, query_type="remote") == (uuid.UUID(eid), name)
+        theirs, names = alyx.one.eid2pid(eid, query_type="remote")
+        ours, our_names = alyx.local.eid2pid(eid)
+        assert [str(p) for p in theirs] == ours and names == our_names
+    unknown = "00000000-0000-4000-8000-000000000000"
+    assert alyx.one.pid2eid(unknown, query_type="remote") == (None, None)
+
+
+def test_pages_follow_next_on_the_clients_url(alyx: Alyx) -> None:
+    everything = list(alyx.local.search().index)
+    assert len(everything) > 5
+    # ONE pages through the list itself (limit=5 gives a lazily filled list).
+    pages = alyx.one.alyx.rest("sessions", "list", limit=5, no_cache=True)
+    assert len(pages) == len(everything)
+    assert [s["id"] for s in pages] == everything
+    answer = httpx.get(
+        f"{alyx.server.url}/sessions",
+        params={"limit": 5, "offset": 5},
+        headers={"Authorization": f"Token {alyx.token()}"},
+    ).json()
+    assert list(answer) == ["count", "next", "previous", "results"]
+    assert (
+        answer["next"].startswith(f"{alyx.server.url}/sessions?") and "offset=10" in answer["next"]
+    )
+    assert "offset=0" in answer["previous"]
+    assert [r["id"] for r in answer["results"]] == everything[5:10]
+
+
+def test_django_filters_ONE_sends(alyx: Alyx) -> None:
+    eids = list(alyx.local.search().index)[:3]
+    found = alyx.one.alyx.rest("sessions", "list", django=f"pk__in,{tuple(eids)}")
+    assert {s["id"] for s in found} == set(eids)
+    found = alyx.one.alyx.rest("sessions", "list", django=f"~id__in,{eids}")
+    assert not {s["id"] for s in found} & set(eids)
+    eid = eids[0]
+    datasets = alyx.one.alyx.rest("datasets", "list", django=f"session__id,{eid}")
+    present = alyx.local.list_datasets(eid, details=True, qc="CRITICAL")
+    assert {d["id"] for d in datasets} == {str(i) for i in present.index}
+    ids = [d["id"] for d in datasets][:2]
+    chosen = alyx.one.alyx.rest("datasets", "list", exists=True, django=f"id__in,{ids}")
+    assert sorted(d["id"] for d in chosen) == sorted(ids)
+    assert all(d["file_records"][0]["data_url"].startswith(alyx.server.url) for d in chosen)
+
+
+def test_bad_credentials_and_tokens(alyx: Alyx, tmp_path: Path) -> None:
+    with pytest.raises(requests.HTTPError) as raised:
+        connect_one(alyx.server.url, tmp_path / "cache", password="not-the-password")
+    assert raised.value.response.status_code == 400
+    url = f"{alyx.server.url}/sessions"
+    bad = httpx.get(url, headers={"Authorization": "Token nonsense"})
+    assert bad.status_code == 403 and bad.json() == {
+        "detail": "Invalid token.",
+        "status_code": 403,
+    }
+    assert httpx.get(url).status_code == 401
+    me = httpx.get(f"{alyx.server.url}/me", headers={"Authorization": f"Token {alyx.token()}"})
+    assert me.json()["username"] == "alice"
+
+
+def _some_dataset(alyx: Alyx) -> dict[str, Any]:
+    eid = str(alyx.local.search(datasets=["_ibl_trials.table.pqt"]).index[0])
+    (record,) = alyx.one.alyx.rest(
+        "datasets", "list", django=f"session__id,{eid},name,_ibl_trials.table.pqt"
+    )
+    return dict(record)
+
+
+def test_downloads_take_basic_auth_a_token_or_nothing_else(alyx: Alyx) -> None:
+    record = _some_dataset(alyx)
+    url = record["file_records"][0]["data_url"]
+    refused = httpx.get(url)
+    assert refused.status_code == 401 and "Basic" in refused.headers["www-authenticate"]
+    assert httpx.get(url, auth=("alice", "wrong-password")).status_code == 401
+    whole = httpx.get(url, auth=("alice", PASSWORD))
+    assert whole.status_code == 200
+    assert int(whole.headers["content-length"]) == record["file_size"] == len(whole.content)
+    token = alyx.token()
+    assert httpx.get(url, auth=("alice", token)).content == whole.content
+    part = httpx.get(url, headers={"Authorization": f"Token {token}", "Range": "bytes=2-9"})
+    assert part.status_code == 206 and part.content == whole.content[2:10]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/data/%2e%2e/.trove/catalog.db",
+        "/data/cortexlab/Subjects/KS005/2019-04-01/001/%2e%2e/%2e%2e/%2e%2e/%2e%2e/.trove/catalog.db",
+        "/data/..%2f.trove%2fcatalog.db",
+        "/data/cortexlab/Subjects/KS005/2019-04-01/001/alf/../../../../../../etc/passwd",
+    ],
+)
+def test_downloads_never_leave_the_catalogued_files(alyx: Alyx, path: str) -> None:
+    answer = httpx.get(f"{alyx.server.url}{path}", auth=("alice", PASSWORD))
+    assert answer.status_code == 404
+    assert b"SQLite" not in answer.content and b"root:" not in answer.content
+
+
+def test_a_dataset_id_under_another_session_is_not_served(alyx: Alyx) -> None:
+    record = _some_dataset(alyx)
+    url = record["file_records"][0]["data_url"]
+    other = re.sub(r"/(\d{3})/", lambda m: f"/{int(m.group(1)) % 999 + 1:03d}/", url, count=1)
+    assert other != url
+    assert httpx.get(other, auth=("alice", PASSWORD)).status_code == 404
+
+
+def test_a_hash_mismatch_is_recorded_on_the_file_record(alyx: Alyx) -> None:
+    record = _some_dataset(alyx)
+    file_id = record["file_records"][0]["id"]
+    (found,) = alyx.one.alyx.rest(
+        "files",
+        "list",
+        django=f"dataset,{record['id']},data_repository__globus_is_personal,False",
+        no_cache=True,
+    )
+    assert found["id"] == file_id
+    alyx.one.alyx.rest(
+        "files", "partial_update", id=file_id, data={"json": {"mismatch_hash": True}}
+    )
+    after = alyx.one.alyx.rest("files", "read", id=file_id, no_cache=True)
+    assert after["json"] == {"mismatch_hash": True}
+    unauthenticated = httpx.patch(f"{alyx.server.url}/files/{file_id}", json={"json": {}})
+    assert unauthenticated.status_code == 401
+
+
+def test_schema_lists_the_endpoints_ONE_calls(alyx: Alyx) -> None:
+    endpoints = alyx.one.alyx.rest_schemes.endpoints
+    for name in (
+        "sessions",
+        "datasets",
+        "dataset-types",
+        "revisions",
+        "insertions",
+        "files",
+        "data-repository",
+        "cache",
+    ):
+        assert name in endpoints
+    assert "partial_update" in alyx.one.alyx.rest_schemes.actions("files")
+    assert "date_range" in alyx.one.search_terms(query_type="remote")
+    assert alyx.one.alyx.rest("data-repository", "read", id="trove")["data_url"].endswith("/data/")
+    with pytest.raises(requests.HTTPError):
+        alyx.one.alyx.rest("data-repository", "read", id="aws_cortexlab")
+
+
+def test_dataset_types_and_revisions(alyx: Alyx) -> None:
+    eid = _revised_session(alyx.local)
+    revision = alyx.local.list_revisions(eid, filename=REVISED)[-1]
+    assert alyx.one.alyx.rest("revisions", "read", id=revision)["name"] == revision
+    with pytest.raises(requests.HTTPError):
+        alyx.one.alyx.rest("revisions", "read", id="no-such-revision")
+    types = alyx.one.alyx.rest("dataset-types", "list")
+    assert isinstance(types, list)
+
+
+# -- the django filter parser ----------------------------------------------------------------
+
+
+def test_parse_django_reads_values_as_alyx_does() -> None:
+    lookups = parse_django("pk__in,('a','b'),~qc__lte,50,json__x__isnull,True,name,None")
+    assert lookups == [
+        Lookup(("pk",), "in", ["a", "b"]),
+        Lookup(("qc",), "lte", 50.0, exclude=True),
+        Lookup(("json", "x"), "isnull", True),
+        Lookup(("name",), "exact", None),
+    ]
+    assert split_top_level("a,[1,(2,3)],b,'x,]'") == ["a", "[1,(2,3)]", "b", "'x,]'"]
+
+
+@pytest.mark.parametrize(
+    "text", ["pk", "pk,1,name", "pk__in,[1,", "bad field,1", "id__in,[__import__('os')]"]
+)
+def test_parse_django_refuses_what_it_cannot_read(text: str) -> None:
+    with pytest.raises(ValueError, match="django"):
+        parse_django(text)
+
+
+def test_lookups_become_catalogue_conditions() -> None:
+    assert as_condition(Lookup(("qc",), "lte", 50.0, exclude=True), "qc") == (50, ">")
+    assert as_condition(Lookup(("name",), "istartswith", "a.b"), "text") == (r"(?i)^a\.b", "regex")
+    assert as_condition(Lookup(("session",), "isnull", True), "uuid") == (None, "==")
+    with pytest.raises(ValueError, match="cannot be excluded"):
+        as_condition(Lookup(("name",), "icontains", "x", exclude=True), "text")
