@@ -47,7 +47,7 @@ def serve(
     """Serve a trove: its catalogue, files and writes, at http://HOST:PORT/api/v1.
 
     Clients connect with nt.connect("http://HOST:PORT") or trove login. Users are added with
-    trove user add. The OpenAPI description is at /openapi.json, the docs at /docs.
+    trove user add. The OpenAPI description is at /openapi.json, the docs at /api/v1/docs.
     """
     from rich.text import Text
 

@@ -611,6 +611,34 @@ def read_repository(request: Request, name: str, account: Reader) -> dict[str, A
     return _repository(request)
 
 
+def _data_formats(request: Request) -> list[dict[str, Any]]:
+    with served(request).trove.catalog.read() as conn:
+        extensions = conn.execute(
+            sa.select(s.datasets.c.extension).distinct().order_by(s.datasets.c.extension)
+        ).scalars()
+        return [
+            {"name": e, "file_extension": f".{e}", "description": f"{e} files"} for e in extensions
+        ]
+
+
+@router.get("/data-formats")
+def list_data_formats(request: Request, account: Reader) -> dict[str, Any]:
+    """List the file formats of the catalogued files (by extension)."""
+    rows = _data_formats(request)
+    if (name := request.query_params.get("name")) is not None:
+        rows = [r for r in rows if r["name"] == name]
+    return _listed(request, rows)
+
+
+@router.get("/data-formats/{name}")
+def read_data_format(request: Request, name: str, account: Reader) -> dict[str, Any]:
+    """Return one file format by name (its extension)."""
+    rows = [r for r in _data_formats(request) if r["name"] == name]
+    if not rows:
+        raise AlyxError(404, f"No data format {name!r}; list them with GET /data-formats")
+    return rows[0]
+
+
 # -- insertions ----------------------------------------------------------------------------
 
 _INSERTION_FIELDS = {

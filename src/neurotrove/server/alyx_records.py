@@ -125,8 +125,8 @@ def session_detail(
             "n_correct_trials": None,
             "n_trials": None,
             "qc": _qc_name(record.get("qc")),
-            "extended_qc": record.get("extended_qc") or None,
-            "json": record.get("json") or None,
+            "extended_qc": record.get("extended_qc") or {},
+            "json": record.get("json") or {},
             "wateradmin_session_related": [],
             "notes": [],
             "probe_insertion": [

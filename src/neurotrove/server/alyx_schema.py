@@ -132,6 +132,12 @@ ENDPOINTS: dict[str, Endpoint] = {
         "/files/{id}",
         patch=True,
     ),
+    "data-formats": Endpoint(
+        "File formats: the extensions of the catalogued files.",
+        {"name": "The format's name.", **_PAGE},
+        "/data-formats",
+        "/data-formats/{id}",
+    ),
     "data-repository": Endpoint(
         "Where files are served from.", {**_PAGE}, "/data-repository", "/data-repository/{id}"
     ),

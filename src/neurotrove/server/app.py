@@ -260,6 +260,9 @@ def create_app(
         version=__version__,
         summary="A lab's catalogue of sessions and datasets, and their files.",
         lifespan=lifespan,
+        # /docs is Alyx's schema (alyx-connector reads it), so the interactive docs move.
+        docs_url=f"{API_PREFIX}/docs",
+        redoc_url=f"{API_PREFIX}/redoc",
     )
     app.state.served = state
     _install_error_handlers(app)
