@@ -9,6 +9,7 @@ server, its login and password are written there as a ONE user would
 from __future__ import annotations
 
 import re
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +20,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import requests
+from hypothesis import given
+from hypothesis import strategies as st
 
 import neurotrove as nt
 from neurotrove.demo import write_example_tree
@@ -201,6 +204,20 @@ def test_eid2path_and_path2eid(alyx: Alyx) -> None:
     assert str(alyx.one.path2eid(path, query_type="remote")) == eid
 
 
+def test_a_session_without_a_lab_downloads_where_ONE_puts_it(alyx: Alyx) -> None:
+    eid = str(alyx.local.search(lab="^$").index[0])
+    ours = alyx.local.load_object(eid, "trials", collection="alf")
+    theirs = alyx.one.load_object(eid, "trials", collection="alf")
+    assert sorted(theirs) == sorted(ours)
+    folder = alyx.local.eid2path(eid).relative_to(alyx.local.root)
+    assert (alyx.cache / folder / "alf").is_dir()  # subject/date/NNN, as on the server
+    # ONE's remote eid2path puts a lab-less session under "Subjects/" (it joins '' as the
+    # lab), a folder its own downloads do not use; path2eid still reads it back.
+    path = alyx.one.eid2path(eid, query_type="remote")
+    assert path.relative_to(alyx.cache).as_posix() == f"Subjects/{folder.as_posix()}"
+    assert str(alyx.one.path2eid(path, query_type="remote")) == eid
+
+
 def test_pid2eid_and_eid2pid_match_the_local_trove(alyx: Alyx) -> None:
     pids = alyx.local.search_insertions()
     assert pids, "the demo tree has probe insertions"
@@ -263,6 +280,47 @@ def test_bad_credentials_and_tokens(alyx: Alyx, tmp_path: Path) -> None:
     assert httpx.get(url).status_code == 401
     me = httpx.get(f"{alyx.server.url}/me", headers={"Authorization": f"Token {alyx.token()}"})
     assert me.json()["username"] == "alice"
+
+
+def test_public_read_and_expired_tokens(alyx: Alyx, tmp_path: Path) -> None:
+    server = ServerProcess(
+        alyx.server.root, alyx.server.db, tmp_path / "log", "--public-read", "--token-ttl", "1s"
+    ).start()
+    try:
+        found = httpx.get(f"{server.url}/sessions", params={"subject": "KS005"}).json()
+        assert found["count"] == len(alyx.local.search(subject="KS005"))
+        detail = httpx.get(f"{server.url}/sessions/{found['results'][0]['id']}").json()
+        url = next(d["data_url"] for d in detail["data_dataset_session_related"])
+        assert httpx.get(url).status_code == 200  # public: no credentials needed
+        token = httpx.post(
+            f"{server.url}/auth-token", data={"username": "alice", "password": PASSWORD}
+        ).json()["token"]
+        time.sleep(1.5)
+        expired = httpx.get(f"{server.url}/sessions", headers={"Authorization": f"Token {token}"})
+        # 403 "Invalid token." is what makes ONE log in again (with a stored password).
+        assert expired.status_code == 403 and '"Invalid token."' in expired.text
+        refused = httpx.patch(f"{server.url}/files/{detail['id']}", json={"json": {}})
+        assert refused.status_code == 401  # writes always need a token
+    finally:
+        server.stop()
+
+
+def test_default_mode_downloads_the_cache_tables(alyx: Alyx, tmp_path: Path) -> None:
+    """ONE's default mode reads /cache/info and /cache.zip (served by server/alyx_cache.py)."""
+    token = alyx.token()
+    info = httpx.get(f"{alyx.server.url}/cache/info", headers={"Authorization": f"Token {token}"})
+    if info.status_code == 404:
+        pytest.skip("this server has no /cache/info yet (server/alyx_cache.py, merged later)")
+    one = one_api.OneAlyx(
+        base_url=alyx.server.url,
+        username="alice",
+        password=PASSWORD,
+        silent=True,
+        cache_dir=tmp_path / "default-cache",
+        mode="local",
+    )
+    one.load_cache(clobber=True)
+    assert set(map(str, one.search())) == set(alyx.local.search().index)
 
 
 def _some_dataset(alyx: Alyx) -> dict[str, Any]:
@@ -380,6 +438,24 @@ def test_parse_django_reads_values_as_alyx_does() -> None:
 def test_parse_django_refuses_what_it_cannot_read(text: str) -> None:
     with pytest.raises(ValueError, match="django"):
         parse_django(text)
+
+
+_TOKEN = st.text(alphabet="abcdefghij_0123456789", min_size=1, max_size=8)
+_VALUE = st.one_of(
+    _TOKEN, st.lists(_TOKEN, max_size=4).map(lambda xs: "[" + ",".join(f"'{x}'" for x in xs) + "]")
+)
+
+
+@given(st.lists(st.tuples(_TOKEN.filter(lambda t: not t[0].isdigit()), _VALUE), max_size=5))
+def test_parse_django_reads_back_any_pairs(pairs: list[tuple[str, str]]) -> None:
+    text = ",".join(f"{lookup},{value}" for lookup, value in pairs)
+    lookups = parse_django(text)
+    assert [x.field for x in lookups] == [lookup for lookup, _ in pairs]
+    for lookup, (_, value) in zip(lookups, pairs, strict=True):
+        if value.startswith("["):
+            assert isinstance(lookup.value, list) and ",".join(lookup.value) == value[
+                1:-1
+            ].replace("'", "")
 
 
 def test_lookups_become_catalogue_conditions() -> None:
