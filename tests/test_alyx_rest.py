@@ -227,6 +227,9 @@ def test_pid2eid_and_eid2pid_match_the_local_trove(alyx: Alyx) -> None:
         theirs, names = alyx.one.eid2pid(eid, query_type="remote")
         ours, our_names = alyx.local.eid2pid(eid)
         assert [str(p) for p in theirs] == ours and names == our_names
+    for filters in ({}, {"subject": "KS005"}):
+        found = alyx.one.search_insertions(query_type="remote", **filters)
+        assert [str(p) for p in found] == alyx.local.search_insertions(**filters)
     unknown = "00000000-0000-4000-8000-000000000000"
     assert alyx.one.pid2eid(unknown, query_type="remote") == (None, None)
 
@@ -415,7 +418,10 @@ def test_dataset_types_and_revisions(alyx: Alyx) -> None:
     with pytest.raises(requests.HTTPError):
         alyx.one.alyx.rest("revisions", "read", id="no-such-revision")
     types = alyx.one.alyx.rest("dataset-types", "list")
-    assert isinstance(types, list)
+    assert "trials.table" in {t["name"] for t in types}
+    listed = alyx.local.list_datasets(eid, details=True, qc="CRITICAL")
+    expected = sorted(listed[listed["dataset_type"] == "trials.table"]["rel_path"])
+    assert list(alyx.one.type2datasets(eid, "trials.table")) == expected
 
 
 # -- the django filter parser ----------------------------------------------------------------
