@@ -13,8 +13,7 @@ lists and downloads through these routes:
   ``{count, next, previous, results}`` of 250 rows (``limit`` up to 1000), ``next`` on the
   URL the client used. ``django=lookup,value,...`` filters as Alyx does
   (:mod:`.alyx_filters`).
-- ``GET /data/<session path>/<rel_path with dataset id>``: the file, for HTTP Basic auth
-  (password or token as the password), a token header, or anyone with ``--public-read``.
+- ``GET /data/<session path>/<rel_path with dataset id>``: the file (:mod:`.alyx_data`).
 
 Searches keep the trove's semantics (regular expressions, as ONE's local mode), so a remote
 ONE finds what a local trove finds. Errors are ``{"detail", "status_code"}``.
@@ -22,24 +21,19 @@ ONE finds what a local trove finds. Errors are ``{"detail", "status_code"}``.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
-import time
 from collections.abc import Mapping
 from typing import Annotated, Any
 from urllib.parse import parse_qs
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Depends, FastAPI, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.engine import Connection
 
-from .. import alf
 from ..auth import Account
 from ..catalog import schema as s
 from ..catalog.views import table_spec
-from ..errors import AuthError, NotFoundError, ValidationError
+from ..errors import AuthError, ValidationError
 from ..query.conditions import compile_conditions
 from .alyx_filters import Lookup, parse_django, split_top_level, translate
 from .alyx_records import (
@@ -49,23 +43,19 @@ from .alyx_records import (
     dataset_rows,
     file_record,
     session_detail,
-    session_path,
     session_record,
     start_time_text,
 )
 from .alyx_schema import coreapi_document, openapi_document
 from .app import ServedTrove, served
 
-__all__ = ["MAX_PAGE", "PAGE_SIZE", "AlyxError", "install", "router"]
+__all__ = ["MAX_PAGE", "PAGE_SIZE", "AlyxError", "install", "router", "token_account"]
 
 PAGE_SIZE = 250
 """Rows per page of a list when the client gives no ``limit`` (Alyx's)."""
 
 MAX_PAGE = 1000
 """The largest ``limit`` honoured; more is cut to this (Alyx's)."""
-
-_BASIC_TTL = 60.0
-"""Seconds a checked Basic password is remembered, so downloads do not hash it every time."""
 
 router = APIRouter(tags=["alyx"])
 
@@ -90,15 +80,25 @@ def install(app: FastAPI) -> None:
             headers=error.headers or None,
         )
 
+    from . import alyx_data
+
     app.add_exception_handler(AlyxError, on_alyx_error)  # type: ignore[arg-type]
     app.state.basic_checked = {}
     app.include_router(router)
+    app.include_router(alyx_data.router)
 
 
 # -- who is asking ------------------------------------------------------------------------
 
 
-def _token_account(state: ServedTrove, request: Request) -> Account | None:
+def token_account(state: ServedTrove, request: Request) -> Account | None:
+    """Return who a ``Token``/``Bearer`` header names (``None`` without one or for Basic).
+
+    Raises
+    ------
+    AlyxError
+        403 ``Invalid token.`` for a malformed, unknown, expired or revoked token.
+    """
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if not header or scheme.lower() == "basic":
@@ -113,7 +113,7 @@ def _token_account(state: ServedTrove, request: Request) -> Account | None:
 
 def _reader(request: Request) -> Account | None:
     state = served(request)
-    account = _token_account(state, request)
+    account = token_account(state, request)
     if account is None and not state.public_read:
         raise AlyxError(
             401,
@@ -125,7 +125,7 @@ def _reader(request: Request) -> Account | None:
 
 
 def _writer(request: Request) -> Account:
-    account = _token_account(served(request), request)
+    account = token_account(served(request), request)
     if account is None:
         raise AlyxError(
             401,
@@ -693,125 +693,3 @@ def read_insertion(request: Request, pid: str, account: Reader) -> dict[str, Any
     if not records:
         raise AlyxError(404, f"No probe insertion {pid}; list them with GET /insertions")
     return records[0]
-
-
-# -- file downloads ------------------------------------------------------------------------
-
-
-def _basic_account(state: ServedTrove, request: Request, header: str) -> Account:
-    """Check HTTP Basic credentials: the user's password, or one of their tokens."""
-    try:
-        decoded = base64.b64decode(header, validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError):
-        raise AuthError("the Basic credentials are not base64 'user:password'") from None
-    username, _, password = decoded.partition(":")
-    checked: dict[str, tuple[float, Account]] = request.app.state.basic_checked
-    key = hashlib.sha256(decoded.encode()).hexdigest()
-    now = time.monotonic()
-    if (hit := checked.get(key)) is not None and hit[0] > now:
-        return hit[1]
-    try:
-        account = state.accounts.check_token(password)
-        if account.username != username:
-            raise AuthError("this token belongs to another user")
-    except AuthError:
-        account = state.accounts.check_password(username, password)
-    checked.clear() if len(checked) > 1000 else None
-    checked[key] = (now + _BASIC_TTL, account)
-    return account
-
-
-def _download_reader(request: Request) -> None:
-    state = served(request)
-    header = request.headers.get("authorization", "")
-    scheme, _, credentials = header.partition(" ")
-    challenge = {"WWW-Authenticate": 'Basic realm="neurotrove"'}
-    try:
-        if scheme.lower() == "basic":
-            _basic_account(state, request, credentials.strip())
-            return
-        if _token_account(state, request) is not None or state.public_read:
-            return
-    except AuthError:
-        raise AlyxError(401, "wrong username or password", challenge) from None
-    raise AlyxError(
-        401,
-        "downloading needs credentials: HTTP Basic (ONE's HTTP_DATA_SERVER_LOGIN and "
-        "HTTP_DATA_SERVER_PWD: your username and password or token) or a token header",
-        challenge,
-    )
-
-
-def _locate(request: Request, path: str) -> tuple[str, dict[str, Any], Any]:
-    """Find the dataset a download path names; 404 unless it is exactly a catalogued file."""
-    trove = served(request).trove
-    missing = AlyxError(404, f"No file {DATA_PREFIX}/{path} on this server")
-    filename = path.rpartition("/")[2]
-    try:
-        _, rest = alf.find_session(path)
-        name = alf.parse_filename(filename)
-    except ValidationError:
-        raise missing from None
-    ids = [extra for extra in name.extras if _is_uuid(extra)]
-    plain = alf.remove_uuid(filename)
-    rel_path = "/".join([*(p for p in rest.split("/")[:-1] if p), plain]) if rest else plain
-    if ids:
-        try:
-            record, session_folder = trove.locate_dataset(ids[-1])
-        except NotFoundError:
-            raise missing from None
-    else:
-        try:
-            eid = trove.to_eid(path)
-        except (NotFoundError, ValidationError):
-            raise missing from None
-        rows = [
-            r
-            for r in trove.list_datasets(eid, details=True, qc="CRITICAL")
-            .reset_index()
-            .to_dict("records")
-            if r["rel_path"] == rel_path
-        ]
-        if not rows:
-            raise missing
-        record, session_folder = trove.locate_dataset(str(rows[0]["id"]))
-    session = trove.get_details(record["eid"])
-    canonical = session_path(None, session["subject"], session["date"], session["number"])
-    prefixes = {
-        session_path(session["lab"], session["subject"], session["date"], session["number"]),
-        canonical,
-        f"Subjects/{canonical}",  # ONE's remote eid2path for a session without a lab
-    }
-    prefix = path[: len(path) - len(rest)].strip("/") if rest else path.strip("/")
-    if prefix not in prefixes or record["rel_path"] != rel_path:
-        raise missing
-    return str(record["id"]), record, session_folder / record["rel_path"]
-
-
-def _is_uuid(text: str) -> bool:
-    import uuid
-
-    try:
-        uuid.UUID(text)
-    except ValueError:
-        return False
-    return len(text) == 36
-
-
-def _download(request: Request, path: str) -> Response:
-    from .reads import file_response
-
-    _download_reader(request)
-    dataset_id, record, file_path = _locate(request, path)
-    try:
-        return file_response(request, dataset_id, record, file_path)
-    except NotFoundError as error:
-        raise AlyxError(404, error.message) from None
-
-
-@router.get(f"{DATA_PREFIX}/{{path:path}}", include_in_schema=False)
-async def download(request: Request, path: str) -> Response:
-    """Send a dataset's file from its ALF path (``Content-Length``; ``Range`` gets 206)."""
-    from starlette.concurrency import run_in_threadpool
-
-    return await run_in_threadpool(_download, request, path)
