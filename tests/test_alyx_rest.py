@@ -251,6 +251,14 @@ def test_pages_follow_next_on_the_clients_url(alyx: Alyx) -> None:
         answer["next"].startswith(f"{alyx.server.url}/sessions?") and "offset=10" in answer["next"]
     )
     assert "offset=0" in answer["previous"]
+    one_day = httpx.get(
+        f"{alyx.server.url}/sessions",
+        params={"date_range": "2019-04-02"},
+        headers={"Authorization": f"Token {alyx.token()}"},
+    ).json()
+    assert {r["id"] for r in one_day["results"]} == set(
+        alyx.local.search(date_range="2019-04-02").index
+    )
     assert [r["id"] for r in answer["results"]] == everything[5:10]
 
 

@@ -73,6 +73,10 @@ def serve(
             f" (catalogue: {where}) at http://{host}:{port} — {access}",
         )
     )
+    note(
+        f"ONE-api and alyx-connector: base_url http://{host}:{port}, "
+        f"HTTP_DATA_SERVER http://{host}:{port}/data (see the README)"
+    )
     if can_log_in == 0:
         note(f"No user can log in yet: add one with trove --root {root} user add NAME")
     run(

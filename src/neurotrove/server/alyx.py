@@ -291,8 +291,10 @@ def _session_filters(request: Request) -> tuple[dict[str, Any], list[Any]]:
         except ValueError:
             raise AlyxError(400, f"number={query.get('number')!r} must be whole numbers") from None
     if date_range := query.get("date_range"):
-        start, _, end = date_range.partition(",")
-        filters["date_range"] = [start.strip() or None, end.strip() or None]
+        start, comma, end = date_range.partition(",")
+        filters["date_range"] = (
+            [start.strip() or None, end.strip() or None] if comma else start.strip()
+        )
     if qc := query.get("dataset_qc_lte"):
         filters["dataset_qc_lte"] = int(qc) if qc.isdigit() else qc
     kinds = {c.name: c.kind for c in table_spec("sessions").columns}

@@ -65,7 +65,7 @@ ENDPOINTS: dict[str, Endpoint] = {
             "task_protocol": "Task protocol (regular expression).",
             "location": "Recording location (regular expression).",
             "users": "User name (regular expression; a,b means any of).",
-            "date_range": "START,END, inclusive (ISO dates).",
+            "date_range": "DAY, or START,END inclusive (ISO dates; either end may be empty).",
             "datasets": "File names the session must all hold (a,b).",
             "dataset_types": "Dataset types the session must all hold (a,b).",
             "dataset_qc_lte": "Only datasets at or below this QC count.",
