@@ -123,6 +123,17 @@ def test_remote_search_finds_what_the_local_trove_finds(
     assert expected or filters.get("dataset_qc_lte")  # the searches are not all empty
 
 
+def test_dataset_types_keeps_sessions_holding_every_type(alyx: Alyx) -> None:
+    datasets = alyx.local.list_datasets(details=True, qc="CRITICAL")
+    present = datasets[datasets["exists"]]
+    having = [
+        set(present[present["dataset_type"] == t]["eid"])
+        for t in ("trials.table", "wheel.position")
+    ]
+    found = alyx.one.search(dataset_types=["trials.table", "wheel.position"])
+    assert _eids(found) == having[0] & having[1] != set()
+
+
 def test_search_details_are_alyx_session_records(alyx: Alyx) -> None:
     eids, details = alyx.one.search(subject="KS005", details=True)
     local = alyx.local.search(subject="KS005")
@@ -417,6 +428,8 @@ def test_schema_lists_the_endpoints_ONE_calls(alyx: Alyx) -> None:
     assert alyx.one.alyx.rest("data-repository", "read", id="trove")["data_url"].endswith("/data/")
     with pytest.raises(requests.HTTPError):
         alyx.one.alyx.rest("data-repository", "read", id="aws_cortexlab")
+    with pytest.raises(ValueError, match="subjects"):
+        alyx.one.alyx.rest("subjects", "list")  # not served, so ONE refuses it itself
 
 
 def test_dataset_types_and_revisions(alyx: Alyx) -> None:
