@@ -366,6 +366,22 @@ def test_downloads_take_basic_auth_a_token_or_nothing_else(alyx: Alyx) -> None:
     assert httpx.get(url, auth=("alice", token)).content == whole.content
     part = httpx.get(url, headers={"Authorization": f"Token {token}", "Range": "bytes=2-9"})
     assert part.status_code == 206 and part.content == whole.content[2:10]
+    plain = url.replace(f".{record['id']}", "")  # the path without the dataset id works too
+    assert httpx.get(plain, auth=("alice", PASSWORD)).content == whole.content
+
+
+def test_every_session_serves_its_files_at_their_data_url(alyx: Alyx) -> None:
+    token = alyx.token()
+    with httpx.Client(auth=("alice", token)) as client:
+        for eid in alyx.local.search().index:
+            detail = alyx.one.alyx.rest("sessions", "read", id=eid)
+            ours = alyx.local.list_datasets(eid, details=True, qc="CRITICAL")
+            related = detail["data_dataset_session_related"]
+            assert len(related) == int(ours["exists"].sum())
+            first = related[0]
+            answer = client.get(first["data_url"])
+            assert answer.status_code == 200, first["data_url"]
+            assert len(answer.content) == first["file_size"]
 
 
 @pytest.mark.parametrize(
