@@ -549,3 +549,29 @@ def test_ONE_tags_a_file_whose_hash_changed(
         assert local.table("datasets").get(id=dataset_id)["json"].iloc[0] == {
             "mismatch_hash": True
         }
+
+
+def test_a_session_folder_off_the_alf_layout_is_served_at_its_alf_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    isolate_settings(monkeypatch, home)
+    monkeypatch.setenv("HOME", str(home))
+    root = tmp_path / "data"
+    folder = root / "mylab" / "Subjects" / "M1" / "2020-01-01" / "1" / "alf"  # unpadded
+    folder.mkdir(parents=True)
+    np.save(folder / "spikes.times.npy", np.arange(5.0))
+    with nt.Trove(root) as local:
+        local.register(progress=False)
+        (eid,) = local.search().index
+        assert local.get_details(eid)["folder"] == "mylab/Subjects/M1/2020-01-01/1"
+        add_user(root, None, "alice")
+        server = ServerProcess(root, None, tmp_path / "server.log").start()
+        try:
+            one = connect_one(server.url, tmp_path / "cache")
+            times = one.load_dataset(eid, "spikes.times.npy", collection="alf")
+        finally:
+            server.stop()
+    np.testing.assert_array_equal(times, np.arange(5.0))
+    assert (tmp_path / "cache" / "mylab/Subjects/M1/2020-01-01/001/alf/spikes.times.npy").is_file()
