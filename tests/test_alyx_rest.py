@@ -289,6 +289,20 @@ def test_django_filters_ONE_sends(alyx: Alyx) -> None:
     assert all(d["file_records"][0]["data_url"].startswith(alyx.server.url) for d in chosen)
 
 
+@pytest.mark.parametrize(
+    ("django", "named"),
+    [("pk", "pairs of lookup,value"), ("weight__gte,3", "'weight'"), ("id__in,[1,", "django")],
+)
+def test_a_bad_django_filter_is_refused_naming_it(alyx: Alyx, django: str, named: str) -> None:
+    answer = httpx.get(
+        f"{alyx.server.url}/sessions",
+        params={"django": django},
+        headers={"Authorization": f"Token {alyx.token()}"},
+    )
+    assert answer.status_code == 422 and answer.json()["status_code"] == 422
+    assert named in answer.json()["detail"]
+
+
 def test_bad_credentials_and_tokens(alyx: Alyx, tmp_path: Path) -> None:
     with pytest.raises(requests.HTTPError) as raised:
         connect_one(alyx.server.url, tmp_path / "cache", password="not-the-password")
