@@ -341,8 +341,8 @@ def test_public_read_and_expired_tokens(alyx: Alyx, tmp_path: Path) -> None:
         server.stop()
 
 
-def test_default_mode_downloads_the_cache_tables(alyx: Alyx, tmp_path: Path) -> None:
-    """ONE's default mode reads /cache/info and /cache.zip (served by server/alyx_cache.py)."""
+def test_load_cache_downloads_the_cache_tables(alyx: Alyx, tmp_path: Path) -> None:
+    """ONE's cache tables come from /cache/info and /cache.zip (server/alyx_cache.py)."""
     token = alyx.token()
     info = httpx.get(f"{alyx.server.url}/cache/info", headers={"Authorization": f"Token {token}"})
     if info.status_code == 404:
