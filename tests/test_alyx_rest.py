@@ -337,6 +337,16 @@ def test_public_read_and_expired_tokens(alyx: Alyx, tmp_path: Path) -> None:
         assert expired.status_code == 403 and '"Invalid token."' in expired.text
         refused = httpx.patch(f"{server.url}/files/{detail['id']}", json={"json": {}})
         assert refused.status_code == 401  # writes always need a token
+        # ONE logs in again on 403 "Invalid token." when it has a password (ALYX_PWD).
+        one = connect_one(server.url, tmp_path / "cache")
+        one_params.save(
+            one_params.get(client=server.url, silent=True).set("ALYX_PWD", PASSWORD), server.url
+        )
+        one.alyx._par = one.alyx._par.set("ALYX_PWD", PASSWORD)
+        stale = one.alyx._token
+        time.sleep(1.5)
+        again = one.alyx.rest("sessions", "list", subject="KS005", no_cache=True)
+        assert len(again) == found["count"] and one.alyx._token != stale
     finally:
         server.stop()
 
