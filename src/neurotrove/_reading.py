@@ -135,12 +135,18 @@ class ReadingMixin:
         return where + compile_conditions(table_spec("sessions"), defaults, self.catalog.dialect)
 
     def search_page(
-        self, *, limit: int | None = None, offset: int = 0, **filters: Any
+        self,
+        *,
+        limit: int | None = None,
+        offset: int = 0,
+        where: Sequence[Any] = (),
+        **filters: Any,
     ) -> tuple[int, list[dict[str, Any]]]:
         """Return one page of :meth:`search`'s sessions as dicts, and how many match in all.
 
         The page is cut in the database, so a page of a large catalogue costs what the page
-        holds (the server's ``GET /sessions`` answers from this).
+        holds (the server's ``GET /sessions`` answers from this). ``where`` adds SQL
+        conditions on the sessions table (the server's Alyx ``django`` filters).
 
         Examples
         --------
@@ -153,10 +159,10 @@ class ReadingMixin:
         """
         spec = table_spec("sessions")
         with self.catalog.read() as conn:
-            where = self._search_where(conn, filters)
-            query = sa.select(sa.func.count()).select_from(spec.from_clause).where(*where)
+            conditions = [*self._search_where(conn, filters), *where]
+            query = sa.select(sa.func.count()).select_from(spec.from_clause).where(*conditions)
             total = int(conn.execute(query).scalar_one())
-            names, data = select_records(conn, spec, where, limit=limit, offset=offset)
+            names, data = select_records(conn, spec, conditions, limit=limit, offset=offset)
         return total, to_records(spec, names, data)
 
     def search_terms(self) -> list[str]:

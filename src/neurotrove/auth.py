@@ -296,6 +296,23 @@ class Accounts:
             )
         return token
 
+    def check_password(self, username: str, password: str) -> Account:
+        """Return the account of ``username`` if ``password`` is theirs (HTTP Basic auth).
+
+        Raises
+        ------
+        AuthError
+            For an unknown user or a wrong password (the message does not say which).
+        """
+        users = s.users.c
+        with self.catalog.read() as conn:
+            row = conn.execute(
+                sa.select(users.password_hash, users.is_admin).where(users.username == username)
+            ).first()
+        if row is None or not verify_password(password, row.password_hash):
+            raise AuthError(_WRONG, username=username)
+        return Account(username, bool(row.is_admin))
+
     def check_token(self, token: str) -> Account:
         """Return who holds ``token``.
 

@@ -47,7 +47,7 @@ def serve(
     """Serve a trove: its catalogue, files and writes, at http://HOST:PORT/api/v1.
 
     Clients connect with nt.connect("http://HOST:PORT") or trove login. Users are added with
-    trove user add. The OpenAPI description is at /openapi.json, the docs at /docs.
+    trove user add. The OpenAPI description is at /openapi.json, the docs at /api/v1/docs.
     """
     from rich.text import Text
 
@@ -72,6 +72,10 @@ def serve(
             str(root),
             f" (catalogue: {where}) at http://{host}:{port} — {access}",
         )
+    )
+    note(
+        f"ONE-api and alyx-connector: base_url http://{host}:{port}, "
+        f"HTTP_DATA_SERVER http://{host}:{port}/data (see the README)"
     )
     if can_log_in == 0:
         note(f"No user can log in yet: add one with trove --root {root} user add NAME")

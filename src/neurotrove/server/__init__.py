@@ -3,8 +3,9 @@
 - :func:`create_app` builds the FastAPI application (OpenAPI at ``/openapi.json``);
 - :func:`serve` runs it with uvicorn.
 
-Routes are under ``/api/v1`` (:mod:`.reads`, :mod:`.writes`). Reads need a token unless the
-server runs with ``public_read``; writes always do.
+Routes are under ``/api/v1`` (:mod:`.reads`, :mod:`.writes`). The root answers Alyx's REST
+API for ONE-api and alyx-connector (:mod:`.alyx`, :mod:`.alyx_data`). Reads need a token
+unless the server runs with ``public_read``; writes always do.
 """
 
 from __future__ import annotations

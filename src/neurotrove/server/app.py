@@ -173,11 +173,14 @@ WriteAccess = Annotated[Account, Depends(_writer)]
 
 
 def error_response(error: NeurotroveError) -> JSONResponse:
-    """Answer an error as ``{"detail": message, "error": class}`` with its status."""
+    """Answer an error as ``{"detail": message, "error": class, "status_code": status}``.
+
+    ``status_code`` is there for Alyx clients, which read errors as Alyx writes them.
+    """
     status = status_of(error)
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     return JSONResponse(
-        {"detail": error.message, "error": type(error).__name__},
+        {"detail": error.message, "error": type(error).__name__, "status_code": status},
         status_code=status,
         headers=headers,
     )
@@ -196,7 +199,7 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     async def on_http_error(request: Request, error: HTTPException) -> JSONResponse:
         return JSONResponse(
-            {"detail": error.detail, "error": "HTTPError"},
+            {"detail": error.detail, "error": "HTTPError", "status_code": error.status_code},
             status_code=error.status_code,
             headers=error.headers,
         )
@@ -238,7 +241,7 @@ def create_app(
     -------
     fastapi.FastAPI
     """
-    from . import behaviour, reads, writes
+    from . import alyx, behaviour, reads, writes
     from .uploads import remove_stale_uploads
 
     trove = Trove(root, db=db, create=False)
@@ -257,10 +260,14 @@ def create_app(
         version=__version__,
         summary="A lab's catalogue of sessions and datasets, and their files.",
         lifespan=lifespan,
+        # /docs is Alyx's schema (alyx-connector reads it), so the interactive docs move.
+        docs_url=f"{API_PREFIX}/docs",
+        redoc_url=f"{API_PREFIX}/redoc",
     )
     app.state.served = state
     _install_error_handlers(app)
     app.include_router(reads.router, prefix=API_PREFIX)
     app.include_router(writes.router, prefix=API_PREFIX)
     app.include_router(behaviour.router, prefix=API_PREFIX)
+    alyx.install(app)
     return app

@@ -29,7 +29,7 @@ from ..jsonable import frame_records, to_jsonable
 from .app import ReadAccess, check_reader, served
 from .snapshots import snapshot_file
 
-__all__ = ["MAX_LIMIT", "router"]
+__all__ = ["MAX_LIMIT", "file_response", "router"]
 
 MAX_LIMIT = 10_000
 """The most rows one page of ``/sessions`` or ``/datasets`` holds."""
@@ -211,6 +211,19 @@ def _file_answer(request: Request, dataset_id: str) -> Response:
     """Check the reader, find the dataset's file, and build the response (in one thread)."""
     check_reader(request)
     record, path = _dataset(request, dataset_id)
+    return file_response(request, dataset_id, record, path)
+
+
+def file_response(
+    request: Request, dataset_id: str, record: dict[str, Any], path: Path
+) -> Response:
+    """Answer with a dataset's file (``Content-Length``, ``ETag``, ``Range``), inside the root.
+
+    Raises
+    ------
+    NotFoundError
+        When the file is outside the data root or not on disk.
+    """
     try:
         path = inside_root(served(request).trove.root, path)
         stat = os.stat(path)

@@ -1,0 +1,697 @@
+"""Alyx-compatible REST routes at the server's root, so ONE and alyx-connector can use a trove.
+
+``one.api.ONE(base_url=<server>, username=..., password=...)`` in remote mode searches,
+lists and downloads through these routes:
+
+- ``POST /auth-token`` (a form with username and password; 400 when wrong) gives
+  ``{"token": ...}``; later requests send ``Authorization: Token <token>``. A bad or
+  expired token gets 403 ``{"detail": "Invalid token."}``, which makes ONE log in again.
+- ``GET /api/schema`` (OpenAPI 3, read by ONE) and ``GET /docs`` (coreapi, read by
+  alyx-connector) describe the endpoints below (:mod:`.alyx_schema`).
+- ``/sessions``, ``/datasets``, ``/dataset-types``, ``/revisions``, ``/insertions``,
+  ``/files``, ``/data-repository``, each with ``/{id}``; lists are pages
+  ``{count, next, previous, results}`` of 250 rows (``limit`` up to 1000), ``next`` on the
+  URL the client used. ``django=lookup,value,...`` filters as Alyx does
+  (:mod:`.alyx_filters`).
+- ``GET /data/<session path>/<rel_path with dataset id>``: the file (:mod:`.alyx_data`).
+
+Searches keep the trove's semantics (regular expressions, as ONE's local mode), so a remote
+ONE finds what a local trove finds. Errors are ``{"detail", "status_code"}``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Annotated, Any
+from urllib.parse import parse_qs
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.engine import Connection
+
+from ..auth import Account
+from ..catalog import schema as s
+from ..catalog.views import table_spec
+from ..errors import AuthError, ValidationError
+from ..query.conditions import compile_conditions
+from .alyx_filters import Lookup, parse_django, split_top_level, translate
+from .alyx_records import (
+    DATA_PREFIX,
+    REPOSITORY,
+    dataset_records,
+    dataset_rows,
+    file_record,
+    session_detail,
+    session_record,
+    start_time_text,
+)
+from .alyx_schema import coreapi_document, openapi_document
+from .app import ServedTrove, served
+
+__all__ = ["MAX_PAGE", "PAGE_SIZE", "AlyxError", "install", "router", "token_account"]
+
+PAGE_SIZE = 250
+"""Rows per page of a list when the client gives no ``limit`` (Alyx's)."""
+
+MAX_PAGE = 1000
+"""The largest ``limit`` honoured; more is cut to this (Alyx's)."""
+
+router = APIRouter(tags=["alyx"])
+
+
+class AlyxError(Exception):
+    """An error answered as Alyx answers it: ``{"detail": ..., "status_code": ...}``."""
+
+    def __init__(self, status: int, detail: str, headers: Mapping[str, str] | None = None):
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.headers = dict(headers or {})
+
+
+def install(app: FastAPI) -> None:
+    """Add the Alyx routes and their error answer to the server application."""
+
+    async def on_alyx_error(request: Request, error: AlyxError) -> JSONResponse:
+        return JSONResponse(
+            {"detail": error.detail, "status_code": error.status},
+            status_code=error.status,
+            headers=error.headers or None,
+        )
+
+    from . import alyx_data
+
+    app.add_exception_handler(AlyxError, on_alyx_error)  # type: ignore[arg-type]
+    app.state.basic_checked = {}
+    app.include_router(router)
+    app.include_router(alyx_data.router)
+
+
+# -- who is asking ------------------------------------------------------------------------
+
+
+def token_account(state: ServedTrove, request: Request) -> Account | None:
+    """Return who a ``Token``/``Bearer`` header names (``None`` without one or for Basic).
+
+    Raises
+    ------
+    AlyxError
+        403 ``Invalid token.`` for a malformed, unknown, expired or revoked token.
+    """
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if not header or scheme.lower() == "basic":
+        return None
+    if scheme.lower() not in ("token", "bearer") or not token.strip():
+        raise AlyxError(403, "Invalid token.")
+    try:
+        return state.accounts.check_token(token.strip())
+    except AuthError:
+        raise AlyxError(403, "Invalid token.") from None
+
+
+def _reader(request: Request) -> Account | None:
+    state = served(request)
+    account = token_account(state, request)
+    if account is None and not state.public_read:
+        raise AlyxError(
+            401,
+            "Authentication credentials were not provided. Log in with POST /auth-token "
+            "(ONE does when given username and password).",
+            {"WWW-Authenticate": "Token"},
+        )
+    return account
+
+
+def _writer(request: Request) -> Account:
+    account = token_account(served(request), request)
+    if account is None:
+        raise AlyxError(
+            401,
+            "Authentication credentials were not provided; writing needs a token from "
+            "POST /auth-token.",
+            {"WWW-Authenticate": "Token"},
+        )
+    return account
+
+
+Reader = Annotated[Account | None, Depends(_reader)]
+Writer = Annotated[Account, Depends(_writer)]
+
+
+def _base(request: Request) -> str:
+    return str(request.base_url).rstrip("/")
+
+
+# -- login and description ----------------------------------------------------------------
+
+
+@router.post("/auth-token")
+async def auth_token(request: Request) -> dict[str, str]:
+    """Exchange a form (or JSON) username and password for ``{"token": ...}``."""
+    import json
+
+    import anyio.to_thread
+
+    state = served(request)
+    body = await request.body()
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    values: Any
+    if kind == "application/json":
+        try:
+            values = json.loads(body or b"null")
+        except ValueError:
+            values = None
+    else:
+        values = {k: v[0] for k, v in parse_qs(body.decode(errors="replace")).items()}
+    if not isinstance(values, dict) or not values.get("username") or not values.get("password"):
+        raise AlyxError(400, "send username and password as a form to log in")
+    username, password = str(values["username"]), str(values["password"])
+    try:
+        token = await anyio.to_thread.run_sync(
+            lambda: state.accounts.issue_token(username, password, ttl=state.token_ttl)
+        )
+    except AuthError:
+        raise AlyxError(400, "Unable to log in with provided credentials.") from None
+    return {"token": token}
+
+
+@router.get("/me")
+def me(request: Request, account: Reader) -> dict[str, Any]:
+    """Return who the token belongs to."""
+    if account is None:
+        raise AlyxError(401, "Authentication credentials were not provided.")
+    return {"username": account.username, "is_superuser": account.is_admin}
+
+
+@router.get("/api/schema", include_in_schema=False)
+def api_schema() -> dict[str, Any]:
+    """Describe the Alyx routes in OpenAPI 3 (ONE reads it before any query)."""
+    return openapi_document()
+
+
+@router.get("/docs", include_in_schema=False)
+def docs(request: Request) -> dict[str, Any]:
+    """Describe the Alyx routes in coreapi (alyx-connector reads it)."""
+    return coreapi_document(_base(request))
+
+
+# -- pages ---------------------------------------------------------------------------------
+
+
+def _limits(request: Request) -> tuple[int, int]:
+    query = request.query_params
+    try:
+        limit = int(query.get("limit") or PAGE_SIZE)
+        offset = int(query.get("offset") or 0)
+    except ValueError:
+        raise AlyxError(400, "limit and offset must be whole numbers") from None
+    if limit < 1 or offset < 0:
+        raise AlyxError(400, "limit must be at least 1 and offset at least 0")
+    return min(limit, MAX_PAGE), offset
+
+
+def _page(
+    request: Request, total: int, results: list[Any], limit: int, offset: int
+) -> dict[str, Any]:
+    def link(to: int) -> str:
+        return str(request.url.include_query_params(limit=limit, offset=to))
+
+    return {
+        "count": total,
+        "next": link(offset + limit) if offset + limit < total else None,
+        "previous": link(max(offset - limit, 0)) if offset > 0 else None,
+        "results": results,
+    }
+
+
+def _many(text: str | None) -> list[str] | None:
+    if text is None or text == "":
+        return None
+    return [part.strip() for part in split_top_level(text) if part.strip()]
+
+
+def _lookups(request: Request, *json_fields: str) -> list[Lookup]:
+    """Read the ``django`` lookups, and ``json=``/``extended_qc=`` ones (``;`` between)."""
+    lookups = parse_django(request.query_params.get("django", ""))
+    for name in json_fields:
+        text = request.query_params.get(name)
+        for clause in (text or "").split(";"):
+            for lookup in parse_django(clause):
+                lookups.append(
+                    Lookup((name, *lookup.path), lookup.op, lookup.value, lookup.exclude)
+                )
+    return lookups
+
+
+# -- sessions ------------------------------------------------------------------------------
+
+_SESSION_FIELDS = {
+    "id": "eid",
+    "pk": "eid",
+    "subject": "subject",
+    "subject__nickname": "subject",
+    "lab": "lab",
+    "lab__name": "lab",
+    "start_time__date": "date",
+    "date": "date",
+    "start_time": "start_time",
+    "end_time": "end_time",
+    "number": "number",
+    "task_protocol": "task_protocol",
+    "location": "location",
+    "location__name": "location",
+    "narrative": "narrative",
+    "qc": "qc",
+    "projects": "projects",
+    "projects__name": "projects",
+    "users": "users",
+    "users__username": "users",
+}
+
+
+def _where(spec_name: str, conditions: list[dict[str, Any]], dialect: str) -> list[Any]:
+    spec = table_spec(spec_name)
+    return [c for condition in conditions for c in compile_conditions(spec, condition, dialect)]
+
+
+def _session_filters(request: Request) -> tuple[dict[str, Any], list[Any]]:
+    """Read ``/sessions`` query parameters into ``search`` filters and SQL conditions."""
+    query = request.query_params
+    state = served(request)
+    filters: dict[str, Any] = {}
+    for name in ("subject", "lab", "projects", "task_protocol", "location", "users", "datasets"):
+        values = _many(query.get(name))
+        if values is not None:
+            filters[name] = values
+    if (numbers := _many(query.get("number"))) is not None:
+        try:
+            filters["number"] = [int(n) for n in numbers]
+        except ValueError:
+            raise AlyxError(400, f"number={query.get('number')!r} must be whole numbers") from None
+    if date_range := query.get("date_range"):
+        start, comma, end = date_range.partition(",")
+        filters["date_range"] = (
+            [start.strip() or None, end.strip() or None] if comma else start.strip()
+        )
+    if qc := query.get("dataset_qc_lte"):
+        filters["dataset_qc_lte"] = int(qc) if qc.isdigit() else qc
+    kinds = {c.name: c.kind for c in table_spec("sessions").columns}
+    conditions = translate(
+        _lookups(request, "json", "extended_qc"), _SESSION_FIELDS, kinds, "/sessions"
+    )
+    if eid := query.get("id"):
+        conditions.append({"eid": eid})
+    where = _where("sessions", conditions, state.trove.catalog.dialect)
+    for dataset_type in _many(query.get("dataset_types")) or []:
+        present = sa.select(sa.literal(1)).where(
+            s.datasets.c.session == s.sessions.c.id,
+            s.datasets.c.dataset_type == dataset_type,
+            s.datasets.c.exists.is_(True),
+        )
+        where.append(sa.exists(present))
+    return filters, where
+
+
+@router.get("/sessions")
+def list_sessions(request: Request, account: Reader) -> dict[str, Any]:
+    """Search sessions, newest first, a page at a time (the trove's search semantics)."""
+    limit, offset = _limits(request)
+    filters, where = _session_filters(request)
+    total, rows = served(request).trove.search_page(
+        limit=limit, offset=offset, where=where, **filters
+    )
+    base = _base(request)
+    return _page(request, total, [session_record(base, r) for r in rows], limit, offset)
+
+
+def _insertions(state: ServedTrove, **filters: Any) -> list[dict[str, Any]]:
+    from ..ephys.insertions import search_insertions
+
+    _, records = search_insertions(state.trove, details=True, **filters)
+    for record in records:
+        info = record["session_info"]
+        info["start_time"] = start_time_text(info)
+        info["lab"] = info.get("lab") or ""
+        info["projects"] = list(info.get("projects") or [])
+    return list(records)
+
+
+@router.get("/sessions/{eid}")
+def read_session(request: Request, eid: str, account: Reader) -> dict[str, Any]:
+    """Return a session with its present datasets and probe insertions."""
+    state = served(request)
+    trove = state.trove
+    key = _uuid(eid, "session")
+    where = _where("sessions", [{"eid": key}], trove.catalog.dialect)
+    total, rows = trove.search_page(limit=1, where=where)
+    if not total:
+        raise AlyxError(404, f"No session {eid}; find sessions with GET /sessions")
+    base = _base(request)
+    folder = trove.eid2path(key)
+    with trove.catalog.read() as conn:
+        _, datasets = dataset_rows(conn, [s.datasets.c.session == key])
+    return session_detail(
+        base,
+        rows[0],
+        folder.relative_to(trove.root).as_posix(),
+        str(folder),
+        dataset_records(base, datasets),
+        _insertions(state, session=key),
+    )
+
+
+def _uuid(text: str, what: str) -> str:
+    from ..catalog.types import as_uuid_string
+
+    try:
+        return as_uuid_string(text, what)
+    except ValidationError:
+        raise AlyxError(404, f"No {what} {text!r}: ids are UUIDs") from None
+
+
+# -- datasets and files --------------------------------------------------------------------
+
+_DATASET_FIELDS = {
+    "id": "id",
+    "pk": "id",
+    "session": "eid",
+    "session__id": "eid",
+    "session__pk": "eid",
+    "name": "name",
+    "dataset_type": "dataset_type",
+    "dataset_type__name": "dataset_type",
+    "collection": "collection",
+    "revision": "revision",
+    "revision__name": "revision",
+    "default_dataset": "default_revision",
+    "qc": "qc",
+    "exists": "exists",
+    "file_records__exists": "exists",
+    "dataset": "id",
+    "dataset__id": "id",
+    "data_repository__name": "repository",
+}
+
+
+def _dataset_where(request: Request, *, files: bool = False) -> list[Any]:
+    query = request.query_params
+    conditions: list[dict[str, Any]] = []
+    lookups = []
+    for lookup in _lookups(request, "json"):
+        if lookup.field == "data_repository__globus_is_personal":
+            if lookup.value is True:  # the trove's repository is not a personal one
+                return [sa.false()]
+            continue
+        if lookup.field == "data_repository__name":
+            if lookup.value != REPOSITORY:
+                return [sa.false()]
+            continue
+        lookups.append(lookup)
+    kinds = {c.name: c.kind for c in table_spec("datasets").columns}
+    conditions = translate(lookups, _DATASET_FIELDS, kinds, "/files" if files else "/datasets")
+    for name, field in (
+        ("session", "eid"),
+        ("name", "name"),
+        ("dataset_type", "dataset_type"),
+        ("collection", "collection"),
+        ("revision", "revision"),
+        ("dataset", "id"),
+    ):
+        if (value := query.get(name)) is not None:
+            conditions.append({field: value})
+    if (exists := query.get("exists")) is not None:
+        conditions.append({"exists": exists.strip().lower() in ("true", "1")})
+    if (qc := query.get("qc")) is not None:
+        conditions.append({"qc": int(qc) if qc.isdigit() else qc})
+    spec = table_spec("datasets")
+    dialect = served(request).trove.catalog.dialect
+    where: list[Any] = []
+    for condition in conditions:
+        ((field, value),) = condition.items()
+        if field == "eid" and isinstance(value, tuple) and value == (None, "=="):
+            where.append(s.datasets.c.session.is_(None))
+            continue
+        where.extend(compile_conditions(spec, condition, dialect))
+    return where
+
+
+def _dataset_page(request: Request, files: bool) -> dict[str, Any]:
+    limit, offset = _limits(request)
+    trove = served(request).trove
+    with trove.catalog.read() as conn:
+        total, rows = dataset_rows(
+            conn, _dataset_where(request, files=files), limit=limit, offset=offset
+        )
+    base = _base(request)
+    results = [file_record(base, r) for r in rows] if files else dataset_records(base, rows)
+    return _page(request, total, results, limit, offset)
+
+
+@router.get("/datasets")
+def list_datasets(request: Request, account: Reader) -> dict[str, Any]:
+    """List datasets with their file record and download URL."""
+    return _dataset_page(request, files=False)
+
+
+def _one_dataset(conn: Connection, dataset_id: str) -> dict[str, Any]:
+    key = _uuid(dataset_id, "dataset")
+    _, rows = dataset_rows(conn, [s.datasets.c.id == key])
+    if not rows:
+        raise AlyxError(404, f"No dataset {dataset_id}; list them with GET /datasets")
+    return rows[0]
+
+
+@router.get("/datasets/{dataset_id}")
+def read_dataset(request: Request, dataset_id: str, account: Reader) -> dict[str, Any]:
+    """Return one dataset."""
+    with served(request).trove.catalog.read() as conn:
+        row = _one_dataset(conn, dataset_id)
+    return dataset_records(_base(request), [row])[0]
+
+
+@router.get("/files")
+def list_files(request: Request, account: Reader) -> dict[str, Any]:
+    """List file records (one per dataset, with the dataset's id)."""
+    return _dataset_page(request, files=True)
+
+
+@router.get("/files/{file_id}")
+def read_file(request: Request, file_id: str, account: Reader) -> dict[str, Any]:
+    """Return one file record."""
+    with served(request).trove.catalog.read() as conn:
+        row = _one_dataset(conn, file_id)
+    return file_record(_base(request), row)
+
+
+@router.patch("/files/{file_id}")
+async def update_file(request: Request, file_id: str, account: Writer) -> dict[str, Any]:
+    """Replace a file record's ``json`` (ONE tags a hash mismatch so): the dataset's json."""
+    import anyio.to_thread
+
+    try:
+        body = await request.json()
+    except ValueError:
+        body = None
+    if (
+        not isinstance(body, dict)
+        or set(body) - {"json"}
+        or not isinstance(body.get("json"), dict | type(None))
+    ):
+        raise AlyxError(400, 'send {"json": {...}}; only a file record\'s json can be changed')
+    trove = served(request).trove
+
+    def write() -> dict[str, Any]:
+        key = _uuid(file_id, "file record")
+        with trove.catalog.write() as conn:
+            done = conn.execute(
+                sa.update(s.datasets).where(s.datasets.c.id == key).values(json=body["json"])
+            )
+            if not done.rowcount:
+                raise AlyxError(404, f"No file record {file_id}; list them with GET /files")
+        with trove.catalog.read() as conn:
+            return file_record(_base(request), _one_dataset(conn, key))
+
+    return await anyio.to_thread.run_sync(write)
+
+
+# -- the small tables ----------------------------------------------------------------------
+
+
+def _names_table(
+    request: Request, table: sa.Table, shape: Any, name: str | None = None
+) -> list[dict[str, Any]]:
+    query = sa.select(table).order_by(table.c.name)
+    if name is not None:
+        query = query.where(table.c.name == name)
+    with served(request).trove.catalog.read() as conn:
+        return [shape(dict(r)) for r in conn.execute(query).mappings()]
+
+
+def _dataset_type(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": row["name"],
+        "name": row["name"],
+        "description": row["description"] or "",
+        "filename_pattern": row["filename_pattern"] or "",
+        "created_by": None,
+    }
+
+
+def _revision(row: dict[str, Any]) -> dict[str, Any]:
+    created = row["created_at"]
+    return {
+        "name": row["name"],
+        "description": row["description"] or "",
+        "created_datetime": created.isoformat() if created else None,
+    }
+
+
+def _listed(request: Request, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    limit, offset = _limits(request)
+    return _page(request, len(rows), rows[offset : offset + limit], limit, offset)
+
+
+@router.get("/dataset-types")
+def list_dataset_types(request: Request, account: Reader) -> dict[str, Any]:
+    """List dataset types."""
+    rows = _names_table(request, s.dataset_types, _dataset_type, request.query_params.get("name"))
+    return _listed(request, rows)
+
+
+@router.get("/dataset-types/{name}")
+def read_dataset_type(request: Request, name: str, account: Reader) -> dict[str, Any]:
+    """Return one dataset type by name."""
+    rows = _names_table(request, s.dataset_types, _dataset_type, name)
+    if not rows:
+        raise AlyxError(404, f"No dataset type {name!r}; list them with GET /dataset-types")
+    return rows[0]
+
+
+@router.get("/revisions")
+def list_revisions(request: Request, account: Reader) -> dict[str, Any]:
+    """List revisions."""
+    rows = _names_table(request, s.revisions, _revision, request.query_params.get("name"))
+    return _listed(request, rows)
+
+
+@router.get("/revisions/{name}")
+def read_revision(request: Request, name: str, account: Reader) -> dict[str, Any]:
+    """Return one revision by name."""
+    rows = _names_table(request, s.revisions, _revision, name)
+    if not rows:
+        raise AlyxError(404, f"No revision {name!r}; list them with GET /revisions")
+    return rows[0]
+
+
+def _repository(request: Request) -> dict[str, Any]:
+    base = _base(request)
+    return {
+        "name": REPOSITORY,
+        "timezone": "UTC",
+        "globus_path": "/",
+        "globus_is_personal": False,
+        "hostname": base,
+        "data_url": f"{base}{DATA_PREFIX}/",
+        "repository_type": "http",
+        "json": None,
+    }
+
+
+@router.get("/data-repository")
+def list_repositories(request: Request, account: Reader) -> dict[str, Any]:
+    """List the data repositories: a trove has one, its own files."""
+    return _listed(request, [_repository(request)])
+
+
+@router.get("/data-repository/{name}")
+def read_repository(request: Request, name: str, account: Reader) -> dict[str, Any]:
+    """Return the trove's data repository (any other name is unknown, e.g. AWS ones)."""
+    if name != REPOSITORY:
+        raise AlyxError(404, f"No data repository {name!r}; this trove has one, {REPOSITORY!r}")
+    return _repository(request)
+
+
+def _data_formats(request: Request) -> list[dict[str, Any]]:
+    with served(request).trove.catalog.read() as conn:
+        extensions = conn.execute(
+            sa.select(s.datasets.c.extension).distinct().order_by(s.datasets.c.extension)
+        ).scalars()
+        return [
+            {"name": e, "file_extension": f".{e}", "description": f"{e} files"} for e in extensions
+        ]
+
+
+@router.get("/data-formats")
+def list_data_formats(request: Request, account: Reader) -> dict[str, Any]:
+    """List the file formats of the catalogued files (by extension)."""
+    rows = _data_formats(request)
+    if (name := request.query_params.get("name")) is not None:
+        rows = [r for r in rows if r["name"] == name]
+    return _listed(request, rows)
+
+
+@router.get("/data-formats/{name}")
+def read_data_format(request: Request, name: str, account: Reader) -> dict[str, Any]:
+    """Return one file format by name (its extension)."""
+    rows = [r for r in _data_formats(request) if r["name"] == name]
+    if not rows:
+        raise AlyxError(404, f"No data format {name!r}; list them with GET /data-formats")
+    return rows[0]
+
+
+# -- insertions ----------------------------------------------------------------------------
+
+_INSERTION_FIELDS = {
+    "id": "id",
+    "pk": "id",
+    "session": "session",
+    "session__id": "session",
+    "name": "name",
+    "model": "model",
+    "serial": "serial",
+}
+
+
+def _insertion_filters(request: Request) -> dict[str, Any]:
+    query = request.query_params
+    filters: dict[str, Any] = {}
+    for name in ("name", "model", "serial", "subject", "lab"):
+        if (values := _many(query.get(name))) is not None:
+            filters[name] = values
+    if (project := _many(query.get("project"))) is not None:
+        filters["projects"] = project
+    if (session := query.get("session")) is not None:
+        filters["session"] = _uuid(session, "session")
+    if (number := query.get("experiment_number")) is not None:
+        filters["number"] = int(number) if number.isdigit() else number
+    if (date := query.get("date")) is not None:
+        filters["date_range"] = date
+    kinds = {
+        "id": "uuid",
+        "session": "uuid",
+        "name": "text",
+        "model": "text",
+        "serial": "text",
+        "json": "json",
+    }
+    for condition in translate(_lookups(request), _INSERTION_FIELDS, kinds, "/insertions"):
+        filters.update(condition)
+    return filters
+
+
+@router.get("/insertions")
+def list_insertions(request: Request, account: Reader) -> dict[str, Any]:
+    """List probe insertions (newest session first, then by probe name)."""
+    records = _insertions(served(request), **_insertion_filters(request))
+    return _listed(request, records)
+
+
+@router.get("/insertions/{pid}")
+def read_insertion(request: Request, pid: str, account: Reader) -> dict[str, Any]:
+    """Return one probe insertion."""
+    records = _insertions(served(request), id=_uuid(pid, "insertion"))
+    if not records:
+        raise AlyxError(404, f"No probe insertion {pid}; list them with GET /insertions")
+    return records[0]

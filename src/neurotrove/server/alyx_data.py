@@ -1,0 +1,156 @@
+"""File downloads for Alyx clients: ``GET /data/<session path>/<rel_path with dataset id>``.
+
+ONE builds these URLs itself (``HTTP_DATA_SERVER/<session path>/<rel_path>``, the dataset id
+inserted in the file name) and downloads them with urllib, with HTTP Basic auth from its
+``HTTP_DATA_SERVER_LOGIN``/``HTTP_DATA_SERVER_PWD``. So a download is allowed with Basic
+credentials (the user's password, or one of their tokens as the password), a token header,
+or none on a ``--public-read`` server; without them the answer is 401 with a Basic
+challenge, which is what makes urllib send its credentials.
+
+Only catalogued files are served: the path must be exactly a dataset's session path and
+``rel_path``, so no path climbs out of the data root, and the file is then sent by the same
+code as ``/api/v1/datasets/{id}/file`` (``Content-Length``, ``ETag``, ``Range``).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import time
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+
+from .. import alf
+from ..auth import Account
+from ..errors import AuthError, NotFoundError, ValidationError
+from .alyx import AlyxError, token_account
+from .alyx_records import DATA_PREFIX, session_path
+from .app import ServedTrove, served
+
+__all__ = ["router"]
+
+_BASIC_TTL = 60.0
+"""Seconds a checked Basic password is remembered, so downloads do not hash it every time."""
+
+router = APIRouter(tags=["alyx"])
+
+
+def _basic_account(state: ServedTrove, request: Request, header: str) -> Account:
+    """Check HTTP Basic credentials: the user's password, or one of their tokens."""
+    try:
+        decoded = base64.b64decode(header, validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        raise AuthError("the Basic credentials are not base64 'user:password'") from None
+    username, _, password = decoded.partition(":")
+    checked: dict[str, tuple[float, Account]] = request.app.state.basic_checked
+    key = hashlib.sha256(decoded.encode()).hexdigest()
+    now = time.monotonic()
+    if (hit := checked.get(key)) is not None and hit[0] > now:
+        return hit[1]
+    try:
+        account = state.accounts.check_token(password)
+        if account.username != username:
+            raise AuthError("this token belongs to another user")
+    except AuthError:
+        account = state.accounts.check_password(username, password)
+    checked.clear() if len(checked) > 1000 else None
+    checked[key] = (now + _BASIC_TTL, account)
+    return account
+
+
+def _download_reader(request: Request) -> None:
+    state = served(request)
+    header = request.headers.get("authorization", "")
+    scheme, _, credentials = header.partition(" ")
+    challenge = {"WWW-Authenticate": 'Basic realm="neurotrove"'}
+    try:
+        if scheme.lower() == "basic":
+            _basic_account(state, request, credentials.strip())
+            return
+        if token_account(state, request) is not None or state.public_read:
+            return
+    except AuthError:
+        raise AlyxError(401, "wrong username or password", challenge) from None
+    raise AlyxError(
+        401,
+        "downloading needs credentials: HTTP Basic (ONE's HTTP_DATA_SERVER_LOGIN and "
+        "HTTP_DATA_SERVER_PWD: your username and password or token) or a token header",
+        challenge,
+    )
+
+
+def _locate(request: Request, path: str) -> tuple[str, dict[str, Any], Any]:
+    """Find the dataset a download path names; 404 unless it is exactly a catalogued file."""
+    trove = served(request).trove
+    missing = AlyxError(404, f"No file {DATA_PREFIX}/{path} on this server")
+    filename = path.rpartition("/")[2]
+    try:
+        _, rest = alf.find_session(path)
+        name = alf.parse_filename(filename)
+    except ValidationError:
+        raise missing from None
+    ids = [extra for extra in name.extras if _is_uuid(extra)]
+    plain = alf.remove_uuid(filename)
+    rel_path = "/".join([*(p for p in rest.split("/")[:-1] if p), plain]) if rest else plain
+    if ids:
+        try:
+            record, session_folder = trove.locate_dataset(ids[-1])
+        except NotFoundError:
+            raise missing from None
+    else:
+        try:
+            eid = trove.to_eid(path)
+        except (NotFoundError, ValidationError):
+            raise missing from None
+        rows = [
+            r
+            for r in trove.list_datasets(eid, details=True, qc="CRITICAL")
+            .reset_index()
+            .to_dict("records")
+            if r["rel_path"] == rel_path
+        ]
+        if not rows:
+            raise missing
+        record, session_folder = trove.locate_dataset(str(rows[0]["id"]))
+    session = trove.get_details(record["eid"])
+    canonical = session_path(None, session["subject"], session["date"], session["number"])
+    prefixes = {
+        session_path(session["lab"], session["subject"], session["date"], session["number"]),
+        canonical,
+        f"Subjects/{canonical}",  # ONE's remote eid2path for a session without a lab
+    }
+    prefix = path[: len(path) - len(rest)].strip("/") if rest else path.strip("/")
+    if prefix not in prefixes or record["rel_path"] != rel_path:
+        raise missing
+    return str(record["id"]), record, session_folder / record["rel_path"]
+
+
+def _is_uuid(text: str) -> bool:
+    import uuid
+
+    try:
+        uuid.UUID(text)
+    except ValueError:
+        return False
+    return len(text) == 36
+
+
+def _download(request: Request, path: str) -> Response:
+    from .reads import file_response
+
+    _download_reader(request)
+    dataset_id, record, file_path = _locate(request, path)
+    try:
+        return file_response(request, dataset_id, record, file_path)
+    except NotFoundError as error:
+        raise AlyxError(404, error.message) from None
+
+
+@router.get(f"{DATA_PREFIX}/{{path:path}}", include_in_schema=False)
+async def download(request: Request, path: str) -> Response:
+    """Send a dataset's file from its ALF path (``Content-Length``; ``Range`` gets 206)."""
+    from starlette.concurrency import run_in_threadpool
+
+    return await run_in_threadpool(_download, request, path)

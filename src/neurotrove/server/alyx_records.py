@@ -1,0 +1,291 @@
+"""Catalogue rows shaped as Alyx's REST records: sessions, datasets and file records.
+
+Every record carries absolute URLs built on the base URL the client used, so that Alyx
+clients (which strip their base URL from ``next`` links and check that download URLs start
+with their data server) see their own address. A dataset's ``data_url`` is
+``<base>/data/<session path>/<rel_path with the dataset id>``, the session path being
+``lab/Subjects/subject/YYYY-MM-DD/NNN`` (``subject/YYYY-MM-DD/NNN`` without a lab).
+
+Examples
+--------
+>>> import datetime
+>>> session_path("cortexlab", "KS005", datetime.date(2019, 4, 1), 1)
+'cortexlab/Subjects/KS005/2019-04-01/001'
+>>> data_url("http://h", "KS005/2019-04-01/001", "alf", "", "trials.table.pqt",
+...          "9c1f0d6c-2c1c-4c2b-9a4e-3f1e8c9b2a10")
+'http://h/data/KS005/2019-04-01/001/alf/trials.table.9c1f0d6c-2c1c-4c2b-9a4e-3f1e8c9b2a10.pqt'
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from .. import alf
+from ..catalog import schema as s
+from ..jsonable import to_jsonable
+from ..qc import QC
+
+__all__ = [
+    "DATA_PREFIX",
+    "REPOSITORY",
+    "data_url",
+    "dataset_records",
+    "file_record",
+    "session_detail",
+    "session_path",
+    "session_record",
+    "start_time_text",
+]
+
+DATA_PREFIX = "/data"
+"""Where the server's files are downloaded from (ONE's ``HTTP_DATA_SERVER`` is ``<url>/data``)."""
+
+REPOSITORY = "trove"
+"""The name of the one data repository a trove has."""
+
+_d = s.datasets.c
+_s = s.sessions.c
+
+
+def session_path(lab: str | None, subject: str, date: dt.date, number: int) -> str:
+    """Return a session's ALF path: ``[lab/Subjects/]subject/YYYY-MM-DD/NNN``."""
+    return str(alf.SessionRef(subject, date, int(number), lab or None).path.as_posix())
+
+
+def data_url(
+    base: str, session: str, collection: str, revision: str, name: str, dataset_id: str
+) -> str:
+    """Return the download URL of a dataset's file (its id inserted in the file name)."""
+    rel_path = alf.build_rel_path(alf.add_uuid(name, dataset_id), collection, revision)
+    return f"{base}{DATA_PREFIX}/{session}/{rel_path}"
+
+
+def start_time_text(record: Mapping[str, Any]) -> str:
+    """Give the session's start as ISO text with a UTC offset; midnight of its date if unknown.
+
+    Alyx clients take the session's date from the first ten characters, so a start time on
+    another day than the session's date (a time zone slip) is replaced by the date.
+    """
+    start = record.get("start_time")
+    date = record["date"]
+    if isinstance(date, str):
+        date = dt.date.fromisoformat(date)
+    if isinstance(start, str):
+        start = dt.datetime.fromisoformat(start)
+    if not isinstance(start, dt.datetime) or start.date() != date:
+        start = dt.datetime.combine(date, dt.time())
+    if start.tzinfo is None:
+        start = start.replace(tzinfo=dt.UTC)
+    return start.isoformat()
+
+
+def _qc_name(value: Any) -> str:
+    return QC.parse(value if value is not None else 0).name
+
+
+def session_record(base: str, record: Mapping[str, Any]) -> dict[str, Any]:
+    """Shape one of ``Trove.search_page``'s sessions as Alyx's ``/sessions`` list record."""
+    eid = str(record["eid"])
+    return {
+        "id": eid,
+        "subject": record["subject"],
+        "start_time": start_time_text(record),
+        "number": int(record["number"]),
+        "lab": record.get("lab") or "",
+        "projects": list(record.get("projects") or []),
+        "url": f"{base}/sessions/{eid}",
+        "task_protocol": record.get("task_protocol") or "",
+    }
+
+
+def session_detail(
+    base: str,
+    record: Mapping[str, Any],
+    folder: str,
+    server_path: str,
+    datasets: Sequence[Mapping[str, Any]],
+    insertions: Sequence[Mapping[str, Any]],
+) -> dict[str, Any]:
+    """Shape a session as Alyx's ``/sessions/{id}`` record, with its present datasets."""
+    detail = session_record(base, record)
+    detail.update(
+        {
+            "users": list(record.get("users") or []),
+            "location": record.get("location"),
+            "procedures": [],
+            "type": "Experiment",
+            "end_time": to_jsonable(record.get("end_time")),
+            "narrative": record.get("narrative") or "",
+            "parent_session": None,
+            "n_correct_trials": None,
+            "n_trials": None,
+            "qc": _qc_name(record.get("qc")),
+            "extended_qc": record.get("extended_qc") or {},
+            "json": record.get("json") or {},
+            "wateradmin_session_related": [],
+            "notes": [],
+            "probe_insertion": [
+                {k: p[k] for k in ("id", "name", "model", "serial", "json")} for p in insertions
+            ],
+            "data_dataset_session_related": [
+                {
+                    "id": d["id"],
+                    "name": d["name"],
+                    "dataset_type": d["dataset_type"],
+                    "data_url": d["file_records"][0]["data_url"],
+                    "url": d["url"],
+                    "file_size": d["file_size"],
+                    "hash": d["hash"],
+                    "version": d["version"],
+                    "collection": d["collection"],
+                    "revision": d["revision"] or "",
+                    "default_revision": str(bool(d["default_dataset"])),
+                    "qc": d["qc"],
+                }
+                for d in datasets
+                if d["file_records"][0]["exists"]
+            ],
+            "rel_path": folder,
+            "path": server_path,
+            "default_data_repository_name": REPOSITORY,
+            "default_data_repository_path": f"{base}{DATA_PREFIX}/",
+        }
+    )
+    return detail
+
+
+def file_record(base: str, row: Mapping[str, Any]) -> dict[str, Any]:
+    """Shape a dataset's file as Alyx's ``/files`` record (its id is the dataset's)."""
+    dataset_id = str(row["id"])
+    session = row["session_path"]
+    relative = alf.build_rel_path(row["name"], row["collection"], row["revision"])
+    return {
+        "id": dataset_id,
+        "url": f"{base}/files/{dataset_id}",
+        "dataset": f"{base}/datasets/{dataset_id}",
+        "data_repository": REPOSITORY,
+        "data_repository_path": "/",
+        "relative_path": f"{session}/{relative}" if session else relative,
+        "data_url": (
+            data_url(base, session, row["collection"], row["revision"], row["name"], dataset_id)
+            if session
+            else None
+        ),
+        "exists": bool(row["exists"]),
+        "json": row["json"] or None,
+    }
+
+
+def dataset_query(where: Sequence[Any]) -> sa.Select[Any]:
+    """Select datasets with what their records need from their sessions (outer join)."""
+    return (
+        sa.select(
+            _d.id,
+            _d.session,
+            _d.collection,
+            _d.revision,
+            _d.name,
+            _d.extension,
+            _d.dataset_type,
+            _d.file_size,
+            _d.hash,
+            _d.exists,
+            _d.qc,
+            _d.default_revision,
+            _d.created_at,
+            _d.created_by,
+            _d.json,
+            _s.lab,
+            _s.date,
+            _s.number,
+            s.subjects.c.nickname.label("subject"),
+        )
+        .select_from(
+            s.datasets.outerjoin(s.sessions, _s.id == _d.session).outerjoin(
+                s.subjects, s.subjects.c.id == _s.subject
+            )
+        )
+        .where(*where)
+        .order_by(_s.date.desc(), _d.session, _d.collection, _d.revision, _d.name)
+    )
+
+
+def _with_session_path(row: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(row)
+    out["session_path"] = (
+        session_path(row["lab"], row["subject"], row["date"], row["number"])
+        if row["session"] is not None
+        else ""
+    )
+    return out
+
+
+def dataset_rows(
+    conn: Connection, where: Sequence[Any], *, limit: int | None = None, offset: int = 0
+) -> tuple[int, list[dict[str, Any]]]:
+    """Return how many datasets match and one page of them (with ``session_path``)."""
+    query = dataset_query(where)
+    total = conn.execute(
+        sa.select(sa.func.count()).select_from(query.order_by(None).subquery())
+    ).scalar_one()
+    page = query.offset(offset)
+    if limit is not None:
+        page = page.limit(limit)
+    rows = [_with_session_path(dict(r)) for r in conn.execute(page).mappings()]
+    tags = _tags(conn, [str(r["id"]) for r in rows])
+    for row in rows:
+        row["tags"] = tags.get(str(row["id"]), [])
+    return int(total), rows
+
+
+def _tags(conn: Connection, ids: list[str]) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for start in range(0, len(ids), 500):
+        query = sa.select(s.dataset_tags.c.dataset, s.dataset_tags.c.tag).where(
+            s.dataset_tags.c.dataset.in_(ids[start : start + 500])
+        )
+        for dataset, tag in conn.execute(query):
+            found.setdefault(str(dataset), []).append(tag)
+    return found
+
+
+def dataset_records(base: str, rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Shape dataset rows (from :func:`dataset_rows`) as Alyx's ``/datasets`` records."""
+    records = []
+    for row in rows:
+        dataset_id = str(row["id"])
+        eid = row["session"]
+        records.append(
+            {
+                "id": dataset_id,
+                "url": f"{base}/datasets/{dataset_id}",
+                "name": row["name"],
+                "created_by": row["created_by"],
+                "created_datetime": to_jsonable(row["created_at"]),
+                "dataset_type": row["dataset_type"],
+                "data_format": row["extension"],
+                "collection": row["collection"],
+                "session": f"{base}/sessions/{eid}" if eid is not None else None,
+                "subject": row["subject"],
+                "lab": row["lab"],
+                "date": to_jsonable(row["date"]),
+                "experiment_number": row["number"],
+                "file_size": row["file_size"],
+                "hash": row["hash"],
+                "version": None,
+                "revision": row["revision"] or None,
+                "default_dataset": bool(row["default_revision"]),
+                "qc": _qc_name(row["qc"]),
+                "protected": False,
+                "public": False,
+                "tags": list(row.get("tags", [])),
+                "json": row["json"] or None,
+                "file_records": [file_record(base, row)],
+            }
+        )
+    return records
