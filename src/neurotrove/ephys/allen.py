@@ -42,7 +42,14 @@ if TYPE_CHECKING:
     from ..client import Trove
     from .interface import Ephys
 
-__all__ = ["MANIFEST_VERSION", "allen_id", "export_allen", "import_allen", "manifest_paths"]
+__all__ = [
+    "MANIFEST_VERSION",
+    "allen_id",
+    "cache_files",
+    "export_allen",
+    "import_allen",
+    "manifest_paths",
+]
 
 MANIFEST_VERSION = "0.3.0"
 """The manifest version AllenSDK's ``EcephysProjectCache`` reads."""
@@ -148,10 +155,8 @@ def _value(value: Any) -> Any:
 def _read(paths: Mapping[str, str], key: str) -> pd.DataFrame:
     import pandas as pd
 
-    path = Path(paths.get(key, ""))
-    if not path.is_file():
-        raise NotFoundError(f"the Allen cache has no {key} table ({path})", path=str(path))
-    return pd.read_csv(path, index_col="id")
+    _require_table(paths, key)
+    return pd.read_csv(Path(paths[key]), index_col="id")
 
 
 def _analysis_metrics(
@@ -174,6 +179,43 @@ def _analysis_metrics(
             for unit, row in zip(table.index, table.to_dict("records"), strict=True):
                 found.setdefault(int(unit), {}).update({str(k): _value(v) for k, v in row.items()})
     return found
+
+
+def cache_files(path: str | os.PathLike[str]) -> tuple[Path, list[Path]]:
+    """Return an Allen cache's manifest and the files :func:`import_allen` reads from it.
+
+    These are the four tables and the analysis metrics files that exist (what a served
+    trove uploads to import the cache on the server).
+
+    Raises
+    ------
+    NotFoundError
+        When the manifest or one of the four tables is missing.
+    """
+    import pandas as pd
+
+    manifest = _manifest_file(Path(path).expanduser())
+    paths = manifest_paths(manifest)
+    tables = []
+    for key in ("sessions", "probes", "channels", "units"):
+        _require_table(paths, key)
+        tables.append(Path(paths[key]))
+    sessions = pd.read_csv(tables[0], index_col="id")
+    files = []
+    if "session_analysis_metrics" in paths:
+        files += [Path(paths["session_analysis_metrics"] % (s, s)) for s in sessions.index]
+    if "typewise_analysis_metrics" in paths and "session_type" in sessions:
+        files += [
+            Path(paths["typewise_analysis_metrics"] % kind)
+            for kind in sessions["session_type"].dropna().unique()
+        ]
+    return manifest, tables + [f for f in files if f.is_file()]
+
+
+def _require_table(paths: Mapping[str, str], key: str) -> None:
+    path = Path(paths.get(key, ""))
+    if not path.is_file():
+        raise NotFoundError(f"the Allen cache has no {key} table ({path})", path=str(path))
 
 
 def import_allen(

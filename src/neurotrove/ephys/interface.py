@@ -27,6 +27,7 @@ array([['brain_observatory_1.1', 1, 1]], dtype=object)
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -47,6 +48,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from ..client import Trove
+    from ..remote.trove import RemoteTrove
     from .session_data import EphysSessionData
 
 __all__ = [
@@ -170,6 +172,14 @@ class Ephys:
     def __repr__(self) -> str:
         return f"<Ephys of {self.trove!r}>"
 
+    def _served(self) -> RemoteTrove | None:
+        """Return the trove if it is a served one (whose writes run on the server)."""
+        served = sys.modules.get("neurotrove.remote.trove")
+        if served is not None and isinstance(self.trove, served.RemoteTrove):
+            remote: RemoteTrove = self.trove
+            return remote
+        return None
+
     @property
     def _dialect(self) -> str:
         return self.trove.catalog.dialect
@@ -184,24 +194,54 @@ class Ephys:
         list of str
             The pids of the probes written.
         """
+        remote = self._served()
+        if remote is not None:
+            from .served import write_session
+
+            return write_session(remote, eid, probes)
         with self.trove.catalog.write() as conn:
             pids, _, _ = write_session_ephys(conn, self.trove._to_eid(conn, eid), probes)
         return pids
 
     def import_alf(self, eid: Any = None) -> ImportReport:
-        """Import probes, channels and units from registered ALF datasets (:mod:`.alf_import`)."""
+        """Import probes, channels and units from registered ALF datasets (:mod:`.alf_import`).
+
+        On a served trove the server imports its own registered datasets (:mod:`.served`).
+        """
+        remote = self._served()
+        if remote is not None:
+            from . import served
+
+            return served.import_alf(remote, eid)
         from .alf_import import import_alf
 
         return import_alf(self.trove, eid)
 
     def import_nwb(self, eid: Any, path: Any) -> ImportReport:
-        """Import an NWB file's electrodes and units into a session (:mod:`.nwb_import`)."""
+        """Import an NWB file's electrodes and units into a session (:mod:`.nwb_import`).
+
+        On a served trove the file is uploaded and registered as a dataset of the session,
+        then imported on the server (:mod:`.served`).
+        """
+        remote = self._served()
+        if remote is not None:
+            from . import served
+
+            return served.import_nwb(remote, eid, path)
         from .nwb_import import import_nwb
 
         return import_nwb(self.trove, eid, path)
 
     def import_allen(self, path: Any, *, lab: str | None = None) -> ImportReport:
-        """Import an Allen project cache: its manifest and CSV tables (see :mod:`.allen`)."""
+        """Import an Allen project cache: its manifest and CSV tables (see :mod:`.allen`).
+
+        On a served trove the manifest and tables are uploaded and imported on the server.
+        """
+        remote = self._served()
+        if remote is not None:
+            from . import served
+
+            return served.import_allen(remote, path, lab)
         from .allen import import_allen
 
         return import_allen(self.trove, path, lab=lab)

@@ -5,7 +5,9 @@ Spike times are read from the files, never stored in the catalogue:
 - a probe imported from ALF reads ``spikes.times`` and ``spikes.clusters`` of its
   collection (``json["collection"]`` of the probe) through ``trove.load_dataset``;
 - a probe imported from NWB reads its units' ``spike_times`` from the file
-  (``json["nwb"]``, relative to the session folder or absolute).
+  (``json["nwb"]``, relative to the session folder or absolute): a dataset of the session
+  is loaded as any dataset (so a served trove downloads it), else the file is read where
+  it is.
 """
 
 from __future__ import annotations
@@ -17,11 +19,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..errors import NotFoundError
+from ..errors import NotFoundError, ValidationError
 
 if TYPE_CHECKING:
     import pandas as pd
 
+    from ..client import Trove
     from .interface import Ephys
 
 __all__ = ["EphysSessionData", "session_data"]
@@ -95,6 +98,36 @@ def _nwb_spikes(path: Path, wanted: Mapping[int, str]) -> dict[str, SpikeTimes]:
         return out
 
 
+def _nwb_file(trove: Trove, eid: str, folder: Path, stored: str, pid: str) -> Path:
+    """Return the NWB file a probe was imported from, downloading it on a served trove.
+
+    Raises
+    ------
+    NotFoundError
+        When the file is neither a dataset of the session nor on this machine.
+    """
+    path = Path(stored)
+    if path.is_absolute():
+        if path.is_file():
+            return path
+    else:
+        try:
+            found: Path = trove.load_dataset(eid, stored, download_only=True)
+            return found
+        except (NotFoundError, ValidationError):
+            if (folder / path).is_file():  # in the session folder, never registered
+                return folder / path
+    raise NotFoundError(
+        f"probe {pid} of session {eid} was imported from the NWB file {stored}, which is "
+        f"neither a dataset of the session nor on this machine, so its spike times cannot be "
+        f"read; register the file in the session (an ALF name such as "
+        f"ecephys.recording.nwb) and import it again with trove.ephys.import_nwb",
+        session=eid,
+        pid=pid,
+        path=stored,
+    )
+
+
 def session_data(
     ephys: Ephys, eid: str, filter_by_validity: bool, filters: Mapping[str, Any]
 ) -> EphysSessionData:
@@ -121,8 +154,8 @@ def session_data(
         }
         source = rows[str(pid)]["json"] or {}
         if "nwb" in source:
-            path = Path(source["nwb"])
-            spike_times.update(_nwb_spikes(path if path.is_absolute() else folder / path, wanted))
+            path = _nwb_file(trove, eid, folder, str(source["nwb"]), str(pid))
+            spike_times.update(_nwb_spikes(path, wanted))
         elif "collection" in source:
             collection = source["collection"]
             times = trove.load_dataset(eid, "spikes.times.npy", collection=collection)

@@ -241,7 +241,7 @@ def create_app(
     -------
     fastapi.FastAPI
     """
-    from . import alyx, behaviour, reads, writes
+    from . import alyx, behaviour, ephys, reads, writes
     from .uploads import remove_stale_uploads
 
     trove = Trove(root, db=db, create=False)
@@ -269,5 +269,6 @@ def create_app(
     app.include_router(reads.router, prefix=API_PREFIX)
     app.include_router(writes.router, prefix=API_PREFIX)
     app.include_router(behaviour.router, prefix=API_PREFIX)
+    app.include_router(ephys.router, prefix=API_PREFIX)
     alyx.install(app)
     return app
