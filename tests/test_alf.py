@@ -880,6 +880,7 @@ any_session_paths = st.one_of(
 @example("../2020-01-01/001")
 @example("...//2020-01-01/001")
 @example("a/Subjects/b/0000-01-01/1")
+@example(".Subjects/Subjects/0/2000-01-01/000")  # a hidden lab folder, reported once
 def test_session_parsers_raise_only_validation_error(text):
     ref, error = outcome(parse_session_path, text)
     if error is None:
