@@ -38,7 +38,7 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 TWO_NAMES = ["_ibl_trials.table.pqt", "spikes.times.npy"]
-PARTIAL = "alf/_ibl_leftCamera.dlc"
+PARTIAL = "_ibl_leftCamera.dlc"
 
 # -- the child processes -------------------------------------------------------------------
 
