@@ -343,6 +343,7 @@ def run(args: argparse.Namespace) -> str:
         f"--datasets-per-session {args.datasets_per_session} --repeat {args.repeat} "
         f"--one-repeat {args.one_repeat} --eids {args.eids}"
         + (" --remote" if args.remote else "")
+        + (" --no-one" if args.no_one else "")
         + "`",
         f"- result counts (subject, datasets, dataset, date+lab): {counts}",
         "",
