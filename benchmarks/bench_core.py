@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import os
 import platform
@@ -400,202 +401,211 @@ def _measure(
         for f in files:
             f.read_bytes()
 
-    # 1. register without hashing -------------------------------------------------------
-    log("1. register without hashing")
-    opened: list[nt.Trove] = []
-
-    def fresh() -> None:
-        for trove in opened:
-            trove.close()
-        opened[:] = [_fresh_trove(root)]
-
-    def register(hash_files: bool) -> Callable[[], nt.RegisterReport]:
-        return lambda: opened[0].register(hash=hash_files, progress=False)
-
-    ours, report = _median_time(register(False), repeat, setup=fresh)
-    _check_report(report, tree, n_files)
     tables = work / "one-tables"
     tables.mkdir()
-    with _quiet():
-        theirs, _ = _median_time(
-            lambda: make_parquet_db(root, out_dir=tables, hash_files=False), repeat
-        )
-    one_rebuild = theirs
-    rows.append(
-        Row(
-            "1",
-            "register scan, no hashing (fresh catalogue)",
-            n_files / ours,
-            "ONE `make_parquet_db(hash_files=False)`",
-            n_files / theirs,
-            "files/s",
-            higher_is_better=True,
-            budget="≥ 5x ONE",
-        )
-    )
-    rows.append(Row("1", "… the same, wall time", ours, "ONE `make_parquet_db`", theirs, "s"))
+    refs = list(session_refs(tree.sessions))
+    if "register" in args.sections:
+        # 1. register without hashing -------------------------------------------------------
+        log("1. register without hashing")
+        opened: list[nt.Trove] = []
 
-    # 2. register with md5 ----------------------------------------------------------------
-    log("2. register with md5")
-    ours, report = _median_time(register(True), repeat, setup=fresh)
-    _check_report(report, tree, n_files)
-    hash_workers = opened[0].settings.hash_workers
-    ours_rate = mb / ours
-    if have_md5sum:
-        chunk = max(50, min(2000, n_files // (8 * cores)))  # small batches balance cores
-        single, _ = _median_time(_md5sum(file_list, 1, 5000), repeat)
-        parallel, _ = _median_time(_md5sum(file_list, cores, chunk), repeat)
+        def fresh() -> None:
+            for trove in opened:
+                trove.close()
+            opened[:] = [_fresh_trove(root)]
+
+        def register(hash_files: bool) -> Callable[[], nt.RegisterReport]:
+            return lambda: opened[0].register(hash=hash_files, progress=False)
+
+        ours, report = _median_time(register(False), repeat, setup=fresh)
+        _check_report(report, tree, n_files)
+        with _quiet():
+            theirs, _ = _median_time(
+                lambda: make_parquet_db(root, out_dir=tables, hash_files=False), repeat
+            )
+        one_rebuild = theirs
         rows.append(
             Row(
-                "2",
-                f"register with md5 ({hash_workers} hash threads)",
-                ours_rate,
-                "`md5sum`, 1 process",
-                mb / single,
-                "MB/s",
+                "1",
+                "register scan, no hashing (fresh catalogue)",
+                n_files / ours,
+                "ONE `make_parquet_db(hash_files=False)`",
+                n_files / theirs,
+                "files/s",
                 higher_is_better=True,
-                budget="≥ 0.9x md5sum",
+                budget="≥ 5x ONE",
             )
         )
+        rows.append(Row("1", "… the same, wall time", ours, "ONE `make_parquet_db`", theirs, "s"))
+
+        # 2. register with md5 ----------------------------------------------------------------
+        log("2. register with md5")
+        ours, report = _median_time(register(True), repeat, setup=fresh)
+        _check_report(report, tree, n_files)
+        hash_workers = opened[0].settings.hash_workers
+        ours_rate = mb / ours
+        if have_md5sum:
+            chunk = max(50, min(2000, n_files // (8 * cores)))  # small batches balance cores
+            single, _ = _median_time(_md5sum(file_list, 1, 5000), repeat)
+            parallel, _ = _median_time(_md5sum(file_list, cores, chunk), repeat)
+            rows.append(
+                Row(
+                    "2",
+                    f"register with md5 ({hash_workers} hash threads)",
+                    ours_rate,
+                    "`md5sum`, 1 process",
+                    mb / single,
+                    "MB/s",
+                    higher_is_better=True,
+                    budget="≥ 0.9x md5sum",
+                )
+            )
+            rows.append(
+                Row(
+                    "2",
+                    "",
+                    ours_rate,
+                    f"`md5sum`, {cores} processes (`xargs -P`)",
+                    mb / parallel,
+                    "MB/s",
+                    higher_is_better=True,
+                    budget="≥ 0.9x md5sum",
+                )
+            )
+        sampled = min(args.one_hash_files, tree.files_per_session)
+        sample, sample_bytes = _hash_sample(root, files, work / "one-hash-sample", sampled)
+        sample_tables = work / "one-hash-tables"
+        sample_tables.mkdir()
+        with _quiet():
+            one_hash, _ = _median_time(
+                lambda: make_parquet_db(sample, out_dir=sample_tables, hash_files=True), repeat
+            )
+        per_file = one_hash / sampled
         rows.append(
             Row(
                 "2",
                 "",
                 ours_rate,
-                f"`md5sum`, {cores} processes (`xargs -P`)",
-                mb / parallel,
+                "ONE `make_parquet_db(hash_files=True)`",
+                sample_bytes / 1e6 / one_hash,
                 "MB/s",
                 higher_is_better=True,
-                budget="≥ 0.9x md5sum",
+                note=f"{sampled} files only, see notes",
             )
         )
-    sampled = min(args.one_hash_files, tree.files_per_session)
-    sample, sample_bytes = _hash_sample(root, files, work / "one-hash-sample", sampled)
-    sample_tables = work / "one-hash-tables"
-    sample_tables.mkdir()
-    with _quiet():
-        one_hash, _ = _median_time(
-            lambda: make_parquet_db(sample, out_dir=sample_tables, hash_files=True), repeat
+        rows.append(
+            Row(
+                "2",
+                "… the same, wall time",
+                ours,
+                "ONE, extrapolated to the tree",
+                per_file * n_files,
+                "s",
+            )
         )
-    per_file = one_hash / sampled
-    rows.append(
-        Row(
-            "2",
-            "",
-            ours_rate,
-            "ONE `make_parquet_db(hash_files=True)`",
-            sample_bytes / 1e6 / one_hash,
-            "MB/s",
-            higher_is_better=True,
-            note=f"{sampled} files only, see notes",
+        notes.append(
+            f"- Page cache: it cannot be dropped without root, so all {n_files:,} files were read "
+            f"once before timing; every hashing figure reads from memory."
         )
-    )
-    rows.append(
-        Row(
-            "2",
-            "… the same, wall time",
-            ours,
-            "ONE, extrapolated to the tree",
-            per_file * n_files,
-            "s",
+        notes.append(
+            f"- ONE's `make_parquet_db(hash_files=True)` hashes with `iblutil.io.hashfile.md5`, "
+            f"which allocates and zeroes a 256 MB buffer for every file: {per_file * 1e3:.0f} ms "
+            f"per file here, whatever its size. On the whole tree it would take about "
+            f"{_fmt(per_file * n_files, 's')}, so it was timed on a copy (hard links) of "
+            f"{sampled} files of one session ({sample_bytes / 1e6:.2f} MB) and "
+            f"extrapolated by file count (`--one-hash-files`)."
         )
-    )
-    notes.append(
-        f"- Page cache: it cannot be dropped without root, so all {n_files:,} files were read "
-        f"once before timing; every hashing figure reads from memory."
-    )
-    notes.append(
-        f"- ONE's `make_parquet_db(hash_files=True)` hashes with `iblutil.io.hashfile.md5`, "
-        f"which allocates and zeroes a 256 MB buffer for every file: {per_file * 1e3:.0f} ms "
-        f"per file here, whatever its size. On the whole tree it would take about "
-        f"{_fmt(per_file * n_files, 's')}, so it was timed on a copy (hard links) of "
-        f"{sampled} files of one session ({sample_bytes / 1e6:.2f} MB) and "
-        f"extrapolated by file count (`--one-hash-files`)."
-    )
 
-    # 3. incremental re-register ------------------------------------------------------------
-    log("3. incremental re-register")
-    ours, report = _median_time(register(True), repeat)
-    if report.datasets_unchanged != n_files or report.bytes_hashed:
-        raise RuntimeError(f"re-register changed something:\n{report}")
-    rows.append(
-        Row(
-            "3",
-            "re-register, nothing changed",
-            ours,
-            "ONE rebuild (`make_parquet_db`, no incremental mode)",
-            one_rebuild,
-            "s",
+        # 3. incremental re-register ------------------------------------------------------------
+        log("3. incremental re-register")
+        ours, report = _median_time(register(True), repeat)
+        if report.datasets_unchanged != n_files or report.bytes_hashed:
+            raise RuntimeError(f"re-register changed something:\n{report}")
+        rows.append(
+            Row(
+                "3",
+                "re-register, nothing changed",
+                ours,
+                "ONE rebuild (`make_parquet_db`, no incremental mode)",
+                one_rebuild,
+                "s",
+            )
         )
-    )
-    for trove in opened:
+        for trove in opened:
+            trove.close()
+
+    else:  # the catalogues the later sections read, built untimed
+        with _fresh_trove(root) as trove:
+            _check_report(trove.register(hash=True, progress=False), tree, n_files)
+        with _quiet():
+            make_parquet_db(root, out_dir=tables, hash_files=False)
+
+    if "open" in args.sections:
+        # 4. open + first search, each in a fresh process -----------------------------------------
+        log("4. open + first search in fresh processes")
+        subject = refs[len(refs) // 2].subject
+        pattern = f"^{subject}$"
+        ours_runs, theirs_runs = [], []
+        for _ in range(repeat):
+            ours_runs.append(_child(_CHILD_NT, str(root), str(tables), pattern))
+            theirs_runs.append(_child(_CHILD_ONE, str(root), str(tables), pattern))
+        bare = statistics.median(_child(_CHILD_BARE)["rss_mb"] for _ in range(repeat))
+        if {r["found"] for r in ours_runs} != {r["found"] for r in theirs_runs}:
+            raise RuntimeError(f"search(subject={pattern!r}) disagrees: {ours_runs} {theirs_runs}")
+
+        def med(runs: list[dict[str, float]], *keys: str) -> float:
+            return statistics.median(sum(r[k] for k in keys) for r in runs)
+
+        rows.append(
+            Row(
+                "4",
+                "open + first search in a fresh process: imports + open + search",
+                med(ours_runs, "imports", "open", "search"),
+                "`from one.api import One`; `One(mode='local')`; `one.search`",
+                med(theirs_runs, "imports", "open", "search"),
+                "s",
+                budget="≤ 0.3 s (at 50k sessions)",
+            )
+        )
+        rows.append(
+            Row(
+                "4",
+                "… process wall time, interpreter start to exit",
+                med(ours_runs, "wall"),
+                "ONE",
+                med(theirs_runs, "wall"),
+                "s",
+            )
+        )
+        rows.append(
+            Row(
+                "4",
+                "… peak RSS of the process",
+                med(ours_runs, "rss_mb"),
+                "ONE",
+                med(theirs_runs, "rss_mb"),
+                "MB",
+                budget=f"≤ 150 MB (at 50k sessions); bare Python: {bare:.0f} MB",
+            )
+        )
+        notes.append(
+            "- Section 4 times each library from its first import to the search's result, inside "
+            "a fresh `python -c` process (so the operating system's file cache is warm for both, "
+            "the interpreter's is cold). neurotrove imports its submodules lazily, so import and "
+            "open cannot be told apart and only the total is compared. Peak RSS is the child's "
+            "`VmHWM`."
+        )
+
+    if "warm" in args.sections:
+        # 5. warm calls -------------------------------------------------------------------------
+        log("5. warm calls")
+        from one.api import One
+
+        trove = nt.connect(root, create=False)
+        with _quiet():
+            one = One(cache_dir=root, tables_dir=tables, mode="local")
+        rows += _warm(trove, one, root, refs, args, notes)
         trove.close()
-
-    # 4. open + first search, each in a fresh process -----------------------------------------
-    log("4. open + first search in fresh processes")
-    refs = list(session_refs(tree.sessions))
-    subject = refs[len(refs) // 2].subject
-    pattern = f"^{subject}$"
-    ours_runs, theirs_runs = [], []
-    for _ in range(repeat):
-        ours_runs.append(_child(_CHILD_NT, str(root), str(tables), pattern))
-        theirs_runs.append(_child(_CHILD_ONE, str(root), str(tables), pattern))
-    bare = statistics.median(_child(_CHILD_BARE)["rss_mb"] for _ in range(repeat))
-    if {r["found"] for r in ours_runs} != {r["found"] for r in theirs_runs}:
-        raise RuntimeError(f"search(subject={pattern!r}) disagrees: {ours_runs} {theirs_runs}")
-
-    def med(runs: list[dict[str, float]], *keys: str) -> float:
-        return statistics.median(sum(r[k] for k in keys) for r in runs)
-
-    rows.append(
-        Row(
-            "4",
-            "open + first search in a fresh process: imports + open + search",
-            med(ours_runs, "imports", "open", "search"),
-            "`from one.api import One`; `One(mode='local')`; `one.search`",
-            med(theirs_runs, "imports", "open", "search"),
-            "s",
-            budget="≤ 0.3 s (at 50k sessions)",
-        )
-    )
-    rows.append(
-        Row(
-            "4",
-            "… process wall time, interpreter start to exit",
-            med(ours_runs, "wall"),
-            "ONE",
-            med(theirs_runs, "wall"),
-            "s",
-        )
-    )
-    rows.append(
-        Row(
-            "4",
-            "… peak RSS of the process",
-            med(ours_runs, "rss_mb"),
-            "ONE",
-            med(theirs_runs, "rss_mb"),
-            "MB",
-            budget=f"≤ 150 MB (at 50k sessions); bare Python: {bare:.0f} MB",
-        )
-    )
-    notes.append(
-        "- Section 4 times each library from its first import to the search's result, inside "
-        "a fresh `python -c` process (so the operating system's file cache is warm for both, "
-        "the interpreter's is cold). neurotrove imports its submodules lazily, so import and "
-        "open cannot be told apart and only the total is compared. Peak RSS is the child's "
-        "`VmHWM`."
-    )
-
-    # 5. warm calls -------------------------------------------------------------------------
-    log("5. warm calls")
-    from one.api import One
-
-    trove = nt.connect(root, create=False)
-    with _quiet():
-        one = One(cache_dir=root, tables_dir=tables, mode="local")
-    rows += _warm(trove, one, root, refs, args, notes)
-    trove.close()
     notes += [
         "- Ratios: time ratios are ONE's time ÷ neurotrove's, throughput ratios neurotrove's ÷ "
         "the anchor's; **bold** means neurotrove is faster. Each figure is a median: "
@@ -688,8 +698,8 @@ def _warm(
     ]
     with _quiet():
         for label, ours_kwargs, their_kwargs, note in searches:
-            ours, found = _per_call(lambda k=ours_kwargs: trove.search(**k))
-            theirs, their_found = _per_call(lambda k=their_kwargs: one.search(**k))
+            ours, found = _per_call(functools.partial(trove.search, **ours_kwargs))
+            theirs, their_found = _per_call(functools.partial(one.search, **their_kwargs))
             if len(found) != len(their_found):
                 raise RuntimeError(
                     f"{label}: neurotrove found {len(found)} sessions, ONE {len(their_found)}"
@@ -752,7 +762,9 @@ def _warm(
         }
 
         def bare(eid: str) -> list[Any]:
-            return [pd.read_parquet(p) if p.suffix == ".pqt" else np.load(p) for p in paths[eid]]
+            return [
+                pd.read_parquet(p) if Path(p).suffix == ".pqt" else np.load(p) for p in paths[eid]
+            ]
 
         ours = _per_item(lambda e: trove.load_object(e, "trials", collection="alf"), ours_eids)
         rows.append(
@@ -820,6 +832,13 @@ def main(argv: list[str] | None = None) -> int:
         help="files ONE's make_parquet_db(hash_files=True) is timed on",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the tree's content")
+    parser.add_argument(
+        "--sections",
+        type=lambda text: set(text.split(",")),
+        default={"register", "open", "warm"},
+        help="comma-separated: register (sections 1-3), open (4), warm (5, with "
+        "load_object); default all",
+    )
     parser.add_argument(
         "--keep",
         action="store_true",

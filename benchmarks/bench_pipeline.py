@@ -67,7 +67,7 @@ def main() -> None:
             trove.pipeline.add_step(name, outputs=[f"alf/_bench_{name}.*"])
         frame = trove.search()
         records = [
-            SessionRecord(eid, root / row["folder"], row["subject"], row["lab"], row["date"],
+            SessionRecord(str(eid), root / row["folder"], row["subject"], row["lab"], row["date"],
                           row["number"], "bare", {})
             for eid, row in frame.iterrows()
         ]  # fmt: skip

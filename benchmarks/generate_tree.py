@@ -221,7 +221,7 @@ def _meta(s: _Session, band: str) -> bytes:
 def _ch(s: _Session) -> bytes:
     return json.dumps(
         {
-            "chopped_total_samples": int(s.rng.integers(1e8, 2e8)),
+            "chopped_total_samples": int(s.rng.integers(100_000_000, 200_000_000)),
             "compression": "mtscomp",
             "n_channels": 385,
             "dtype": "int16",

@@ -35,6 +35,29 @@ def test_migrations_build_exactly_the_schema(root: Path, db: str | None) -> None
         assert catalog.current_revision() == HEAD_REVISION
 
 
+def test_an_upgraded_catalogue_gets_a_new_version(root: Path, db: str | None) -> None:
+    # Mirrors and the server's cached snapshots are named by the version: an upgrade that
+    # kept it would serve the old schema's snapshot to clients of the new one.
+    from alembic import command
+
+    url = _catalog_url(root, db)
+    with Catalog(url) as catalog:
+        with catalog.write() as conn:
+            conn.execute(sa.insert(schema.labs).values(name="cortexlab"))
+        config = Config()
+        config.set_main_option("script_location", str(_MIGRATIONS))
+        with catalog.engine.begin() as conn:
+            config.attributes["connection"] = conn
+            command.downgrade(config, "0005")
+        before = catalog.version()
+        assert catalog.current_revision() == "0005"
+    with Catalog(url) as catalog:
+        assert catalog.current_revision() == HEAD_REVISION
+        assert catalog.version() != before
+        with catalog.read() as conn:
+            assert conn.execute(sa.select(schema.labs.c.name)).scalars().all() == ["cortexlab"]
+
+
 def test_sqlite_runs_with_wal_foreign_keys_and_busy_timeout(root: Path) -> None:
     with Catalog(f"sqlite:///{root / 'c.db'}") as catalog, catalog.read() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"

@@ -197,8 +197,9 @@ class ReadingMixin:
     # -- datasets --------------------------------------------------------------------------
 
     def _dataset_rows(self, conn: Connection, where: Sequence[Any]) -> list[dict[str, Any]]:
-        rows = conn.execute(sa.select(*_DATASET_SELECT).where(*where)).mappings()
-        return [dict(r) for r in rows]
+        result = conn.execute(sa.select(*_DATASET_SELECT).where(*where))
+        keys = list(result.keys())
+        return [dict(zip(keys, row, strict=True)) for row in result.all()]  # not RowMapping
 
     @overload
     def list_datasets(
@@ -308,6 +309,12 @@ class ReadingMixin:
                 if default_revisions_only:
                     where.append(_d.default_revision.is_(True))
                 rows = self._dataset_rows(conn, where)
+            elif isinstance(eid, uuid.UUID) or (isinstance(eid, str) and _looks_like_uuid(eid)):
+                # One query for a known session; an unknown one is told apart only when it
+                # lists nothing (then _to_eid raises NotFoundError).
+                rows = self._dataset_rows(conn, [_d.session == coerce_value("uuid", eid, "eid")])
+                if not rows:
+                    self._to_eid(conn, eid)
             else:
                 rows = self._dataset_rows(conn, [_d.session == self._to_eid(conn, eid)])
         return filter_rows(

@@ -194,6 +194,8 @@ datasets = sa.Table(
     sa.Index(None, "session", "object"),
     sa.Index(None, "name", "session"),
     sa.Index(None, "object"),
+    # search(datasets=/dataset=): distinct names and paths, then their sessions (0006).
+    sa.Index(None, "name", "collection", "revision", "session", "qc", "exists"),
 )
 
 tags = sa.Table(

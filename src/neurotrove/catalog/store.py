@@ -38,7 +38,7 @@ from ..errors import CatalogError, ConfigError, ConflictError, NeurotroveError, 
 
 __all__ = ["HEAD_REVISION", "Catalog", "add_sqlite_functions", "sqlite_url"]
 
-HEAD_REVISION = "0005"
+HEAD_REVISION = "0006"
 """The schema revision this version of neurotrove writes; a test checks it is Alembic's head."""
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -293,11 +293,16 @@ class Catalog:
             from filelock import FileLock
 
             with FileLock(f"{self.url.database}.migrate.lock", timeout=120):
-                self._upgrade()
+                self._upgrade(existing=current is not None)
         else:
-            self._upgrade()
+            self._upgrade(existing=current is not None)
 
-    def _upgrade(self) -> None:
+    def _upgrade(self, *, existing: bool) -> None:
+        """Run the migrations; an upgraded catalogue counts as written.
+
+        So its version changes, and mirrors and the server's cached snapshots, which are
+        named by the version, are built again with the new schema.
+        """
         from alembic import command
         from alembic.config import Config
 
@@ -314,6 +319,8 @@ class Catalog:
                 with conn.begin():
                     config.attributes["connection"] = conn
                     command.upgrade(config, "head")
+                    if existing:
+                        _advance_version(conn)
             finally:
                 if self.dialect == "postgresql":
                     conn.execute(sa.select(sa.func.pg_advisory_unlock(_PG_MIGRATION_LOCK)))

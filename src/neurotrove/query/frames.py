@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql import ColumnElement
 
+from ..catalog.types import UUIDString
 from ..catalog.views import ColumnSpec, TableSpec
 from ..qc import QC
 
@@ -91,7 +92,11 @@ def _list_values(
     link = column.linked
     owner = link.link.c[link.owner]
     value = link.link.c[link.value]
-    query = sa.select(owner, value).order_by(owner, value)
+    raw = conn.dialect.name == "sqlite" and isinstance(owner.type, UUIDString)
+    # On SQLite, the owners as stored (16 bytes), matched to the keys below, rather than a
+    # UUID string decoded for each of the (many) link rows.
+    fetched: Any = sa.type_coerce(owner, sa.LargeBinary) if raw else owner
+    query = sa.select(fetched, value).order_by(owner, value)
     if limit is None and not offset:
         key_expr = spec.column(spec.key).sql
         query = query.where(
@@ -106,6 +111,8 @@ def _list_values(
     grouped: dict[Any, list[str]] = {}
     for key, item in pairs:
         grouped.setdefault(key, []).append(item)
+    if raw:
+        return [grouped.get(bytes.fromhex(key.replace("-", "")), []) for key in keys]
     return [grouped.get(key, []) for key in keys]
 
 

@@ -198,31 +198,85 @@ def _present_datasets(qc_limit: int) -> Any:
     ), d
 
 
+def distinct_dataset_names(conn: Connection) -> list[str]:
+    """Return the distinct file names of all datasets, sorted, by a loose index scan.
+
+    Each step of the recursive query seeks the next name in the index on ``name``, so the
+    cost grows with the few hundred distinct names a catalogue holds, not with its millions
+    of datasets (a plain ``SELECT DISTINCT`` reads every index entry).
+    """
+    d = s.datasets.c
+    first = sa.select(sa.func.min(d.name).label("name")).cte("names", recursive=True)
+    previous = first.alias("previous")
+    following = sa.select(sa.func.min(d.name)).where(d.name > previous.c.name).scalar_subquery()
+    names = first.union_all(sa.select(following).where(previous.c.name.is_not(None)))
+    return [n for n in conn.execute(sa.select(names.c.name)).scalars() if n is not None]
+
+
+_NAME: Any = sa.bindparam("name")
+_COLLECTION: Any = sa.bindparam("collection")
+_AFTER: Any = sa.bindparam("after")
+_FIRST_COLLECTION = sa.select(sa.func.min(s.datasets.c.collection)).where(
+    s.datasets.c.name == _NAME
+)
+_NEXT_COLLECTION = _FIRST_COLLECTION.where(s.datasets.c.collection > _AFTER)
+_FIRST_REVISION = sa.select(sa.func.min(s.datasets.c.revision)).where(
+    s.datasets.c.name == _NAME, s.datasets.c.collection == _COLLECTION
+)
+_NEXT_REVISION = _FIRST_REVISION.where(s.datasets.c.revision > _AFTER)
+
+
+def distinct_dataset_paths(conn: Connection) -> list[tuple[str, str, str]]:
+    """Return the distinct ``(name, collection, revision)`` of all datasets, sorted.
+
+    A skip scan over the index on ``(name, collection, revision, ...)``: per name, each
+    collection and then each revision is one seek (databases do not skip on a multi-column
+    key by themselves; SQLite reads every entry of a name for a row-value range).
+    """
+    found: list[tuple[str, str, str]] = []
+    for name in distinct_dataset_names(conn):
+        collection = conn.execute(_FIRST_COLLECTION, {"name": name}).scalar()
+        while collection is not None:
+            where = {"name": name, "collection": collection}
+            revision = conn.execute(_FIRST_REVISION, where).scalar()
+            while revision is not None:
+                found.append((name, collection, revision))
+                revision = conn.execute(_NEXT_REVISION, {**where, "after": revision}).scalar()
+            collection = conn.execute(
+                _NEXT_COLLECTION, {"name": name, "after": collection}
+            ).scalar()
+    return found
+
+
 def _dataset_filter(
     conn: Connection, patterns: list[str], qc_limit: int, target: str
 ) -> list[ColumnElement[bool]]:
-    """One EXISTS per pattern: the session must hold a present dataset matching each."""
+    """One condition per pattern: the session must hold a present dataset matching each.
+
+    Each is ``sessions.id IN (SELECT session FROM datasets WHERE <matched paths> AND
+    exists AND qc <= limit)``, answered from the covering index on ``(name, collection,
+    revision, session, qc, exists)`` once per query, rather than a subquery per session.
+    """
     d = s.datasets.c
-    if target == "name":
-        names = list(conn.execute(sa.select(d.name).distinct()).scalars())
-        candidates: list[Any] = names
-    else:
-        candidates = list(conn.execute(sa.select(d.collection, d.revision, d.name).distinct()))
+    candidates: list[tuple[str, str, str]] = (
+        [(n, "", "") for n in distinct_dataset_names(conn)]
+        if target == "name"
+        else distinct_dataset_paths(conn)
+    )
     conditions: list[ColumnElement[bool]] = []
     for pattern in patterns:
         compiled = re.compile(pattern)
-        query, present = _present_datasets(qc_limit)
+        query = sa.select(d.session).where(d.exists.is_(True), d.qc <= qc_limit)
         if target == "name":
-            matched = [n for n in candidates if compiled.fullmatch(n)]
-            query = query.where(present.c.name.in_(matched))
+            matched = sorted({n for n, _, _ in candidates if compiled.fullmatch(n)})
+            query = query.where(d.name.in_(matched))
         else:
-            matched = [(c, r, n) for c, r, n in candidates if compiled.search(_rel_path(c, r, n))]
+            paths = [(n, c, r) for n, c, r in candidates if compiled.search(_rel_path(c, r, n))]
             query = query.where(
-                sa.tuple_(present.c.collection, present.c.revision, present.c.name).in_(matched)
-                if matched
-                else sa.false()
+                d.name.in_(sorted({n for n, _, _ in paths})),
+                sa.tuple_(d.name, d.collection, d.revision).in_(paths) if paths else sa.false(),
             )
-        conditions.append(sa.exists(query))
+        conditions.append(s.sessions.c.id.in_(query))
     return conditions
 
 

@@ -178,6 +178,7 @@ class MirrorCatalog(Catalog):
         self.server = url
         self._before_read = before_read
         self._open_file: str | None = None
+        self._pointer_stat: tuple[int, int, int] | None = None
         self.dialect = "sqlite"
         self.url = sa.make_url("sqlite://")
         self.engine = sa.create_engine(self.url)
@@ -191,6 +192,15 @@ class MirrorCatalog(Catalog):
         return f"the mirror of {self.server}"
 
     def _switch_to_current(self) -> None:
+        # The pointer is replaced (renamed over) when the mirror is refreshed, so an
+        # unchanged stat means the open snapshot is still current: no read, no parse.
+        try:
+            stat = os.stat(self.mirror.pointer)
+            seen: tuple[int, int, int] | None = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+        except OSError:
+            seen = None
+        if seen is not None and seen == self._pointer_stat and self._open_file is not None:
+            return
         pointer = self.mirror.current()
         if pointer is None:
             raise NotFoundError(
@@ -199,6 +209,7 @@ class MirrorCatalog(Catalog):
                 url=self.server,
             )
         if pointer["file"] == self._open_file:
+            self._pointer_stat = seen
             return
         path = self.mirror.path(pointer)
         engine = sa.create_engine(
@@ -209,6 +220,7 @@ class MirrorCatalog(Catalog):
         self.engine.dispose()
         self.engine = engine
         self._open_file = pointer["file"]
+        self._pointer_stat = seen
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
