@@ -202,6 +202,25 @@ class Trove(LoadingMixin, WritingMixin):
 
         return restore_trove(self, Path(source))
 
+    def export_one(self, directory: str | os.PathLike[str] | None = None) -> Path:
+        """Write ONE's cache tables of this trove; return the folder holding them.
+
+        ``sessions.pqt``, ``datasets.pqt`` and ``cache_info.json`` are written atomically
+        into ``directory`` (default: the data root, where ``one.api.One(cache_dir=root,
+        mode="local")`` finds both the tables and the files). See :mod:`neurotrove.onecache`.
+
+        Examples
+        --------
+        >>> import tempfile, neurotrove as nt
+        >>> folder = nt.connect(tempfile.mkdtemp()).export_one()
+        >>> (folder / "cache_info.json").exists()
+        True
+        """
+        from .onecache import export_tables
+
+        folder = Path(directory).expanduser().resolve() if directory is not None else self.root
+        return export_tables(self.catalog, folder, origin=str(self.root)).folder
+
     def table(self, name: str, use_defaults: bool = True) -> Table:
         """Return the table interface of catalogue table ``name``.
 
