@@ -238,7 +238,7 @@ def create_app(
     -------
     fastapi.FastAPI
     """
-    from . import behaviour, reads, writes
+    from . import alyx_cache, behaviour, reads, writes
     from .uploads import remove_stale_uploads
 
     trove = Trove(root, db=db, create=False)
@@ -263,4 +263,5 @@ def create_app(
     app.include_router(reads.router, prefix=API_PREFIX)
     app.include_router(writes.router, prefix=API_PREFIX)
     app.include_router(behaviour.router, prefix=API_PREFIX)
+    app.include_router(alyx_cache.router)  # Alyx's /cache/info and /cache.zip, at the root
     return app
