@@ -145,3 +145,32 @@ def test_an_empty_trove_exports_empty_tables(tmp_path: Path) -> None:
     # pyarrow reads a zero-row dictionary column with no categories, so qc is checked on
     # non-empty tables only.
     assert list(tables["datasets"].columns) == [*EMPTY_DATASETS_FRAME.columns, "default_revision"]
+
+
+def test_cli_export_and_import_one(root: Path, db: str | None, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from neurotrove.cli import app
+
+    write_example_tree(root, oddities=False)
+    database = ["--db", db] if db else []
+    with nt.Trove(root, db=db) as trove:
+        trove.register(progress=False)
+        eids = list(trove.search().index)
+    out = tmp_path / "tables"
+    result = CliRunner().invoke(
+        app, ["--root", str(root), *database, "export-one", str(out), "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["tables"]["sessions"]["nrecs"] == len(eids)
+    # The tables imported into a new trove of the same files give the same sessions.
+    copy = tmp_path / "copy"
+    nt.Trove(copy).close()
+    result = CliRunner().invoke(app, ["--root", str(copy), "import-one", str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["sessions_added"] == len(eids)
+    with nt.Trove(copy) as imported:
+        assert list(imported.search().index) == eids
+    result = CliRunner().invoke(app, ["--root", str(copy), "import-one", str(tmp_path)])
+    assert result.exit_code != 0
+    assert "sessions.pqt" in result.output
