@@ -41,7 +41,7 @@ import sqlalchemy as sa
 from . import alf
 from .catalog import schema as s
 from .catalog.views import table_spec
-from .catalog.writes import ensure_rows, insert_records, settle_default_revisions, utcnow
+from .catalog.writes import ensure_rows, insert_records, utcnow
 from .errors import NotFoundError, ValidationError
 from .identifiers import dataset_id
 from .progress import progress_bar
@@ -283,6 +283,32 @@ def _upsert(conn: Connection, rows: list[dict[str, Any]]) -> None:
     conn.execute(statement, rows)
 
 
+def _default_to_latest(conn: Connection, eids: Sequence[str]) -> None:
+    """Make the last revision of each dataset of these sessions its only default.
+
+    One UPDATE per chunk of sessions, comparing each row with its group's latest revision
+    in the database, so memory does not grow with the number of datasets.
+    """
+    d = s.datasets
+    other = d.alias("other")
+    latest = (
+        sa.select(sa.func.max(other.c.revision))
+        .where(
+            other.c.session == d.c.session,
+            other.c.collection == d.c.collection,
+            other.c.name == d.c.name,
+        )
+        .scalar_subquery()
+    )
+    wanted = d.c.revision == latest
+    for start in range(0, len(eids), 500):
+        conn.execute(
+            sa.update(d)
+            .where(d.c.session.in_(eids[start : start + 500]), d.c.default_revision != wanted)
+            .values(default_revision=wanted)
+        )
+
+
 _QC_NAMES = {q.name: int(q) for q in QC}
 
 
@@ -335,7 +361,7 @@ def import_tables(
     optional = [c for c in ("file_size", "hash", "exists", "qc", "default_revision") if c in names]
     shared = _shared_ids(parquet, id_columns)
     now = utcnow()
-    revised: list[tuple[str, bool | None]] = []
+    unsaid: set[str] = set()  # sessions whose datasets need their default revision settled
     with trove.catalog.write() as conn:
         sessions = _import_sessions(conn, trove, sessions_path, report)
         folders_present: dict[Path, bool] = {}
@@ -411,7 +437,7 @@ def import_tables(
                     report.ids_replaced += replaced
                     report.datasets_missing += not exists
                     if default is None and rel.revision:
-                        revised.append((row_id, None))
+                        unsaid.add(eid)
                 if rows:
                     ensure_rows(conn, s.dataset_types, "name", (r["dataset_type"] for r in rows))
                     ensure_rows(
@@ -425,6 +451,6 @@ def import_tables(
                     report.datasets_written += len(rows)
                 offset += chunk.num_rows
                 bar.advance(chunk.num_rows)
-        settle_default_revisions(conn, revised)
+        _default_to_latest(conn, sorted(unsaid))
     report.seconds = time.perf_counter() - began
     return report
