@@ -40,6 +40,7 @@ from .table import Table
 if TYPE_CHECKING:
     from .behaviour import Behaviour
     from .ephys import Ephys
+    from .onecache_import import ImportReport
     from .pipeline import Pipeline
 
 __all__ = ["TROVE_DIR", "Trove", "connect", "find_root"]
@@ -201,6 +202,50 @@ class Trove(LoadingMixin, WritingMixin):
         from .backup import restore_trove
 
         return restore_trove(self, Path(source))
+
+    def export_one(self, directory: str | os.PathLike[str] | None = None) -> Path:
+        """Write ONE's cache tables of this trove; return the folder holding them.
+
+        ``sessions.pqt``, ``datasets.pqt`` and ``cache_info.json`` are written atomically
+        into ``directory`` (default: the data root, where ``one.api.One(cache_dir=root,
+        mode="local")`` finds both the tables and the files). See :mod:`neurotrove.onecache`.
+
+        Examples
+        --------
+        >>> import tempfile, neurotrove as nt
+        >>> folder = nt.connect(tempfile.mkdtemp()).export_one()
+        >>> (folder / "cache_info.json").exists()
+        True
+        """
+        from .onecache import export_tables
+
+        folder = Path(directory).expanduser().resolve() if directory is not None else self.root
+        return export_tables(self.catalog, folder, origin=str(self.root)).folder
+
+    def import_one(
+        self, path: str | os.PathLike[str], *, progress: bool | None = None
+    ) -> ImportReport:
+        """Import a ONE cache (``sessions.pqt`` and ``datasets.pqt``) into this trove.
+
+        Sessions and datasets keep ONE's ids (a dataset id shared by several sessions, as
+        ONE's local caches have, is replaced by a stable one and kept as ``json["one_id"]``);
+        files not under the data root get ``exists=False``. Everything is one transaction: a
+        malformed table changes nothing. See :mod:`neurotrove.onecache_import`.
+
+        Parameters
+        ----------
+        path : str or Path
+            The folder holding the tables (or one of them).
+        progress : bool, optional
+            Show a progress bar; ``None`` shows one on a terminal.
+
+        Returns
+        -------
+        ImportReport
+        """
+        from .onecache_import import import_tables
+
+        return import_tables(self, Path(path).expanduser(), progress=progress)
 
     def table(self, name: str, use_defaults: bool = True) -> Table:
         """Return the table interface of catalogue table ``name``.

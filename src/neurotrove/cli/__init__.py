@@ -23,6 +23,7 @@ from .cmd_backup import backup
 from .cmd_check import check
 from .cmd_demo import demo
 from .cmd_export_allen import export_allen
+from .cmd_export_one import export_one, import_one
 from .cmd_get import get
 from .cmd_init import init
 from .cmd_insert_nwb import insert_nwb
@@ -57,6 +58,8 @@ COMMANDS: dict[str, Callable[..., None]] = {
     "backup": backup,
     "restore": restore,
     "export-allen": export_allen,
+    "export-one": export_one,
+    "import-one": import_one,
     "insert-nwb": insert_nwb,
 }
 """Every command, by name, in the order ``trove --help`` lists them."""

@@ -241,7 +241,7 @@ def create_app(
     -------
     fastapi.FastAPI
     """
-    from . import alyx, behaviour, ephys, reads, writes
+    from . import alyx, alyx_cache, behaviour, ephys, reads, writes
     from .uploads import remove_stale_uploads
 
     trove = Trove(root, db=db, create=False)
@@ -270,5 +270,6 @@ def create_app(
     app.include_router(writes.router, prefix=API_PREFIX)
     app.include_router(behaviour.router, prefix=API_PREFIX)
     app.include_router(ephys.router, prefix=API_PREFIX)
+    app.include_router(alyx_cache.router)  # Alyx's /cache/info and /cache.zip, at the root
     alyx.install(app)
     return app
