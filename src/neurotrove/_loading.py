@@ -69,32 +69,30 @@ class LoadingMixin(ReadingMixin):
 
     settings: Settings
 
-    def _session_datasets(self, eid: Any) -> tuple[str, Path, list[dict[str, Any]]]:
-        """Read the eid, folder and dataset rows of a session in one read transaction."""
-        with self.catalog.read() as conn:
-            eid = self._to_eid(conn, eid)
-            folder = self._session_folder(conn, eid)
-            rows = self._dataset_rows(conn, [_d.session == eid])
-        return eid, folder, rows
+    def _session_datasets(
+        self, eid: Any, obj: str | None = None
+    ) -> tuple[str, Path, list[dict[str, Any]]]:
+        """Read the eid, folder and dataset rows of a session in one read transaction.
 
-    def _object_datasets(self, eid: Any, obj: str) -> tuple[str, Path, list[dict[str, Any]]]:
-        """Like :meth:`_session_datasets` in one query, with only ``obj``'s rows if it can.
-
-        Rows are kept to the object's when ``obj`` has no wildcard (no other row could match).
-
-        An eid given in another form than a UUID goes through :meth:`_session_datasets`.
+        An eid given as a UUID takes one query; with ``obj`` free of wildcards, only that
+        object's rows are read (no other row could match it). Other forms of the eid are
+        resolved first.
         """
         if not (isinstance(eid, uuid.UUID) or (isinstance(eid, str) and _looks_like_uuid(eid))):
-            return self._session_datasets(eid)
+            with self.catalog.read() as conn:
+                eid = self._to_eid(conn, eid)
+                folder = self._session_folder(conn, eid)
+                rows = self._dataset_rows(conn, [_d.session == eid])
+            return eid, folder, rows
         key = coerce_value("uuid", eid, "eid")
-        by_object = bool(obj) and isinstance(obj, str) and _WILDCARD.isdisjoint(obj)
+        by_object = isinstance(obj, str) and bool(obj) and _WILDCARD.isdisjoint(obj)
         with self.catalog.read() as conn:
             result = conn.execute(_OBJECT_STATEMENTS[by_object], {"eid": key, "object": obj})
             keys = list(result.keys())
             found = result.all()
             if not found:
                 self._to_eid(conn, key)  # raises NotFoundError
-                return self._session_datasets(key)
+                raise NotFoundError(f"session {key} is not in the catalogue", eid=key)
         folder_name, nickname, date, number, lab = found[0][:5]
         folder = self.root / (folder_name or str(alf.SessionRef(nickname, date, number, lab).path))
         names = keys[5:]
@@ -308,7 +306,7 @@ class LoadingMixin(ReadingMixin):
                 f"namespace, timescale, extra or extension",
                 options=sorted(unknown),
             )
-        eid, folder, rows = self._object_datasets(eid, obj)
+        eid, folder, rows = self._session_datasets(eid, obj)
         wanted = {"object": obj, "attribute": attribute, **parts}
         matched = filter_rows(rows, filename=wanted, collection=collection)
         matched = last_before(matched, revision, assert_unique=False)
