@@ -74,8 +74,9 @@ def _read_parquet(path: Path) -> Any:
     import pyarrow
     import pyarrow.parquet
 
-    try:
-        return pyarrow.parquet.read_table(path).to_pandas()
+    try:  # one file: ParquetFile costs about half of read_table's dataset machinery
+        with pyarrow.parquet.ParquetFile(path) as stream:
+            return stream.read().to_pandas()
     except pyarrow.ArrowException as error:
         raise ValueError(str(error)) from error
 
