@@ -791,6 +791,25 @@ def _warm(
                 budget="≤ 1.2x bare (i.e. ≥ 0.83x)",
             )
         )
+
+        def bare_arrow(eid: str) -> list[Any]:
+            import pyarrow.parquet as pq
+
+            return [
+                pq.ParquetFile(p).read() if Path(p).suffix == ".pqt" else np.load(p)
+                for p in paths[eid]
+            ]
+
+        rows.append(
+            Row(
+                "5",
+                "",
+                ours,
+                "bare `np.load` / `pyarrow ParquetFile.read` (Arrow table, no DataFrame)",
+                _per_item(bare_arrow, ours_eids),
+                "s",
+            )
+        )
     notes.append(
         "- `load_object`: neurotrove checks each file's presence and size, not its md5 "
         "(`check_hash` is off by default); ONE is called with `check_hash=False` to match. "

@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 from numpy.testing import assert_array_equal
 
-from neurotrove import alf
+from neurotrove import alf, loaders
 from neurotrove.errors import NotFoundError, ValidationError
 from neurotrove.loaders import (
     AlfObject,
@@ -655,3 +655,39 @@ def test_attributes_read_by_key_or_dot_and_survive_pickling() -> None:
     assert copy.object_name == "wheel"
     assert_array_equal(copy.position, wheel.position)
     assert wheel.copy().object_name == "wheel"
+
+
+PLAIN_AND_OTHER_TABLES = {
+    "numbers": pd.DataFrame(
+        {
+            "intervals_0": [0.0, 2.0],
+            "intervals_1": [1.5, 3.0],
+            "choice": [1, -1],
+            "ok": [True, False],
+            "gain": np.array([1, 2], dtype="float32"),
+            "contrast": [0.5, np.nan],
+        }
+    ),
+    "strings": pd.DataFrame({"name": ["a", "b"], "choice": [1, -1]}),
+    "stored index": pd.DataFrame({"x": [1.0, 2.0]}, index=pd.Index([5, 6], name="trial")),
+    "nullable ints": pd.DataFrame({"x": pd.array([1, None], dtype="Int64")}),
+    "times": pd.DataFrame({"x": pd.to_datetime(["2020-01-01", "2020-01-02"])}),
+    "categories": pd.DataFrame({"x": pd.Categorical(["a", "b"])}),
+}
+
+
+@pytest.mark.parametrize("case", list(PLAIN_AND_OTHER_TABLES))
+def test_tables_read_from_arrow_give_what_pandas_gives(
+    tmp_path: Path, case: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "_ibl_trials.table.pqt"
+    PLAIN_AND_OTHER_TABLES[case].to_parquet(path)
+    fast = assemble([path])
+    monkeypatch.setattr(loaders, "_parquet_columns", lambda path: None)  # the DataFrame path
+    slow = assemble([path])
+    assert list(fast) == list(slow)
+    for key, values in slow.items():
+        assert type(fast[key]) is type(values)
+        assert (fast[key].dtype, fast[key].shape) == (values.dtype, values.shape)
+        assert fast[key].flags.writeable == values.flags.writeable
+        assert_array_equal(fast[key], values)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -105,3 +107,18 @@ def test_loaders_by_extension(registered: nt.Trove) -> None:
     assert isinstance(registered.load_dataset(KS005, "_ibl_experiment.description.yaml"), dict)
     video = registered.load_dataset(KS005, "_iblrig_leftCamera.raw.mp4")
     assert video.suffix == ".mp4" and video.is_file()
+
+
+def test_load_object_by_eid_is_one_query_with_the_same_answers(registered: nt.Trove) -> None:
+    eid = registered.to_eid(KS005)
+    by_path = registered.load_object(KS005, "trials", collection="alf")
+    for key in (eid, uuid.UUID(eid)):
+        for obj in ("trials", "tri*", "[t]rials"):
+            trials = registered.load_object(key, obj, collection="alf")
+            assert list(trials) == list(by_path)
+            for name, values in by_path.items():
+                np.testing.assert_array_equal(trials[name], values)
+    with pytest.raises(NotFoundError, match="has no ALF object 'trails'; it has .*trials"):
+        registered.load_object(eid, "trails")
+    with pytest.raises(NotFoundError, match="not in the catalogue"):
+        registered.load_object(str(uuid.uuid4()), "trials")

@@ -7,13 +7,19 @@ catalogued md5. A file that fails is an error, never data.
 
 from __future__ import annotations
 
+import os
+import stat
+import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
+
 from . import alf
-from ._reading import ReadingMixin
+from ._reading import _DATASET_SELECT, ReadingMixin, _looks_like_uuid
 from .catalog import schema as s
+from .catalog.values import coerce_value
 from .config import Settings
 from .errors import HashMismatchError, MultipleFoundError, NotFoundError, ValidationError
 from .files.hashing import file_md5
@@ -24,6 +30,38 @@ __all__ = ["LoadingMixin"]
 
 Row = Mapping[str, Any]
 _d = s.datasets.c
+_WILDCARD = frozenset("*?[")
+
+
+def _object_statement(by_object: bool) -> sa.Select[Any]:
+    """One query for a session's folder and its datasets (of one object, if ``by_object``).
+
+    The session is outer-joined to its datasets, so a session without matching datasets
+    still gives one row (with NULL dataset columns), and an unknown session gives none.
+    """
+    on = [_d.session == s.sessions.c.id]
+    if by_object:
+        on.append(_d.object == sa.bindparam("object"))
+    return (
+        sa.select(
+            s.sessions.c.folder.label("_folder"),
+            s.subjects.c.nickname.label("_nickname"),
+            s.sessions.c.date.label("_date"),
+            s.sessions.c.number.label("_number"),
+            s.sessions.c.lab.label("_lab"),
+            *_DATASET_SELECT,
+        )
+        .select_from(
+            s.sessions.join(s.subjects, s.sessions.c.subject == s.subjects.c.id).outerjoin(
+                s.datasets, sa.and_(*on)
+            )
+        )
+        .where(s.sessions.c.id == sa.bindparam("eid"))
+    )
+
+
+# Built once: SQLAlchemy caches their compiled form, so a load costs one execution.
+_OBJECT_STATEMENTS = {by_object: _object_statement(by_object) for by_object in (False, True)}
 
 
 class LoadingMixin(ReadingMixin):
@@ -31,13 +69,35 @@ class LoadingMixin(ReadingMixin):
 
     settings: Settings
 
-    def _session_datasets(self, eid: Any) -> tuple[str, Path, list[dict[str, Any]]]:
-        """Read the eid, folder and dataset rows of a session in one read transaction."""
+    def _session_datasets(
+        self, eid: Any, obj: str | None = None
+    ) -> tuple[str, Path, list[dict[str, Any]]]:
+        """Read the eid, folder and dataset rows of a session in one read transaction.
+
+        An eid given as a UUID takes one query; with ``obj`` free of wildcards, only that
+        object's rows are read (no other row could match it). Other forms of the eid are
+        resolved first.
+        """
+        if not (isinstance(eid, uuid.UUID) or (isinstance(eid, str) and _looks_like_uuid(eid))):
+            with self.catalog.read() as conn:
+                eid = self._to_eid(conn, eid)
+                folder = self._session_folder(conn, eid)
+                rows = self._dataset_rows(conn, [_d.session == eid])
+            return eid, folder, rows
+        key = coerce_value("uuid", eid, "eid")
+        by_object = isinstance(obj, str) and bool(obj) and _WILDCARD.isdisjoint(obj)
         with self.catalog.read() as conn:
-            eid = self._to_eid(conn, eid)
-            folder = self._session_folder(conn, eid)
-            rows = self._dataset_rows(conn, [_d.session == eid])
-        return eid, folder, rows
+            result = conn.execute(_OBJECT_STATEMENTS[by_object], {"eid": key, "object": obj})
+            keys = list(result.keys())
+            found = result.all()
+            if not found:
+                self._to_eid(conn, key)  # raises NotFoundError
+                raise NotFoundError(f"session {key} is not in the catalogue", eid=key)
+        folder_name, nickname, date, number, lab = found[0][:5]
+        folder = self.root / (folder_name or str(alf.SessionRef(nickname, date, number, lab).path))
+        names = keys[5:]
+        rows = [dict(zip(names, row[5:], strict=True)) for row in found if row[5] is not None]
+        return str(key), folder, rows
 
     def _files(self, folder: Path, rows: Sequence[Row], eid: str) -> list[Path]:
         """Check each dataset's file and return its path (the local file source).
@@ -52,7 +112,11 @@ class LoadingMixin(ReadingMixin):
         paths = []
         for row in rows:
             path = folder / row["rel_path"]
-            if not path.is_file():
+            try:
+                info = os.stat(path)
+            except (FileNotFoundError, NotADirectoryError):
+                info = None
+            if info is None or not stat.S_ISREG(info.st_mode):
                 state = "" if row["exists"] else " (the catalogue marks it missing)"
                 raise NotFoundError(
                     f"{row['rel_path']} of session {eid} is not on disk at {path}{state}; "
@@ -61,7 +125,7 @@ class LoadingMixin(ReadingMixin):
                     dataset=row["rel_path"],
                     path=str(path),
                 )
-            size = path.stat().st_size
+            size = info.st_size
             if row["file_size"] is not None and size != row["file_size"]:
                 raise HashMismatchError(
                     str(path),
@@ -242,11 +306,12 @@ class LoadingMixin(ReadingMixin):
                 f"namespace, timescale, extra or extension",
                 options=sorted(unknown),
             )
-        eid, folder, rows = self._session_datasets(eid)
+        eid, folder, rows = self._session_datasets(eid, obj)
         wanted = {"object": obj, "attribute": attribute, **parts}
         matched = filter_rows(rows, filename=wanted, collection=collection)
         matched = last_before(matched, revision, assert_unique=False)
         if not matched:
+            eid, folder, rows = self._session_datasets(eid)  # all of them, for the message
             objects = sorted({r["object"] for r in rows})
             where = f" in collection {collection!r}" if collection is not None else ""
             raise NotFoundError(
