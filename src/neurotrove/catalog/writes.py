@@ -10,6 +10,7 @@ record has passed, and the caller's transaction makes the whole batch one unit.
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -22,6 +23,7 @@ from .. import alf
 from ..errors import ConflictError, MultipleFoundError, ValidationError
 from ..identifiers import NEUROTROVE_NS, dataset_id, session_eid, subject_id
 from . import schema as s
+from .types import UUIDString
 from .values import coerce_value
 from .views import TableSpec
 
@@ -448,10 +450,7 @@ def bulk_insert(
     if not compiled.positional or order is None or list(order) != list(columns):
         conn.execute(sa.insert(table), [dict(zip(columns, row, strict=True)) for row in rows])
         return
-    processors = [
-        table.c[name].type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
-        for name in columns
-    ]
+    processors = [_bulk_processor(table.c[name], conn.dialect) for name in columns]
     bound = [(i, p) for i, p in enumerate(processors) if p is not None]
     if bound:
         processed = []
@@ -462,6 +461,18 @@ def bulk_insert(
             processed.append(tuple(values))
         rows = processed
     conn.exec_driver_sql(compiled.string, list(rows))
+
+
+def _bulk_processor(column: sa.Column[Any], dialect: Any) -> Callable[[Any], Any] | None:
+    process = column.type.dialect_impl(dialect).bind_processor(dialect)
+    if process is None or not isinstance(column.type, UUIDString) or dialect.name != "sqlite":
+        return process
+    full = process
+
+    def uuid_bytes(value: Any) -> Any:  # SQLite stores a UUID as its 16 bytes
+        return value.bytes if type(value) is uuid.UUID else full(value)
+
+    return uuid_bytes
 
 
 def has_write_listeners(table: str) -> bool:
