@@ -10,6 +10,7 @@ record has passed, and the caller's transaction makes the whole batch one unit.
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -22,6 +23,7 @@ from .. import alf
 from ..errors import ConflictError, MultipleFoundError, ValidationError
 from ..identifiers import NEUROTROVE_NS, dataset_id, session_eid, subject_id
 from . import schema as s
+from .types import UUIDString
 from .values import coerce_value
 from .views import TableSpec
 
@@ -29,10 +31,13 @@ __all__ = [
     "OnConflict",
     "Prepared",
     "WriteResult",
+    "bulk_insert",
     "ensure_rows",
+    "has_write_listeners",
     "insert_ignoring_conflicts",
     "insert_records",
     "lock_key",
+    "notify_written",
     "register_preparer",
     "register_write_listener",
     "resolve_subjects",
@@ -425,7 +430,59 @@ def register_write_listener(table: str, listener: WriteListener) -> None:
 
 
 def _written(conn: Connection, spec: TableSpec, keys: Sequence[Any]) -> None:
-    for listener in _WRITE_LISTENERS.get(spec.name, ()):
+    notify_written(conn, spec.name, keys)
+
+
+def bulk_insert(
+    conn: Connection, table: sa.Table, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+) -> None:
+    """Insert ``rows``, tuples of values in the order of ``columns``, in one executemany.
+
+    For rows already checked by the caller (a scan): no per-record validation, and on a
+    positional driver (SQLite) the statement SQLAlchemy compiles from ``table`` is executed
+    with the values bound through each column's type here, once per value, instead of through
+    SQLAlchemy's per-row parameter processing. Elsewhere (PostgreSQL) it is a Core insert.
+    """
+    if not rows:
+        return
+    compiled = sa.insert(table).compile(dialect=conn.dialect, column_keys=list(columns))
+    order = compiled.positiontup
+    if not compiled.positional or order is None or list(order) != list(columns):
+        conn.execute(sa.insert(table), [dict(zip(columns, row, strict=True)) for row in rows])
+        return
+    processors = [_bulk_processor(table.c[name], conn.dialect) for name in columns]
+    bound = [(i, p) for i, p in enumerate(processors) if p is not None]
+    if bound:
+        processed = []
+        for row in rows:
+            values = list(row)
+            for index, process in bound:
+                values[index] = process(values[index])
+            processed.append(tuple(values))
+        rows = processed
+    conn.exec_driver_sql(compiled.string, list(rows))
+
+
+def _bulk_processor(column: sa.Column[Any], dialect: Any) -> Callable[[Any], Any] | None:
+    process = column.type.dialect_impl(dialect).bind_processor(dialect)
+    if process is None or not isinstance(column.type, UUIDString) or dialect.name != "sqlite":
+        return process
+    full = process
+
+    def uuid_bytes(value: Any) -> Any:  # SQLite stores a UUID as its 16 bytes
+        return value.bytes if type(value) is uuid.UUID else full(value)
+
+    return uuid_bytes
+
+
+def has_write_listeners(table: str) -> bool:
+    """Tell whether any listener wants to hear of writes to ``table``."""
+    return bool(_WRITE_LISTENERS.get(table))
+
+
+def notify_written(conn: Connection, table: str, keys: Sequence[Any]) -> None:
+    """Call the listeners of ``table`` for rows written without :func:`insert_records`."""
+    for listener in _WRITE_LISTENERS.get(table, ()):
         listener(conn, keys)
 
 

@@ -11,9 +11,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import time
-from collections.abc import Iterable, Sequence
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,10 +27,18 @@ from .. import alf
 from ..catalog import schema as s
 from ..catalog.store import Catalog
 from ..catalog.views import table_spec
-from ..catalog.writes import insert_records
+from ..catalog.writes import (
+    bulk_insert,
+    ensure_rows,
+    has_write_listeners,
+    insert_records,
+    notify_written,
+    settle_default_revisions,
+    utcnow,
+)
 from ..errors import ValidationError
 from ..progress import progress_bar
-from .hashing import md5_many
+from .hashing import submit_md5
 from .scan import FoundFile, FoundSession, Skipped, scan_tree
 
 if TYPE_CHECKING:
@@ -154,10 +165,17 @@ def register_tree(
     to_hash = [f for p in plans for f in _needs_hash(p, hash)]
     total = sum(f.size for f in to_hash) if hash else sum(len(p.found.files) for p in plans)
     user = _user()
-    with progress_bar(total, "registering", enabled=progress, unit="bytes" if hash else "") as bar:
-        for batch in _plan_batches(plans):
-            if hash:
-                _hash(batch, workers, report, bar.advance)
+    batches = list(_plan_batches(plans))
+    with (
+        progress_bar(total, "registering", enabled=progress, unit="bytes" if hash else "") as bar,
+        _hash_pool(workers if hash else 0) as pool,
+    ):
+        # Every file is queued for hashing first, so the threads hash the next batches while
+        # this one writes to the catalogue.
+        jobs = [_submit_hashes(pool, batch) for batch in batches] if pool else []
+        for index, batch in enumerate(batches):
+            if pool:
+                _collect_hashes(jobs[index], report, bar.advance)
             else:
                 bar.advance(sum(len(p.found.files) for p in batch))
             _write(catalog, batch, hash, user, report)
@@ -304,19 +322,70 @@ def _needs_hash(plan: _Plan, hashing: bool) -> list[FoundFile]:
     return [f for f, _ in plan.new_files] + [f for f, _ in plan.changed]
 
 
-def _hash(batch: list[_Plan], workers: int, report: RegisterReport, advance: Any) -> None:
-    owners = {f.path: (plan, f.size) for plan in batch for f in _needs_hash(plan, True)}
-    for path, value in md5_many(owners, workers=workers):
-        plan, size = owners[path]
-        advance(size)
-        if isinstance(value, OSError):
-            report.errors.append(Skipped(str(path), f"cannot read: {value.strerror or value}"))
-            plan.hashes[str(path)] = None
-            plan.new_files = [(f, r) for f, r in plan.new_files if f.path != path]
-            plan.changed = [(f, i) for f, i in plan.changed if f.path != path]
-        else:
-            plan.hashes[str(path)] = value
-            report.bytes_hashed += size
+_HashJob = tuple[_Plan, list[FoundFile], "Future[list[str | OSError]]"]
+
+
+@contextlib.contextmanager
+def _hash_pool(workers: int) -> Iterator[ThreadPoolExecutor | None]:
+    """Threads to hash in (none for ``workers=0``); queued work is dropped on an error."""
+    if workers <= 0:
+        yield None
+        return
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="neurotrove-md5")
+    try:
+        yield pool
+    except BaseException:
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
+
+
+def _submit_hashes(pool: ThreadPoolExecutor, batch: list[_Plan]) -> list[_HashJob]:
+    """Queue the files of each plan of ``batch`` that need a hash, one task per session."""
+    jobs: list[_HashJob] = []
+    for plan in batch:
+        files = _needs_hash(plan, True)
+        for start in range(0, len(files), 64):
+            group = files[start : start + 64]
+            jobs.append((plan, group, submit_md5(pool, [f.location for f in group])))
+    return jobs
+
+
+def _collect_hashes(jobs: list[_HashJob], report: RegisterReport, advance: Any) -> None:
+    for plan, files, future in jobs:
+        failed = set()
+        for file, value in zip(files, future.result(), strict=True):
+            advance(file.size)
+            if isinstance(value, OSError):
+                report.errors.append(
+                    Skipped(file.location, f"cannot read: {value.strerror or value}")
+                )
+                plan.hashes[file.location] = None
+                failed.add(file.location)
+            else:
+                plan.hashes[file.location] = value
+                report.bytes_hashed += file.size
+        if failed:
+            plan.new_files = [(f, r) for f, r in plan.new_files if f.location not in failed]
+            plan.changed = [(f, i) for f, i in plan.changed if f.location not in failed]
+
+
+@contextlib.contextmanager
+def _large_cache(conn: Any) -> Iterator[None]:
+    """Give SQLite a 64 MB page cache while a batch is written, then the default back.
+
+    Each dataset row updates six B-trees (the table, its primary key, the unique key and
+    three indexes) at places spread over the file; with SQLite's default 2 MB cache most of
+    those pages are read again for every batch.
+    """
+    if conn.dialect.name != "sqlite":
+        yield
+        return
+    conn.exec_driver_sql("PRAGMA cache_size=-65536")
+    try:
+        yield
+    finally:
+        conn.exec_driver_sql("PRAGMA cache_size=-2000")  # SQLite's default, as connected
 
 
 def _write(
@@ -324,9 +393,8 @@ def _write(
 ) -> None:
     """Write one batch in one transaction."""
     sessions_spec = table_spec("sessions")
-    datasets_spec = table_spec("datasets")
     d = s.datasets.c
-    with catalog.write() as conn:
+    with catalog.write() as conn, _large_cache(conn):
         new_sessions = [p for p in batch if p.eid is None]
         if new_sessions:
             result = insert_records(
@@ -347,29 +415,13 @@ def _write(
             report.sessions_added += result.inserted
             for plan, eid in zip(new_sessions, result.keys, strict=True):
                 plan.eid = eid
-        records = [
-            {
-                "eid": plan.eid,
-                "rel_path": str(rel),
-                "file_size": file.size,
-                "hash": plan.hashes.get(str(file.path)) if hashing else None,
-                "file_mtime_ns": file.mtime_ns,
-                "exists": True,
-                "created_by": user,
-            }
-            for plan in batch
-            for file, rel in plan.new_files
-        ]
-        if records:
-            result = insert_records(conn, datasets_spec, records, on_conflict="update")
-            report.datasets_added += result.inserted
-            report.datasets_updated += result.updated
+        _insert_new_datasets(conn, batch, hashing, user, report)
         updates = [
             {
                 "target": dataset,
                 "file_size": file.size,
                 "file_mtime_ns": file.mtime_ns,
-                "hash": plan.hashes.get(str(file.path)) if hashing else None,
+                "hash": plan.hashes.get(file.location) if hashing else None,
             }
             for plan in batch
             for file, dataset in plan.changed
@@ -395,3 +447,142 @@ def _write(
                 .values(exists=False)
             )
         report.datasets_missing += len(missing)
+
+
+def _name_parts(rel: alf.RelPath) -> tuple[Any, ...]:
+    """Return the dataset row's columns that follow from its path alone."""
+    name = rel.name
+    return (
+        rel.collection,
+        rel.revision,
+        str(name),
+        name.namespace,
+        name.object,
+        name.attribute,
+        name.timescale,
+        name.extra,
+        name.extension,
+        name.stem,
+    )
+
+
+_PART_COLUMNS = (
+    "collection",
+    "revision",
+    "name",
+    "namespace",
+    "object",
+    "attribute",
+    "timescale",
+    "extra",
+    "extension",
+    "dataset_type",
+)
+_ROW_COLUMNS = (
+    "id",
+    "session",
+    *_PART_COLUMNS,
+    "file_size",
+    "hash",
+    "exists",
+    "qc",
+    "default_revision",
+    "created_at",
+    "created_by",
+    "json",
+    "file_mtime_ns",
+)
+
+
+def _insert_new_datasets(
+    conn: Any, batch: list[_Plan], hashing: bool, user: str | None, report: RegisterReport
+) -> None:
+    """Insert the batch's new files as dataset rows, in bulk.
+
+    The scanner has already checked every name (``alf.parse_rel_path``) and the plan found
+    none of these (session, collection, revision, name) keys in the catalogue, so the rows
+    are built here directly, without the per-record validation of
+    :func:`~neurotrove.catalog.writes.insert_records`. Keys another writer added since the
+    plan was made go through ``insert_records(on_conflict="update")`` as before, and the
+    default revisions are settled where a name now has more than one revision.
+    """
+    items = [
+        (plan.eid, plan, file, rel) for plan in batch if plan.eid for file, rel in plan.new_files
+    ]
+    if not items:
+        return
+    d = s.datasets.c
+    eids = sorted({plan.eid for plan in batch if plan.eid and plan.new_files})
+    stored: set[tuple[str, str, str, str]] = set()
+    for start in range(0, len(eids), 500):
+        query = sa.select(d.session, d.collection, d.revision, d.name).where(
+            d.session.in_(eids[start : start + 500])
+        )
+        stored.update((r.session, r.collection, r.revision, r.name) for r in conn.execute(query))
+    crowded_sessions = {key[0] for key in stored}
+    now = utcnow()
+    parts: dict[str, tuple[Any, ...]] = {}
+    namespaces: dict[str, uuid.UUID] = {}
+    rows: list[tuple[Any, ...]] = []
+    late: list[dict[str, Any]] = []  # keys written by someone else since the plan
+    groups: dict[tuple[str, str, str], int] = {}
+    for eid, plan, file, rel in items:
+        rel_path = file.rel_path
+        values = parts.get(rel_path)
+        if values is None:
+            values = parts[rel_path] = _name_parts(rel)
+        digest = plan.hashes.get(file.location) if hashing else None
+        if (eid, values[0], values[1], values[2]) in stored:
+            late.append(
+                {
+                    "eid": eid,
+                    "rel_path": str(rel),
+                    "file_size": file.size,
+                    "hash": digest,
+                    "file_mtime_ns": file.mtime_ns,
+                    "exists": True,
+                    "created_by": user,
+                }
+            )
+            continue
+        namespace = namespaces.get(eid)
+        if namespace is None:
+            namespace = namespaces[eid] = uuid.UUID(eid)
+        rows.append(
+            (
+                uuid.uuid5(namespace, str(rel)),
+                namespace,
+                *values,
+                file.size,
+                digest,
+                True,
+                0,
+                True,
+                now,
+                user,
+                None,
+                file.mtime_ns,
+            )
+        )
+        group = (eid, values[0], values[2])
+        groups[group] = groups.get(group, 0) + 1
+    if rows:
+        ensure_rows(conn, s.dataset_types, "name", {r[11] for r in rows})
+        ensure_rows(conn, s.revisions, "name", {r[3] for r in rows}, extra={"created_at": now})
+        bulk_insert(conn, s.datasets, _ROW_COLUMNS, rows)
+        report.datasets_added += len(rows)
+        # Only a name with several revisions has a default to settle.
+        settle_default_revisions(
+            conn,
+            [
+                (str(r[0]), None)
+                for r in rows
+                if str(r[1]) in crowded_sessions or groups[(str(r[1]), r[2], r[4])] > 1
+            ],
+        )
+        if has_write_listeners("datasets"):
+            notify_written(conn, "datasets", [str(r[0]) for r in rows])
+    if late:
+        result = insert_records(conn, table_spec("datasets"), late, on_conflict="update")
+        report.datasets_added += result.inserted
+        report.datasets_updated += result.updated

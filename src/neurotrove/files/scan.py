@@ -38,12 +38,21 @@ _NEAR_SESSION = re.compile(r"(?:^|/)[^/]+/[^/]*\d[^/]*-[^/]*/\d+(?:/|$)")
 
 @dataclass(slots=True)
 class FoundFile:
-    """A file inside a session folder, with what ``stat`` said of it."""
+    """A file inside a session folder, with what ``stat`` said of it.
 
-    path: Path
+    ``location`` is its absolute path as a string (a ``Path`` per file costs more than the
+    rest of the scan); ``path`` gives it as a ``Path``.
+    """
+
+    location: str
     rel_path: str
     size: int
     mtime_ns: int
+
+    @property
+    def path(self) -> Path:
+        """The file's absolute path."""
+        return Path(self.location)
 
 
 @dataclass(slots=True)
@@ -198,7 +207,7 @@ def _collect(folder: Path, prefix: str, session: FoundSession, result: ScanResul
     """Add every non-hidden file under ``folder`` to ``session``."""
     if folder.is_file():
         stat = folder.stat()
-        session.files.append(FoundFile(folder, prefix, stat.st_size, stat.st_mtime_ns))
+        session.files.append(FoundFile(str(folder), prefix, stat.st_size, stat.st_mtime_ns))
         return
     stack = [(folder, prefix)]
     while stack:
@@ -235,7 +244,5 @@ def _collect(folder: Path, prefix: str, session: FoundSession, result: ScanResul
                     Skipped(f"{session.folder}/{rel_entry}", f"cannot read: {error.strerror}")
                 )
                 continue
-            session.files.append(
-                FoundFile(Path(entry.path), rel_entry, stat.st_size, stat.st_mtime_ns)
-            )
+            session.files.append(FoundFile(entry.path, rel_entry, stat.st_size, stat.st_mtime_ns))
     session.files.sort(key=lambda f: f.rel_path)
