@@ -41,7 +41,7 @@ import sqlalchemy as sa
 from . import alf
 from .catalog import schema as s
 from .catalog.views import table_spec
-from .catalog.writes import ensure_rows, insert_records, utcnow
+from .catalog.writes import ensure_rows, insert_records, large_cache, utcnow
 from .errors import NotFoundError, ValidationError
 from .identifiers import dataset_id
 from .progress import progress_bar
@@ -362,7 +362,7 @@ def import_tables(
     shared = _shared_ids(parquet, id_columns)
     now = utcnow()
     unsaid: set[str] = set()  # sessions whose datasets need their default revision settled
-    with trove.catalog.write() as conn:
+    with trove.catalog.write() as conn, large_cache(conn):
         sessions = _import_sessions(conn, trove, sessions_path, report)
         folders_present: dict[Path, bool] = {}
         total = parquet.metadata.num_rows

@@ -32,6 +32,7 @@ from ..catalog.writes import (
     ensure_rows,
     has_write_listeners,
     insert_records,
+    large_cache,
     notify_written,
     settle_default_revisions,
     utcnow,
@@ -370,31 +371,13 @@ def _collect_hashes(jobs: list[_HashJob], report: RegisterReport, advance: Any) 
             plan.changed = [(f, i) for f, i in plan.changed if f.location not in failed]
 
 
-@contextlib.contextmanager
-def _large_cache(conn: Any) -> Iterator[None]:
-    """Give SQLite a 64 MB page cache while a batch is written, then the default back.
-
-    Each dataset row updates six B-trees (the table, its primary key, the unique key and
-    three indexes) at places spread over the file; with SQLite's default 2 MB cache most of
-    those pages are read again for every batch.
-    """
-    if conn.dialect.name != "sqlite":
-        yield
-        return
-    conn.exec_driver_sql("PRAGMA cache_size=-65536")
-    try:
-        yield
-    finally:
-        conn.exec_driver_sql("PRAGMA cache_size=-2000")  # SQLite's default, as connected
-
-
 def _write(
     catalog: Catalog, batch: list[_Plan], hashing: bool, user: str | None, report: RegisterReport
 ) -> None:
     """Write one batch in one transaction."""
     sessions_spec = table_spec("sessions")
     d = s.datasets.c
-    with catalog.write() as conn, _large_cache(conn):
+    with catalog.write() as conn, large_cache(conn):
         new_sessions = [p for p in batch if p.eid is None]
         if new_sessions:
             result = insert_records(
