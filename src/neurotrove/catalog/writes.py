@@ -788,7 +788,7 @@ def _chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
 
 @contextlib.contextmanager
 def large_cache(conn: Any) -> Iterator[None]:
-    """Give SQLite a 64 MB page cache while a large write runs, then the default back.
+    """Give SQLite a 64 MB page cache while a large write runs, then the previous size back.
 
     Each dataset row updates six B-trees (the table, its primary key, the unique key and
     three indexes) at places spread over the file; with SQLite's default 2 MB cache most of
@@ -797,8 +797,10 @@ def large_cache(conn: Any) -> Iterator[None]:
     if conn.dialect.name != "sqlite":
         yield
         return
+    previous = int(conn.exec_driver_sql("PRAGMA cache_size").scalar_one())
     conn.exec_driver_sql("PRAGMA cache_size=-65536")
     try:
         yield
     finally:
-        conn.exec_driver_sql("PRAGMA cache_size=-2000")  # SQLite's default, as connected
+        # A pragma takes no bound parameter; the value is the integer SQLite itself gave.
+        conn.exec_driver_sql(f"PRAGMA cache_size={previous:d}")
