@@ -22,9 +22,11 @@ are not imported and are listed in the report with the reason.
 
 How
 ---
-The datasets table is read in batches of rows (``pyarrow.parquet.ParquetFile.iter_batches``)
-and written with bulk inserts, all in one write transaction: an error anywhere (a malformed
-table, an eid missing from ``sessions.pqt``) rolls everything back and changes nothing.
+The datasets table is read in batches of 10,000 rows
+(``pyarrow.parquet.ParquetFile.iter_batches``): once for the ids found in more than one row
+(kept as 16-byte keys), once to write them with bulk inserts, all in one write
+transaction: an error anywhere (a malformed table, an eid missing from ``sessions.pqt``)
+rolls everything back and changes nothing.
 """
 
 from __future__ import annotations
@@ -56,7 +58,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ImportReport", "import_tables"]
 
-_BATCH = 50_000
+_BATCH = 10_000
 _MAX_LISTED = 1_000
 
 
@@ -253,19 +255,38 @@ def _import_sessions(
     return mapping
 
 
-def _shared_ids(parquet: pq.ParquetFile, columns: list[str]) -> set[Any]:
-    """Return the dataset ids found in more than one row (as read from the file)."""
-    import numpy as np
-    import pyarrow.compute as pc
+def _shared_ids(parquet: pq.ParquetFile, columns: list[str], batch: int) -> set[str]:
+    """Return the dataset ids found in more than one row (as lowercase UUID strings).
 
-    table = parquet.read(columns=columns)
-    if len(columns) == 1:
-        counts = pc.value_counts(table.column(0).combine_chunks())
-        repeated = counts.filter(pc.greater(counts.field("counts"), 1)).field("values")
-        return {str(v).lower() for v in repeated.to_pylist()}
-    pair = np.stack([table.column(c).to_numpy().astype("<i8") for c in columns], axis=1)
-    keys, counts = np.unique(np.ascontiguousarray(pair).view("V16").ravel(), return_counts=True)
-    return {str(uuid.UUID(bytes=bytes(k))) for k in keys[counts > 1]}
+    The ids are read a batch at a time and kept as 16-byte keys (32 MB for 2M rows), so the
+    count does not hold the whole column as strings or Python objects.
+    """
+    import numpy as np
+
+    keys = []
+    for chunk in parquet.iter_batches(batch_size=batch, columns=columns):
+        if len(columns) == 2:
+            pair = np.stack(
+                [chunk.column(c).to_numpy(zero_copy_only=False).astype("<i8") for c in columns],
+                axis=1,
+            )
+            keys.append(np.ascontiguousarray(pair).view("V16").ravel())
+        else:
+            # Malformed ids are reported by the import loop, with their row.
+            keys.append(
+                np.array([_uuid_bytes(v) for v in chunk.column(0).to_pylist()], dtype="V16")
+            )
+    if not keys:
+        return set()
+    unique, counts = np.unique(np.concatenate(keys), return_counts=True)
+    return {str(uuid.UUID(bytes=bytes(k))) for k in unique[counts > 1]}
+
+
+def _uuid_bytes(value: Any) -> bytes:
+    try:
+        return uuid.UUID(str(value)).bytes
+    except ValueError:
+        return bytes(16)
 
 
 def _upsert(conn: Connection, rows: list[dict[str, Any]]) -> None:
@@ -365,7 +386,7 @@ def import_tables(
     id_columns = _id_columns(datasets_path, names, "id")
     _require(datasets_path, names, ("rel_path",))
     optional = [c for c in ("file_size", "hash", "exists", "qc", "default_revision") if c in names]
-    shared = _shared_ids(parquet, id_columns)
+    shared = _shared_ids(parquet, id_columns, batch)
     now = utcnow()
     unsaid: set[str] = set()  # sessions whose datasets need their default revision settled
     with trove.catalog.write() as conn, large_cache(conn):

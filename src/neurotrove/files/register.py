@@ -158,28 +158,30 @@ def register_tree(
     report.hidden = scanned.hidden
     report._skip(scanned.skipped)
     report.sessions_seen = len(scanned.sessions)
-    plans = [
-        plan
-        for batch in _batches(scanned.sessions)
-        for plan in _plan(catalog, batch, hash, report)
-    ]
-    to_hash = [f for p in plans for f in _needs_hash(p, hash)]
-    total = sum(f.size for f in to_hash) if hash else sum(len(p.found.files) for p in plans)
     user = _user()
-    batches = list(_plan_batches(plans))
-    with (
-        progress_bar(total, "registering", enabled=progress, unit="bytes" if hash else "") as bar,
-        _hash_pool(workers if hash else 0) as pool,
-    ):
-        # Every file is queued for hashing first, so the threads hash the next batches while
-        # this one writes to the catalogue.
-        jobs = [_submit_hashes(pool, batch) for batch in batches] if pool else []
-        for index, batch in enumerate(batches):
+    with _hash_pool(workers if hash else 0) as pool:
+        # Each batch's files are queued for hashing as soon as it is planned, so the threads
+        # hash while the rest of the tree is compared with the catalogue and while earlier
+        # batches are written.
+        plans: list[_Plan] = []
+        jobs: dict[int, list[_HashJob]] = {}
+        for found in _batches(scanned.sessions):
+            planned = _plan(catalog, found, hash, report)
+            plans.extend(planned)
             if pool:
-                _collect_hashes(jobs[index], report, bar.advance)
-            else:
-                bar.advance(sum(len(p.found.files) for p in batch))
-            _write(catalog, batch, hash, user, report)
+                for job in _submit_hashes(pool, planned):
+                    jobs.setdefault(id(job[0]), []).append(job)
+        to_hash = [f for p in plans for f in _needs_hash(p, hash)]
+        total = sum(f.size for f in to_hash) if hash else sum(len(p.found.files) for p in plans)
+        unit = "bytes" if hash else ""
+        with progress_bar(total, "registering", enabled=progress, unit=unit) as bar:
+            for batch in _plan_batches(plans):
+                if pool:
+                    for plan in batch:
+                        _collect_hashes(jobs.pop(id(plan), []), report, bar.advance)
+                else:
+                    bar.advance(sum(len(p.found.files) for p in batch))
+                _write(catalog, batch, hash, user, report)
     report.eids = [p.eid for p in plans if p.eid]
     report.seconds = time.perf_counter() - began
     return report
