@@ -202,3 +202,51 @@ def test_filename_parts_empty_means_absent(searchable: nt.Trove) -> None:
         "alf/_ibl_trials.table.pqt"
     ]
     assert len(searchable.list_datasets(eid, filename={"namespace": "*"})) == 2  # CRITICAL hid
+
+
+def test_dataset_search_sees_every_write(searchable: nt.Trove, db: str | None) -> None:
+    """Dataset filters are answered from an in-memory snapshot; a write makes a new one."""
+    assert _found(searchable, datasets="spikes.times.npy") == [FD1]
+    eid = searchable.to_eid("KS005/2019-04-01/001")
+    searchable.table("datasets").insert([{"eid": eid, "rel_path": "alf/spikes.times.npy"}])
+    assert _found(searchable, datasets="spikes.times.npy") == [FD1, KS]
+    fd1 = searchable.to_eid("FD_04/2020-01-02/001")
+    listed = searchable.list_datasets(fd1, details=True).reset_index()
+    (spikes,) = listed.loc[listed["rel_path"] == "alf/probe00/spikes.times.npy", "id"]
+    searchable.set_qc(spikes, "CRITICAL")
+    assert _found(searchable, datasets="spikes.times.npy") == [KS]
+    searchable.update_session(eid, task_protocol="passive")
+    frame = searchable.search(datasets="spikes.times.npy")
+    assert list(frame["task_protocol"]) == ["passive"]
+    # A second Trove on the same catalogue (another process, as far as the snapshot knows)
+    # writes; the first sees it at its next search.
+    with nt.Trove(searchable.root, db=db) as other:
+        other.table("datasets").insert(
+            [{"eid": other.to_eid("FD_04/2020-01-02/002"), "rel_path": "spikes.times.npy"}]
+        )
+    assert _found(searchable, datasets="spikes.times.npy") == [FD2, KS]
+
+
+def test_dataset_search_combines_other_filters_and_pages(searchable: nt.Trove) -> None:
+    assert _found(searchable, datasets="_ibl_trials.table.pqt", subject="^MFD") == [MFD]
+    assert _found(searchable, dataset="trials", date_range="2020-01-02") == [FD1]
+    assert _found(searchable, datasets="_ibl_trials.table.pqt", number=2) == []
+    total, page = searchable.search_page(limit=1, offset=1, datasets="_ibl_trials.table.pqt")
+    assert (total, [row["subject"] for row in page]) == (2, ["MFD_04"])
+    with pytest.raises(ValidationError, match="regular expression"):
+        searchable.search(datasets="(")
+    with pytest.raises(ValidationError, match="no filter 'subjekt'"):
+        searchable.search(datasets="spikes.times.npy", subjekt="x")
+
+
+def test_dataset_search_results_share_nothing(searchable: nt.Trove) -> None:
+    """Changing a result's dicts and lists in place never changes the next result."""
+    first = searchable.search(datasets="_ibl_trials.table.pqt")
+    first["json"].iloc[0]["imaging"] = "changed"
+    first["projects"].iloc[0].append("changed")
+    first.loc[first.index[0], "subject"] = "changed"
+    again = searchable.search(datasets="_ibl_trials.table.pqt")
+    assert again["json"].iloc[0] == {"imaging": True}
+    assert "changed" not in again["projects"].iloc[0]
+    assert again["subject"].iloc[0] == "FD_04"
+    assert again.equals(searchable.search(datasets="_ibl_trials.table.pqt", dataset_qc_lte="FAIL"))

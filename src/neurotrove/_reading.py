@@ -18,10 +18,11 @@ from .catalog.values import coerce_value
 from .catalog.views import rel_path_expression, table_spec
 from .errors import MultipleFoundError, NotFoundError, ValidationError
 from .qc import QC
+from .query import presence
 from .query.conditions import compile_conditions
 from .query.datasets import filter_rows
 from .query.frames import select_frame, select_records, to_frame, to_records
-from .query.sessions import compile_search, search_terms
+from .query.sessions import compile_search, dataset_patterns, search_terms
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -124,7 +125,33 @@ class ReadingMixin:
         """
         spec = table_spec("sessions")
         with self.catalog.read() as conn:
+            found = self._search_snapshot(conn, spec, filters)
+            if found is not None:
+                snapshot, rows = found
+                return snapshot.frame_at(rows)
             return select_frame(conn, spec, self._search_where(conn, filters))
+
+    def _search_snapshot(
+        self, conn: Connection, spec: Any, filters: Mapping[str, Any], where: Sequence[Any] = ()
+    ) -> tuple[presence.SearchSnapshot, Any] | None:
+        """Answer a search with dataset filters from the in-memory snapshot.
+
+        Returns the snapshot (:mod:`neurotrove.query.presence`) and the matching frame rows,
+        or None for a search without dataset filters.
+        """
+        if not any(name in filters for name in presence.DATASET_FILTERS):
+            return None
+        patterns, qc_limit = dataset_patterns(filters)
+        others = {
+            k: v
+            for k, v in filters.items()
+            if k not in (*presence.DATASET_FILTERS, "dataset_qc_lte")
+        }
+        conditions = [*self._search_where(conn, others), *where]
+        snapshot = presence.snapshot(self.catalog, conn, spec)
+        if snapshot is None:
+            return None
+        return snapshot, snapshot.matching(conn, patterns, qc_limit, conditions)
 
     def _search_where(self, conn: Connection, filters: Mapping[str, Any]) -> list[Any]:
         """Compile search filters and the sessions' default conditions."""
@@ -159,6 +186,12 @@ class ReadingMixin:
         """
         spec = table_spec("sessions")
         with self.catalog.read() as conn:
+            found = self._search_snapshot(conn, spec, filters, where)
+            if found is not None:
+                snapshot, rows = found
+                page = snapshot.eids_at(rows[offset : None if limit is None else offset + limit])
+                names, data = select_records(conn, spec, [s.sessions.c.id.in_(page)])
+                return len(rows), to_records(spec, names, data)
             conditions = [*self._search_where(conn, filters), *where]
             query = sa.select(sa.func.count()).select_from(spec.from_clause).where(*conditions)
             total = int(conn.execute(query).scalar_one())

@@ -35,7 +35,14 @@ from ..errors import ValidationError
 from ..qc import QC
 from .conditions import OPERATORS, compile_conditions
 
-__all__ = ["REGEX_FILTERS", "SEARCH_FILTERS", "compile_search", "search_terms"]
+__all__ = [
+    "REGEX_FILTERS",
+    "SEARCH_FILTERS",
+    "compile_search",
+    "dataset_patterns",
+    "rel_path_of",
+    "search_terms",
+]
 
 REGEX_FILTERS = ("subject", "lab", "projects", "task_protocol", "location", "users")
 SEARCH_FILTERS = (*REGEX_FILTERS, "date_range", "number", "dataset", "datasets", "dataset_qc_lte")
@@ -101,6 +108,25 @@ def compile_search(
             conditions[name] = value
     where.extend(compile_conditions(spec, conditions, dialect))
     return where
+
+
+def dataset_patterns(
+    filters: Mapping[str, Any],
+) -> tuple[list[tuple[str, list[str]]], int]:
+    """Return the ``dataset``/``datasets`` filters' patterns, checked, and the QC limit.
+
+    Examples
+    --------
+    >>> dataset_patterns({"datasets": "spikes.times.npy", "dataset_qc_lte": "WARNING"})
+    ([('datasets', ['spikes.times.npy'])], 30)
+    """
+    qc_limit = int(QC.parse(filters.get("dataset_qc_lte", QC.FAIL)))
+    found = [
+        (name, _string_list(name, filters[name]))
+        for name in ("dataset", "datasets")
+        if name in filters
+    ]
+    return found, qc_limit
 
 
 def _is_condition(value: Any) -> bool:
@@ -271,7 +297,7 @@ def _dataset_filter(
             matched = sorted({n for n, _, _ in candidates if compiled.fullmatch(n)})
             query = query.where(d.name.in_(matched))
         else:
-            paths = [(n, c, r) for n, c, r in candidates if compiled.search(_rel_path(c, r, n))]
+            paths = [(n, c, r) for n, c, r in candidates if compiled.search(rel_path_of(c, r, n))]
             query = query.where(
                 d.name.in_(sorted({n for n, _, _ in paths})),
                 sa.tuple_(d.name, d.collection, d.revision).in_(paths) if paths else sa.false(),
@@ -280,7 +306,14 @@ def _dataset_filter(
     return conditions
 
 
-def _rel_path(collection: str, revision: str, name: str) -> str:
+def rel_path_of(collection: str, revision: str, name: str) -> str:
+    """Return a dataset's ``rel_path`` from its parts (no checks: they come from the catalogue).
+
+    Examples
+    --------
+    >>> rel_path_of("alf", "2024-01-01", "spikes.times.npy")
+    'alf/#2024-01-01#/spikes.times.npy'
+    """
     parts = [collection] if collection else []
     if revision:
         parts.append(f"#{revision}#")
