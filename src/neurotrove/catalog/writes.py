@@ -435,6 +435,9 @@ def _written(conn: Connection, spec: TableSpec, keys: Sequence[Any]) -> None:
     notify_written(conn, spec.name, keys)
 
 
+_UNSET = object()
+
+
 def bulk_insert(
     conn: Connection, table: sa.Table, columns: Sequence[str], rows: Sequence[Sequence[Any]]
 ) -> None:
@@ -455,11 +458,18 @@ def bulk_insert(
     processors = [_bulk_processor(table.c[name], conn.dialect) for name in columns]
     bound = [(i, p) for i, p in enumerate(processors) if p is not None]
     if bound:
+        # Rows of one batch repeat values (its session, its time of writing): each column's
+        # last value is converted once.
+        last: list[Any] = [_UNSET] * len(columns)
+        converted: list[Any] = [None] * len(columns)
         processed = []
         for row in rows:
             values = list(row)
             for index, process in bound:
-                values[index] = process(values[index])
+                value = values[index]
+                if value is not last[index]:
+                    last[index], converted[index] = value, process(value)
+                values[index] = converted[index]
             processed.append(tuple(values))
         rows = processed
     conn.exec_driver_sql(compiled.string, list(rows))

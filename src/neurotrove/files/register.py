@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import getpass
+import hashlib
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
@@ -246,6 +247,8 @@ def _plan(
             for row in rows:
                 stored.setdefault(row.session, {})[(row.collection, row.revision, row.name)] = row
     plans = []
+    # Sessions mostly hold the same few dozen file names: each is parsed and joined once.
+    names: dict[str, tuple[alf.RelPath, tuple[str, str, str]]] = {}
     for found in batch:
         eid, folder = known.get(found.ref, (None, None))
         if eid is not None and folder is not None and folder != str(found.folder):
@@ -262,12 +265,18 @@ def _plan(
         existing: dict[tuple[str, str, str], Any] = stored.get(eid, {}) if eid else {}
         present: set[tuple[str, str, str]] = set()
         for file in found.files:
-            try:
-                rel = alf.parse_rel_path(file.rel_path)
-            except ValidationError as error:
-                report._skip([Skipped(f"{found.folder}/{file.rel_path}", error.message)])
-                continue
-            key = (rel.collection, rel.revision, str(rel.name))
+            parsed = names.get(file.rel_path)
+            if parsed is None:
+                try:
+                    rel = alf.parse_rel_path(file.rel_path)
+                except ValidationError as error:
+                    report._skip([Skipped(f"{found.folder}/{file.rel_path}", error.message)])
+                    continue
+                parsed = names[file.rel_path] = (
+                    rel,
+                    (rel.collection, rel.revision, str(rel.name)),
+                )
+            rel, key = parsed
             present.add(key)
             catalogued = existing.get(key)
             if catalogued is None:
@@ -434,6 +443,22 @@ def _write(
         report.datasets_missing += len(missing)
 
 
+def uuid5_bytes(namespace: bytes, name: bytes) -> bytes:
+    """Return the 16 bytes of ``uuid.uuid5(UUID(bytes=namespace), name)``, without the objects.
+
+    Examples
+    --------
+    >>> import uuid
+    >>> space, name = uuid.uuid4(), "alf/spikes.times.npy"
+    >>> uuid5_bytes(space.bytes, name.encode()) == uuid.uuid5(space, name).bytes
+    True
+    """
+    digest = bytearray(hashlib.sha1(namespace + name, usedforsecurity=False).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
+    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
+    return bytes(digest)
+
+
 def _name_parts(rel: alf.RelPath) -> tuple[Any, ...]:
     """Return the dataset row's columns that follow from its path alone."""
     name = rel.name
@@ -506,16 +531,18 @@ def _insert_new_datasets(
         stored.update((r.session, r.collection, r.revision, r.name) for r in conn.execute(query))
     crowded_sessions = {key[0] for key in stored}
     now = utcnow()
-    parts: dict[str, tuple[Any, ...]] = {}
-    namespaces: dict[str, uuid.UUID] = {}
+    parts: dict[str, tuple[tuple[Any, ...], bytes]] = {}
+    namespaces: dict[str, bytes] = {}
     rows: list[tuple[Any, ...]] = []
+    row_eids: list[str] = []
     late: list[dict[str, Any]] = []  # keys written by someone else since the plan
     groups: dict[tuple[str, str, str], int] = {}
     for eid, plan, file, rel in items:
         rel_path = file.rel_path
-        values = parts.get(rel_path)
-        if values is None:
-            values = parts[rel_path] = _name_parts(rel)
+        cached = parts.get(rel_path)
+        if cached is None:
+            cached = parts[rel_path] = (_name_parts(rel), str(rel).encode())
+        values, canonical = cached
         digest = plan.hashes.get(file.location) if hashing else None
         if (eid, values[0], values[1], values[2]) in stored:
             late.append(
@@ -532,10 +559,11 @@ def _insert_new_datasets(
             continue
         namespace = namespaces.get(eid)
         if namespace is None:
-            namespace = namespaces[eid] = uuid.UUID(eid)
+            namespace = namespaces[eid] = uuid.UUID(eid).bytes
+        row_eids.append(eid)
         rows.append(
             (
-                uuid.uuid5(namespace, str(rel)),
+                uuid5_bytes(namespace, canonical),
                 namespace,
                 *values,
                 file.size,
@@ -560,13 +588,13 @@ def _insert_new_datasets(
         settle_default_revisions(
             conn,
             [
-                (str(r[0]), None)
-                for r in rows
-                if str(r[1]) in crowded_sessions or groups[(str(r[1]), r[2], r[4])] > 1
+                (str(uuid.UUID(bytes=r[0])), None)
+                for r, eid in zip(rows, row_eids, strict=True)
+                if eid in crowded_sessions or groups[(eid, r[2], r[4])] > 1
             ],
         )
         if has_write_listeners("datasets"):
-            notify_written(conn, "datasets", [str(r[0]) for r in rows])
+            notify_written(conn, "datasets", [str(uuid.UUID(bytes=r[0])) for r in rows])
     if late:
         result = insert_records(conn, table_spec("datasets"), late, on_conflict="update")
         report.datasets_added += result.inserted

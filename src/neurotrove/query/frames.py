@@ -43,7 +43,7 @@ _QC_NAMES: dict[int | None, str | None] = {None: None, **{int(q): q.name for q i
 
 
 @contextmanager
-def _collection_paused() -> Iterator[None]:
+def collection_paused() -> Iterator[None]:
     """Pause Python's cyclic garbage collector while a large answer is built.
 
     Building tens of thousands of rows allocates many containers and none of them cycles,
@@ -315,7 +315,7 @@ def select_frame(
     ...     list(select_frame(conn, table_spec("sessions")).columns)[:4]
     ['lab', 'subject', 'date', 'number']
     """
-    with _collection_paused():
+    with collection_paused():
         names, data = select_records(conn, spec, where, **options)
         return to_frame(spec, names, data)
 

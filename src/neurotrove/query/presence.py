@@ -41,7 +41,7 @@ from sqlalchemy.engine import Connection
 
 from ..catalog import schema as s
 from ..catalog.views import TableSpec
-from .frames import select_frame
+from .frames import collection_paused, select_frame
 from .sessions import distinct_dataset_names, distinct_dataset_paths, rel_path_of
 
 if TYPE_CHECKING:
@@ -166,22 +166,34 @@ class SearchSnapshot:
 
     def frame_at(self, rows: np.ndarray) -> pd.DataFrame:
         """Return a new DataFrame of these frame rows, sharing nothing mutable."""
-        frame = self.frame.iloc[rows]
+        with collection_paused():
+            return self._frame_at(rows)
+
+    def _frame_at(self, rows: np.ndarray) -> pd.DataFrame:
+        import pandas as pd
+
+        taken = self.frame.iloc[rows]
+        copies: dict[str, list[Any]] = {}
         for name in self._json:
             values = self._json_values[name][rows]
-            if self._json_flat[name][rows].all():
-                copied = [v.copy() for v in values]
-            else:
-                flat = self._json_flat[name][rows]
-                copied = [
+            flat = self._json_flat[name][rows]
+            copies[name] = (
+                list(map(dict.copy, values))
+                if flat.all()
+                else [
                     v.copy() if f else json.loads(json.dumps(v))
                     for v, f in zip(values, flat, strict=True)
                 ]
-            frame[name] = _object_series(frame.index, copied)
+            )
         for name in self._lists:
-            values = frame[name].to_numpy(dtype=object)
-            frame[name] = _object_series(frame.index, [list(v) for v in values])
-        return frame[self._columns]
+            copies[name] = list(map(list, taken[name].to_numpy(dtype=object)))
+        columns = {
+            name: pd.Series(copies[name], index=taken.index, dtype=object, copy=False)
+            if name in copies
+            else taken[name]
+            for name in self._columns
+        }
+        return pd.DataFrame(columns, index=taken.index, copy=False)
 
     def eids_at(self, rows: np.ndarray) -> list[str]:
         """Return the eids of these frame rows."""
@@ -250,9 +262,3 @@ def _flat(value: Any) -> bool:
     return isinstance(value, dict) and all(
         v is None or isinstance(v, str | int | float | bool) for v in value.values()
     )
-
-
-def _object_series(index: Any, values: list[Any]) -> pd.Series:
-    import pandas as pd
-
-    return pd.Series(values, index=index, dtype=object)
