@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -309,20 +310,26 @@ def run(args: argparse.Namespace) -> str:
     os.environ.update(
         NEUROTROVE_CONFIG_DIR=str(work / "config"), NEUROTROVE_CACHE_DIR=str(work / "cache")
     )
-    where = {"root": str(catalogue.root), "tables": str(catalogue.one_tables)}
-    sides = ["neurotrove"] + (["remote"] if args.remote else []) + ([] if args.no_one else ["one"])
-    if args.remote:
-        print("mirroring through trove serve", file=sys.stderr)
-        where["url"] = _mirror(catalogue.root, work)
-    opens: dict[str, list[dict[str, Any]]] = {}
-    warm: dict[str, dict[str, Any]] = {}
-    for side in sides:
-        repeat = args.one_repeat if side == "one" else args.repeat
-        print(f"{side}: {repeat} fresh opens", file=sys.stderr, flush=True)
-        opens[side] = [_run_child(side, "open", where, q) for _ in range(repeat)]
-        print(f"{side}: warm queries", file=sys.stderr, flush=True)
-        warm[side] = _run_child(side, "warm", where, q)
-    load_after = _load()
+    try:
+        where = {"root": str(catalogue.root), "tables": str(catalogue.one_tables)}
+        sides = (
+            ["neurotrove"] + (["remote"] if args.remote else []) + ([] if args.no_one else ["one"])
+        )
+        if args.remote:
+            print("mirroring through trove serve", file=sys.stderr)
+            where["url"] = _mirror(catalogue.root, work)
+        opens: dict[str, list[dict[str, Any]]] = {}
+        warm: dict[str, dict[str, Any]] = {}
+        for side in sides:
+            repeat = args.one_repeat if side == "one" else args.repeat
+            print(f"{side}: {repeat} fresh opens", file=sys.stderr, flush=True)
+            opens[side] = [_run_child(side, "open", where, q) for _ in range(repeat)]
+            print(f"{side}: warm queries", file=sys.stderr, flush=True)
+            warm[side] = _run_child(side, "warm", where, q)
+        load_after = _load()
+    finally:
+        # The mirror is a copy of the catalogue (1 GB at 50k sessions): not left behind.
+        shutil.rmtree(work, ignore_errors=True)
 
     def med(side: str, key: str) -> float:
         return float(statistics.median(r[key] for r in opens[side]))
