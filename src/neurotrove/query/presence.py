@@ -6,13 +6,15 @@ sessions, however good the index. So the first search with a ``dataset`` or ``da
 filter takes a :class:`SearchSnapshot` of the catalogue's current state
 (:meth:`~neurotrove.catalog.store.Catalog.version`): the frame of every session in search
 order, and, for each dataset name (or ``rel_path``) a search asks about, the rows of the
-frame holding it present on disk, with its lowest QC. Later searches answer from NumPy masks
+frame holding it present on disk, with each dataset's QC. Later searches answer from NumPy masks
 over these in milliseconds, until the next write to the catalogue, which makes the next
 search take a new snapshot. The other filters of the same search, and the table's default
 conditions, still go to the database (they are selective and indexed).
 
-Nothing in the snapshot is handed out: a result is a new frame whose JSON values are decoded
-afresh and whose lists are copies, so changing a result never changes the next one.
+Nothing mutable in the snapshot is handed out: a result is a new frame whose JSON values and
+lists are copies (a nested JSON value by a round trip through JSON), so changing a result in
+place never changes the next one. The snapshot is one per catalogue and is replaced, not
+kept beside the old one, when the catalogue changes.
 
 Examples
 --------
