@@ -55,6 +55,7 @@ import sqlalchemy as sa
 from .catalog import schema as s
 from .files.atomic import fsync_folder, temporary_path
 from .qc import QC
+from .query.sessions import rel_path_of
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -188,12 +189,6 @@ def _with_metadata(
     )
 
 
-def _rel_path(collection: str, revision: str, name: str) -> str:
-    return "/".join(
-        part for part in (collection, f"#{revision}#" if revision else "", name) if part
-    )
-
-
 def _session_batches(conn: Any, batch: int) -> Iterator[list[Any]]:
     projects: dict[str, list[str]] = {}
     link = s.session_projects.c
@@ -275,7 +270,7 @@ def _datasets_table(rows: list[Any], schema: pa.Schema) -> pa.Table:
     arrays = [
         pa.array([r.session for r in rows], type=pa.string()),
         pa.array([r.id for r in rows], type=pa.string()),
-        pa.array([_rel_path(r.collection, r.revision, r.name) for r in rows], type=pa.string()),
+        pa.array([rel_path_of(r.collection, r.revision, r.name) for r in rows], type=pa.string()),
         pa.array([r.file_size for r in rows], type=pa.uint64()),
         pa.array([r.hash for r in rows], type=pa.string()),
         pa.array([bool(r.exists) for r in rows], type=pa.bool_()),
