@@ -282,6 +282,9 @@ class Catalog:
         """
         current = self.current_revision()
         if current == HEAD_REVISION:
+            from .bulk import restore_indexes
+
+            restore_indexes(self)  # after a load that was killed before it built them
             return
         if current is not None and not any((_MIGRATIONS / "versions").glob(f"{current}_*.py")):
             raise ConfigError(
