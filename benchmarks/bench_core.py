@@ -451,7 +451,7 @@ def _measure(
             rows.append(
                 Row(
                     "2",
-                    f"register with md5 ({hash_workers} hash threads)",
+                    f"register with md5 ({hash_workers} hash workers)",
                     ours_rate,
                     "`md5sum`, 1 process",
                     mb / single,

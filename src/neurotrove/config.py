@@ -109,7 +109,8 @@ class Settings:
     cache_dir : Path
         Where downloaded files are cached.
     hash_workers : int
-        How many files ``register`` hashes at once.
+        How many files ``register`` hashes at once: in threads, or, when the files to hash
+        hold 256 MB or more, in as many worker processes.
     check_hash : bool
         Verify md5 (not only size) of every file before loading it.
     progress : bool or None

@@ -6,7 +6,9 @@
    ``exists=False``; a name that is not ALF is reported with the reason.
 3. Hash what needs it, in parallel threads, with a progress bar on a terminal.
 4. Write each batch of sessions in one transaction, so an interrupted scan leaves the
-   catalogue consistent and a second run completes it.
+   catalogue consistent and a second run completes it. A first registration of a large
+   tree builds the secondary indexes of ``datasets`` once at the end
+   (:mod:`neurotrove.catalog.bulk`).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import sqlalchemy as sa
 
 from .. import alf
 from ..catalog import schema as s
+from ..catalog.bulk import indexes_deferred
 from ..catalog.store import Catalog
 from ..catalog.views import table_spec
 from ..catalog.writes import (
@@ -40,6 +43,8 @@ from ..catalog.writes import (
 )
 from ..errors import ValidationError
 from ..progress import progress_bar
+from ..query.frames import collection_paused
+from .hash_processes import Md5Processes
 from .hashing import submit_md5
 from .scan import FoundFile, FoundSession, Skipped, scan_tree
 
@@ -50,6 +55,8 @@ __all__ = ["RegisterReport", "register_tree"]
 
 _BATCH_FILES = 5_000
 _MAX_LISTED = 10_000
+_PROCESSES_FROM = 256 << 20
+"""Hash in worker processes once this many bytes are queued (threads until then)."""
 
 
 @dataclass
@@ -155,27 +162,43 @@ def register_tree(
     """
     began = time.perf_counter()
     report = RegisterReport(root=root)
-    scanned = scan_tree(root, start)
-    report.hidden = scanned.hidden
-    report._skip(scanned.skipped)
-    report.sessions_seen = len(scanned.sessions)
     user = _user()
-    with _hash_pool(workers if hash else 0) as pool:
-        # Each batch's files are queued for hashing as soon as it is planned, so the threads
-        # hash while the rest of the tree is compared with the catalogue and while earlier
-        # batches are written.
+    # Nothing here makes reference cycles, but a scan allocates a few objects per file, and
+    # each burst of allocations would make the collector traverse every one of them again.
+    with collection_paused(), _hash_pool(workers if hash else 0) as pool:
+        # Sessions are compared with the catalogue a batch at a time while the scan goes on,
+        # and each batch's files are queued for hashing at once, so hashing runs during the
+        # rest of the scan and while earlier batches are written.
         plans: list[_Plan] = []
         jobs: dict[int, list[_HashJob]] = {}
-        for found in _batches(scanned.sessions):
-            planned = _plan(catalog, found, hash, report)
+        waiting: list[FoundSession] = []
+
+        def plan_waiting() -> None:
+            planned = _plan(catalog, waiting, hash, report)
+            waiting.clear()
             plans.extend(planned)
             if pool:
                 for job in _submit_hashes(pool, planned):
                     jobs.setdefault(id(job[0]), []).append(job)
+
+        def found_session(session: FoundSession) -> None:
+            waiting.append(session)
+            if _batch_full(waiting):
+                plan_waiting()
+
+        scanned = scan_tree(root, start, on_session=found_session)
+        plan_waiting()
+        report.hidden = scanned.hidden
+        report._skip(scanned.skipped)
+        report.sessions_seen = len(scanned.sessions)
         to_hash = [f for p in plans for f in _needs_hash(p, hash)]
         total = sum(f.size for f in to_hash) if hash else sum(len(p.found.files) for p in plans)
         unit = "bytes" if hash else ""
-        with progress_bar(total, "registering", enabled=progress, unit=unit) as bar:
+        coming = sum(len(p.new_files) for p in plans)
+        with (
+            indexes_deferred(catalog, s.datasets, coming),
+            progress_bar(total, "registering", enabled=progress, unit=unit) as bar,
+        ):
             for batch in _plan_batches(plans):
                 if pool:
                     for plan in batch:
@@ -183,7 +206,7 @@ def register_tree(
                 else:
                     bar.advance(sum(len(p.found.files) for p in batch))
                 _write(catalog, batch, hash, user, report)
-    report.eids = [p.eid for p in plans if p.eid]
+    report.eids = [p.eid for p in sorted(plans, key=lambda p: str(p.found.folder)) if p.eid]
     report.seconds = time.perf_counter() - began
     return report
 
@@ -195,17 +218,8 @@ def _user() -> str | None:
         return None
 
 
-def _batches(sessions: Sequence[FoundSession]) -> Iterable[list[FoundSession]]:
-    batch: list[FoundSession] = []
-    count = 0
-    for session in sessions:
-        batch.append(session)
-        count += len(session.files)
-        if count >= _BATCH_FILES or len(batch) >= 200:
-            yield batch
-            batch, count = [], 0
-    if batch:
-        yield batch
+def _batch_full(sessions: Sequence[FoundSession]) -> bool:
+    return len(sessions) >= 200 or sum(len(s.files) for s in sessions) >= _BATCH_FILES
 
 
 def _plan_batches(plans: Sequence[_Plan]) -> Iterable[list[_Plan]]:
@@ -337,29 +351,57 @@ def _needs_hash(plan: _Plan, hashing: bool) -> list[FoundFile]:
 _HashJob = tuple[_Plan, list[FoundFile], "Future[list[str | OSError]]"]
 
 
+class _Hashers:
+    """Threads, then worker processes once a registration has queued enough bytes.
+
+    A few files are hashed in threads (nothing to start); from :data:`_PROCESSES_FROM`
+    queued bytes on, groups go to worker processes (:mod:`.hash_processes`), which hash on
+    other cores while this one compares and writes.
+    """
+
+    def __init__(self, workers: int) -> None:
+        self.threads = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="neurotrove-md5")
+        self.processes = Md5Processes(workers)
+        self.queued = 0
+
+    def submit(self, files: list[FoundFile]) -> Future[list[str | OSError]]:
+        paths = [f.location for f in files]
+        self.queued += sum(f.size for f in files)
+        if self.queued > _PROCESSES_FROM:
+            return self.processes.submit(paths)
+        return submit_md5(self.threads, paths)
+
+    def shutdown(self, *, cancel_futures: bool) -> None:
+        self.threads.shutdown(wait=True, cancel_futures=cancel_futures)
+        self.processes.shutdown(wait=True, cancel_futures=cancel_futures)
+
+
 @contextlib.contextmanager
-def _hash_pool(workers: int) -> Iterator[ThreadPoolExecutor | None]:
-    """Threads to hash in (none for ``workers=0``); queued work is dropped on an error."""
+def _hash_pool(workers: int) -> Iterator[_Hashers | None]:
+    """Yield where to queue files for hashing (None for ``workers=0``).
+
+    Queued work is dropped on an error.
+    """
     if workers <= 0:
         yield None
         return
-    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="neurotrove-md5")
+    pool = _Hashers(workers)
     try:
         yield pool
     except BaseException:
-        pool.shutdown(wait=True, cancel_futures=True)
+        pool.shutdown(cancel_futures=True)
         raise
-    pool.shutdown(wait=True)
+    pool.shutdown(cancel_futures=False)
 
 
-def _submit_hashes(pool: ThreadPoolExecutor, batch: list[_Plan]) -> list[_HashJob]:
-    """Queue the files of each plan of ``batch`` that need a hash, one task per session."""
+def _submit_hashes(pool: _Hashers, batch: list[_Plan]) -> list[_HashJob]:
+    """Queue the files of each plan of ``batch`` that need a hash, in groups of 64."""
     jobs: list[_HashJob] = []
     for plan in batch:
         files = _needs_hash(plan, True)
         for start in range(0, len(files), 64):
             group = files[start : start + 64]
-            jobs.append((plan, group, submit_md5(pool, [f.location for f in group])))
+            jobs.append((plan, group, pool.submit(group)))
     return jobs
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -121,7 +122,9 @@ def _why_not_session(rel_folder: str) -> str:
     return f"not inside a session folder ({layout} under the data root)"
 
 
-def scan_tree(root: Path, start: Path) -> ScanResult:
+def scan_tree(
+    root: Path, start: Path, *, on_session: Callable[[FoundSession], None] | None = None
+) -> ScanResult:
     """Find the session folders and files under ``start``, a folder inside ``root``.
 
     Parameters
@@ -130,6 +133,9 @@ def scan_tree(root: Path, start: Path) -> ScanResult:
         The data root; session folders are laid out relative to it.
     start : Path
         Where to scan: the root, or any folder or file under it (even inside a session).
+    on_session : callable, optional
+        Called with each session as soon as its files are collected, in the order found
+        (the result lists them sorted), so a caller can start on it during the scan.
 
     Returns
     -------
@@ -154,6 +160,8 @@ def scan_tree(root: Path, start: Path) -> ScanResult:
         session = FoundSession(folder, ref, scope=scope)
         _collect(absolute_start, scope, session, result)
         result.sessions.append(session)
+        if on_session is not None:
+            on_session(session)
         return result
     stack = [(absolute_start, rel_start)]
     while stack:
@@ -186,6 +194,8 @@ def scan_tree(root: Path, start: Path) -> ScanResult:
                     session = FoundSession(rel_entry, ref)
                     _collect(Path(entry.path), "", session, result)
                     result.sessions.append(session)
+                    if on_session is not None:
+                        on_session(session)
                 else:
                     stack.append((Path(entry.path), rel_entry))
             elif entry.is_symlink() and entry.is_dir():
