@@ -296,6 +296,16 @@ def _budget(value: float | None, limit: float) -> str:
     return "met" if value <= limit else "**missed**"
 
 
+def _read_once(folders: list[Path]) -> None:
+    """Read every file under ``folders`` (into the page cache)."""
+    buffer = bytearray(1 << 20)
+    for folder in folders:
+        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+            with path.open("rb", buffering=0) as handle:
+                while handle.readinto(buffer):
+                    pass
+
+
 def run(args: argparse.Namespace) -> str:
     sys.path.insert(0, str(HERE))
     from generate import ensure_catalogue
@@ -310,6 +320,10 @@ def run(args: argparse.Namespace) -> str:
     os.environ.update(
         NEUROTROVE_CONFIG_DIR=str(work / "config"), NEUROTROVE_CACHE_DIR=str(work / "cache")
     )
+    # The catalogue was written long before, perhaps by an earlier run, and the kernel may have
+    # dropped its pages since: read every file of both contenders once, so that each is timed
+    # from memory (a cold 1 GB catalogue made list_datasets 3 ms instead of 0.8 ms).
+    _read_once([catalogue.root / ".trove", Path(catalogue.one_tables)])
     try:
         where = {"root": str(catalogue.root), "tables": str(catalogue.one_tables)}
         sides = (

@@ -65,7 +65,8 @@ class WritingMixin(ReadingMixin):
         path : str or Path, optional
             A folder or file inside the data root (relative paths are taken from the root).
         hash : bool
-            Compute md5s (in parallel threads). Without, only sizes are recorded.
+            Compute md5s (in parallel: threads for a few files, worker processes once
+            256 MB are queued). Without, only sizes are recorded.
         progress : bool or None
             Show a progress bar; ``None`` shows one on a terminal.
 
