@@ -4,7 +4,8 @@
 2. Compare with the catalogue: a file whose size and mtime are unchanged is not hashed again;
    a changed file is re-hashed and updated; a catalogued file that vanished gets
    ``exists=False``; a name that is not ALF is reported with the reason.
-3. Hash what needs it, in parallel threads, with a progress bar on a terminal.
+3. Hash what needs it in parallel (threads, or worker processes for gigabytes), with a
+   progress bar on a terminal; hashing starts while the scan goes on.
 4. Write each batch of sessions in one transaction, so an interrupted scan leaves the
    catalogue consistent and a second run completes it. A first registration of a large
    tree builds the secondary indexes of ``datasets`` once at the end
