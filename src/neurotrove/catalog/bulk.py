@@ -69,11 +69,13 @@ def _lock_path(catalog: Catalog) -> str:
     return f"{catalog.url.database}.load.lock"
 
 
-def _present(conn: Connection, table: sa.Table) -> set[str]:
+def _missing(conn: Connection, table: sa.Table) -> list[str]:
+    """Return the names of ``table``'s secondary indexes the database lacks."""
     query = sa.select(_sqlite_master.c.name).where(
         _sqlite_master.c.type == "index", _sqlite_master.c.tbl_name == table.name
     )
-    return set(conn.execute(query).scalars())
+    present = set(conn.execute(query).scalars())
+    return [str(i.name) for i in _secondary(table) if str(i.name) not in present]
 
 
 def missing_indexes(catalog: Catalog, table: sa.Table) -> list[str]:
@@ -84,29 +86,20 @@ def missing_indexes(catalog: Catalog, table: sa.Table) -> list[str]:
     if catalog.dialect != "sqlite":
         return []
     with catalog.read() as conn:
-        present = _present(conn, table)
-    return [str(i.name) for i in _secondary(table) if str(i.name) not in present]
+        return _missing(conn, table)
 
 
 def _build(catalog: Catalog, table: sa.Table) -> None:
     with catalog.write(versioned=False) as conn:
-        present = _present(conn, table)
+        missing = set(_missing(conn, table))
         for index in _secondary(table):
-            if str(index.name) not in present:
+            if str(index.name) in missing:
                 index.create(conn)
 
 
 def _worth_deferring(catalog: Catalog, table: sa.Table, rows_coming: int) -> bool:
-    if (
-        catalog.dialect != "sqlite"
-        or rows_coming < DEFER_AT
-        or catalog.url.database
-        in (
-            None,
-            "",
-            ":memory:",
-        )
-    ):
+    database = catalog.url.database
+    if catalog.dialect != "sqlite" or rows_coming < DEFER_AT or database in (None, "", ":memory:"):
         return False
     with catalog.read() as conn:
         # Count no further than the rows coming: the answer is only "more or fewer".
@@ -147,9 +140,9 @@ def indexes_deferred(catalog: Catalog, table: sa.Table, rows_coming: int) -> Ite
         return
     try:
         with catalog.write(versioned=False) as conn:
-            present = _present(conn, table)
+            missing = set(_missing(conn, table))
             for index in _secondary(table):
-                if str(index.name) in present:
+                if str(index.name) not in missing:
                     index.drop(conn)
         try:
             yield True
@@ -171,11 +164,7 @@ def restore_indexes(catalog: Catalog) -> list[str]:
 
     tables = [s.metadata.tables[name] for name in DEFERRABLE]
     with catalog.read() as conn:
-        present = {t.name: _present(conn, t) for t in tables}
-    missing = {
-        t.name: [str(i.name) for i in _secondary(t) if str(i.name) not in present[t.name]]
-        for t in tables
-    }
+        missing = {t.name: _missing(conn, t) for t in tables}
     if not any(missing.values()):
         return []
     from filelock import FileLock, Timeout

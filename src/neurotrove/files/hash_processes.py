@@ -31,7 +31,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Sequence
-from concurrent.futures import CancelledError, Future
+from concurrent.futures import Future
 from pathlib import Path
 from types import TracebackType
 from typing import IO
@@ -138,15 +138,12 @@ class Md5Processes:
                 continue
             try:
                 future.set_result(_exchange(stdin, stdout, paths))
-            except (OSError, ValueError, CancelledError) as error:
-                code = process.poll()
+            except (OSError, ValueError):  # a broken or closed pipe: the worker is gone
                 future.set_exception(
                     WorkerError(
-                        f"an md5 worker process stopped (exit status {code}) while hashing "
-                        f"{paths[0]} and {len(paths) - 1} more; register again to finish"
+                        f"an md5 worker process stopped (exit status {process.poll()}) while "
+                        f"hashing {paths[0]} and {len(paths) - 1} more; register again to finish"
                     )
-                    if not isinstance(error, CancelledError)
-                    else error
                 )
         with contextlib.suppress(OSError):  # the worker may be gone already
             stdin.close()  # it exits when its input ends
