@@ -4,11 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import signal
-import subprocess
-import sys
-import textwrap
-import time
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +13,8 @@ import sqlalchemy as sa
 import neurotrove as nt
 from neurotrove.demo import ExampleTree, write_example_tree
 from neurotrove.errors import ValidationError
+
+from .killed_register import FILES, SESSIONS, register_and_kill, write_many_sessions
 
 KS005 = "cortexlab/Subjects/KS005/2019-04-01/001"
 
@@ -206,30 +203,11 @@ def test_unreadable_file_is_reported_not_fatal(registered: nt.Trove, example: Ex
 
 def test_a_killed_scan_leaves_a_consistent_catalogue(tmp_path: Path) -> None:
     root = tmp_path / "big"
-    rng = np.random.default_rng(0)
-    for index in range(400):
-        folder = root / f"M{index % 20}" / f"2020-01-{index // 20 + 1:02d}" / "001" / "alf"
-        folder.mkdir(parents=True)
-        for attribute in range(25):
-            np.save(folder / f"spikes.a{attribute}.npy", rng.random(2000))
-    nt.Trove(root).close()
+    write_many_sessions(root, 2000)
     database = root / ".trove" / "catalog.db"
-    script = textwrap.dedent(f"""
-        import neurotrove as nt
-        nt.Trove({str(root)!r}).register(progress=False)
-    """)
-    process = subprocess.Popen([sys.executable, "-c", script])
+    register_and_kill(root)
     engine = sa.create_engine(f"sqlite:///{database}")
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            with engine.connect() as conn:
-                count = conn.execute(sa.text("SELECT count(*) FROM datasets")).scalar()
-            if count:
-                break
-            time.sleep(0.005)
-        process.send_signal(signal.SIGKILL)
-        process.wait()
         with engine.connect() as conn:
             per_session = (
                 conn.execute(sa.text("SELECT count(*) FROM datasets GROUP BY session"))
@@ -239,11 +217,11 @@ def test_a_killed_scan_leaves_a_consistent_catalogue(tmp_path: Path) -> None:
             sessions = conn.execute(sa.text("SELECT count(*) FROM sessions")).scalar()
     finally:
         engine.dispose()
-    assert 0 < sum(per_session) < 400 * 25, "the scan must be cut off part-way"
-    assert set(per_session) == {25}, "every catalogued session has all its datasets"
+    assert 0 < sum(per_session) < SESSIONS * FILES, "the scan must be cut off part-way"
+    assert set(per_session) == {FILES}, "every catalogued session has all its datasets"
     assert sessions == len(per_session)
     with nt.Trove(root) as trove:
         report = trove.register(progress=False)
-        assert report.datasets_added == 400 * 25 - sum(per_session)
-        assert trove.table("datasets").count() == 400 * 25
-        assert len(trove.search()) == 400
+        assert report.datasets_added == SESSIONS * FILES - sum(per_session)
+        assert trove.table("datasets").count() == SESSIONS * FILES
+        assert len(trove.search()) == SESSIONS

@@ -8,11 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-import signal
 import subprocess
 import sys
-import textwrap
-import time
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +22,8 @@ from neurotrove.catalog import schema as s
 from neurotrove.demo import ExampleTree
 from neurotrove.files import register as register_module
 from neurotrove.files.hash_processes import Md5Processes, WorkerError
+
+from .killed_register import FILES, SESSIONS, register_and_kill, write_many_sessions
 
 SECONDARY = sorted(str(i.name) for i in s.datasets.indexes if not i.unique)
 
@@ -99,38 +98,14 @@ def test_a_failed_large_registration_still_builds_the_indexes(
 
 def test_a_killed_large_registration_gets_its_indexes_at_the_next_open(tmp_path: Path) -> None:
     root = tmp_path / "big"
-    rng = np.random.default_rng(0)
-    for index in range(400):
-        folder = root / f"M{index % 20}" / f"2020-01-{index // 20 + 1:02d}" / "001" / "alf"
-        folder.mkdir(parents=True)
-        for attribute in range(25):
-            np.save(folder / f"spikes.a{attribute}.npy", rng.random(200))
-    nt.Trove(root).close()
+    write_many_sessions(root, 200)
     database = root / ".trove" / "catalog.db"
-    script = textwrap.dedent(f"""
-        import neurotrove as nt
-        from neurotrove.catalog import bulk
-        bulk.DEFER_AT = 1
-        nt.Trove({str(root)!r}).register(progress=False)
-    """)
-    process = subprocess.Popen([sys.executable, "-c", script])
-    engine = sa.create_engine(f"sqlite:///{database}")
-    try:
-        deadline = time.monotonic() + 120
-        count = 0
-        while time.monotonic() < deadline and not count:
-            with engine.connect() as conn:
-                count = conn.execute(sa.text("SELECT count(*) FROM datasets")).scalar() or 0
-            time.sleep(0.005)
-        process.send_signal(signal.SIGKILL)
-        process.wait()
-    finally:
-        engine.dispose()
+    register_and_kill(root, before="from neurotrove.catalog import bulk; bulk.DEFER_AT = 1")
     assert not set(SECONDARY) & _index_names(database), "the load was cut off before its end"
     with nt.Trove(root) as trove:  # opening builds them
         assert bulk.missing_indexes(trove.catalog, s.datasets) == []
         trove.register(progress=False)
-        assert trove.table("datasets").count() == 400 * 25
+        assert trove.table("datasets").count() == SESSIONS * FILES
     assert set(SECONDARY) <= _index_names(database)
 
 
