@@ -16,18 +16,24 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import sqlalchemy as sa
 from one.alf.cache import make_parquet_db
 from one.api import One
 
 import neurotrove as nt
+from neurotrove import onecache_import
+from neurotrove.catalog import bulk
+from neurotrove.catalog import schema as s
 from neurotrove.demo import write_example_tree
 from neurotrove.errors import NotFoundError, ValidationError
+from neurotrove.identifiers import dataset_id
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore:The copy keyword is deprecated:pandas.errors.Pandas4Warning"
 )
 
 QC_SET = {0: "FAIL", 1: "WARNING", 2: "PASS", 3: "CRITICAL"}
+SECONDARY = sorted(str(i.name) for i in s.datasets.indexes if not i.unique)
 
 
 def _save(frame: pd.DataFrame, path: Path, metadata: dict[str, str]) -> None:
@@ -159,3 +165,59 @@ def test_malformed_tables_change_nothing(root: Path, db: str | None, tmp_path: P
             trove.import_one(bad)
         assert trove.search().empty
         assert trove.table("datasets").get().empty
+
+
+def _datasets(trove: nt.Trove) -> set[tuple[object, ...]]:
+    frame = trove.table("datasets").get().reset_index()
+    columns = ["id", "eid", "rel_path", "file_size", "hash", "qc", "exists", "default_revision"]
+    return set(frame[columns].astype(str).itertuples(index=False))
+
+
+def test_a_large_import_builds_the_indexes_after_the_rows(
+    root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    one_cache(root)
+    with nt.Trove(root, db=f"sqlite:///{tmp_path / 'kept.db'}") as kept:
+        kept.import_one(root, progress=False)  # too few rows to defer anything
+        expected = _datasets(kept)
+    monkeypatch.setattr(bulk, "DEFER_AT", 1)
+    seen_during: list[list[str]] = []
+    upsert = onecache_import._upsert
+
+    def spying_upsert(conn, rows):  # type: ignore[no-untyped-def]
+        present = set(conn.execute(sa.text("SELECT name FROM sqlite_master")).scalars())
+        seen_during.append(sorted(set(SECONDARY) - present))
+        upsert(conn, rows)
+
+    monkeypatch.setattr(onecache_import, "_upsert", spying_upsert)
+    # A data root remembers its catalogue: this one is named, or it would reopen kept.db.
+    with nt.Trove(root, db=f"sqlite:///{tmp_path / 'deferred.db'}") as trove:
+        report = trove.import_one(root, progress=False)
+        assert seen_during and all(missing == SECONDARY for missing in seen_during)
+        assert bulk.missing_indexes(trove.catalog, s.datasets) == []
+        # The same rows as an import that kept its indexes; a replaced id is uuid5(eid, path).
+        assert _datasets(trove) == expected
+        frame = trove.table("datasets").get().reset_index()
+        replaced = frame[frame["json"].map(lambda j: "one_id" in (j or {}))]
+        assert len(replaced) == report.ids_replaced > 0
+        for row in replaced.itertuples():
+            assert row.id == dataset_id(row.eid, row.rel_path)
+
+
+def test_a_failed_large_import_still_builds_the_indexes(
+    root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    one_cache(root)
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "sessions.pqt").write_bytes((root / "sessions.pqt").read_bytes())
+    datasets = pd.read_parquet(root / "datasets.pqt").reset_index()
+    datasets.loc[len(datasets) - 1, "eid"] = str(uuid.uuid4())
+    _save(datasets, bad / "datasets.pqt", {"date_created": "2024-01-01 00:00"})
+    monkeypatch.setattr(bulk, "DEFER_AT", 1)
+    with nt.Trove(root) as trove:
+        with pytest.raises(ValidationError, match="is not in sessions.pqt"):
+            trove.import_one(bad, progress=False)
+        assert trove.table("datasets").get().empty
+        assert bulk.missing_indexes(trove.catalog, s.datasets) == []
+        assert trove.import_one(root, progress=False).datasets_written == len(datasets)

@@ -21,11 +21,12 @@ True
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 
 from .alf import SessionRef
 
-__all__ = ["NEUROTROVE_NS", "dataset_id", "session_eid", "subject_id"]
+__all__ = ["NEUROTROVE_NS", "dataset_id", "session_eid", "subject_id", "uuid5_bytes"]
 
 NEUROTROVE_NS = uuid.UUID("416750fb-3c31-461c-8c14-7d22e31b1e70")
 """The namespace of every neurotrove uuid5. Never change it: ids would change with it."""
@@ -52,6 +53,27 @@ def dataset_id(eid: str, rel_path: str) -> str:
     '...'
     """
     return str(uuid.uuid5(uuid.UUID(eid), rel_path))
+
+
+def uuid5_bytes(namespace: bytes, name: bytes) -> bytes:
+    """Return the 16 bytes of ``uuid.uuid5(UUID(bytes=namespace), name)``, without the objects.
+
+    What bulk paths (a scan, an import) use for :func:`dataset_id`, given the session's 16
+    bytes and the UTF-8 ``rel_path``: three times cheaper than building the UUIDs.
+
+    Examples
+    --------
+    >>> space, name = uuid.uuid4(), "alf/spikes.times.npy"
+    >>> uuid5_bytes(space.bytes, name.encode()) == uuid.uuid5(space, name).bytes
+    True
+    >>> raw = uuid5_bytes(space.bytes, name.encode())
+    >>> str(uuid.UUID(bytes=raw)) == dataset_id(str(space), name)
+    True
+    """
+    digest = bytearray(hashlib.sha1(namespace + name, usedforsecurity=False).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
+    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
+    return bytes(digest)
 
 
 def subject_id(nickname: str, lab: str | None) -> str:

@@ -26,7 +26,10 @@ The datasets table is read in batches of 10,000 rows
 (``pyarrow.parquet.ParquetFile.iter_batches``): once for the ids found in more than one row
 (kept as 16-byte keys), once to write them with bulk inserts, all in one write
 transaction: an error anywhere (a malformed table, an eid missing from ``sessions.pqt``)
-rolls everything back and changes nothing.
+rolls everything back and changes nothing. Rows are written as tuples through
+:func:`~neurotrove.catalog.writes.bulk_insert` (an upsert on the dataset key), and a first
+large import builds the secondary indexes of ``datasets`` once at the end
+(:mod:`neurotrove.catalog.bulk`), as a first registration does.
 """
 
 from __future__ import annotations
@@ -42,10 +45,11 @@ import sqlalchemy as sa
 
 from . import alf
 from .catalog import schema as s
+from .catalog.bulk import indexes_deferred
 from .catalog.views import table_spec
-from .catalog.writes import ensure_rows, insert_records, large_cache, utcnow
+from .catalog.writes import bulk_insert, ensure_rows, insert_records, large_cache, utcnow
 from .errors import NotFoundError, ValidationError
-from .identifiers import dataset_id
+from .identifiers import uuid5_bytes
 from .progress import progress_bar
 from .qc import QC
 
@@ -59,6 +63,8 @@ if TYPE_CHECKING:
 __all__ = ["ImportReport", "import_tables"]
 
 _BATCH = 10_000
+_REVISION = 3  # positions in a row tuple (see _ROW_COLUMNS)
+_TYPE = 11
 _MAX_LISTED = 1_000
 
 
@@ -289,7 +295,34 @@ def _uuid_bytes(value: Any) -> bytes:
         return bytes(16)
 
 
-def _upsert(conn: Connection, rows: list[dict[str, Any]]) -> None:
+_ROW_COLUMNS = (
+    "id",
+    "session",
+    "collection",
+    "revision",
+    "name",
+    "namespace",
+    "object",
+    "attribute",
+    "timescale",
+    "extra",
+    "extension",
+    "dataset_type",
+    "file_size",
+    "hash",
+    "exists",
+    "qc",
+    "default_revision",
+    "created_at",
+    "created_by",
+    "json",
+    "file_mtime_ns",
+)
+"""The columns of the dataset rows an import writes, in the order of their tuples."""
+
+
+def _upsert(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
+    """Write dataset rows (tuples in :data:`_ROW_COLUMNS` order); a known key is updated."""
     from sqlalchemy.dialects import postgresql, sqlite
 
     dialect: Any = postgresql if conn.dialect.name == "postgresql" else sqlite
@@ -301,7 +334,7 @@ def _upsert(conn: Connection, rows: list[dict[str, Any]]) -> None:
             for name in ("file_size", "hash", "exists", "qc", "default_revision", "json")
         },
     )
-    conn.execute(statement, rows)
+    bulk_insert(conn, s.datasets, _ROW_COLUMNS, rows, statement=statement)
 
 
 def _default_to_latest(conn: Connection, eids: Sequence[str]) -> None:
@@ -314,9 +347,14 @@ def _default_to_latest(conn: Connection, eids: Sequence[str]) -> None:
     scans every session's copy of the dataset: quadratic at 50k sessions.)
     """
     d = s.datasets
+    # On SQLite the ids as stored (16 bytes), which the update below binds back as they are,
+    # rather than a UUID string decoded for each of the (millions of) rows.
+    raw = conn.dialect.name == "sqlite"
+    ident: Any = sa.type_coerce(d.c.id, sa.LargeBinary) if raw else d.c.id
+    session: Any = sa.type_coerce(d.c.session, sa.LargeBinary) if raw else d.c.session
     for start in range(0, len(eids), 500):
         rows = conn.execute(
-            sa.select(d.c.id, d.c.session, d.c.collection, d.c.name, d.c.default_revision)
+            sa.select(ident, session, d.c.collection, d.c.name, d.c.default_revision)
             .where(d.c.session.in_(eids[start : start + 500]))
             .order_by(d.c.session, d.c.collection, d.c.name, d.c.revision)
         ).all()
@@ -325,8 +363,8 @@ def _default_to_latest(conn: Connection, eids: Sequence[str]) -> None:
             following = rows[k + 1] if k + 1 < len(rows) else None
             # Ordered by revision within a group, so the group's last row is the latest.
             latest = following is None or following[1:4] != row[1:4]
-            if bool(row.default_revision) != latest:
-                changes.append({"row_id": row.id, "flag": latest})
+            if bool(row[4]) != latest:  # (id, session, collection, name, default_revision)
+                changes.append({"row_id": row[0], "flag": latest})
         if changes:
             conn.execute(
                 sa.update(d)
@@ -389,7 +427,12 @@ def import_tables(
     shared = _shared_ids(parquet, id_columns, batch)
     now = utcnow()
     unsaid: set[str] = set()  # sessions whose datasets need their default revision settled
-    with trove.catalog.write() as conn, large_cache(conn):
+    namespaces: dict[str, bytes] = {}  # eid -> its 16 bytes, the namespace of its dataset ids
+    with (
+        indexes_deferred(trove.catalog, s.datasets, parquet.metadata.num_rows),
+        trove.catalog.write() as conn,
+        large_cache(conn),
+    ):
         sessions = _import_sessions(conn, trove, sessions_path, report)
         folders_present: dict[Path, bool] = {}
         total = parquet.metadata.num_rows
@@ -401,6 +444,7 @@ def import_tables(
                 eids = _ids([chunk.column(c) for c in eid_columns], datasets_path, "eid")
                 ids = _ids([chunk.column(c) for c in id_columns], datasets_path, "id")
                 values = {c: chunk.column(c).to_pylist() for c in ("rel_path", *optional)}
+                defaults = values.get("default_revision") or [None] * len(ids)
                 rows = []
                 for k, (one_eid, one_id) in enumerate(zip(eids, ids, strict=True)):
                     index = offset + k
@@ -423,6 +467,7 @@ def import_tables(
                         report._skip(f"{where} ({rel_path})", error.message)
                         continue
                     name = rel.name
+                    canonical = str(rel)
                     replaced = one_id in shared
                     exists = bool(values["exists"][k]) if "exists" in values else True
                     if exists:
@@ -432,46 +477,50 @@ def import_tables(
                         exists = present and (folder / rel_path).is_file()
                     size = values["file_size"][k] if "file_size" in values else None
                     digest = values["hash"][k] if "hash" in values else None
-                    default = values.get("default_revision", [None] * len(ids))[k]
-                    row_id = dataset_id(eid, str(rel)) if replaced else one_id
+                    default = defaults[k]
+                    if replaced:  # dataset_id(eid, rel_path), as 16 bytes
+                        space = namespaces.get(eid)
+                        if space is None:
+                            space = namespaces[eid] = uuid.UUID(eid).bytes
+                        row_id: str | bytes = uuid5_bytes(space, canonical.encode())
+                    else:
+                        row_id = one_id
                     rows.append(
-                        {
-                            "id": row_id,
-                            "session": eid,
-                            "collection": rel.collection,
-                            "revision": rel.revision,
-                            "name": str(name),
-                            "namespace": name.namespace,
-                            "object": name.object,
-                            "attribute": name.attribute,
-                            "timescale": name.timescale,
-                            "extra": name.extra,
-                            "extension": name.extension,
-                            "dataset_type": name.stem,
-                            "file_size": None if size is None or size != size else int(size),
-                            "hash": digest or None,
-                            "exists": exists,
-                            "qc": _qc(values["qc"][k], datasets_path, index)
-                            if "qc" in values
-                            else 0,
-                            "default_revision": True if default is None else bool(default),
-                            "created_at": now,
-                            "created_by": None,
-                            "json": {"one_id": one_id} if replaced else None,
-                            "file_mtime_ns": None,
-                        }
+                        (
+                            row_id,
+                            eid,
+                            rel.collection,
+                            rel.revision,
+                            str(name),
+                            name.namespace,
+                            name.object,
+                            name.attribute,
+                            name.timescale,
+                            name.extra,
+                            name.extension,
+                            name.stem,
+                            None if size is None or size != size else int(size),
+                            digest or None,
+                            exists,
+                            _qc(values["qc"][k], datasets_path, index) if "qc" in values else 0,
+                            True if default is None else bool(default),
+                            now,
+                            None,
+                            {"one_id": one_id} if replaced else None,
+                            None,
+                        )
                     )
                     report.ids_replaced += replaced
                     report.datasets_missing += not exists
                     if default is None and rel.revision:
                         unsaid.add(eid)
                 if rows:
-                    ensure_rows(conn, s.dataset_types, "name", (r["dataset_type"] for r in rows))
+                    ensure_rows(conn, s.dataset_types, "name", {r[_TYPE] for r in rows})
                     ensure_rows(
                         conn,
                         s.revisions,
                         "name",
-                        (r["revision"] for r in rows),
+                        {r[_REVISION] for r in rows},
                         extra={"created_at": now},
                     )
                     _upsert(conn, rows)

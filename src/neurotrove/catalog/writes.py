@@ -439,21 +439,33 @@ _UNSET = object()
 
 
 def bulk_insert(
-    conn: Connection, table: sa.Table, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+    conn: Connection,
+    table: sa.Table,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    *,
+    statement: sa.Insert | None = None,
 ) -> None:
     """Insert ``rows``, tuples of values in the order of ``columns``, in one executemany.
 
-    For rows already checked by the caller (a scan): no per-record validation, and on a
-    positional driver (SQLite) the statement SQLAlchemy compiles from ``table`` is executed
-    with the values bound through each column's type here, once per value, instead of through
+    For rows already checked by the caller (a scan, an import): no per-record validation,
+    and on a positional driver (SQLite) the statement SQLAlchemy compiles is executed with
+    the values bound through each column's type here, once per value, instead of through
     SQLAlchemy's per-row parameter processing. Elsewhere (PostgreSQL) it is a Core insert.
+
+    Parameters
+    ----------
+    statement : Insert, optional
+        An INSERT into ``table`` to run instead of the plain one, e.g. an upsert whose
+        ``ON CONFLICT`` clause takes its values from ``excluded`` (and binds none itself).
     """
     if not rows:
         return
-    compiled = sa.insert(table).compile(dialect=conn.dialect, column_keys=list(columns))
+    insert = sa.insert(table) if statement is None else statement
+    compiled = insert.compile(dialect=conn.dialect, column_keys=list(columns))
     order = compiled.positiontup
     if not compiled.positional or order is None or list(order) != list(columns):
-        conn.execute(sa.insert(table), [dict(zip(columns, row, strict=True)) for row in rows])
+        conn.execute(insert, [dict(zip(columns, row, strict=True)) for row in rows])
         return
     processors = [_bulk_processor(table.c[name], conn.dialect) for name in columns]
     bound = [(i, p) for i, p in enumerate(processors) if p is not None]

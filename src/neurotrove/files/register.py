@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import getpass
-import hashlib
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
@@ -43,6 +42,7 @@ from ..catalog.writes import (
     utcnow,
 )
 from ..errors import ValidationError
+from ..identifiers import uuid5_bytes
 from ..progress import progress_bar
 from ..query.frames import collection_paused
 from .hash_processes import Md5Processes
@@ -484,22 +484,6 @@ def _write(
                 .values(exists=False)
             )
         report.datasets_missing += len(missing)
-
-
-def uuid5_bytes(namespace: bytes, name: bytes) -> bytes:
-    """Return the 16 bytes of ``uuid.uuid5(UUID(bytes=namespace), name)``, without the objects.
-
-    Examples
-    --------
-    >>> import uuid
-    >>> space, name = uuid.uuid4(), "alf/spikes.times.npy"
-    >>> uuid5_bytes(space.bytes, name.encode()) == uuid.uuid5(space, name).bytes
-    True
-    """
-    digest = bytearray(hashlib.sha1(namespace + name, usedforsecurity=False).digest()[:16])
-    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
-    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
-    return bytes(digest)
 
 
 def _name_parts(rel: alf.RelPath) -> tuple[Any, ...]:
