@@ -5,7 +5,8 @@ contender then runs in processes of its own (so that peak RSS is its own):
 
 - **open**: a fresh ``python`` imports the library, opens the catalogue and runs a first
   ``search(subject=...)``; import, open and search times and the peak RSS (``VmHWM``) are
-  reported, median of ``--repeat`` processes;
+  reported, median of ``--repeat`` processes; as many more only import SQLAlchemy and
+  pandas, the floor under any open + first search of a trove;
 - **warm**: one more process runs each query several times on the open catalogue:
   ``search(subject=)``, ``search(datasets=[two names])``, ``search(dataset=partial)``,
   ``search(date_range=, lab=)``, then ``list_datasets(eid)`` and ``get_details(eid)`` over
@@ -122,6 +123,14 @@ def child(side: str, phase: str, where: dict[str, str], q: dict[str, Any]) -> di
     """Run one contender in this (fresh) process and return its figures."""
     began = time.perf_counter()
     out: dict[str, Any] = {}
+    if phase == "floor":
+        # What any open + first search of a trove costs before its own work: the libraries
+        # it cannot answer without (SQLAlchemy, and pandas for the DataFrame, which imports
+        # NumPy and, in pandas 3, pyarrow).
+        import pandas  # noqa: F401
+        import sqlalchemy  # noqa: F401
+
+        return {"total": time.perf_counter() - began, "rss_mb": _peak_mb()}
     if phase == "open":
         if side == "one":
             import one.api  # noqa: F401
@@ -334,6 +343,8 @@ def run(args: argparse.Namespace) -> str:
             where["url"] = _mirror(catalogue.root, work)
         opens: dict[str, list[dict[str, Any]]] = {}
         warm: dict[str, dict[str, Any]] = {}
+        print(f"floor: {args.repeat} fresh imports", file=sys.stderr, flush=True)
+        floor = [_run_child("neurotrove", "floor", where, q) for _ in range(args.repeat)]
         for side in sides:
             repeat = args.one_repeat if side == "one" else args.repeat
             print(f"{side}: {repeat} fresh opens", file=sys.stderr, flush=True)
@@ -403,6 +414,14 @@ def run(args: argparse.Namespace) -> str:
     row("… of which import", {s: med(s, "imports") for s in sides}, None, _fmt)
     row("… of which open", {s: med(s, "open") for s in sides}, None, _fmt)
     row("… of which first search", {s: med(s, "search") for s in sides}, None, _fmt)
+    floor_time = float(statistics.median(r["total"] for r in floor))
+    floor_rss = float(statistics.median(r["rss_mb"] for r in floor))
+    row(
+        "… floor: `import sqlalchemy, pandas` alone, in a fresh process",
+        {s: floor_time for s in sides if s != "one"},
+        None,
+        _fmt,
+    )
     row(
         "… open + search again in the same process (modules imported)",
         {s: med(s, "reopen") for s in sides if s != "one"},
@@ -423,6 +442,11 @@ def run(args: argparse.Namespace) -> str:
     )
     lines.append(
         "| peak RSS after open + first search | " + " | ".join(cells + ratios) + f" | {verdict} |"
+    )
+    lines.append(
+        "| … floor: peak RSS of `import sqlalchemy, pandas` alone | "
+        + " | ".join(mb(floor_rss) if s != "one" else "-" for s in sides)
+        + " | " * (len(sides) - ("one" in sides) + 1)
     )
     labels = {
         "subject": f"`search(subject={q['subject']!r})`",
