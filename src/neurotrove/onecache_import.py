@@ -46,6 +46,7 @@ import sqlalchemy as sa
 from . import alf
 from .catalog import schema as s
 from .catalog.bulk import indexes_deferred
+from .catalog.dataset_rows import COLUMNS, DATASET_TYPE, REVISION, name_parts
 from .catalog.views import table_spec
 from .catalog.writes import bulk_insert, ensure_rows, insert_records, large_cache, utcnow
 from .errors import NotFoundError, ValidationError
@@ -63,8 +64,6 @@ if TYPE_CHECKING:
 __all__ = ["ImportReport", "import_tables"]
 
 _BATCH = 10_000
-_REVISION = 3  # positions in a row tuple (see _ROW_COLUMNS)
-_TYPE = 11
 _MAX_LISTED = 1_000
 
 
@@ -295,34 +294,8 @@ def _uuid_bytes(value: Any) -> bytes:
         return bytes(16)
 
 
-_ROW_COLUMNS = (
-    "id",
-    "session",
-    "collection",
-    "revision",
-    "name",
-    "namespace",
-    "object",
-    "attribute",
-    "timescale",
-    "extra",
-    "extension",
-    "dataset_type",
-    "file_size",
-    "hash",
-    "exists",
-    "qc",
-    "default_revision",
-    "created_at",
-    "created_by",
-    "json",
-    "file_mtime_ns",
-)
-"""The columns of the dataset rows an import writes, in the order of their tuples."""
-
-
 def _upsert(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
-    """Write dataset rows (tuples in :data:`_ROW_COLUMNS` order); a known key is updated."""
+    """Write dataset rows (tuples in ``dataset_rows.COLUMNS`` order); a known key is updated."""
     from sqlalchemy.dialects import postgresql, sqlite
 
     dialect: Any = postgresql if conn.dialect.name == "postgresql" else sqlite
@@ -334,7 +307,7 @@ def _upsert(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
             for name in ("file_size", "hash", "exists", "qc", "default_revision", "json")
         },
     )
-    bulk_insert(conn, s.datasets, _ROW_COLUMNS, rows, statement=statement)
+    bulk_insert(conn, s.datasets, COLUMNS, rows, statement=statement)
 
 
 def _default_to_latest(conn: Connection, eids: Sequence[str]) -> None:
@@ -466,7 +439,6 @@ def import_tables(
                     except ValidationError as error:
                         report._skip(f"{where} ({rel_path})", error.message)
                         continue
-                    name = rel.name
                     canonical = str(rel)
                     replaced = one_id in shared
                     exists = bool(values["exists"][k]) if "exists" in values else True
@@ -489,16 +461,7 @@ def import_tables(
                         (
                             row_id,
                             eid,
-                            rel.collection,
-                            rel.revision,
-                            str(name),
-                            name.namespace,
-                            name.object,
-                            name.attribute,
-                            name.timescale,
-                            name.extra,
-                            name.extension,
-                            name.stem,
+                            *name_parts(rel),
                             None if size is None or size != size else int(size),
                             digest or None,
                             exists,
@@ -515,12 +478,12 @@ def import_tables(
                     if default is None and rel.revision:
                         unsaid.add(eid)
                 if rows:
-                    ensure_rows(conn, s.dataset_types, "name", {r[_TYPE] for r in rows})
+                    ensure_rows(conn, s.dataset_types, "name", {r[DATASET_TYPE] for r in rows})
                     ensure_rows(
                         conn,
                         s.revisions,
                         "name",
-                        {r[_REVISION] for r in rows},
+                        {r[REVISION] for r in rows},
                         extra={"created_at": now},
                     )
                     _upsert(conn, rows)

@@ -29,6 +29,7 @@ import sqlalchemy as sa
 from .. import alf
 from ..catalog import schema as s
 from ..catalog.bulk import indexes_deferred
+from ..catalog.dataset_rows import COLUMNS, DATASET_TYPE, REVISION, name_parts
 from ..catalog.store import Catalog
 from ..catalog.views import table_spec
 from ..catalog.writes import (
@@ -486,51 +487,6 @@ def _write(
         report.datasets_missing += len(missing)
 
 
-def _name_parts(rel: alf.RelPath) -> tuple[Any, ...]:
-    """Return the dataset row's columns that follow from its path alone."""
-    name = rel.name
-    return (
-        rel.collection,
-        rel.revision,
-        str(name),
-        name.namespace,
-        name.object,
-        name.attribute,
-        name.timescale,
-        name.extra,
-        name.extension,
-        name.stem,
-    )
-
-
-_PART_COLUMNS = (
-    "collection",
-    "revision",
-    "name",
-    "namespace",
-    "object",
-    "attribute",
-    "timescale",
-    "extra",
-    "extension",
-    "dataset_type",
-)
-_ROW_COLUMNS = (
-    "id",
-    "session",
-    *_PART_COLUMNS,
-    "file_size",
-    "hash",
-    "exists",
-    "qc",
-    "default_revision",
-    "created_at",
-    "created_by",
-    "json",
-    "file_mtime_ns",
-)
-
-
 def _insert_new_datasets(
     conn: Any, batch: list[_Plan], hashing: bool, user: str | None, report: RegisterReport
 ) -> None:
@@ -568,7 +524,7 @@ def _insert_new_datasets(
         rel_path = file.rel_path
         cached = parts.get(rel_path)
         if cached is None:
-            cached = parts[rel_path] = (_name_parts(rel), str(rel).encode())
+            cached = parts[rel_path] = (name_parts(rel), str(rel).encode())
         values, canonical = cached
         digest = plan.hashes.get(file.location) if hashing else None
         if (eid, values[0], values[1], values[2]) in stored:
@@ -607,9 +563,11 @@ def _insert_new_datasets(
         group = (eid, values[0], values[2])
         groups[group] = groups.get(group, 0) + 1
     if rows:
-        ensure_rows(conn, s.dataset_types, "name", {r[11] for r in rows})
-        ensure_rows(conn, s.revisions, "name", {r[3] for r in rows}, extra={"created_at": now})
-        bulk_insert(conn, s.datasets, _ROW_COLUMNS, rows)
+        ensure_rows(conn, s.dataset_types, "name", {r[DATASET_TYPE] for r in rows})
+        ensure_rows(
+            conn, s.revisions, "name", {r[REVISION] for r in rows}, extra={"created_at": now}
+        )
+        bulk_insert(conn, s.datasets, COLUMNS, rows)
         report.datasets_added += len(rows)
         # Only a name with several revisions has a default to settle.
         settle_default_revisions(
