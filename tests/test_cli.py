@@ -6,6 +6,7 @@ method returns for the same trove.
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import json
 import os
@@ -14,6 +15,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import typer
@@ -25,6 +27,7 @@ from neurotrove.cli.base import describe_error
 from neurotrove.cli.cmd_register import FIRST_SKIPPED
 from neurotrove.demo import write_example_tree
 from neurotrove.errors import ConfigError, NotFoundError, ValidationError
+from neurotrove.files.register import RegisterReport
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 FIRST = "cortexlab/Subjects/KS005/2019-04-01/001"  # has trials revisions and a probe
@@ -190,6 +193,33 @@ def test_register_takes_a_path_relative_to_the_current_folder(tmp_path, monkeypa
     monkeypatch.chdir(root / "cortexlab")
     out = ok(invoke("--root", root, "register", "Subjects/KS005")).stdout
     assert "4 found, 4 new" in out
+
+
+def test_register_json_is_the_whole_report_and_only_json(tmp_path):
+    root = tmp_path / "data"
+    tree = write_example_tree(root)
+    ok(invoke("init", root))
+    command = [sys.executable, "-c", "from neurotrove.cli import main; main()"]
+    run = subprocess.run(
+        [*command, "--root", str(root), "register", "--json"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    report = json.loads(run.stdout)  # stdout holds the JSON and nothing else
+    assert set(report) == {field.name for field in dataclasses.fields(RegisterReport)}
+    with nt.Trove(root, create=False) as trove:
+        datasets = len(trove.list_datasets(details=True, qc="CRITICAL"))
+        eids = trove.table("sessions", use_defaults=False).get().index
+    assert sorted(report["eids"]) == sorted(eids)
+    assert (report["sessions_seen"], report["sessions_added"]) == (SESSIONS, SESSIONS)
+    assert report["datasets_added"] == datasets and report["root"] == str(root)
+    skipped = {item["path"] for item in report["skipped"]}
+    assert {p.relative_to(root).as_posix() for p in tree.oddities if p.is_file()} >= skipped
+    assert report["skipped_count"] == len(report["skipped"]) > FIRST_SKIPPED
+    again = json.loads(ok(invoke("--root", root, "register", "--json")).stdout)
+    assert (again["datasets_unchanged"], again["datasets_added"]) == (datasets, 0)
 
 
 # -- search --------------------------------------------------------------------------------
@@ -431,6 +461,39 @@ def test_register_refuses_a_path_outside_the_trove(tmp_path):
     )
     result = invoke("--root", root, "--debug", "register", tmp_path)
     assert result.exit_code == 2 and "Traceback" in result.stderr
+
+
+NO_JSON = {
+    "demo": "a narrated tour of an example trove",
+    "init": "says which files it made",
+    "serve": "runs the server",
+    "login": "keeps a token; prints no data",
+    "logout": "forgets a token",
+    "restore": "asks, then replaces the catalogue",
+    "user add": "asks for a password",
+    "user revoke": "says how many tokens ended",
+    "step remove": "asks, then removes",
+}
+"""Commands that print no data, so have no ``--json``; every other command has it."""
+
+
+def _leaf_commands(group: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
+    for name, command in group.commands.items():
+        if hasattr(command, "commands"):
+            yield from _leaf_commands(command, f"{prefix}{name} ")
+        else:
+            yield f"{prefix}{name}", command
+
+
+def test_every_command_that_prints_data_takes_json():
+    commands = dict(_leaf_commands(typer.main.get_command(app)))
+    assert set(NO_JSON) <= set(commands)
+    lacking = [
+        name
+        for name, command in commands.items()
+        if name not in NO_JSON and not any("--json" in p.opts for p in command.params)
+    ]
+    assert not lacking, f"no --json on: {', '.join(lacking)}"
 
 
 def test_errors_map_to_messages_and_exit_codes():

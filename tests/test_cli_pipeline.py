@@ -16,6 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 import neurotrove as nt
+from neurotrove.backup import read_manifest
 from neurotrove.cli import app
 from neurotrove.cli.cmd_run import parse_size
 from neurotrove.cli.output import frame_records, to_jsonable
@@ -239,3 +240,14 @@ def test_errors_says_what_failed_when_and_where(lab: nt.Trove) -> None:
     none = ok(invoke("errors", "registration_qc"))
     assert none.stdout == "" and "no session failed registration_qc" in none.stderr
     assert "no pipeline step 'nope'" in one_line_error(invoke("errors", "nope"), 1)
+
+
+def test_backup_and_check_print_json(lab: nt.Trove, tmp_path: Path) -> None:
+    record = json.loads(ok(invoke("backup", tmp_path / "b2", "--json")).stdout)
+    assert record == as_json({"folder": tmp_path / "b2", **read_manifest(tmp_path / "b2")})
+    invoke("run", "registration", JOB)
+    eid = lab.pipeline.pending("registration_qc").index[0]
+    (lab.eid2path(eid) / "alf" / "_vr_trials.table.pqt").unlink()
+    found = json.loads(ok(invoke("check", "registration", "--json")).stdout)
+    assert found == as_json(frame_records(lab.pipeline.check("registration")))
+    assert [r["eid"] for r in found] == [eid]
