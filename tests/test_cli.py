@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import errno
+import inspect
 import json
 import os
 import re
@@ -25,8 +26,9 @@ import neurotrove as nt
 from neurotrove.cli import app
 from neurotrove.cli.base import describe_error
 from neurotrove.cli.cmd_register import FIRST_SKIPPED
+from neurotrove.cli.hints import CALL_COMMANDS
 from neurotrove.demo import write_example_tree
-from neurotrove.errors import ConfigError, NotFoundError, ValidationError
+from neurotrove.errors import ArgumentHint, ConfigError, NotFoundError, ValidationError
 from neurotrove.files.register import RegisterReport
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -461,6 +463,58 @@ def test_register_refuses_a_path_outside_the_trove(tmp_path):
     )
     result = invoke("--root", root, "--debug", "register", tmp_path)
     assert result.exit_code == 2 and "Traceback" in result.stderr
+
+
+def test_error_hints_name_the_command_lines_flags_and_commands(lab, tmp_path):
+    missing = one_line_error(invoke("--root", lab, "get", FIRST, "nothing.npy"), 1)
+    assert missing.endswith("list the session's datasets with trove ls EID_OR_PATH")
+    root = tmp_path / "twice"
+    session = root / "KS005" / "2019-04-01" / "001"
+    for probe in ("probe00", "probe01"):
+        (session / "alf" / probe).mkdir(parents=True)
+        (session / "alf" / probe / "spikes.times.npy").write_bytes(b"x")
+    ok(invoke("init", root))
+    ok(invoke("--root", root, "register"))
+    several = one_line_error(
+        invoke("--root", root, "get", "KS005/2019-04-01/001", "spikes.times"), 1
+    )
+    assert several.endswith("'alf/probe00', 'alf/probe01'; pass --collection COLLECTION")
+    with (
+        nt.Trove(lab, create=False) as trove,  # Python keeps Python's spelling
+        pytest.raises(NotFoundError, match="list_datasets\\(eid\\)$"),
+    ):
+        trove.load_dataset(FIRST, "nothing.npy")
+
+
+def test_a_hint_the_command_line_cannot_spell_keeps_its_python_text():
+    error = ValidationError("pass force=True to set it", hints=[ArgumentHint("force", True)])
+    root = typer.main.get_command(app)
+    command = root.commands["ls"]  # type: ignore[attr-defined]
+    assert describe_error(error, command=command, root=root) == ("pass force=True to set it", 2)
+    fixed = ValidationError("pass details=True", hints=[ArgumentHint("details", True)])
+    assert describe_error(fixed, command=command, root=root) == ("pass --details", 2)
+
+
+def _library_function(name: str) -> Any:
+    from neurotrove.behaviour.interface import Behaviour
+    from neurotrove.ephys.interface import Ephys
+    from neurotrove.pipeline import Pipeline
+
+    owner, _, method = name.rpartition(".")
+    holder = {"": nt.Trove, "pipeline": Pipeline, "behaviour": Behaviour, "ephys": Ephys}
+    return getattr(holder[owner], method)
+
+
+@pytest.mark.parametrize("function", sorted(CALL_COMMANDS))
+def test_every_library_call_a_hint_names_has_its_command(function):
+    """The table behind error hints names real commands, functions and parameters."""
+    path, renamed = CALL_COMMANDS[function]
+    command: Any = typer.main.get_command(app)
+    for word in path.split():
+        command = command.commands[word]
+    params = set(inspect.signature(_library_function(function)).parameters)
+    assert set(renamed) <= params, function
+    assert set(renamed.values()) <= {p.name for p in command.params}, path
 
 
 NO_JSON = {

@@ -143,6 +143,73 @@ def test_the_readme_behaviour_example_runs_as_written(
         assert len(trove.behaviour.mask(eid, "trials").data)
 
 
+def test_a_second_animal_is_added_with_trove_subject_add(lab: nt.Trove, tmp_path: Path) -> None:
+    pair = rig(
+        features=[
+            RIG["features"][5],
+            {**RIG["features"][6], "ownership": {"ownership": "self", "animal": 2}},
+        ]
+    )
+    ok(invoke("rig", "upload", write_rig(tmp_path, pair, "pair"), "--name", "pair"))
+    recorded = write_nwb(tmp_path / "rig-pc")
+    session = "mouse01/2024-05-01/001"
+    insert = ["insert-nwb", session, recorded.path, "--rig", "pair"]
+    line = one_line_error(invoke(*insert), 2)
+    assert "rig 'pair' holds 2 animals; give --animal SUBJECT, one subject per animal" in line
+    line = one_line_error(invoke(*insert, "--animal", "mouse01", "--animal", "mouse02"), 1)
+    assert line.endswith(
+        "there is no subject 'mouse02'; register it first with trove subject add mouse02 --lab swc"
+    )
+    added = json.loads(
+        ok(
+            invoke(
+                "subject",
+                "add",
+                "mouse02",
+                "--lab",
+                "swc",
+                "--sex",
+                "F",
+                "--birth-date",
+                "2024-01-15",
+                "--json-field",
+                "cage=7",
+                "--json",
+            )
+        ).stdout
+    )
+    stored = lab.table("subjects").get_one(nickname="mouse02")
+    assert added == json.loads(json.dumps(to_jsonable(stored)))
+    assert (stored["sex"], str(stored["birth_date"]), stored["json"]) == (
+        "F",
+        "2024-01-15",
+        {"cage": 7},
+    )
+    ok(invoke(*insert, "--animal", "mouse01", "--animal", "mouse02"))
+    animals = lab.table("session_animals").get(eid=lab.to_eid(session))
+    assert list(animals["subject"]) == ["mouse01", "mouse02"]
+    listed = json.loads(ok(invoke("subject", "list", "--json")).stdout)
+    assert [(s["nickname"], s["lab"]) for s in listed] == [("mouse01", "swc"), ("mouse02", "swc")]
+    table = plain(ok(invoke("subject", "list")).stdout)
+    assert table.splitlines()[2].split() == ["mouse02", "swc", "F", "2024-01-15"]
+    taken = one_line_error(invoke("subject", "add", "mouse02", "--lab", "swc"), 1)
+    assert "mouse02" in taken
+
+
+def test_rig_upload_again_names_the_replace_flag(lab: nt.Trove, tmp_path: Path) -> None:
+    first = json.loads(
+        ok(
+            invoke("rig", "upload", tmp_path / "redhex_1.json", "--name", "redhex_1", "--json")
+        ).stdout
+    )
+    assert first["name"] == "redhex_1" and len(first["features"]) == 8
+    line = one_line_error(
+        invoke("rig", "upload", tmp_path / "redhex_1.json", "--name", "redhex_1"), 1
+    )
+    assert "(or pass --replace to change a rig no session uses)" in line
+    assert "replace=True" not in line
+
+
 def test_session_add_takes_every_field(lab: nt.Trove) -> None:
     added = json.loads(
         ok(

@@ -183,6 +183,25 @@ def test_step_add_defines_the_step_add_step_would(lab: nt.Trove) -> None:
     assert manual == as_json(lab.pipeline.step("qc2").__dict__)
 
 
+def test_step_add_refuses_what_add_step_refuses_and_names_cli_flags(lab: nt.Trove) -> None:
+    line = one_line_error(invoke("step", "add", "registration"), 1)
+    assert line == (
+        "error: step 'registration' already exists; pass --replace to change its definition"
+    )
+    ok(invoke("step", "add", "registration", "--output", "raw/*", "--replace"))
+    assert lab.pipeline.step("registration").outputs == ("raw/*",)
+    assert "is not a step" in one_line_error(invoke("step", "add", "x", "--requires", "y"), 2)
+    assert "FIELD OP VALUE" in one_line_error(invoke("step", "add", "x", "--where", "y"), 2)
+    assert "where: " in one_line_error(invoke("step", "add", "x", "--where", "colour=1"), 2)
+    line = one_line_error(invoke("check", "registration_qc"), 2)
+    assert line.endswith(
+        "define them with trove step add registration_qc --output PATTERN --replace"
+    )
+    line = one_line_error(invoke("status", "nostep"), 1)
+    assert line.endswith("(add one with trove step add)")
+    assert "x" not in lab.pipeline.steps().index
+
+
 def test_step_remove_asks_and_refuses_a_required_step(lab: nt.Trove) -> None:
     refused = invoke("step", "remove", "registration", "--yes")
     assert "required by registration_qc" in one_line_error(refused, 1)
