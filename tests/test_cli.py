@@ -6,7 +6,9 @@ method returns for the same trove.
 
 from __future__ import annotations
 
+import dataclasses
 import errno
+import inspect
 import json
 import os
 import re
@@ -14,6 +16,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import typer
@@ -23,8 +26,10 @@ import neurotrove as nt
 from neurotrove.cli import app
 from neurotrove.cli.base import describe_error
 from neurotrove.cli.cmd_register import FIRST_SKIPPED
+from neurotrove.cli.hints import CALL_COMMANDS
 from neurotrove.demo import write_example_tree
-from neurotrove.errors import ConfigError, NotFoundError, ValidationError
+from neurotrove.errors import ArgumentHint, ConfigError, NotFoundError, ValidationError
+from neurotrove.files.register import RegisterReport
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 FIRST = "cortexlab/Subjects/KS005/2019-04-01/001"  # has trials revisions and a probe
@@ -190,6 +195,33 @@ def test_register_takes_a_path_relative_to_the_current_folder(tmp_path, monkeypa
     monkeypatch.chdir(root / "cortexlab")
     out = ok(invoke("--root", root, "register", "Subjects/KS005")).stdout
     assert "4 found, 4 new" in out
+
+
+def test_register_json_is_the_whole_report_and_only_json(tmp_path):
+    root = tmp_path / "data"
+    tree = write_example_tree(root)
+    ok(invoke("init", root))
+    command = [sys.executable, "-c", "from neurotrove.cli import main; main()"]
+    run = subprocess.run(
+        [*command, "--root", str(root), "register", "--json"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    report = json.loads(run.stdout)  # stdout holds the JSON and nothing else
+    assert set(report) == {field.name for field in dataclasses.fields(RegisterReport)}
+    with nt.Trove(root, create=False) as trove:
+        datasets = len(trove.list_datasets(details=True, qc="CRITICAL"))
+        eids = trove.table("sessions", use_defaults=False).get().index
+    assert sorted(report["eids"]) == sorted(eids)
+    assert (report["sessions_seen"], report["sessions_added"]) == (SESSIONS, SESSIONS)
+    assert report["datasets_added"] == datasets and report["root"] == str(root)
+    skipped = {item["path"] for item in report["skipped"]}
+    assert {p.relative_to(root).as_posix() for p in tree.oddities if p.is_file()} >= skipped
+    assert report["skipped_count"] == len(report["skipped"]) > FIRST_SKIPPED
+    again = json.loads(ok(invoke("--root", root, "register", "--json")).stdout)
+    assert (again["datasets_unchanged"], again["datasets_added"]) == (datasets, 0)
 
 
 # -- search --------------------------------------------------------------------------------
@@ -431,6 +463,91 @@ def test_register_refuses_a_path_outside_the_trove(tmp_path):
     )
     result = invoke("--root", root, "--debug", "register", tmp_path)
     assert result.exit_code == 2 and "Traceback" in result.stderr
+
+
+def test_error_hints_name_the_command_lines_flags_and_commands(lab, tmp_path):
+    missing = one_line_error(invoke("--root", lab, "get", FIRST, "nothing.npy"), 1)
+    assert missing.endswith("list the session's datasets with trove ls EID_OR_PATH")
+    root = tmp_path / "twice"
+    session = root / "KS005" / "2019-04-01" / "001"
+    for probe in ("probe00", "probe01"):
+        (session / "alf" / probe).mkdir(parents=True)
+        (session / "alf" / probe / "spikes.times.npy").write_bytes(b"x")
+    ok(invoke("init", root))
+    ok(invoke("--root", root, "register"))
+    several = one_line_error(
+        invoke("--root", root, "get", "KS005/2019-04-01/001", "spikes.times"), 1
+    )
+    assert several.endswith("'alf/probe00', 'alf/probe01'; pass --collection COLLECTION")
+    with (
+        nt.Trove(lab, create=False) as trove,  # Python keeps Python's spelling
+        pytest.raises(NotFoundError, match="list_datasets\\(eid\\)$"),
+    ):
+        trove.load_dataset(FIRST, "nothing.npy")
+
+
+def test_a_hint_the_command_line_cannot_spell_keeps_its_python_text():
+    error = ValidationError("pass force=True to set it", hints=[ArgumentHint("force", True)])
+    root = typer.main.get_command(app)
+    command = root.commands["ls"]  # type: ignore[attr-defined]
+    assert describe_error(error, command=command, root=root) == ("pass force=True to set it", 2)
+    fixed = ValidationError("pass details=True", hints=[ArgumentHint("details", True)])
+    assert describe_error(fixed, command=command, root=root) == ("pass --details", 2)
+
+
+def _library_function(name: str) -> Any:
+    from neurotrove.behaviour.interface import Behaviour
+    from neurotrove.ephys.interface import Ephys
+    from neurotrove.pipeline import Pipeline
+
+    owner, _, method = name.rpartition(".")
+    holder = {"": nt.Trove, "pipeline": Pipeline, "behaviour": Behaviour, "ephys": Ephys}
+    return getattr(holder[owner], method)
+
+
+@pytest.mark.parametrize("function", sorted(CALL_COMMANDS))
+def test_every_library_call_a_hint_names_has_its_command(function):
+    """The table behind error hints names real commands, functions and parameters."""
+    path, renamed = CALL_COMMANDS[function]
+    command: Any = typer.main.get_command(app)
+    for word in path.split():
+        command = command.commands[word]
+    params = set(inspect.signature(_library_function(function)).parameters)
+    assert set(renamed) <= params, function
+    assert set(renamed.values()) <= {p.name for p in command.params}, path
+
+
+NO_JSON = {
+    "demo": "a narrated tour of an example trove",
+    "init": "says which files it made",
+    "serve": "runs the server",
+    "login": "keeps a token; prints no data",
+    "logout": "forgets a token",
+    "restore": "asks, then replaces the catalogue",
+    "user add": "asks for a password",
+    "user revoke": "says how many tokens ended",
+    "step remove": "asks, then removes",
+}
+"""Commands that print no data, so have no ``--json``; every other command has it."""
+
+
+def _leaf_commands(group: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
+    for name, command in group.commands.items():
+        if hasattr(command, "commands"):
+            yield from _leaf_commands(command, f"{prefix}{name} ")
+        else:
+            yield f"{prefix}{name}", command
+
+
+def test_every_command_that_prints_data_takes_json():
+    commands = dict(_leaf_commands(typer.main.get_command(app)))
+    assert set(NO_JSON) <= set(commands)
+    lacking = [
+        name
+        for name, command in commands.items()
+        if name not in NO_JSON and not any("--json" in p.opts for p in command.params)
+    ]
+    assert not lacking, f"no --json on: {', '.join(lacking)}"
 
 
 def test_errors_map_to_messages_and_exit_codes():

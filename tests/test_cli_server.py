@@ -201,3 +201,44 @@ def test_logout_forgets_the_token_and_ends_it_on_the_server(server: ServerProces
         f"{server.url}/api/v1/auth/me", headers={"Authorization": f"Bearer {token}"}
     )
     assert answer.status_code == 401
+
+
+def test_write_commands_work_against_a_url(server: ServerProcess, tmp_path: Path) -> None:
+    from .test_ephys_import import _write_nwb
+
+    ok(
+        invoke(
+            "login",
+            server.url,
+            "-u",
+            "alice",
+            "--no-default",
+            "--password-stdin",
+            input=PASSWORD + "\n",
+        )
+    )
+    url = ["--url", server.url]
+    subject = json.loads(
+        ok(invoke(*url, "subject", "add", "M9", "--lab", "swc", "--sex", "M", "--json")).stdout
+    )
+    session = json.loads(
+        ok(invoke(*url, "session", "add", "M9", "2024-03-01", "--lab", "swc", "--json")).stdout
+    )
+    with nt.Trove(server.root, create=False) as local:
+        assert local.table("subjects").get_one(nickname="M9")["id"] == subject["id"]
+        assert local.get_details(session["eid"])["folder"] == "swc/Subjects/M9/2024-03-01/001"
+    listed = json.loads(ok(invoke(*url, "subject", "list", "--json")).stdout)
+    assert "M9" in {row["nickname"] for row in listed}
+    _write_nwb(tmp_path / "m9.nwb")
+    report = json.loads(
+        ok(
+            invoke(*url, "ephys", "import-nwb", session["eid"], tmp_path / "m9.nwb", "--json")
+        ).stdout
+    )
+    assert (report["sessions"], report["probes"], report["units"]) == ([session["eid"]], 2, 3)
+    with nt.Trove(server.root, create=False) as local:
+        assert local.eid2pid(session["eid"])[1] == ["probeA", "probeB"]
+    assert json.loads(ok(invoke(*url, "step", "list", "--json")).stdout) == []
+    assert json.loads(ok(invoke(*url, "errors", "--json")).stdout) == []
+    refused = invoke(*url, "step", "add", "registration")
+    assert "works on a local trove" in error_line(refused, 2)

@@ -30,7 +30,10 @@ def test_register_session_numbers_and_folders(trove: nt.Trove) -> None:
     assert trove.eid2path(second) == trove.root / "cortexlab/Subjects/KS005/2019-04-01/002"
     details = trove.get_details(first)
     assert (details["projects"], details["users"]) == (["ibl"], ["alice"])
-    with pytest.raises(ConflictError, match="already in sessions"):
+    with pytest.raises(
+        ConflictError,
+        match="^session KS005/2019-04-01/001 already exists in lab cortexlab; leave out the",
+    ):
         trove.register_session("KS005", "2019-04-01", 1, lab="cortexlab")
     with pytest.raises(ValidationError, match="subject 'K S' is not a valid ALF subject"):
         trove.register_session("K S", "2019-04-01")

@@ -21,7 +21,14 @@ from ._reading import _DATASET_SELECT, ReadingMixin, _looks_like_uuid
 from .catalog import schema as s
 from .catalog.values import coerce_value
 from .config import Settings
-from .errors import HashMismatchError, MultipleFoundError, NotFoundError, ValidationError
+from .errors import (
+    ArgumentHint,
+    HashMismatchError,
+    Hint,
+    MultipleFoundError,
+    NotFoundError,
+    ValidationError,
+)
 from .files.hashing import file_md5
 from .loaders import AlfObject, assemble_object, load_file
 from .query.datasets import filter_rows, last_before, select_for_load
@@ -230,6 +237,7 @@ class LoadingMixin(ReadingMixin):
         eid, folder, rows = self._session_datasets(eid)
         chosen: list[Row | None] = []
         problems = []
+        hints: list[Hint] = []
         for name, collection, revision in zip(datasets, per_collection, per_revision, strict=True):
             try:
                 chosen.append(
@@ -240,9 +248,10 @@ class LoadingMixin(ReadingMixin):
             except (NotFoundError, MultipleFoundError) as error:
                 if assert_present or isinstance(error, MultipleFoundError):
                     problems.append(error.message)
+                    hints += error.hints
                 chosen.append(None)
         if problems:
-            raise NotFoundError("; ".join(problems), session=eid)
+            raise NotFoundError("; ".join(problems), hints=hints, session=eid)
         data: list[Any] = []
         for row in chosen:
             if row is None:
@@ -326,6 +335,7 @@ class LoadingMixin(ReadingMixin):
             "collection",
             eid,
             f"object {obj!r} is in several collections; pass collection=",
+            [ArgumentHint("collection")],
         )
         paths = self._files(folder, matched, eid)
         if download_only:
@@ -410,11 +420,14 @@ class LoadingMixin(ReadingMixin):
         return (output, record) if details else output
 
 
-def _one_of(rows: Sequence[Row], field: str, eid: str, message: str) -> None:
+def _one_of(
+    rows: Sequence[Row], field: str, eid: str, message: str, hints: Sequence[Hint] = ()
+) -> None:
     values = sorted({r[field] for r in rows})
     if len(values) > 1:
         raise MultipleFoundError(
             f"in session {eid}, {len(values)} {message} ({', '.join(map(repr, values))})",
+            hints=hints,
             session=eid,
             **{field: values},
         )

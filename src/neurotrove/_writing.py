@@ -176,9 +176,17 @@ class WritingMixin(ReadingMixin):
                 record["number"] = self._next_number(conn, subject, date, lab)
             else:
                 record["number"] = number
-            result = insert_records(
-                conn, spec, [{k: v for k, v in record.items() if v is not None}]
-            )
+            try:
+                result = insert_records(
+                    conn, spec, [{k: v for k, v in record.items() if v is not None}]
+                )
+            except ConflictError:
+                shown = f"{subject}/{date}/{int(record['number']):03d}"
+                raise ConflictError(
+                    f"session {shown} already exists{f' in lab {lab}' if lab else ''}; leave "
+                    f"out the number to add the next one of that day",
+                    session=shown,
+                ) from None
             eid = str(result.keys[0])
             folder = self._session_folder(conn, eid)
         folder.mkdir(parents=True, exist_ok=True)

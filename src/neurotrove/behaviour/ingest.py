@@ -22,7 +22,14 @@ from ..catalog import behaviour_schema as b
 from ..catalog import schema as s
 from ..catalog.types import as_uuid_string
 from ..catalog.writes import ensure_rows, lock_key, utcnow
-from ..errors import ConflictError, MultipleFoundError, NotFoundError, ValidationError
+from ..errors import (
+    ArgumentHint,
+    CallHint,
+    ConflictError,
+    MultipleFoundError,
+    NotFoundError,
+    ValidationError,
+)
 from ..files.hashing import file_md5
 from ..jsonable import to_jsonable
 from .masks import compute_mask, load_function
@@ -101,6 +108,7 @@ def write_rig(
             raise ConflictError(
                 f"there is already a rig {name!r}; rig names are unique, so upload this one "
                 f"under another name (or pass replace=True to change a rig no session uses)",
+                hints=[ArgumentHint("replace", True)],
                 rig=name,
             )
         used = conn.execute(
@@ -276,9 +284,12 @@ def _subject(conn: Connection, item: Any, lab: str | None, number: int) -> tuple
             animal=number,
         )
     if not rows:
+        arguments = {"nickname": item, "lab": lab if lab is not None else ...}
+        adding = CallHint("trove.register_subject", arguments, positional=1)
         raise NotFoundError(
             f"animal {number}: there is no subject {item!r}; register it first with "
-            f"trove.register_subject({item!r}, lab=...)",
+            f"{adding.python}",
+            hints=[adding] if isinstance(item, str) else [],
             animal=number,
         )
     if len(rows) > 1:
@@ -323,6 +334,7 @@ def resolve_animals(
             raise ValidationError(
                 f"rig {rig.name!r} holds {plural}; give animals=[...], one subject per "
                 f"animal, animal 1 first",
+                hints=[ArgumentHint("animals", [...])],
                 rig=rig.name,
             )
         return [(1, str(session.id), str(session.nickname))]

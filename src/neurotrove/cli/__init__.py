@@ -22,6 +22,8 @@ from .base import TroveGroup, global_options
 from .cmd_backup import backup
 from .cmd_check import check
 from .cmd_demo import demo
+from .cmd_ephys import ephys_app
+from .cmd_errors import errors
 from .cmd_export_allen import export_allen
 from .cmd_export_one import export_one, import_one
 from .cmd_get import get
@@ -35,8 +37,11 @@ from .cmd_rig import rig_app
 from .cmd_run import run
 from .cmd_search import search
 from .cmd_serve import serve
+from .cmd_session import session_app
 from .cmd_show import show
 from .cmd_status import status
+from .cmd_step import step_app
+from .cmd_subject import subject_app
 from .cmd_user import user_app
 
 __all__ = ["COMMANDS", "GROUPS", "app", "main"]
@@ -54,6 +59,7 @@ COMMANDS: dict[str, Callable[..., None]] = {
     "logout": logout,
     "status": status,
     "run": run,
+    "errors": errors,
     "check": check,
     "backup": backup,
     "restore": restore,
@@ -64,7 +70,14 @@ COMMANDS: dict[str, Callable[..., None]] = {
 }
 """Every command, by name, in the order ``trove --help`` lists them."""
 
-GROUPS: dict[str, typer.Typer] = {"user": user_app, "rig": rig_app}
+GROUPS: dict[str, typer.Typer] = {
+    "user": user_app,
+    "subject": subject_app,
+    "session": session_app,
+    "step": step_app,
+    "rig": rig_app,
+    "ephys": ephys_app,
+}
 """Commands with subcommands (``trove user add``)."""
 
 app = typer.Typer(

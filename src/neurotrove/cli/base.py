@@ -248,11 +248,15 @@ def session_argument(root: Path, text: str) -> str | Path:
     return resolved.relative_to(root) if resolved.is_relative_to(root) else resolved
 
 
-def describe_error(error: BaseException) -> tuple[str, int]:
+def describe_error(
+    error: BaseException, *, command: Any = None, root: Any = None
+) -> tuple[str, int]:
     """Return the one-line message and the exit code for an error.
 
     Bad input and configuration (:class:`ValidationError`, :class:`ConfigError`) exit with
-    2, an interrupt with 130, every other error with 1.
+    2, an interrupt with 130, every other error with 1. Fixes the message names as Python
+    (``replace=True``) are spelled as the flags of ``command`` and the commands under
+    ``root`` (``--replace``; see :mod:`.hints`).
 
     Examples
     --------
@@ -265,6 +269,10 @@ def describe_error(error: BaseException) -> tuple[str, int]:
         return "interrupted", 130
     if isinstance(error, NeurotroveError):
         message, code = error.message, 2 if isinstance(error, ValidationError | ConfigError) else 1
+        if error.hints:
+            from .hints import command_line_message
+
+            message = command_line_message(error, command, root)
     elif isinstance(error, OSError):
         where = f": {error.filename}" if error.filename else ""
         message, code = f"{error.strerror or error}{where}", 1
@@ -298,7 +306,12 @@ class TroveGroup(TyperGroup):
         except (*_CLICK_ERRORS, BrokenPipeError):
             raise
         except (Exception, KeyboardInterrupt) as error:
-            message, code = describe_error(error)
+            name = ctx.invoked_subcommand
+            message, code = describe_error(
+                error,
+                command=self.get_command(ctx, name) if name else None,
+                root=ctx.find_root().command,
+            )
             if ctx.params.get("debug"):
                 traceback.print_exception(error, file=sys.stderr)
             typer.secho(f"error: {message}", fg="red", err=True)

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from .base import open_trove
-from .output import console, print_table
+from .output import console, echo_json, print_table
 
 __all__ = ["backup"]
 
@@ -16,6 +16,9 @@ __all__ = ["backup"]
 def backup(
     ctx: typer.Context,
     dest: Annotated[Path, typer.Argument(help="A new folder for the backup.")],
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the backup's folder and manifest as JSON.")
+    ] = False,
 ) -> None:
     """Back up the catalogue to DEST (SQLite online backup, or pg_dump), verified by opening it.
 
@@ -26,6 +29,9 @@ def backup(
     with open_trove(ctx) as trove:
         folder = trove.backup(dest)
     manifest = read_manifest(folder)
+    if as_json:
+        echo_json({"folder": str(folder), **manifest})
+        return
     rows = [("backup", str(folder)), ("catalogue", manifest["source"])]
     rows.append(("schema", str(manifest.get("revision"))))
     if "rows" in manifest:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from .base import open_trove
-from .output import console, print_table
+from .output import console, echo_json, print_table
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -40,6 +41,9 @@ def register(
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="List every file not registered.")
     ] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the report as JSON (every field of it).")
+    ] = False,
 ) -> None:
     """Catalogue the ALF sessions and datasets under PATH; safe to run again at any time.
 
@@ -50,6 +54,9 @@ def register(
     start = None if path is None else path.expanduser().absolute()
     with open_trove(ctx, near=start) as trove:
         report = trove.register(start, hash=hash_)
+    if as_json:
+        echo_json(dataclasses.asdict(report))
+        return
     print_report(console(), report, verbose=verbose)
 
 

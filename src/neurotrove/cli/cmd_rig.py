@@ -92,6 +92,7 @@ def upload(
     replace: Annotated[
         bool, typer.Option("--replace", help="Replace a rig of that name no session uses.")
     ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the stored rig as JSON.")] = False,
 ) -> None:
     """Check a rig file and store it with one row per feature and its mask functions."""
     from ..behaviour.interface import mask_definitions
@@ -103,6 +104,9 @@ def upload(
         stored = trove.behaviour.upload_rig(
             rig_file, name, experimenter=experimenter, masks=definitions, replace=replace
         )
+    if as_json:
+        echo_json(stored)
+        return
     shown = ", ".join(stored["masks"]) or "none"
     console().print(
         f"Uploaded rig {name}: {len(stored['features'])} features "

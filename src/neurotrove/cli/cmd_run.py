@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from ..errors import ValidationError
 from .base import open_trove
-from .output import console, print_table
+from .output import console, echo_json, print_table
+
+if TYPE_CHECKING:
+    from ..pipeline.runner import RunReport
 
 __all__ = ["load_function", "parse_size", "run"]
 
@@ -91,12 +95,16 @@ def run(
     raise_errors: Annotated[
         bool, typer.Option("--raise-errors", help="Stop at the first failure.")
     ] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the run's report as JSON.")
+    ] = False,
 ) -> None:
     """Run STEP on each session that needs it; record each outcome in the catalogue.
 
     Sessions are claimed one at a time, so several trove run processes (on several
     machines) share the work without running any session twice. A failure is recorded with
-    its traceback (see trove status) and the files it created are removed.
+    its traceback (trove errors STEP shows them) and the files it created are removed. The
+    exit code is 1 when any session failed.
     """
     func = load_function(function)
     limit = parse_size(max_bytes) if max_bytes is not None else None
@@ -128,6 +136,22 @@ def run(
                 raise_errors=raise_errors,
                 executor=workers or None,
             )
+    if as_json:
+        echo_json(dataclasses.asdict(report))
+    else:
+        _print_report(report)
+    if report.failed:
+        attempted = len(report.done) + len(report.failed)
+        typer.secho(
+            f"error: {step} failed for {len(report.failed)} of {attempted} session"
+            f"{'s' if attempted != 1 else ''}; trove errors {step} shows why",
+            err=True,
+            fg="red",
+        )
+        raise typer.Exit(1)
+
+
+def _print_report(report: RunReport) -> None:
     from ..pipeline.runner import format_bytes
 
     rows = [
@@ -141,9 +165,3 @@ def run(
         ("time", f"{report.seconds:.1f} s"),
     ]
     print_table(console(), ["what", "count"], rows, header=False, styles={"what": "bold"})
-    if report.failed:
-        typer.secho(
-            f"{len(report.failed)} failed; see trove.pipeline.errors({step!r})",
-            err=True,
-            fg="yellow",
-        )

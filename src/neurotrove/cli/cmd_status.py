@@ -37,7 +37,7 @@ def status(
         echo_json(frame_records(frame))
         return
     if frame.empty:
-        note("no pipeline steps yet; add one with trove.pipeline.add_step(...)")
+        note("no pipeline steps yet; add one with trove step add NAME")
         return
     columns = ["step", "pending", "waiting", "running", "stale", "done", "failed", "skipped"]
     rows = [

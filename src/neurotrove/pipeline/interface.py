@@ -36,7 +36,7 @@ from ..catalog.pipeline_schema import STATUSES, pipeline_step_requirements, pipe
 from ..catalog.pipeline_schema import step_status as status_table
 from ..catalog.views import table_spec
 from ..catalog.writes import utcnow
-from ..errors import ConfigError, ConflictError, ValidationError
+from ..errors import CallHint, ConfigError, ConflictError, ValidationError
 from ..query.frames import select_records, to_frame, to_records
 from . import status as st
 from .check import check_step
@@ -487,9 +487,14 @@ class Pipeline:
         with self._catalog.read() as conn:
             found = load_step(conn, step)
         if not found.outputs:
+            redefine = CallHint(
+                "trove.pipeline.add_step",
+                {"name": step, "outputs": ..., "replace": True},
+                positional=1,
+            )
             raise ValidationError(
-                f"step {step!r} has no outputs to look for; define them with "
-                f"add_step({step!r}, outputs=[...], replace=True)",
+                f"step {step!r} has no outputs to look for; define them with {redefine.python}",
+                hints=[redefine],
                 step=step,
             )
         return check_step(

@@ -31,7 +31,7 @@ from sqlalchemy.engine import Connection
 from ..catalog.pipeline_schema import pipeline_step_requirements, pipeline_steps
 from ..catalog.views import table_spec
 from ..catalog.writes import utcnow
-from ..errors import ConflictError, NotFoundError, ValidationError
+from ..errors import ArgumentHint, CallHint, ConflictError, NotFoundError, ValidationError
 from ..query.conditions import compile_conditions, split_condition
 
 __all__ = [
@@ -187,9 +187,11 @@ def load_step(conn: Connection, name: str) -> Step:
     found = load_steps(conn, [name]).get(name)
     if found is None:
         known = list(conn.execute(sa.select(pipeline_steps.c.name)).scalars())
+        adding = CallHint("trove.pipeline.add_step")
         raise NotFoundError(
             f"there is no pipeline step {name!r}; the steps are "
-            f"{', '.join(sorted(known)) or 'none yet'} (add one with trove.pipeline.add_step)",
+            f"{', '.join(sorted(known)) or 'none yet'} (add one with {adding.python})",
+            hints=[adding],
             step=name,
         )
     return found
@@ -240,6 +242,7 @@ def write_step(
         if not replace:
             raise ConflictError(
                 f"step {name!r} already exists; pass replace=True to change its definition",
+                hints=[ArgumentHint("replace", True)],
                 step=name,
             )
         _check_no_cycle(name, required, stored)

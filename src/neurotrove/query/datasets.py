@@ -36,7 +36,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from fnmatch import fnmatchcase
 from typing import Any
 
-from ..errors import MultipleFoundError, NotFoundError, ValidationError
+from ..errors import ArgumentHint, CallHint, MultipleFoundError, NotFoundError, ValidationError
 from ..qc import QC
 
 __all__ = [
@@ -176,6 +176,7 @@ def last_before(
                     f"{members[0]['name']} in {members[0]['collection'] or 'the session root'} "
                     f"has several default revisions ({listed}); set one with "
                     f"register_files(..., default_revision=True) or pass revision=",
+                    hints=[ArgumentHint("revision")],
                     dataset=members[0]["name"],
                 )
             pick = defaults[0] if len(defaults) == 1 else max(members, key=_revision)
@@ -227,8 +228,10 @@ def select_for_load(
     matched = filter_rows(rows, filename=dataset, collection=collection)
     where = f" in session {session}" if session else ""
     if not matched:
+        nearby, hints = _nearby(rows, dataset)
         raise NotFoundError(
-            f"dataset {dataset!r}{_in(collection)} not found{where}" + _nearby(rows, dataset),
+            f"dataset {dataset!r}{_in(collection)} not found{where}{nearby}",
+            hints=hints,
             session=session,
             dataset=dataset,
         )
@@ -238,6 +241,7 @@ def select_for_load(
             raise MultipleFoundError(
                 f"dataset {dataset!r} is in several collections{where}: "
                 f"{', '.join(repr(c) for c in collections)}; pass collection=",
+                hints=[ArgumentHint("collection")],
                 session=session,
                 dataset=dataset,
                 collections=collections,
@@ -266,8 +270,8 @@ def _in(collection: Any) -> str:
     return f" in collection {collection!r}" if collection is not None else ""
 
 
-def _nearby(rows: Sequence[Row], dataset: Any) -> str:
-    """Hint at datasets of the same object, to help a user spot a typo."""
+def _nearby(rows: Sequence[Row], dataset: Any) -> tuple[str, list[CallHint]]:
+    """Hint at datasets of the same object, to help a user spot a typo (text and hints)."""
     if isinstance(dataset, Mapping):
         obj = dataset.get("object")
     else:
@@ -275,5 +279,6 @@ def _nearby(rows: Sequence[Row], dataset: Any) -> str:
         obj = text.lstrip("_").split(".")[0].split("_")[-1]
     close = sorted({r["rel_path"] for r in rows if obj and r.get("object") == obj})
     if close:
-        return f"; the session has {', '.join(close[:8])}"
-    return "; list the session's datasets with list_datasets(eid)"
+        return f"; the session has {', '.join(close[:8])}", []
+    listing = CallHint("list_datasets", {"eid": ...}, positional=1)
+    return f"; list the session's datasets with {listing.python}", [listing]
