@@ -34,6 +34,7 @@ KS005/2019-04-01/001
 
 from __future__ import annotations
 
+import abc
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -64,7 +65,7 @@ def _spelled(value: Any) -> str:
     return repr(value)
 
 
-class Hint:
+class Hint(abc.ABC):
     """A fix that an error's message suggests, kept as data beside the message.
 
     The message spells the fix as Python (:attr:`python`, e.g. ``replace=True``); another
@@ -73,9 +74,9 @@ class Hint:
     """
 
     @property
+    @abc.abstractmethod
     def python(self) -> str:
         """The fix as the message spells it, in Python."""
-        raise NotImplementedError
 
 
 @dataclass(frozen=True)
