@@ -105,7 +105,7 @@ def demo(
         [f"trove init {shown}", f"cd {shown} && trove register"],
         [f"trove = nt.connect({str(folder)!r})", "trove.register()"],
     )
-    with nt.connect(root, db=options(ctx).db) as trove:
+    with nt.connect(root, db=options(ctx).db, create=True) as trove:
         print_report(out, trove.register(), indent=3)
 
         _step(
