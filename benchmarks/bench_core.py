@@ -233,7 +233,7 @@ def _isolate(config: Path) -> None:
 
 def _fresh_trove(root: Path) -> nt.Trove:
     shutil.rmtree(root / TROVE_DIR, ignore_errors=True)
-    return nt.connect(root)
+    return nt.connect(root, create=True)
 
 
 def _md5sum(file_list: Path, processes: int, chunk: int) -> Callable[[], None]:

@@ -260,7 +260,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-ephys-") as scratch:
         root = Path(scratch) / "trove"
         os.environ["NEUROTROVE_CACHE_DIR"] = str(Path(scratch) / "cache")
-        with nt.connect(root) as trove:
+        with nt.connect(root, create=True) as trove:
             began = time.perf_counter()
             report = trove.ephys.import_allen(manifest)
             results["import_allen"] = time.perf_counter() - began

@@ -120,7 +120,7 @@ if kind == "one":
     rows = len(load_tables(folder)["datasets"])
 elif kind in ("import", "export"):
     import neurotrove as nt
-    with nt.Trove(root) as trove:
+    with nt.Trove(root, create=True) as trove:
         if kind == "import":
             rows = trove.import_one(folder, progress=False).datasets_written
         else:

@@ -208,7 +208,7 @@ def build_catalogue(data: Data, trove_cli: str, rest_sessions: int) -> None:
     from neurotrove.client import TROVE_DIR
 
     shutil.rmtree(data.root / TROVE_DIR, ignore_errors=True)
-    trove = nt.connect(data.root)
+    trove = nt.connect(data.root, create=True)
     _log(f"registering {rest_sessions:,} catalogue-only sessions for the REST query")
     for i in range(rest_sessions):
         trove.register_session(

@@ -291,7 +291,7 @@ def generate(
     ds_rows["default_revision"] = []
     total = 0
     first_session: dict[str, Any] = {}
-    with nt.connect(root) as trove:
+    with nt.connect(root, create=True) as trove:
         subjects = sorted(set(zip(draws.subjects, draws.labs, strict=True)))
         trove.table("subjects").insert(
             [

@@ -25,7 +25,7 @@ def write_many_sessions(root: Path, values_per_file: int) -> None:
         folder.mkdir(parents=True)
         for attribute in range(FILES):
             np.save(folder / f"spikes.a{attribute}.npy", rng.random(values_per_file))
-    nt.Trove(root).close()
+    nt.Trove(root, create=True).close()
 
 
 def register_and_kill(root: Path, before: str = "") -> None:

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.filterwarnings(
 
 def test_cache_routes_serve_ones_tables(root: Path, db: str | None, tmp_path: Path) -> None:
     write_example_tree(root, oddities=True)
-    with nt.Trove(root, db=db) as trove:
+    with nt.Trove(root, db=db, create=True) as trove:
         trove.register(progress=False)
         eids = list(trove.search().index)
     add_user(root, db, "alice")

@@ -145,7 +145,7 @@ def test_init_defaults_to_the_current_folder(tmp_path, monkeypatch):
 @pytest.mark.postgresql
 def test_init_with_a_postgresql_catalogue(tmp_path, pg_url):
     out = ok(invoke("init", tmp_path, "--db", pg_url)).stdout
-    assert "postgresql" in out and "NEUROTROVE_DB" in out
+    assert "postgresql" in out and "recorded in config.toml" in out
     assert not (tmp_path / ".trove" / "catalog.db").exists()
     write_example_tree(tmp_path, n_subjects=1, days=1, oddities=False)
     ok(invoke("--root", tmp_path, "--db", pg_url, "register"))

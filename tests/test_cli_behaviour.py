@@ -22,7 +22,7 @@ from .behaviour_data import RIG, rig, write_masks, write_nwb, write_rig
 @pytest.fixture
 def lab(root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> nt.Trove:
     """A trove with one session, the lab's masks in an analysis folder, and a rig file."""
-    with nt.Trove(root) as trove:
+    with nt.Trove(root, create=True) as trove:
         trove.register_session("mouse01", "2024-05-01", lab="swc")
     monkeypatch.setenv("NEUROTROVE_ROOT", str(root))
     monkeypatch.setenv("NEUROTROVE_ANALYSIS_DIR", str(write_masks(tmp_path / "analysis")))

@@ -42,7 +42,7 @@ def register_vr(session):
 @pytest.fixture
 def lab(root: Path, monkeypatch: pytest.MonkeyPatch) -> nt.Trove:
     """A trove of four sessions, a registration step, and the lab's job module in the cwd."""
-    with nt.Trove(root) as trove:
+    with nt.Trove(root, create=True) as trove:
         for day in range(1, 5):
             trove.register_session("ATL028", dt.date(2024, 1, day))
         trove.pipeline.add_step("registration", outputs=["alf/*"])

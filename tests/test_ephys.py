@@ -362,13 +362,13 @@ def test_snapshots_are_patched_not_rebuilt_after_small_writes(
 
 def test_a_catalogue_built_anew_never_reuses_an_old_snapshot(root: Any) -> None:
     """Row numbers restart in a new catalogue; its units must not be taken from old files."""
-    with nt.Trove(root) as first:
+    with nt.Trove(root, create=True) as first:
         eid = first.register_session("M1", "2019-05-01", task_protocol="A")
         first.ephys.write_session(eid, [_probe(1, "probeA")])
         assert _names(first, first.ephys.get_units()) == {"u0"}
     for path in (root / ".trove").glob("catalog.db*"):
         path.unlink()
-    with nt.Trove(root) as second:
+    with nt.Trove(root, create=True) as second:
         eid = second.register_session("M2", "2019-05-02", task_protocol="B")
         second.ephys.write_session(eid, [_probe(2, "probeB")])
         assert _names(second, second.ephys.get_units()) == {"v0", "v1"}

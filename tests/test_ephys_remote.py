@@ -60,7 +60,7 @@ def served(
     work = tmp_path_factory.mktemp("lab")
     with pytest.MonkeyPatch.context() as env, module_catalogue(request, "nt_ephys") as db:
         isolate_settings(env, home)
-        local = nt.Trove(work / "data", db=db)
+        local = nt.Trove(work / "data", db=db, create=True)
         local.register_subject(
             "M1", lab="allen", sex="M", birth_date="2019-01-01", genotype="wt/wt"
         )

@@ -174,7 +174,9 @@ def test_manual_qc_steps_and_qc_filters(trove: nt.Trove) -> None:
 
 
 def test_default_session_conditions_apply_unless_turned_off(root: Path, db: str | None) -> None:
-    with nt.Trove(root, db=db, table_defaults={"sessions": {"qc": ("CRITICAL", "<")}}) as trove:
+    with nt.Trove(
+        root, db=db, table_defaults={"sessions": {"qc": ("CRITICAL", "<")}}, create=True
+    ) as trove:
         usable, unusable = _sessions(trove, 2)
         trove.set_qc(unusable, "CRITICAL")
         trove.pipeline.add_step("registration", outputs=["alf/*"])

@@ -40,7 +40,7 @@ def test_register_finds_sessions_with_and_without_lab(
 
 
 def test_register_report(example: ExampleTree, db: str | None) -> None:
-    with nt.Trove(example.root, db=db) as trove:
+    with nt.Trove(example.root, db=db, create=True) as trove:
         report = trove.register(progress=False)
     assert report.sessions_seen == report.sessions_added == 12
     assert report.datasets_added == 204
@@ -143,13 +143,13 @@ def test_layouts_and_odd_folders(trove: nt.Trove) -> None:
 def test_ids_are_stable_across_catalogues(
     example: ExampleTree, db: str | None, tmp_path: Path
 ) -> None:
-    with nt.Trove(example.root, db=db) as first:
+    with nt.Trove(example.root, db=db, create=True) as first:
         first.register(progress=False)
         ids_first = _datasets(first)
         eids_first = set(first.search().index)
     other = tmp_path / "copy"
     write_example_tree(other)
-    with nt.Trove(other) as second:
+    with nt.Trove(other, create=True) as second:
         second.register(progress=False)
         second.register(progress=False)
         assert set(second.search().index) == eids_first
@@ -181,7 +181,7 @@ def test_default_revision_is_the_latest(registered: nt.Trove, example: ExampleTr
 
 
 def test_register_without_hash_then_with(example: ExampleTree, db: str | None) -> None:
-    with nt.Trove(example.root, db=db) as trove:
+    with nt.Trove(example.root, db=db, create=True) as trove:
         report = trove.register(hash=False, progress=False)
         assert report.bytes_hashed == 0
         assert trove.table("datasets").count(hash=None) == 204

@@ -51,7 +51,7 @@ def served(
         isolate_settings(env, home)
         root = tmp_path_factory.mktemp("served") / "data"
         write_example_tree(root)
-        local = nt.Trove(root, db=db)
+        local = nt.Trove(root, db=db, create=True)
         local.register(progress=False)
         add_user(root, db, "alice")
         server = ServerProcess(root, db, home / "server.log").start()

@@ -69,7 +69,7 @@ def _lab(tmp_path: Path, db: str | None, *options: str, big: bool = False) -> La
         folder = root / "cortexlab/Subjects/KS005/2019-04-01/001"
         (folder / BIG).parent.mkdir(parents=True, exist_ok=True)
         (folder / BIG).write_bytes(np.random.default_rng(0).bytes(BIG_SIZE))
-    with nt.Trove(root, db=db) as trove:
+    with nt.Trove(root, db=db, create=True) as trove:
         trove.register(progress=False)
     add_user(root, db, "alice")
     server = ServerProcess(root, db, tmp_path / "server.log", *options).start()

@@ -119,7 +119,7 @@ class ReadingMixin:
         Examples
         --------
         >>> import tempfile, neurotrove as nt
-        >>> trove = nt.connect(tempfile.mkdtemp())
+        >>> trove = nt.connect(tempfile.mkdtemp(), create=True)
         >>> trove.search(subject="KS005").empty
         True
         """
@@ -178,7 +178,7 @@ class ReadingMixin:
         Examples
         --------
         >>> import tempfile, neurotrove as nt
-        >>> trove = nt.connect(tempfile.mkdtemp())
+        >>> trove = nt.connect(tempfile.mkdtemp(), create=True)
         >>> _ = [trove.register_session("KS005", f"2019-04-0{day}") for day in (1, 2, 3)]
         >>> total, page = trove.search_page(limit=2, subject="KS005")
         >>> total, [str(row["date"]) for row in page]
@@ -373,7 +373,7 @@ class ReadingMixin:
         Examples
         --------
         >>> import tempfile, neurotrove as nt
-        >>> trove = nt.connect(tempfile.mkdtemp())
+        >>> trove = nt.connect(tempfile.mkdtemp(), create=True)
         >>> trove.get_dataset("c7a2a7e4-d9b1-4c5e-9f0a-1b2c3d4e5f60")
         Traceback (most recent call last):
         ...
@@ -552,7 +552,7 @@ class ReadingMixin:
         Examples
         --------
         >>> import tempfile, neurotrove as nt
-        >>> trove = nt.connect(tempfile.mkdtemp())
+        >>> trove = nt.connect(tempfile.mkdtemp(), create=True)
         >>> eid = trove.register_session("KS005", "2019-04-01", lab="cortexlab")
         >>> trove.eid2path(eid).relative_to(trove.root).as_posix()
         'cortexlab/Subjects/KS005/2019-04-01/001'

@@ -21,7 +21,7 @@ served trove fetch the restored state instead of trusting their version numbers.
 Examples
 --------
 >>> import tempfile, pathlib, neurotrove as nt
->>> trove = nt.connect(tempfile.mkdtemp())
+>>> trove = nt.connect(tempfile.mkdtemp(), create=True)
 >>> _ = trove.register_session("KS005", "2019-04-01")
 >>> folder = trove.backup(pathlib.Path(tempfile.mkdtemp()) / "trove-2026-11-21")
 >>> manifest = read_manifest(folder)

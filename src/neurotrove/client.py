@@ -10,7 +10,7 @@ Examples
 >>> from neurotrove.demo import write_example_tree
 >>> root = tempfile.mkdtemp()
 >>> _ = write_example_tree(root, oddities=False)
->>> trove = nt.connect(root)
+>>> trove = nt.connect(root, create=True)
 >>> report = trove.register(progress=False)
 >>> sessions = trove.search(subject="KS005", datasets=["_ibl_trials.table.pqt"])
 >>> len(sessions), sessions["subject"].iloc[0]
@@ -22,7 +22,6 @@ True
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -34,8 +33,16 @@ from ._writing import WritingMixin
 from .catalog.store import Catalog, sqlite_url
 from .catalog.views import table_spec
 from .config import Settings, load_toml, table_defaults_from_toml
-from .errors import ConfigError, NotFoundError
+from .errors import CatalogError, ConfigError, NotFoundError
 from .table import Table
+from .trove_init import (
+    CATALOG_FILE,
+    CONFIG_FILE,
+    TROVE_DIR,
+    create_trove,
+    recorded_db,
+    sqlite_file,
+)
 
 if TYPE_CHECKING:
     from .behaviour import Behaviour
@@ -44,19 +51,6 @@ if TYPE_CHECKING:
     from .pipeline import Pipeline
 
 __all__ = ["TROVE_DIR", "Trove", "connect", "find_root"]
-
-TROVE_DIR = ".trove"
-"""The folder inside a data root that holds the catalogue and the trove's own settings."""
-
-_CONFIG_TEMPLATE = """\
-# Settings of this trove. Default conditions apply to trove.table(name).get() and search();
-# pass use_defaults=False to trove.table() to see everything. A catalogue URL recorded as
-# db = "postgresql://user@host/dbname" is used by every client of this data root (passwords
-# belong in ~/.pgpass or PGPASSWORD, never here).
-#
-# [defaults.sessions]
-# qc = [50, "<"]          # hide sessions whose QC is CRITICAL
-"""
 
 
 class Trove(LoadingMixin, WritingMixin):
@@ -74,8 +68,19 @@ class Trove(LoadingMixin, WritingMixin):
     table_defaults : mapping, optional
         Default conditions per table, over those of the configuration.
     create : bool
-        Create the root and catalogue when missing (the default); otherwise a missing trove
-        raises :class:`~neurotrove.errors.NotFoundError`.
+        Make ``root`` a trove when it is not one (as ``trove init`` does). By default a
+        folder that is missing or not a trove raises :class:`~neurotrove.errors.NotFoundError`,
+        so a mistyped path is never taken for a new, empty trove.
+
+    Raises
+    ------
+    NotFoundError
+        When ``root`` is missing or not a trove, and ``create`` is false.
+    ConfigError
+        When ``root`` is a file, a setting is wrong, or the catalogue URL is malformed or
+        needs a driver that is not installed.
+    CatalogError
+        When the catalogue cannot be reached. With ``create``, nothing was written then.
 
     Notes
     -----
@@ -92,41 +97,42 @@ class Trove(LoadingMixin, WritingMixin):
         db: str | None = None,
         settings: Settings | None = None,
         table_defaults: Mapping[str, Mapping[str, Any]] | None = None,
-        create: bool = True,
+        create: bool = False,
     ) -> None:
         from .ephys.tables import register_ephys_tables
 
         register_ephys_tables()  # trove.table("units") and friends
         self.root = Path(root).expanduser().resolve()
+        _check_root(self.root, create)
         trove_dir = self.root / TROVE_DIR
-        if not self.root.is_dir():
-            if self.root.exists():
-                raise ConfigError(
-                    f"{self.root} is a file, not a folder; give the data root", root=str(self.root)
-                )
-            if not create:
-                raise NotFoundError(
-                    f"there is no trove at {self.root}; create one with trove init {self.root}",
-                    root=str(self.root),
-                )
-            self.root.mkdir(parents=True)
-        if db is None and not (trove_dir / "catalog.db").exists() and not create:
-            raise NotFoundError(
-                f"{self.root} has no catalogue; run trove init {self.root} first",
-                root=str(self.root),
-            )
-        own_file = trove_dir / "config.toml"
-        if create and not own_file.exists():
-            trove_dir.mkdir(exist_ok=True)
-            _write_trove_config(own_file, db)
+        own_file = trove_dir / CONFIG_FILE
         own_config = load_toml(own_file)
+        recorded = recorded_db(own_config, own_file)
         self.settings = settings or Settings.load(root=self.root, db=db)
         # The catalogue: the argument, else NEUROTROVE_DB or the user's config.toml, else the
         # URL this trove was created with, else the embedded SQLite file.
-        self.db = (
-            db or self.settings.db or own_config.get("db") or sqlite_url(trove_dir / "catalog.db")
-        )
-        self.catalog = Catalog(self.db)
+        self.db = db or self.settings.db or recorded or sqlite_url(trove_dir / CATALOG_FILE)
+        database = sqlite_file(self.db)
+        if not create and database is not None and not database.exists():
+            raise NotFoundError(
+                f"{self.root} has no catalogue ({database} does not exist); run trove init "
+                f"{self.root} first",
+                root=str(self.root),
+                db=str(database),
+            )
+        try:
+            self.catalog = (
+                create_trove(self.root, self.db, record=db) if create else Catalog(self.db)
+            )
+        except (CatalogError, ConfigError) as error:
+            if recorded is None or self.db != recorded:
+                raise
+            # Say where the URL came from, and how to record another.
+            raise type(error)(
+                f"{error.message} (the catalogue recorded in {own_file}; record another with "
+                f"trove init {self.root} --db URL)",
+                **error.context,
+            ) from None
         own = table_defaults_from_toml(own_config, own_file)
         self.table_defaults: dict[str, dict[str, Any]] = {}
         for source in (own, self.settings.table_defaults, table_defaults or {}):
@@ -159,7 +165,7 @@ class Trove(LoadingMixin, WritingMixin):
         Examples
         --------
         >>> import tempfile, neurotrove as nt
-        >>> nt.connect(tempfile.mkdtemp()).pipeline.status().empty
+        >>> nt.connect(tempfile.mkdtemp(), create=True).pipeline.status().empty
         True
         """
         from .pipeline import Pipeline
@@ -173,7 +179,7 @@ class Trove(LoadingMixin, WritingMixin):
         Examples
         --------
         >>> import tempfile, neurotrove as nt
-        >>> nt.connect(tempfile.mkdtemp()).behaviour.rigs().empty
+        >>> nt.connect(tempfile.mkdtemp(), create=True).behaviour.rigs().empty
         True
         """
         found = self.__dict__.get("_behaviour")
@@ -213,7 +219,7 @@ class Trove(LoadingMixin, WritingMixin):
         Examples
         --------
         >>> import tempfile, neurotrove as nt
-        >>> folder = nt.connect(tempfile.mkdtemp()).export_one()
+        >>> folder = nt.connect(tempfile.mkdtemp(), create=True).export_one()
         >>> (folder / "cache_info.json").exists()
         True
         """
@@ -265,7 +271,7 @@ class Trove(LoadingMixin, WritingMixin):
         Examples
         --------
         >>> import tempfile, neurotrove as nt
-        >>> nt.connect(tempfile.mkdtemp()).table("sessions").columns[:4]
+        >>> nt.connect(tempfile.mkdtemp(), create=True).table("sessions").columns[:4]
         ['eid', 'lab', 'subject', 'date']
         """
         spec = table_spec(name)
@@ -280,7 +286,7 @@ class Trove(LoadingMixin, WritingMixin):
         Examples
         --------
         >>> import tempfile, neurotrove as nt
-        >>> nt.connect(tempfile.mkdtemp()).ephys.get_units().empty
+        >>> nt.connect(tempfile.mkdtemp(), create=True).ephys.get_units().empty
         True
         """
         if self._ephys is None:
@@ -313,15 +319,18 @@ class Trove(LoadingMixin, WritingMixin):
         return search_insertions(self, details, **filters)
 
 
-def _write_trove_config(path: Path, db: str | None) -> None:
-    """Write a new trove's config.toml, recording its catalogue URL unless it has a password."""
-    text = _CONFIG_TEMPLATE
-    if db is not None:
-        import sqlalchemy as sa
-
-        if sa.make_url(db).password is None:
-            text = f"db = {json.dumps(db)}  # this trove's catalogue\n\n" + text
-    path.write_text(text)
+def _check_root(root: Path, create: bool) -> None:
+    """Refuse a file, and unless ``create``, a folder that is not a trove (or no folder)."""
+    if root.exists() and not root.is_dir():
+        raise ConfigError(f"{root} is a file, not a folder; give the data root", root=str(root))
+    if create or (root / TROVE_DIR).is_dir():
+        return
+    why = "no such folder" if not root.exists() else f"the folder has no {TROVE_DIR}"
+    raise NotFoundError(
+        f"there is no trove at {root} ({why}); to make one there, run trove init {root}, or "
+        f"nt.connect({str(root)!r}, create=True) in Python",
+        root=str(root),
+    )
 
 
 def find_root(start: str | os.PathLike[str] | None = None) -> Path | None:
@@ -331,7 +340,7 @@ def find_root(start: str | os.PathLike[str] | None = None) -> Path | None:
     --------
     >>> import tempfile, pathlib, neurotrove as nt
     >>> root = pathlib.Path(tempfile.mkdtemp())
-    >>> _ = nt.connect(root)
+    >>> _ = nt.connect(root, create=True)
     >>> (root / "KS005").mkdir()
     >>> find_root(root / "KS005") == root.resolve()
     True
@@ -347,7 +356,7 @@ def connect(
     target: str | os.PathLike[str] | None = None,
     *,
     db: str | None = None,
-    create: bool = True,
+    create: bool | None = None,
     username: str | None = None,
     mode: str | None = None,
     **settings: Any,
@@ -364,8 +373,11 @@ def connect(
     db : str, optional
         A catalogue URL, e.g. ``postgresql://lab@dbhost/trove``, for a catalogue shared
         between machines that see the same files.
-    create : bool
-        Create a local trove when it does not exist.
+    create : bool, optional
+        Make ``target`` a trove when it is not one (as ``trove init`` does). The default:
+        only the default local trove (no ``target``) is made on first use; a ``target``
+        that is missing or not a trove raises :class:`~neurotrove.errors.NotFoundError`
+        naming it.
     username : str, optional
         For a server: who to log in as (default: ``NEUROTROVE_USER``, else the default user
         of that server recorded by ``trove login``).
@@ -382,15 +394,21 @@ def connect(
 
     Raises
     ------
+    NotFoundError
+        For a ``target`` that is missing or not a trove (unless ``create``).
     ConfigError
         For a bad setting, or ``db=`` given with a server.
 
     Examples
     --------
     >>> import tempfile, neurotrove as nt
-    >>> trove = nt.connect(tempfile.mkdtemp())
-    >>> trove.mode
+    >>> folder = tempfile.mkdtemp()
+    >>> nt.connect(folder, create=True).mode
     'local'
+    >>> nt.connect(folder + "-typo")
+    Traceback (most recent call last):
+    ...
+    neurotrove.errors.NotFoundError: there is no trove at ...-typo (no such folder); ...
     """
     loaded = Settings.load(db=db, mode=mode, **settings)
     text = os.fspath(target) if target is not None else None
@@ -415,4 +433,6 @@ def connect(
             username=username,
         )
     root = Path(text) if text is not None else loaded.root
+    if create is None:
+        create = text is None  # the default trove is made on first use; a given one is not
     return Trove(root, db=db or loaded.db, settings=loaded.with_changes(root=root), create=create)

@@ -9,8 +9,9 @@ an empty folder and a folder that only looks like a session.
 
 The content is random but deterministic for a seed, and lengths agree within each object.
 Every file goes to a hidden temporary name in its folder and is then renamed into place,
-so an interrupted run never leaves half a file. Files already there are overwritten;
-nothing is ever deleted. Nothing here touches a catalogue.
+so an interrupted run never leaves half a file. Files already there are overwritten, unless
+they hold the same bytes (then they are left alone, so writing the tree again changes
+nothing); nothing is ever deleted. Nothing here touches a catalogue.
 
 Examples
 --------
@@ -91,7 +92,7 @@ def write_example_tree(
     ----------
     root : Path
         The data root; created if missing. Files already there are kept, except those this
-        function writes, which are overwritten.
+        function writes, which are overwritten (unless they hold the same bytes already).
     seed : int
         Seed of the random content, 0 or more; the same seed writes the same bytes.
     n_subjects : int
@@ -162,7 +163,13 @@ def write_example_tree(
 
 
 def _write(path: Path, data: bytes) -> None:
-    """Write ``data`` to a hidden temporary file beside ``path``, then rename it into place."""
+    """Write ``data`` to a hidden temporary file beside ``path``, then rename it into place.
+
+    A file that already holds ``data`` is left alone, so writing the tree again changes
+    nothing (not even modification times) and a register scan finds nothing to update.
+    """
+    if _holds(path, data):
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.part")
     try:
@@ -171,6 +178,16 @@ def _write(path: Path, data: bytes) -> None:
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
+
+
+def _holds(path: Path, data: bytes) -> bool:
+    """Whether the file at ``path`` holds exactly ``data``."""
+    try:
+        if path.stat().st_size != len(data):
+            return False
+        return path.read_bytes() == data
+    except OSError:
+        return False
 
 
 def _npy(array: np.ndarray[Any, Any]) -> bytes:

@@ -33,7 +33,7 @@ Examples
 >>> from neurotrove.demo import write_example_tree
 >>> root = tempfile.mkdtemp()
 >>> _ = write_example_tree(root, oddities=False)
->>> trove = nt.connect(root)
+>>> trove = nt.connect(root, create=True)
 >>> _ = trove.register(progress=False)
 >>> folder = trove.export_one(root)
 >>> sorted(p.name for p in folder.glob("*.pqt"))

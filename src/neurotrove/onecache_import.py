@@ -383,7 +383,7 @@ def import_tables(
     >>> source = pathlib.Path(tempfile.mkdtemp())
     >>> _ = write_example_tree(source, oddities=False)
     >>> _ = make_parquet_db(source)
-    >>> report = nt.connect(source).import_one(source, progress=False)
+    >>> report = nt.connect(source, create=True).import_one(source, progress=False)
     >>> report.sessions_added, report.datasets_missing
     (12, 0)
     """

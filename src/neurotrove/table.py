@@ -8,7 +8,7 @@ Examples
 --------
 >>> import tempfile
 >>> import neurotrove as nt
->>> trove = nt.connect(tempfile.mkdtemp())
+>>> trove = nt.connect(tempfile.mkdtemp(), create=True)
 >>> sessions = trove.table("sessions")
 >>> sessions.insert([{"subject": "KS005", "date": "2019-04-01", "number": 1,
 ...                   "json": {"imaging": True}}])

@@ -26,7 +26,7 @@ A rig with one LED, a session recorded in it, and a mask function in the analysi
 ...                                     timestamps=np.array([1.0, 2.0, 3.0, 4.0])))
 >>> with NWBHDF5IO(str(work / "session.nwb"), "w") as io:
 ...     io.write(nwbfile)
->>> trove = nt.connect(work / "trove")
+>>> trove = nt.connect(work / "trove", create=True)
 >>> eid = trove.register_session("mouse01", "2024-05-01")
 >>> b = trove.behaviour
 >>> b.analysis_dir = work

@@ -161,7 +161,15 @@ class Catalog:
             event.listen(engine, "connect", _configure_sqlite)
             event.listen(engine, "begin", _begin_sqlite)
             return engine
-        return sa.create_engine(self.url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+        try:
+            return sa.create_engine(self.url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+        except ImportError as error:  # a driver named in the URL (+pg8000) is not installed
+            raise ConfigError(
+                f"catalogue {self.where} needs the database driver {error.name or error}, which "
+                f"is not installed; use postgresql://... (psycopg, pip install "
+                f"'neurotrove[postgresql]') or install that driver",
+                db=self.where,
+            ) from None
 
     @contextmanager
     def read(self) -> Iterator[Connection]:

@@ -89,6 +89,11 @@ def demo(
         (root / TROVE_DIR / MARKER).write_text(
             "Made by trove demo; delete the whole folder when done.\n"
         )
+        # Example data is never something to commit: git ignores the whole folder, so a
+        # demo run inside a checkout (neurotrove's own, or a lab's project) leaves it clean.
+        ignore = root / ".gitignore"
+        if not ignore.exists():
+            ignore.write_text("# Made by trove demo: example data, not to commit\n*\n")
         tree = write_example_tree(root)
     files = sum(1 for p in root.rglob("*") if p.is_file() and TROVE_DIR not in p.parts)
     subjects = len({session.parent.parent.name for session in tree.sessions})
@@ -105,7 +110,7 @@ def demo(
         [f"trove init {shown}", f"cd {shown} && trove register"],
         [f"trove = nt.connect({str(folder)!r})", "trove.register()"],
     )
-    with nt.connect(root, db=options(ctx).db) as trove:
+    with nt.connect(root, db=options(ctx).db, create=True) as trove:
         print_report(out, trove.register(), indent=3)
 
         _step(

@@ -34,33 +34,42 @@ def init(
         ),
     ] = None,
 ) -> None:
-    """Create a trove: a catalogue and settings in DIR/.trove (nothing else is touched)."""
+    """Create a trove: a catalogue and settings in DIR/.trove (nothing else is touched).
+
+    With --db the catalogue's URL is recorded in DIR/.trove/config.toml, so every command
+    and nt.connect(DIR) use it. Nothing is written unless the catalogue can be reached.
+    """
     from rich.text import Text
 
-    from ..client import TROVE_DIR, connect
+    from ..trove_init import CATALOG_FILE, CONFIG_FILE, TROVE_DIR, init_trove
 
     chosen = options(ctx)
     given = directory or (chosen.root if chosen.root_given else None)
     target = (given or Path.cwd()).expanduser().absolute()
-    trove_dir = target / TROVE_DIR
-    existed = {name for name in ("config.toml", "catalog.db") if (trove_dir / name).exists()}
-    with connect(target, db=db or chosen.db, create=True) as trove:
-        dialect, where = trove.catalog.dialect, trove.catalog.where
+    report = init_trove(target, db=db or chosen.db)
     out = console()
-    if "config.toml" in existed and (dialect != "sqlite" or "catalog.db" in existed):
-        out.print(Text(f"{target} is already a trove (catalogue: {where}); nothing to create."))
+    if not report.created:
+        out.print(
+            Text(f"{target} is already a trove (catalogue: {report.where}); nothing to create.")
+        )
         return
+    if report.replaced is not None:
+        out.print(Text(f"Replaced the catalogue it recorded, {report.replaced}.", style="yellow"))
     out.print(Text.assemble(("Created", "green"), f" a trove in {target}:"))
-    rows = [(f"{TROVE_DIR}/config.toml", "settings of this trove (default conditions)")]
-    if dialect == "sqlite":
-        rows.append((f"{TROVE_DIR}/catalog.db", "the catalogue (SQLite)"))
+    rows = [(f"{TROVE_DIR}/{CONFIG_FILE}", "settings of this trove (default conditions)")]
+    if report.dialect == "sqlite":
+        rows.append((f"{TROVE_DIR}/{CATALOG_FILE}", "the catalogue (SQLite)"))
     else:
-        rows.append(("catalogue", f"{where} ({dialect}; tables created or up to date)"))
+        recorded = "; its URL is recorded in config.toml" if report.recorded else ""
+        rows.append(("catalogue", f"{report.where} ({report.dialect}{recorded})"))
     for path, what in rows:
         out.print(Text.assemble("  ", (f"{path:<22}", "bold"), what))
-    if dialect != "sqlite":
+    if report.dialect != "sqlite" and not report.recorded:
         out.print(
-            Text("Later commands need this catalogue too: pass --db URL or set NEUROTROVE_DB.")
+            Text(
+                "The URL holds a password, so it is not recorded: later commands need --db URL "
+                "(or NEUROTROVE_DB); better, keep the password in ~/.pgpass."
+            )
         )
     out.print(
         Text(

@@ -54,6 +54,7 @@ def serve(
     from ..auth import Accounts, parse_duration
     from ..client import connect
     from ..server import serve as run
+    from ..server.run import check_address
     from .output import console, note
 
     chosen = options(ctx)
@@ -62,6 +63,7 @@ def serve(
     with connect(root, db=chosen.db, create=False) as trove:
         where = trove.catalog.where
         users = Accounts(trove.catalog).list_users()
+    check_address(host, port)  # before saying where it serves
     can_log_in = int(users["can_log_in"].sum()) if len(users) else 0
     access = (
         "anyone may read; writes need a token" if public_read else "reads and writes need a token"

@@ -21,10 +21,24 @@ user_app = typer.Typer(
 
 
 def read_password(from_stdin: bool, prompt: str, *, confirm: bool) -> str:
-    """Read a password from the first line of stdin, or ask for it (hidden) on the terminal."""
+    """Read a password from the first line of stdin, or ask for it (hidden) on the terminal.
+
+    Raises
+    ------
+    ConfigError
+        When there is no terminal to ask on and ``from_stdin`` is false; the message says to
+        pipe the password in with ``--password-stdin``.
+    """
     if from_stdin:
         line = sys.stdin.readline()
         return line.rstrip("\r\n")
+    if not sys.stdin.isatty():
+        from ..errors import ConfigError
+
+        raise ConfigError(
+            "there is no terminal to ask for the password on; pipe it in with "
+            "--password-stdin (its first line is the password)"
+        )
     value: str = typer.prompt(prompt, hide_input=True, confirmation_prompt=confirm)
     return value
 

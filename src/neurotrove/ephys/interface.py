@@ -9,7 +9,7 @@ Examples
 --------
 >>> import tempfile, neurotrove as nt
 >>> from neurotrove.ephys import ProbeData
->>> trove = nt.connect(tempfile.mkdtemp())
+>>> trove = nt.connect(tempfile.mkdtemp(), create=True)
 >>> eid = trove.register_session("KS005", "2019-04-01", task_protocol="brain_observatory_1.1")
 >>> probe = ProbeData(
 ...     "probeA",

@@ -11,7 +11,7 @@ so the same data imported on two machines get the same ids.
 Examples
 --------
 >>> import tempfile, neurotrove as nt
->>> trove = nt.connect(tempfile.mkdtemp())
+>>> trove = nt.connect(tempfile.mkdtemp(), create=True)
 >>> eid = trove.register_session("KS005", "2019-04-01", lab="cortexlab")
 >>> trove.table("probes").insert([{"session": eid, "name": "probe00", "model": "3A"}])
 1

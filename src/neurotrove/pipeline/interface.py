@@ -3,7 +3,7 @@
 Examples
 --------
 >>> import tempfile, neurotrove as nt
->>> trove = nt.connect(tempfile.mkdtemp())
+>>> trove = nt.connect(tempfile.mkdtemp(), create=True)
 >>> eid = trove.register_session("ATL028", "2024-01-02", json={"imaging": True})
 >>> p = trove.pipeline
 >>> _ = p.add_step("registration", outputs=["alf/*"])

@@ -19,7 +19,7 @@ kept beside the old one, when the catalogue changes.
 Examples
 --------
 >>> import tempfile, pathlib, neurotrove as nt
->>> trove = nt.connect(tempfile.mkdtemp())
+>>> trove = nt.connect(tempfile.mkdtemp(), create=True)
 >>> eid = trove.register_session("KS005", "2019-04-01")
 >>> folder = trove.root / trove.eid2path(eid) / "alf"
 >>> folder.mkdir(parents=True)

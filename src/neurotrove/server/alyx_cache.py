@@ -44,7 +44,7 @@ def cache_build(trove: Any, folder: Path) -> tuple[Path, dict[str, Any]]:
     Examples
     --------
     >>> import tempfile, pathlib, neurotrove as nt
-    >>> trove = nt.connect(tempfile.mkdtemp())
+    >>> trove = nt.connect(tempfile.mkdtemp(), create=True)
     >>> path, info = cache_build(trove, trove.root / ".trove" / "one-cache")
     >>> path.suffix, sorted(info["tables"])
     ('.zip', ['datasets', 'sessions'])

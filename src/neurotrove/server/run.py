@@ -7,6 +7,7 @@ by :func:`app_from_environment` from settings passed in ``NEUROTROVE_SERVE``.
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import json
 import os
 import socket
@@ -14,7 +15,7 @@ from typing import Any
 
 from ..auth import DEFAULT_TOKEN_TTL
 
-__all__ = ["SERVE_ENV", "app_from_environment", "serve"]
+__all__ = ["SERVE_ENV", "app_from_environment", "check_address", "serve"]
 
 SERVE_ENV = "NEUROTROVE_SERVE"
 """The environment variable that hands the server's settings to uvicorn's workers."""
@@ -92,6 +93,18 @@ def app_from_environment() -> Any:
     )
 
 
+def check_address(host: str, port: int) -> None:
+    """Check that the server can listen on ``host:port`` now, before it says it serves there.
+
+    Raises
+    ------
+    ConfigError
+        When the port is taken or the address is not one of this machine's; the message says
+        which and what to do.
+    """
+    _tcp_socket(host, port).close()
+
+
 def _tcp_socket(host: str, port: int) -> socket.socket:
     """Bind the socket uvicorn's workers share, declared as TCP.
 
@@ -108,11 +121,12 @@ def _tcp_socket(host: str, port: int) -> socket.socket:
         sock.close()
         from ..errors import ConfigError
 
-        raise ConfigError(
-            f"cannot listen on {host}:{port} ({error.strerror}); pick another --port or stop "
-            f"what uses it",
-            host=host,
-            port=port,
-        ) from None
+        if error.errno == errno.EADDRINUSE:
+            problem = f"port {port} on {host} is taken (is a server running there already?)"
+            fix = "pick another --port, or stop what uses it"
+        else:
+            problem = f"cannot listen on {host}:{port} ({error.strerror or error})"
+            fix = "give --host an address of this machine (0.0.0.0 for all)"
+        raise ConfigError(f"{problem}; {fix}", host=host, port=port) from None
     sock.set_inheritable(True)
     return sock
