@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import json
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +14,7 @@ import pandas as pd
 import pytest
 
 import neurotrove as nt
+from neurotrove.ephys.structures import structure_table
 from neurotrove.errors import NotFoundError, ValidationError
 
 # -- ALF ---------------------------------------------------------------------------------
@@ -300,6 +303,72 @@ def test_nwb_spike_times_stay_with_their_probe_when_cluster_ids_repeat(
         (n, int(c)): int(p) for n, c, p in units[["name", "cluster_id", "peak_channel"]].values
     }
     assert peaks == {key: key[1] for key in TWO_PROBE_SPIKES}
+
+
+def shipped_structure_ids() -> dict[str, int]:
+    """Acronym to structure id, read straight from the ontology table the package ships."""
+    text = (resources.files("neurotrove.ephys") / "ccf_structures.csv").read_text()
+    rows = csv.DictReader(line for line in text.splitlines() if not line.startswith("#"))
+    return {row["acronym"]: int(row["id"]) for row in rows}
+
+
+def test_the_shipped_ontology_is_allens_structure_tree() -> None:
+    text = (resources.files("neurotrove.ephys") / "ccf_structures.csv").read_text()
+    header = [line for line in text.splitlines() if line.startswith("#")]
+    assert "iblatlas 1.3.0" in " ".join(header) and "sha256" in " ".join(header)
+    table = structure_table()
+    assert len(table) == 1327 and table.index.is_unique and table["acronym"].is_unique
+    assert table["parent_structure_id"].isna().sum() == 1  # root alone
+    assert set(table["parent_structure_id"].dropna()) <= set(table.index)
+    # Ids as Allen's ecephys tables carry them (e.g. AllenSDK's channels and units).
+    known = {"root": 997, "grey": 8, "VISp": 385, "VISam": 394, "CA1": 382, "DG": 726}
+    known |= {"LGd": 170, "LP": 218, "APN": 215, "CA3": 463, "ProS": 484682470}
+    assert {a: shipped_structure_ids()[a] for a in known} == known
+    assert table.loc[385, "parent_structure_id"] == 669 and table.loc[669, "acronym"] == "VIS"
+
+
+def test_nwb_acronyms_get_allen_structure_ids_and_export_with_them(
+    trove: nt.Trove, tmp_path: Path
+) -> None:
+    eid = trove.register_session("699733581", "2019-01-19", task_protocol="passive")
+    write_two_probe_nwb(trove.eid2path(eid) / "session.nwb")
+    trove.ephys.import_nwb(eid, "session.nwb")
+    shipped = shipped_structure_ids()
+    channels = trove.ephys.get_channels()
+    expected = [shipped.get(a) for a in channels["ecephys_structure_acronym"]]
+    assert channels["ecephys_structure_id"].tolist() == [
+        pd.NA if e is None else e for e in expected
+    ]
+    assert channels["ecephys_structure_id"].count() == 5  # "none" is outside the brain
+
+    trove.ephys.export_allen(tmp_path / "export")
+    exported = pd.read_csv(tmp_path / "export" / "units.csv")
+    in_brain = trove.ephys.get_units(
+        amplitude_cutoff_maximum=None, presence_ratio_minimum=None, isi_violations_maximum=None
+    )
+    assert len(in_brain) == exported["ecephys_structure_id"].notna().sum() == 5
+    assert sorted(exported["ecephys_structure_id"].dropna().astype(int)) == sorted(
+        shipped[a] for a in ("VISp", "CA1", "DG", "LGd", "LP")
+    )
+    written = pd.read_csv(tmp_path / "export" / "channels.csv")
+    assert written["ecephys_structure_id"].count() == 5
+
+
+def test_export_allen_fills_structure_ids_an_older_import_left_out(
+    trove: nt.Trove, tmp_path: Path
+) -> None:
+    eid = trove.register_session("699733581", "2019-01-19")
+    write_two_probe_nwb(trove.eid2path(eid) / "session.nwb")
+    trove.ephys.import_nwb(eid, "session.nwb")
+    # As imported before acronyms were resolved: the structure by acronym only.
+    assert trove.table("channels").update({"structure_id": None}, local_index=(0, ">=")) == 6
+    assert trove.ephys.get_units(filter_by_validity=False)["ecephys_structure_id"].isna().all()
+    trove.ephys.export_allen(tmp_path / "export")
+    units = pd.read_csv(tmp_path / "export" / "units.csv")
+    assert units["ecephys_structure_id"].count() == 5
+    assert sorted(units["ecephys_structure_id"].dropna().astype(int)) == sorted(
+        shipped_structure_ids()[a] for a in ("VISp", "CA1", "DG", "LGd", "LP")
+    )
 
 
 def test_import_nwb_refuses_what_it_cannot_read(trove: nt.Trove) -> None:

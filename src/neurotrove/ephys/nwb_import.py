@@ -5,7 +5,8 @@
   ``probe_horizontal_position``/``probe_vertical_position`` (else ``rel_x``/``rel_y``), the
   CCF coordinates from ``x``, ``y``, ``z`` (anterior-posterior, dorsal-ventral,
   left-right, as NWB defines them), the structure from ``location`` and a
-  ``structure_id`` column if there is one.
+  ``structure_id`` column if there is one, else the id of the ``location`` acronym in
+  the Allen ontology shipped with neurotrove (:mod:`.structures`).
 - A unit's probe and peak channel come from its ``peak_channel_id`` (an electrode id),
   else from the first of its ``electrodes``; its ``cluster_id`` column, else its row id;
   ``quality``; and every Allen-named metric column (raw Allen names such as ``PT_ratio``
