@@ -28,7 +28,7 @@ from neurotrove.cli import app
 from neurotrove.ephys.allen import allen_id
 
 from .test_ephys import _probe
-from .test_ephys_import import write_allen_cache
+from .test_ephys_import import write_allen_cache, write_two_probe_nwb
 
 ALLENSDK = "allensdk==2.16.2"
 READER = r"""
@@ -168,6 +168,10 @@ def test_allensdk_reads_the_export_as_the_same_tables(
     trove.register_subject("M1", lab="allen", sex="M", birth_date="2019-01-01", genotype="wt/wt")
     eid = trove.register_session("M1", "2019-05-01", lab="allen", task_protocol="A")
     trove.ephys.write_session(eid, [_probe(1, "probeA")])  # no Allen ids: derived on export
+    # Structures named by acronym only (NWB locations); cluster ids 0-2 on each probe.
+    nwb = trove.register_session("M1", "2019-05-02", lab="allen", task_protocol="A")
+    write_two_probe_nwb(trove.eid2path(nwb) / "ecephys.recording.session.nwb")
+    trove.ephys.import_nwb(nwb, "ecephys.recording.session.nwb")
 
     export = tmp_path / "export"
     database = ["--db", trove.db] if trove.db.startswith("postgresql") else []
@@ -190,7 +194,7 @@ def test_allensdk_reads_the_export_as_the_same_tables(
         ephys.get_probes(),
         ephys.get_channels(),
     )
-    assert len(sessions) == 3
+    assert len(sessions) == 4
     ours = sessions.set_index(pd.Index(_ids(sessions)))
     assert _compare(ours, _read(out, "sessions"), skip={"specimen_id"}) == []
     assert _read(out, "sessions").loc[715093703, "specimen_id"] == 699733581
@@ -227,6 +231,9 @@ def test_allensdk_reads_the_export_as_the_same_tables(
         ours["ecephys_session_id"] = _map(mine["ecephys_session_id"], sessions)
         assert _compare(ours, theirs, skip={"ecephys_structure_id_unit", "specimen_id"}) == []
         assert len(theirs) > 0, name
+        # The NWB session's five units in the brain, by AllenSDK's test as by ours.
+        nwb_units = theirs[theirs["ecephys_session_id"] == _ids(sessions.loc[[nwb]])[0]]
+        assert len(nwb_units) == 5, name
 
     metrics = _read(out, "metrics")
     ours = ephys.get_unit_analysis_metrics_for_session(715093703)

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import json
+from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
 
 import neurotrove as nt
+from neurotrove.ephys.structures import structure_table
 from neurotrove.errors import NotFoundError, ValidationError
 
 # -- ALF ---------------------------------------------------------------------------------
@@ -199,6 +203,172 @@ def test_import_nwb_electrodes_and_units(trove: nt.Trove) -> None:
     }
     assert by_cluster == {0: spikes[0], 2: spikes[2]}
     assert set(data.units["name"]) == {"probeA", "probeB"}
+
+
+# Allen's NWB files sort each probe on its own, so both probes have clusters 0, 1 and 2.
+# Every spike train has its own length, so a unit given another's spikes shows.
+TWO_PROBE_SPIKES: dict[tuple[str, int], list[float]] = {
+    ("probeA", 0): [0.01, 0.11, 0.21, 0.31, 0.41],
+    ("probeA", 1): [0.02],
+    ("probeA", 2): [0.03, 0.13, 0.23],
+    ("probeB", 0): [0.04, 0.14],
+    ("probeB", 1): [0.05, 0.15, 0.25, 0.35],
+    ("probeB", 2): [0.06, 0.16, 0.26, 0.36, 0.46, 0.56],
+}
+TWO_PROBE_LOCATIONS = {"probeA": ["VISp", "CA1", "DG"], "probeB": ["LGd", "LP", "none"]}
+
+
+def write_two_probe_nwb(path: Path) -> None:
+    """An NWB file as Allen writes one: two probes, each with clusters 0, 1 and 2.
+
+    Units name their peak channel by electrode id (``peak_channel_id``); each unit's peak is
+    the channel of its cluster's number, so probeB's cluster 2 is outside the brain.
+    """
+    from pynwb import NWBHDF5IO, NWBFile
+
+    nwbfile = NWBFile(
+        session_description="two probes sorted apart",
+        identifier="session-2",
+        session_start_time=dt.datetime(2019, 1, 19, 8, 54, tzinfo=dt.UTC),
+    )
+    electrode_ids = {}
+    for first, (name, locations) in zip((1000, 2000), TWO_PROBE_LOCATIONS.items(), strict=True):
+        device = nwbfile.create_device(name=name, description="Neuropixels 1.0")
+        group = nwbfile.create_electrode_group(
+            name=name, description=name, location="brain", device=device
+        )
+        for index, location in enumerate(locations):
+            electrode_ids[name, index] = first + index
+            nwbfile.add_electrode(
+                id=first + index,
+                group=group,
+                location=location,
+                x=8000.0 + index,
+                y=3000.0,
+                z=7000.0,
+                rel_x=16.0 * index,
+                rel_y=20.0 * index,
+            )
+    nwbfile.add_unit_column(name="quality", description="sorter label")
+    nwbfile.add_unit_column(name="peak_channel_id", description="electrode id of the peak")
+    nwbfile.add_unit_column(name="cluster_id", description="the sorter's cluster, per probe")
+    for column in ("snr", "presence_ratio", "amplitude_cutoff", "isi_violations"):
+        nwbfile.add_unit_column(name=column, description=column)
+    for (name, cluster), times in TWO_PROBE_SPIKES.items():
+        nwbfile.add_unit(
+            spike_times=times,
+            quality="good",
+            peak_channel_id=electrode_ids[name, cluster],
+            cluster_id=cluster,
+            snr=3.0,
+            presence_ratio=0.99,
+            amplitude_cutoff=0.01,
+            isi_violations=0.1,
+        )
+    with NWBHDF5IO(str(path), "w") as io:
+        io.write(nwbfile)
+
+
+def spike_times_by_probe_and_cluster(trove: nt.Trove, eid: str) -> dict[Any, list[float]]:
+    """Every unit's spike times from ``get_session_data``, keyed by (probe name, cluster)."""
+    data = trove.ephys.get_session_data(
+        eid,
+        filter_by_validity=False,
+        amplitude_cutoff_maximum=None,
+        presence_ratio_minimum=None,
+        isi_violations_maximum=None,
+        filter_out_of_brain_units=False,
+    )
+    assert set(data.spike_times) == set(data.units.index)
+    return {
+        (data.units.loc[u, "name"], int(data.units.loc[u, "cluster_id"])): times.tolist()
+        for u, times in data.spike_times.items()
+    }
+
+
+def test_nwb_spike_times_stay_with_their_probe_when_cluster_ids_repeat(
+    trove: nt.Trove,
+) -> None:
+    eid = trove.register_session("699733581", "2019-01-19", task_protocol="passive")
+    write_two_probe_nwb(trove.eid2path(eid) / "session.nwb")
+    report = trove.ephys.import_nwb(eid, "session.nwb")
+    assert (report.probes, report.units, report.skipped) == (2, 6, [])
+    assert spike_times_by_probe_and_cluster(trove, eid) == TWO_PROBE_SPIKES
+    units = (
+        trove.table("units")
+        .get()
+        .merge(trove.table("probes").get()[["name"]], left_on="probe", right_index=True)
+    )
+    peaks = {
+        (n, int(c)): int(p) for n, c, p in units[["name", "cluster_id", "peak_channel"]].values
+    }
+    assert peaks == {key: key[1] for key in TWO_PROBE_SPIKES}
+
+
+def shipped_structure_ids() -> dict[str, int]:
+    """Acronym to structure id, read straight from the ontology table the package ships."""
+    text = (resources.files("neurotrove.ephys") / "ccf_structures.csv").read_text()
+    rows = csv.DictReader(line for line in text.splitlines() if not line.startswith("#"))
+    return {row["acronym"]: int(row["id"]) for row in rows}
+
+
+def test_the_shipped_ontology_is_allens_structure_tree() -> None:
+    text = (resources.files("neurotrove.ephys") / "ccf_structures.csv").read_text()
+    header = [line for line in text.splitlines() if line.startswith("#")]
+    assert "iblatlas 1.3.0" in " ".join(header) and "sha256" in " ".join(header)
+    table = structure_table()
+    assert len(table) == 1327 and table.index.is_unique and table["acronym"].is_unique
+    assert table["parent_structure_id"].isna().sum() == 1  # root alone
+    assert set(table["parent_structure_id"].dropna()) <= set(table.index)
+    # Ids as Allen's ecephys tables carry them (e.g. AllenSDK's channels and units).
+    known = {"root": 997, "grey": 8, "VISp": 385, "VISam": 394, "CA1": 382, "DG": 726}
+    known |= {"LGd": 170, "LP": 218, "APN": 215, "CA3": 463, "ProS": 484682470}
+    assert {a: shipped_structure_ids()[a] for a in known} == known
+    assert table.loc[385, "parent_structure_id"] == 669 and table.loc[669, "acronym"] == "VIS"
+
+
+def test_nwb_acronyms_get_allen_structure_ids_and_export_with_them(
+    trove: nt.Trove, tmp_path: Path
+) -> None:
+    eid = trove.register_session("699733581", "2019-01-19", task_protocol="passive")
+    write_two_probe_nwb(trove.eid2path(eid) / "session.nwb")
+    trove.ephys.import_nwb(eid, "session.nwb")
+    shipped = shipped_structure_ids()
+    channels = trove.ephys.get_channels()
+    expected = [shipped.get(a) for a in channels["ecephys_structure_acronym"]]
+    assert channels["ecephys_structure_id"].tolist() == [
+        pd.NA if e is None else e for e in expected
+    ]
+    assert channels["ecephys_structure_id"].count() == 5  # "none" is outside the brain
+
+    trove.ephys.export_allen(tmp_path / "export")
+    exported = pd.read_csv(tmp_path / "export" / "units.csv")
+    in_brain = trove.ephys.get_units(
+        amplitude_cutoff_maximum=None, presence_ratio_minimum=None, isi_violations_maximum=None
+    )
+    assert len(in_brain) == exported["ecephys_structure_id"].notna().sum() == 5
+    assert sorted(exported["ecephys_structure_id"].dropna().astype(int)) == sorted(
+        shipped[a] for a in ("VISp", "CA1", "DG", "LGd", "LP")
+    )
+    written = pd.read_csv(tmp_path / "export" / "channels.csv")
+    assert written["ecephys_structure_id"].count() == 5
+
+
+def test_export_allen_fills_structure_ids_an_older_import_left_out(
+    trove: nt.Trove, tmp_path: Path
+) -> None:
+    eid = trove.register_session("699733581", "2019-01-19")
+    write_two_probe_nwb(trove.eid2path(eid) / "session.nwb")
+    trove.ephys.import_nwb(eid, "session.nwb")
+    # As imported before acronyms were resolved: the structure by acronym only.
+    assert trove.table("channels").update({"structure_id": None}, local_index=(0, ">=")) == 6
+    assert trove.ephys.get_units(filter_by_validity=False)["ecephys_structure_id"].isna().all()
+    trove.ephys.export_allen(tmp_path / "export")
+    units = pd.read_csv(tmp_path / "export" / "units.csv")
+    assert units["ecephys_structure_id"].count() == 5
+    assert sorted(units["ecephys_structure_id"].dropna().astype(int)) == sorted(
+        shipped_structure_ids()[a] for a in ("VISp", "CA1", "DG", "LGd", "LP")
+    )
 
 
 def test_import_nwb_refuses_what_it_cannot_read(trove: nt.Trove) -> None:

@@ -26,7 +26,15 @@ from neurotrove.remote import RemoteTrove
 from .conftest import isolate_settings, module_catalogue
 from .serving import PASSWORD, ServerProcess, add_user
 from .test_ephys import DEFAULT, _names, _probe
-from .test_ephys_import import SPIKES, _write_alf_probe, _write_nwb, write_allen_cache
+from .test_ephys_import import (
+    SPIKES,
+    TWO_PROBE_SPIKES,
+    _write_alf_probe,
+    _write_nwb,
+    spike_times_by_probe_and_cluster,
+    write_allen_cache,
+    write_two_probe_nwb,
+)
 
 
 @dataclass
@@ -268,6 +276,13 @@ def test_imports_from_a_served_trove_run_on_the_server(
     assert local.pid2eid(pids[0]) == (eid, "probeC")
     uploads = local.root / ".trove" / "uploads"
     assert [p for p in uploads.rglob("*") if p.is_file()] == []
+
+
+def test_served_nwb_spike_times_stay_with_their_probe(served: ServedEphys, tmp_path: Path) -> None:
+    eid = served.remote.register_session("SWC_045", "2019-01-19", lab="swc")
+    write_two_probe_nwb(tmp_path / "two-probes.nwb")  # cluster ids 0-2 on both probes
+    served.remote.ephys.import_nwb(eid, tmp_path / "two-probes.nwb")
+    assert spike_times_by_probe_and_cluster(served.remote, eid) == TWO_PROBE_SPIKES
 
 
 def test_a_frozen_trove_answers_from_the_mirror(served: ServedEphys) -> None:

@@ -15,6 +15,7 @@ The modules:
 - :mod:`.interface`: :class:`Ephys`, the Allen-style tables;
 - :mod:`.session_data`: one session's units with their spike times;
 - :mod:`.alf_import`, :mod:`.nwb_import`, :mod:`.allen`: the importers and the exporter;
+- :mod:`.structures`: the Allen brain-structure ontology shipped with the package;
 - :mod:`.insertions`: ONE's insertion look-ups.
 """
 

@@ -34,6 +34,7 @@ from ..catalog.writes import insert_records, lock_key
 from ..errors import NotFoundError, ValidationError
 from ..query.conditions import compile_conditions
 from .report import ImportReport
+from .structures import structure_ids
 from .writing import METRIC_ALIASES, UNIT_FIELDS, ProbeData, write_session_ephys
 
 if TYPE_CHECKING:
@@ -481,6 +482,7 @@ def export_allen(ephys: Ephys, folder: str | os.PathLike[str]) -> Path:
         "ecephys_structure_acronym",
     ]
     channel_table = channels[channel_columns].copy()
+    channel_table["ecephys_structure_id"] = _structure_ids(channels)
     channel_table.insert(
         0, "ecephys_probe_id", [probe_ids[p] for p in channels["ecephys_probe_id"]]
     )
@@ -499,7 +501,7 @@ def export_allen(ephys: Ephys, folder: str | os.PathLike[str]) -> Path:
             "cluster_id": units["cluster_id"].to_numpy(),
             "quality": units["quality"].to_numpy(),
             # So AllenSDK drops units outside the brain by default, as trove.ephys does.
-            "ecephys_structure_id": units["ecephys_structure_id"].to_numpy(),
+            "ecephys_structure_id": _structure_ids(units),
             **{
                 _RAW_NAMES.get(name, name): units[name].to_numpy()
                 for name in UNIT_FIELDS
@@ -521,6 +523,18 @@ def export_allen(ephys: Ephys, folder: str | os.PathLike[str]) -> Path:
     ]
     manifest.write_text(json.dumps({"manifest": entries}, indent=2))
     return manifest
+
+
+def _structure_ids(table: pd.DataFrame) -> Any:
+    """Return a table's ``ecephys_structure_id``, the missing ones filled from acronyms.
+
+    Rows written before imports resolved acronyms (an NWB file's electrode ``location``)
+    have an acronym and no id; AllenSDK would take them to be outside the brain.
+    """
+    import pandas as pd
+
+    ids = structure_ids(table["ecephys_structure_id"], table["ecephys_structure_acronym"])
+    return pd.array(ids, dtype="Int64")
 
 
 def _export_metrics(

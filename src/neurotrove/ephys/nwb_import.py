@@ -5,7 +5,8 @@
   ``probe_horizontal_position``/``probe_vertical_position`` (else ``rel_x``/``rel_y``), the
   CCF coordinates from ``x``, ``y``, ``z`` (anterior-posterior, dorsal-ventral,
   left-right, as NWB defines them), the structure from ``location`` and a
-  ``structure_id`` column if there is one.
+  ``structure_id`` column if there is one, else the id of the ``location`` acronym in
+  the Allen ontology shipped with neurotrove (:mod:`.structures`).
 - A unit's probe and peak channel come from its ``peak_channel_id`` (an electrode id),
   else from the first of its ``electrodes``; its ``cluster_id`` column, else its row id;
   ``quality``; and every Allen-named metric column (raw Allen names such as ``PT_ratio``
@@ -30,7 +31,7 @@ from .writing import METRIC_ALIASES, UNIT_FIELDS, ProbeData, write_session_ephys
 if TYPE_CHECKING:
     from ..client import Trove
 
-__all__ = ["import_nwb", "read_nwb_probes"]
+__all__ = ["import_nwb", "read_nwb_probes", "unit_clusters", "unit_places"]
 
 _SKIP_UNIT_COLUMNS = {
     "spike_times",
@@ -63,6 +64,59 @@ def _first_electrodes(units: Any) -> Any:
     )
 
 
+def _electrode_places(electrodes: Any) -> list[tuple[str, int]]:
+    """Return each electrode row's probe (its group's name) and channel index on that probe."""
+    groups = [g.name for g in electrodes["group"].data[:]]
+    local = _column(electrodes, "local_index")
+    order: dict[str, int] = {}
+    places = []
+    for row, group in enumerate(groups):
+        index = int(local[row]) if local is not None else order.get(group, 0)
+        order[group] = order.get(group, 0) + 1
+        places.append((group, index))
+    return places
+
+
+def unit_places(nwbfile: Any) -> list[tuple[str, int | None] | None]:
+    """Return each row of an NWB file's units table as its probe and peak channel.
+
+    A unit's probe is the electrode group of its ``peak_channel_id`` (an electrode id), else
+    of the first of its ``electrodes``; in a file with one group, every unit is on it (its
+    peak channel then maybe unknown, ``None``). A unit no electrode places is ``None``.
+    This is how :func:`import_nwb` files units and how ``get_session_data`` finds their
+    spike times, so both agree when each probe's cluster ids start again at 0.
+    """
+    electrodes, units = nwbfile.electrodes, nwbfile.units
+    if electrodes is None or units is None or len(units) == 0:
+        return []
+    places = _electrode_places(electrodes)
+    row_of_id = {int(i): row for row, i in enumerate(np.asarray(electrodes.id.data[:]))}
+    groups = {group for group, _ in places}
+    peak_ids = _column(units, "peak_channel_id")
+    first = _first_electrodes(units)
+    found: list[tuple[str, int | None] | None] = []
+    for row in range(len(units)):
+        if peak_ids is not None:
+            electrode = row_of_id.get(int(peak_ids[row]), -1)
+        elif first is not None:
+            electrode = int(first[row])
+        else:
+            electrode = -1
+        if 0 <= electrode < len(places):
+            found.append(places[electrode])
+        elif len(groups) == 1:
+            found.append((next(iter(groups)), None))
+        else:
+            found.append(None)
+    return found
+
+
+def unit_clusters(units: Any) -> Any:
+    """Return each unit's cluster id: its ``cluster_id`` column, else its row id."""
+    clusters = _column(units, "cluster_id")
+    return clusters if clusters is not None else np.asarray(units.id.data[:])
+
+
 def read_nwb_probes(path: Path, stored_path: str) -> tuple[list[ProbeData], list[str]]:
     """Read an NWB file's probes, channels and units; return them and what was left out."""
     try:
@@ -79,11 +133,6 @@ def read_nwb_probes(path: Path, stored_path: str) -> tuple[list[ProbeData], list
             raise ValidationError(
                 f"{path} has no electrodes table; nothing to import", path=str(path)
             )
-        groups = [g.name for g in electrodes["group"].data[:]]
-        ids = np.asarray(electrodes.id.data[:])
-        local = _column(electrodes, "local_index")
-        order: dict[str, int] = {}
-        channel_of: dict[int, tuple[str, int]] = {}
         channels: dict[str, dict[str, list[Any]]] = {}
         columns = {
             "probe_horizontal_position": "probe_horizontal_position"
@@ -101,10 +150,7 @@ def read_nwb_probes(path: Path, stored_path: str) -> tuple[list[ProbeData], list
             else "ecephys_structure_id",
         }
         values = {field: _column(electrodes, source) for field, source in columns.items()}
-        for row, group in enumerate(groups):
-            index = int(local[row]) if local is not None else order.get(group, 0)
-            order[group] = order.get(group, 0) + 1
-            channel_of[row] = (group, index)
+        for row, (group, index) in enumerate(_electrode_places(electrodes)):
             table = channels.setdefault(group, {"local_index": []})
             table["local_index"].append(index)
             for field, data in values.items():
@@ -113,13 +159,10 @@ def read_nwb_probes(path: Path, stored_path: str) -> tuple[list[ProbeData], list
                     table.setdefault(field, []).append(
                         item.decode() if isinstance(item, bytes) else item
                     )
-        row_of_id = {int(i): row for row, i in enumerate(ids)}
         units_by_probe: dict[str, dict[str, list[Any]]] = {g: {} for g in channels}
         units = nwbfile.units
         if units is not None and len(units):
-            peak_ids = _column(units, "peak_channel_id")
-            first = _first_electrodes(units)
-            clusters = _column(units, "cluster_id")
+            clusters = unit_clusters(units)
             unit_ids = np.asarray(units.id.data[:])
             quality = _column(units, "quality")
             metric_columns = {
@@ -143,23 +186,13 @@ def read_nwb_probes(path: Path, stored_path: str) -> tuple[list[ProbeData], list
                 and v.dtype.kind in "biuf"
                 and len(v) == len(unit_ids)
             }
-            for row in range(len(unit_ids)):
-                if peak_ids is not None:
-                    electrode = row_of_id.get(int(peak_ids[row]), -1)
-                elif first is not None:
-                    electrode = int(first[row])
-                else:
-                    electrode = -1
-                if electrode in channel_of:
-                    group, peak = channel_of[electrode]
-                elif len(channels) == 1:
-                    group, peak = next(iter(channels)), None
-                else:
+            for row, place in enumerate(unit_places(nwbfile)):
+                if place is None:
                     skipped.append(f"unit {unit_ids[row]}: no peak channel tells its probe")
                     continue
+                group, peak = place
                 table = units_by_probe[group]
-                cluster = clusters[row] if clusters is not None else unit_ids[row]
-                table.setdefault("cluster_id", []).append(int(cluster))
+                table.setdefault("cluster_id", []).append(int(clusters[row]))
                 table.setdefault("peak_channel", []).append(peak)
                 label = quality[row] if quality is not None else None
                 table.setdefault("quality", []).append(

@@ -7,7 +7,8 @@ Spike times are read from the files, never stored in the catalogue:
 - a probe imported from NWB reads its units' ``spike_times`` from the file
   (``json["nwb"]``, relative to the session folder or absolute): a dataset of the session
   is loaded as any dataset (so a served trove downloads it), else the file is read where
-  it is.
+  it is. A unit there is the row of the probe's electrode group with the unit's cluster id
+  (each probe's clusters may be numbered from 0, as Allen's files do).
 """
 
 from __future__ import annotations
@@ -81,18 +82,25 @@ def _group_spikes(times: Any, clusters: Any, wanted: Mapping[int, str]) -> dict[
     return out
 
 
-def _nwb_spikes(path: Path, wanted: Mapping[int, str]) -> dict[str, SpikeTimes]:
+def _nwb_spikes(path: Path, wanted: Mapping[tuple[str, int], str]) -> dict[str, SpikeTimes]:
+    """Read the spike times of the units in ``wanted`` ((probe, cluster) -> unit id).
+
+    A unit is found by its probe and its cluster together: a file sorted probe by probe
+    numbers each probe's clusters from 0, so a cluster id alone names several units.
+    """
     from pynwb import NWBHDF5IO
 
+    from .nwb_import import unit_clusters, unit_places
+
     with NWBHDF5IO(str(path), "r") as io:
-        units = io.read().units
+        nwbfile = io.read()
+        units = nwbfile.units
         if units is None:
             return {}
-        column = "cluster_id" if "cluster_id" in units.colnames else None
-        ids = units[column][:] if column else units.id[:]
+        clusters = unit_clusters(units)
         out: dict[str, SpikeTimes] = {}
-        for row, cluster in enumerate(ids):
-            unit = wanted.get(int(cluster))
+        for row, place in enumerate(unit_places(nwbfile)):
+            unit = None if place is None else wanted.get((place[0], int(clusters[row])))
             if unit is not None:
                 out[unit] = np.asarray(units["spike_times"][row], dtype=float)
         return out
@@ -147,18 +155,23 @@ def session_data(
         for r in ephys._table_rows(es.probe_insertions, [es.probe_insertions.c.session == eid])
     }
     folder = trove.eid2path(eid)
+    nwb_units: dict[str, tuple[str, dict[tuple[str, int], str]]] = {}
     for pid, probe_units in units.groupby("ecephys_probe_id", sort=False):
+        row = rows[str(pid)]
         wanted = {
             int(c): str(u)
             for u, c in zip(probe_units.index, probe_units["cluster_id"], strict=True)
         }
-        source = rows[str(pid)]["json"] or {}
-        if "nwb" in source:
-            path = _nwb_file(trove, eid, folder, str(source["nwb"]), str(pid))
-            spike_times.update(_nwb_spikes(path, wanted))
+        source = row["json"] or {}
+        if "nwb" in source:  # every probe of one file is read in one pass over it
+            _, of_file = nwb_units.setdefault(str(source["nwb"]), (str(pid), {}))
+            of_file.update({(str(row["name"]), c): u for c, u in wanted.items()})
         elif "collection" in source:
             collection = source["collection"]
             times = trove.load_dataset(eid, "spikes.times.npy", collection=collection)
             clusters = trove.load_dataset(eid, "spikes.clusters.npy", collection=collection)
             spike_times.update(_group_spikes(times, clusters, wanted))
+    for stored, (pid, of_file) in nwb_units.items():
+        path = _nwb_file(trove, eid, folder, stored, pid)
+        spike_times.update(_nwb_spikes(path, of_file))
     return EphysSessionData(eid, units, spike_times, channels, probes)

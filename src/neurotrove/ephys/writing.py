@@ -4,7 +4,9 @@ Every importer (ALF, NWB, an Allen project cache) turns what it read into
 :class:`ProbeData` and calls :func:`write_session_ephys` inside one write transaction per
 session. The probes go through the table interface's ``insert_records`` (``update`` on
 conflict); their channels and units are replaced as a whole, in bulk, with their stable
-ids, so importing the same data again changes nothing but the row numbers.
+ids, so importing the same data again changes nothing but the row numbers. A channel that
+names its brain structure by acronym only gets the acronym's id in the Allen ontology
+(:mod:`.structures`), as Allen's own tables have both.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from ..catalog import ephys_schema as es
 from ..catalog.views import table_spec
 from ..catalog.writes import insert_records, lock_key
 from ..errors import ValidationError
+from .structures import structure_ids
 from .tables import bump_units_version, channel_id, next_unit_pk, unit_id
 
 __all__ = [
@@ -246,7 +249,10 @@ def write_session_ephys(
             probe.channels, CHANNEL_FIELDS, "local_index", f"{where}, channels"
         )
         if "structure_acronym" in channel_columns:
-            channel_columns["structure_acronym"] = _acronyms(channel_columns["structure_acronym"])
+            acronyms = _acronyms(channel_columns["structure_acronym"])
+            channel_columns["structure_acronym"] = acronyms
+            given = channel_columns.get("structure_id") or [None] * channel_count
+            channel_columns["structure_id"] = structure_ids(given, acronyms)
         unit_count, unit_columns = _columns(
             probe.units, UNIT_FIELDS, "cluster_id", f"{where}, units"
         )
