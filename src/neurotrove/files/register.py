@@ -165,6 +165,7 @@ def register_tree(
         report.hidden = scanned.hidden
         report._skip(scanned.skipped)
         report.sessions_seen = len(scanned.sessions)
+        writer.scanned = True
         writer.advance(wait=True)
     report.eids = [p.eid for p in sorted(plans, key=lambda p: str(p.found.folder)) if p.eid]
     report.seconds = time.perf_counter() - began
@@ -213,6 +214,7 @@ class _Writer:
         self.batch_files = 0
         self.batch_sessions = 0
         self.coming = 0  # new files planned so far
+        self.scanned = False  # the scan is over, so ``coming`` is the whole load
         self.total = 0.0
         self.clock = clock
         self.last_commit = clock()
@@ -244,6 +246,23 @@ class _Writer:
         if self.batch and ((wait and not self.pending) or self.due()):
             self._write()
 
+    def _defer_indexes(self) -> None:
+        """Drop the datasets' secondary indexes until the end, if this is a large first load.
+
+        Decided from the new files planned so far: a write during the scan that finds too
+        few leaves the question open for the next write, and the first write after the scan
+        settles it.
+        """
+        attempt = contextlib.ExitStack()
+        deferred = attempt.enter_context(indexes_deferred(self.catalog, s.datasets, self.coming))
+        if deferred and self.deferred is not None:
+            self.deferred.push(attempt.pop_all())  # the indexes are built when the run ends
+            self.deferred = None
+            return
+        attempt.close()
+        if self.scanned:
+            self.deferred = None
+
     def _collect(self, piece: _Piece) -> None:
         """Wait for the piece's md5s; drop the files that could not be read."""
         if piece.future is None:
@@ -272,10 +291,7 @@ class _Writer:
     def _write(self) -> None:
         """Write the batch in one transaction (a first large load defers indexes first)."""
         if self.deferred is not None:
-            # The first write decides, from the new files known by now, whether the
-            # datasets' secondary indexes are dropped until the registration ends.
-            self.deferred.enter_context(indexes_deferred(self.catalog, s.datasets, self.coming))
-            self.deferred = None
+            self._defer_indexes()
         _write(self.catalog, self.batch, self.hashing, self.accept, self.user, self.report)
         self.batch, self.batch_files, self.batch_sessions = [], 0, 0
         self.last_commit = self.clock()
