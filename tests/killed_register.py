@@ -48,3 +48,56 @@ def register_and_kill(root: Path, before: str = "") -> None:
         process.send_signal(signal.SIGKILL)
         process.wait()
         engine.dispose()
+
+
+def count_datasets(url: str) -> int:
+    """The dataset rows a catalogue holds (SQLite or PostgreSQL URL), read from outside."""
+    engine = sa.create_engine(_driver(url))
+    try:
+        with engine.connect() as conn:
+            return int(conn.execute(sa.text("SELECT count(*) FROM datasets")).scalar() or 0)
+    finally:
+        engine.dispose()
+
+
+def _driver(url: str) -> sa.URL:
+    parsed = sa.make_url(url)
+    return (
+        parsed.set(drivername="postgresql+psycopg")
+        if parsed.drivername == "postgresql"
+        else parsed
+    )
+
+
+def interrupt_trove(
+    args: list[str], url: str, signal_number: int, *, before: str = ""
+) -> subprocess.CompletedProcess[str]:
+    """Run the ``trove`` command line with ``args`` in a child, and send it ``signal_number``
+    as soon as the catalogue at ``url`` holds a dataset row (after the statements ``before``,
+    run first in the child). Return the finished child, with its output."""
+    script = (
+        f"import sys\n{before}\nfrom neurotrove.cli import main\nsys.argv[0] = 'trove'\nmain()"
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-c", script, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    engine = sa.create_engine(_driver(url))
+    try:
+        deadline = time.monotonic() + 120
+        count = 0
+        while time.monotonic() < deadline and not count and process.poll() is None:
+            try:
+                with engine.connect() as conn:
+                    count = conn.execute(sa.text("SELECT count(*) FROM datasets")).scalar() or 0
+            except sa.exc.OperationalError:  # the child has not created the tables yet
+                count = 0
+            time.sleep(0.005)
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal_number)
+        stdout, stderr = process.communicate(timeout=120)
+        engine.dispose()
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 import neurotrove as nt
 from neurotrove.demo import ExampleTree, write_example_tree
-from neurotrove.errors import ValidationError
+from neurotrove.errors import HashMismatchError, ValidationError
 
 from .killed_register import FILES, SESSIONS, register_and_kill, write_many_sessions
 
@@ -72,14 +72,95 @@ def test_register_is_incremental(registered: nt.Trove, example: ExampleTree) -> 
     os.utime(target, ns=(stat.st_atime_ns, stat.st_mtime_ns))
     report = registered.register(progress=False)
     assert report.datasets_unchanged == 204 and report.bytes_hashed == 0
+    assert report.files_hashed == 0
     assert _datasets(registered)[(KS005, "alf/_ibl_wheel.position.npy")]["hash"] == before["hash"]
-    # A new mtime: hashed again and updated.
-    os.utime(target, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+
+
+def _touch(path: Path, seconds: int = 10) -> None:
+    """Move a file's mtime ``seconds`` on, as an editor or a copy without -p does."""
+    stat = path.stat()
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + seconds * 10**9))
+
+
+def test_changed_content_is_reported_and_kept_out_until_accepted(
+    registered: nt.Trove, example: ExampleTree
+) -> None:
+    target = example.root / KS005 / "alf" / "_ibl_wheel.position.npy"
+    key = (KS005, "alf/_ibl_wheel.position.npy")
+    before = _datasets(registered)[key]
+    np.save(target, np.load(target) + 1.0)  # same size, other content
+    _touch(target)
+    new_md5 = hashlib.md5(target.read_bytes()).hexdigest()  # noqa: S324
     report = registered.register(progress=False)
-    assert (report.datasets_updated, report.datasets_unchanged) == (1, 203)
+    assert (report.datasets_changed, report.datasets_updated) == (1, 0)
+    assert report.changes_refused == 1 and not report.changes_accepted
+    (changed,) = report.changed
+    assert (changed.path, changed.what) == (f"{KS005}/alf/_ibl_wheel.position.npy", "md5")
+    assert (changed.recorded, changed.found) == (f"md5:{before['hash']}", f"md5:{new_md5}")
+    assert "NOT recorded" in str(report) and "--accept-changes" in str(report)
+    assert _datasets(registered)[key]["hash"] == before["hash"]
+    with pytest.raises(HashMismatchError, match="md5 recorded"):
+        registered.load_dataset(KS005, "_ibl_wheel.position.npy")
+    # Reported again on every run until the file is restored or the change accepted.
+    assert registered.register(progress=False).datasets_changed == 1
+    report = registered.register(target, accept_changes=True, progress=False)
+    assert report.datasets_changed == 1 and report.changes_accepted
+    assert report.changes_refused == 0 and "new version" in str(report)
+    after = _datasets(registered)[key]
+    assert (after["hash"], after["id"]) == (new_md5, before["id"])
+    np.testing.assert_array_equal(
+        registered.load_dataset(KS005, "_ibl_wheel.position.npy"), np.load(target)
+    )
+    assert registered.register(progress=False).datasets_unchanged == 204
+
+
+def test_a_new_size_is_a_change_even_without_hashing(
+    registered: nt.Trove, example: ExampleTree
+) -> None:
+    target = example.root / KS005 / "alf" / "_ibl_wheel.position.npy"
+    before = _datasets(registered)[(KS005, "alf/_ibl_wheel.position.npy")]
+    target.write_bytes(target.read_bytes()[:100])
+    report = registered.register(hash=False, progress=False)
+    assert [(c.what, c.recorded, c.found) for c in report.changed] == [
+        ("size", f"size:{before['file_size']}", "size:100")
+    ]
+    assert report.files_hashed == 0
+    report = registered.register(hash=False, accept_changes=True, progress=False)
     after = _datasets(registered)[(KS005, "alf/_ibl_wheel.position.npy")]
-    assert after["hash"] == hashlib.md5(target.read_bytes()).hexdigest()  # noqa: S324
-    assert after["id"] == before["id"]
+    assert (after["file_size"], after["hash"]) == (100, None)  # no stale md5 is kept
+
+
+def test_a_touched_file_is_checked_and_its_new_time_recorded(
+    registered: nt.Trove, example: ExampleTree
+) -> None:
+    target = example.root / KS005 / "alf" / "_ibl_wheel.position.npy"
+    before = _datasets(registered)[(KS005, "alf/_ibl_wheel.position.npy")]
+    _touch(target)
+    # Even without hashing, the md5 is what tells a touched file from a changed one.
+    report = registered.register(hash=False, progress=False)
+    assert (report.datasets_updated, report.datasets_changed, report.files_hashed) == (1, 0, 1)
+    after = _datasets(registered)[(KS005, "alf/_ibl_wheel.position.npy")]
+    assert after["hash"] == before["hash"]
+    report = registered.register(progress=False)
+    assert report.datasets_unchanged == 204 and report.files_hashed == 0
+
+
+def test_a_file_registered_without_md5_and_touched_is_a_change(
+    example: ExampleTree, db: str | None
+) -> None:
+    target = example.root / KS005 / "alf" / "_ibl_wheel.position.npy"
+    with nt.Trove(example.root, db=db) as trove:
+        trove.register(hash=False, progress=False)
+        _touch(target)
+        report = trove.register(progress=False)
+        assert [(c.path, c.what) for c in report.changed] == [
+            (f"{KS005}/alf/_ibl_wheel.position.npy", "mtime")
+        ]
+        assert report.datasets_updated == 203  # the others get their md5s
+        with pytest.raises(HashMismatchError, match="no md5 was recorded"):
+            trove.load_dataset(KS005, "_ibl_wheel.position.npy")
+        trove.register(KS005, accept_changes=True, progress=False)
+        assert trove.load_dataset(KS005, "_ibl_wheel.position.npy").size
 
 
 def test_vanished_files_are_marked_missing_and_come_back(
@@ -99,8 +180,15 @@ def test_vanished_files_are_marked_missing_and_come_back(
     ).size
     target.write_bytes(saved)
     report = registered.register(progress=False)
-    assert report.datasets_updated == 1
+    assert (report.datasets_updated, report.datasets_changed) == (1, 0)
     assert _datasets(registered)[(KS005, "alf/_ibl_wheel.position.npy")]["exists"]
+    # Back with other content: reported as changed, and still missing in the catalogue.
+    target.unlink()
+    registered.register(progress=False)
+    target.write_bytes(saved[:-8] + b"\x00" * 8)
+    report = registered.register(progress=False)
+    assert [c.what for c in report.changed] == ["md5"] and report.datasets_updated == 0
+    assert not _datasets(registered)[(KS005, "alf/_ibl_wheel.position.npy")]["exists"]
 
 
 def test_register_part_of_the_tree(registered: nt.Trove, example: ExampleTree) -> None:

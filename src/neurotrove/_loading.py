@@ -1,14 +1,17 @@
 """Trove methods that load datasets, with ONE's semantics for choosing files and revisions.
 
 A local trove reads files in place under its data root. Before any data are returned, each
-file is checked: present on disk, the catalogued size, and (with ``check_hash``) the
-catalogued md5. A file that fails is an error, never data.
+file is checked against the catalogue (:mod:`neurotrove.files.verify`): present on disk, the
+recorded size, and, when its modification time is not the one its md5 was computed from
+(or with ``check_hash``, always), the recorded md5. A file that fails is an error, never data.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import stat
+import threading
 import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -23,13 +26,12 @@ from .catalog.values import coerce_value
 from .config import Settings
 from .errors import (
     ArgumentHint,
-    HashMismatchError,
     Hint,
     MultipleFoundError,
     NotFoundError,
     ValidationError,
 )
-from .files.hashing import file_md5
+from .files.verify import FileState, verify_file
 from .loaders import AlfObject, assemble_object, load_file
 from .query.datasets import filter_rows, last_before, select_for_load
 
@@ -38,6 +40,12 @@ __all__ = ["LoadingMixin"]
 Row = Mapping[str, Any]
 _d = s.datasets.c
 _WILDCARD = frozenset("*?[")
+_MTIME = "file_mtime_ns"
+"""The column a load reads beside the records, and takes out of those it returns."""
+_LOAD_SELECT = [*_DATASET_SELECT, _d.file_mtime_ns.label(_MTIME)]
+_log = logging.getLogger("neurotrove.load")
+_warned = threading.Event()
+"""Set once a load has warned that files were md5-checked for a new modification time."""
 
 
 def _object_statement(by_object: bool) -> sa.Select[Any]:
@@ -56,7 +64,7 @@ def _object_statement(by_object: bool) -> sa.Select[Any]:
             s.sessions.c.date.label("_date"),
             s.sessions.c.number.label("_number"),
             s.sessions.c.lab.label("_lab"),
-            *_DATASET_SELECT,
+            *_LOAD_SELECT,
         )
         .select_from(
             s.sessions.join(s.subjects, s.sessions.c.subject == s.subjects.c.id).outerjoin(
@@ -89,7 +97,7 @@ class LoadingMixin(ReadingMixin):
             with self.catalog.read() as conn:
                 eid = self._to_eid(conn, eid)
                 folder = self._session_folder(conn, eid)
-                rows = self._dataset_rows(conn, [_d.session == eid])
+                rows = self._dataset_rows(conn, [_d.session == eid], _LOAD_SELECT)
             return eid, folder, rows
         key = coerce_value("uuid", eid, "eid")
         by_object = isinstance(obj, str) and bool(obj) and _WILDCARD.isdisjoint(obj)
@@ -114,9 +122,11 @@ class LoadingMixin(ReadingMixin):
         NotFoundError
             When a file is not on disk.
         HashMismatchError
-            When a file's size (or md5, with ``check_hash``) differs from the catalogue.
+            When a file's content differs from the catalogue's record (its size, or its md5
+            when the mtime changed, or always with ``check_hash``).
         """
         paths = []
+        rechecked = 0
         for row in rows:
             path = folder / row["rel_path"]
             try:
@@ -132,26 +142,19 @@ class LoadingMixin(ReadingMixin):
                     dataset=row["rel_path"],
                     path=str(path),
                 )
-            size = info.st_size
-            if row["file_size"] is not None and size != row["file_size"]:
-                raise HashMismatchError(
-                    str(path),
-                    f"size {row['file_size']}",
-                    f"size {size}",
-                    "the file changed since it was registered; run trove register to "
-                    "record the new version, or restore the original",
-                )
-            if self.settings.check_hash and row["hash"]:
-                digest = file_md5(path)
-                if digest != row["hash"]:
-                    raise HashMismatchError(
-                        str(path),
-                        f"md5:{row['hash']}",
-                        f"md5:{digest}",
-                        "the content changed since it was registered; run trove register "
-                        "to record it, or restore the original",
-                    )
+            recorded = FileState(row["file_size"], row.get(_MTIME), row["hash"])
+            rechecked += verify_file(path, info, recorded, always_hash=self.settings.check_hash)
             paths.append(path)
+        if rechecked:
+            _log.log(
+                logging.DEBUG if _warned.is_set() else logging.WARNING,
+                "%d file(s) of session %s were md5-checked because their modification time is "
+                "not the one registered; their content is unchanged; run trove register to "
+                "record the new times and skip this check (said once per process)",
+                rechecked,
+                eid,
+            )
+            _warned.set()
         return paths
 
     def load_dataset(
@@ -265,7 +268,7 @@ class LoadingMixin(ReadingMixin):
                 data.append(None)
                 continue
             data.append(path if download_only else load_file(path))
-        return data, chosen
+        return data, [None if row is None else _record(row) for row in chosen]
 
     def load_object(
         self,
@@ -414,10 +417,15 @@ class LoadingMixin(ReadingMixin):
         NotFoundError
             When no dataset has this id.
         """
-        record, folder = self.locate_dataset(dataset_id)
+        record, folder = self._locate_dataset(dataset_id, _LOAD_SELECT)
         (path,) = self._files(folder, [record], record["eid"])
         output = path if download_only else load_file(path)
-        return (output, record) if details else output
+        return (output, _record(record)) if details else output
+
+
+def _record(row: Row) -> dict[str, Any]:
+    """Return a dataset's record as the load methods give it (without the check's column)."""
+    return {key: value for key, value in row.items() if key != _MTIME}
 
 
 def _one_of(

@@ -229,8 +229,10 @@ class ReadingMixin:
 
     # -- datasets --------------------------------------------------------------------------
 
-    def _dataset_rows(self, conn: Connection, where: Sequence[Any]) -> list[dict[str, Any]]:
-        result = conn.execute(sa.select(*_DATASET_SELECT).where(*where))
+    def _dataset_rows(
+        self, conn: Connection, where: Sequence[Any], columns: Sequence[Any] = _DATASET_SELECT
+    ) -> list[dict[str, Any]]:
+        result = conn.execute(sa.select(*columns).where(*where))
         keys = list(result.keys())
         return [dict(zip(keys, row, strict=True)) for row in result.all()]  # not RowMapping
 
@@ -393,9 +395,15 @@ class ReadingMixin:
         NotFoundError
             When no dataset has this id, or it belongs to no session.
         """
+        return self._locate_dataset(dataset_id, _DATASET_SELECT)
+
+    def _locate_dataset(
+        self, dataset_id: str | uuid.UUID, columns: Sequence[Any]
+    ) -> tuple[dict[str, Any], Path]:
+        """:meth:`locate_dataset`, with the record's ``columns`` chosen."""
         key = coerce_value("uuid", dataset_id, "dataset_id")
         with self.catalog.read() as conn:
-            rows = self._dataset_rows(conn, [_d.id == key])
+            rows = self._dataset_rows(conn, [_d.id == key], columns)
             if not rows:
                 raise NotFoundError(
                     f"no dataset {key} in the catalogue of {self.root}", dataset=key

@@ -50,15 +50,20 @@ class WritingMixin(ReadingMixin):
         path: str | os.PathLike[str] | None = None,
         *,
         hash: bool = True,
+        accept_changes: bool = False,
         progress: bool | None = None,
     ) -> RegisterReport:
         """Scan the data root (or a part of it) and catalogue its ALF sessions and datasets.
 
         Incremental and idempotent: files whose size and modification time are unchanged are
-        not hashed again, changed files are re-hashed, files that vanished are marked
-        ``exists=False``. Names that are not ALF are listed in the report with the reason.
-        Each batch of sessions is one transaction, so an interrupted scan leaves a consistent
-        catalogue and the next run completes it.
+        not hashed again, files that vanished are marked ``exists=False``. A catalogued file
+        whose size or modification time changed is compared with the catalogue's record: the
+        same content (a file only touched) gets its new time recorded; other content under
+        the same name is reported as changed (``report.changed``) and left as catalogued,
+        so loading it keeps failing, unless ``accept_changes`` records it as the dataset's
+        new version. Names that are not ALF are listed in the report with the reason. Work
+        is committed at least every two seconds, so an interrupted scan keeps what it
+        finished, leaves a consistent catalogue, and the next run completes it.
 
         Parameters
         ----------
@@ -66,7 +71,13 @@ class WritingMixin(ReadingMixin):
             A folder or file inside the data root (relative paths are taken from the root).
         hash : bool
             Compute md5s (in parallel: threads for a few files, worker processes once
-            256 MB are queued). Without, only sizes are recorded.
+            256 MB are queued). Without, only sizes and times are recorded; a catalogued
+            file whose time changed is still hashed when its md5 is needed to tell whether
+            its content changed.
+        accept_changes : bool
+            Record files whose content changed under the same name as their datasets' new
+            version (they keep their dataset ids). Prefer a new revision
+            (``alf/#2024-06-01#/...``) for a new version of data others may have loaded.
         progress : bool or None
             Show a progress bar; ``None`` shows one on a terminal.
 
@@ -82,6 +93,7 @@ class WritingMixin(ReadingMixin):
             self.root,
             start,
             hash=hash,
+            accept_changes=accept_changes,
             progress=self.settings.progress if progress is None else progress,
             workers=self.settings.hash_workers,
         )

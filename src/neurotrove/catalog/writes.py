@@ -345,6 +345,10 @@ def _prepare_datasets(conn: Connection, records: list[dict[str, Any]]) -> list[P
         provided = {"session" if k == "eid" else k for k in record} - {"rel_path"}
         if "rel_path" in record:
             provided |= {"collection", "revision", "name"}
+        if provided & {"file_size", "hash"}:
+            # A new size or md5 was not computed from the file's recorded mtime; a record
+            # without one leaves no mtime, so a load checks the md5 (files.verify).
+            provided.add("file_mtime_ns")
         prepared.append(Prepared(row, (eid, rel.collection, rel.revision, str(name)), provided))
     ensure_rows(conn, s.dataset_types, "name", (p.row["dataset_type"] for p in prepared))
     ensure_rows(

@@ -85,7 +85,8 @@ def get(
 ) -> None:
     """Find datasets of a session as load_dataset does, and print their paths or copy them.
 
-    Each file is checked against the catalogue (present, right size) before it is given.
+    Each file is checked against the catalogue (present, the registered size, and the
+    registered md5 when its modification time changed) before it is given.
     """
     with open_trove(ctx, near=session, remote=True) as trove:
         paths, records = trove.load_datasets(

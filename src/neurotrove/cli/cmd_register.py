@@ -16,10 +16,12 @@ if TYPE_CHECKING:
 
     from ..files.register import RegisterReport
 
-__all__ = ["FIRST_SKIPPED", "print_report", "register"]
+__all__ = ["FIRST_SKIPPED", "print_report", "refuse_changes", "register"]
 
 FIRST_SKIPPED = 3
 """How many files not registered are listed without ``--verbose``."""
+FIRST_CHANGED = 20
+"""How many changed files are listed without ``--verbose``."""
 
 
 def register(
@@ -38,6 +40,14 @@ def register(
             help="Compute md5s of new and changed files (--no-hash: sizes only).",
         ),
     ] = True,
+    accept_changes: Annotated[
+        bool,
+        typer.Option(
+            "--accept-changes",
+            help="Record files whose content changed under the same name as their new "
+            "version (without it they are reported and left as catalogued).",
+        ),
+    ] = False,
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="List every file not registered.")
     ] = False,
@@ -47,17 +57,44 @@ def register(
 ) -> None:
     """Catalogue the ALF sessions and datasets under PATH; safe to run again at any time.
 
-    Unchanged files are not hashed again, changed files are updated, vanished files are
-    marked missing. Files that are not ALF are listed with the reason, never dropped
-    silently. A progress bar shows on a terminal.
+    Unchanged files are not hashed again, vanished files are marked missing, and a file
+    only touched gets its new time. A file whose content changed under the same name is
+    reported as changed and left as catalogued (exit status 1) unless --accept-changes
+    records it. Files that are not ALF are listed with the reason, never dropped silently.
+    Work is committed every few seconds, so an interrupted run keeps what it finished. A
+    progress bar shows on a terminal.
     """
     start = None if path is None else path.expanduser().absolute()
     with open_trove(ctx, near=start) as trove:
-        report = trove.register(start, hash=hash_)
+        report = trove.register(start, hash=hash_, accept_changes=accept_changes)
     if as_json:
         echo_json(dataclasses.asdict(report))
+        refuse_changes(report)
         return
     print_report(console(), report, verbose=verbose)
+    refuse_changes(report)
+
+
+def refuse_changes(report: RegisterReport) -> None:
+    """Fail (exit status 1, one line) when changed files were left as catalogued."""
+    if not report.changes_refused:
+        return
+    from ..errors import HashMismatchError
+    from ..files.verify import accept_command
+
+    first = report.changed[0]
+    where = report.root / first.path if report.changes_refused == 1 else "PATH"
+    raise HashMismatchError(
+        first.path,
+        first.recorded,
+        first.found,
+        message=(
+            f"{report.changes_refused} file(s) changed under the same name and were not "
+            f"recorded, e.g. {first.path} ({first.what} {first.recorded} -> {first.found}); "
+            f"restore them, or record them on purpose with "
+            f"{accept_command(where)}"
+        ),
+    )
 
 
 def print_report(
@@ -79,18 +116,37 @@ def print_report(
             (
                 "datasets",
                 f"{report.datasets_added} added, {report.datasets_updated} updated, "
-                f"{report.datasets_unchanged} unchanged, {report.datasets_missing} "
-                f"missing on disk",
+                f"{report.datasets_unchanged} unchanged, {report.datasets_changed} changed, "
+                f"{report.datasets_missing} missing on disk",
             ),
             (
                 "hashed",
-                f"{report.bytes_hashed / 1e6:.1f} MB; {report.hidden} hidden files ignored",
+                f"{report.files_hashed} files, {report.bytes_hashed / 1e6:.1f} MB; "
+                f"{report.hidden} hidden files ignored",
             ),
         ],
         header=False,
         styles={"what": "bold"},
         indent=inner,
     )
+    if report.datasets_changed:
+        out.print(
+            Text(
+                f"{pad}{report.changes_summary()}:",
+                style="yellow" if report.changes_accepted else "red",
+            )
+        )
+        listed = report.changed if verbose else report.changed[:FIRST_CHANGED]
+        print_table(
+            out,
+            ["path", "what", "recorded", "found"],
+            [(item.path, item.what, item.recorded, item.found) for item in listed],
+            header=False,
+            indent=inner,
+        )
+        if report.datasets_changed > len(listed):
+            hint = "" if verbose else "; trove register --verbose lists them all"
+            out.print(Text(f"{pad}  ... and {report.datasets_changed - len(listed)} more{hint}"))
     if report.skipped_count:
         shown = report.skipped if verbose else report.skipped[:FIRST_SKIPPED]
         out.print(

@@ -2,14 +2,22 @@
 
 1. Scan the tree (:mod:`.scan`): session folders, their files with size and mtime.
 2. Compare with the catalogue: a file whose size and mtime are unchanged is not hashed again;
-   a changed file is re-hashed and updated; a catalogued file that vanished gets
-   ``exists=False``; a name that is not ALF is reported with the reason.
-3. Hash what needs it in parallel (threads, or worker processes for gigabytes), with a
+   a catalogued file that vanished gets ``exists=False``; a name that is not ALF is reported
+   with the reason.
+3. A catalogued file whose size or mtime changed is compared with the catalogue's record
+   (:mod:`.verify`): the same content (a file only touched, or copied without its times)
+   gets its new mtime recorded; other content under the same name is reported as *changed*
+   and left as catalogued, unless the run accepts changes (``--accept-changes``), which
+   records it as the dataset's new version.
+4. Hash what needs it in parallel (threads, or worker processes for gigabytes), with a
    progress bar on a terminal; hashing starts while the scan goes on.
-4. Write each batch of sessions in one transaction, so an interrupted scan leaves the
-   catalogue consistent and a second run completes it. A first registration of a large
-   tree builds the secondary indexes of ``datasets`` once at the end
-   (:mod:`neurotrove.catalog.bulk`).
+5. Commit as the work goes: a batch is written once it holds 5,000 files or 200 sessions,
+   or once :data:`COMMIT_SECONDS` of work have passed since the last commit (also during the
+   scan), so an interrupted or killed run keeps what it finished and the next run hashes
+   only the rest. A session's files are written together unless the session alone holds
+   more than one hash group (64 files or 64 MB), which keeps a session of a thousand large
+   files from holding everything back. A first registration of a large tree builds the
+   secondary indexes of ``datasets`` once at the end (:mod:`neurotrove.catalog.bulk`).
 """
 
 from __future__ import annotations
@@ -18,11 +26,12 @@ import contextlib
 import getpass
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -44,97 +53,26 @@ from ..catalog.writes import (
 )
 from ..errors import ValidationError
 from ..identifiers import uuid5_bytes
-from ..progress import progress_bar
+from ..progress import ProgressBar, progress_bar
 from ..query.frames import collection_paused
 from .hash_processes import Md5Processes
 from .hashing import submit_md5
+from .report import ChangedFile, RegisterReport
 from .scan import FoundFile, FoundSession, Skipped, scan_tree
+from .verify import FileState, content_change, needs_md5
 
-if TYPE_CHECKING:
-    import pandas as pd
+__all__ = ["COMMIT_SECONDS", "ChangedFile", "RegisterReport", "register_tree"]
 
-__all__ = ["RegisterReport", "register_tree"]
+COMMIT_SECONDS = 2.0
+"""The longest stretch of work (seconds) a registration does without committing it."""
 
 _BATCH_FILES = 5_000
-_MAX_LISTED = 10_000
+_BATCH_SESSIONS = 200
+_GROUP_FILES = 64
+_GROUP_BYTES = 64 << 20
+"""A hash group (and the smallest part of a session written on its own): 64 files or 64 MB."""
 _PROCESSES_FROM = 256 << 20
 """Hash in worker processes once this many bytes are queued (threads until then)."""
-
-
-@dataclass
-class RegisterReport:
-    """What ``register`` did.
-
-    Attributes
-    ----------
-    sessions_added, sessions_seen : int
-        Sessions new to the catalogue, and all session folders found.
-    datasets_added, datasets_updated, datasets_unchanged : int
-        Files registered for the first time, re-hashed because they changed (or reappeared),
-        and left alone because size and mtime were unchanged.
-    datasets_missing : int
-        Catalogued datasets no longer on disk, now marked ``exists=False``.
-    skipped : list of Skipped
-        Files and folders not registered, each with the reason (at most 10,000 listed;
-        ``skipped_count`` has them all).
-    errors : list of Skipped
-        Files that could not be read.
-    hidden : int
-        Hidden files and folders ignored.
-    bytes_hashed : int
-        Bytes read to compute md5s.
-    seconds : float
-        Wall time.
-    eids : list of str
-        The sessions found, in scan order.
-    """
-
-    root: Path
-    sessions_added: int = 0
-    sessions_seen: int = 0
-    datasets_added: int = 0
-    datasets_updated: int = 0
-    datasets_unchanged: int = 0
-    datasets_missing: int = 0
-    skipped: list[Skipped] = field(default_factory=list)
-    skipped_count: int = 0
-    errors: list[Skipped] = field(default_factory=list)
-    hidden: int = 0
-    bytes_hashed: int = 0
-    seconds: float = 0.0
-    eids: list[str] = field(default_factory=list)
-
-    def __str__(self) -> str:
-        lines = [
-            f"registered {self.root} in {self.seconds:.1f} s",
-            f"  sessions: {self.sessions_seen} found, {self.sessions_added} new",
-            f"  datasets: {self.datasets_added} added, {self.datasets_updated} updated, "
-            f"{self.datasets_unchanged} unchanged, {self.datasets_missing} missing on disk",
-            f"  {self.bytes_hashed / 1e6:.1f} MB hashed; {self.hidden} hidden files ignored",
-        ]
-        if self.skipped_count:
-            lines.append(f"  {self.skipped_count} not registered:")
-            lines += [f"    {item.path}: {item.reason}" for item in self.skipped[:20]]
-            if self.skipped_count > 20:
-                lines.append(f"    ... and {self.skipped_count - 20} more (report.to_df())")
-        if self.errors:
-            lines.append(f"  {len(self.errors)} could not be read:")
-            lines += [f"    {item.path}: {item.reason}" for item in self.errors[:20]]
-        return "\n".join(lines)
-
-    def to_df(self) -> pd.DataFrame:
-        """Return the files not registered and those not readable, with reasons, as a DataFrame."""
-        import pandas as pd
-
-        rows = [(item.path, "skipped", item.reason) for item in self.skipped]
-        rows += [(item.path, "error", item.reason) for item in self.errors]
-        return pd.DataFrame(rows, columns=["path", "kind", "reason"])
-
-    def _skip(self, items: Iterable[Skipped]) -> None:
-        for item in items:
-            self.skipped_count += 1
-            if len(self.skipped) < _MAX_LISTED:
-                self.skipped.append(item)
 
 
 @dataclass
@@ -144,9 +82,27 @@ class _Plan:
     found: FoundSession
     eid: str | None
     new_files: list[tuple[FoundFile, alf.RelPath]] = field(default_factory=list)
-    changed: list[tuple[FoundFile, str]] = field(default_factory=list)  # (file, dataset id)
+    known: list[tuple[FoundFile, Any]] = field(default_factory=list)  # (file, catalogued row)
     missing: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Piece:
+    """A part of a session written together: up to one hash group of its files."""
+
+    plan: _Plan
+    new_files: list[tuple[FoundFile, alf.RelPath]] = field(default_factory=list)
+    known: list[tuple[FoundFile, Any]] = field(default_factory=list)
+    to_hash: list[FoundFile] = field(default_factory=list)
+    future: Future[list[str | OSError]] | None = None
     hashes: dict[str, str | None] = field(default_factory=dict)  # abs path -> md5
+
+    @property
+    def files(self) -> int:
+        return len(self.new_files) + len(self.known)
+
+    def ready(self) -> bool:
+        return self.future is None or self.future.done()
 
 
 def register_tree(
@@ -155,59 +111,62 @@ def register_tree(
     start: Path,
     *,
     hash: bool = True,
+    accept_changes: bool = False,
     progress: bool | None = None,
     workers: int = 4,
+    clock: Callable[[], float] = time.monotonic,
 ) -> RegisterReport:
     """Scan ``start`` (inside ``root``) and bring the catalogue up to date with it.
 
-    See :meth:`neurotrove.Trove.register` for the user-facing description.
+    See :meth:`neurotrove.Trove.register` for the user-facing description. ``clock`` gives
+    the time in seconds that decides when :data:`COMMIT_SECONDS` of work have passed.
     """
     began = time.perf_counter()
-    report = RegisterReport(root=root)
+    report = RegisterReport(root=root, changes_accepted=accept_changes)
     user = _user()
     # Nothing here makes reference cycles, but a scan allocates a few objects per file, and
     # each burst of allocations would make the collector traverse every one of them again.
-    with collection_paused(), _hash_pool(workers if hash else 0) as pool:
-        # Sessions are compared with the catalogue a batch at a time while the scan goes on,
-        # and each batch's files are queued for hashing at once, so hashing runs during the
-        # rest of the scan and while earlier batches are written.
+    with (
+        collection_paused(),
+        contextlib.ExitStack() as deferred,
+        _hash_pool(max(1, workers)) as pool,
+        progress_bar(None, "registering", enabled=progress, unit="bytes" if hash else "") as bar,
+    ):
+        writer = _Writer(
+            catalog,
+            report,
+            deferred,
+            bar,
+            hashing=hash,
+            accept=accept_changes,
+            user=user,
+            clock=clock,
+        )
+        # Sessions are compared with the catalogue a batch at a time while the scan goes on;
+        # each batch's files are queued for hashing at once, and what is hashed is written
+        # as the time bound comes, so the scan, the hashing and the writes overlap.
         plans: list[_Plan] = []
-        jobs: dict[int, list[_HashJob]] = {}
         waiting: list[FoundSession] = []
 
         def plan_waiting() -> None:
             planned = _plan(catalog, waiting, hash, report)
             waiting.clear()
             plans.extend(planned)
-            if pool:
-                for job in _submit_hashes(pool, planned):
-                    jobs.setdefault(id(job[0]), []).append(job)
+            writer.add([p for plan in planned for p in _pieces(plan, pool, hash, accept_changes)])
 
         def found_session(session: FoundSession) -> None:
             waiting.append(session)
-            if _batch_full(waiting):
+            if _batch_full(waiting) or (writer.due() and not writer.pending):
                 plan_waiting()
+            writer.advance(wait=False)
 
         scanned = scan_tree(root, start, on_session=found_session)
         plan_waiting()
         report.hidden = scanned.hidden
         report._skip(scanned.skipped)
         report.sessions_seen = len(scanned.sessions)
-        to_hash = [f for p in plans for f in _needs_hash(p, hash)]
-        total = sum(f.size for f in to_hash) if hash else sum(len(p.found.files) for p in plans)
-        unit = "bytes" if hash else ""
-        coming = sum(len(p.new_files) for p in plans)
-        with (
-            indexes_deferred(catalog, s.datasets, coming),
-            progress_bar(total, "registering", enabled=progress, unit=unit) as bar,
-        ):
-            for batch in _plan_batches(plans):
-                if pool:
-                    for plan in batch:
-                        _collect_hashes(jobs.pop(id(plan), []), report, bar.advance)
-                else:
-                    bar.advance(sum(len(p.found.files) for p in batch))
-                _write(catalog, batch, hash, user, report)
+        writer.scanned = True
+        writer.advance(wait=True)
     report.eids = [p.eid for p in sorted(plans, key=lambda p: str(p.found.folder)) if p.eid]
     report.seconds = time.perf_counter() - began
     return report
@@ -221,20 +180,180 @@ def _user() -> str | None:
 
 
 def _batch_full(sessions: Sequence[FoundSession]) -> bool:
-    return len(sessions) >= 200 or sum(len(s.files) for s in sessions) >= _BATCH_FILES
+    return len(sessions) >= _BATCH_SESSIONS or sum(len(s.files) for s in sessions) >= _BATCH_FILES
 
 
-def _plan_batches(plans: Sequence[_Plan]) -> Iterable[list[_Plan]]:
-    batch: list[_Plan] = []
-    count = 0
-    for plan in plans:
-        batch.append(plan)
-        count += len(plan.found.files)
-        if count >= _BATCH_FILES or len(batch) >= 200:
-            yield batch
-            batch, count = [], 0
-    if batch:
-        yield batch
+class _Writer:
+    """Collect the pieces' hashes in order and commit them in batches by count and by time.
+
+    During the scan (``advance(wait=False)``) only pieces already hashed are taken, and a
+    batch is written only when :data:`COMMIT_SECONDS` have passed since the last commit (a
+    batch written by count this early would come before the size of a first registration
+    is known, see :meth:`_write`). After the scan (``wait=True``) each piece is waited for,
+    and a batch is written at 5,000 files, 200 sessions, or the time bound, whichever comes
+    first.
+    """
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        report: RegisterReport,
+        deferred: contextlib.ExitStack,
+        bar: ProgressBar,
+        *,
+        hashing: bool,
+        accept: bool,
+        user: str | None,
+        clock: Callable[[], float],
+    ) -> None:
+        self.catalog, self.report, self.bar = catalog, report, bar
+        self.hashing, self.accept, self.user = hashing, accept, user
+        self.deferred: contextlib.ExitStack | None = deferred
+        self.pending: deque[_Piece] = deque()
+        self.batch: list[_Piece] = []
+        self.batch_files = 0
+        self.batch_sessions = 0
+        self.coming = 0  # new files planned so far
+        self.scanned = False  # the scan is over, so ``coming`` is the whole load
+        self.total = 0.0
+        self.clock = clock
+        self.last_commit = clock()
+
+    def add(self, pieces: list[_Piece]) -> None:
+        self.pending.extend(pieces)
+        self.coming += sum(len(p.new_files) for p in pieces)
+        if self.hashing:
+            self.total += sum(f.size for p in pieces for f in p.to_hash)
+        else:
+            self.total += sum(p.files for p in pieces)
+        self.bar.update(total=self.total)
+
+    def due(self) -> bool:
+        return self.clock() - self.last_commit >= COMMIT_SECONDS
+
+    def advance(self, *, wait: bool) -> None:
+        """Take the pieces hashed so far (all of them with ``wait``), writing batches."""
+        while self.pending and (wait or self.pending[0].ready()):
+            piece = self.pending.popleft()
+            self._collect(piece)
+            if not self.batch or self.batch[-1].plan is not piece.plan:
+                self.batch_sessions += 1
+            self.batch.append(piece)
+            self.batch_files += piece.files
+            full = self.batch_files >= _BATCH_FILES or self.batch_sessions >= _BATCH_SESSIONS
+            if (wait and full) or self.due():
+                self._write()
+        if self.batch and ((wait and not self.pending) or self.due()):
+            self._write()
+
+    def _defer_indexes(self) -> None:
+        """Drop the datasets' secondary indexes until the end, if this is a large first load.
+
+        Decided from the new files planned so far: a write during the scan that finds too
+        few leaves the question open for the next write, and the first write after the scan
+        settles it.
+        """
+        attempt = contextlib.ExitStack()
+        deferred = attempt.enter_context(indexes_deferred(self.catalog, s.datasets, self.coming))
+        if deferred and self.deferred is not None:
+            self.deferred.push(attempt.pop_all())  # the indexes are built when the run ends
+            self.deferred = None
+            return
+        attempt.close()
+        if self.scanned:
+            self.deferred = None
+
+    def _collect(self, piece: _Piece) -> None:
+        """Wait for the piece's md5s; drop the files that could not be read."""
+        if piece.future is None:
+            if not self.hashing:
+                self.bar.advance(piece.files)
+            return
+        failed = set()
+        for file, value in zip(piece.to_hash, piece.future.result(), strict=True):
+            if self.hashing:
+                self.bar.advance(file.size)
+            if isinstance(value, OSError):
+                self.report.errors.append(
+                    Skipped(file.location, f"cannot read: {value.strerror or value}")
+                )
+                failed.add(file.location)
+            else:
+                piece.hashes[file.location] = value
+                self.report.files_hashed += 1
+                self.report.bytes_hashed += file.size
+        if not self.hashing:
+            self.bar.advance(piece.files)
+        if failed:
+            piece.new_files = [(f, r) for f, r in piece.new_files if f.location not in failed]
+            piece.known = [(f, row) for f, row in piece.known if f.location not in failed]
+
+    def _write(self) -> None:
+        """Write the batch in one transaction (a first large load defers indexes first)."""
+        if self.deferred is not None:
+            self._defer_indexes()
+        _write(self.catalog, self.batch, self.hashing, self.accept, self.user, self.report)
+        self.batch, self.batch_files, self.batch_sessions = [], 0, 0
+        self.last_commit = self.clock()
+
+
+def _pieces(plan: _Plan, pool: _Hashers, hashing: bool, accept: bool) -> list[_Piece]:
+    """Split a session's writes into pieces of one hash group each, and queue their md5s.
+
+    A session with nothing to write (known, and every file unchanged) gives no piece; one
+    with only a new session row or missing files to mark gives one piece without files.
+    """
+    items: list[tuple[FoundFile, alf.RelPath | None, Any, bool]] = [
+        (file, rel, None, hashing) for file, rel in plan.new_files
+    ]
+    items += [
+        (file, None, row, _hash_known(file, row, hashing, accept)) for file, row in plan.known
+    ]
+    if not items:
+        return [_Piece(plan)] if plan.eid is None or plan.missing else []
+    pieces: list[_Piece] = []
+    piece = _Piece(plan)
+    group_bytes = 0
+    for file, rel, row, to_hash in items:
+        if piece.files and (
+            piece.files >= _GROUP_FILES or group_bytes + file.size * to_hash > _GROUP_BYTES
+        ):
+            pieces.append(piece)
+            piece, group_bytes = _Piece(plan), 0
+        if rel is not None:
+            piece.new_files.append((file, rel))
+        else:
+            piece.known.append((file, row))
+        if to_hash:
+            piece.to_hash.append(file)
+            group_bytes += file.size
+    pieces.append(piece)
+    for each in pieces:
+        if each.to_hash:
+            each.future = pool.submit(each.to_hash)
+    return pieces
+
+
+def _recorded(row: Any) -> FileState:
+    return FileState(row.file_size, row.file_mtime_ns, row.hash)
+
+
+def _hash_known(file: FoundFile, row: Any, hashing: bool, accept: bool) -> bool:
+    """Whether a catalogued file whose record differs from its stat must be hashed.
+
+    To know whether its content changed (an md5 is recorded and the size is the same), even
+    without ``hashing``; with ``hashing``, also to fill in a missing md5 or to record a
+    changed file's new one when changes are accepted.
+    """
+    recorded = _recorded(row)
+    found = FileState(file.size, file.mtime_ns, None)
+    if needs_md5(recorded, found):
+        return True
+    if not hashing:
+        return False
+    if content_change(recorded, found) is not None:
+        return accept
+    return recorded.md5 is None
 
 
 def _plan(
@@ -305,7 +424,7 @@ def _plan(
             ):
                 report.datasets_unchanged += 1
             else:
-                plan.changed.append((file, catalogued.id))
+                plan.known.append((file, catalogued))
         scope = found.scope
         for key, catalogued in existing.items():
             rel_path = "/".join(filter(None, [key[0], f"#{key[1]}#" if key[1] else "", key[2]]))
@@ -344,15 +463,6 @@ def _known_sessions(
     return found
 
 
-def _needs_hash(plan: _Plan, hashing: bool) -> list[FoundFile]:
-    if not hashing:
-        return []
-    return [f for f, _ in plan.new_files] + [f for f, _ in plan.changed]
-
-
-_HashJob = tuple[_Plan, list[FoundFile], "Future[list[str | OSError]]"]
-
-
 class _Hashers:
     """Threads, then worker processes once a registration has queued enough bytes.
 
@@ -379,14 +489,11 @@ class _Hashers:
 
 
 @contextlib.contextmanager
-def _hash_pool(workers: int) -> Iterator[_Hashers | None]:
-    """Yield where to queue files for hashing (None for ``workers=0``).
+def _hash_pool(workers: int) -> Iterator[_Hashers]:
+    """Yield where to queue files for hashing; queued work is dropped on an error.
 
-    Queued work is dropped on an error.
+    Threads and worker processes start only when a first file is queued.
     """
-    if workers <= 0:
-        yield None
-        return
     pool = _Hashers(workers)
     try:
         yield pool
@@ -396,48 +503,23 @@ def _hash_pool(workers: int) -> Iterator[_Hashers | None]:
     pool.shutdown(cancel_futures=False)
 
 
-def _submit_hashes(pool: _Hashers, batch: list[_Plan]) -> list[_HashJob]:
-    """Queue the files of each plan of ``batch`` that need a hash, in groups of 64."""
-    jobs: list[_HashJob] = []
-    for plan in batch:
-        files = _needs_hash(plan, True)
-        for start in range(0, len(files), 64):
-            group = files[start : start + 64]
-            jobs.append((plan, group, pool.submit(group)))
-    return jobs
-
-
-def _collect_hashes(jobs: list[_HashJob], report: RegisterReport, advance: Any) -> None:
-    for plan, files, future in jobs:
-        failed = set()
-        for file, value in zip(files, future.result(), strict=True):
-            advance(file.size)
-            if isinstance(value, OSError):
-                report.errors.append(
-                    Skipped(file.location, f"cannot read: {value.strerror or value}")
-                )
-                plan.hashes[file.location] = None
-                failed.add(file.location)
-            else:
-                plan.hashes[file.location] = value
-                report.bytes_hashed += file.size
-        if failed:
-            plan.new_files = [(f, r) for f, r in plan.new_files if f.location not in failed]
-            plan.changed = [(f, i) for f, i in plan.changed if f.location not in failed]
-
-
 def _write(
-    catalog: Catalog, batch: list[_Plan], hashing: bool, user: str | None, report: RegisterReport
+    catalog: Catalog,
+    batch: list[_Piece],
+    hashing: bool,
+    accept: bool,
+    user: str | None,
+    report: RegisterReport,
 ) -> None:
-    """Write one batch in one transaction."""
-    sessions_spec = table_spec("sessions")
+    """Write one batch of pieces in one transaction."""
     d = s.datasets.c
+    plans = list({id(piece.plan): piece.plan for piece in batch}.values())
     with catalog.write() as conn, large_cache(conn):
-        new_sessions = [p for p in batch if p.eid is None]
+        new_sessions = [p for p in plans if p.eid is None]
         if new_sessions:
             result = insert_records(
                 conn,
-                sessions_spec,
+                table_spec("sessions"),
                 [
                     {
                         "subject": p.found.ref.subject,
@@ -454,16 +536,7 @@ def _write(
             for plan, eid in zip(new_sessions, result.keys, strict=True):
                 plan.eid = eid
         _insert_new_datasets(conn, batch, hashing, user, report)
-        updates = [
-            {
-                "target": dataset,
-                "file_size": file.size,
-                "file_mtime_ns": file.mtime_ns,
-                "hash": plan.hashes.get(file.location) if hashing else None,
-            }
-            for plan in batch
-            for file, dataset in plan.changed
-        ]
+        updates = _known_updates(batch, accept, report)
         if updates:
             conn.execute(
                 sa.update(s.datasets)
@@ -476,8 +549,9 @@ def _write(
                 ),
                 updates,
             )
-            report.datasets_updated += len(updates)
-        missing = [dataset for plan in batch for dataset in plan.missing]
+        missing = [dataset for plan in plans for dataset in plan.missing]
+        for plan in plans:
+            plan.missing = []
         for start in range(0, len(missing), 500):
             conn.execute(
                 sa.update(s.datasets)
@@ -487,8 +561,39 @@ def _write(
         report.datasets_missing += len(missing)
 
 
+def _known_updates(
+    batch: list[_Piece], accept: bool, report: RegisterReport
+) -> list[dict[str, Any]]:
+    """Settle the catalogued files whose stat changed: their rows' updates, if any.
+
+    The same content (a new mtime, a reappeared file, an md5 to fill in) is brought up to
+    date; other content is reported as changed, and recorded only when ``accept``.
+    """
+    updates = []
+    for piece in batch:
+        for file, row in piece.known:
+            digest = piece.hashes.get(file.location)
+            change = content_change(_recorded(row), FileState(file.size, file.mtime_ns, digest))
+            if change is not None:
+                report._change(f"{piece.plan.found.folder}/{file.rel_path}", change)
+                if not accept:
+                    continue
+            else:
+                report.datasets_updated += 1
+                digest = digest or row.hash
+            updates.append(
+                {
+                    "target": row.id,
+                    "file_size": file.size,
+                    "file_mtime_ns": file.mtime_ns,
+                    "hash": digest,
+                }
+            )
+    return updates
+
+
 def _insert_new_datasets(
-    conn: Any, batch: list[_Plan], hashing: bool, user: str | None, report: RegisterReport
+    conn: Any, batch: list[_Piece], hashing: bool, user: str | None, report: RegisterReport
 ) -> None:
     """Insert the batch's new files as dataset rows, in bulk.
 
@@ -500,12 +605,15 @@ def _insert_new_datasets(
     default revisions are settled where a name now has more than one revision.
     """
     items = [
-        (plan.eid, plan, file, rel) for plan in batch if plan.eid for file, rel in plan.new_files
+        (piece.plan.eid, piece, file, rel)
+        for piece in batch
+        if piece.plan.eid
+        for file, rel in piece.new_files
     ]
     if not items:
         return
     d = s.datasets.c
-    eids = sorted({plan.eid for plan in batch if plan.eid and plan.new_files})
+    eids = sorted({eid for eid, *_ in items})
     stored: set[tuple[str, str, str, str]] = set()
     for start in range(0, len(eids), 500):
         query = sa.select(d.session, d.collection, d.revision, d.name).where(
@@ -520,13 +628,13 @@ def _insert_new_datasets(
     row_eids: list[str] = []
     late: list[dict[str, Any]] = []  # keys written by someone else since the plan
     groups: dict[tuple[str, str, str], int] = {}
-    for eid, plan, file, rel in items:
+    for eid, piece, file, rel in items:
         rel_path = file.rel_path
         cached = parts.get(rel_path)
         if cached is None:
             cached = parts[rel_path] = (name_parts(rel), str(rel).encode())
         values, canonical = cached
-        digest = plan.hashes.get(file.location) if hashing else None
+        digest = piece.hashes.get(file.location) if hashing else None
         if (eid, values[0], values[1], values[2]) in stored:
             late.append(
                 {

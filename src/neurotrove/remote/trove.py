@@ -305,6 +305,7 @@ class RemoteTrove(Trove):
         path: str | os.PathLike[str] | None = None,
         *,
         hash: bool = True,
+        accept_changes: bool = False,
         progress: bool | None = None,
     ) -> RegisterReport:
         """Refuse: scanning a data root happens on the machine that holds it.
