@@ -149,7 +149,7 @@ def test_a_file_registered_without_md5_and_touched_is_a_change(
     example: ExampleTree, db: str | None
 ) -> None:
     target = example.root / KS005 / "alf" / "_ibl_wheel.position.npy"
-    with nt.Trove(example.root, db=db) as trove:
+    with nt.Trove(example.root, db=db, create=True) as trove:
         trove.register(hash=False, progress=False)
         _touch(target)
         report = trove.register(progress=False)
