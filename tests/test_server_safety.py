@@ -188,6 +188,35 @@ def test_revoked_tokens_stop_working(lab: Lab) -> None:
     assert refused.status_code == 401 and "revoked" in refused.json()["detail"]
 
 
+def test_a_revoked_token_stops_working_at_once_in_every_place_it_is_accepted(lab: Lab) -> None:
+    from .serving import trove_command
+
+    token = _token(lab)["Authorization"].partition(" ")[2]
+    datasets = httpx.get(
+        f"{lab.server.url}/datasets", headers={"Authorization": f"Token {token}"}
+    ).json()
+    file_url = datasets["results"][0]["file_records"][0]["data_url"]
+    ways = {  # each way a client sends its token, and what it asks for
+        "bearer": ("/api/v1/sessions", {"Authorization": f"Bearer {token}"}, None),
+        "alyx token": ("/sessions", {"Authorization": f"Token {token}"}, None),
+        "basic password": (file_url, {}, ("alice", token)),
+    }
+
+    def statuses() -> dict[str, int]:
+        return {
+            way: httpx.get(
+                url if url.startswith("http") else lab.server.url + url, headers=sent, auth=basic
+            ).status_code
+            for way, (url, sent, basic) in ways.items()
+        }
+
+    assert statuses() == {"bearer": 200, "alyx token": 200, "basic password": 200}
+    trove_command(lab.root, None, "user", "revoke", "alice")
+    assert statuses() == {"bearer": 401, "alyx token": 403, "basic password": 401}
+    # The password itself still works for downloads (revoking ends tokens, not accounts).
+    assert httpx.get(file_url, auth=("alice", PASSWORD)).status_code == 200
+
+
 def test_the_password_is_written_nowhere_and_the_token_file_is_private(
     lab: Lab, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -83,7 +83,6 @@ def install(app: FastAPI) -> None:
     from . import alyx_data
 
     app.add_exception_handler(AlyxError, on_alyx_error)  # type: ignore[arg-type]
-    app.state.basic_checked = {}
     app.include_router(router)
     app.include_router(alyx_data.router)
 

@@ -62,6 +62,9 @@ __all__ = [
 API_PREFIX = "/api/v1"
 """Where neurotrove's own routes live (the root is left for Alyx-compatible routes)."""
 
+REMEMBER_PASSWORDS_S = 60.0
+"""Seconds a password sent with HTTP Basic is remembered once checked (downloads by ONE)."""
+
 log = logging.getLogger("neurotrove.server")
 
 _STATUS: tuple[tuple[type[NeurotroveError], int], ...] = (
@@ -245,7 +248,8 @@ def create_app(
     from .uploads import remove_stale_uploads
 
     trove = Trove(root, db=db, create=False)
-    state = ServedTrove(trove, Accounts(trove.catalog), public_read, token_ttl)
+    accounts = Accounts(trove.catalog, remember_passwords_s=REMEMBER_PASSWORDS_S)
+    state = ServedTrove(trove, accounts, public_read, token_ttl)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
