@@ -205,6 +205,17 @@ def test_every_problem_of_a_file_is_listed_at_once_and_nothing_else(tmp_path: Pa
     assert "$.features[0].data_type: 'video' is not one of 'digital', 'analog'" in message
 
 
+def test_problems_at_a_path_and_inside_it_are_listed_in_path_order() -> None:
+    # masks[0] has an empty key (its problem is at masks[0].) and lacks its name and function
+    # (masks[0].name, masks[0].function): a path and the paths inside it, sorted together.
+    problems = rig_problems(RIG, masks=[{"": 1}])
+    assert [(p.path, p.rule) for p in problems] == [
+        ("masks[0].", "additionalProperties"),
+        ("masks[0].function", "required"),
+        ("masks[0].name", "required"),
+    ]
+
+
 def test_problem_messages_say_what_to_write_instead() -> None:
     messages = {p.path: p.message for p in rig_problems(BAD["a misspelt key"][0])}
     assert "did you mean 'data_type'?" in messages["$.features[3].data_typ"]

@@ -217,6 +217,26 @@ def test_probe_and_channel_tables(ephys_trove: nt.Trove) -> None:
     assert "name" not in channels.columns and "phase" in channels.columns
 
 
+def test_a_trove_without_ephys_has_empty_tables_and_exports_an_empty_cache(
+    registered: nt.Trove, tmp_path: Any
+) -> None:
+    # Sessions and datasets, but no probes: every table is empty, and exports as empty.
+    methods = ("get_session_table", "get_probes", "get_channels", "get_units")
+    empty = {method: getattr(registered.ephys, method)() for method in methods}
+    assert all(frame.empty for frame in empty.values())
+    manifest = registered.ephys.export_allen(tmp_path / "export")
+    for name in ("sessions", "probes", "channels", "units"):
+        assert pd.read_csv(tmp_path / "export" / f"{name}.csv").empty
+    with nt.Trove(tmp_path / "other") as other:
+        report = other.ephys.import_allen(manifest.parent)
+        assert (report.sessions, report.probes) == ([], 0)
+    # The empty tables have the columns the tables have once a probe is written.
+    eid = registered.search().index[0]
+    registered.ephys.write_session(eid, [_probe(1, "probeA")])
+    for method in methods:
+        assert list(empty[method].columns) == list(getattr(registered.ephys, method)().columns)
+
+
 def test_analysis_metrics_per_session_and_type(ephys_trove: nt.Trove) -> None:
     first = ephys_trove.ephys.get_session_table().index[0]
     metrics = ephys_trove.ephys.get_unit_analysis_metrics_for_session(first)

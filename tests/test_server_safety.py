@@ -151,6 +151,11 @@ def test_public_read_opens_reads_but_not_writes(tmp_path: Path) -> None:
         with lab.client("reader", mode="remote") as reader:  # holds no token at all
             assert len(reader.search()) == 1
             assert not (lab.home / "reader" / "config" / "servers.json").exists()
+        # The description says so: a token is optional for reads, required for writes.
+        paths = httpx.get(f"{lab.server.url}/openapi.json").json()["paths"]
+        assert paths["/api/v1/sessions"]["get"]["security"] == [{"token": []}, {}]
+        assert paths["/sessions"]["get"]["security"] == [{"token": []}, {}]
+        assert paths["/api/v1/sessions"]["post"]["security"] == [{"token": []}]
     finally:
         lab.server.stop()
 
@@ -186,6 +191,81 @@ def test_revoked_tokens_stop_working(lab: Lab) -> None:
     assert "Revoked 1 token of alice" in trove_command(lab.root, None, "user", "revoke", "alice")
     refused = httpx.get(url, headers=headers)
     assert refused.status_code == 401 and "revoked" in refused.json()["detail"]
+
+
+def test_a_revoked_token_stops_working_at_once_in_every_place_it_is_accepted(lab: Lab) -> None:
+    from .serving import trove_command
+
+    token = _token(lab)["Authorization"].partition(" ")[2]
+    datasets = httpx.get(
+        f"{lab.server.url}/datasets", headers={"Authorization": f"Token {token}"}
+    ).json()
+    file_url = datasets["results"][0]["file_records"][0]["data_url"]
+    ways = {  # each way a client sends its token, and what it asks for
+        "bearer": ("/api/v1/sessions", {"Authorization": f"Bearer {token}"}, None),
+        "alyx token": ("/sessions", {"Authorization": f"Token {token}"}, None),
+        "basic password": (file_url, {}, ("alice", token)),
+    }
+
+    def statuses() -> dict[str, int]:
+        return {
+            way: httpx.get(
+                url if url.startswith("http") else lab.server.url + url, headers=sent, auth=basic
+            ).status_code
+            for way, (url, sent, basic) in ways.items()
+        }
+
+    assert statuses() == {"bearer": 200, "alyx token": 200, "basic password": 200}
+    trove_command(lab.root, None, "user", "revoke", "alice")
+    assert statuses() == {"bearer": 401, "alyx token": 403, "basic password": 401}
+    # The password itself still works for downloads (revoking ends tokens, not accounts).
+    assert httpx.get(file_url, auth=("alice", PASSWORD)).status_code == 200
+
+
+def test_error_answers_name_what_is_missing_but_not_the_servers_folders(lab: Lab) -> None:
+    headers = _token(lab)
+    url = lab.server.url
+    unknown = "00000000-0000-4000-8000-000000000000"
+    answers = [
+        httpx.get(f"{url}/api/v1/sessions/{unknown}", headers=headers),
+        httpx.get(f"{url}/api/v1/datasets/{unknown}", headers=headers),
+        httpx.get(
+            f"{url}/api/v1/datasets", params={"eid": "KS005/2019-04-01/009"}, headers=headers
+        ),
+        httpx.post(f"{url}/api/v1/qc", json={"target": unknown, "qc": "PASS"}, headers=headers),
+        httpx.get(f"{url}/api/v1/ephys/probes", params={"session": unknown}, headers=headers),
+    ]
+    for answer in answers:
+        assert answer.status_code == 404, answer.text
+        assert unknown in answer.text or "KS005/2019-04-01/009" in answer.text
+        for folder in {str(lab.root), str(lab.root.resolve()), str(lab.root.parent)}:
+            assert folder not in answer.text, answer.text
+
+
+def test_wrong_methods_and_malformed_bodies_get_the_documented_answers(lab: Lab) -> None:
+    headers = _token(lab)
+    url = lab.server.url
+    eid = httpx.get(f"{url}/api/v1/sessions", headers=headers).json()["results"][0]["eid"]
+    # Two routes share the path (GET and PATCH): a DELETE is told about both.
+    refused = httpx.delete(f"{url}/api/v1/sessions/{eid}", headers=headers)
+    assert refused.status_code == 405
+    assert refused.headers["allow"] == "GET, PATCH"
+    assert refused.json()["error"] == "HTTPError"
+    # A file record takes {"json": ...} and nothing else; an empty body is Alyx's 400.
+    alyx = {"Authorization": f"Token {headers['Authorization'].partition(' ')[2]}"}
+    file_id = httpx.get(f"{url}/files", headers=alyx).json()["results"][0]["id"]
+    for body in ({}, {"json": 1}, {"json": {}, "name": "x"}):
+        answer = httpx.patch(f"{url}/files/{file_id}", json=body, headers=alyx)
+        assert answer.status_code == 400, (body, answer.text)
+        assert set(answer.json()) == {"detail", "status_code"}
+
+
+def test_ephys_tables_of_a_trove_without_ephys_are_empty_pages(lab: Lab) -> None:
+    headers = _token(lab)
+    for table in ("sessions", "probes", "channels", "units", "insertions"):
+        answer = httpx.get(f"{lab.server.url}/api/v1/ephys/{table}", headers=headers)
+        assert answer.status_code == 200, (table, answer.text)
+        assert (answer.json()["count"], answer.json()["results"]) == (0, []), table
 
 
 def test_the_password_is_written_nowhere_and_the_token_file_is_private(

@@ -41,6 +41,13 @@ def test_register_session_numbers_and_folders(trove: nt.Trove) -> None:
         trove.register_session("KS005", "2019-02-30")
 
 
+def test_a_day_without_a_free_session_number_is_a_conflict(trove: nt.Trove) -> None:
+    trove.register_session("KS005", "2019-04-01", 999, lab="cortexlab")
+    with pytest.raises(ConflictError, match="highest ALF number; give a free number"):
+        trove.register_session("KS005", "2019-04-01", lab="cortexlab")
+    assert trove.register_session("KS005", "2019-04-01", 998, lab="cortexlab")
+
+
 def test_subject_lab_is_inferred_when_unique(trove: nt.Trove) -> None:
     trove.register_subject("ZM_1743", lab="mainenlab", sex="M")
     eid = trove.register_session("ZM_1743", "2019-04-01")

@@ -216,6 +216,13 @@ class WritingMixin(ReadingMixin):
         if lab is not None:
             query = query.where(s.subjects.c.lab == lab)
         highest = conn.execute(query).scalar()
+        if highest is not None and int(highest) >= 999:  # ALF numbers have three digits
+            raise ConflictError(
+                f"subject {subject!r} has a session numbered {highest} on {date}, the highest "
+                f"ALF number; give a free number below it",
+                subject=subject,
+                date=str(date),
+            )
         return 1 if highest is None else int(highest) + 1
 
     def register_files(

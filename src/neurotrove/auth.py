@@ -30,6 +30,8 @@ import datetime as dt
 import hashlib
 import hmac
 import secrets
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -62,6 +64,19 @@ MIN_PASSWORD_LENGTH = 8
 # scrypt's cost: 16 MiB of memory and ~50 ms per hash on a laptop; stored with each hash.
 _SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**14, 8, 1
 _WRONG = "wrong username or password"
+# Checked in place of a stored hash when the user is unknown or has no password, so that a
+# login costs one scrypt whether or not the user exists (no telling users apart by timing).
+# No password matches it, and a login without a stored hash fails whatever it matches.
+_NO_USER_HASH = "$".join(
+    [
+        "scrypt",
+        str(_SCRYPT_N),
+        str(_SCRYPT_R),
+        str(_SCRYPT_P),
+        base64.b64encode(bytes(16)).decode(),
+        base64.b64encode(bytes(32)).decode(),
+    ]
+)
 
 
 def hash_password(password: str) -> str:
@@ -103,6 +118,16 @@ def verify_password(password: str, stored: str | None) -> bool:
     except (ValueError, TypeError):
         return False
     return hmac.compare_digest(actual, expected)
+
+
+def _password_matches(password: str, stored: str | None) -> bool:
+    """Check ``password`` against a user's stored hash with the same work if there is none.
+
+    An unknown user, or one without a password, is checked against a hash no password
+    matches, so the answer takes as long as for a known user with a wrong password.
+    """
+    matches = verify_password(password, stored or _NO_USER_HASH)
+    return matches and stored is not None
 
 
 def _token_hash(token: str) -> str:
@@ -164,10 +189,25 @@ class Accounts:
     ----------
     catalog : Catalog
         The catalogue holding the ``users`` and ``tokens`` tables.
+    remember_passwords_s : float
+        How long :meth:`check_password` remembers a password it checked, so that a client
+        sending it with every request (HTTP Basic) does not cost a slow hash each time. What
+        is remembered is tied to the user's stored hash, so a new password applies at once.
+    clock : callable
+        Where the time comes from (seconds, monotonic).
     """
 
-    def __init__(self, catalog: Catalog) -> None:
+    def __init__(
+        self,
+        catalog: Catalog,
+        *,
+        remember_passwords_s: float = 0.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.catalog = catalog
+        self.remember_passwords_s = remember_passwords_s
+        self._clock = clock
+        self._remembered: dict[str, tuple[float, Account]] = {}
 
     def add_user(
         self,
@@ -281,7 +321,7 @@ class Accounts:
             stored = conn.execute(
                 sa.select(users.password_hash).where(users.username == username)
             ).scalar()
-        if not verify_password(password, stored):
+        if not _password_matches(password, stored):
             raise AuthError(_WRONG, username=username)
         token = secrets.token_urlsafe(32)
         now = utcnow()
@@ -309,9 +349,22 @@ class Accounts:
             row = conn.execute(
                 sa.select(users.password_hash, users.is_admin).where(users.username == username)
             ).first()
-        if row is None or not verify_password(password, row.password_hash):
+        stored = None if row is None else row.password_hash
+        # What is remembered is tied to the stored hash and role: a change applies at once.
+        key = hashlib.sha256(repr((username, password, stored, row and row.is_admin)).encode())
+        now = self._clock()
+        remembered = self._remembered.get(key.hexdigest())
+        if stored and remembered is not None and remembered[0] > now:
+            return remembered[1]
+        matches = _password_matches(password, stored)
+        if row is None or not matches:
             raise AuthError(_WRONG, username=username)
-        return Account(username, bool(row.is_admin))
+        account = Account(username, bool(row.is_admin))
+        if self.remember_passwords_s > 0:
+            if len(self._remembered) > 1000:
+                self._remembered.clear()
+            self._remembered[key.hexdigest()] = (now + self.remember_passwords_s, account)
+        return account
 
     def check_token(self, token: str) -> Account:
         """Return who holds ``token``.

@@ -187,7 +187,9 @@ def _json_path(parts: Iterable[Any]) -> str:
 
 def _order(problem: RigProblem) -> tuple[Any, ...]:
     pieces = re.findall(r"\[(\d+)\]|\.([^.\[]+)", problem.path)
-    return (*((0, int(n), "") if n else (1, 0, key) for n, key in pieces), problem.rule)
+    # The path's pieces as one tuple, so a shorter path sorts first instead of its rule (a
+    # str) being compared with the longer path's next piece (a tuple).
+    return (tuple((0, int(n), "") if n else (1, 0, key) for n, key in pieces), problem.rule)
 
 
 def _noun(parts: Sequence[Any]) -> str:

@@ -456,8 +456,11 @@ class Ephys:
         values: list[Any] = list(zip(*rows, strict=True)) or [
             () for _ in range(len(_CHANNEL_COLUMNS) + 1)
         ]
-        data = {"id": uuid_strings(values[0]).to_pylist()}
-        data["ecephys_probe_id"] = uuid_strings(values[1]).to_pylist()
+        data: dict[str, Any] = {
+            # Ids are strings even when there are none: an empty column would be float64.
+            "id": pd.Series(uuid_strings(values[0]).to_pylist(), dtype=object),
+            "ecephys_probe_id": pd.Series(uuid_strings(values[1]).to_pylist(), dtype=object),
+        }
         data.update(zip(_CHANNEL_COLUMNS[1:], values[2:], strict=True))
         frame = pd.DataFrame(data).set_index("id")
         for column in ("allen_id", "ecephys_structure_id"):

@@ -47,9 +47,18 @@ from .alyx_records import (
     start_time_text,
 )
 from .alyx_schema import coreapi_document, openapi_document
-from .app import ServedTrove, served
+from .app import Credentials, ServedTrove, served
+from .problems import Problem, private_places, problems, public_text
 
-__all__ = ["MAX_PAGE", "PAGE_SIZE", "AlyxError", "install", "router", "token_account"]
+__all__ = [
+    "MAX_PAGE",
+    "PAGE_SIZE",
+    "AlyxError",
+    "install",
+    "reader",
+    "router",
+    "token_account",
+]
 
 PAGE_SIZE = 250
 """Rows per page of a list when the client gives no ``limit`` (Alyx's)."""
@@ -71,21 +80,17 @@ class AlyxError(Exception):
 
 
 def install(app: FastAPI) -> None:
-    """Add the Alyx routes and their error answer to the server application."""
+    """Add the Alyx routes' error answer to the server application (not the routes)."""
 
     async def on_alyx_error(request: Request, error: AlyxError) -> JSONResponse:
+        detail = public_text(error.detail, *private_places(request))
         return JSONResponse(
-            {"detail": error.detail, "status_code": error.status},
+            Problem(detail=detail, status_code=error.status).model_dump(exclude_none=True),
             status_code=error.status,
             headers=error.headers or None,
         )
 
-    from . import alyx_data
-
     app.add_exception_handler(AlyxError, on_alyx_error)  # type: ignore[arg-type]
-    app.state.basic_checked = {}
-    app.include_router(router)
-    app.include_router(alyx_data.router)
 
 
 # -- who is asking ------------------------------------------------------------------------
@@ -111,7 +116,8 @@ def token_account(state: ServedTrove, request: Request) -> Account | None:
         raise AlyxError(403, "Invalid token.") from None
 
 
-def _reader(request: Request) -> Account | None:
+def reader(request: Request, credentials: Credentials = None) -> Account | None:
+    """Return who sent ``request``, or raise 401 if reading needs a token (Alyx's answers)."""
     state = served(request)
     account = token_account(state, request)
     if account is None and not state.public_read:
@@ -124,7 +130,7 @@ def _reader(request: Request) -> Account | None:
     return account
 
 
-def _writer(request: Request) -> Account:
+def _writer(request: Request, credentials: Credentials = None) -> Account:
     account = token_account(served(request), request)
     if account is None:
         raise AlyxError(
@@ -136,8 +142,41 @@ def _writer(request: Request) -> Account:
     return account
 
 
-Reader = Annotated[Account | None, Depends(_reader)]
+Reader = Annotated[Account | None, Depends(reader)]
 Writer = Annotated[Account, Depends(_writer)]
+
+# What the Alyx routes answer on errors (Alyx's statuses): for lists and for one record.
+_LIST_ERRORS = problems(400, 401, 403, 422, 503)
+_RECORD_ERRORS = problems(401, 403, 404, 503)
+
+
+def _described_body(schema: dict[str, Any], *kinds: str) -> dict[str, Any]:
+    """Describe a request body the route reads itself, in each of its media types."""
+    content = {kind: {"schema": schema} for kind in kinds}
+    return {"requestBody": {"required": True, "content": content}}
+
+
+_LOGIN_BODY = _described_body(
+    {
+        "type": "object",
+        "required": ["username", "password"],
+        "properties": {
+            "username": {"type": "string", "minLength": 1},
+            "password": {"type": "string", "minLength": 1},
+        },
+    },
+    "application/x-www-form-urlencoded",
+    "application/json",
+)
+_FILE_RECORD_BODY = _described_body(
+    {
+        "type": "object",
+        "required": ["json"],
+        "additionalProperties": False,
+        "properties": {"json": {"type": ["object", "null"]}},
+    },
+    "application/json",
+)
 
 
 def _base(request: Request) -> str:
@@ -147,7 +186,7 @@ def _base(request: Request) -> str:
 # -- login and description ----------------------------------------------------------------
 
 
-@router.post("/auth-token")
+@router.post("/auth-token", responses=problems(400, 503), openapi_extra=_LOGIN_BODY)
 async def auth_token(request: Request) -> dict[str, str]:
     """Exchange a form (or JSON) username and password for ``{"token": ...}``."""
     import json
@@ -177,7 +216,7 @@ async def auth_token(request: Request) -> dict[str, str]:
     return {"token": token}
 
 
-@router.get("/me")
+@router.get("/me", responses=problems(401, 403, 503))
 def me(request: Request, account: Reader) -> dict[str, Any]:
     """Return who the token belongs to."""
     if account is None:
@@ -314,7 +353,7 @@ def _session_filters(request: Request) -> tuple[dict[str, Any], list[Any]]:
     return filters, where
 
 
-@router.get("/sessions")
+@router.get("/sessions", responses=_LIST_ERRORS)
 def list_sessions(request: Request, account: Reader) -> dict[str, Any]:
     """Search sessions, newest first, a page at a time (the trove's search semantics)."""
     limit, offset = _limits(request)
@@ -338,7 +377,7 @@ def _insertions(state: ServedTrove, **filters: Any) -> list[dict[str, Any]]:
     return list(records)
 
 
-@router.get("/sessions/{eid}")
+@router.get("/sessions/{eid}", responses=_RECORD_ERRORS)
 def read_session(request: Request, eid: str, account: Reader) -> dict[str, Any]:
     """Return a session with its present datasets and probe insertions."""
     state = served(request)
@@ -449,7 +488,7 @@ def _dataset_page(request: Request, files: bool) -> dict[str, Any]:
     return _page(request, total, results, limit, offset)
 
 
-@router.get("/datasets")
+@router.get("/datasets", responses=_LIST_ERRORS)
 def list_datasets(request: Request, account: Reader) -> dict[str, Any]:
     """List datasets with their file record and download URL."""
     return _dataset_page(request, files=False)
@@ -463,7 +502,7 @@ def _one_dataset(conn: Connection, dataset_id: str) -> dict[str, Any]:
     return rows[0]
 
 
-@router.get("/datasets/{dataset_id}")
+@router.get("/datasets/{dataset_id}", responses=_RECORD_ERRORS)
 def read_dataset(request: Request, dataset_id: str, account: Reader) -> dict[str, Any]:
     """Return one dataset."""
     with served(request).trove.catalog.read() as conn:
@@ -471,13 +510,13 @@ def read_dataset(request: Request, dataset_id: str, account: Reader) -> dict[str
     return dataset_records(_base(request), [row])[0]
 
 
-@router.get("/files")
+@router.get("/files", responses=_LIST_ERRORS)
 def list_files(request: Request, account: Reader) -> dict[str, Any]:
     """List file records (one per dataset, with the dataset's id)."""
     return _dataset_page(request, files=True)
 
 
-@router.get("/files/{file_id}")
+@router.get("/files/{file_id}", responses=_RECORD_ERRORS)
 def read_file(request: Request, file_id: str, account: Reader) -> dict[str, Any]:
     """Return one file record."""
     with served(request).trove.catalog.read() as conn:
@@ -485,7 +524,11 @@ def read_file(request: Request, file_id: str, account: Reader) -> dict[str, Any]
     return file_record(_base(request), row)
 
 
-@router.patch("/files/{file_id}")
+@router.patch(
+    "/files/{file_id}",
+    responses=problems(400, 401, 403, 404, 503),
+    openapi_extra=_FILE_RECORD_BODY,
+)
 async def update_file(request: Request, file_id: str, account: Writer) -> dict[str, Any]:
     """Replace a file record's ``json`` (ONE tags a hash mismatch so): the dataset's json."""
     import anyio.to_thread
@@ -496,8 +539,8 @@ async def update_file(request: Request, file_id: str, account: Writer) -> dict[s
         body = None
     if (
         not isinstance(body, dict)
-        or set(body) - {"json"}
-        or not isinstance(body.get("json"), dict | type(None))
+        or set(body) != {"json"}
+        or not isinstance(body["json"], dict | type(None))
     ):
         raise AlyxError(400, 'send {"json": {...}}; only a file record\'s json can be changed')
     trove = served(request).trove
@@ -553,14 +596,14 @@ def _listed(request: Request, rows: list[dict[str, Any]]) -> dict[str, Any]:
     return _page(request, len(rows), rows[offset : offset + limit], limit, offset)
 
 
-@router.get("/dataset-types")
+@router.get("/dataset-types", responses=_LIST_ERRORS)
 def list_dataset_types(request: Request, account: Reader) -> dict[str, Any]:
     """List dataset types."""
     rows = _names_table(request, s.dataset_types, _dataset_type, request.query_params.get("name"))
     return _listed(request, rows)
 
 
-@router.get("/dataset-types/{name}")
+@router.get("/dataset-types/{name}", responses=_RECORD_ERRORS)
 def read_dataset_type(request: Request, name: str, account: Reader) -> dict[str, Any]:
     """Return one dataset type by name."""
     rows = _names_table(request, s.dataset_types, _dataset_type, name)
@@ -569,14 +612,14 @@ def read_dataset_type(request: Request, name: str, account: Reader) -> dict[str,
     return rows[0]
 
 
-@router.get("/revisions")
+@router.get("/revisions", responses=_LIST_ERRORS)
 def list_revisions(request: Request, account: Reader) -> dict[str, Any]:
     """List revisions."""
     rows = _names_table(request, s.revisions, _revision, request.query_params.get("name"))
     return _listed(request, rows)
 
 
-@router.get("/revisions/{name}")
+@router.get("/revisions/{name}", responses=_RECORD_ERRORS)
 def read_revision(request: Request, name: str, account: Reader) -> dict[str, Any]:
     """Return one revision by name."""
     rows = _names_table(request, s.revisions, _revision, name)
@@ -599,13 +642,13 @@ def _repository(request: Request) -> dict[str, Any]:
     }
 
 
-@router.get("/data-repository")
+@router.get("/data-repository", responses=_LIST_ERRORS)
 def list_repositories(request: Request, account: Reader) -> dict[str, Any]:
     """List the data repositories: a trove has one, its own files."""
     return _listed(request, [_repository(request)])
 
 
-@router.get("/data-repository/{name}")
+@router.get("/data-repository/{name}", responses=_RECORD_ERRORS)
 def read_repository(request: Request, name: str, account: Reader) -> dict[str, Any]:
     """Return the trove's data repository (any other name is unknown, e.g. AWS ones)."""
     if name != REPOSITORY:
@@ -623,7 +666,7 @@ def _data_formats(request: Request) -> list[dict[str, Any]]:
         ]
 
 
-@router.get("/data-formats")
+@router.get("/data-formats", responses=_LIST_ERRORS)
 def list_data_formats(request: Request, account: Reader) -> dict[str, Any]:
     """List the file formats of the catalogued files (by extension)."""
     rows = _data_formats(request)
@@ -632,7 +675,7 @@ def list_data_formats(request: Request, account: Reader) -> dict[str, Any]:
     return _listed(request, rows)
 
 
-@router.get("/data-formats/{name}")
+@router.get("/data-formats/{name}", responses=_RECORD_ERRORS)
 def read_data_format(request: Request, name: str, account: Reader) -> dict[str, Any]:
     """Return one file format by name (its extension)."""
     rows = [r for r in _data_formats(request) if r["name"] == name]
@@ -681,14 +724,14 @@ def _insertion_filters(request: Request) -> dict[str, Any]:
     return filters
 
 
-@router.get("/insertions")
+@router.get("/insertions", responses=_LIST_ERRORS)
 def list_insertions(request: Request, account: Reader) -> dict[str, Any]:
     """List probe insertions (newest session first, then by probe name)."""
     records = _insertions(served(request), **_insertion_filters(request))
     return _listed(request, records)
 
 
-@router.get("/insertions/{pid}")
+@router.get("/insertions/{pid}", responses=_RECORD_ERRORS)
 def read_insertion(request: Request, pid: str, account: Reader) -> dict[str, Any]:
     """Return one probe insertion."""
     records = _insertions(served(request), id=_uuid(pid, "insertion"))

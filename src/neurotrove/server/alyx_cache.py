@@ -29,6 +29,7 @@ from ..files.atomic import fsync_folder, temporary_path
 from ..onecache import export_tables
 from .alyx import Reader
 from .app import served
+from .problems import problems
 
 __all__ = ["KEEP", "cache_build", "router"]
 
@@ -36,6 +37,8 @@ KEEP = 2
 """How many builds of the cache are kept."""
 
 router = APIRouter(tags=["alyx"])
+
+_ERRORS = problems(401, 403, 503)
 
 
 def cache_build(trove: Any, folder: Path) -> tuple[Path, dict[str, Any]]:
@@ -107,9 +110,9 @@ def _folder(request: Request) -> Path:
     return served(request).work_dir / "one-cache"
 
 
-@router.get("/cache/info")
-@router.get("/cache/info/")
-@router.get("/cache/info/{tag}")
+@router.get("/cache/info", responses=_ERRORS)
+@router.get("/cache/info/", responses=_ERRORS)
+@router.get("/cache/info/{tag}", responses=_ERRORS)
 def cache_info(request: Request, account: Reader, tag: str | None = None) -> dict[str, Any]:
     """Return ONE's cache info: ``date_created, min_api_version, origin, database_tags, tables``.
 
@@ -121,7 +124,14 @@ def cache_info(request: Request, account: Reader, tag: str | None = None) -> dic
     return info
 
 
-@router.get("/cache.zip")
+@router.get(
+    "/cache.zip",
+    response_class=FileResponse,
+    responses={
+        200: {"content": {"application/zip": {}}, "description": "ONE's cache tables."},
+        **_ERRORS,
+    },
+)
 def cache_zip(request: Request, account: Reader) -> FileResponse:
     """Send ``sessions.pqt``, ``datasets.pqt`` and ``cache_info.json`` as one zip."""
     state = served(request)

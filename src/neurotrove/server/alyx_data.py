@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
-import time
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -31,33 +29,29 @@ from .app import ServedTrove, served
 
 __all__ = ["router"]
 
-_BASIC_TTL = 60.0
-"""Seconds a checked Basic password is remembered, so downloads do not hash it every time."""
-
 router = APIRouter(tags=["alyx"])
 
 
-def _basic_account(state: ServedTrove, request: Request, header: str) -> Account:
-    """Check HTTP Basic credentials: the user's password, or one of their tokens."""
+def _basic_account(state: ServedTrove, header: str) -> Account:
+    """Check HTTP Basic credentials: one of the user's tokens, or their password.
+
+    A token is looked up on every request, as a token header is, so a revoked or expired
+    token is refused at once; the password check is remembered for a while by
+    :class:`~neurotrove.auth.Accounts` (so downloads do not hash it every time).
+    """
     try:
         decoded = base64.b64decode(header, validate=True).decode()
     except (binascii.Error, UnicodeDecodeError):
         raise AuthError("the Basic credentials are not base64 'user:password'") from None
     username, _, password = decoded.partition(":")
-    checked: dict[str, tuple[float, Account]] = request.app.state.basic_checked
-    key = hashlib.sha256(decoded.encode()).hexdigest()
-    now = time.monotonic()
-    if (hit := checked.get(key)) is not None and hit[0] > now:
-        return hit[1]
     try:
         account = state.accounts.check_token(password)
-        if account.username != username:
-            raise AuthError("this token belongs to another user")
     except AuthError:
-        account = state.accounts.check_password(username, password)
-    checked.clear() if len(checked) > 1000 else None
-    checked[key] = (now + _BASIC_TTL, account)
-    return account
+        pass
+    else:
+        if account.username == username:
+            return account
+    return state.accounts.check_password(username, password)
 
 
 def _download_reader(request: Request) -> None:
@@ -67,7 +61,7 @@ def _download_reader(request: Request) -> None:
     challenge = {"WWW-Authenticate": 'Basic realm="neurotrove"'}
     try:
         if scheme.lower() == "basic":
-            _basic_account(state, request, credentials.strip())
+            _basic_account(state, credentials.strip())
             return
         if token_account(state, request) is not None or state.public_read:
             return

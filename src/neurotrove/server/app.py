@@ -3,8 +3,8 @@
 :func:`create_app` builds the FastAPI application of a data root and its catalogue. Routes
 live in :mod:`.reads` (catalogue queries, file downloads, mirror snapshots) and
 :mod:`.writes` (login, registering subjects, sessions and files, QC). Errors are mapped to
-HTTP in one handler, :func:`error_response`: every error body is ``{"detail": message,
-"error": class name}``.
+HTTP in one place, :mod:`.problems`: every error body is a :class:`~.problems.Problem`,
+``{"detail": message, "error": class name, "status_code": status}``.
 
 Examples
 --------
@@ -18,7 +18,6 @@ Examples
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -27,28 +26,19 @@ from pathlib import Path
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from starlette.exceptions import HTTPException
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ..__about__ import __version__
 from ..auth import DEFAULT_TOKEN_TTL, Account, Accounts
 from ..client import TROVE_DIR, Trove
-from ..errors import (
-    AuthError,
-    CatalogError,
-    ConfigError,
-    ConflictError,
-    HashMismatchError,
-    MultipleFoundError,
-    NeurotroveError,
-    NotFoundError,
-    RemoteError,
-    ValidationError,
-)
+from ..errors import AuthError
+from .openapi import describe_api
+from .problems import error_response, install_error_handlers, status_of
 
 __all__ = [
     "API_PREFIX",
+    "TOKEN",
+    "Credentials",
     "ReadAccess",
     "ServedTrove",
     "WriteAccess",
@@ -62,33 +52,8 @@ __all__ = [
 API_PREFIX = "/api/v1"
 """Where neurotrove's own routes live (the root is left for Alyx-compatible routes)."""
 
-log = logging.getLogger("neurotrove.server")
-
-_STATUS: tuple[tuple[type[NeurotroveError], int], ...] = (
-    (AuthError, 401),
-    (NotFoundError, 404),
-    (MultipleFoundError, 400),
-    (ConflictError, 409),
-    (HashMismatchError, 422),
-    (ValidationError, 422),
-    (CatalogError, 503),
-    (RemoteError, 502),
-    (ConfigError, 500),
-)
-
-
-def status_of(error: NeurotroveError) -> int:
-    """Return the HTTP status an error is answered with.
-
-    Examples
-    --------
-    >>> status_of(NotFoundError("no session")), status_of(AuthError("log in"))
-    (404, 401)
-    """
-    for kind, status in _STATUS:
-        if isinstance(error, kind):
-            return status
-    return 400
+REMEMBER_PASSWORDS_S = 60.0
+"""Seconds a password sent with HTTP Basic is remembered once checked (downloads by ONE)."""
 
 
 @dataclass
@@ -143,7 +108,19 @@ def served(request: Request) -> ServedTrove:
     return state
 
 
-def check_reader(request: Request) -> Account | None:
+TOKEN = HTTPBearer(
+    scheme_name="token",
+    auto_error=False,
+    description=f"A token from POST {API_PREFIX}/auth/token (or POST /auth-token), sent as "
+    "'Authorization: Bearer <token>' ('Token <token>' works too).",
+)
+"""How a client proves who it is (declared once, so the API description shows it)."""
+
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(TOKEN)]
+"""The token header of a request, for the description; :meth:`ServedTrove.account` reads it."""
+
+
+def check_reader(request: Request, credentials: Credentials = None) -> Account | None:
     """Return who sent ``request``, or raise :class:`AuthError` if reading needs a token."""
     state = served(request)
     account = state.account(request)
@@ -155,7 +132,7 @@ def check_reader(request: Request) -> Account | None:
     return account
 
 
-def _writer(request: Request) -> Account:
+def _writer(request: Request, credentials: Credentials = None) -> Account:
     account = served(request).account(request)
     if account is None:
         raise AuthError(
@@ -172,49 +149,9 @@ WriteAccess = Annotated[Account, Depends(_writer)]
 """A route parameter that admits logged-in users only."""
 
 
-def error_response(error: NeurotroveError) -> JSONResponse:
-    """Answer an error as ``{"detail": message, "error": class, "status_code": status}``.
-
-    ``status_code`` is there for Alyx clients, which read errors as Alyx writes them.
-    """
-    status = status_of(error)
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return JSONResponse(
-        {"detail": error.message, "error": type(error).__name__, "status_code": status},
-        status_code=status,
-        headers=headers,
-    )
-
-
-def _install_error_handlers(app: FastAPI) -> None:
-    async def on_neurotrove_error(request: Request, error: NeurotroveError) -> JSONResponse:
-        return error_response(error)
-
-    async def on_validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
-        problems = []
-        for item in error.errors():
-            where = ".".join(str(part) for part in item.get("loc", ()) if part != "body")
-            problems.append(f"{where}: {item.get('msg', 'invalid')}")
-        return error_response(ValidationError("; ".join(problems) or "invalid request"))
-
-    async def on_http_error(request: Request, error: HTTPException) -> JSONResponse:
-        return JSONResponse(
-            {"detail": error.detail, "error": "HTTPError", "status_code": error.status_code},
-            status_code=error.status_code,
-            headers=error.headers,
-        )
-
-    async def on_unexpected(request: Request, error: Exception) -> JSONResponse:
-        log.exception("unexpected error on %s %s", request.method, request.url.path)
-        return JSONResponse(
-            {"detail": f"internal error ({type(error).__name__}); see the server log"},
-            status_code=500,
-        )
-
-    app.add_exception_handler(NeurotroveError, on_neurotrove_error)  # type: ignore[arg-type]
-    app.add_exception_handler(RequestValidationError, on_validation_error)  # type: ignore[arg-type]
-    app.add_exception_handler(HTTPException, on_http_error)  # type: ignore[arg-type]
-    app.add_exception_handler(Exception, on_unexpected)
+def _folders(root: Path) -> list[str]:
+    """Return the data root as messages may spell it (given, absolute, links resolved)."""
+    return sorted({str(root), str(root.absolute()), str(root.resolve())})
 
 
 def create_app(
@@ -241,11 +178,14 @@ def create_app(
     -------
     fastapi.FastAPI
     """
-    from . import alyx, alyx_cache, behaviour, ephys, reads, writes
+    from fastapi.routing import APIRoute
+
+    from . import alyx, alyx_cache, alyx_data, behaviour, ephys, reads, writes
     from .uploads import remove_stale_uploads
 
     trove = Trove(root, db=db, create=False)
-    state = ServedTrove(trove, Accounts(trove.catalog), public_read, token_ttl)
+    accounts = Accounts(trove.catalog, remember_passwords_s=REMEMBER_PASSWORDS_S)
+    state = ServedTrove(trove, accounts, public_read, token_ttl)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -265,11 +205,24 @@ def create_app(
         redoc_url=f"{API_PREFIX}/redoc",
     )
     app.state.served = state
-    _install_error_handlers(app)
-    app.include_router(reads.router, prefix=API_PREFIX)
-    app.include_router(writes.router, prefix=API_PREFIX)
-    app.include_router(behaviour.router, prefix=API_PREFIX)
-    app.include_router(ephys.router, prefix=API_PREFIX)
-    app.include_router(alyx_cache.router)  # Alyx's /cache/info and /cache.zip, at the root
+    app.state.private_places = (_folders(trove.root), trove.catalog.where)
+    install_error_handlers(app)
+    routers = (
+        reads.router,
+        writes.router,
+        behaviour.router,
+        ephys.router,
+        alyx_cache.router,  # Alyx's /cache/info and /cache.zip, at the root
+        alyx.router,  # Alyx's REST routes, at the root
+        alyx_data.router,  # Alyx's file downloads, /data/...
+    )
+    for router in routers:
+        app.include_router(router)
     alyx.install(app)
+    # Every route, with its whole path (for the description, and for 405's Allow).
+    app.state.api_routes = [
+        route for router in routers for route in router.routes if isinstance(route, APIRoute)
+    ]
+    open_reads = (check_reader, alyx.reader, reads.download) if public_read else ()
+    app.openapi = describe_api(app, app.state.api_routes, open_reads)  # type: ignore[method-assign]
     return app

@@ -14,40 +14,41 @@ import uuid
 from typing import Any
 
 from fastapi import APIRouter, Request
-from pydantic import Field
+from pydantic import Field, StrictBool
 
 from ..files.paths import inside_root
 from ..jsonable import frame_records, to_jsonable
-from .app import WriteAccess, served
+from .app import API_PREFIX, WriteAccess, served
+from .problems import problems
 from .uploads import forget, received
-from .writes import _Body
+from .writes import UploadId, _Body
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/behaviour", tags=["behaviour"])
+router = APIRouter(prefix=f"{API_PREFIX}/behaviour", tags=["behaviour"])
 
 
 class RigIn(_Body):
     """A rig file's document and how to store it."""
 
     rig: dict[str, Any] = Field(description="The rig file's JSON document (Antelop format).")
-    name: str
+    name: str = Field(min_length=1, max_length=255)
     experimenter: str | None = None
     masks: list[dict[str, Any]] = Field(default_factory=list)
-    replace: bool = False
+    replace: StrictBool = False
 
 
 class VideoIn(_Body):
     """An uploaded video file and the name the NWB file gives it (relative to itself)."""
 
-    upload: str
-    path: str
+    upload: UploadId
+    path: str = Field(min_length=1)
 
 
 class NWBIn(_Body):
     """An uploaded NWB file to insert as a session's behaviour."""
 
-    upload: str = Field(description="The id POST /uploads returned for the NWB file.")
+    upload: UploadId
     videos: list[VideoIn] = Field(default_factory=list)
     rig: str
     animals: list[str | dict[str, Any]] | None = Field(
@@ -60,11 +61,11 @@ class RecomputeIn(_Body):
 
     eid: str | None = None
     masks: list[str] | None = None
-    skip_errors: bool = False
+    skip_errors: StrictBool = False
     conditions: dict[str, Any] = Field(default_factory=dict)
 
 
-@router.post("/rigs", status_code=201)
+@router.post("/rigs", status_code=201, responses=problems(401, 409, 422, 503))
 def upload_rig(request: Request, body: RigIn, account: WriteAccess) -> dict[str, Any]:
     """Check and store a rig (every problem is listed in one 422 answer)."""
     row = served(request).trove.behaviour.upload_rig(
@@ -78,8 +79,10 @@ def upload_rig(request: Request, body: RigIn, account: WriteAccess) -> dict[str,
     return result
 
 
-@router.post("/sessions/{eid}/nwb", status_code=201)
-def insert_nwb(request: Request, eid: str, body: NWBIn, account: WriteAccess) -> dict[str, Any]:
+@router.post("/sessions/{eid}/nwb", status_code=201, responses=problems(401, 404, 409, 422, 503))
+def insert_nwb(
+    request: Request, eid: uuid.UUID, body: NWBIn, account: WriteAccess
+) -> dict[str, Any]:
     """Insert an uploaded NWB file as the session's behaviour, all or nothing."""
     state = served(request)
     folder = state.work_dir / "uploads" / f"{uuid.uuid4().hex}.session"
@@ -92,7 +95,7 @@ def insert_nwb(request: Request, eid: str, body: NWBIn, account: WriteAccess) ->
             target = inside_root(folder, video.path)
             target.parent.mkdir(parents=True, exist_ok=True)
             os.replace(received(state.work_dir, video.upload, video.path).path, target)
-        frame = state.trove.behaviour.insert_nwb(eid, body.animals, nwb, body.rig)
+        frame = state.trove.behaviour.insert_nwb(str(eid), body.animals, nwb, body.rig)
     finally:
         for upload in [body.upload, *(video.upload for video in body.videos)]:
             forget(state.work_dir, upload)
@@ -100,7 +103,7 @@ def insert_nwb(request: Request, eid: str, body: NWBIn, account: WriteAccess) ->
     return {"results": to_jsonable(frame_records(frame))}
 
 
-@router.post("/masks/recompute")
+@router.post("/masks/recompute", responses=problems(401, 404, 422, 503))
 def recompute_masks(request: Request, body: RecomputeIn, account: WriteAccess) -> dict[str, Any]:
     """Run the mask functions again for one session or the sessions matching conditions."""
     frame = served(request).trove.behaviour.recompute_masks(

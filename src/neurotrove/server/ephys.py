@@ -36,10 +36,11 @@ from pydantic import Field
 from ..errors import NotFoundError, ValidationError
 from ..files.paths import inside_root
 from ..jsonable import frame_records, to_jsonable
-from .app import ReadAccess, WriteAccess, served
-from .reads import MAX_LIMIT
+from .app import API_PREFIX, ReadAccess, WriteAccess, served
+from .params import EID_PATTERN, Limit, Offset, SessionRef
+from .problems import problems
 from .uploads import forget, received
-from .writes import _Body
+from .writes import UploadId, _Body
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -48,15 +49,12 @@ if TYPE_CHECKING:
 
 __all__ = ["router", "unit_filters"]
 
-router = APIRouter(prefix="/ephys", tags=["ephys"])
+router = APIRouter(prefix=f"{API_PREFIX}/ephys", tags=["ephys"])
 
-Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Rows per page.")]
-Offset = Annotated[int, Query(ge=0, description="Rows to skip.")]
 Suppress = Annotated[
     list[str] | None,
     Query(description="Columns to hide (repeat); an empty value hides none."),
 ]
-Session = Annotated[str | None, Query(description="Only this session's rows (an eid).")]
 
 _PAGING = {"limit", "offset"}
 _TRUE, _FALSE = {"true", "1", "yes", "on"}, {"false", "0", "no", "off"}
@@ -123,7 +121,7 @@ def _of_session(frame: pd.DataFrame, column: str, session: str | None, trove: An
     return frame[frame[column] == trove.to_eid(session)]
 
 
-@router.get("/sessions")
+@router.get("/sessions", responses=problems(401, 422, 503))
 def session_table(
     request: Request,
     account: ReadAccess,
@@ -136,11 +134,11 @@ def session_table(
     return _page(frame, limit, offset)
 
 
-@router.get("/probes")
+@router.get("/probes", responses=problems(401, 404, 409, 422, 503))
 def probes(
     request: Request,
     account: ReadAccess,
-    session: Session = None,
+    session: SessionRef = None,
     suppress: Suppress = None,
     limit: Limit = 100,
     offset: Offset = 0,
@@ -151,11 +149,11 @@ def probes(
     return _page(_of_session(frame, "ecephys_session_id", session, trove), limit, offset)
 
 
-@router.get("/channels")
+@router.get("/channels", responses=problems(401, 404, 409, 422, 503))
 def channels(
     request: Request,
     account: ReadAccess,
-    session: Session = None,
+    session: SessionRef = None,
     suppress: Suppress = None,
     limit: Limit = 1000,
     offset: Offset = 0,
@@ -166,7 +164,7 @@ def channels(
     return _page(_of_session(frame, "ecephys_session_id", session, trove), limit, offset)
 
 
-@router.get("/units")
+@router.get("/units", responses=problems(401, 422, 503))
 def units(
     request: Request, account: ReadAccess, limit: Limit = 1000, offset: Offset = 0
 ) -> dict[str, Any]:
@@ -184,12 +182,12 @@ def units(
     return _page(frame, limit, offset)
 
 
-@router.get("/sessions/{eid}/spike-times")
-def spike_times(request: Request, eid: str, account: ReadAccess) -> dict[str, Any]:
+@router.get("/sessions/{eid}/spike-times", responses=problems(401, 404, 422, 503))
+def spike_times(request: Request, eid: uuid.UUID, account: ReadAccess) -> dict[str, Any]:
     """Return a session's spike times in seconds by unit id (units filtered as ``/units``)."""
     validity, keywords = unit_filters(request.query_params)
     data = served(request).trove.ephys.get_session_data(
-        eid, filter_by_validity=validity, **keywords
+        str(eid), filter_by_validity=validity, **keywords
     )
     return {
         "eid": data.eid,
@@ -220,7 +218,7 @@ def _insertion_filters(params: Any) -> dict[str, Any]:
     return filters
 
 
-@router.get("/insertions")
+@router.get("/insertions", responses=problems(401, 404, 409, 422, 503))
 def insertions(
     request: Request, account: ReadAccess, limit: Limit = 100, offset: Offset = 0
 ) -> dict[str, Any]:
@@ -242,11 +240,11 @@ def insertions(
     }
 
 
-@router.get("/insertions/{pid}")
-def insertion(request: Request, pid: str, account: ReadAccess) -> dict[str, Any]:
+@router.get("/insertions/{pid}", responses=problems(401, 404, 422, 503))
+def insertion(request: Request, pid: uuid.UUID, account: ReadAccess) -> dict[str, Any]:
     """One probe insertion, as Alyx's ``/insertions/{id}`` shapes it."""
     trove = served(request).trove
-    _, records = trove.search_insertions(details=True, id=pid)
+    _, records = trove.search_insertions(details=True, id=str(pid))
     if not records:
         raise NotFoundError(f"there is no probe insertion {pid}", pid=pid)
     result: dict[str, Any] = to_jsonable(records[0])
@@ -259,14 +257,18 @@ def insertion(request: Request, pid: str, account: ReadAccess) -> dict[str, Any]
 class ImportAlfIn(_Body):
     """Which session's registered ALF datasets to import (every session if left out)."""
 
-    eid: str | None = None
+    eid: str | None = Field(
+        default=None, pattern=EID_PATTERN, description="A session: its eid or its path."
+    )
 
 
 class NWBImportIn(_Body):
     """An NWB file to import into a session, uploaded or already one of its datasets."""
 
-    rel_path: str = Field(description="The file's place in the session, e.g. session.nwb.")
-    upload: str | None = Field(
+    rel_path: str = Field(
+        min_length=1, description="The file's place in the session, e.g. session.nwb."
+    )
+    upload: UploadId | None = Field(
         default=None,
         description="The id POST /uploads returned; left out, the session's own dataset.",
     )
@@ -275,8 +277,8 @@ class NWBImportIn(_Body):
 class AllenFileIn(_Body):
     """One uploaded file of an Allen project cache and its place relative to the manifest."""
 
-    upload: str
-    path: str
+    upload: UploadId
+    path: str = Field(min_length=1)
 
 
 class AllenImportIn(_Body):
@@ -307,15 +309,15 @@ def _report(report: ImportReport) -> dict[str, Any]:
     return result
 
 
-@router.post("/import-alf")
+@router.post("/import-alf", responses=problems(401, 404, 409, 422, 503))
 def import_alf(request: Request, body: ImportAlfIn, account: WriteAccess) -> dict[str, Any]:
     """Import probes, channels and units from the server's registered ALF datasets."""
     return _report(served(request).trove.ephys.import_alf(body.eid))
 
 
-@router.post("/sessions/{eid}/nwb", status_code=201)
+@router.post("/sessions/{eid}/nwb", status_code=201, responses=problems(401, 404, 409, 422, 503))
 def import_nwb(
-    request: Request, eid: str, body: NWBImportIn, account: WriteAccess
+    request: Request, eid: uuid.UUID, body: NWBImportIn, account: WriteAccess
 ) -> dict[str, Any]:
     """Import an NWB file's probes into a session; an uploaded file becomes its dataset.
 
@@ -335,15 +337,15 @@ def import_nwb(
                 raise ValidationError(
                     f"{body.rel_path} cannot be read as NWB: {error}", path=body.rel_path
                 ) from None
-            trove.register_uploads(eid, [upload])
-        report = trove.ephys.import_nwb(eid, body.rel_path)
+            trove.register_uploads(str(eid), [upload])
+        report = trove.ephys.import_nwb(str(eid), body.rel_path)
     finally:
         if body.upload is not None:
             forget(state.work_dir, body.upload)
     return _report(report)
 
 
-@router.post("/import-allen", status_code=201)
+@router.post("/import-allen", status_code=201, responses=problems(401, 404, 409, 422, 503))
 def import_allen(request: Request, body: AllenImportIn, account: WriteAccess) -> dict[str, Any]:
     """Import an uploaded Allen project cache (its manifest and CSV tables)."""
     state = served(request)
@@ -365,12 +367,14 @@ def import_allen(request: Request, body: AllenImportIn, account: WriteAccess) ->
     return _report(report)
 
 
-@router.post("/sessions/{eid}/probes", status_code=201)
+@router.post(
+    "/sessions/{eid}/probes", status_code=201, responses=problems(401, 404, 409, 422, 503)
+)
 def write_probes(
-    request: Request, eid: str, body: ProbesIn, account: WriteAccess
+    request: Request, eid: uuid.UUID, body: ProbesIn, account: WriteAccess
 ) -> dict[str, Any]:
     """Write a session's probes, replacing their channels and units, in one transaction."""
     from ..ephys import ProbeData
 
     probes = [ProbeData(p.name, p.fields, p.channels, p.units) for p in body.probes]
-    return {"pids": served(request).trove.ephys.write_session(eid, probes)}
+    return {"pids": served(request).trove.ephys.write_session(str(eid), probes)}

@@ -15,30 +15,37 @@ from __future__ import annotations
 
 import json
 import os
+import uuid
 from pathlib import Path
 from stat import S_ISREG
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import FileResponse
+from pydantic import Field
 
 from ..__about__ import __version__
 from ..errors import NotFoundError, ValidationError
 from ..files.paths import inside_root
 from ..jsonable import frame_records, to_jsonable
-from .app import ReadAccess, check_reader, served
+from .app import API_PREFIX, TOKEN, ReadAccess, check_reader, served
+from .params import MAX_LIMIT, DateRange, Limit, Offset, QCFilter, QCLimit, SessionRef
+from .problems import problems
 from .snapshots import snapshot_file
 
 __all__ = ["MAX_LIMIT", "file_response", "router"]
 
-MAX_LIMIT = 10_000
-"""The most rows one page of ``/sessions`` or ``/datasets`` holds."""
+router = APIRouter(prefix=API_PREFIX)
 
-router = APIRouter()
-
-Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Rows per page.")]
-Offset = Annotated[int, Query(ge=0, description="Rows to skip.")]
 Many = Annotated[list[str] | None, Query()]
+Regex = Annotated[
+    list[str] | None,
+    Query(
+        description="A regular expression (Python's syntax) searched anywhere in the field; "
+        "repeat it for any of several.",
+    ),
+]
+Numbers = Annotated[list[Annotated[int, Field(ge=0, le=999)]] | None, Query()]
 
 
 class _LargeChunks(FileResponse):
@@ -96,23 +103,21 @@ def _condition_value(name: str, values: list[str]) -> Any:
     return decoded[0] if len(decoded) == 1 else (decoded, "in")
 
 
-@router.get("/sessions", tags=["sessions"])
+@router.get("/sessions", tags=["sessions"], responses=problems(401, 422, 503))
 def list_sessions(
     request: Request,
     account: ReadAccess,
-    subject: Many = None,
-    lab: Many = None,
-    projects: Many = None,
-    task_protocol: Many = None,
-    location: Many = None,
-    users: Many = None,
-    date_range: Annotated[
-        str | None, Query(description="DAY, or START,END (either may be empty).")
-    ] = None,
-    number: Annotated[list[int] | None, Query()] = None,
-    dataset: Many = None,
-    datasets: Many = None,
-    dataset_qc_lte: str | None = None,
+    subject: Regex = None,
+    lab: Regex = None,
+    projects: Regex = None,
+    task_protocol: Regex = None,
+    location: Regex = None,
+    users: Regex = None,
+    date_range: DateRange = None,
+    number: Numbers = None,
+    dataset: Regex = None,
+    datasets: Regex = None,
+    dataset_qc_lte: QCFilter = None,
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> dict[str, Any]:
@@ -146,24 +151,24 @@ def list_sessions(
     return {"count": total, "limit": limit, "offset": offset, "results": to_jsonable(rows)}
 
 
-@router.get("/sessions/{eid}", tags=["sessions"])
-def get_session(request: Request, eid: str, account: ReadAccess) -> dict[str, Any]:
+@router.get("/sessions/{eid}", tags=["sessions"], responses=problems(401, 404, 422, 503))
+def get_session(request: Request, eid: uuid.UUID, account: ReadAccess) -> dict[str, Any]:
     """Return a session's fields and its datasets (``datasets``: a list of records)."""
-    details = served(request).trove.get_details(eid, full=True)
+    details = served(request).trove.get_details(str(eid), full=True)
     details["datasets"] = frame_records(details["datasets"])
     result: dict[str, Any] = to_jsonable(details)
     return result
 
 
-@router.get("/datasets", tags=["datasets"])
+@router.get("/datasets", tags=["datasets"], responses=problems(401, 404, 409, 422, 503))
 def list_datasets(
     request: Request,
     account: ReadAccess,
-    eid: Annotated[str | None, Query(description="The session; all sessions if left out.")] = None,
+    eid: SessionRef = None,
     filename: Many = None,
     collection: Many = None,
     revision: Many = None,
-    qc: Annotated[str, Query(description="Only datasets at or below this QC.")] = "FAIL",
+    qc: QCLimit = "FAIL",
     ignore_qc_not_set: bool = False,
     default_revisions_only: bool = False,
     limit: Limit = 1000,
@@ -195,10 +200,10 @@ def _dataset(request: Request, dataset_id: str) -> tuple[dict[str, Any], Path]:
     return dict(record), folder / record["rel_path"]
 
 
-@router.get("/datasets/{dataset_id}", tags=["datasets"])
-def get_dataset(request: Request, dataset_id: str, account: ReadAccess) -> dict[str, Any]:
+@router.get("/datasets/{dataset_id}", tags=["datasets"], responses=problems(401, 404, 422, 503))
+def get_dataset(request: Request, dataset_id: uuid.UUID, account: ReadAccess) -> dict[str, Any]:
     """Return one dataset's record."""
-    record, _ = _dataset(request, dataset_id)
+    record, _ = _dataset(request, str(dataset_id))
     result: dict[str, Any] = to_jsonable(record)
     return result
 
@@ -259,19 +264,22 @@ def file_response(
     "/datasets/{dataset_id}/file",
     tags=["datasets"],
     response_class=FileResponse,
+    dependencies=[Depends(TOKEN)],  # checked in _file_answer, in the same worker thread
     responses={
         200: {"content": {"application/octet-stream": {}}, "description": "The file."},
-        206: {"description": "The requested byte range."},
-        401: {"description": "A token is needed (unless the server is --public-read)."},
-        404: {"description": "No such dataset, or its file is not on the server."},
+        206: {
+            "content": {"application/octet-stream": {}},
+            "description": "The requested byte range.",
+        },
+        **problems(401, 404, 422, 503),
     },
 )
-async def download(request: Request, dataset_id: str) -> Response:
+async def download(request: Request, dataset_id: uuid.UUID) -> Response:
     """Stream a dataset's file (``ETag`` is its md5; ``Range`` requests get 206)."""
     from starlette.concurrency import run_in_threadpool
 
     # One trip to a worker thread for the token, the catalogue and the disk together.
-    return await run_in_threadpool(_file_answer, request, dataset_id)
+    return await run_in_threadpool(_file_answer, request, str(dataset_id))
 
 
 @router.get(
@@ -281,6 +289,7 @@ async def download(request: Request, dataset_id: str) -> Response:
     responses={
         200: {"content": {"application/gzip": {}}, "description": "The catalogue snapshot."},
         304: {"description": "The mirror's version (If-None-Match) is current."},
+        **problems(401, 503),
     },
 )
 def catalog_snapshot(request: Request, account: ReadAccess) -> Response:

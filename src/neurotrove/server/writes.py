@@ -10,42 +10,120 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import Any, Literal
+import uuid
+from typing import Annotated, Any, Literal
 from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+)
 
 from ..errors import ValidationError
 from ..jsonable import frame_records, to_jsonable
-from .app import WriteAccess, served
+from ..qc import QC
+from .app import API_PREFIX, WriteAccess, served
+from .params import EID_PATTERN, QC_PATTERN, UPLOAD_PATTERN, ContentMD5
+from .problems import problems
 from .uploads import forget, receive, received
 
 __all__ = ["router"]
 
-router = APIRouter()
+router = APIRouter(prefix=API_PREFIX)
 
 
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+# The names the catalogue accepts (ALF's characters, at most its columns' 255 characters).
+Subject = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=255,
+        pattern=r"^[\w.-]*[\w-][\w.-]*$",
+        description="A subject's nickname: letters, digits, '_', '-' and '.'.",
+    ),
+]
+Lab = Annotated[
+    str, Field(min_length=1, max_length=255, pattern=r"^\w+$", description="A lab's name.")
+]
+Name = Annotated[str, Field(min_length=1, max_length=255)]
+
+
+def _text(value: Any) -> Any:
+    """Refuse a number where a date is expected (pydantic would read it as a timestamp)."""
+    if isinstance(value, int | float):
+        raise ValueError("give dates as ISO 8601 text (YYYY-MM-DD, or with a time)")
+    return value
+
+
+def _whole(value: Any) -> Any:
+    """Take a JSON integer (``3`` or ``3.0``), refusing what pydantic would turn into one."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError("give a whole number")
+    return value
+
+
+Day = Annotated[dt.date, BeforeValidator(_text)]
+Moment = Annotated[dt.datetime, BeforeValidator(_text)]
+Whole = Annotated[int, BeforeValidator(_whole)]
+Text255 = Annotated[str, Field(max_length=255)]
+
+
+def _qc_number(value: int) -> int:
+    if value not in set(QC):
+        raise ValueError(f"a QC number is one of {', '.join(str(int(q)) for q in QC)}")
+    return value
+
+
+QCValue = (
+    Annotated[
+        str,
+        Field(
+            pattern=QC_PATTERN,
+            description="A QC outcome: NOT_SET, PASS, WARNING, FAIL or CRITICAL (any case).",
+        ),
+    ]
+    | Annotated[
+        Whole,
+        AfterValidator(_qc_number),
+        Field(json_schema_extra={"enum": [int(q) for q in QC]}),
+    ]
+)
+# (The constraints come before the validator, or pydantic describes them as "ge" and "le".)
+Number = Annotated[
+    int, Field(ge=0, le=999, description="The session's number."), BeforeValidator(_whole)
+]
+UploadId = Annotated[
+    str, Field(pattern=UPLOAD_PATTERN, description="The id POST /uploads returned.")
+]
+
+
 class TokenRequest(_Body):
     """Credentials exchanged for a token."""
 
-    username: str
+    username: str = Field(min_length=1)
     password: str
 
 
 class SubjectIn(_Body):
     """A new subject."""
 
-    nickname: str
-    lab: str | None = None
+    nickname: Subject
+    lab: Lab | None = None
     sex: Literal["M", "F", "U"] | None = None
-    birth_date: dt.date | None = None
-    species: str | None = None
-    strain: str | None = None
+    birth_date: Day | None = None
+    species: Text255 | None = None
+    strain: Text255 | None = None
     genotype: str | None = None
     json_: dict[str, Any] | None = Field(default=None, alias="json")
 
@@ -53,34 +131,58 @@ class SubjectIn(_Body):
 class SessionIn(_Body):
     """A new session; ``number`` left out takes the next free one."""
 
-    subject: str
-    date: dt.date
-    number: int | None = Field(default=None, ge=0, le=999)
-    lab: str | None = None
-    task_protocol: str | None = None
-    projects: list[str] = Field(default_factory=list)
-    users: list[str] = Field(default_factory=list)
-    location: str | None = None
-    start_time: dt.datetime | None = None
-    end_time: dt.datetime | None = None
+    subject: Subject
+    date: Day
+    number: Number | None = None
+    lab: Lab | None = None
+    task_protocol: Annotated[str, Field(max_length=1024)] | None = None
+    projects: list[Name] = Field(default_factory=list)
+    users: list[Name] = Field(default_factory=list)
+    location: Text255 | None = None
+    start_time: Moment | None = None
+    end_time: Moment | None = None
     narrative: str | None = None
+    json_: dict[str, Any] | None = Field(default=None, alias="json")
+
+
+class SessionChanges(_Body):
+    """A session's fields to change (``json`` and ``extended_qc`` are merged into its own)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"minProperties": 1})
+
+    subject: Subject | None = None
+    lab: Lab | None = None
+    date: Day | None = None
+    number: Number | None = None
+    task_protocol: Annotated[str, Field(max_length=1024)] | None = None
+    projects: list[Name] | None = None
+    users: list[Name] | None = None
+    location: Text255 | None = None
+    start_time: Moment | None = None
+    end_time: Moment | None = None
+    narrative: str | None = None
+    qc: QCValue | None = None
+    extended_qc: dict[str, Any] | None = None
     json_: dict[str, Any] | None = Field(default=None, alias="json")
 
 
 class QCIn(_Body):
     """A QC outcome for a session (by eid) or a dataset (by id)."""
 
-    target: str
-    qc: str | int
+    target: str = Field(
+        pattern=EID_PATTERN, description="A session (its eid or path) or a dataset (its id)."
+    )
+    qc: QCValue
     extended_qc: dict[str, Any] | None = None
 
 
 class UploadedFile(_Body):
     """One uploaded file and where it goes in the session."""
 
-    upload: str = Field(description="The id POST /uploads returned.")
+    upload: UploadId
     rel_path: str = Field(
-        description="[collection/][#revision#/]name in the session, e.g. alf/spikes.times.npy."
+        min_length=1,
+        description="[collection/][#revision#/]name in the session, e.g. alf/spikes.times.npy.",
     )
 
 
@@ -88,8 +190,8 @@ class DatasetsIn(_Body):
     """Uploaded files to register as datasets of a session, all at once."""
 
     files: list[UploadedFile] = Field(min_length=1)
-    qc: str | int | None = None
-    default_revision: bool = True
+    qc: QCValue | None = None
+    default_revision: StrictBool = True
 
 
 _TOKEN_BODY = {
@@ -109,7 +211,8 @@ async def _credentials(request: Request) -> TokenRequest:
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     values: Any
     if kind == "application/x-www-form-urlencoded":
-        values = {k: v[0] for k, v in parse_qs(body.decode(errors="replace")).items()}
+        form = parse_qs(body.decode(errors="replace"), keep_blank_values=True)
+        values = {k: v[0] for k, v in form.items()}
     else:
         try:
             values = json.loads(body or b"null")
@@ -122,7 +225,9 @@ async def _credentials(request: Request) -> TokenRequest:
     return TokenRequest(username=str(values["username"]), password=str(values["password"]))
 
 
-@router.post("/auth/token", tags=["auth"], openapi_extra=_TOKEN_BODY)
+@router.post(
+    "/auth/token", tags=["auth"], openapi_extra=_TOKEN_BODY, responses=problems(401, 422, 503)
+)
 async def login(request: Request) -> dict[str, Any]:
     """Exchange a username and password for a token (``{"token": ..., "expires_at": ...}``)."""
     import anyio.to_thread
@@ -138,7 +243,7 @@ async def login(request: Request) -> dict[str, Any]:
     return {"token": token, "username": credentials.username, "expires_at": expires.isoformat()}
 
 
-@router.post("/auth/logout", tags=["auth"])
+@router.post("/auth/logout", tags=["auth"], responses=problems(401, 503))
 def logout(request: Request, account: WriteAccess) -> dict[str, Any]:
     """End the token this request was sent with."""
     token = request.headers["authorization"].partition(" ")[2].strip()
@@ -146,13 +251,15 @@ def logout(request: Request, account: WriteAccess) -> dict[str, Any]:
     return {"username": account.username, "logged_out": True}
 
 
-@router.get("/auth/me", tags=["auth"])
+@router.get("/auth/me", tags=["auth"], responses=problems(401, 503))
 def me(request: Request, account: WriteAccess) -> dict[str, Any]:
     """Say who the token belongs to."""
     return {"username": account.username, "is_admin": account.is_admin}
 
 
-@router.post("/subjects", tags=["subjects"], status_code=201)
+@router.post(
+    "/subjects", tags=["subjects"], status_code=201, responses=problems(401, 409, 422, 503)
+)
 def add_subject(request: Request, subject: SubjectIn, account: WriteAccess) -> dict[str, Any]:
     """Register a subject; answers its id."""
     fields = subject.model_dump(exclude_none=True, by_alias=True)
@@ -160,7 +267,9 @@ def add_subject(request: Request, subject: SubjectIn, account: WriteAccess) -> d
     return {"id": served(request).trove.register_subject(nickname, **fields)}
 
 
-@router.post("/sessions", tags=["sessions"], status_code=201)
+@router.post(
+    "/sessions", tags=["sessions"], status_code=201, responses=problems(401, 409, 422, 503)
+)
 def add_session(request: Request, session: SessionIn, account: WriteAccess) -> dict[str, Any]:
     """Register a session (its subject too, if new); answers its details, with ``eid``."""
     trove = served(request).trove
@@ -170,16 +279,17 @@ def add_session(request: Request, session: SessionIn, account: WriteAccess) -> d
     return result
 
 
-@router.patch("/sessions/{eid}", tags=["sessions"])
+@router.patch("/sessions/{eid}", tags=["sessions"], responses=problems(401, 404, 409, 422, 503))
 def change_session(
-    request: Request, eid: str, fields: dict[str, Any], account: WriteAccess
+    request: Request, eid: uuid.UUID, changes: SessionChanges, account: WriteAccess
 ) -> dict[str, Any]:
     """Change a session's fields (``json`` and ``extended_qc`` are merged); answers details."""
-    result: dict[str, Any] = to_jsonable(served(request).trove.update_session(eid, **fields))
+    fields = changes.model_dump(exclude_unset=True, by_alias=True)
+    result: dict[str, Any] = to_jsonable(served(request).trove.update_session(str(eid), **fields))
     return result
 
 
-@router.post("/qc", tags=["qc"])
+@router.post("/qc", tags=["qc"], responses=problems(401, 404, 409, 422, 503))
 def set_qc(request: Request, body: QCIn, account: WriteAccess) -> dict[str, Any]:
     """Set the QC of a session or a dataset."""
     served(request).trove.set_qc(body.target, body.qc, extended_qc=body.extended_qc)
@@ -190,37 +300,38 @@ def set_qc(request: Request, body: QCIn, account: WriteAccess) -> dict[str, Any]
     "/uploads",
     tags=["datasets"],
     status_code=201,
+    responses=problems(401, 422, 503),
     openapi_extra={
         "requestBody": {
             "required": True,
-            "content": {"application/octet-stream": {"schema": {"type": "string"}}},
+            "content": {
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+            },
         },
-        "parameters": [
-            {
-                "name": "Content-MD5",
-                "in": "header",
-                "required": True,
-                "schema": {"type": "string"},
-                "description": "The file's md5, 32 hex digits.",
-            }
-        ],
     },
 )
-async def upload(request: Request, account: WriteAccess) -> dict[str, Any]:
+async def upload(
+    request: Request, content_md5: ContentMD5, account: WriteAccess
+) -> dict[str, Any]:
     """Receive one file (the raw body), checked against ``Content-Length`` and ``Content-MD5``."""
     upload_id, size, md5 = await receive(request, served(request).work_dir)
     return {"upload": upload_id, "size": size, "md5": md5}
 
 
-@router.post("/sessions/{eid}/datasets", tags=["datasets"], status_code=201)
+@router.post(
+    "/sessions/{eid}/datasets",
+    tags=["datasets"],
+    status_code=201,
+    responses=problems(401, 404, 409, 422, 503),
+)
 def register_uploads(
-    request: Request, eid: str, body: DatasetsIn, account: WriteAccess
+    request: Request, eid: uuid.UUID, body: DatasetsIn, account: WriteAccess
 ) -> dict[str, Any]:
     """Register uploaded files as datasets of a session, all in one transaction."""
     state = served(request)
     uploads = [received(state.work_dir, item.upload, item.rel_path) for item in body.files]
     frame = state.trove.register_uploads(
-        eid,
+        str(eid),
         uploads,
         qc=body.qc,
         default_revision=body.default_revision,
