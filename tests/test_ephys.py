@@ -227,7 +227,7 @@ def test_a_trove_without_ephys_has_empty_tables_and_exports_an_empty_cache(
     manifest = registered.ephys.export_allen(tmp_path / "export")
     for name in ("sessions", "probes", "channels", "units"):
         assert pd.read_csv(tmp_path / "export" / f"{name}.csv").empty
-    with nt.Trove(tmp_path / "other") as other:
+    with nt.Trove(tmp_path / "other", create=True) as other:
         report = other.ephys.import_allen(manifest.parent)
         assert (report.sessions, report.probes) == ([], 0)
     # The empty tables have the columns the tables have once a probe is written.
