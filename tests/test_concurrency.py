@@ -22,18 +22,25 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 import neurotrove as nt
+from neurotrove.auth import Accounts
 from neurotrove.catalog import schema as s
 from neurotrove.catalog.views import table_spec
-from neurotrove.catalog.writes import insert_records
+from neurotrove.catalog.writes import ensure_rows, insert_records, lock_key, utcnow
 from neurotrove.ephys.writing import ProbeData
-from neurotrove.errors import ConflictError
+from neurotrove.errors import ConflictError, ValidationError
+from neurotrove.pipeline import status as st
+from neurotrove.pipeline.steps import load_step
 
 from . import concurrent_writers as writers
+from .behaviour_data import MASKS, RIG, write_masks, write_nwb, write_rig
+from .serving import PASSWORD, ServerProcess, add_user
+from .test_ephys_import import write_allen_cache
 
 WRITERS = 8
 """Processes writing at once in the slow tests."""
@@ -81,15 +88,20 @@ def race(
     trove: nt.Trove,
     first: Callable[[Connection], Any],
     second: Callable[[], Any],
+    meanwhile: Callable[[], Any] | None = None,
 ) -> Racer:
     """Run ``second`` while a transaction that ran ``first`` is open; commit ``first`` once
     ``second`` waits for a lock (or has finished); return ``second`` to be asked its outcome.
+
+    ``meanwhile`` runs (in its own transactions) while ``second`` waits, before the commit.
     """
     with trove.catalog.write() as conn:
         first(conn)
         racer = Racer(second)
         racer.start()
         _wait_for_a_lock_wait(trove, racer)
+        if meanwhile is not None:
+            meanwhile()
     return racer
 
 
@@ -244,6 +256,192 @@ def test_two_writers_of_revisions_of_one_dataset_leave_one_default(pg_trove: nt.
     stored = pg_trove.table("datasets").get(eid=eid)
     defaults = stored.loc[stored["default_revision"], "revision"].tolist()
     assert defaults == ["2024-02-01"]
+
+
+# -- numbering sessions -------------------------------------------------------------------
+
+
+@pytest.mark.postgresql
+def test_an_allen_session_imported_twice_at_once_is_one_session(
+    pg_trove: nt.Trove, tmp_path: Path
+) -> None:
+    write_allen_cache(tmp_path / "allen")
+    specimen, allen_id = "699733581", 715093703  # the cache's first session
+
+    def other_import(conn: Connection) -> None:  # has filed the session, not yet committed
+        lock_key(conn, f"session-number:{specimen}")
+        record = {
+            "subject": specimen,
+            "lab": None,
+            "date": "2019-01-19",
+            "number": 1,
+            "json": {"allen": {"id": allen_id}},
+        }
+        insert_records(conn, table_spec("sessions"), [record])
+
+    race(pg_trove, other_import, lambda: pg_trove.ephys.import_allen(tmp_path / "allen")).outcome()
+    numbers = pg_trove.table("sessions").get(subject=specimen)["number"].tolist()
+    assert numbers == [1]
+
+
+# -- processing status and step definitions --------------------------------------------------
+
+
+@pytest.mark.postgresql
+def test_setting_a_status_waits_for_a_runner_claiming_the_session(pg_trove: nt.Trove) -> None:
+    eid = _session(pg_trove)
+    pipeline = pg_trove.pipeline
+    pipeline.add_step("sort")
+    pipeline.set_status(eid, "sort", "pending")
+
+    def runner_claims(conn: Connection) -> None:
+        step = load_step(conn, "sort")
+        held = st.claim(
+            conn, step, eid, token="a" * 32, now=utcnow(), lease=600, retry_failed=True
+        )
+        assert held is not None
+
+    racer = race(pg_trove, runner_claims, lambda: pipeline.set_status(eid, "sort", "skipped"))
+    with pytest.raises(ConflictError, match="is being run for 'sort'"):
+        racer.outcome()
+    status = pg_trove.table("step_status").get_one(eid=eid, step="sort")
+    assert (status["status"], status["attempts"]) == ("running", 1)
+
+
+@pytest.mark.postgresql
+def test_a_first_status_set_while_a_runner_claims_says_the_session_is_running(
+    pg_trove: nt.Trove,
+) -> None:
+    eid = _session(pg_trove)
+    pg_trove.pipeline.add_step("sort")
+
+    def runner_claims(conn: Connection) -> None:
+        held = st.claim(
+            conn,
+            load_step(conn, "sort"),
+            eid,
+            token="b" * 32,
+            now=utcnow(),
+            lease=600,
+            retry_failed=True,
+        )
+        assert held is not None
+
+    racer = race(
+        pg_trove, runner_claims, lambda: pg_trove.pipeline.set_status(eid, "sort", "done")
+    )
+    with pytest.raises(ConflictError, match="is being run for 'sort'"):
+        racer.outcome()
+
+
+@pytest.mark.postgresql
+def test_steps_redefined_at_once_never_require_each_other(pg_trove: nt.Trove) -> None:
+    from neurotrove.pipeline.steps import write_step
+
+    pipeline = pg_trove.pipeline
+    pipeline.add_step("extract")
+    pipeline.add_step("sort")
+
+    def sort_requires_extract(conn: Connection) -> None:
+        lock_key(conn, "pipeline-steps")  # as add_step does
+        write_step(
+            conn,
+            "sort",
+            description=None,
+            requires=["extract"],
+            outputs=(),
+            where=None,
+            manual=False,
+            replace=True,
+            dialect="postgresql",
+        )
+
+    racer = race(
+        pg_trove,
+        sort_requires_extract,
+        lambda: pipeline.add_step("extract", requires=["sort"], replace=True),
+    )
+    with pytest.raises(ValidationError, match="'extract' would require itself through sort"):
+        racer.outcome()
+    assert pipeline.step("extract").requires == ()
+    assert pipeline.step("sort").requires == ("extract",)
+
+
+# -- users ----------------------------------------------------------------------------------
+
+
+@pytest.mark.postgresql
+def test_a_user_added_while_a_session_names_them_can_log_in(pg_trove: nt.Trove) -> None:
+    accounts = Accounts(pg_trove.catalog)
+
+    def session_names_alice(conn: Connection) -> None:  # users=["alice"] creates her row
+        ensure_rows(conn, s.users, "username", ["alice"])
+
+    race(pg_trove, session_names_alice, lambda: accounts.add_user("alice", PASSWORD)).outcome()
+    assert accounts.check_password("alice", PASSWORD).username == "alice"
+
+
+# -- rigs -----------------------------------------------------------------------------------
+
+
+@pytest.mark.postgresql
+def test_a_rig_replaced_while_a_session_is_inserted_is_not_linked_to_it(
+    pg_trove: nt.Trove, tmp_path: Path
+) -> None:
+    behaviour = pg_trove.behaviour
+    behaviour.analysis_dir = write_masks(tmp_path / "analysis")
+    rig_file = write_rig(tmp_path, RIG, "redhex_1")
+    behaviour.upload_rig(rig_file, name="redhex_1", masks=MASKS)
+    eid = pg_trove.register_session("mouse01", "2024-05-01", lab="swc")
+    recorded = write_nwb(tmp_path / "rig-pc")
+
+    def another_job_on_the_session(conn: Connection) -> None:
+        lock_key(conn, f"behaviour:{eid}")  # the insert waits here, its masks computed
+
+    def replace_the_rig() -> None:  # each mask now computed by the other's function
+        swapped = [
+            {**mask, "function": other["function"]}
+            for mask, other in zip(MASKS, MASKS[::-1], strict=True)
+        ]
+        behaviour.upload_rig(rig_file, name="redhex_1", masks=swapped, replace=True)
+
+    racer = race(
+        pg_trove,
+        another_job_on_the_session,
+        lambda: behaviour.insert_nwb(eid, ["mouse01"], recorded.path, "redhex_1"),
+        meanwhile=replace_the_rig,
+    )
+    with pytest.raises(ConflictError, match="rig 'redhex_1' was replaced while"):
+        racer.outcome()
+    assert pg_trove.table("session_rigs").get().empty
+    assert not pg_trove.list_datasets(eid)
+
+
+# -- the served file records -------------------------------------------------------------
+
+
+def test_a_file_record_patch_keeps_keys_written_since_the_client_read_it(
+    trove: nt.Trove, root: Path, db: str | None, tmp_path: Path
+) -> None:
+    eid = _session(trove)
+    dataset = _dataset(trove, eid)
+    add_user(root, db, "alice")
+    server = ServerProcess(root, db, tmp_path / "server.log").start()
+    try:
+        login = {"username": "alice", "password": PASSWORD}
+        token = httpx.post(f"{server.url}/auth-token", data=login).json()["token"]
+        headers = {"Authorization": f"Token {token}"}
+        record = httpx.get(f"{server.url}/files/{dataset}", headers=headers).json()
+        trove.set_qc(dataset, "PASS", extended_qc={"spike_sorting": "ok"})  # meanwhile
+        tagged = {**(record["json"] or {}), "mismatch_hash": True}  # as ONE tags a file
+        answer = httpx.patch(
+            f"{server.url}/files/{dataset}", json={"json": tagged}, headers=headers
+        )
+        assert answer.status_code == 200, answer.text
+    finally:
+        server.stop()
+    stored = trove.table("datasets").get(id=dataset)["json"].iloc[0]
+    assert stored == {"extended_qc": {"spike_sorting": "ok"}, "mismatch_hash": True}
 
 
 # -- many processes at once ---------------------------------------------------------------
