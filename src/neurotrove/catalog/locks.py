@@ -110,7 +110,9 @@ def lock_keys(conn: Connection, family: str, values: Iterable[Any]) -> None:
     The values of a family share :data:`KEY_BUCKETS` locks (by a hash of their text), taken
     in sorted order in one statement: a write of any size then holds a bounded number of
     locks (PostgreSQL's lock table is small), and writers of unrelated values rarely wait.
-    Every writer of a family's values must lock them through this function.
+    Every writer of a family's values must lock them through this function, all of them in
+    its first call: a later call for other values could take a lower lock after a higher one,
+    and two writers doing so could each wait for the other.
     """
     if conn.dialect.name != "postgresql":
         return

@@ -590,7 +590,7 @@ def _lock_natural_keys(conn: Connection, spec: TableSpec, prepared: Sequence[Pre
     """
     if spec.name == "datasets":
         lock_datasets_of(conn, (p.row["session"] for p in prepared))
-    lock_keys(conn, spec.name, (p.key for p in prepared if None in p.key))
+    lock_keys(conn, f"{spec.name}-key", (p.key for p in prepared if None in p.key))
 
 
 def _stored_rows(
