@@ -21,9 +21,10 @@ from sqlalchemy.engine import Connection
 from . import alf
 from ._reading import ReadingMixin
 from .catalog import schema as s
+from .catalog.locks import lock_key, lock_rows
 from .catalog.values import coerce_value
 from .catalog.views import table_spec
-from .catalog.writes import insert_records, lock_key, update_records
+from .catalog.writes import insert_records, update_records
 from .config import Settings
 from .errors import ConflictError, NotFoundError, ValidationError
 from .files.atomic import StagedFile, stage_copy, temporary_path
@@ -453,6 +454,7 @@ class WritingMixin(ReadingMixin):
         spec = table_spec("sessions")
         with self.catalog.write() as conn:
             eid = self._to_eid(conn, eid)
+            lock_rows(conn, s.sessions, "id", [eid])  # merged into what is stored now
             for name in ("json", "extended_qc"):
                 if name in fields and fields[name] is not None:
                     if not isinstance(fields[name], Mapping):
@@ -487,6 +489,7 @@ class WritingMixin(ReadingMixin):
         with self.catalog.write() as conn:
             dataset = None
             if key is not None:
+                lock_rows(conn, s.datasets, "id", [key])  # merged into what is stored now
                 dataset = conn.execute(sa.select(_d.id, _d.json).where(_d.id == key)).first()
             if dataset is not None:
                 stored = dataset.json or {}
@@ -505,6 +508,7 @@ class WritingMixin(ReadingMixin):
                 ) from None
             values = {"qc": value}
             if extended_qc is not None:
+                lock_rows(conn, s.sessions, "id", [eid])
                 stored = (
                     conn.execute(
                         sa.select(s.sessions.c.extended_qc).where(s.sessions.c.id == eid)

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 
 from .catalog import schema as s
+from .catalog.locks import insert_new
 from .catalog.store import Catalog
 from .catalog.writes import ensure_rows, utcnow
 from .errors import AuthError, ConflictError, NotFoundError, ValidationError
@@ -248,9 +249,6 @@ class Accounts:
         with self.catalog.write() as conn:
             if lab is not None:
                 ensure_rows(conn, s.labs, "name", [lab])
-            row = conn.execute(
-                sa.select(users.password_hash).where(users.username == username)
-            ).first()
             values = {"password_hash": stored, "is_admin": admin}
             values.update(
                 {
@@ -259,9 +257,15 @@ class Accounts:
                     if v is not None
                 }
             )
-            if row is None:
-                conn.execute(sa.insert(s.users).values(username=username, **values))
-            elif row.password_hash is None or replace:
+            if not insert_new(conn, s.users, [{"username": username, **values}]):
+                return
+            # Stored already (perhaps a moment ago, by another writer): locked, then decided.
+            row = conn.execute(
+                sa.select(users.password_hash)
+                .where(users.username == username)
+                .with_for_update(key_share=True)
+            ).one()
+            if row.password_hash is None or replace:
                 conn.execute(sa.update(s.users).where(users.username == username).values(values))
             else:
                 raise ConflictError(

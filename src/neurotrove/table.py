@@ -166,7 +166,8 @@ class Table:
         on_conflict : {"error", "skip", "update"}
             What to do with a record whose unique key is already stored: raise
             :class:`~neurotrove.errors.ConflictError` and write nothing, keep the stored row,
-            or overwrite the fields the record gives.
+            or overwrite the fields the record gives. Rows that other processes insert at
+            the same moment count as stored.
 
         Returns
         -------

@@ -72,6 +72,7 @@ class StoredRig:
     features: tuple[Feature, ...]
     masks: tuple[MaskDefinition, ...]
     videos: tuple[Video, ...]
+    created_at: Any = None  # when this definition was stored: a replaced rig has another
 
     def feature_id(self, name: str) -> str:
         """Return the id of the rig's feature ``name``."""
@@ -102,6 +103,7 @@ def write_rig(
         When a rig of that name exists (and ``replace`` is false, or sessions use it).
     """
     rigs = b.rigs.c
+    lock_key(conn, f"rig:{name}")  # one writer of the name at a time; insert_nwb checks too
     existing = conn.execute(sa.select(rigs.id).where(rigs.name == name)).scalar()
     if existing is not None:
         if not replace:
@@ -232,10 +234,24 @@ def load_stored_rig(
         )
     )
     videos = build_rig(row["rig_json"]).videos
-    return StoredRig(row["id"], row["name"], row["animals"], features, masks, videos)
+    return StoredRig(
+        row["id"], row["name"], row["animals"], features, masks, videos, row["created_at"]
+    )
 
 
 # -- sessions ---------------------------------------------------------------------------
+
+
+def _refuse_replaced(conn: Connection, rig: StoredRig) -> None:
+    """Refuse to link a session to a rig replaced since the session's data were computed."""
+    lock_key(conn, f"rig:{rig.name}")  # no replacement until this session is recorded
+    stored = conn.execute(sa.select(b.rigs.c.created_at).where(b.rigs.c.id == rig.id)).first()
+    if stored is None or stored.created_at != rig.created_at:
+        raise ConflictError(
+            f"rig {rig.name!r} was replaced while this session was being inserted, so its "
+            f"masks were computed with the old definition; insert the session again",
+            rig=rig.name,
+        )
 
 
 def _refuse_existing(conn: Connection, eid: str) -> None:
@@ -517,6 +533,7 @@ def insert_session(
             # Another job may have inserted the session since it was read above.
             lock_key(conn, f"behaviour:{eid}")
             _refuse_existing(conn, eid)
+            _refuse_replaced(conn, rig)
 
         trove._commit_files(eid, folder, staging.records, staging.staged, before=check, also=write)
     except BaseException:

@@ -24,6 +24,8 @@ from .. import alf
 from ..errors import ConflictError, MultipleFoundError, ValidationError
 from ..identifiers import NEUROTROVE_NS, dataset_id, session_eid, subject_id
 from . import schema as s
+from .default_revisions import lock_datasets_of, sessions_of, settle_default_revisions
+from .locks import insert_ignoring_conflicts, insert_new, lock_key, lock_keys, lock_rows
 from .types import UUIDString
 from .values import coerce_value
 from .views import TableSpec
@@ -65,7 +67,11 @@ class Prepared:
 
 @dataclass
 class WriteResult:
-    """What a write did: rows inserted, updated and skipped, and the keys written."""
+    """What a write did: rows inserted, updated and skipped, and each record's row.
+
+    ``keys`` holds the primary key of each record's row (inserted, updated or skipped), in
+    the order of the records.
+    """
 
     inserted: int = 0
     updated: int = 0
@@ -144,26 +150,6 @@ def ensure_rows(
     missing = [v for v in wanted if v not in existing]
     if missing:
         insert_ignoring_conflicts(conn, table, [{key: v, **(extra or {})} for v in missing])
-
-
-def insert_ignoring_conflicts(
-    conn: Connection, table: sa.Table, rows: Sequence[Mapping[str, Any]]
-) -> None:
-    """Insert rows, skipping those another writer inserted first (ON CONFLICT DO NOTHING)."""
-    from sqlalchemy.dialects import postgresql, sqlite
-
-    dialect: Any = postgresql if conn.dialect.name == "postgresql" else sqlite
-    conn.execute(dialect.insert(table).on_conflict_do_nothing(), list(rows))
-
-
-def lock_key(conn: Connection, key: str) -> None:
-    """Serialise writers on ``key`` until the transaction ends.
-
-    SQLite write transactions are already exclusive; PostgreSQL takes a transaction-scoped
-    advisory lock, so that, say, two rigs numbering sessions of one subject take turns.
-    """
-    if conn.dialect.name == "postgresql":
-        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtext(key))))
 
 
 def resolve_subjects(
@@ -535,7 +521,9 @@ def insert_records(
         Logical records (see the table's columns).
     on_conflict : {"error", "skip", "update"}
         ``error`` raises :class:`ConflictError` and writes nothing; ``skip`` keeps the stored
-        row; ``update`` overwrites the stored row's fields given in the record.
+        row; ``update`` overwrites the stored row's fields given in the record. A row that
+        another writer inserts while this one runs counts as stored (PostgreSQL runs writers
+        side by side; see :mod:`neurotrove.catalog.locks`).
 
     Returns
     -------
@@ -554,124 +542,100 @@ def insert_records(
     _check_unique_within(spec, prepared)
     natural = _NATURAL_COLUMNS.get(spec.name) or tuple(spec.natural_key)
     (primary,) = spec.base.primary_key.columns
-    existing = _existing_keys(conn, spec.base, natural, primary, [p.key for p in prepared])
-    result = WriteResult()
-    new: list[Prepared] = []
-    updates: list[tuple[Any, Prepared]] = []
-    for item in prepared:
-        stored = existing.get(item.key)
-        if stored is None:
-            new.append(item)
-        elif on_conflict == "error":
-            taken = [p.key for p in prepared if p.key in existing]
-            shown = "; ".join(_show_key(spec, natural, k) for k in taken[:5])
-            more = f" and {len(taken) - 5} more" if len(taken) > 5 else ""
-            raise ConflictError(
-                f"{len(taken)} record(s) already in {spec.name}: {shown}{more}; nothing was "
-                f"written. Use on_conflict='skip' to keep them or 'update' to overwrite them",
-                table=spec.name,
-                keys=taken,
-            )
-        elif on_conflict == "skip":
-            result.skipped += 1
-            result.keys.append(stored)
-        else:
-            updates.append((stored, item))
-    if new:
-        conn.execute(sa.insert(spec.base), [p.row for p in new])
-        result.inserted = len(new)
-        result.keys.extend(p.row[primary.name] for p in new)
-    for stored, item in updates:
+    _lock_natural_keys(conn, spec, prepared)
+    stored = _stored_rows(conn, spec, natural, prepared, on_conflict)
+    fresh = [p for p in prepared if p.key not in stored]
+    left_out = insert_new(conn, spec.base, [p.row for p in fresh])
+    if left_out:  # another writer inserted these keys since they were looked up
+        raced = [fresh[index] for index in left_out]
+        stored.update(_stored_rows(conn, spec, natural, raced, on_conflict, raced=True))
+    result = WriteResult(keys=[stored.get(p.key, p.row[primary.name]) for p in prepared])
+    result.inserted = len(prepared) - len(stored)
+    new = [(p.row[primary.name], p) for p in prepared if p.key not in stored]
+    updates = []
+    if on_conflict == "update":
+        updates = sorted(((stored[p.key], p) for p in prepared if p.key in stored), key=_by_key)
+    else:
+        result.skipped = len(stored)
+    for key, item in updates:
         values = {k: v for k, v in item.row.items() if k in item.provided and k != primary.name}
         if values:
-            conn.execute(sa.update(spec.base).where(primary == stored).values(**values))
-        result.updated += 1
-        result.keys.append(stored)
-    _write_links(
-        conn,
-        spec,
-        [(p.row[primary.name], p) for p in new] + [(stored, p) for stored, p in updates],
-    )
+            conn.execute(sa.update(spec.base).where(primary == key).values(**values))
+    result.updated = len(updates)
+    _write_links(conn, spec, new + updates)
     if spec.name == "datasets":
         settle_default_revisions(
             conn,
             [
-                (
-                    p.row["id"],
-                    p.row["default_revision"] if "default_revision" in p.provided else None,
-                )
-                for p in new
+                (key, p.row["default_revision"] if "default_revision" in p.provided else None)
+                for key, p in new
             ]
             + [
-                (stored, p.row["default_revision"])
-                for stored, p in updates
+                (key, p.row["default_revision"])
+                for key, p in updates
                 if "default_revision" in p.provided
             ],
         )
     if result.written:
-        _written(conn, spec, result.keys)
+        _written(conn, spec, [key for key, _ in new + updates])
     return result
 
 
-def settle_default_revisions(conn: Connection, written: Sequence[tuple[str, bool | None]]) -> None:
-    """Keep at most one default revision per dataset after ``written`` datasets changed.
+def _by_key(item: tuple[Any, Prepared]) -> str:
+    return str(item[0])
 
-    ``written`` holds ``(dataset id, explicit default_revision or None)``. A dataset marked
-    default explicitly becomes the only default of its (session, collection, name); one
-    written without saying becomes the default if its revision is the latest (ordered as
-    ONE orders revisions, lexicographically), and otherwise leaves the default as it was.
-    Only rows whose flag changes are written.
+
+def _lock_natural_keys(conn: Connection, spec: TableSpec, prepared: Sequence[Prepared]) -> None:
+    """Make writers of the same rows take turns where a unique index cannot referee.
+
+    The datasets of a session are locked as one (their default revision is settled across
+    rows), and so are keys with a NULL part (a subject without a lab), which SQL's unique
+    constraints let repeat.
     """
-    if not written:
-        return
-    d = s.datasets.c
-    explicit = dict(written)
-    fields = (d.id, d.session, d.collection, d.name, d.revision, d.default_revision)
-    group_of: dict[Any, tuple[Any, str, str]] = {}
-    for chunk in _chunks(list(explicit)):
-        query = sa.select(d.id, d.session, d.collection, d.name).where(d.id.in_(chunk))
-        group_of.update((r.id, (r.session, r.collection, r.name)) for r in conn.execute(query))
-    # Only datasets with more than one revision can have a default to settle; find those
-    # groups first (an indexed GROUP BY) so that a first registration reads almost nothing.
-    groups = set(group_of.values())
-    crowded: set[tuple[Any, str, str]] = set()
-    sessions = sorted({g[0] for g in groups if g[0] is not None})
-    for chunk in _chunks(sessions):
-        query = (
-            sa.select(d.session, d.collection, d.name)
-            .where(d.session.in_(chunk))
-            .group_by(d.session, d.collection, d.name)
-            .having(sa.func.count() > 1)
+    if spec.name == "datasets":
+        lock_datasets_of(conn, (p.row["session"] for p in prepared))
+    lock_keys(conn, f"{spec.name}-key", (p.key for p in prepared if None in p.key))
+
+
+def _stored_rows(
+    conn: Connection,
+    spec: TableSpec,
+    natural: Sequence[str],
+    prepared: Sequence[Prepared],
+    on_conflict: OnConflict,
+    *,
+    raced: bool = False,
+) -> dict[tuple[Any, ...], Any]:
+    """Map the keys of ``prepared`` already stored to their rows' primary keys.
+
+    Raises
+    ------
+    ConflictError
+        For stored keys when ``on_conflict`` is ``error``, and for records that were
+        ``raced`` out of the insert by a row whose key is not theirs (their id is taken).
+    """
+    (primary,) = spec.base.primary_key.columns
+    found = _existing_keys(conn, spec.base, natural, primary, [p.key for p in prepared])
+    if raced and len(found) < len(prepared):
+        taken = [p.row[primary.name] for p in prepared if p.key not in found]
+        raise ConflictError(
+            f"{len(taken)} record(s) of {spec.name} have the {primary.name} of another stored "
+            f"row: {', '.join(map(str, taken[:5]))}; nothing was written. Leave the "
+            f"{primary.name} out to have it computed, or give a free one",
+            table=spec.name,
+            keys=taken,
         )
-        for row in conn.execute(query):
-            group: tuple[Any, str, str] = (row.session, row.collection, row.name)
-            if group in groups:
-                crowded.add(group)
-    members: dict[tuple[Any, ...], list[Any]] = {}
-    crowded_sessions = sorted({g[0] for g in crowded})
-    for chunk in _chunks(crowded_sessions):
-        for row in conn.execute(sa.select(*fields).where(d.session.in_(chunk))):
-            group = (row.session, row.collection, row.name)
-            if group in crowded:
-                members.setdefault(group, []).append(row)
-    wanted: dict[Any, bool] = {}
-    for group_rows in members.values():
-        latest = max(r.revision for r in group_rows)
-        chosen = [r.id for r in group_rows if explicit.get(r.id) is True]
-        if not chosen:
-            unsaid = [r for r in group_rows if r.id in explicit and explicit[r.id] is None]
-            chosen = [r.id for r in unsaid if r.revision == latest]
-            wanted.update((r.id, False) for r in unsaid if r.revision != latest)
-        if chosen:
-            wanted.update((r.id, r.id == chosen[-1]) for r in group_rows)
-    current = {r.id: r.default_revision for rows in members.values() for r in rows}
-    changes = [(key, flag) for key, flag in wanted.items() if current.get(key) != flag]
-    for flag in (False, True):
-        ids = [key for key, value in changes if value is flag]
-        for chunk in _chunks(ids):
-            conn.execute(
-                sa.update(s.datasets).where(d.id.in_(chunk)).values(default_revision=flag)
-            )
+    if found and on_conflict == "error":
+        taken_keys = [p.key for p in prepared if p.key in found]
+        shown = "; ".join(_show_key(spec, natural, k) for k in taken_keys[:5])
+        more = f" and {len(taken_keys) - 5} more" if len(taken_keys) > 5 else ""
+        raise ConflictError(
+            f"{len(taken_keys)} record(s) already in {spec.name}: {shown}{more}; nothing was "
+            f"written. Use on_conflict='skip' to keep them or 'update' to overwrite them",
+            table=spec.name,
+            keys=taken_keys,
+        )
+    return found
 
 
 def update_records(
@@ -713,6 +677,8 @@ def update_records(
         base_values[_SESSION_BASE.get(name, name) if spec.name == "sessions" else name] = value
     if spec.name == "sessions" and ({"subject", "lab"} & set(clean)):
         base_values.update(_resubject(conn, keys, clean))
+    if spec.name == "datasets" and "default_revision" in clean:
+        lock_datasets_of(conn, sessions_of(conn, keys))  # before any row, as all writers do
     for chunk in _chunks(keys):
         if base_values:
             conn.execute(sa.update(spec.base).where(primary.in_(chunk)).values(**base_values))
@@ -730,6 +696,7 @@ def _resubject(conn: Connection, eids: list[Any], clean: Mapping[str, Any]) -> d
         raise ValidationError(
             "changing the subject or lab applies to one session at a time", table="sessions"
         )
+    lock_rows(conn, s.sessions, "id", eids)  # the subject and lab read are those changed
     current = conn.execute(
         sa.select(s.subjects.c.nickname, s.subjects.c.lab)
         .select_from(s.sessions.join(s.subjects, s.sessions.c.subject == s.subjects.c.id))
@@ -752,6 +719,10 @@ def _write_links(conn: Connection, spec: TableSpec, items: list[tuple[Any, Prepa
         ensure_rows(
             conn, link.target, link.target_key, (value for _, values in owners for value in values)
         )
+        # The owners' links are replaced: a concurrent writer of the same owners waits, and
+        # then replaces these, instead of adding its own to them.
+        (primary,) = spec.base.primary_key.columns
+        lock_rows(conn, spec.base, primary.name, (owner for owner, _ in owners))
         owner_column = link.link.c[link.owner]
         for chunk in _chunks([owner for owner, _ in owners]):
             conn.execute(sa.delete(link.link).where(owner_column.in_(chunk)))

@@ -275,11 +275,12 @@ def import_allen(
             for pid, probe in session_probes.iterrows()
         ]
         with trove.catalog.write() as conn:
+            # Locked before looking: another import of this session waits, then finds it.
+            lock_key(conn, f"session-number:{record['subject']}")
             known = _known_session(conn, int(str(allen_session)))
             if known is not None:  # imported before: the same session, wherever it is filed
                 record.update(known)
             else:  # a new session: the subject's next number that day
-                lock_key(conn, f"session-number:{record['subject']}")
                 record["number"] = trove._next_number(conn, record["subject"], record["date"], lab)
             subject = {
                 "nickname": record["subject"],

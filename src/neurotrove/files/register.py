@@ -39,6 +39,7 @@ from .. import alf
 from ..catalog import schema as s
 from ..catalog.bulk import indexes_deferred
 from ..catalog.dataset_rows import COLUMNS, DATASET_TYPE, REVISION, name_parts
+from ..catalog.default_revisions import lock_datasets_of
 from ..catalog.store import Catalog
 from ..catalog.views import table_spec
 from ..catalog.writes import (
@@ -614,6 +615,7 @@ def _insert_new_datasets(
         return
     d = s.datasets.c
     eids = sorted({eid for eid, *_ in items})
+    lock_datasets_of(conn, eids)  # as every writer of datasets does, before reading
     stored: set[tuple[str, str, str, str]] = set()
     for start in range(0, len(eids), 500):
         query = sa.select(d.session, d.collection, d.revision, d.name).where(

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from ..catalog import schema as s
+from ..catalog.locks import insert_new, lock_key
 from ..catalog.pipeline_schema import STATUSES, pipeline_step_requirements, pipeline_steps
 from ..catalog.pipeline_schema import step_status as status_table
 from ..catalog.views import table_spec
@@ -64,6 +65,9 @@ SUMMARY_COLUMNS = [
 """The columns of :meth:`Pipeline.status`: per step, how many applicable sessions are in
 each state. ``pending`` sessions can run now; ``waiting`` ones lack a required step;
 ``stale`` ones are claimed by a runner whose lease ran out (the next run takes them)."""
+
+_STEPS_KEY = "pipeline-steps"
+"""Writers of step definitions take turns on this lock (see ``catalog.locks.lock_key``)."""
 
 _ERROR_COLUMNS = [
     "step",
@@ -146,6 +150,7 @@ class Pipeline:
         """
         self._refuse_remote("add_step")
         with self._catalog.write() as conn:
+            lock_key(conn, _STEPS_KEY)  # requirements and cycles are checked against the rest
             return write_step(
                 conn,
                 name,
@@ -171,6 +176,7 @@ class Pipeline:
         self._refuse_remote("remove_step")
         links = pipeline_step_requirements.c
         with self._catalog.write() as conn:
+            lock_key(conn, _STEPS_KEY)  # no step comes to require it meanwhile
             load_step(conn, name)
             dependants = list(
                 conn.execute(sa.select(links.step).where(links.requirement == name)).scalars()
@@ -561,19 +567,6 @@ class Pipeline:
                         session=session,
                         step=step,
                     )
-            row = conn.execute(
-                sa.select(c.status, c.expires_at, c.host).where(
-                    c.session == session, c.step == step
-                )
-            ).first()
-            held_until = row.expires_at if row is not None and row.status == "running" else None
-            if held_until is not None and held_until >= now and not force:
-                raise ConflictError(
-                    f"session {session} is being run for {step!r} on "
-                    f"{row.host if row else 'another host'}; wait for it, or pass force=True",
-                    session=session,
-                    step=step,
-                )
             values: dict[str, Any] = {
                 "status": status,
                 "finished_at": None if status == "pending" else now,
@@ -586,18 +579,31 @@ class Pipeline:
             }
             if status != "failed":
                 values.update(error_type=None, error_message=None, traceback=None)
+            # Locked, so that a runner's claim either comes before (and is seen) or waits.
+            current = (
+                sa.select(c.status, c.expires_at, c.host)
+                .where(c.session == session, c.step == step)
+                .with_for_update(key_share=True)
+            )
+            row = conn.execute(current).first()
             if row is None:
-                conn.execute(
-                    sa.insert(status_table).values(
-                        id=st.status_id(session, step), session=session, step=step, **values
-                    )
+                first = {"id": st.status_id(session, step), "session": session, "step": step}
+                if not insert_new(conn, status_table, [{**first, **values}]):
+                    return
+                row = conn.execute(current).one()  # a runner claimed it meanwhile
+            held_until = row.expires_at if row.status == "running" else None
+            if held_until is not None and held_until >= now and not force:
+                raise ConflictError(
+                    f"session {session} is being run for {step!r} on {row.host}; wait for it, "
+                    f"or pass force=True",
+                    session=session,
+                    step=step,
                 )
-            else:
-                conn.execute(
-                    sa.update(status_table)
-                    .where(c.session == session, c.step == step)
-                    .values(**values)
-                )
+            conn.execute(
+                sa.update(status_table)
+                .where(c.session == session, c.step == step)
+                .values(**values)
+            )
 
     def _refuse_remote(self, what: str) -> None:
         served = sys.modules.get("neurotrove.remote.trove")

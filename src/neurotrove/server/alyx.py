@@ -530,7 +530,11 @@ def read_file(request: Request, file_id: str, account: Reader) -> dict[str, Any]
     openapi_extra=_FILE_RECORD_BODY,
 )
 async def update_file(request: Request, file_id: str, account: Writer) -> dict[str, Any]:
-    """Replace a file record's ``json`` (ONE tags a hash mismatch so): the dataset's json."""
+    """Merge keys into a file record's ``json`` (ONE tags a hash mismatch so): the dataset's.
+
+    The keys sent replace those stored and the others are kept, so that a key written since
+    the client read the record (a dataset's ``extended_qc``) is not lost; ``null`` clears it.
+    """
     import anyio.to_thread
 
     try:
@@ -548,11 +552,16 @@ async def update_file(request: Request, file_id: str, account: Writer) -> dict[s
     def write() -> dict[str, Any]:
         key = _uuid(file_id, "file record")
         with trove.catalog.write() as conn:
-            done = conn.execute(
-                sa.update(s.datasets).where(s.datasets.c.id == key).values(json=body["json"])
-            )
-            if not done.rowcount:
+            stored = conn.execute(
+                sa.select(s.datasets.c.json)
+                .where(s.datasets.c.id == key)
+                .with_for_update(key_share=True)  # merged into what is stored now
+            ).first()
+            if stored is None:
                 raise AlyxError(404, f"No file record {file_id}; list them with GET /files")
+            sent = body["json"]
+            merged = None if sent is None else {**(stored.json or {}), **sent}
+            conn.execute(sa.update(s.datasets).where(s.datasets.c.id == key).values(json=merged))
         with trove.catalog.read() as conn:
             return file_record(_base(request), _one_dataset(conn, key))
 
