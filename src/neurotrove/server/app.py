@@ -242,17 +242,21 @@ def create_app(
     fastapi.FastAPI
     """
     from . import alyx, alyx_cache, behaviour, ephys, reads, writes
+    from .snapshots import BuildAfterWrites, SnapshotBuilder
     from .uploads import remove_stale_uploads
 
     trove = Trove(root, db=db, create=False)
     state = ServedTrove(trove, Accounts(trove.catalog), public_read, token_ttl)
+    snapshots = SnapshotBuilder(trove.catalog, state.work_dir / "snapshots")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         remove_stale_uploads(state.work_dir)
+        snapshots.start()  # ready before the first mirror asks for it
         try:
             yield
         finally:
+            snapshots.close()
             trove.close()
 
     app = FastAPI(
@@ -265,6 +269,7 @@ def create_app(
         redoc_url=f"{API_PREFIX}/redoc",
     )
     app.state.served = state
+    app.add_middleware(BuildAfterWrites, builder=snapshots)
     _install_error_handlers(app)
     app.include_router(reads.router, prefix=API_PREFIX)
     app.include_router(writes.router, prefix=API_PREFIX)
