@@ -256,16 +256,22 @@ def run_all(
     log = work / "server.log"
     results: dict[str, list[dict[str, Any]]] = {}
 
-    def remote() -> dict[str, Any]:
-        client = _fresh_env(env, work, "client")
-        with served(root, port, log, env) as url:
-            first = _child(_CHILD_REMOTE, url, env=client)
-            first["later"] = _child(_CHILD_REMOTE, url, env=client)["answer"]
-        return first
+    def remote(code: dict[str, str]) -> Callable[[], dict[str, Any]]:
+        def contender() -> dict[str, Any]:
+            client = _fresh_env(code, work, "client")
+            with served(root, port, log, code) as url:
+                first = _child(_CHILD_REMOTE, url, env=client)
+                first["later"] = _child(_CHILD_REMOTE, url, env=client)["answer"]
+            return first
 
-    def steps() -> dict[str, Any]:
-        with served(root, port, log, env) as url:
-            return _child(_CHILD_STEPS, url, env=_fresh_env(env, work, "steps"))
+        return contender
+
+    def steps(code: dict[str, str]) -> Callable[[], dict[str, Any]]:
+        def contender() -> dict[str, Any]:
+            with served(root, port, log, code) as url:
+                return _child(_CHILD_STEPS, url, env=_fresh_env(code, work, "steps"))
+
+        return contender
 
     def local() -> dict[str, Any]:
         return _child(_CHILD_LOCAL, str(root), env=_fresh_env(env, work, "local"))
@@ -280,11 +286,14 @@ def run_all(
             return _child(_CHILD_ONE, url, USER, PASSWORD, cache, env=client)
 
     contenders: list[tuple[str, Callable[[], dict[str, Any]]]] = [
-        ("remote", remote),
+        ("remote", remote(env)),
         ("local", local),
         ("floor", floor),
-        ("steps", steps),
+        ("steps", steps(env)),
     ]
+    if args.baseline is not None:
+        baseline = {**env, "PYTHONPATH": str(args.baseline.resolve())}
+        contenders += [("baseline", remote(baseline)), ("baseline steps", steps(baseline))]
     if not args.no_one:
         contenders.append(("one", one))
     for run in range(args.repeat):
@@ -311,7 +320,10 @@ def _spread(runs: list[dict[str, Any]], key: str) -> str:
     return f"{_ms(min(values))} to {_ms(max(values))}"
 
 
-def render(results: dict[str, list[dict[str, Any]]], build: float, sessions: int) -> str:
+def render(
+    results: dict[str, list[dict[str, Any]]], build: float, sessions: int, baseline: str
+) -> str:
+    """The two tables: first answers against the anchors, then the steps of one."""
     remote, local, floor = results["remote"], results["local"], results["floor"]
     answer = _median(remote, "answer")
     found = {
@@ -323,7 +335,7 @@ def render(results: dict[str, list[dict[str, Any]]], build: float, sessions: int
         )
     lines = [
         "| first answer (spawn of a fresh `python` to the result in hand) | median | runs "
-        "| remote ÷ this |",
+        "| this ÷ remote |",
         "|---|---:|---|---:|",
         f"| **`nt.connect(url).search()`**, empty client cache, server just started "
         f"| **{_ms(answer)}** | {_spread(remote, 'answer')} | 1.00 |",
@@ -331,35 +343,46 @@ def render(results: dict[str, list[dict[str, Any]]], build: float, sessions: int
 
     def row(label: str, runs: list[dict[str, Any]], key: str = "answer") -> None:
         value = _median(runs, key)
-        lines.append(f"| {label} | {_ms(value)} | {_spread(runs, key)} | {answer / value:.2f} |")
+        lines.append(f"| {label} | {_ms(value)} | {_spread(runs, key)} | {value / answer:.2f} |")
 
-    row("… the same in a second process (token and mirror kept)", remote, "later")
+    if "baseline" in results:
+        row(
+            f"… the same with the baseline's code (`{baseline}`), server and client",
+            results["baseline"],
+        )
+    row("… a second process of the same client (token and mirror kept)", remote, "later")
     row("anchor: `nt.connect(root).search()` on the same trove, local", local)
     row("anchor: floor, `import sqlalchemy, pandas` alone", floor)
     if "one" in results:
         row("anchor: ONE-api `ONE(base_url, mode='remote').search()`, same server", results["one"])
+    versions = [("steps", "this code")]
+    if "baseline steps" in results:
+        versions.append(("baseline steps", "baseline"))
     lines += [
         "",
-        "| step of the first answer (one fresh process, steps run one at a time) | median "
-        "| runs | share |",
-        "|---|---:|---|---:|",
+        "| step of the first answer (a fresh process, steps run one at a time) | "
+        + " | ".join(f"{label}: median (runs)" for _, label in versions)
+        + " |",
+        "|---|" + "---:|" * len(versions),
     ]
-    steps = results["steps"]
-    total = _median(steps, "answer")
-    for index, (name, _) in enumerate(steps[0]["steps"]):
-        values = [r["steps"][index][1] for r in steps]
-        value = statistics.median(values)
-        lines.append(
-            f"| {name} | {_ms(value)} | {_ms(min(values))} to {_ms(max(values))} "
-            f"| {value / total:.0%} |"
-        )
-    lines.append(
-        f"| **total** (spawn to DataFrame) | **{_ms(total)}** | {_spread(steps, 'answer')} | |"
-    )
-    lines.append(
-        f"| (server side, in this process: building the gzipped snapshot of this catalogue) "
-        f"| {_ms(build)} | | |"
-    )
+    for index, (name, _) in enumerate(results["steps"][0]["steps"]):
+        cells = []
+        for key, _ in versions:
+            values = [r["steps"][index][1] for r in results[key]]
+            cells.append(
+                f"{_ms(statistics.median(values))} ({_ms(min(values))} to {_ms(max(values))})"
+            )
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    totals = [
+        f"**{_ms(_median(results[key], 'answer'))}** ({_spread(results[key], 'answer')})"
+        for key, _ in versions
+    ]
+    lines.append("| **total** (spawn to DataFrame) | " + " | ".join(totals) + " |")
+    lines += [
+        "",
+        f"Building the gzipped snapshot of this catalogue, timed in the benchmark's own process "
+        f"(the server's work on a first `GET /catalog` when none is built): {_ms(build)}.",
+    ]
     return "\n".join(lines)
 
 
@@ -419,7 +442,8 @@ def run(args: argparse.Namespace) -> str:
         "cache and config folder. Medians of the runs, the contenders taking turns.",
         "",
     ]
-    return "\n".join([*header, render(results, build, sessions), ""])
+    baseline = str(args.baseline) if args.baseline else ""
+    return "\n".join([*header, render(results, build, sessions, baseline), ""])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -429,6 +453,12 @@ def main(argv: list[str] | None = None) -> int:
     add("--port", type=int, default=0, help="the server's port (default: a free one)")
     add("--data", type=Path, help="work here and keep the trove (default: a temporary folder)")
     add("--no-one", action="store_true", help="leave the ONE-api anchor out")
+    add(
+        "--baseline",
+        type=Path,
+        help="also run the remote contenders with the neurotrove package under this folder "
+        "(e.g. the src of a checkout of main, put on PYTHONPATH), server and client",
+    )
     add("--output", type=Path, help="also write the markdown to this file")
     args = parser.parse_args(argv)
     args.argv = sys.argv[1:] if argv is None else argv

@@ -113,10 +113,11 @@ class SnapshotBuilder:
     >>> folder = pathlib.Path(tempfile.mkdtemp())
     >>> catalog = Catalog(f"sqlite:///{folder / 'catalog.db'}")
     >>> builder = SnapshotBuilder(catalog, folder / "snapshots")
-    >>> builder.start()
-    >>> builder.close()  # waits for the build
-    >>> (folder / "snapshots" / f"{catalog.version()}.sqlite.gz").exists()
+    >>> builder.start()  # builds in a background thread
+    >>> version, path = snapshot_file(catalog, folder / "snapshots")  # waits for that build
+    >>> path.name == f"{catalog.version()}.sqlite.gz"
     True
+    >>> builder.close()
     """
 
     def __init__(self, catalog: Catalog, folder: Path, *, settle: float = SETTLE_S) -> None:
@@ -137,7 +138,14 @@ class SnapshotBuilder:
         self._schedule(self.settle)
 
     def close(self, timeout: float = 60.0) -> None:
-        """Build nothing more; wait up to ``timeout`` seconds for a build under way."""
+        """Build nothing more (a build not begun is dropped); wait for one under way.
+
+        Parameters
+        ----------
+        timeout : float
+            Seconds to wait at most; a build still running then is left to finish, or to
+            stop with the process (what it leaves behind is removed by the next build).
+        """
         with self._condition:
             self._closed = True
             thread = self._thread
