@@ -37,6 +37,7 @@ import http.client
 import json
 import os
 import platform
+import resource
 import shutil
 import socket
 import statistics
@@ -127,8 +128,17 @@ print(json.dumps({"steps": steps, "answer": now - spawned, "found": len(found)})
 """
 
 
-def _child(code: str, *args: str, env: dict[str, str]) -> dict[str, Any]:
-    """Run one child ``python -c`` and return its figures, with its wall time."""
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _child(
+    code: str, *args: str, env: dict[str, str], server: int | None = None
+) -> dict[str, Any]:
+    """Run one child ``python -c``; return its figures, wall time and CPU time (and the
+    server's CPU time meanwhile, given the server's process id)."""
+    cpu, server_cpu = _children_cpu(), _cpu_seconds(server) if server else 0.0
     spawned = time.time()
     done = subprocess.run(
         [sys.executable, "-c", _PROLOGUE + code, repr(spawned), *args],
@@ -142,6 +152,9 @@ def _child(code: str, *args: str, env: dict[str, str]) -> dict[str, Any]:
         raise RuntimeError(f"child failed:\n{done.stderr[-3000:]}")
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     result["wall"] = wall
+    result["cpu"] = _children_cpu() - cpu
+    if server:
+        result["server_cpu"] = _cpu_seconds(server) - server_cpu
     return result
 
 
@@ -186,8 +199,9 @@ def _wait_until_idle(pid: int, window: float = 0.3, limit: float = 60.0) -> None
 
 
 @contextlib.contextmanager
-def served(root: Path, port: int, log: Path, env: dict[str, str]) -> Iterator[str]:
-    """Run ``trove serve`` on ``root`` (no snapshot built yet) until the block ends."""
+def served(root: Path, port: int, log: Path, env: dict[str, str]) -> Iterator[tuple[str, int]]:
+    """Run ``trove serve`` on ``root`` (no snapshot built yet) until the block ends; yield
+    its URL and process id."""
     shutil.rmtree(root / ".trove" / "snapshots", ignore_errors=True)
     command = [*_trove_cli(), "serve", str(root), "--host", "127.0.0.1", "--port", str(port)]
     command += ["--log-level", "warning"]
@@ -208,7 +222,7 @@ def served(root: Path, port: int, log: Path, env: dict[str, str]) -> Iterator[st
                 raise RuntimeError(f"trove serve did not answer:\n{log.read_text()[-3000:]}")
             time.sleep(0.05)
         _wait_until_idle(process.pid)
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://127.0.0.1:{port}", process.pid
     finally:
         process.terminate()
         try:
@@ -284,16 +298,17 @@ def run_all(
     def remote(code: dict[str, str]) -> Callable[[], dict[str, Any]]:
         def contender() -> dict[str, Any]:
             client = _fresh_env(code, work, "client")
-            with served(root, port, log, code) as url:
-                first = _child(_CHILD_REMOTE, url, env=client)
-                first["later"] = _child(_CHILD_REMOTE, url, env=client)["answer"]
+            with served(root, port, log, code) as (url, pid):
+                first = _child(_CHILD_REMOTE, url, env=client, server=pid)
+                later = _child(_CHILD_REMOTE, url, env=client, server=pid)
+            first.update(later=later["answer"], later_cpu=later["cpu"])
             return first
 
         return contender
 
     def steps(code: dict[str, str]) -> Callable[[], dict[str, Any]]:
         def contender() -> dict[str, Any]:
-            with served(root, port, log, code) as url:
+            with served(root, port, log, code) as (url, _):
                 return _child(_CHILD_STEPS, url, env=_fresh_env(code, work, "steps"))
 
         return contender
@@ -306,9 +321,9 @@ def run_all(
 
     def one() -> dict[str, Any]:
         client = _fresh_env(env, work, "one")
-        with served(root, port, log, env) as url:
+        with served(root, port, log, env) as (url, pid):
             cache = str(Path(client["HOME"]) / "one-cache")
-            return _child(_CHILD_ONE, url, USER, PASSWORD, cache, env=client)
+            return _child(_CHILD_ONE, url, USER, PASSWORD, cache, env=client, server=pid)
 
     contenders: list[tuple[str, Callable[[], dict[str, Any]]]] = [
         ("remote", remote(env)),
@@ -359,27 +374,49 @@ def render(
             f"the contenders found different sessions: {found} (expected {sessions})"
         )
     lines = [
-        "| first answer (spawn of a fresh `python` to the result in hand) | median | runs "
-        "| this ÷ remote |",
-        "|---|---:|---|---:|",
-        f"| **`nt.connect(url).search()`**, empty client cache, server just started "
-        f"| **{_ms(answer)}** | {_spread(remote, 'answer')} | 1.00 |",
+        "| first answer (spawn of a fresh `python` to the result in hand) | wall: median "
+        "| runs | ÷ remote | client CPU | server CPU |",
+        "|---|---:|---|---:|---:|---:|",
     ]
 
-    def row(label: str, runs: list[dict[str, Any]], key: str = "answer") -> None:
+    def row(
+        label: str,
+        runs: list[dict[str, Any]],
+        key: str = "answer",
+        cpu: str = "cpu",
+        server: str = "server_cpu",
+    ) -> None:
         value = _median(runs, key)
-        lines.append(f"| {label} | {_ms(value)} | {_spread(runs, key)} | {value / answer:.2f} |")
+        used = _ms(_median(runs, cpu))
+        on_server = _ms(_median(runs, server)) if server in runs[0] else "-"
+        lines.append(
+            f"| {label} | {_ms(value)} | {_spread(runs, key)} | {value / answer:.2f} "
+            f"| {used} | {on_server} |"
+        )
 
+    row("**`nt.connect(url).search()`**, empty client cache, server just started", remote)
     if "baseline" in results:
         row(
             f"… the same with the baseline's code (`{baseline}`), server and client",
             results["baseline"],
         )
-    row("… a second process of the same client (token and mirror kept)", remote, "later")
+    row(
+        "… a second process of the same client (token and mirror kept)",
+        remote,
+        "later",
+        "later_cpu",
+        "-",
+    )
     row("anchor: `nt.connect(root).search()` on the same trove, local", local)
     row("anchor: floor, `import sqlalchemy, pandas` alone", floor)
     if "one" in results:
         row("anchor: ONE-api `ONE(base_url, mode='remote').search()`, same server", results["one"])
+    lines += [
+        "",
+        "Client CPU: user + system time of the client process, which other work on the "
+        "machine inflates far less than wall time. Server CPU: the server process's, while "
+        "that client ran (login's scrypt, the snapshot if it was not built yet, the queries).",
+    ]
     versions = [("steps", "this code")]
     if "baseline steps" in results:
         versions.append(("baseline steps", "baseline"))
