@@ -70,7 +70,7 @@ print(json.dumps({"start": started - spawned, "connect": connected - started,
 
 _CHILD_LOCAL = """
 import neurotrove as nt
-trove = nt.connect(sys.argv[2], create=False)
+trove = nt.connect(sys.argv[2])
 connected = time.time()
 found = trove.search()
 answered = time.time()
@@ -242,7 +242,7 @@ def build_trove(root: Path, env: dict[str, str]) -> int:
 
     shutil.rmtree(root, ignore_errors=True)
     write_example_tree(root)
-    with nt.connect(root) as trove:
+    with nt.connect(root, create=True) as trove:
         trove.register(progress=False)
         sessions = len(trove.search())
     subprocess.run(

@@ -60,7 +60,7 @@ def serving(folder: Path, db: str | None) -> Iterator[Lab]:
     """Serve a small demo trove (two subjects, a few sessions) until the block ends."""
     root = folder / "data"
     write_example_tree(root, n_subjects=2, days=2, oddities=False)
-    with nt.Trove(root, db=db) as trove:
+    with nt.Trove(root, db=db, create=True) as trove:
         trove.register(progress=False)
     add_user(root, db, "alice")
     server = ServerProcess(root, db, folder / "server.log").start()
