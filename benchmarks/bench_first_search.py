@@ -68,6 +68,16 @@ print(json.dumps({"start": started - spawned, "connect": connected - started,
                   "found": len(found)}))
 """
 
+_CHILD_IMPORTED = """
+import httpx, pandas, neurotrove as nt, neurotrove.remote.trove
+imported = time.time()
+trove = nt.connect(sys.argv[2])
+found = trove.search()
+answered = time.time()
+print(json.dumps({"start": started - spawned, "import": imported - started,
+                  "answer": answered - imported, "found": len(found)}))
+"""
+
 _CHILD_LOCAL = """
 import neurotrove as nt
 trove = nt.connect(sys.argv[2])
@@ -306,6 +316,14 @@ def run_all(
 
         return contender
 
+    def imported(code: dict[str, str]) -> Callable[[], dict[str, Any]]:
+        def contender() -> dict[str, Any]:
+            with served(root, port, log, code) as (url, pid):
+                client = _fresh_env(code, work, "imported")
+                return _child(_CHILD_IMPORTED, url, env=client, server=pid)
+
+        return contender
+
     def steps(code: dict[str, str]) -> Callable[[], dict[str, Any]]:
         def contender() -> dict[str, Any]:
             with served(root, port, log, code) as (url, _):
@@ -330,10 +348,15 @@ def run_all(
         ("local", local),
         ("floor", floor),
         ("steps", steps(env)),
+        ("imported", imported(env)),
     ]
     if args.baseline is not None:
         baseline = {**env, "PYTHONPATH": str(args.baseline.resolve())}
-        contenders += [("baseline", remote(baseline)), ("baseline steps", steps(baseline))]
+        contenders += [
+            ("baseline", remote(baseline)),
+            ("baseline steps", steps(baseline)),
+            ("baseline imported", imported(baseline)),
+        ]
     if not args.no_one:
         contenders.append(("one", one))
     for run in range(args.repeat):
@@ -399,6 +422,20 @@ def render(
         row(
             f"… the same with the baseline's code (`{baseline}`), server and client",
             results["baseline"],
+        )
+    imported = _median(results["imported"], "answer")
+    lines.append(
+        f"| … of which the server and the network: `nt.connect(url).search()` in a fresh "
+        f"process whose libraries are imported (httpx, pandas, neurotrove) | {_ms(imported)} "
+        f"| {_spread(results['imported'], 'answer')} | {imported / answer:.2f} | - "
+        f"| {_ms(_median(results['imported'], 'server_cpu'))} |"
+    )
+    if "baseline imported" in results:
+        base = results["baseline imported"]
+        lines.append(
+            f"| … … the same with the baseline's code | {_ms(_median(base, 'answer'))} "
+            f"| {_spread(base, 'answer')} | {_median(base, 'answer') / answer:.2f} | - "
+            f"| {_ms(_median(base, 'server_cpu'))} |"
         )
     row(
         "… a second process of the same client (token and mirror kept)",
