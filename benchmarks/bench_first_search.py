@@ -10,12 +10,15 @@ DataFrame in hand. Anchors, in the same run and in turn with it:
 
 - the same two lines on the same trove opened locally, ``nt.connect(root).search()``;
 - the floor: a fresh ``python`` that only imports SQLAlchemy and pandas, which any first
-  search needs (the catalogue's queries, and the DataFrame it returns);
+  search needs (the catalogue's queries, and the DataFrame it returns), and one that imports
+  httpx too, which a first search of a server needs;
 - ONE-api 3's first remote search against the same server (``ONE(base_url, mode="remote")``
   logs in, then ``one.search()`` queries the server's Alyx REST routes): another client's
   first answer from the same server.
 
-A second fresh process on the server shows the steps one at a time: interpreter start,
+The same first search in a process that has imported its libraries first shows what the
+server and the network cost, apart from the imports. A fresh process shows the steps one at
+a time: interpreter start,
 imports, the connection (TLS set-up), login (scrypt on the server), the catalogue snapshot
 (built on the server if it is not yet, downloaded, checked, installed), pandas, the query.
 Before timing, the snapshot build itself is timed in this process on the same catalogue.
@@ -25,7 +28,7 @@ the machine slows them unevenly). See ``benchmarks/README.md``.
 
 Usage::
 
-    python benchmarks/bench_first_search.py                 # 5 runs, about four minutes
+    python benchmarks/bench_first_search.py                 # 5 runs, about six minutes
     python benchmarks/bench_first_search.py --repeat 3 --no-one
 """
 
@@ -91,6 +94,12 @@ print(json.dumps({"start": started - spawned, "connect": connected - started,
 
 _CHILD_FLOOR = """
 import sqlalchemy, pandas
+answered = time.time()
+print(json.dumps({"start": started - spawned, "answer": answered - spawned}))
+"""
+
+_CHILD_FLOOR_HTTP = """
+import sqlalchemy, pandas, httpx
 answered = time.time()
 print(json.dumps({"start": started - spawned, "answer": answered - spawned}))
 """
@@ -337,6 +346,9 @@ def run_all(
     def floor() -> dict[str, Any]:
         return _child(_CHILD_FLOOR, env=env)
 
+    def floor_http() -> dict[str, Any]:
+        return _child(_CHILD_FLOOR_HTTP, env=env)
+
     def one() -> dict[str, Any]:
         client = _fresh_env(env, work, "one")
         with served(root, port, log, env) as (url, pid):
@@ -347,6 +359,7 @@ def run_all(
         ("remote", remote(env)),
         ("local", local),
         ("floor", floor),
+        ("floor http", floor_http),
         ("steps", steps(env)),
         ("imported", imported(env)),
     ]
@@ -446,6 +459,10 @@ def render(
     )
     row("anchor: `nt.connect(root).search()` on the same trove, local", local)
     row("anchor: floor, `import sqlalchemy, pandas` alone", floor)
+    row(
+        "anchor: floor of a client of a server, `import sqlalchemy, pandas, httpx` alone",
+        results["floor http"],
+    )
     if "one" in results:
         row("anchor: ONE-api `ONE(base_url, mode='remote').search()`, same server", results["one"])
     lines += [
