@@ -30,11 +30,12 @@ from .errors import ConflictError, NotFoundError, ValidationError
 from .files.atomic import StagedFile, stage_copy, temporary_path
 from .files.hashing import file_md5
 from .files.paths import inside_root
-from .files.register import RegisterReport, register_tree
 from .qc import QC
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from .files.register import RegisterReport
 
 __all__ = ["Upload", "WritingMixin"]
 
@@ -86,6 +87,8 @@ class WritingMixin(ReadingMixin):
         -------
         RegisterReport
         """
+        from .files.register import register_tree  # the scanner: not needed to search or load
+
         start = self.root if path is None else Path(path).expanduser()
         if not start.is_absolute():
             start = self.root / start

@@ -8,6 +8,7 @@ server answered is raised as the same class the server raised (``NotFoundError``
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -43,6 +44,51 @@ def is_unreachable(error: BaseException) -> bool:
     return isinstance(error, e.RemoteError) and bool(error.context.get("unreachable"))
 
 
+def _transports_per_scheme() -> httpx.BaseTransport:
+    """Return httpx's transport, made on first use for each scheme.
+
+    httpx's default transport loads the certificate authorities when it is made, which
+    costs more than a whole request on loopback. A plain-http server never needs them, so
+    the https transport (verifying certificates against them, as httpx does by default) is
+    made when an https URL is first asked for.
+    """
+    import ssl
+
+    import httpx
+
+    class Transports(httpx.BaseTransport):
+        def __init__(self) -> None:
+            self._made: dict[str, httpx.HTTPTransport] = {}
+            self._lock = threading.Lock()
+
+        def _for(self, scheme: str) -> httpx.HTTPTransport:
+            transport = self._made.get(scheme)
+            if transport is not None:
+                return transport
+            with self._lock:
+                if scheme not in self._made:
+                    # Plain http never does TLS: its pool gets a context that refuses every
+                    # certificate (no authorities), so it could never be used unverified.
+                    verify = True if scheme == "https" else ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+                    self._made[scheme] = httpx.HTTPTransport(
+                        verify=verify,
+                        trust_env=False,
+                        limits=httpx.Limits(max_connections=32, max_keepalive_connections=16),
+                    )
+                return self._made[scheme]
+
+        def handle_request(self, request: httpx.Request) -> httpx.Response:
+            return self._for(request.url.scheme).handle_request(request)
+
+        def close(self) -> None:
+            with self._lock:
+                for transport in self._made.values():
+                    transport.close()
+                self._made.clear()
+
+    return Transports()
+
+
 class ServerConnection:
     """An HTTP connection to one server, sending the token and logging in again on 401.
 
@@ -75,7 +121,7 @@ class ServerConnection:
             base_url=url,
             timeout=httpx.Timeout(timeout),
             headers={"User-Agent": f"neurotrove/{__version__}"},
-            limits=httpx.Limits(max_connections=32, max_keepalive_connections=16),
+            transport=_transports_per_scheme(),
             trust_env=False,
         )
 

@@ -181,18 +181,22 @@ def create_app(
     from fastapi.routing import APIRoute
 
     from . import alyx, alyx_cache, alyx_data, behaviour, ephys, reads, writes
+    from .snapshots import BuildAfterWrites, SnapshotBuilder
     from .uploads import remove_stale_uploads
 
     trove = Trove(root, db=db, create=False)
     accounts = Accounts(trove.catalog, remember_passwords_s=REMEMBER_PASSWORDS_S)
     state = ServedTrove(trove, accounts, public_read, token_ttl)
+    snapshots = SnapshotBuilder(trove.catalog, state.work_dir / "snapshots")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         remove_stale_uploads(state.work_dir)
+        snapshots.start()  # ready before the first mirror asks for it
         try:
             yield
         finally:
+            snapshots.close()
             trove.close()
 
     app = FastAPI(
@@ -206,6 +210,7 @@ def create_app(
     )
     app.state.served = state
     app.state.private_places = (_folders(trove.root), trove.catalog.where)
+    app.add_middleware(BuildAfterWrites, builder=snapshots)
     install_error_handlers(app)
     routers = (
         reads.router,
