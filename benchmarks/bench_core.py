@@ -48,7 +48,7 @@ import numpy as np
 import pandas as pd
 
 import neurotrove as nt
-from neurotrove.client import TROVE_DIR
+from neurotrove.trove.trove import TROVE_DIR
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from generate_tree import TreeInfo, dataset_files, ensure_tree, session_refs
@@ -827,8 +827,8 @@ def _load_check_rows(trove: nt.Trove, eids: list[str], paths: dict[str, Any]) ->
     """The default load check against the size-only check of 0.1.0, and on touched files."""
     from unittest import mock
 
-    from neurotrove import _loading
     from neurotrove.errors import HashMismatchError
+    from neurotrove.trove import loading as _loading
 
     def size_only(path: Path, info: os.stat_result, recorded: Any, **_: Any) -> bool:
         if recorded.size is not None and info.st_size != recorded.size:

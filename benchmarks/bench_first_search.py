@@ -278,7 +278,7 @@ def build_trove(root: Path, env: dict[str, str]) -> int:
 def time_snapshot_build(root: Path, repeat: int) -> float:
     """Median time of building the gzipped snapshot of ``root``'s catalogue, in process."""
     from neurotrove.catalog.store import Catalog
-    from neurotrove.server.snapshots import snapshot_file
+    from neurotrove.server.mirror_copies import snapshot_file
 
     times = []
     with Catalog(f"sqlite:///{root / '.trove' / 'catalog.db'}") as catalog:

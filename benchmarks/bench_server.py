@@ -205,7 +205,7 @@ def build_data(root: Path, n_small: int, big_size: int, seed: int) -> Data:
 def build_catalogue(data: Data, trove_cli: str, rest_sessions: int) -> None:
     """A fresh catalogue of the data root, with sessions for the REST query and a user."""
     import neurotrove as nt
-    from neurotrove.client import TROVE_DIR
+    from neurotrove.trove.trove import TROVE_DIR
 
     shutil.rmtree(data.root / TROVE_DIR, ignore_errors=True)
     trove = nt.connect(data.root, create=True)

@@ -22,10 +22,15 @@ import pytest
 import requests
 from hypothesis import given
 from hypothesis import strategies as st
+from neurotrove.server.alyx.filters import (
+    Lookup,
+    as_condition,
+    parse_django,
+    split_top_level,
+)
 
 import neurotrove as nt
 from neurotrove.demo import write_example_tree
-from neurotrove.server.alyx_filters import Lookup, as_condition, parse_django, split_top_level
 
 from .conftest import isolate_settings, module_catalogue
 from .serving import PASSWORD, ServerProcess, add_user
@@ -354,7 +359,7 @@ def test_public_read_and_expired_tokens(alyx: Alyx, tmp_path: Path) -> None:
 # ONE warns when it starts in local mode with an empty cache: that is this test's start.
 @pytest.mark.filterwarnings("ignore:No cache tables found:UserWarning")
 def test_load_cache_downloads_the_cache_tables(alyx: Alyx, tmp_path: Path) -> None:
-    """ONE's cache tables come from /cache/info and /cache.zip (server/alyx_cache.py)."""
+    """ONE's cache tables come from /cache/info and /cache.zip (server/alyx/cache.py)."""
     token = alyx.token()
     info = httpx.get(f"{alyx.server.url}/cache/info", headers={"Authorization": f"Token {token}"})
     assert info.status_code == 200 and info.json()["tables"]["datasets"]["nrecs"] > 0

@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from neurotrove.auth import Accounts
 from neurotrove.catalog import schema as s
 from neurotrove.catalog.store import Catalog
 from neurotrove.errors import AuthError
+from neurotrove.server.accounts import Accounts
 
 PASSWORD = "correct horse battery"
 

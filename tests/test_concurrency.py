@@ -28,14 +28,14 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 import neurotrove as nt
-from neurotrove.auth import Accounts
 from neurotrove.catalog import schema as s
-from neurotrove.catalog.views import table_spec
+from neurotrove.catalog.tables import table_spec
 from neurotrove.catalog.writes import ensure_rows, insert_records, lock_key, utcnow
 from neurotrove.ephys.writing import ProbeData
 from neurotrove.errors import ConflictError, ValidationError
 from neurotrove.pipeline import status as st
 from neurotrove.pipeline.steps import load_step
+from neurotrove.server.accounts import Accounts
 
 from . import concurrent_writers as writers
 from .behaviour_data import MASKS, RIG, write_masks, write_nwb, write_rig

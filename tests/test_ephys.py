@@ -359,7 +359,7 @@ def test_snapshots_are_patched_not_rebuilt_after_small_writes(
     ephys_trove: nt.Trove, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """After a write, only the changed units are read again, also by another process."""
-    from neurotrove.ephys.snapshot import UnitSnapshot
+    from neurotrove.ephys.unit_columns import UnitSnapshot
 
     ephys_trove.ephys.get_units()  # the snapshot file of this state
     reads: list[bool] = []

@@ -25,7 +25,7 @@ from typer.testing import CliRunner
 
 import neurotrove as nt
 from neurotrove.cli import app
-from neurotrove.ephys.allen import allen_id
+from neurotrove.interop.allen import allen_id
 
 from .test_ephys import _probe
 from .test_ephys_import import write_allen_cache, write_two_probe_nwb

@@ -13,10 +13,10 @@ import pandas as pd
 import pytest
 
 import neurotrove as nt
-from neurotrove import _loading
-from neurotrove._reading import DATASET_COLUMNS
 from neurotrove.demo import ExampleTree
 from neurotrove.errors import HashMismatchError, MultipleFoundError, NotFoundError
+from neurotrove.trove import loading as _loading
+from neurotrove.trove.reading import DATASET_COLUMNS
 
 KS005 = "cortexlab/Subjects/KS005/2019-04-01/001"
 

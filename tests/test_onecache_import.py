@@ -21,12 +21,12 @@ from one.alf.cache import make_parquet_db
 from one.api import One
 
 import neurotrove as nt
-from neurotrove import onecache_import
 from neurotrove.catalog import bulk
 from neurotrove.catalog import schema as s
 from neurotrove.demo import write_example_tree
 from neurotrove.errors import NotFoundError, ValidationError
 from neurotrove.identifiers import dataset_id
+from neurotrove.interop import one_import as onecache_import
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore:The copy keyword is deprecated:pandas.errors.Pandas4Warning"

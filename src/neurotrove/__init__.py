@@ -18,7 +18,6 @@ from .__about__ import __version__
 if TYPE_CHECKING:
     from .alf import DatasetName, RelPath, SessionRef
     from .behaviour import split_trials
-    from .client import Trove, connect
     from .config import Settings
     from .errors import (
         AuthError,
@@ -36,7 +35,8 @@ if TYPE_CHECKING:
     from .loaders import AlfObject, register_loader
     from .qc import QC
     from .remote import RemoteTrove
-    from .table import Table
+    from .trove.table import Table
+    from .trove.trove import Trove, connect
 
 __all__ = [
     "QC",
@@ -67,7 +67,7 @@ __all__ = [
 
 _HOMES = {
     **dict.fromkeys(("DatasetName", "RelPath", "SessionRef"), "alf"),
-    **dict.fromkeys(("Trove", "connect"), "client"),
+    **dict.fromkeys(("Trove", "connect"), "trove.trove"),
     "Settings": "config",
     **dict.fromkeys(
         (
@@ -88,7 +88,7 @@ _HOMES = {
     **dict.fromkeys(("AlfObject", "register_loader"), "loaders"),
     "QC": "qc",
     "RemoteTrove": "remote",
-    "Table": "table",
+    "Table": "trove.table",
     "split_trials": "behaviour",
 }
 

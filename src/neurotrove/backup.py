@@ -54,7 +54,7 @@ from .errors import CatalogError, ConfigError, ConflictError, NotFoundError, Val
 from .files.atomic import atomic_write_bytes, fsync_folder
 
 if TYPE_CHECKING:
-    from .client import Trove
+    from .trove.trove import Trove
 
 __all__ = ["MANIFEST", "backup_trove", "read_manifest", "restore_trove", "verify_backup"]
 

@@ -48,7 +48,7 @@ from .store import (
 from .trials import Events
 
 if TYPE_CHECKING:
-    from ..client import Trove
+    from ..trove.trove import Trove
 
 __all__ = [
     "StoredRig",

@@ -73,8 +73,8 @@ from .trials import Events, split_trials
 if TYPE_CHECKING:
     import pandas as pd
 
-    from ..client import Trove
     from ..remote.trove import RemoteTrove
+    from ..trove.trove import Trove
 
 __all__ = ["RECOMPUTE_COLUMNS", "Behaviour", "mask_definitions"]
 

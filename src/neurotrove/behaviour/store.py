@@ -42,14 +42,14 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from .. import alf
-from .._writing import _file_record
 from ..catalog import behaviour_schema as b
 from ..catalog import schema as s
-from ..catalog.views import rel_path_expression
+from ..catalog.tables import rel_path_expression
 from ..errors import ConflictError
 from ..files.atomic import StagedFile, stage_bytes, stage_copy
 from ..files.hashing import file_md5
 from ..identifiers import NEUROTROVE_NS, dataset_id
+from ..trove.writing import _file_record
 
 __all__ = [
     "COLLECTION",

@@ -19,7 +19,7 @@ interface only reads them, and may set a feature's ``annotation`` and ``attachme
 
 Examples
 --------
->>> from neurotrove.catalog.views import table_spec
+>>> from neurotrove.catalog.tables import table_spec
 >>> table_spec("features").name, table_spec("rigs").key
 ('rig_features', 'id')
 """
@@ -33,8 +33,15 @@ from sqlalchemy.engine import Connection
 
 from ..errors import ValidationError
 from . import schema as s
+from .tables import (
+    ColumnKind,
+    ColumnSpec,
+    ListLink,
+    TableSpec,
+    register_table,
+    rel_path_expression,
+)
 from .types import JSONDocument, UUIDString
-from .views import ColumnKind, ColumnSpec, ListLink, TableSpec, register_table, rel_path_expression
 from .writes import Prepared, register_preparer
 
 __all__ = [

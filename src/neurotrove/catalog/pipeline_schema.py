@@ -15,7 +15,7 @@ imported, so migrations, snapshots and backups always see them; their table-inte
 
 Examples
 --------
->>> from neurotrove.catalog.views import table_spec
+>>> from neurotrove.catalog.tables import table_spec
 >>> table_spec("step_status").key, table_spec("step_status").column("status").kind
 ('id', 'text')
 """
@@ -25,8 +25,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from . import schema as s
+from .tables import ColumnKind, ColumnSpec, ListLink, TableSpec, register_table
 from .types import JSONDocument, UUIDString
-from .views import ColumnKind, ColumnSpec, ListLink, TableSpec, register_table
 
 __all__ = [
     "STATUSES",

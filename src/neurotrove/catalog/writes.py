@@ -1,6 +1,6 @@
 """Writing records: validate every record first, then write them all in the caller's transaction.
 
-Records use the logical columns of :mod:`neurotrove.catalog.views` (a session's ``subject`` is
+Records use the logical columns of :mod:`neurotrove.catalog.tables` (a session's ``subject`` is
 the nickname, its ``projects`` a list). Each table's preparer turns them into rows of the
 underlying SQL table: it computes stable ids, finds or creates the subject, lab, projects,
 dataset types and revisions they refer to, and fills defaults. Nothing is written until every
@@ -26,9 +26,9 @@ from ..identifiers import NEUROTROVE_NS, dataset_id, session_eid, subject_id
 from . import schema as s
 from .default_revisions import lock_datasets_of, sessions_of, settle_default_revisions
 from .locks import insert_ignoring_conflicts, insert_new, lock_key, lock_keys, lock_rows
+from .tables import TableSpec
 from .types import UUIDString
 from .values import coerce_value
-from .views import TableSpec
 
 __all__ = [
     "OnConflict",

@@ -27,7 +27,7 @@ from typer.core import TyperGroup
 from ..errors import ConfigError, NeurotroveError, ValidationError
 
 if TYPE_CHECKING:
-    from ..client import Trove
+    from ..trove.trove import Trove
 
 __all__ = [
     "Options",
@@ -149,8 +149,8 @@ def trove_root(chosen: Options, near: str | Path | None = None) -> Path:
     the command was given, such as ``trove register ~/data``); ``NEUROTROVE_ROOT``; the trove
     holding the current folder; ``root`` set in ``config.toml``.
     """
-    from ..client import find_root
     from ..config import Settings
+    from ..trove.trove import find_root
 
     if chosen.root is not None and chosen.root_given:
         return chosen.root.expanduser()
@@ -180,7 +180,7 @@ def open_trove(
 
     Only commands that read (``remote=True``) work on a server; a local trove must exist.
     """
-    from ..client import connect
+    from ..trove.trove import connect
 
     chosen = options(ctx)
     if chosen.url is not None:

@@ -41,7 +41,7 @@ def check_folder(folder: Path) -> bool:
     ValidationError
         When ``folder`` is a file, or a folder with other content.
     """
-    from ..client import TROVE_DIR
+    from ..trove.trove import TROVE_DIR
 
     if (folder / TROVE_DIR / MARKER).is_file():
         return True
@@ -71,8 +71,8 @@ def demo(
     into the same folder at any time.
     """
     import neurotrove as nt
-    from neurotrove.client import TROVE_DIR
     from neurotrove.demo import write_example_tree
+    from neurotrove.trove.trove import TROVE_DIR
 
     folder = directory if directory is not None else Path(DEFAULT_FOLDER)
     root, shown = folder.expanduser(), shlex.quote(str(folder))

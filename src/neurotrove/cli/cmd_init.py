@@ -41,7 +41,7 @@ def init(
     """
     from rich.text import Text
 
-    from ..trove_init import CATALOG_FILE, CONFIG_FILE, TROVE_DIR, init_trove
+    from ..trove.init import CATALOG_FILE, CONFIG_FILE, TROVE_DIR, init_trove
 
     chosen = options(ctx)
     given = directory or (chosen.root if chosen.root_given else None)

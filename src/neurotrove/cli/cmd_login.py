@@ -92,8 +92,8 @@ def logout(
     """Forget the token(s) kept for a server (it also ends them on the server if reachable)."""
     from ..config import Settings
     from ..errors import AuthError, ConfigError, NeurotroveError
+    from ..remote.connection import API, ServerConnection
     from ..remote.credentials import CredentialStore, normalise_url
-    from ..remote.http import API, ServerConnection
     from .output import console, note
 
     settings = Settings.load()

@@ -51,10 +51,10 @@ def serve(
     """
     from rich.text import Text
 
-    from ..auth import Accounts, parse_duration
-    from ..client import connect
     from ..server import serve as run
+    from ..server.accounts import Accounts, parse_duration
     from ..server.run import check_address
+    from ..trove.trove import connect
     from .output import console, note
 
     chosen = options(ctx)

@@ -62,7 +62,7 @@ def add(
     ] = False,
 ) -> None:
     """Add a user who can log in (asks for the password twice; only its hash is kept)."""
-    from ..auth import Accounts
+    from ..server.accounts import Accounts
 
     password = read_password(password_stdin, f"Password for {username}", confirm=True)
     with open_trove(ctx) as trove:
@@ -87,7 +87,7 @@ def list_users(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """List the users, whether they can log in, and how many valid tokens they hold."""
-    from ..auth import Accounts
+    from ..server.accounts import Accounts
 
     with open_trove(ctx) as trove:
         users = Accounts(trove.catalog).list_users()
@@ -107,7 +107,7 @@ def revoke(
     username: Annotated[str, typer.Argument(help="The user whose tokens end now.")],
 ) -> None:
     """Revoke every token of a user (they must log in again)."""
-    from ..auth import Accounts
+    from ..server.accounts import Accounts
 
     with open_trove(ctx) as trove:
         count = Accounts(trove.catalog).revoke(username)

@@ -39,7 +39,7 @@ from .report import ImportReport
 from .writing import ProbeData, write_session_ephys
 
 if TYPE_CHECKING:
-    from ..client import Trove
+    from ..trove.trove import Trove
 
 __all__ = ["import_alf", "probe_name"]
 

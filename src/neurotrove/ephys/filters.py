@@ -37,8 +37,8 @@ from sqlalchemy.sql import ColumnElement, FromClause
 
 from ..catalog import ephys_schema as es
 from ..catalog import schema as s
+from ..catalog.tables import ColumnKind, ColumnSpec, TableSpec
 from ..catalog.values import coerce_value
-from ..catalog.views import ColumnKind, ColumnSpec, TableSpec
 from ..errors import ValidationError
 from ..query.conditions import compile_conditions
 

@@ -15,15 +15,15 @@ from sqlalchemy.engine import Connection
 
 from ..catalog import ephys_schema as es
 from ..catalog import schema as s
+from ..catalog.tables import table_spec
 from ..catalog.types import as_uuid_string
-from ..catalog.views import table_spec
 from ..errors import ValidationError
 from ..query.conditions import compile_conditions
 from ..query.frames import select_records, to_records
 from ..query.sessions import compile_search, search_terms
 
 if TYPE_CHECKING:
-    from ..client import Trove
+    from ..trove.trove import Trove
 
 __all__ = ["INSERTION_FILTERS", "eid2pid", "pid2eid", "search_insertions"]
 

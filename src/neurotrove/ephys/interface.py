@@ -41,14 +41,14 @@ from ..catalog import schema as s
 from ..errors import NotFoundError, ValidationError
 from .filters import age_in_days, matching_units, unit_conditions, units_from
 from .report import ImportReport
-from .snapshot import UnitSnapshot
+from .unit_columns import UnitSnapshot
 from .writing import ProbeData, write_session_ephys
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from ..client import Trove
     from ..remote.trove import RemoteTrove
+    from ..trove.trove import Trove
     from .session_data import EphysSessionData
 
 __all__ = [
@@ -242,13 +242,13 @@ class Ephys:
             from . import served
 
             return served.import_allen(remote, path, lab)
-        from .allen import import_allen
+        from ..interop.allen import import_allen
 
         return import_allen(self.trove, path, lab=lab)
 
     def export_allen(self, folder: Any) -> Path:
         """Write the ephys tables as an Allen project cache that AllenSDK reads."""
-        from .allen import export_allen
+        from ..interop.allen import export_allen
 
         return export_allen(self, folder)
 
@@ -428,7 +428,7 @@ class Ephys:
         """Build the channel table, of every session or of session ``eid``."""
         import pandas as pd
 
-        from .snapshot import uuid_column, uuid_strings
+        from .unit_columns import uuid_column, uuid_strings
 
         dialect = self._dialect
         query = sa.select(

@@ -29,7 +29,7 @@ from .report import ImportReport
 from .writing import METRIC_ALIASES, UNIT_FIELDS, ProbeData, write_session_ephys
 
 if TYPE_CHECKING:
-    from ..client import Trove
+    from ..trove.trove import Trove
 
 __all__ = ["import_nwb", "read_nwb_probes", "unit_clusters", "unit_places"]
 

@@ -118,7 +118,7 @@ def import_allen(
     ValidationError
         When a table the manifest names lies outside the manifest's folder.
     """
-    from .allen import cache_files
+    from ..interop.allen import cache_files
 
     manifest, files = cache_files(path)
     base = manifest.parent.resolve()

@@ -25,7 +25,7 @@ from ..errors import NotFoundError, ValidationError
 if TYPE_CHECKING:
     import pandas as pd
 
-    from ..client import Trove
+    from ..trove.trove import Trove
     from .interface import Ephys
 
 __all__ = ["EphysSessionData", "session_data"]

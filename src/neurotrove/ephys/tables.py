@@ -30,7 +30,7 @@ from sqlalchemy.engine import Connection
 
 from ..catalog import ephys_schema as es
 from ..catalog import schema as s
-from ..catalog.views import ColumnKind, ColumnSpec, TableSpec, register_table
+from ..catalog.tables import ColumnKind, ColumnSpec, TableSpec, register_table
 from ..catalog.writes import (
     Prepared,
     insert_ignoring_conflicts,

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from ..catalog import ephys_schema as es
-from ..catalog.views import table_spec
+from ..catalog.tables import table_spec
 from ..catalog.writes import insert_records, lock_key
 from ..errors import ValidationError
 from .structures import structure_ids

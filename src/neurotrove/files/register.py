@@ -41,7 +41,7 @@ from ..catalog.bulk import indexes_deferred
 from ..catalog.dataset_rows import COLUMNS, DATASET_TYPE, REVISION, name_parts
 from ..catalog.default_revisions import lock_datasets_of
 from ..catalog.store import Catalog
-from ..catalog.views import table_spec
+from ..catalog.tables import table_spec
 from ..catalog.writes import (
     bulk_insert,
     ensure_rows,

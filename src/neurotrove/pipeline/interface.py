@@ -35,7 +35,7 @@ from ..catalog import schema as s
 from ..catalog.locks import insert_new, lock_key
 from ..catalog.pipeline_schema import STATUSES, pipeline_step_requirements, pipeline_steps
 from ..catalog.pipeline_schema import step_status as status_table
-from ..catalog.views import table_spec
+from ..catalog.tables import table_spec
 from ..catalog.writes import utcnow
 from ..errors import CallHint, ConfigError, ConflictError, ValidationError
 from ..query.frames import select_records, to_frame, to_records
@@ -47,7 +47,7 @@ from .steps import Step, load_step, load_steps, write_step
 if TYPE_CHECKING:
     import pandas as pd
 
-    from ..client import Trove
+    from ..trove.trove import Trove
 
 __all__ = ["SUMMARY_COLUMNS", "Pipeline"]
 

@@ -35,7 +35,7 @@ from sqlalchemy.sql import ColumnElement
 
 from ..catalog import schema as s
 from ..catalog.pipeline_schema import STATUSES, step_status
-from ..catalog.views import table_spec
+from ..catalog.tables import table_spec
 from ..errors import ValidationError
 from ..query.conditions import compile_conditions
 from ..query.sessions import compile_search

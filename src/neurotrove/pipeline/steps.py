@@ -29,7 +29,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from ..catalog.pipeline_schema import pipeline_step_requirements, pipeline_steps
-from ..catalog.views import table_spec
+from ..catalog.tables import table_spec
 from ..catalog.writes import utcnow
 from ..errors import ArgumentHint, CallHint, ConflictError, NotFoundError, ValidationError
 from ..query.conditions import compile_conditions, split_condition

@@ -14,7 +14,7 @@ field's name instead of failing inside the database.
 
 Examples
 --------
->>> from neurotrove.catalog.views import table_spec
+>>> from neurotrove.catalog.tables import table_spec
 >>> from neurotrove.query.conditions import compile_conditions
 >>> [str(c) for c in compile_conditions(table_spec("sessions"), {"number": (1, ">")}, "sqlite")]
 ['sessions.number > :number_1']
@@ -29,8 +29,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.sql import ColumnElement
 
+from ..catalog.tables import ColumnKind, ColumnSpec, TableSpec
 from ..catalog.values import KIND_TEXT, coerce_value
-from ..catalog.views import ColumnKind, ColumnSpec, TableSpec
 from ..errors import ValidationError
 
 __all__ = [

@@ -18,8 +18,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql import ColumnElement
 
+from ..catalog.tables import ColumnSpec, TableSpec
 from ..catalog.types import UUIDString
-from ..catalog.views import ColumnSpec, TableSpec
 from ..qc import QC
 
 if TYPE_CHECKING:
@@ -309,7 +309,7 @@ def select_frame(
     --------
     >>> import tempfile, pathlib
     >>> from neurotrove.catalog.store import Catalog
-    >>> from neurotrove.catalog.views import table_spec
+    >>> from neurotrove.catalog.tables import table_spec
     >>> catalog = Catalog(f"sqlite:///{pathlib.Path(tempfile.mkdtemp()) / 'c.db'}")
     >>> with catalog.read() as conn:
     ...     list(select_frame(conn, table_spec("sessions")).columns)[:4]

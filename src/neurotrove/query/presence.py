@@ -42,7 +42,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from ..catalog import schema as s
-from ..catalog.views import TableSpec
+from ..catalog.tables import TableSpec
 from .frames import collection_paused, select_frame
 from .sessions import distinct_dataset_names, distinct_dataset_paths, rel_path_of
 

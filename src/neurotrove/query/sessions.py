@@ -29,8 +29,8 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.sql import ColumnElement
 
 from ..catalog import schema as s
+from ..catalog.tables import TableSpec, table_spec
 from ..catalog.values import coerce_value
-from ..catalog.views import TableSpec, table_spec
 from ..errors import ValidationError
 from ..qc import QC
 from .conditions import OPERATORS, compile_conditions

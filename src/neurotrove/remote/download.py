@@ -29,7 +29,7 @@ from ..errors import HashMismatchError, NeurotroveError, NotFoundError, RemoteEr
 from ..files.atomic import fsync_folder
 from ..files.hashing import file_md5
 from ..progress import progress_bar
-from .http import ServerConnection, is_unreachable
+from .connection import ServerConnection, is_unreachable
 
 __all__ = ["BACKOFF_CAP_S", "CacheIndex", "DownloadItem", "backoff", "download_all"]
 

@@ -32,7 +32,7 @@ from sqlalchemy.engine import Connection
 from ..catalog.store import HEAD_REVISION, Catalog, add_sqlite_functions
 from ..errors import ConfigError, NotFoundError, RemoteError
 from ..files.atomic import atomic_write_bytes, fsync_folder, temporary_path
-from .http import API, ServerConnection
+from .connection import API, ServerConnection
 
 __all__ = ["KEEP", "Mirror", "MirrorCatalog"]
 

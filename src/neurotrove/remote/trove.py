@@ -25,13 +25,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import alf
-from ..client import TROVE_DIR, Trove
 from ..config import MODES, Settings
 from ..errors import ConfigError, NotFoundError, RemoteError, ValidationError
 from ..files.hashing import file_md5
 from ..files.paths import inside_root
 from ..jsonable import to_jsonable
 from ..qc import QC
+from ..trove.trove import TROVE_DIR, Trove
+from .connection import API, ServerConnection, is_unreachable
 from .credentials import (
     USER_VARIABLES,
     Credentials,
@@ -42,7 +43,6 @@ from .credentials import (
     server_key,
 )
 from .download import CacheIndex, DownloadItem, download_all
-from .http import API, ServerConnection, is_unreachable
 from .mirror import Mirror, MirrorCatalog
 
 if TYPE_CHECKING:

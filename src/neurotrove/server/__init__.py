@@ -4,7 +4,7 @@
 - :func:`serve` runs it with uvicorn.
 
 Routes are under ``/api/v1`` (:mod:`.reads`, :mod:`.writes`). The root answers Alyx's REST
-API for ONE-api and alyx-connector (:mod:`.alyx`, :mod:`.alyx_data`). Reads need a token
+API for ONE-api and alyx-connector (:mod:`.alyx`). Reads need a token
 unless the server runs with ``public_read``; writes always do. Errors are answered in one
 place (:mod:`.problems`), parameters shared by routes are declared once (:mod:`.params`), and
 the OpenAPI description says what the server answers (:mod:`.openapi`).

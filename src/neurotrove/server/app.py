@@ -29,9 +29,9 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ..__about__ import __version__
-from ..auth import DEFAULT_TOKEN_TTL, Account, Accounts
-from ..client import TROVE_DIR, Trove
 from ..errors import AuthError
+from ..trove.trove import TROVE_DIR, Trove
+from .accounts import DEFAULT_TOKEN_TTL, Account, Accounts
 from .openapi import describe_api
 from .problems import error_response, install_error_handlers, status_of
 
@@ -180,8 +180,11 @@ def create_app(
     """
     from fastapi.routing import APIRoute
 
-    from . import alyx, alyx_cache, alyx_data, behaviour, ephys, reads, writes
-    from .snapshots import BuildAfterWrites, SnapshotBuilder
+    from . import behaviour, ephys, reads, writes
+    from .alyx import cache as alyx_cache
+    from .alyx import data as alyx_data
+    from .alyx import routes as alyx
+    from .mirror_copies import BuildAfterWrites, SnapshotBuilder
     from .uploads import remove_stale_uploads
 
     trove = Trove(root, db=db, create=False)

@@ -29,9 +29,9 @@ from ..errors import NotFoundError, ValidationError
 from ..files.paths import inside_root
 from ..jsonable import frame_records, to_jsonable
 from .app import API_PREFIX, TOKEN, ReadAccess, check_reader, served
+from .mirror_copies import snapshot_file
 from .params import MAX_LIMIT, DateRange, Limit, Offset, QCFilter, QCLimit, SessionRef
 from .problems import problems
-from .snapshots import snapshot_file
 
 __all__ = ["MAX_LIMIT", "file_response", "router"]
 

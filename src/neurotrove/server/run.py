@@ -13,7 +13,7 @@ import os
 import socket
 from typing import Any
 
-from ..auth import DEFAULT_TOKEN_TTL
+from .accounts import DEFAULT_TOKEN_TTL
 
 __all__ = ["SERVE_ENV", "app_from_environment", "check_address", "serve"]
 

@@ -19,9 +19,9 @@ from pathlib import Path
 
 from fastapi import Request
 
-from .._writing import Upload
 from ..errors import HashMismatchError, NotFoundError, ValidationError
 from ..files.atomic import atomic_write_bytes
+from ..trove.writing import Upload
 
 __all__ = ["STALE_AFTER_S", "forget", "receive", "received", "remove_stale_uploads"]
 

@@ -7,13 +7,13 @@ lists and downloads through these routes:
   ``{"token": ...}``; later requests send ``Authorization: Token <token>``. A bad or
   expired token gets 403 ``{"detail": "Invalid token."}``, which makes ONE log in again.
 - ``GET /api/schema`` (OpenAPI 3, read by ONE) and ``GET /docs`` (coreapi, read by
-  alyx-connector) describe the endpoints below (:mod:`.alyx_schema`).
+  alyx-connector) describe the endpoints below (:mod:`.schema`).
 - ``/sessions``, ``/datasets``, ``/dataset-types``, ``/revisions``, ``/insertions``,
   ``/files``, ``/data-repository``, each with ``/{id}``; lists are pages
   ``{count, next, previous, results}`` of 250 rows (``limit`` up to 1000), ``next`` on the
   URL the client used. ``django=lookup,value,...`` filters as Alyx does
-  (:mod:`.alyx_filters`).
-- ``GET /data/<session path>/<rel_path with dataset id>``: the file (:mod:`.alyx_data`).
+  (:mod:`.filters`).
+- ``GET /data/<session path>/<rel_path with dataset id>``: the file (:mod:`.data`).
 
 Searches keep the trove's semantics (regular expressions, as ONE's local mode), so a remote
 ONE finds what a local trove finds. Errors are ``{"detail", "status_code"}``.
@@ -30,13 +30,15 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.engine import Connection
 
-from ..auth import Account
-from ..catalog import schema as s
-from ..catalog.views import table_spec
-from ..errors import AuthError, ValidationError
-from ..query.conditions import compile_conditions
-from .alyx_filters import Lookup, parse_django, split_top_level, translate
-from .alyx_records import (
+from ...catalog import schema as s
+from ...catalog.tables import table_spec
+from ...errors import AuthError, ValidationError
+from ...query.conditions import compile_conditions
+from ..accounts import Account
+from ..app import Credentials, ServedTrove, served
+from ..problems import Problem, private_places, problems, public_text
+from .filters import Lookup, parse_django, split_top_level, translate
+from .records import (
     DATA_PREFIX,
     REPOSITORY,
     dataset_records,
@@ -46,9 +48,7 @@ from .alyx_records import (
     session_record,
     start_time_text,
 )
-from .alyx_schema import coreapi_document, openapi_document
-from .app import Credentials, ServedTrove, served
-from .problems import Problem, private_places, problems, public_text
+from .schema import coreapi_document, openapi_document
 
 __all__ = [
     "MAX_PAGE",
@@ -366,7 +366,7 @@ def list_sessions(request: Request, account: Reader) -> dict[str, Any]:
 
 
 def _insertions(state: ServedTrove, **filters: Any) -> list[dict[str, Any]]:
-    from ..ephys.insertions import search_insertions
+    from ...ephys.insertions import search_insertions
 
     _, records = search_insertions(state.trove, details=True, **filters)
     for record in records:
@@ -402,7 +402,7 @@ def read_session(request: Request, eid: str, account: Reader) -> dict[str, Any]:
 
 
 def _uuid(text: str, what: str) -> str:
-    from ..catalog.types import as_uuid_string
+    from ...catalog.types import as_uuid_string
 
     try:
         return as_uuid_string(text, what)

@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..__about__ import __version__
+from ...__about__ import __version__
 
 __all__ = ["ENDPOINTS", "Endpoint", "coreapi_document", "openapi_document"]
 

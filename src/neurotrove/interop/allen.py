@@ -29,19 +29,19 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from ..catalog import schema as s
-from ..catalog.views import table_spec
+from ..catalog.tables import table_spec
 from ..catalog.writes import insert_records, lock_key
+from ..ephys.report import ImportReport
+from ..ephys.structures import structure_ids
+from ..ephys.writing import METRIC_ALIASES, UNIT_FIELDS, ProbeData, write_session_ephys
 from ..errors import NotFoundError, ValidationError
 from ..query.conditions import compile_conditions
-from .report import ImportReport
-from .structures import structure_ids
-from .writing import METRIC_ALIASES, UNIT_FIELDS, ProbeData, write_session_ephys
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from ..client import Trove
-    from .interface import Ephys
+    from ..ephys.interface import Ephys
+    from ..trove.trove import Trove
 
 __all__ = [
     "MANIFEST_VERSION",
@@ -416,7 +416,7 @@ def export_allen(ephys: Ephys, folder: str | os.PathLike[str]) -> Path:
     """
     import pandas as pd
 
-    from .interface import SUPPRESS_FROM_UNITS
+    from ..ephys.interface import SUPPRESS_FROM_UNITS
 
     target = Path(folder).expanduser()
     target.mkdir(parents=True, exist_ok=True)

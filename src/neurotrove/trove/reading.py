@@ -11,18 +11,18 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from . import alf
-from .catalog import schema as s
-from .catalog.store import Catalog
-from .catalog.values import coerce_value
-from .catalog.views import rel_path_expression, table_spec
-from .errors import MultipleFoundError, NotFoundError, ValidationError
-from .qc import QC
-from .query import presence
-from .query.conditions import compile_conditions
-from .query.datasets import filter_rows
-from .query.frames import select_frame, select_records, to_frame, to_records
-from .query.sessions import compile_search, dataset_patterns, search_terms
+from .. import alf
+from ..catalog import schema as s
+from ..catalog.store import Catalog
+from ..catalog.tables import rel_path_expression, table_spec
+from ..catalog.values import coerce_value
+from ..errors import MultipleFoundError, NotFoundError, ValidationError
+from ..qc import QC
+from ..query import presence
+from ..query.conditions import compile_conditions
+from ..query.datasets import filter_rows
+from ..query.frames import select_frame, select_records, to_frame, to_records
+from ..query.sessions import compile_search, dataset_patterns, search_terms
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -18,24 +18,24 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from . import alf
-from ._reading import ReadingMixin
-from .catalog import schema as s
-from .catalog.locks import lock_key, lock_rows
-from .catalog.values import coerce_value
-from .catalog.views import table_spec
-from .catalog.writes import insert_records, update_records
-from .config import Settings
-from .errors import ConflictError, NotFoundError, ValidationError
-from .files.atomic import StagedFile, stage_copy, temporary_path
-from .files.hashing import file_md5
-from .files.paths import inside_root
-from .qc import QC
+from .. import alf
+from ..catalog import schema as s
+from ..catalog.locks import lock_key, lock_rows
+from ..catalog.tables import table_spec
+from ..catalog.values import coerce_value
+from ..catalog.writes import insert_records, update_records
+from ..config import Settings
+from ..errors import ConflictError, NotFoundError, ValidationError
+from ..files.atomic import StagedFile, stage_copy, temporary_path
+from ..files.hashing import file_md5
+from ..files.paths import inside_root
+from ..qc import QC
+from .reading import ReadingMixin
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from .files.register import RegisterReport
+    from ..files.register import RegisterReport
 
 __all__ = ["Upload", "WritingMixin"]
 
@@ -87,7 +87,7 @@ class WritingMixin(ReadingMixin):
         -------
         RegisterReport
         """
-        from .files.register import register_tree  # the scanner: not needed to search or load
+        from ..files.register import register_tree  # the scanner: not needed to search or load
 
         start = self.root if path is None else Path(path).expanduser()
         if not start.is_absolute():

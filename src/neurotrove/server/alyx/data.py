@@ -20,12 +20,12 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
-from .. import alf
-from ..auth import Account
-from ..errors import AuthError, NotFoundError, ValidationError
-from .alyx import AlyxError, token_account
-from .alyx_records import DATA_PREFIX, session_path
-from .app import ServedTrove, served
+from ... import alf
+from ...errors import AuthError, NotFoundError, ValidationError
+from ..accounts import Account
+from ..app import ServedTrove, served
+from .records import DATA_PREFIX, session_path
+from .routes import AlyxError, token_account
 
 __all__ = ["router"]
 
@@ -37,7 +37,7 @@ def _basic_account(state: ServedTrove, header: str) -> Account:
 
     A token is looked up on every request, as a token header is, so a revoked or expired
     token is refused at once; the password check is remembered for a while by
-    :class:`~neurotrove.auth.Accounts` (so downloads do not hash it every time).
+    :class:`~neurotrove.server.accounts.Accounts` (so downloads do not hash it every time).
     """
     try:
         decoded = base64.b64decode(header, validate=True).decode()
@@ -132,7 +132,7 @@ def _is_uuid(text: str) -> bool:
 
 
 def _download(request: Request, path: str) -> Response:
-    from .reads import file_response
+    from ..reads import file_response
 
     _download_reader(request)
     dataset_id, record, file_path = _locate(request, path)

@@ -19,21 +19,21 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from . import alf
-from ._reading import _DATASET_SELECT, ReadingMixin, _looks_like_uuid
-from .catalog import schema as s
-from .catalog.values import coerce_value
-from .config import Settings
-from .errors import (
+from .. import alf
+from ..catalog import schema as s
+from ..catalog.values import coerce_value
+from ..config import Settings
+from ..errors import (
     ArgumentHint,
     Hint,
     MultipleFoundError,
     NotFoundError,
     ValidationError,
 )
-from .files.verify import FileState, verify_file
-from .loaders import AlfObject, assemble_object, load_file
-from .query.datasets import filter_rows, last_before, select_for_load
+from ..files.verify import FileState, verify_file
+from ..loaders import AlfObject, assemble_object, load_file
+from ..query.datasets import filter_rows, last_before, select_for_load
+from .reading import _DATASET_SELECT, ReadingMixin, _looks_like_uuid
 
 __all__ = ["LoadingMixin"]
 

@@ -4,7 +4,7 @@ ONE-api (``OneAlyx.load_cache``) asks ``/cache/info`` for the remote tables' met
 downloads ``/cache.zip`` (``sessions.pqt``, ``datasets.pqt``, ``cache_info.json``) when the
 remote ``date_created`` is at least a minute newer than its copy, or the origin differs.
 
-The tables are exported (:mod:`neurotrove.onecache`) once per catalogue version, under a
+The tables are exported (:mod:`neurotrove.interop.one_export`) once per catalogue version, under a
 file lock so that several workers build them once, and kept as ``<version>.zip`` and
 ``<version>.json`` in ``.trove/one-cache/``. ``date_created`` is the time the first request
 saw that version, so it moves only when the catalogue changed (not on every request), and
@@ -25,11 +25,11 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse
 
-from ..files.atomic import fsync_folder, temporary_path
-from ..onecache import export_tables
-from .alyx import Reader
-from .app import served
-from .problems import problems
+from ...files.atomic import fsync_folder, temporary_path
+from ...interop.one_export import export_tables
+from ..app import served
+from ..problems import problems
+from .routes import Reader
 
 __all__ = ["KEEP", "cache_build", "router"]
 

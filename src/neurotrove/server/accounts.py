@@ -37,11 +37,11 @@ from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
-from .catalog import schema as s
-from .catalog.locks import insert_new
-from .catalog.store import Catalog
-from .catalog.writes import ensure_rows, utcnow
-from .errors import AuthError, ConflictError, NotFoundError, ValidationError
+from ..catalog import schema as s
+from ..catalog.locks import insert_new
+from ..catalog.store import Catalog
+from ..catalog.writes import ensure_rows, utcnow
+from ..errors import AuthError, ConflictError, NotFoundError, ValidationError
 
 if TYPE_CHECKING:
     import pandas as pd

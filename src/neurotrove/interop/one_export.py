@@ -52,15 +52,15 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from .catalog import schema as s
-from .files.atomic import fsync_folder, temporary_path
-from .qc import QC
-from .query.sessions import rel_path_of
+from ..catalog import schema as s
+from ..files.atomic import fsync_folder, temporary_path
+from ..qc import QC
+from ..query.sessions import rel_path_of
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from .catalog.store import Catalog
+    from ..catalog.store import Catalog
 
 __all__ = [
     "MIN_API_VERSION",

@@ -25,10 +25,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from .. import alf
-from ..catalog import schema as s
-from ..jsonable import to_jsonable
-from ..qc import QC
+from ... import alf
+from ...catalog import schema as s
+from ...jsonable import to_jsonable
+from ...qc import QC
 
 __all__ = [
     "DATA_PREFIX",

@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import ValidationError
+from ...errors import ValidationError
 
 __all__ = ["LOOKUP_OPERATORS", "Lookup", "as_condition", "parse_django", "split_top_level"]
 

@@ -43,23 +43,23 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from . import alf
-from .catalog import schema as s
-from .catalog.bulk import indexes_deferred
-from .catalog.dataset_rows import COLUMNS, DATASET_TYPE, REVISION, name_parts
-from .catalog.views import table_spec
-from .catalog.writes import bulk_insert, ensure_rows, insert_records, large_cache, utcnow
-from .errors import NotFoundError, ValidationError
-from .identifiers import uuid5_bytes
-from .progress import progress_bar
-from .qc import QC
+from .. import alf
+from ..catalog import schema as s
+from ..catalog.bulk import indexes_deferred
+from ..catalog.dataset_rows import COLUMNS, DATASET_TYPE, REVISION, name_parts
+from ..catalog.tables import table_spec
+from ..catalog.writes import bulk_insert, ensure_rows, insert_records, large_cache, utcnow
+from ..errors import NotFoundError, ValidationError
+from ..identifiers import uuid5_bytes
+from ..progress import progress_bar
+from ..qc import QC
 
 if TYPE_CHECKING:
     import pyarrow as pa
     import pyarrow.parquet as pq
     from sqlalchemy.engine import Connection
 
-    from .client import Trove
+    from ..trove.trove import Trove
 
 __all__ = ["ImportReport", "import_tables"]
 

@@ -19,9 +19,9 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..catalog.snapshot import write_snapshot
 from ..catalog.store import Catalog
 from ..files.atomic import fsync_folder, temporary_path
+from .mirror_copy import write_snapshot
 
 if TYPE_CHECKING:
     from starlette.types import ASGIApp, Message, Receive, Scope, Send

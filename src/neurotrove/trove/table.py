@@ -30,12 +30,12 @@ import sys
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from .catalog.store import Catalog
-from .catalog.views import TableSpec
-from .catalog.writes import OnConflict, insert_records, update_records
-from .errors import MultipleFoundError, NotFoundError, ValidationError
-from .query.conditions import compile_conditions
-from .query.frames import select_frame
+from ..catalog.store import Catalog
+from ..catalog.tables import TableSpec
+from ..catalog.writes import OnConflict, insert_records, update_records
+from ..errors import MultipleFoundError, NotFoundError, ValidationError
+from ..query.conditions import compile_conditions
+from ..query.frames import select_frame
 
 if TYPE_CHECKING:
     import pandas as pd

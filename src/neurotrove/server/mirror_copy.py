@@ -29,9 +29,9 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from ..catalog import schema as s
+from ..catalog.store import Catalog, sqlite_url
 from ..files.atomic import fsync_folder, temporary_path
-from . import schema as s
-from .store import Catalog, sqlite_url
 
 __all__ = ["SECRET_TABLES", "snapshot_version", "write_snapshot"]
 

@@ -7,7 +7,7 @@ behaviour, ephys) add their own specs with :func:`register_table`.
 
 Examples
 --------
->>> from neurotrove.catalog.views import table_spec
+>>> from neurotrove.catalog.tables import table_spec
 >>> spec = table_spec("sessions")
 >>> spec.key, spec.column("projects").kind
 ('eid', 'list')

@@ -33,11 +33,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .config import load_toml
-from .errors import ConfigError, NeurotroveError
+from ..config import load_toml
+from ..errors import ConfigError, NeurotroveError
 
 if TYPE_CHECKING:
-    from .catalog.store import Catalog
+    from ..catalog.store import Catalog
 
 __all__ = [
     "CATALOG_FILE",
@@ -131,7 +131,7 @@ def create_trove(root: Path, url: str, *, record: str | None) -> Catalog:
     Catalog
         The open catalogue.
     """
-    from .catalog.store import Catalog
+    from ..catalog.store import Catalog
 
     trove_dir = root / TROVE_DIR
     made = _missing_folders(trove_dir)
@@ -181,8 +181,8 @@ def init_trove(root: str | os.PathLike[str], *, db: str | None = None) -> InitRe
     CatalogError
         When the catalogue cannot be reached or created; nothing was written.
     """
-    from .catalog.store import sqlite_url
-    from .client import Trove
+    from ..catalog.store import sqlite_url
+    from .trove import Trove
 
     folder = Path(root).expanduser().resolve()
     config = folder / TROVE_DIR / CONFIG_FILE
@@ -245,7 +245,7 @@ def _record(config: Path, db: str) -> None:
 
 
 def _write_text(path: Path, text: str) -> None:
-    from .files.atomic import atomic_write_bytes
+    from ..files.atomic import atomic_write_bytes
 
     atomic_write_bytes(path, text.encode())
 
@@ -286,7 +286,7 @@ def _where(url: str) -> str:
 
 def _unreachable(url: str) -> str | None:
     """Return why the catalogue at ``url`` cannot be used, or ``None`` when it exists."""
-    from .catalog.store import Catalog
+    from ..catalog.store import Catalog
 
     database = sqlite_file(url)
     if database is not None and not database.exists():

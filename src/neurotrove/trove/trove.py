@@ -28,14 +28,11 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
-from ._loading import LoadingMixin
-from ._writing import WritingMixin
-from .catalog.store import Catalog, sqlite_url
-from .catalog.views import table_spec
-from .config import Settings, load_toml, table_defaults_from_toml
-from .errors import CatalogError, ConfigError, NotFoundError
-from .table import Table
-from .trove_init import (
+from ..catalog.store import Catalog, sqlite_url
+from ..catalog.tables import table_spec
+from ..config import Settings, load_toml, table_defaults_from_toml
+from ..errors import CatalogError, ConfigError, NotFoundError
+from .init import (
     CATALOG_FILE,
     CONFIG_FILE,
     TROVE_DIR,
@@ -43,12 +40,15 @@ from .trove_init import (
     recorded_db,
     sqlite_file,
 )
+from .loading import LoadingMixin
+from .table import Table
+from .writing import WritingMixin
 
 if TYPE_CHECKING:
-    from .behaviour import Behaviour
-    from .ephys import Ephys
-    from .onecache_import import ImportReport
-    from .pipeline import Pipeline
+    from ..behaviour import Behaviour
+    from ..ephys import Ephys
+    from ..interop.one_import import ImportReport
+    from ..pipeline import Pipeline
 
 __all__ = ["TROVE_DIR", "Trove", "connect", "find_root"]
 
@@ -99,7 +99,7 @@ class Trove(LoadingMixin, WritingMixin):
         table_defaults: Mapping[str, Mapping[str, Any]] | None = None,
         create: bool = False,
     ) -> None:
-        from .ephys.tables import register_ephys_tables
+        from ..ephys.tables import register_ephys_tables
 
         register_ephys_tables()  # trove.table("units") and friends
         self.root = Path(root).expanduser().resolve()
@@ -168,7 +168,7 @@ class Trove(LoadingMixin, WritingMixin):
         >>> nt.connect(tempfile.mkdtemp(), create=True).pipeline.status().empty
         True
         """
-        from .pipeline import Pipeline
+        from ..pipeline import Pipeline
 
         return Pipeline(self)
 
@@ -184,7 +184,7 @@ class Trove(LoadingMixin, WritingMixin):
         """
         found = self.__dict__.get("_behaviour")
         if found is None:
-            from .behaviour import Behaviour
+            from ..behaviour import Behaviour
 
             found = self.__dict__["_behaviour"] = Behaviour(self)
         return found
@@ -196,7 +196,7 @@ class Trove(LoadingMixin, WritingMixin):
         through ``pg_dump``), and is checked by opening it before ``dest`` appears. See
         :func:`neurotrove.backup.backup_trove`.
         """
-        from .backup import backup_trove
+        from ..backup import backup_trove
 
         return backup_trove(self, Path(dest))
 
@@ -205,7 +205,7 @@ class Trove(LoadingMixin, WritingMixin):
 
         See :func:`neurotrove.backup.restore_trove`.
         """
-        from .backup import restore_trove
+        from ..backup import restore_trove
 
         return restore_trove(self, Path(source))
 
@@ -214,7 +214,8 @@ class Trove(LoadingMixin, WritingMixin):
 
         ``sessions.pqt``, ``datasets.pqt`` and ``cache_info.json`` are written atomically
         into ``directory`` (default: the data root, where ``one.api.One(cache_dir=root,
-        mode="local")`` finds both the tables and the files). See :mod:`neurotrove.onecache`.
+        mode="local")`` finds both the tables and the files).
+        See :mod:`neurotrove.interop.one_export`.
 
         Examples
         --------
@@ -223,7 +224,7 @@ class Trove(LoadingMixin, WritingMixin):
         >>> (folder / "cache_info.json").exists()
         True
         """
-        from .onecache import export_tables
+        from ..interop.one_export import export_tables
 
         folder = Path(directory).expanduser().resolve() if directory is not None else self.root
         return export_tables(self.catalog, folder, origin=str(self.root)).folder
@@ -236,7 +237,7 @@ class Trove(LoadingMixin, WritingMixin):
         Sessions and datasets keep ONE's ids (a dataset id shared by several sessions, as
         ONE's local caches have, is replaced by a stable one and kept as ``json["one_id"]``);
         files not under the data root get ``exists=False``. Everything is one transaction: a
-        malformed table changes nothing. See :mod:`neurotrove.onecache_import`.
+        malformed table changes nothing. See :mod:`neurotrove.interop.one_import`.
 
         Parameters
         ----------
@@ -249,7 +250,7 @@ class Trove(LoadingMixin, WritingMixin):
         -------
         ImportReport
         """
-        from .onecache_import import import_tables
+        from ..interop.one_import import import_tables
 
         return import_tables(self, Path(path).expanduser(), progress=progress)
 
@@ -290,7 +291,7 @@ class Trove(LoadingMixin, WritingMixin):
         True
         """
         if self._ephys is None:
-            from .ephys import Ephys
+            from ..ephys import Ephys
 
             self._ephys = Ephys(self)
         return self._ephys
@@ -299,13 +300,13 @@ class Trove(LoadingMixin, WritingMixin):
 
     def pid2eid(self, pid: Any) -> tuple[str | None, str | None]:
         """Return the ``(eid, probe name)`` of insertion ``pid``; ``(None, None)`` if unknown."""
-        from .ephys.insertions import pid2eid
+        from ..ephys.insertions import pid2eid
 
         return pid2eid(self, pid)
 
     def eid2pid(self, eid: Any, details: bool = False, **filters: Any) -> tuple[Any, ...]:
         """Return a session's probe ``(pids, names)`` by name (and records with ``details``)."""
-        from .ephys.insertions import eid2pid
+        from ..ephys.insertions import eid2pid
 
         return eid2pid(self, eid, details, **filters)
 
@@ -314,7 +315,7 @@ class Trove(LoadingMixin, WritingMixin):
 
         Returns the pids (and Alyx-shaped records with ``details=True``), as ONE does.
         """
-        from .ephys.insertions import search_insertions
+        from ..ephys.insertions import search_insertions
 
         return search_insertions(self, details, **filters)
 
@@ -413,7 +414,7 @@ def connect(
     loaded = Settings.load(db=db, mode=mode, **settings)
     text = os.fspath(target) if target is not None else None
     if text is None:
-        from .remote.credentials import CredentialStore
+        from ..remote.credentials import CredentialStore
 
         text = loaded.url or CredentialStore(loaded.config_dir).default_server()
     if text is not None and text.lower().startswith(("http://", "https://")):
@@ -423,7 +424,7 @@ def connect(
                 f"leave db out",
                 url=text,
             )
-        from .remote.trove import RemoteTrove
+        from ..remote.trove import RemoteTrove
 
         return RemoteTrove(text, username=username, mode=mode, settings=loaded)
     if username is not None:

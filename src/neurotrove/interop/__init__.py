@@ -1,0 +1,1 @@
+"""Interoperability: ONE's cache tables (export and import) and AllenSDK's project cache."""

@@ -1,0 +1,1 @@
+"""The entry object: Trove, connect, and what a trove reads, loads and writes."""
