@@ -77,8 +77,10 @@ def appeared(folder: Path, before: set[str], moment: str) -> Callable[[], bool]:
 
 
 def rows_of(root: Path, db: str | None, eid: str) -> dict[str, str | None]:
-    """A session's datasets as the catalogue holds them (``rel_path: md5``), read without
-    opening a trove, so that nothing is recovered first."""
+    """A session's datasets as the catalogue holds them (``rel_path: md5``).
+
+    Read without opening a trove, so that nothing is recovered first.
+    """
     url = sqlite_url(root / ".trove" / "catalog.db") if db is None else db
     parsed = sa.make_url(url)
     if parsed.get_backend_name() == "postgresql":
