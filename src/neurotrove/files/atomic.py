@@ -16,11 +16,12 @@ How a write places its files
 Each write has a journal, ``<home>/<write-id>.journal`` (a trove's ``home`` is
 ``<root>/.trove/staging``), JSON lines that its writer holds locked while it lives:
 
-1. **stage.** For each file, a line naming the staged file and its target is written and
-   fsynced *before* the staged file is created, beside its target
-   (``.<name>.<write-id><n>.part``, so the final rename stays inside one folder and the
-   folder is known to be writable). Once the staged file is written and fsynced, a second
-   line records its size and md5.
+1. **stage.** Each file is staged beside its target (``.<name>.<write-id><n>.part``, so
+   the final rename stays inside one folder and the folder is known to be writable). Before
+   the first file goes into a folder, a line naming the folder is written and fsynced, so
+   recovery knows every folder where the write may have left a file; each file then gets a
+   line naming it and its target, and once it is written and fsynced, a line with its size
+   and md5.
 2. **commit.** The transaction that records the files (dataset rows holding these md5s)
    commits while the writer holds the home's placement lock (``place.lock``, taken as the
    transaction's last step), so writers rename in the order they committed. A write that no
@@ -386,6 +387,7 @@ class _Journal:
     host: str
     entries: dict[Path, _Entry] = field(default_factory=dict)
     created: list[Path] = field(default_factory=list)
+    folders: list[Path] = field(default_factory=list)
     committed: bool = False
 
 
@@ -422,6 +424,7 @@ class FileWrite:
         self._journal: IO[bytes] | None = journal
         self._place_lock: IO[bytes] | None = None
         self._created: list[Path] = []
+        self._folders: set[Path] = set()
         self._count = 0
         self._note({"host": socket.gethostname(), "pid": os.getpid()}, sync=False)
 
@@ -468,6 +471,9 @@ class FileWrite:
                     f"cannot create {created}: {error.strerror or error}", path=str(created)
                 ) from None
             self._created.append(created)
+        if target.parent not in self._folders:  # durable before anything is staged there
+            self._note({"into": self._relative(target.parent)}, sync=True)
+            self._folders.add(target.parent)
         staged = temporary_path(target, f"{self.id}{self._count}", suffix)
         self._count += 1
         self._note(
@@ -477,7 +483,7 @@ class FileWrite:
                 "dataset": list(dataset) if dataset else None,
                 "folder": folder,
             },
-            sync=True,
+            sync=False,
         )
         return staged
 
@@ -659,8 +665,8 @@ class FileWrite:
         """Delete the staged files and the folders this write created (if left empty)."""
         for item in self.staged:
             _remove(item.temporary)
-        for entry in _read_journal(self._path).entries.values():
-            _remove(entry.staged)  # also one staged but not finished when the error came
+        for stray in _strays(_read_journal(self._path), self.id):
+            _remove(stray)  # also one staged but not finished when the error came
         for folder in reversed(self._created):
             with contextlib.suppress(OSError):  # not empty: something else is in it now
                 folder.rmdir()
@@ -701,6 +707,8 @@ def _read_journal(path: Path) -> _Journal:
             journal.host = str(line["host"])
         elif "created" in line:
             journal.created.append(home / line["created"])
+        elif "into" in line:
+            journal.folders.append(home / line["into"])
         elif "stage" in line:
             key = line.get("dataset")
             dataset = (str(key[0]), str(key[1])) if key else None
@@ -715,6 +723,15 @@ def _read_journal(path: Path) -> _Journal:
         elif line.get("commit"):
             journal.committed = True
     return journal
+
+
+def _strays(journal: _Journal, write_id: str) -> list[Path]:
+    """Files of the write in its folders (staged, or about to be when it was stopped)."""
+    found = {entry.staged for entry in journal.entries.values()}
+    for folder in journal.folders:
+        with contextlib.suppress(OSError):
+            found.update(folder.glob(f".*.{write_id}*.part*"))
+    return sorted(found)
 
 
 def _complete(entry: _Entry) -> bool:
@@ -734,7 +751,7 @@ def _complete(entry: _Entry) -> bool:
         return False
 
 
-def _settle(journal: _Journal, rows_hold: RowsHold | None) -> tuple[int, int]:
+def _settle(journal: _Journal, write_id: str, rows_hold: RowsHold | None) -> tuple[int, int]:
     """Place a dead write's committed files and delete the rest; return (placed, removed)."""
     present = [e for e in journal.entries.values() if e.staged.exists()]
     complete = [e for e in present if _complete(e)]
@@ -764,6 +781,11 @@ def _settle(journal: _Journal, rows_hold: RowsHold | None) -> tuple[int, int]:
                 log.warning("cannot place %s after a crash: %s", entry.target, error)
         _remove(entry.staged)
         removed += 1
+    known = {entry.staged for entry in journal.entries.values()}
+    for stray in _strays(journal, write_id):
+        if stray not in known and stray.exists():  # its line was lost with the machine
+            _remove(stray)
+            removed += 1
     if not placed:
         for folder in reversed(journal.created):
             with contextlib.suppress(OSError):
@@ -807,7 +829,7 @@ def recover_writes(home: Path, rows_hold: RowsHold | None = None) -> tuple[int, 
             if needs_rows and rows_hold is None and not journal.committed:
                 continue
             with _placement(home):
-                done = _settle(journal, rows_hold)
+                done = _settle(journal, path.name.removesuffix(_JOURNAL), rows_hold)
             placed, removed = placed + done[0], removed + done[1]
             path.unlink(missing_ok=True)
         finally:
