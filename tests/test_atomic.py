@@ -19,14 +19,8 @@ import pytest
 
 import neurotrove as nt
 from neurotrove.errors import ValidationError
-from neurotrove.files.atomic import (
-    FOREIGN_AFTER_S,
-    FileWrite,
-    HeldLock,
-    is_abandoned,
-    recover_writes,
-    replace_file,
-)
+from neurotrove.files.atomic import FOREIGN_AFTER_S, FileWrite, recover_writes, replace_file
+from neurotrove.files.locks import HeldLock, is_abandoned
 
 
 def _everything(folder: Path) -> list[str]:
@@ -150,9 +144,7 @@ def test_a_journal_cut_short_by_the_kill_is_still_recovered(home: Path, data: Pa
     assert _everything(data) == []
 
 
-def test_a_staged_file_whose_line_was_lost_is_found_in_its_folder(
-    home: Path, data: Path
-) -> None:
+def test_a_staged_file_whose_line_was_lost_is_found_in_its_folder(home: Path, data: Path) -> None:
     write = FileWrite(home)
     write.stage_bytes(data / "alf" / "a.b.npy", b"a")
     write.abandon()
@@ -216,7 +208,7 @@ def test_a_lock_file_tells_that_its_holder_died(tmp_path: Path) -> None:
     script = (
         "import os, sys\n"
         "from pathlib import Path\n"
-        "from neurotrove.files.atomic import HeldLock\n"
+        "from neurotrove.files.locks import HeldLock\n"
         f"HeldLock(Path({str(path)!r}))\n"
         "os._exit(0)\n"  # dies holding it
     )

@@ -76,7 +76,6 @@ import logging
 import os
 import shutil
 import socket
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -87,18 +86,17 @@ from typing import IO, Any
 
 from ..errors import HashMismatchError, ValidationError
 from .hashing import file_md5
+from .locks import open_locked
 
 __all__ = [
     "FOREIGN_AFTER_S",
     "STAGING_FOLDER",
     "FileWrite",
-    "HeldLock",
     "RowsHold",
     "StagedFile",
     "atomic_write_bytes",
     "copy_file",
     "fsync_folder",
-    "is_abandoned",
     "recover_writes",
     "replace_file",
     "temporary_path",
@@ -249,100 +247,6 @@ def copy_file(source: Path, target: Path, *, expected_md5: str | None = None) ->
         return _copy_checked(source, temporary, expected_md5)
 
 
-# -- locks ---------------------------------------------------------------------------------
-
-
-def _lock(handle: IO[Any], *, wait: bool) -> bool:
-    """Lock an open file exclusively; return whether it was locked (``wait``: block)."""
-    if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
-        import msvcrt
-
-        handle.seek(0)
-        try:
-            msvcrt.locking(handle.fileno(), msvcrt.LK_LOCK if wait else msvcrt.LK_NBLCK, 1)
-        except OSError:
-            return False
-        return True
-    import fcntl
-
-    try:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-    except BlockingIOError:
-        return False
-    return True
-
-
-def _open_locked(path: Path, *, wait: bool, create: bool = True) -> IO[bytes] | None:
-    """Open ``path`` (created if missing) and lock it; ``None`` when held by another.
-
-    The lock is checked to be on the file the path names now, so that a file deleted by
-    whoever held it before is not taken for a live one.
-    """
-    while True:
-        if create:
-            handle = path.open("a+b")
-        else:
-            try:
-                handle = path.open("r+b")
-            except FileNotFoundError:
-                return None
-        if not _lock(handle, wait=wait):
-            handle.close()
-            return None
-        try:
-            if os.path.samestat(os.fstat(handle.fileno()), path.stat()):
-                return handle
-        except FileNotFoundError:
-            pass
-        handle.close()
-        if not wait:
-            return None
-
-
-class HeldLock:
-    """A file held locked while this process lives (the kernel drops it when it dies).
-
-    :func:`is_abandoned` tells another process that the holder is gone.
-
-    Examples
-    --------
-    >>> import tempfile, pathlib
-    >>> path = pathlib.Path(tempfile.mkdtemp()) / "runner.lock"
-    >>> held = HeldLock(path)
-    >>> is_abandoned(path)
-    False
-    >>> held.release()
-    >>> path.exists()
-    False
-    """
-
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.path = path
-        handle = _open_locked(path, wait=True)
-        assert handle is not None  # noqa: S101 - a blocking lock always comes back locked
-        self._handle: IO[bytes] | None = handle
-
-    def release(self) -> None:
-        """Delete the file and release the lock."""
-        if self._handle is not None:
-            self.path.unlink(missing_ok=True)
-            self._handle.close()
-            self._handle = None
-
-
-def is_abandoned(path: Path) -> bool:
-    """Whether ``path`` is a lock file whose holder died (it exists and nobody holds it)."""
-    try:
-        handle = _open_locked(path, wait=False, create=False)
-    except OSError:
-        return False
-    if handle is None:
-        return False
-    handle.close()
-    return True
-
-
 # -- writes of many files ------------------------------------------------------------------
 
 
@@ -413,7 +317,7 @@ class FileWrite:
         self._path = home / f"{self.id}{_JOURNAL}"
         try:
             home.mkdir(parents=True, exist_ok=True)
-            journal = _open_locked(self._path, wait=True)
+            journal = open_locked(self._path, wait=True)
         except OSError as error:
             raise ValidationError(
                 f"cannot write in {home}: {error.strerror or error}; the trove's folder must "
@@ -613,7 +517,7 @@ class FileWrite:
         """
         if self._journal is not None:
             os.fsync(self._journal.fileno())
-        self._place_lock = _open_locked(self.home / _PLACE_LOCK, wait=True)
+        self._place_lock = open_locked(self.home / _PLACE_LOCK, wait=True)
         self.placing = True
 
     def commit(self) -> None:
@@ -815,7 +719,7 @@ def recover_writes(home: Path, rows_hold: RowsHold | None = None) -> tuple[int, 
     host = socket.gethostname()
     for path in journals:
         try:
-            handle = _open_locked(path, wait=False)
+            handle = open_locked(path, wait=False, create=False)
         except OSError:
             continue  # a read-only trove, or the journal vanished
         if handle is None:
@@ -841,7 +745,7 @@ def recover_writes(home: Path, rows_hold: RowsHold | None = None) -> tuple[int, 
 
 @contextlib.contextmanager
 def _placement(home: Path) -> Iterator[None]:
-    handle = _open_locked(home / _PLACE_LOCK, wait=True)
+    handle = open_locked(home / _PLACE_LOCK, wait=True)
     try:
         yield
     finally:

@@ -39,7 +39,8 @@ from ..catalog.pipeline_schema import step_status as status_table
 from ..catalog.tables import table_spec
 from ..catalog.writes import utcnow
 from ..errors import CallHint, ConfigError, ConflictError, ValidationError
-from ..files.atomic import STAGING_FOLDER, is_abandoned
+from ..files.atomic import STAGING_FOLDER
+from ..files.locks import is_abandoned
 from ..query.frames import select_records, to_frame, to_records
 from . import status as st
 from .check import check_step

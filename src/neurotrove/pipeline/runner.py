@@ -35,7 +35,7 @@ from typing import Any
 from ..catalog.store import Catalog
 from ..catalog.writes import utcnow
 from ..errors import NeurotroveError, ValidationError
-from ..files.atomic import HeldLock
+from ..files.locks import HeldLock
 from ..progress import progress_bar
 from . import status as st
 from .outputs import measure, output_files, remove_new_outputs

@@ -378,7 +378,8 @@ class WritingMixin(ReadingMixin):
         placed, removed = recover_writes(self._staging, lambda keys: recorded_hashes(self, keys))
         if placed or removed:
             log.warning(
-                "finished an interrupted write in %s: %d files placed, %d staged files removed",
+                "%s: settled writes that were killed part-way: %d committed files put in "
+                "place, %d staged files removed",
                 self.root,
                 placed,
                 removed,
