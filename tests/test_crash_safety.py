@@ -74,7 +74,7 @@ def test_a_killed_insert_nwb_is_all_or_nothing(db: str | None, tmp_path: Path) -
     root = tmp_path / "data"
     analysis = write_masks(tmp_path / "analysis")
     recorded = write_nwb(tmp_path / "rig-pc")
-    with nt.Trove(root, db=db) as trove:
+    with nt.Trove(root, db=db, create=True) as trove:
         trove.behaviour.analysis_dir = analysis
         trove.behaviour.upload_rig(
             write_rig(tmp_path, RIG, "redhex_1"), name="redhex_1", masks=MASKS
@@ -127,7 +127,7 @@ def _sources(folder: Path) -> list[Path]:
 def test_a_killed_register_files_is_all_or_nothing(db: str | None, tmp_path: Path) -> None:
     root = tmp_path / "data"
     sources = _sources(tmp_path / "rig")
-    with nt.Trove(root, db=db) as trove:
+    with nt.Trove(root, db=db, create=True) as trove:
         eids = [trove.register_session("KS005", f"2019-04-{d:02d}") for d in range(1, TRIALS + 1)]
         folders = [trove.eid2path(eid) for eid in eids]
     outcomes: Counter[str] = Counter()
@@ -157,7 +157,7 @@ def test_a_server_killed_while_registering_uploads_is_all_or_nothing(
 ) -> None:
     root = tmp_path / "data"
     sources = _sources(tmp_path / "rig")
-    with nt.Trove(root, db=db) as trove:
+    with nt.Trove(root, db=db, create=True) as trove:
         eids = [trove.register_session("KS005", f"2019-04-{d:02d}") for d in range(1, TRIALS + 1)]
         folders = [trove.eid2path(eid) for eid in eids]
     add_user(root, db, "alice")
@@ -208,7 +208,7 @@ def write_outputs(session: SessionRecord) -> None:
 
 def test_a_killed_pipeline_run_is_redone_by_the_next_run(db: str | None, tmp_path: Path) -> None:
     root = tmp_path / "data"
-    with nt.Trove(root, db=db) as trove:
+    with nt.Trove(root, db=db, create=True) as trove:
         eid = trove.register_session("ATL028", "2024-01-02")
         folder = trove.eid2path(eid)
         for trial in range(TRIALS):
@@ -298,7 +298,7 @@ def test_a_killed_export_one_leaves_whole_tables(db: str | None, tmp_path: Path)
     root = tmp_path / "data"
     write_example_tree(root)
     out = tmp_path / "one"
-    with nt.Trove(root, db=db) as trove:
+    with nt.Trove(root, db=db, create=True) as trove:
         trove.register(progress=False)
         trove.export_one(out)
     outcomes: Counter[str] = Counter()
@@ -327,7 +327,7 @@ def test_a_killed_export_one_leaves_whole_tables(db: str | None, tmp_path: Path)
 def test_a_killed_export_allen_is_all_or_nothing(db: str | None, tmp_path: Path) -> None:
     root = tmp_path / "data"
     write_allen_cache(tmp_path / "allen")
-    with nt.Trove(root, db=db) as trove:
+    with nt.Trove(root, db=db, create=True) as trove:
         trove.ephys.import_allen(tmp_path / "allen")
         whole = sorted(_files(trove.ephys.export_allen(tmp_path / "reference").parent))
     outcomes: Counter[str] = Counter()
