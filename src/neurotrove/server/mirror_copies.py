@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import gzip
 import logging
-import os
 import shutil
 import threading
 import time
