@@ -14,8 +14,10 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 import neurotrove as nt
+from neurotrove.catalog.pipeline_schema import step_status
 from tests.pipeline_jobs import (
     OUTPUT_BYTES,
     fail_on_odd_days,
@@ -58,9 +60,8 @@ def test_two_runners_never_run_a_session_twice(trove: nt.Trove, tmp_path: Path) 
     assert status["done"] == 16 and status["pending"] == 0 and status["running"] == 0
 
 
-def test_a_killed_runners_claim_goes_stale_and_is_taken_over(
-    trove: nt.Trove, tmp_path: Path
-) -> None:
+def _killed_mid_session(trove: nt.Trove, tmp_path: Path, lease: float) -> tuple[str, Path]:
+    """Run registration in a spawned runner and kill it once its output is half written."""
     (eid,) = _sessions(trove, 1)
     trove.pipeline.add_step("registration", outputs=["alf/*"])
     kept = trove.eid2path(eid) / "alf" / "_vr_settings.json"
@@ -70,7 +71,7 @@ def test_a_killed_runners_claim_goes_stale_and_is_taken_over(
     job = functools.partial(hang_after_partial, marker=str(marker))
     runner = _SPAWN.Process(
         target=run_runner,
-        args=(str(trove.root), trove.db, "registration", job, {"lease": 1.0}),
+        args=(str(trove.root), trove.db, "registration", job, {"lease": lease}),
     )
     runner.start()
     deadline = time.monotonic() + 60
@@ -80,9 +81,10 @@ def test_a_killed_runners_claim_goes_stale_and_is_taken_over(
     runner.kill()
     runner.join()
     assert trove.pipeline.status().loc["registration", "running"] == 1
-    assert trove.pipeline.run("registration", write_alf, progress=False).done == []  # still held
-    time.sleep(1.2)  # the dead runner's lease runs out
-    assert trove.pipeline.status().loc["registration", "stale"] == 1
+    return eid, kept
+
+
+def _taken_over(trove: nt.Trove, eid: str, kept: Path) -> None:
     report = trove.pipeline.run("registration", write_alf, progress=False)
     assert report.done == [eid]
     row = trove.table("step_status").get_one(eid=eid)
@@ -91,6 +93,27 @@ def test_a_killed_runners_claim_goes_stale_and_is_taken_over(
     assert not (alf / "_vr_partial.bin").exists()  # the dead attempt's leftovers are gone
     assert kept.read_text() == "{}"  # what was there before is kept
     assert row["output_bytes"] == OUTPUT_BYTES + 2
+    assert not list((trove.root / ".trove" / "staging" / "runners").glob("*"))
+
+
+def test_a_runner_killed_on_this_machine_is_taken_over_by_the_next_run(
+    trove: nt.Trove, tmp_path: Path
+) -> None:
+    eid, kept = _killed_mid_session(trove, tmp_path, lease=300.0)
+    _taken_over(trove, eid, kept)  # at once: its lock file says it is dead
+
+
+def test_a_killed_runners_claim_on_another_machine_goes_stale_with_its_lease(
+    trove: nt.Trove, tmp_path: Path
+) -> None:
+    eid, kept = _killed_mid_session(trove, tmp_path, lease=1.0)
+    # As if it had run on another machine, where its lock file tells this one nothing.
+    with trove.catalog.write() as conn:
+        conn.execute(sa.update(step_status).values(host="rig-pc-2"))
+    assert trove.pipeline.run("registration", write_alf, progress=False).done == []  # still held
+    time.sleep(1.2)  # the dead runner's lease runs out
+    assert trove.pipeline.status().loc["registration", "stale"] == 1
+    _taken_over(trove, eid, kept)
 
 
 def test_worker_processes_record_tracebacks_from_the_workers(root: Path, tmp_path: Path) -> None:

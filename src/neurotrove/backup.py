@@ -10,8 +10,10 @@ SQLite copy):
 - a PostgreSQL catalogue is dumped with ``pg_dump`` (one consistent snapshot) in its custom
   format, and verified by reading the dump's table of contents with ``pg_restore --list``.
 
-The folder is built under a hidden temporary name beside ``dest`` and renamed into place
-only once verified, so a backup that exists is complete. Data files are not copied: they
+The folder is built under a hidden temporary name beside ``dest`` (staged in a
+:class:`~neurotrove.files.atomic.FileWrite`) and renamed into place only once verified, so a
+backup that exists is complete; what a killed backup left is removed when the trove next
+opens or backs up. Data files are not copied: they
 are the file repository's (a NAS, S3) to keep; the catalogue is what a crash would lose.
 
 Restoring replaces the catalogue in one transaction (SQLite's backup API into the live file;
@@ -51,7 +53,7 @@ from .catalog import schema as s
 from .catalog.store import _MIGRATIONS, HEAD_REVISION
 from .catalog.writes import utcnow
 from .errors import CatalogError, ConfigError, ConflictError, NotFoundError, ValidationError
-from .files.atomic import atomic_write_bytes, fsync_folder
+from .files.atomic import STAGING_FOLDER, FileWrite, atomic_write_bytes, recover_writes
 
 if TYPE_CHECKING:
     from .trove.trove import Trove
@@ -97,10 +99,11 @@ def backup_trove(trove: Trove, dest: Path) -> Path:
             path=str(dest),
         )
     dest.parent.mkdir(parents=True, exist_ok=True)
-    partial = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:8]}.partial")
-    partial.mkdir()
+    home = trove.root / STAGING_FOLDER
+    recover_writes(home)
     catalog = trove.catalog
-    try:
+    with FileWrite(home) as files:
+        partial = files.stage_folder(dest)
         manifest: dict[str, Any] = {
             "format": 1,
             "dialect": catalog.dialect,
@@ -124,12 +127,8 @@ def backup_trove(trove: Trove, dest: Path) -> Path:
                 **_verify_dump(partial / _PG_FILE),
             )
         atomic_write_bytes(partial / MANIFEST, json.dumps(manifest, indent=2).encode())
-        if dest.exists():
-            dest.rmdir()
-        os.replace(partial, dest)
-        fsync_folder(dest.parent)
-    finally:
-        shutil.rmtree(partial, ignore_errors=True)
+        files.folder_staged(partial, dest)
+        files.complete()
     return dest
 
 

@@ -2,9 +2,12 @@
 
 Every write here follows one pattern: read and check everything first (the rig, the
 session, the animals, the NWB file, the mask functions' output), then stage the files
-beside their targets, then record the datasets and the behaviour rows and rename the files
-into place in one transaction (:meth:`~neurotrove.Trove._commit_files`). Any error before
-or during that transaction leaves the catalogue and the session folder as they were.
+beside their targets (hidden, journaled), then record the datasets and the behaviour rows in
+one transaction and rename the files into place once it has committed
+(:meth:`~neurotrove.Trove._commit_files`). Any error before or during that transaction
+leaves the catalogue and the session folder as they were, and so does a kill: the next
+open or write of the trove removes what a killed insert staged, or finishes placing the
+files of one that had committed.
 """
 
 from __future__ import annotations
@@ -451,8 +454,8 @@ def insert_session(
     subject_of = {number: subject for number, subject, _ in owners}
     digest = file_md5(nwb_path)
     now = utcnow()
-    staging = Staging(eid, folder)
-    try:
+    with trove._file_write() as files:
+        staging = Staging(eid, folder, files)
         rows: list[dict[str, Any]] = []
         for item in features:
             feature = item.feature
@@ -535,10 +538,7 @@ def insert_session(
             _refuse_existing(conn, eid)
             _refuse_replaced(conn, rig)
 
-        trove._commit_files(eid, folder, staging.records, staging.staged, before=check, also=write)
-    except BaseException:
-        staging.discard()
-        raise
+        trove._commit_files(eid, folder, staging.records, files, before=check, also=write)
     return eid
 
 
@@ -616,8 +616,8 @@ def recompute_session(
     computed = [
         (m, compute_mask(m.name, m.function, functions[m.function], events, record)) for m in masks
     ]
-    staging = Staging(eid, folder, replace=True)
-    try:
+    with trove._file_write() as files:
+        staging = Staging(eid, folder, files, replace=True)
         rows = _mask_rows(eid, rig, staging, computed)
 
         def write(conn: Connection) -> None:
@@ -628,10 +628,5 @@ def recompute_session(
         def serialise(conn: Connection) -> None:
             lock_key(conn, f"behaviour:{eid}")
 
-        trove._commit_files(
-            eid, folder, staging.records, staging.staged, before=serialise, also=write
-        )
-    except BaseException:
-        staging.discard()
-        raise
+        trove._commit_files(eid, folder, staging.records, files, before=serialise, also=write)
     return [(mask.name, int((mask_events.data == 1).sum())) for mask, mask_events in computed]

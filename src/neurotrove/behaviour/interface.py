@@ -50,6 +50,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConflictError, NotFoundError, ValidationError
+from ..files.atomic import STAGING_FOLDER, FileWrite, recover_writes
 from ..progress import progress_bar
 from .ingest import (
     Functions,
@@ -528,7 +529,18 @@ class Behaviour:
                 row["name"], row["name"], source.get("rig_description", ""), source["format"], None
             )
             videos.append(VideoData(video, Path(file), timestamps, source))
-        write_nwb(target, session=details, features=features, masks=masks, videos=videos)
+        home = self._trove.root / STAGING_FOLDER
+        recover_writes(home)
+        with FileWrite(home) as files:
+            write_nwb(
+                target,
+                session=details,
+                features=features,
+                masks=masks,
+                videos=videos,
+                files=files,
+            )
+            files.complete()
         return target
 
 

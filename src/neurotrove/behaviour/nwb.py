@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError, ValidationError
-from ..files.atomic import fsync_folder, temporary_path
+from ..files.atomic import FileWrite, replace_file
 from .rigs import Feature, Video
 from .trials import Events, as_events, check_sorted
 
@@ -482,8 +482,12 @@ def write_nwb(
     features: Sequence[ExportedFeature],
     masks: Sequence[Events],
     videos: Sequence[VideoData],
+    files: FileWrite | None = None,
 ) -> None:
     """Write a session's behaviour to a new NWB file at ``target`` (atomically).
+
+    The file is written under a hidden name beside ``target`` and renamed onto it when
+    complete: staged in ``files`` (which the caller places) when given, else at once.
 
     Each feature goes where it was found when inserted, as the same kind of object (series
     with timestamps or with a rate, IntervalSeries, TimeIntervals, SpatialSeries in their
@@ -576,12 +580,10 @@ def write_nwb(
                 f"cannot write video {video.video.name!r} of session {session['eid']}: {error}",
                 video=video.video.name,
             ) from None
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = temporary_path(target).with_suffix(".nwb")
-    try:
-        with pynwb.NWBHDF5IO(str(temporary), mode="w") as io:
-            io.write(nwbfile)
-        os.replace(temporary, target)
-    finally:
-        temporary.unlink(missing_ok=True)
-    fsync_folder(target.parent)
+    staging = (
+        replace_file(target, suffix=".nwb")
+        if files is None
+        else files.stage_written(target, suffix=".nwb")
+    )
+    with staging as temporary, pynwb.NWBHDF5IO(str(temporary), mode="w") as io:
+        io.write(nwbfile)

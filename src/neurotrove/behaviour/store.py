@@ -29,7 +29,6 @@ Examples
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import io
 import uuid
@@ -46,7 +45,7 @@ from ..catalog import behaviour_schema as b
 from ..catalog import schema as s
 from ..catalog.tables import rel_path_expression
 from ..errors import ConflictError
-from ..files.atomic import StagedFile, stage_bytes, stage_copy
+from ..files.atomic import FileWrite
 from ..files.hashing import file_md5
 from ..identifiers import NEUROTROVE_NS, dataset_id
 from ..trove.writing import _file_record
@@ -127,12 +126,12 @@ def npy_bytes(array: Any) -> bytes:
 
 
 class Staging:
-    """Files of one write, staged beside their targets in a session folder.
+    """Files of one behaviour write, staged beside their targets in a session folder.
 
-    Each file is a staged temporary (renamed into place by the transaction that records it,
-    see :meth:`~neurotrove.Trove._commit_files`) or, when the target already holds the same
-    content, registered where it is. :meth:`discard` removes everything staged and the
-    folders it created.
+    Each file is staged in the write's :class:`~neurotrove.files.atomic.FileWrite` (renamed
+    into place once the transaction that records it commits, see
+    :meth:`~neurotrove.Trove._commit_files`) or, when the target already holds the same
+    content, registered where it is.
 
     Parameters
     ----------
@@ -140,27 +139,19 @@ class Staging:
         The session.
     folder : Path
         Its folder.
+    files : FileWrite
+        The write the files are staged in.
     replace : bool
         Whether a target with other content may be replaced (recomputed masks); otherwise
         that is a :class:`ConflictError`.
     """
 
-    def __init__(self, eid: str, folder: Path, *, replace: bool = False) -> None:
+    def __init__(self, eid: str, folder: Path, files: FileWrite, *, replace: bool = False) -> None:
         self.eid = eid
         self.folder = folder
+        self.files = files
         self.replace = replace
-        self.staged: list[StagedFile] = []
         self.records: list[dict[str, Any]] = []
-        self._created: list[Path] = []
-
-    def _prepare(self, rel_path: str) -> Path:
-        rel = alf.parse_rel_path(rel_path)
-        target = self.folder / str(rel)
-        missing = [p for p in (target.parent, *target.parent.parents) if not p.exists()]
-        for folder in reversed(missing):
-            if folder.is_relative_to(self.folder):
-                self._created.append(folder)
-        return target
 
     def _record(self, rel_path: str, size: int, digest: str) -> str:
         rel = alf.parse_rel_path(rel_path)
@@ -176,7 +167,8 @@ class Staging:
 
     def array(self, rel_path: str, array: Any) -> str:
         """Stage an array as a ``.npy`` dataset; return the dataset's id."""
-        target = self._prepare(rel_path)
+        rel = str(alf.parse_rel_path(rel_path))
+        target = self.folder / rel
         data = npy_bytes(array)
         if target.exists():
             digest = hashlib.md5(data).hexdigest()  # noqa: S324 - ONE's and Alyx's checksum
@@ -184,31 +176,21 @@ class Staging:
                 return self._record(rel_path, len(data), digest)
             if not self.replace:
                 raise self._conflict(target)
-        item = stage_bytes(target, data)
-        self.staged.append(item)
-        return self._record(rel_path, item.size, item.md5)
+        item = self.files.stage_bytes(target, data, dataset=(self.eid, rel))
+        return self._record(rel_path, int(item.size or 0), str(item.md5))
 
     def copy(self, rel_path: str, source: Path) -> str:
         """Stage a copy of a file (md5-checked) as a dataset; return the dataset's id."""
-        target = self._prepare(rel_path)
+        rel = str(alf.parse_rel_path(rel_path))
+        target = self.folder / rel
         if source.resolve() == target.resolve() or (
             target.exists() and _holds(target, source.stat().st_size, file_md5(source))
         ):
             return self._record(rel_path, source.stat().st_size, file_md5(target))
         if target.exists():
             raise self._conflict(target)
-        item = stage_copy(source, target)
-        self.staged.append(item)
-        return self._record(rel_path, item.size, item.md5)
-
-    def discard(self) -> None:
-        """Remove every staged file, and the folders this staging created if left empty."""
-        for item in self.staged:
-            item.discard()
-        self.staged.clear()
-        for folder in reversed(self._created):
-            with contextlib.suppress(OSError):  # not empty: something else is in it now
-                folder.rmdir()
+        item = self.files.stage_copy(source, target, dataset=(self.eid, rel))
+        return self._record(rel_path, int(item.size or 0), str(item.md5))
 
 
 def _holds(target: Path, size: int, digest: str) -> bool:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
@@ -185,7 +185,9 @@ class Catalog:
                 yield conn
 
     @contextmanager
-    def write(self, *, versioned: bool = True) -> Iterator[Connection]:
+    def write(
+        self, *, versioned: bool = True, before_commit: Callable[[], None] | None = None
+    ) -> Iterator[Connection]:
         """Yield a connection in one write transaction: committed on success, else rolled back.
 
         On SQLite the write lock is taken when the transaction starts, so concurrent writers
@@ -197,6 +199,9 @@ class Catalog:
             Count the transaction as a change of the catalogue (:meth:`version`), so that
             mirrors fetch it; bookkeeping that mirrors do not hold (login tokens) passes
             ``False``.
+        before_commit : callable, optional
+            Called after the transaction's last statement, just before it commits (a file
+            write takes its placement lock there; see :mod:`neurotrove.files.atomic`).
         """
         with (
             self._translate(),
@@ -206,6 +211,8 @@ class Catalog:
             yield conn
             if versioned:
                 _advance_version(conn)
+            if before_commit is not None:
+                before_commit()
 
     def version(self) -> str:
         """Return the name of the catalogue's current state, ``"<generation>-<version>"``.

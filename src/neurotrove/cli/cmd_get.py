@@ -23,7 +23,7 @@ def copy_files(paths: list[Path], folder: Path) -> list[Path]:
     ValidationError
         When two of the files have the same name (they would overwrite each other).
     """
-    from ..files.atomic import stage_copy
+    from ..files.atomic import copy_file
 
     twice = sorted(name for name, count in Counter(p.name for p in paths).items() if count > 1)
     if twice:
@@ -36,7 +36,7 @@ def copy_files(paths: list[Path], folder: Path) -> list[Path]:
     targets = []
     for path in paths:
         target = folder.expanduser() / path.name
-        stage_copy(path, target).place()
+        copy_file(path, target)
         targets.append(target)
     return targets
 

@@ -17,8 +17,6 @@ memory-mapped.
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,6 +26,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from ..catalog import ephys_schema as es
+from ..files.atomic import replace_file
 from .filters import matching_units, units_from
 
 if TYPE_CHECKING:
@@ -199,15 +198,12 @@ class UnitSnapshot:
                     old.unlink(missing_ok=True)
                 break
         table = cls.build(conn) if previous is None else previous.patched(conn)
-        folder.mkdir(parents=True, exist_ok=True)
-        handle, staged = tempfile.mkstemp(dir=folder, prefix=".units-", suffix=".arrow")
-        os.close(handle)
-        try:
-            with pa.OSFile(staged, "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
-                writer.write_table(table)
-            os.replace(staged, path)
-        finally:
-            Path(staged).unlink(missing_ok=True)
+        with (
+            replace_file(path) as staged,
+            pa.OSFile(str(staged), "wb") as sink,
+            pa.ipc.new_file(sink, table.schema) as writer,
+        ):
+            writer.write_table(table)
         for old in folder.glob("units-*.arrow"):
             if old != path:
                 old.unlink(missing_ok=True)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import os
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +35,7 @@ from ..ephys.report import ImportReport
 from ..ephys.structures import structure_ids
 from ..ephys.writing import METRIC_ALIASES, UNIT_FIELDS, ProbeData, write_session_ephys
 from ..errors import NotFoundError, ValidationError
+from ..files.atomic import STAGING_FOLDER, FileWrite, recover_writes
 from ..query.conditions import compile_conditions
 
 if TYPE_CHECKING:
@@ -412,14 +413,31 @@ def export_allen(ephys: Ephys, folder: str | os.PathLike[str]) -> Path:
     """Write the ephys tables as an Allen project cache; return the manifest's path.
 
     The cache holds every session with probes, with all its probes, channels and units
-    (unfiltered: AllenSDK applies its filters when it reads them).
+    (unfiltered: AllenSDK applies its filters when it reads them). Its files are staged and
+    renamed into place together once all are written (one
+    :class:`~neurotrove.files.atomic.FileWrite`), so an error or a kill leaves the previous
+    cache (or none), never a mix; the trove's next export undoes a killed one.
     """
+    target = Path(folder).expanduser()
+    target.mkdir(parents=True, exist_ok=True)
+    home = ephys.trove.root / STAGING_FOLDER
+    recover_writes(home)
+    with FileWrite(home) as files:
+        _write_cache(ephys, target, files)
+        files.complete()
+    return target / "manifest.json"
+
+
+def _write_cache(ephys: Ephys, target: Path, files: FileWrite) -> None:
+    """Stage the cache's tables, metrics and manifest in ``files``."""
     import pandas as pd
 
     from ..ephys.interface import SUPPRESS_FROM_UNITS
 
-    target = Path(folder).expanduser()
-    target.mkdir(parents=True, exist_ok=True)
+    def save(frame: pd.DataFrame, name: str) -> None:
+        with files.stage_written(target / name) as staged:
+            frame.to_csv(staged)
+
     sessions = ephys.get_session_table(suppress=[])
     probes = ephys.get_probes(suppress=[])
     channels = ephys.get_channels(suppress=[])
@@ -455,9 +473,9 @@ def export_allen(ephys: Ephys, folder: str | os.PathLike[str]) -> Path:
         },
         index=pd.Index([session_ids[e] for e in sessions.index], name="id"),
     )
-    out.to_csv(target / "sessions.csv")
+    save(out, "sessions.csv")
     factor = probes["lfp_temporal_subsampling_factor"].astype(float).fillna(1.0)
-    pd.DataFrame(
+    probe_table = pd.DataFrame(
         {
             "ecephys_session_id": [session_ids[e] for e in probes["ecephys_session_id"]],
             "lfp_sampling_rate": probes["lfp_sampling_rate"].astype(float).to_numpy()
@@ -471,7 +489,8 @@ def export_allen(ephys: Ephys, folder: str | os.PathLike[str]) -> Path:
             "surface_channel_index": probes["surface_channel_index"].to_numpy(),
         },
         index=pd.Index([probe_ids[p] for p in probes.index], name="id"),
-    ).to_csv(target / "probes.csv")
+    )
+    save(probe_table, "probes.csv")
     channel_columns = [
         "local_index",
         "probe_horizontal_position",
@@ -488,7 +507,7 @@ def export_allen(ephys: Ephys, folder: str | os.PathLike[str]) -> Path:
         0, "ecephys_probe_id", [probe_ids[p] for p in channels["ecephys_probe_id"]]
     )
     channel_table.index = pd.Index([channel_ids[c] for c in channels.index], name="id")
-    channel_table.to_csv(target / "channels.csv")
+    save(channel_table, "channels.csv")
     unit_ids = {u: allen_id(a, u) for u, a in zip(units.index, units["allen_id"], strict=True)}
     unit_table = pd.DataFrame(
         {
@@ -511,8 +530,8 @@ def export_allen(ephys: Ephys, folder: str | os.PathLike[str]) -> Path:
         },
         index=pd.Index([unit_ids[u] for u in units.index], name="id"),
     )
-    unit_table.to_csv(target / "units.csv")
-    _export_metrics(ephys, target, sessions, session_ids, unit_ids)
+    save(unit_table, "units.csv")
+    _export_metrics(ephys, save, sessions, session_ids, unit_ids)
     manifest = target / "manifest.json"
     entries: list[dict[str, Any]] = [
         {"type": "manifest_version", "value": MANIFEST_VERSION},
@@ -522,8 +541,7 @@ def export_allen(ephys: Ephys, folder: str | os.PathLike[str]) -> Path:
         {"key": key, "type": kind, "spec": spec, "parent_key": parent}
         for key, kind, spec, parent in _MANIFEST_ENTRIES
     ]
-    manifest.write_text(json.dumps({"manifest": entries}, indent=2))
-    return manifest
+    files.stage_bytes(manifest, json.dumps({"manifest": entries}, indent=2).encode())
 
 
 def _structure_ids(table: pd.DataFrame) -> Any:
@@ -540,7 +558,7 @@ def _structure_ids(table: pd.DataFrame) -> Any:
 
 def _export_metrics(
     ephys: Ephys,
-    target: Path,
+    save: Callable[[pd.DataFrame, str], None],
     sessions: pd.DataFrame,
     session_ids: Mapping[str, int],
     unit_ids: Mapping[str, int],
@@ -553,13 +571,11 @@ def _export_metrics(
         metrics.index = [unit_ids.get(u, allen_id(None, u)) for u in metrics.index]
         metrics.index.name = "ecephys_unit_id"
         sid = session_ids[eid]
-        folder = target / f"session_{sid}"
-        folder.mkdir(exist_ok=True)
-        metrics.to_csv(folder / f"session_{sid}_analysis_metrics.csv")
+        save(metrics, f"session_{sid}/session_{sid}_analysis_metrics.csv")
         kind = sessions.loc[eid, "session_type"]
         if not _missing(kind):
             by_type.setdefault(str(kind), []).append(metrics)
     import pandas as pd
 
     for kind, frames in by_type.items():
-        pd.concat(frames).to_csv(target / f"{kind}_analysis_metrics.csv")
+        save(pd.concat(frames), f"{kind}_analysis_metrics.csv")

@@ -12,9 +12,11 @@ ONE-api (``one.api.One(cache_dir=root, mode="local")``) reads two parquet tables
 Each carries ``one_metadata`` in its parquet schema (``date_created``, ``origin``,
 ``min_api_version``), and ``cache_info.json`` repeats it with each table's row count and size.
 
-Exporting streams the catalogue in batches through :class:`pyarrow.parquet.ParquetWriter`,
-writes every file to a temporary name first and renames them into place only when all are
-complete, so an error leaves the previous tables (or none) and never half a table.
+Exporting streams the catalogue in batches through :class:`pyarrow.parquet.ParquetWriter`
+into files staged beside their targets (one :class:`~neurotrove.files.atomic.FileWrite`),
+and renames them into place only when all are complete, so an error leaves the previous
+tables (or none) and never half a table; an export killed mid-way is undone (or, once every
+table was complete, finished) by the trove's next open or export.
 
 Choices
 -------
@@ -42,9 +44,9 @@ Examples
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,7 +55,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from ..catalog import schema as s
-from ..files.atomic import fsync_folder, temporary_path
+from ..files.atomic import FileWrite, recover_writes
 from ..qc import QC
 from ..query.sessions import rel_path_of
 
@@ -287,6 +289,7 @@ def export_tables(
     origin: str,
     date_created: str | None = None,
     batch: int = _BATCH,
+    staging: Path | None = None,
 ) -> CacheInfo:
     """Write ONE's cache tables of the catalogue into ``folder``, atomically.
 
@@ -302,6 +305,9 @@ def export_tables(
         ONE's ``'YYYY-MM-DD HH:MM'``; the default is now.
     batch : int
         Rows read and written at a time.
+    staging : Path, optional
+        The folder of write journals (the trove's ``.trove/staging``; by default
+        ``folder/.trove-staging``), where an interrupted export is found and undone.
 
     Returns
     -------
@@ -342,32 +348,30 @@ def export_tables(
             dataset_schema,
         ),
     ]
-    written: list[tuple[Path, Path]] = []
+    home = staging if staging is not None else folder / ".trove-staging"
+    recover_writes(home)
     tables: dict[str, dict[str, int]] = {}
-    try:
+    with FileWrite(home) as files:
         with catalog.read() as conn:
             for name, schema, batches, to_table, bare in plans:
-                target = folder / f"{name}.pqt"
-                temporary = temporary_path(target)
-                written.append((temporary, target))
-                count = 0
-                with pq.ParquetWriter(temporary, schema) as writer:
+                with (
+                    files.stage_written(folder / f"{name}.pqt") as staged,
+                    pq.ParquetWriter(staged, schema) as writer,
+                ):
+                    count = 0
                     for rows in batches(conn, batch):
                         writer.write_table(to_table(rows, bare).replace_schema_metadata(None))
                         count += len(rows)
                     if count == 0:  # datasets keep their QC categories even when empty
                         empty = _datasets_table([], bare) if name == "datasets" else None
                         writer.write_table(empty if empty is not None else bare.empty_table())
-                tables[name] = {"nrecs": count, "size": temporary.stat().st_size}
+                tables[name] = {"nrecs": count, "size": files.staged[-1].size or 0}
         info = CacheInfo(folder, one, tables)
-        target = folder / "cache_info.json"
-        temporary = temporary_path(target)
-        written.append((temporary, target))
-        temporary.write_text(json.dumps(info.as_json(), indent=1))
-        for temporary, target in written:
-            os.replace(temporary, target)
-    finally:
-        for temporary, _ in written:
-            temporary.unlink(missing_ok=True)
-    fsync_folder(folder)
+        files.stage_bytes(
+            folder / "cache_info.json", json.dumps(info.as_json(), indent=1).encode()
+        )
+        files.complete()
+    if staging is None:
+        with contextlib.suppress(OSError):
+            home.rmdir()
     return info

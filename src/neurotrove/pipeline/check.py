@@ -5,7 +5,10 @@ Two kinds of discrepancy, as vrAnalysis' ``check_s2p`` finds them for suite2p:
 - ``done``, but none of the step's outputs are on disk;
 - outputs on disk, but the step is not ``done`` (no status, ``pending`` or ``failed``).
 
-Sessions being run (a live claim) and sessions marked ``skipped`` are left alone.
+Sessions being run (a live claim) and sessions marked ``skipped`` are left alone. A claim
+whose runner died (``running``, its lease over) is an interrupted attempt: the files it
+created are part of an unfinished output, so fixing it removes them and makes the session
+``pending`` again, never ``done``.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from ..catalog.pipeline_schema import step_status
 from ..catalog.store import Catalog
 from ..catalog.writes import utcnow
 from . import status as st
-from .outputs import measure
+from .outputs import measure, output_files, remove_new_outputs
 from .steps import Step
 
 if TYPE_CHECKING:
@@ -79,9 +82,15 @@ def check_step(
         ):
             continue
         outputs = measure(root / session.folder, step.outputs)
+        before = row.outputs_before if recorded == "running" and row is not None else None
+        interrupted = before is not None
         if recorded == "done" and outputs.files == 0:
             problem = "done, but no outputs on disk"
-        elif recorded != "done" and outputs.files > 0:
+        elif before is not None and set(output_files(root / session.folder, step.outputs)) - set(
+            before
+        ):
+            problem = "files of an interrupted attempt on disk"
+        elif recorded != "done" and not interrupted and outputs.files > 0:
             problem = f"outputs on disk, but {recorded}"
         else:
             continue
@@ -98,12 +107,13 @@ def check_step(
                 "latest_mtime": outputs.latest,
                 "fixed": False,
                 "_row": row,
+                "_folder": root / session.folder,
             }
         )
     if fix and found:
         _fix(catalog, step, found)
     frame = pd.DataFrame(
-        [{k: v for k, v in item.items() if k != "_row"} for item in found],
+        [{k: v for k, v in item.items() if not k.startswith("_")} for item in found],
         columns=["eid", *CHECK_COLUMNS],
     )
     frame["latest_mtime"] = pd.to_datetime(frame["latest_mtime"])
@@ -115,11 +125,24 @@ def _fix(catalog: Catalog, step: Step, found: list[dict[str, Any]]) -> None:
     """Correct each discrepancy unless its row changed since it was read (one transaction)."""
     user, host = st.who()
     dialect: Any = postgresql if catalog.dialect == "postgresql" else sqlite
+    for item in found:
+        if item["status"] == "running":  # remove what the interrupted attempt created
+            before = item["_row"].outputs_before
+            removed = remove_new_outputs(item["_folder"], step.outputs, before)
+            item["_note"] = f"check: removed {len(removed)} files of an interrupted attempt"
     with catalog.write() as conn:
         for item in found:
             row = item["_row"]
-            if item["status"] == "done":
-                values: dict[str, Any] = {
+            values: dict[str, Any]
+            if item["status"] == "running":
+                values = {
+                    "status": "pending",
+                    "finished_at": None,
+                    "output_bytes": None,
+                    "note": item["_note"],
+                }
+            elif item["status"] == "done":
+                values = {
                     "status": "pending",
                     "finished_at": None,
                     "output_bytes": None,

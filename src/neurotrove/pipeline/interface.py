@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -38,6 +39,8 @@ from ..catalog.pipeline_schema import step_status as status_table
 from ..catalog.tables import table_spec
 from ..catalog.writes import utcnow
 from ..errors import CallHint, ConfigError, ConflictError, ValidationError
+from ..files.atomic import STAGING_FOLDER
+from ..files.locks import is_abandoned
 from ..query.frames import select_records, to_frame, to_records
 from . import status as st
 from .check import check_step
@@ -429,6 +432,7 @@ class Pipeline:
             raise ValidationError(f"max_bytes={max_bytes!r} must be 0 or more", step=step)
         if not lease > 0:
             raise ValidationError(f"lease={lease!r} must be a positive number of seconds")
+        self._end_dead_runs()
         with self._catalog.read() as conn:
             found = load_step(conn, step)
         if found.manual:
@@ -466,6 +470,7 @@ class Pipeline:
             executor=executor,
             progress=self._trove.settings.progress if progress is None else progress,
             lease=lease,
+            runners=self._runners,
         )
 
     def check(
@@ -490,6 +495,7 @@ class Pipeline:
         """
         if fix:
             self._refuse_remote("check(fix=True)")
+            self._end_dead_runs()
         with self._catalog.read() as conn:
             found = load_step(conn, step)
         if not found.outputs:
@@ -604,6 +610,27 @@ class Pipeline:
                 .where(c.session == session, c.step == step)
                 .values(**values)
             )
+
+    @property
+    def _runners(self) -> Path:
+        """The folder of the lock files runners on this machine hold while they live."""
+        return self._trove.root / STAGING_FOLDER / "runners"
+
+    def _end_dead_runs(self) -> None:
+        """End the leases of runs that died on this machine (their lock file is free).
+
+        Their sessions, and the files their attempts left, are then taken over at once.
+        """
+        try:
+            dead = [path for path in self._runners.glob("*.lock") if is_abandoned(path)]
+        except OSError:
+            return
+        if not dead:
+            return
+        with self._catalog.write() as conn:
+            st.end_leases(conn, [path.stem for path in dead], st.who()[1], utcnow())
+        for path in dead:
+            path.unlink(missing_ok=True)
 
     def _refuse_remote(self, what: str) -> None:
         served = sys.modules.get("neurotrove.remote.trove")

@@ -5,7 +5,9 @@ catalogue work: it claims a session, notes which output files already exist, han
 session to the executor, and records ``done`` (with the output bytes) or ``failed`` (with the
 error and traceback, after removing the files the attempt created). A heartbeat thread
 extends the leases of the sessions it holds, so that another runner recognises a claim
-whose runner died once its lease runs out.
+whose runner died once its lease runs out; on the runner's own machine, a lock file it holds
+while it lives (``<root>/.trove/staging/runners/<run>.lock``) tells the next run at once that
+it died (:meth:`~neurotrove.pipeline.Pipeline.run` then ends its leases).
 
 The function runs in this process (``executor=None``), in worker processes
 (``executor=4``), or wherever a ``concurrent.futures`` executor or a
@@ -33,17 +35,21 @@ from typing import Any
 from ..catalog.store import Catalog
 from ..catalog.writes import utcnow
 from ..errors import NeurotroveError, ValidationError
+from ..files.locks import HeldLock
 from ..progress import progress_bar
 from . import status as st
 from .outputs import measure, output_files, remove_new_outputs
 from .steps import Step
 
-__all__ = ["DEFAULT_LEASE_S", "RunReport", "SessionRecord", "call_step", "run_step"]
+__all__ = ["DEFAULT_LEASE_S", "RUN_PREFIX", "RunReport", "SessionRecord", "call_step", "run_step"]
 
 log = logging.getLogger("neurotrove.pipeline")
 
 DEFAULT_LEASE_S = 300.0
 """How long (seconds) a claim holds without a heartbeat; the runner renews it every quarter."""
+
+RUN_PREFIX = 16
+"""How many characters of a claim token name its run (and the run's lock file)."""
 
 
 @dataclass(frozen=True)
@@ -298,11 +304,15 @@ def run_step(
     executor: Any,
     progress: bool | None,
     lease: float,
+    runners: Path | None = None,
 ) -> RunReport:
-    """Run ``func`` on each pending session of ``step`` (see ``Pipeline.run``)."""
+    """Run ``func`` on each pending session of ``step`` (see ``Pipeline.run``).
+
+    ``runners`` is the folder of the runners' lock files (see the module's docstring).
+    """
+    token = uuid.uuid4().hex
     report = RunReport(step.name)
     started = time.monotonic()
-    token = uuid.uuid4().hex
     held: dict[str, _Attempt] = {}
     first_error: Outcome | None = None
     queue = iter(sessions)
@@ -322,7 +332,7 @@ def run_step(
                 conn,
                 step,
                 session.eid,
-                token=f"{token[:16]}{uuid.uuid4().hex[:16]}",
+                token=f"{token[:RUN_PREFIX]}{uuid.uuid4().hex[:16]}",
                 now=utcnow(),
                 lease=lease,
                 retry_failed=not skip_errors,
@@ -379,6 +389,7 @@ def run_step(
                 report.stopped = "error"
 
     with (
+        _alive(runners, token),
         _executor(executor) as (pool, capacity),
         _Heartbeat(catalog, lease) as heart,
         progress_bar(len(sessions), describe(), enabled=progress) as bar,
@@ -426,6 +437,17 @@ def run_step(
             step=step.name,
         )
     return report
+
+
+@contextmanager
+def _alive(runners: Path | None, token: str) -> Iterator[None]:
+    """Hold this run's lock file while it lives (a dead run's is found free)."""
+    held = HeldLock(runners / f"{token[:RUN_PREFIX]}.lock") if runners is not None else None
+    try:
+        yield
+    finally:
+        if held is not None:
+            held.release()
 
 
 def _outcome(future: cf.Future[Outcome]) -> Outcome:

@@ -11,7 +11,8 @@ transactions may race) alike:
 
 Times are UTC without a time zone, as the catalogue stores them, taken from the clock of the
 machine that writes; a lease that ran out (``expires_at`` in the past) marks a runner that
-stopped sending heartbeats.
+stopped sending heartbeats. A runner known to be dead (see :func:`end_leases`) has its
+leases ended at once, so its sessions are taken over without waiting for them to run out.
 
 Examples
 --------
@@ -46,6 +47,7 @@ __all__ = [
     "Claim",
     "applicable",
     "claim",
+    "end_leases",
     "finish",
     "requirements_done",
     "set_outputs_before",
@@ -259,6 +261,28 @@ def heartbeat(conn: Connection, tokens: Sequence[str], now: dt.datetime, lease: 
         .values(heartbeat_at=now, expires_at=now + dt.timedelta(seconds=lease))
     )
     return int(result.rowcount)
+
+
+def end_leases(conn: Connection, runs: Sequence[str], host: str, now: dt.datetime) -> int:
+    """End the leases of dead runners' claims; return how many.
+
+    ``runs`` are the runs' token prefixes (a claim token starts with its run's), ``host``
+    the machine they ran on (only there is a runner known to be dead).
+    """
+    ended = 0
+    for run in runs:
+        result = conn.execute(
+            sa.update(step_status)
+            .where(
+                _st.status == "running",
+                _st.host == host,
+                _st.claim.startswith(run, autoescape=True),
+                _st.expires_at >= now,
+            )
+            .values(expires_at=now - dt.timedelta(seconds=1))
+        )
+        ended += int(result.rowcount)
+    return ended
 
 
 def current_rows(conn: Connection, step: str, eids: Sequence[str]) -> dict[str, Any]:

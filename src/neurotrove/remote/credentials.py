@@ -29,7 +29,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..errors import AuthError, ConfigError, ValidationError
-from ..files.atomic import fsync_folder, temporary_path
+from ..files.atomic import atomic_write_bytes
 
 __all__ = [
     "PASSWORD_VARIABLES",
@@ -171,18 +171,7 @@ class CredentialStore:
         return document
 
     def _write(self, document: dict[str, Any]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = temporary_path(self.path)
-        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            with os.fdopen(descriptor, "w") as out:
-                json.dump(document, out, indent=2)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(temporary, self.path)
-        finally:
-            temporary.unlink(missing_ok=True)
-        fsync_folder(self.path.parent)
+        atomic_write_bytes(self.path, json.dumps(document, indent=2).encode(), mode=0o600)
 
     def default_server(self) -> str | None:
         """Return the server ``nt.connect()`` opens with no argument, if one was chosen."""

@@ -31,7 +31,7 @@ from sqlalchemy.engine import Connection
 
 from ..catalog.store import HEAD_REVISION, Catalog, add_sqlite_functions
 from ..errors import ConfigError, NotFoundError, RemoteError
-from ..files.atomic import atomic_write_bytes, fsync_folder, temporary_path
+from ..files.atomic import atomic_write_bytes, replace_file, temporary_path
 from .connection import API, ServerConnection
 
 __all__ = ["KEEP", "Mirror", "MirrorCatalog"]
@@ -118,22 +118,16 @@ class Mirror:
 
     def _install(self, download: Path, version: str, url: str) -> None:
         target = self.snapshots / f"{version}.db"
-        temporary = temporary_path(target)
         try:
-            with gzip.open(download, "rb") as source, temporary.open("wb") as out:
-                shutil.copyfileobj(source, out, 1 << 20)
-                out.flush()
-                os.fsync(out.fileno())
-            _check_schema(temporary, url)
-            os.replace(temporary, target)
+            with replace_file(target) as temporary:
+                with gzip.open(download, "rb") as source, temporary.open("wb") as out:
+                    shutil.copyfileobj(source, out, 1 << 20)
+                _check_schema(temporary, url)
         except (OSError, EOFError, gzip.BadGzipFile) as error:
             raise RemoteError(
                 f"the catalogue from {url} arrived damaged ({error}); refresh again",
                 url=url,
             ) from None
-        finally:
-            temporary.unlink(missing_ok=True)
-        fsync_folder(self.snapshots)
         now = time.time()
         self._write_pointer(
             {"version": version, "file": target.name, "checked_at": now, "fetched_at": now}

@@ -9,13 +9,13 @@ the mask functions (imported from the server's analysis folder) are the same.
 from __future__ import annotations
 
 import os
-import shutil
 import uuid
 from typing import Any
 
 from fastapi import APIRouter, Request
 from pydantic import Field, StrictBool
 
+from ..files.atomic import STAGING_FOLDER, FileWrite
 from ..files.paths import inside_root
 from ..jsonable import frame_records, to_jsonable
 from .app import API_PREFIX, WriteAccess, served
@@ -85,10 +85,12 @@ def insert_nwb(
 ) -> dict[str, Any]:
     """Insert an uploaded NWB file as the session's behaviour, all or nothing."""
     state = served(request)
-    folder = state.work_dir / "uploads" / f"{uuid.uuid4().hex}.session"
+    # The NWB file and its videos, laid out as on the rig, so its relative names resolve, in
+    # a scratch folder that is never placed: removed at the end, or after a kill by the
+    # trove's next open.
+    scratch = FileWrite(state.trove.root / STAGING_FOLDER)
     try:
-        # The NWB file and its videos, laid out as on the rig, so its relative names resolve.
-        folder.mkdir(parents=True)
+        folder = scratch.stage_folder(state.work_dir / "uploads" / f"{uuid.uuid4().hex}.session")
         nwb = folder / "session.nwb"
         os.replace(received(state.work_dir, body.upload, "session.nwb").path, nwb)
         for video in body.videos:
@@ -99,7 +101,7 @@ def insert_nwb(
     finally:
         for upload in [body.upload, *(video.upload for video in body.videos)]:
             forget(state.work_dir, upload)
-        shutil.rmtree(folder, ignore_errors=True)
+        scratch.discard()
     return {"results": to_jsonable(frame_records(frame))}
 
 

@@ -34,6 +34,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import Field
 
 from ..errors import NotFoundError, ValidationError
+from ..files.atomic import STAGING_FOLDER, FileWrite
 from ..files.paths import inside_root
 from ..jsonable import frame_records, to_jsonable
 from .app import API_PREFIX, ReadAccess, WriteAccess, served
@@ -349,10 +350,10 @@ def import_nwb(
 def import_allen(request: Request, body: AllenImportIn, account: WriteAccess) -> dict[str, Any]:
     """Import an uploaded Allen project cache (its manifest and CSV tables)."""
     state = served(request)
-    folder = state.work_dir / "uploads" / f"{uuid.uuid4().hex}.allen"
     items = [body.manifest, *body.files]
+    scratch = FileWrite(state.trove.root / STAGING_FOLDER)  # removed after a kill too
     try:
-        folder.mkdir(parents=True)
+        folder = scratch.stage_folder(state.work_dir / "uploads" / f"{uuid.uuid4().hex}.allen")
         for item in items:
             target = inside_root(folder, item.path)
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -363,7 +364,7 @@ def import_allen(request: Request, body: AllenImportIn, account: WriteAccess) ->
     finally:
         for item in items:
             forget(state.work_dir, item.upload)
-        shutil.rmtree(folder, ignore_errors=True)
+        scratch.discard()
     return _report(report)
 
 

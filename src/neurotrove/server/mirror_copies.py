@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import gzip
 import logging
-import os
 import shutil
 import threading
 import time
@@ -20,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..catalog.store import Catalog
-from ..files.atomic import fsync_folder, temporary_path
+from ..files.atomic import replace_file
 from .mirror_copy import write_snapshot
 
 if TYPE_CHECKING:
@@ -70,16 +69,14 @@ def snapshot_file(catalog: Catalog, folder: Path) -> tuple[str, Path]:
         try:
             version = write_snapshot(catalog, raw)
             path = folder / f"{version}{_SUFFIX}"
-            temporary = temporary_path(path)
-            try:
-                with raw.open("rb") as source, gzip.open(temporary, "wb", compresslevel=3) as out:
-                    shutil.copyfileobj(source, out, 1 << 20)
-                os.replace(temporary, path)
-            finally:
-                temporary.unlink(missing_ok=True)
+            with (
+                replace_file(path) as temporary,
+                raw.open("rb") as source,
+                gzip.open(temporary, "wb", compresslevel=3) as out,
+            ):
+                shutil.copyfileobj(source, out, 1 << 20)
         finally:
             raw.unlink(missing_ok=True)
-        fsync_folder(folder)
         _prune(folder)
     return version, path
 

@@ -22,7 +22,6 @@ True
 
 from __future__ import annotations
 
-import os
 import sqlite3
 from pathlib import Path
 
@@ -31,7 +30,7 @@ from sqlalchemy.engine import Connection
 
 from ..catalog import schema as s
 from ..catalog.store import Catalog, sqlite_url
-from ..files.atomic import fsync_folder, temporary_path
+from ..files.atomic import replace_file
 
 __all__ = ["SECRET_TABLES", "snapshot_version", "write_snapshot"]
 
@@ -57,19 +56,13 @@ def write_snapshot(catalog: Catalog, target: Path) -> str:
         The catalogue version (:meth:`Catalog.version`) the snapshot holds.
     """
     catalog.version()  # make sure the state row exists
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = temporary_path(target)
-    try:
+    with replace_file(target) as temporary:
         if catalog.dialect == "sqlite":
             _backup_sqlite(catalog, temporary)
         else:
             _copy_tables(catalog, temporary)
         _scrub(temporary)
         version = snapshot_version(temporary)
-        os.replace(temporary, target)
-    finally:
-        temporary.unlink(missing_ok=True)
-    fsync_folder(target.parent)
     return version
 
 

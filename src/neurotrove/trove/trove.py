@@ -133,6 +133,11 @@ class Trove(LoadingMixin, WritingMixin):
                 f"trove init {self.root} --db URL)",
                 **error.context,
             ) from None
+        try:
+            self._recover_writes()  # what a writer killed mid-write left: finished or removed
+        except BaseException:
+            self.catalog.close()
+            raise
         own = table_defaults_from_toml(own_config, own_file)
         self.table_defaults: dict[str, dict[str, Any]] = {}
         for source in (own, self.settings.table_defaults, table_defaults or {}):
@@ -227,7 +232,10 @@ class Trove(LoadingMixin, WritingMixin):
         from ..interop.one_export import export_tables
 
         folder = Path(directory).expanduser().resolve() if directory is not None else self.root
-        return export_tables(self.catalog, folder, origin=str(self.root)).folder
+        self._recover_writes()
+        return export_tables(
+            self.catalog, folder, origin=str(self.root), staging=self._staging
+        ).folder
 
     def import_one(
         self, path: str | os.PathLike[str], *, progress: bool | None = None

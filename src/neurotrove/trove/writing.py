@@ -1,13 +1,16 @@
 """Trove methods that write: register trees, subjects, sessions and files; update; set QC.
 
 Every write validates its input first and changes nothing on error, and every write is one
-transaction. Files copied into the trove are staged beside their target, checked, and only
-renamed into place inside the transaction that records them.
+transaction. Files copied into the trove are staged beside their target (hidden, journaled),
+checked, and renamed into place only after the transaction that records them has committed;
+a writer killed at any moment is finished or undone when the trove next opens or writes
+(:mod:`neurotrove.files.atomic` has the protocol).
 """
 
 from __future__ import annotations
 
-import errno
+import contextlib
+import logging
 import os
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -25,8 +28,8 @@ from ..catalog.tables import table_spec
 from ..catalog.values import coerce_value
 from ..catalog.writes import insert_records, update_records
 from ..config import Settings
-from ..errors import ConflictError, NotFoundError, ValidationError
-from ..files.atomic import StagedFile, stage_copy, temporary_path
+from ..errors import ConflictError, NeurotroveError, NotFoundError, ValidationError
+from ..files.atomic import STAGING_FOLDER, FileWrite, StagedFile, recover_writes
 from ..files.hashing import file_md5
 from ..files.paths import inside_root
 from ..qc import QC
@@ -37,7 +40,9 @@ if TYPE_CHECKING:
 
     from ..files.register import RegisterReport
 
-__all__ = ["Upload", "WritingMixin"]
+__all__ = ["Upload", "WritingMixin", "recorded_hashes"]
+
+log = logging.getLogger("neurotrove")
 
 _d = s.datasets.c
 
@@ -243,9 +248,10 @@ class WritingMixin(ReadingMixin):
 
         Files already inside the session folder are registered where they are (their
         collection and revision come from their path). Files elsewhere are copied to
-        ``<session>/<collection>/#<revision>#/<name>``: staged beside the target, checked
-        against the source's md5, and renamed into place in the transaction that records
-        them. An existing file with different content is never overwritten.
+        ``<session>/<collection>/#<revision>#/<name>``: staged beside the target (hidden),
+        checked against the source's md5, and renamed into place once the transaction that
+        records them has committed, so no file appears without its row. An existing file with
+        different content is never overwritten.
 
         Parameters
         ----------
@@ -283,9 +289,8 @@ class WritingMixin(ReadingMixin):
             eid = self._to_eid(conn, eid)
             folder = self._session_folder(conn, eid)
         plans = [self._plan_file(folder, source, collection, revision) for source in sources]
-        staged: list[StagedFile] = []
-        records = []
-        try:
+        with self._file_write() as files:
+            records = []
             for source, rel in plans:
                 target = folder / str(rel)
                 if source.resolve() == target.resolve():
@@ -295,15 +300,10 @@ class WritingMixin(ReadingMixin):
                     _same_content(target, digest)
                     size = target.stat().st_size
                 else:
-                    item = stage_copy(source, target)
-                    staged.append(item)
-                    size, digest = item.size, item.md5
+                    item = files.stage_copy(source, target, dataset=(eid, str(rel)))
+                    size, digest = int(item.size or 0), str(item.md5)
                 records.append(_file_record(eid, rel, size, digest, qc_value, default_revision))
-        except BaseException:
-            for item in staged:
-                item.discard()
-            raise
-        return self._commit_files(eid, folder, records, staged)
+            return self._commit_files(eid, folder, records, files)
 
     def register_uploads(
         self,
@@ -315,8 +315,9 @@ class WritingMixin(ReadingMixin):
     ) -> pd.DataFrame:
         """Register files already received and checked (a server's uploads) as datasets.
 
-        Each upload is moved next to its place in the session folder and renamed into place
-        in the transaction that records it, as :meth:`register_files` does with copies.
+        Each upload is staged next to its place in the session folder (a hard link, so the
+        upload is kept for another try if the write fails) and renamed into place once the
+        transaction that records it has committed, as :meth:`register_files` does with copies.
 
         Parameters
         ----------
@@ -349,46 +350,67 @@ class WritingMixin(ReadingMixin):
         for upload in uploads:
             rel = alf.parse_rel_path(upload.rel_path)
             planned.append((upload, rel, inside_root(self.root, folder / str(rel))))
-        staged: list[StagedFile] = []
-        records = []
-        try:
+        with self._file_write() as files:
+            records = []
             for upload, rel, target in planned:
                 if target.exists():
                     _same_content(target, upload.md5)
-                    upload.path.unlink(missing_ok=True)
                 else:
-                    staged.append(_move_beside(upload, target))
+                    files.stage_link(
+                        upload.path,
+                        target,
+                        size=upload.size,
+                        md5=upload.md5,
+                        dataset=(eid, str(rel)),
+                    )
                 records.append(
                     _file_record(eid, rel, upload.size, upload.md5, qc_value, default_revision)
                 )
-        except BaseException:
-            for item in staged:
-                item.discard()
-            raise
-        return self._commit_files(eid, folder, records, staged)
+            return self._commit_files(eid, folder, records, files)
+
+    @property
+    def _staging(self) -> Path:
+        """Where this trove's write journals live."""
+        return self.root / STAGING_FOLDER
+
+    def _recover_writes(self) -> None:
+        """Finish or undo what writers killed mid-write left (see :mod:`.files.atomic`)."""
+        placed, removed = recover_writes(self._staging, lambda keys: recorded_hashes(self, keys))
+        if placed or removed:
+            log.warning(
+                "%s: settled writes that were killed part-way: %d committed files put in "
+                "place, %d staged files removed",
+                self.root,
+                placed,
+                removed,
+            )
+
+    def _file_write(self) -> FileWrite:
+        """Start a write of files into the trove, after recovering interrupted ones."""
+        self._recover_writes()
+        return FileWrite(self._staging)
 
     def _commit_files(
         self,
         eid: str,
         folder: Path,
         records: list[dict[str, Any]],
-        staged: Sequence[StagedFile],
+        files: FileWrite,
         *,
         before: Callable[[Connection], None] | None = None,
         also: Callable[[Connection], None] | None = None,
     ) -> pd.DataFrame:
-        """Record datasets and rename their staged files into place, in one transaction.
+        """Record datasets in one transaction, then rename their staged files into place.
 
         ``before`` runs first in the transaction (to take a lock and check that the write
-        still applies); ``also`` writes more rows after the datasets, before any file is
-        placed. A failure in either leaves neither rows nor files. A staged file that
-        replaces an existing one moves the old file aside first and puts it back if the
-        write fails.
+        still applies); ``also`` writes more rows after the datasets. A failure before the
+        commit leaves neither rows nor files. The files are renamed after the commit, under
+        the placement lock taken as the transaction's last step; should a rename fail then,
+        the rows of the files not placed are marked missing and the error says which.
         """
-        placed: list[Path] = []
-        kept: list[tuple[Path, Path]] = []  # (old file moved aside, where it belongs)
+        mtimes = {str(item.target): item.mtime_ns for item in files.staged}
         try:
-            with self.catalog.write() as conn:
+            with self.catalog.write(before_commit=files.lock_placement) as conn:
                 if before is not None:
                     before(conn)
                 result = insert_records(
@@ -399,27 +421,46 @@ class WritingMixin(ReadingMixin):
                 )
                 if also is not None:
                     also(conn)
-                for item in staged:
-                    if item.target.exists():
-                        aside = temporary_path(item.target)
-                        os.replace(item.target, aside)
-                        kept.append((aside, item.target))
-                    item.place()
-                    placed.append(item.target)
-                _record_mtimes(conn, folder, records)
+                _record_mtimes(conn, folder, records, mtimes)
         except BaseException:
-            for item in staged:
-                item.discard()
-            for path in placed:
-                path.unlink(missing_ok=True)
-            for aside, target in kept:
-                os.replace(aside, target)
+            if files.placing:  # the commit failed, or maybe not: recovery asks the rows
+                files.abandon()
+                with contextlib.suppress(NeurotroveError, OSError):
+                    self._recover_writes()
             raise
-        for aside, _ in kept:
-            aside.unlink(missing_ok=True)
+        failed = files.place()
+        if failed:
+            self._mark_missing([item for item, _ in failed])
+            item, error = failed[0]
+            raise ValidationError(
+                f"recorded {len(records)} files of session {eid}, but could not put "
+                f"{len(failed)} in place ({item.target}: {error.strerror or error}); they are "
+                f"recorded as missing: check the disk, then register them again",
+                session=eid,
+                path=str(item.target),
+            )
         frame = self.list_datasets(eid, details=True, qc="CRITICAL")
         selected: pd.DataFrame = frame.loc[[k for k in result.keys if k in frame.index]]
         return selected
+
+    def _mark_missing(self, items: Sequence[StagedFile]) -> None:
+        """Mark the rows of files that could not be placed ``exists=False`` (if still theirs)."""
+        with self.catalog.write() as conn:
+            for item in items:
+                if item.dataset is None:
+                    continue
+                rel = alf.parse_rel_path(item.dataset[1])
+                conn.execute(
+                    sa.update(s.datasets)
+                    .where(
+                        _d.session == item.dataset[0],
+                        _d.collection == rel.collection,
+                        _d.revision == rel.revision,
+                        _d.name == str(rel.name),
+                        _d.hash == item.md5,
+                    )
+                    .values(exists=False)
+                )
 
     def _plan_file(
         self, folder: Path, source: Path, collection: str | None, revision: str | None
@@ -569,22 +610,6 @@ def _same_content(target: Path, digest: str) -> None:
         )
 
 
-def _move_beside(upload: Upload, target: Path) -> StagedFile:
-    """Move a received file to a hidden temporary name beside its target."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = temporary_path(target)
-    try:
-        os.replace(upload.path, temporary)
-    except OSError as error:
-        if error.errno != errno.EXDEV:
-            raise
-        # Another file system: copy, check against the md5 taken on receipt, then drop it.
-        staged = stage_copy(upload.path, target, expected_md5=upload.md5)
-        upload.path.unlink(missing_ok=True)
-        return staged
-    return StagedFile(temporary, target, upload.size, upload.md5)
-
-
 def _uuid_or_none(value: Any) -> str | None:
     try:
         return str(uuid.UUID(str(value))) if isinstance(value, str | uuid.UUID) else None
@@ -592,25 +617,48 @@ def _uuid_or_none(value: Any) -> str | None:
         return None
 
 
-def _record_mtimes(conn: Connection, folder: Path, records: Sequence[Mapping[str, Any]]) -> None:
-    """Store placed files' mtimes, so the next scan knows they are unchanged."""
-    rows = [
-        {
-            "target": record["eid"],
-            "rel": record["rel_path"],
-            "mtime": (folder / record["rel_path"]).stat().st_mtime_ns,
-        }
-        for record in records
-    ]
-    for row in rows:
-        rel = alf.parse_rel_path(row["rel"])
+def _record_mtimes(
+    conn: Connection,
+    folder: Path,
+    records: Sequence[Mapping[str, Any]],
+    staged: Mapping[str, int | None],
+) -> None:
+    """Store the files' mtimes (a rename keeps them), so the next scan knows they are unchanged."""
+    for record in records:
+        target = folder / record["rel_path"]
+        mtime = staged.get(str(target))
+        if mtime is None:
+            mtime = target.stat().st_mtime_ns
+        rel = alf.parse_rel_path(record["rel_path"])
         conn.execute(
             sa.update(s.datasets)
             .where(
-                _d.session == row["target"],
+                _d.session == record["eid"],
                 _d.collection == rel.collection,
                 _d.revision == rel.revision,
                 _d.name == str(rel.name),
             )
-            .values(file_mtime_ns=row["mtime"])
+            .values(file_mtime_ns=mtime)
         )
+
+
+def recorded_hashes(trove: WritingMixin, keys: Sequence[tuple[str, str, str]]) -> list[bool]:
+    """Whether the catalogue records each ``(session eid, rel_path, md5)``.
+
+    This is how recovery tells a killed write that committed (its rows hold the staged
+    files' md5s) from one that did not.
+    """
+    found: list[bool] = []
+    with trove.catalog.read() as conn:
+        for eid, rel_path, md5 in keys:
+            rel = alf.parse_rel_path(rel_path)
+            stored = conn.execute(
+                sa.select(_d.hash).where(
+                    _d.session == eid,
+                    _d.collection == rel.collection,
+                    _d.revision == rel.revision,
+                    _d.name == str(rel.name),
+                )
+            ).scalar()
+            found.append(stored == md5)
+    return found

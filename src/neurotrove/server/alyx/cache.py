@@ -25,7 +25,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse
 
-from ...files.atomic import fsync_folder, temporary_path
+from ...files.atomic import atomic_write_bytes, replace_file
 from ...interop.one_export import export_tables
 from ..app import served
 from ..problems import problems
@@ -64,25 +64,23 @@ def cache_build(trove: Any, folder: Path) -> tuple[Path, dict[str, Any]]:
         found = _built(folder, version)
         if found is not None:
             return found
+        for left in folder.glob(".build-*"):  # builds killed part-way (we hold the lock)
+            shutil.rmtree(left, ignore_errors=True)
         work = folder / f".build-{os.getpid()}"
-        shutil.rmtree(work, ignore_errors=True)
         try:
             info = export_tables(trove.catalog, work, origin=_origin(trove)).as_json()
             info["database_tags"] = []
             (work / "cache_info.json").write_text(json.dumps(info, indent=1))
             target = folder / f"{version}.zip"
-            temporary = temporary_path(target)
-            try:
-                with zipfile.ZipFile(temporary, "w", zipfile.ZIP_DEFLATED) as archive:
-                    for name in ("sessions.pqt", "datasets.pqt", "cache_info.json"):
-                        archive.write(work / name, name)
-                (folder / f"{version}.json").write_text(json.dumps(info))
-                os.replace(temporary, target)
-            finally:
-                temporary.unlink(missing_ok=True)
+            atomic_write_bytes(folder / f"{version}.json", json.dumps(info).encode())
+            with (
+                replace_file(target) as temporary,
+                zipfile.ZipFile(temporary, "w", zipfile.ZIP_DEFLATED) as archive,
+            ):
+                for name in ("sessions.pqt", "datasets.pqt", "cache_info.json"):
+                    archive.write(work / name, name)
         finally:
             shutil.rmtree(work, ignore_errors=True)
-        fsync_folder(folder)
         _prune(folder)
     return target, info
 
