@@ -22,15 +22,15 @@ import pytest
 import requests
 from hypothesis import given
 from hypothesis import strategies as st
+
+import neurotrove as nt
+from neurotrove.demo import write_example_tree
 from neurotrove.server.alyx.filters import (
     Lookup,
     as_condition,
     parse_django,
     split_top_level,
 )
-
-import neurotrove as nt
-from neurotrove.demo import write_example_tree
 
 from .conftest import isolate_settings, module_catalogue
 from .serving import PASSWORD, ServerProcess, add_user
