@@ -31,7 +31,6 @@ from neurotrove.demo import write_example_tree
 from neurotrove.errors import ArgumentHint, ConfigError, NotFoundError, ValidationError
 from neurotrove.files.register import RegisterReport
 
-README = Path(__file__).resolve().parents[1] / "README.md"
 FIRST = "cortexlab/Subjects/KS005/2019-04-01/001"  # has trials revisions and a probe
 TRIALS = "_ibl_trials.table.pqt"
 SESSIONS = 12
@@ -575,14 +574,6 @@ def test_help_lists_every_command():
     out = ok(invoke("--help")).stdout
     for name in typer.main.get_command(app).commands:  # type: ignore[attr-defined]
         assert re.search(rf"^\W*{name}\s", out, re.M), name
-
-
-def test_every_command_is_in_the_readme():
-    """Like sqlite-utils' test_docs: each command appears as 'trove <name>' in README.md."""
-    text = README.read_text()
-    names = list(typer.main.get_command(app).commands)  # type: ignore[attr-defined]
-    missing = [name for name in names if not re.search(rf"\btrove {name}\b", text)]
-    assert not missing, f"README.md does not mention: {', '.join(missing)}"
 
 
 @pytest.mark.parametrize("module", ["pandas", "sqlalchemy"])

@@ -14,9 +14,12 @@ import pytest
 
 import neurotrove as nt
 from neurotrove.cli.output import to_jsonable
-from tests.test_cli import README, invoke, ok, one_line_error, plain
+from tests.test_cli import invoke, ok, one_line_error, plain
 
 from .behaviour_data import RIG, rig, write_masks, write_nwb, write_rig
+
+GUIDE = Path(__file__).resolve().parents[1] / "docs" / "behaviour.md"
+"""The guide's behaviour page, whose command line example runs here as written."""
 
 
 @pytest.fixture
@@ -103,9 +106,9 @@ def test_insert_nwb_errors_are_one_line(lab: nt.Trove, tmp_path: Path) -> None:
     assert lab.list_datasets(lab.to_eid("mouse01/2024-05-01/001")) == []
 
 
-def readme_commands(first: str) -> list[list[str]]:
-    """The ``$ trove ...`` lines of the README's block that starts with ``first``."""
-    text = README.read_text()
+def guide_commands(first: str) -> list[list[str]]:
+    """The ``$ trove ...`` lines of the behaviour guide's block that starts with ``first``."""
+    text = GUIDE.read_text()
     start = text.index(f"$ {first}")
     block = text[start : text.index("```", start)]
     lines = [line.removeprefix("$ ").split("  #")[0] for line in block.splitlines()]
@@ -114,7 +117,7 @@ def readme_commands(first: str) -> list[list[str]]:
     return [words[1:] for words in commands]
 
 
-def test_the_readme_behaviour_example_runs_as_written(
+def test_the_guides_behaviour_example_runs_as_written(
     root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ok(invoke("init", root))
@@ -125,7 +128,7 @@ def test_the_readme_behaviour_example_runs_as_written(
     monkeypatch.chdir(work)
     monkeypatch.setenv("NEUROTROVE_ROOT", str(root))
     monkeypatch.setenv("NEUROTROVE_ANALYSIS_DIR", str(write_masks(tmp_path / "analysis")))
-    commands = readme_commands("trove rig validate rigs/redhex_1.json")
+    commands = guide_commands("trove rig validate rigs/redhex_1.json")
     assert [words[:2] for words in commands] == [
         ["rig", "validate"],
         ["rig", "upload"],

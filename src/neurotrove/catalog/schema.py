@@ -1,4 +1,4 @@
-"""The catalogue's tables: the data model of DESIGN.md, for SQLite and PostgreSQL alike.
+"""The catalogue's tables: the data model, for SQLite and PostgreSQL alike.
 
 Migrations (``catalog/migrations``) build exactly this schema; a test compares the two.
 Names are the field's own: a *session* (eid) belongs to a *subject*; a *dataset* is one file

@@ -87,6 +87,12 @@ class ReadingMixin:
 
         Parameters
         ----------
+        **filters
+            ONE's search filters, below, and any other session column, or ``json.<key>``,
+            as a table condition.
+
+        Other Parameters
+        ----------------
         subject, lab, projects, task_protocol, location, users : str or list of str
             Regular expressions searched anywhere in the field, case-sensitively, as in ONE
             (``"FD_04"`` matches ``"MFD_04"``; ``"^FD_04$"`` does not). A list means any of.
@@ -102,8 +108,6 @@ class ReadingMixin:
             every one.
         dataset_qc_lte : QC name or number
             Count only datasets at or below this QC; alone, keeps sessions having any.
-        **conditions
-            Any other session column, or ``json.<key>``, as a table condition.
 
         Returns
         -------
