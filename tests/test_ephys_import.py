@@ -119,7 +119,7 @@ def test_a_broken_alf_session_is_refused_whole(alf_trove: tuple[nt.Trove, str]) 
     trove, eid = alf_trove
     folder = trove.eid2path(eid) / "alf" / "probe00" / "pykilosort"
     np.save(folder / "clusters.channels.npy", np.array([0, 1]))  # 2 clusters, 3 metric rows
-    trove.register(progress=False)
+    trove.register(accept_changes=True, progress=False)  # the file is replaced on purpose
     with pytest.raises(
         ValidationError, match=r"probe probe00, units: column peak_channel has 2 values"
     ):
