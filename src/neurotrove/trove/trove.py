@@ -54,9 +54,13 @@ class Trove(LoadingMixin, WritingMixin):
 
     Parameters
     ----------
-    parts : TroveParts
+    parts : TroveParts, or a data root
         The catalogue it reads, the file store its files come from, the write path its
-        writes go to, and (served) its server (see :mod:`neurotrove.trove.parts`).
+        writes go to, and (served) its server (see :mod:`neurotrove.trove.parts`). A path
+        (with ``db=``, ``create=``, ``settings=``, ``table_defaults=``) opens that local
+        trove, as ``nt.connect(path, ...)`` does.
+    **options
+        With a path: the options of :func:`~neurotrove.connect`.
 
     Attributes
     ----------
@@ -78,18 +82,26 @@ class Trove(LoadingMixin, WritingMixin):
     A trove holds database connections: close it, or use it as a context manager.
     """
 
-    def __init__(self, parts: TroveParts) -> None:
+    def __init__(self, parts: TroveParts | str | os.PathLike[str], **options: Any) -> None:
+        if isinstance(parts, TroveParts):
+            if options:
+                raise TypeError(f"Trove(parts) takes no options; got {', '.join(options)}")
+            built = parts
+        else:  # Trove(root, db=..., create=...), as before
+            from .connect import connect
+
+            built = connect(parts, **options).parts
         from ..ephys.tables import register_ephys_tables
 
         register_ephys_tables()  # trove.table("units") and friends
-        self.parts = parts
-        self.root = parts.root
-        self.catalog = parts.catalog
-        self.files = parts.files
-        self.writes = parts.writes
-        self.settings = parts.settings
-        self.table_defaults = parts.table_defaults
-        self._server = parts.server
+        self.parts: TroveParts = built
+        self.root = built.root
+        self.catalog = built.catalog
+        self.files = built.files
+        self.writes = built.writes
+        self.settings = built.settings
+        self.table_defaults = built.table_defaults
+        self._server = built.server
 
     @property
     def mode(self) -> str:
