@@ -193,7 +193,7 @@ def main() -> None:
         write_session(path, args.samples, index)
         files.append(path)
     size = sum(p.stat().st_size for p in files) / len(files)
-    with nt.Trove(work / "trove", db=args.db, create=True) as trove:
+    with nt.connect(work / "trove", db=args.db, create=True) as trove:
         b = trove.behaviour
         b.analysis_dir = work / "analysis"
         b.upload_rig(

@@ -13,7 +13,7 @@ contender then runs in processes of its own (so that peak RSS is its own):
   ``--eids`` random sessions.
 
 Contenders: neurotrove on the local SQLite catalogue (``nt.connect(root)``), ONE-api
-(``One(cache_dir, tables_dir, mode="local")``), and with ``--remote`` a ``RemoteTrove``:
+(``One(cache_dir, tables_dir, mode="local")``), and with ``--remote`` a served trove (``nt.connect(url)``):
 ``trove serve`` is started once on the catalogue, a client mirrors it, the server is
 stopped, and the same queries run offline on the mirror (``nt.connect(url, mode="local")``).
 
@@ -478,7 +478,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=5, help="fresh opens of neurotrove")
     parser.add_argument("--one-repeat", type=int, default=3, help="fresh opens of ONE")
     parser.add_argument("--eids", type=int, default=1000, help="random sessions to list")
-    parser.add_argument("--remote", action="store_true", help="also a RemoteTrove's mirror")
+    parser.add_argument("--remote", action="store_true", help="also a served trove's mirror")
     parser.add_argument("--no-one", action="store_true", help="leave ONE-api out")
     parser.add_argument("--output", type=Path, help="also write the markdown here")
     args = parser.parse_args(argv)

@@ -120,7 +120,7 @@ if kind == "one":
     rows = len(load_tables(folder)["datasets"])
 elif kind in ("import", "export"):
     import neurotrove as nt
-    with nt.Trove(root, create=True) as trove:
+    with nt.connect(root, create=True) as trove:
         if kind == "import":
             rows = trove.import_one(folder, progress=False).datasets_written
         else:
@@ -136,7 +136,7 @@ else:
     present = set(json.loads((root.parent / "present.json").read_text()))
     datasets = one._cache["datasets"]
     datasets["exists"] = datasets.index.get_level_values("eid").astype(str).isin(present)
-    with nt.Trove(root) as trove:
+    with nt.connect(root) as trove:
         eids = sorted(map(str, one.search()))
         assert eids == sorted(trove.search().index), "the sessions differ"
         for subject in random.Random(0).sample(sorted(set(one._cache["sessions"]["subject"])), 20):

@@ -54,7 +54,7 @@ def main() -> None:
     parser.add_argument("--db", default=None, help="a PostgreSQL URL (default: SQLite)")
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="bench-pipeline-"))
-    with nt.Trove(root, db=args.db, create=True) as trove:
+    with nt.connect(root, db=args.db, create=True) as trove:
         first = dt.date(2020, 1, 1)
         trove.table("sessions").insert(
             [

@@ -24,7 +24,7 @@ def merge_keys(
 ) -> None:
     """Merge ``count`` keys of this writer's own into a session's json and extended QC and a
     dataset's extended QC, one write each."""
-    with nt.Trove(root, db=db) as trove:
+    with nt.connect(root, db=db) as trove:
         start.wait(120)
         for number in range(count):
             key = f"writer{writer}-{number}"
@@ -61,7 +61,7 @@ def insert_sessions(
     """Insert the same ``count`` sessions as every other writer, ``rounds`` times over new
     numbers; return the errors met (as text)."""
     errors = []
-    with nt.Trove(root, db=db) as trove:
+    with nt.connect(root, db=db) as trove:
         sessions = trove.table("sessions")
         start.wait(120)
         for round_number in range(rounds):
@@ -75,7 +75,7 @@ def insert_sessions(
 
 def number_sessions(root: Path, db: str | None, count: int, start: Any) -> list[int]:
     """Register ``count`` sessions of one subject and day, taking the next free number."""
-    with nt.Trove(root, db=db) as trove:
+    with nt.connect(root, db=db) as trove:
         start.wait(120)
         eids = [trove.register_session("numbered", DATE, lab="racelab") for _ in range(count)]
         return [int(trove.get_details(eid)["number"]) for eid in eids]
@@ -83,7 +83,7 @@ def number_sessions(root: Path, db: str | None, count: int, start: Any) -> list[
 
 def write_revisions(root: Path, db: str | None, eid: str, writer: int, start: Any) -> None:
     """Record this writer's revision of each of :data:`NAMES` (revision ``2024-02-<writer>``)."""
-    with nt.Trove(root, db=db) as trove:
+    with nt.connect(root, db=db) as trove:
         datasets = trove.table("datasets")
         start.wait(120)
         for name in NAMES:

@@ -147,7 +147,7 @@ def root(tmp_path: Path) -> Path:
 @pytest.fixture
 def trove(root: Path, db: str | None) -> Iterator[nt.Trove]:
     """An empty trove on the catalogue under test."""
-    with nt.Trove(root, db=db, create=True) as opened:
+    with nt.connect(root, db=db, create=True) as opened:
         yield opened
 
 
@@ -160,6 +160,6 @@ def example(root: Path) -> ExampleTree:
 @pytest.fixture
 def registered(example: ExampleTree, db: str | None) -> Iterator[nt.Trove]:
     """A trove of the example tree, registered."""
-    with nt.Trove(example.root, db=db, create=True) as opened:
+    with nt.connect(example.root, db=db, create=True) as opened:
         opened.register(progress=False)
         yield opened

@@ -25,7 +25,7 @@ def write_many_sessions(root: Path, values_per_file: int) -> None:
         folder.mkdir(parents=True)
         for attribute in range(FILES):
             np.save(folder / f"spikes.a{attribute}.npy", rng.random(values_per_file))
-    nt.Trove(root, create=True).close()
+    nt.connect(root, create=True).close()
 
 
 def register_and_kill(root: Path, before: str = "") -> None:
@@ -33,7 +33,7 @@ def register_and_kill(root: Path, before: str = "") -> None:
     script = textwrap.dedent(f"""
         import neurotrove as nt
         {before}
-        nt.Trove({str(root)!r}).register(progress=False)
+        nt.connect({str(root)!r}).register(progress=False)
     """)
     process = subprocess.Popen([sys.executable, "-c", script])
     engine = sa.create_engine(f"sqlite:///{root / '.trove' / 'catalog.db'}")

@@ -58,13 +58,13 @@ def hang_after_partial(session: SessionRecord, *, marker: str) -> None:
 
 def run_runner(root: str, db: str | None, step: str, job: Any, options: dict[str, Any]) -> None:
     """A runner process: open the trove and run ``step`` with ``job``."""
-    with nt.Trove(root, db=db) as trove:
+    with nt.connect(root, db=db) as trove:
         trove.pipeline.run(step, job, progress=False, **options)
 
 
 def keep_registering(root: str, db: str | None, stop: Any, count: Any) -> None:
     """A writer: register sessions until told to stop, counting them."""
-    with nt.Trove(root, db=db) as trove:
+    with nt.connect(root, db=db) as trove:
         day = 0
         while not stop.is_set():
             day += 1

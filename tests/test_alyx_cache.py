@@ -23,7 +23,7 @@ pytestmark = pytest.mark.filterwarnings(
 
 def test_cache_routes_serve_ones_tables(root: Path, db: str | None, tmp_path: Path) -> None:
     write_example_tree(root, oddities=True)
-    with nt.Trove(root, db=db, create=True) as trove:
+    with nt.connect(root, db=db, create=True) as trove:
         trove.register(progress=False)
         eids = list(trove.search().index)
     add_user(root, db, "alice")
@@ -62,7 +62,7 @@ def test_cache_routes_serve_ones_tables(root: Path, db: str | None, tmp_path: Pa
         one = One(cache_dir=root, tables_dir=folder, mode="local")
         assert [str(e) for e in one.search()] == eids
         # A change of the catalogue makes a new build, with its own date_created.
-        with nt.Trove(root, db=db) as trove:
+        with nt.connect(root, db=db) as trove:
             trove.set_qc(eids[0], "FAIL")
         changed = httpx.get(f"{server.url}/cache/info", headers=headers).json()
         assert changed["tables"]["datasets"] == info["tables"]["datasets"]

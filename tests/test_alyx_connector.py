@@ -101,7 +101,7 @@ def served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[st
     monkeypatch.setenv("HOME", str(home))  # alyx-connector's ~/.one
     root = tmp_path / "data"
     write_example_tree(root, oddities=False)
-    local = nt.Trove(root, create=True)
+    local = nt.connect(root, create=True)
     local.register(progress=False)
     add_user(root, None, "alice")
     server = ServerProcess(root, None, tmp_path / "server.log").start()

@@ -87,7 +87,7 @@ def alyx(
         env.setenv("HOME", str(home))  # ONE's ~/.one
         root = tmp_path_factory.mktemp("alyx") / "data"
         write_example_tree(root)
-        local = nt.Trove(root, db=db, create=True)
+        local = nt.connect(root, db=db, create=True)
         local.register(progress=False)
         local.ephys.import_alf()
         add_user(root, db, "alice")
@@ -551,7 +551,7 @@ def test_ONE_tags_a_file_whose_hash_changed(
     monkeypatch.setenv("HOME", str(home))
     root = tmp_path / "data"
     write_example_tree(root, n_subjects=1, days=1, oddities=False)
-    with nt.Trove(root, create=True) as local:
+    with nt.connect(root, create=True) as local:
         local.register(progress=False)
         eid = str(local.search().index[0])
         record = local.list_datasets(eid, details=True).query("name == '_ibl_trials.table.pqt'")
@@ -592,7 +592,7 @@ def test_a_session_folder_off_the_alf_layout_is_served_at_its_alf_path(
     folder = root / "mylab" / "Subjects" / "M1" / "2020-01-01" / "1" / "alf"  # unpadded
     folder.mkdir(parents=True)
     np.save(folder / "spikes.times.npy", np.arange(5.0))
-    with nt.Trove(root, create=True) as local:
+    with nt.connect(root, create=True) as local:
         local.register(progress=False)
         (eid,) = local.search().index
         assert local.get_details(eid)["folder"] == "mylab/Subjects/M1/2020-01-01/1"

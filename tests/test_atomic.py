@@ -21,6 +21,7 @@ import neurotrove as nt
 from neurotrove.errors import ValidationError
 from neurotrove.files.atomic import FOREIGN_AFTER_S, FileWrite, recover_writes, replace_file
 from neurotrove.files.locks import HeldLock, is_abandoned
+from neurotrove.trove.catalogue_writes import CatalogueWrites
 
 
 def _everything(folder: Path) -> list[str]:
@@ -221,7 +222,9 @@ def test_a_rename_that_fails_after_the_commit_marks_the_row_missing(
 ) -> None:
     eid = trove.register_session("KS005", "2019-04-01")
     folder = trove.eid2path(eid)
-    with trove._file_write() as files:
+    writes = trove.writes
+    assert isinstance(writes, CatalogueWrites)  # a local trove writes its catalogue itself
+    with writes.file_write() as files:
         target = folder / "alf" / "spikes.times.npy"
         item = files.stage_bytes(target, b"spikes", dataset=(eid, "alf/spikes.times.npy"))
         record = {
@@ -234,7 +237,7 @@ def test_a_rename_that_fails_after_the_commit_marks_the_row_missing(
         }
         (target / "in-the-way").mkdir(parents=True)  # a folder took the name meanwhile
         with pytest.raises(ValidationError, match="recorded as missing"):
-            trove._commit_files(eid, folder, [record], files)
+            writes.commit_files(eid, folder, [record], files)
     row = trove.table("datasets").get_one(eid=eid)
     assert row["exists"] is False or row["exists"] == 0
     assert not [p for p in _everything(folder) if ".part" in p]

@@ -82,7 +82,7 @@ def test_restore_refuses_what_is_not_a_backup_of_its_kind(trove: nt.Trove, tmp_p
 
 
 def test_a_damaged_sqlite_backup_is_refused(root: Path, tmp_path: Path) -> None:
-    with nt.Trove(root, create=True) as trove:
+    with nt.connect(root, create=True) as trove:
         trove.register_session("KS005", "2019-04-01")
         folder = trove.backup(tmp_path / "b")
         (folder / "catalog.db").write_bytes(b"not a database at all" * 100)
@@ -95,7 +95,7 @@ def test_a_damaged_sqlite_backup_is_refused(root: Path, tmp_path: Path) -> None:
 def test_postgresql_backup_without_pg_dump_says_what_to_install(
     root: Path, pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with nt.Trove(root, db=pg_url, create=True) as trove:
+    with nt.connect(root, db=pg_url, create=True) as trove:
         monkeypatch.setenv("PATH", str(tmp_path / "empty"))
         with pytest.raises(ConfigError, match="needs pg_dump, which is not on PATH; install"):
             trove.backup(tmp_path / "b")

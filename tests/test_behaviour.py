@@ -407,7 +407,7 @@ def test_two_jobs_inserting_one_session_at_once_leave_one_complete_insert(
     start = threading.Barrier(2)
 
     def job() -> None:
-        with nt.Trove(root, db=db) as mine:
+        with nt.connect(root, db=db) as mine:
             mine.behaviour.analysis_dir = lab.analysis
             start.wait()
             try:

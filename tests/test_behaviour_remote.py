@@ -45,7 +45,7 @@ def served(
     work = tmp_path_factory.mktemp("lab")
     with pytest.MonkeyPatch.context() as env, module_catalogue(request, "nt_behaviour") as db:
         isolate_settings(env, home)
-        local = nt.Trove(work / "data", db=db, create=True)
+        local = nt.connect(work / "data", db=db, create=True)
         analysis = write_masks(work / "analysis")
         local.behaviour.analysis_dir = analysis
         env.setenv("NEUROTROVE_ANALYSIS_DIR", str(analysis))  # the server's mask functions

@@ -95,12 +95,12 @@ def test_foreign_keys_are_enforced(trove: nt.Trove) -> None:
 
 def test_concurrent_writers_wait_for_each_other(root: Path, db: str | None) -> None:
     """Eight threads each registering twenty sessions of one subject and day all succeed."""
-    with nt.Trove(root, db=db, create=True) as trove:
+    with nt.connect(root, db=db, create=True) as trove:
         errors: list[BaseException] = []
 
         def work() -> None:
             try:
-                with nt.Trove(root, db=db) as mine:
+                with nt.connect(root, db=db) as mine:
                     for _ in range(20):
                         mine.register_session("KS005", "2019-04-01", lab="cortexlab")
             except BaseException as error:
@@ -117,7 +117,7 @@ def test_concurrent_writers_wait_for_each_other(root: Path, db: str | None) -> N
 
 @pytest.mark.postgresql
 def test_a_trove_remembers_its_shared_catalogue(root: Path, pg_url: str, tmp_path: Path) -> None:
-    with nt.Trove(root, db=pg_url, create=True) as trove:
+    with nt.connect(root, db=pg_url, create=True) as trove:
         trove.register_session("KS005", "2019-04-01")
     assert "postgresql://" in (root / ".trove" / "config.toml").read_text()
     with nt.connect(root) as again:  # no db given: the recorded one is used
@@ -127,5 +127,5 @@ def test_a_trove_remembers_its_shared_catalogue(root: Path, pg_url: str, tmp_pat
     secret = sa.make_url(pg_url).set(password=password).render_as_string(hide_password=False)
     other = tmp_path / "other"
     # Loopback trusts the user, so the password is not needed; it must never be written.
-    nt.Trove(other, db=secret, create=True).close()
+    nt.connect(other, db=secret, create=True).close()
     assert "s3cret" not in (other / ".trove" / "config.toml").read_text()

@@ -79,7 +79,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def oracle(lab: Path) -> Iterator[nt.Trove]:
-    with nt.Trove(lab, create=False) as trove:
+    with nt.connect(lab, create=False) as trove:
         yield trove
 
 
@@ -97,7 +97,7 @@ def test_demo_narrates_search_and_load_and_runs_again(tmp_path, monkeypatch):
     folder = tmp_path / "neurotrove-demo"
     assert (folder / ".trove" / "catalog.db").is_file()
     out = plain(first.stdout)
-    with nt.Trove(folder, create=False) as trove:
+    with nt.connect(folder, create=False) as trove:
         sessions = trove.search(subject="KS005", datasets=[TRIALS])
         trials = trove.load_object(sessions.index[0], "trials", collection="alf")
         listed = trove.list_datasets(sessions.index[0])
@@ -157,7 +157,7 @@ def test_register_reports_counts_and_lists_the_first_files_skipped(tmp_path):
     tree = write_example_tree(root)
     ok(invoke("init", root))
     out = plain(ok(invoke("--root", root, "register")).stdout)
-    with nt.Trove(root, create=False) as trove:
+    with nt.connect(root, create=False) as trove:
         datasets = len(trove.list_datasets(details=True, qc="CRITICAL"))
     assert f"{SESSIONS} found, {SESSIONS} new" in out
     assert f"{datasets} added" in out
@@ -210,7 +210,7 @@ def test_register_json_is_the_whole_report_and_only_json(tmp_path):
     assert run.returncode == 0, run.stderr
     report = json.loads(run.stdout)  # stdout holds the JSON and nothing else
     assert set(report) == {field.name for field in dataclasses.fields(RegisterReport)}
-    with nt.Trove(root, create=False) as trove:
+    with nt.connect(root, create=False) as trove:
         datasets = len(trove.list_datasets(details=True, qc="CRITICAL"))
         eids = trove.table("sessions", use_defaults=False).get().index
     assert sorted(report["eids"]) == sorted(eids)
@@ -479,7 +479,7 @@ def test_error_hints_name_the_command_lines_flags_and_commands(lab, tmp_path):
     )
     assert several.endswith("'alf/probe00', 'alf/probe01'; pass --collection COLLECTION")
     with (
-        nt.Trove(lab, create=False) as trove,  # Python keeps Python's spelling
+        nt.connect(lab, create=False) as trove,  # Python keeps Python's spelling
         pytest.raises(NotFoundError, match="list_datasets\\(eid\\)$"),
     ):
         trove.load_dataset(FIRST, "nothing.npy")

@@ -25,12 +25,12 @@ GUIDE = Path(__file__).resolve().parents[1] / "docs" / "behaviour.md"
 @pytest.fixture
 def lab(root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> nt.Trove:
     """A trove with one session, the lab's masks in an analysis folder, and a rig file."""
-    with nt.Trove(root, create=True) as trove:
+    with nt.connect(root, create=True) as trove:
         trove.register_session("mouse01", "2024-05-01", lab="swc")
     monkeypatch.setenv("NEUROTROVE_ROOT", str(root))
     monkeypatch.setenv("NEUROTROVE_ANALYSIS_DIR", str(write_masks(tmp_path / "analysis")))
     write_rig(tmp_path, RIG, "redhex_1")
-    return nt.Trove(root)
+    return nt.connect(root)
 
 
 def test_validate_a_good_rig_and_list_every_problem_of_a_bad_one(
@@ -137,7 +137,7 @@ def test_the_guides_behaviour_example_runs_as_written(
     ]
     for words in commands:
         ok(invoke(*words))
-    with nt.Trove(root, create=False) as trove:
+    with nt.connect(root, create=False) as trove:
         eid = trove.to_eid("mouse01/2024-05-01/001")
         assert trove.get_details(eid)["lab"] == "swc"
         np.testing.assert_array_equal(

@@ -34,7 +34,7 @@ def lab(root: Path, monkeypatch: pytest.MonkeyPatch) -> nt.Trove:
     ok(invoke("init", root))
     ok(invoke("--root", root, "register"))
     monkeypatch.setenv("NEUROTROVE_ROOT", str(root))
-    return nt.Trove(root, create=False)
+    return nt.connect(root, create=False)
 
 
 def test_import_alf_fills_the_tables_register_leaves_empty(lab: nt.Trove) -> None:

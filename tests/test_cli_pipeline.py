@@ -42,7 +42,7 @@ def register_vr(session):
 @pytest.fixture
 def lab(root: Path, monkeypatch: pytest.MonkeyPatch) -> nt.Trove:
     """A trove of four sessions, a registration step, and the lab's job module in the cwd."""
-    with nt.Trove(root, create=True) as trove:
+    with nt.connect(root, create=True) as trove:
         for day in range(1, 5):
             trove.register_session("ATL028", dt.date(2024, 1, day))
         trove.pipeline.add_step("registration", outputs=["alf/*"])
@@ -53,7 +53,7 @@ def lab(root: Path, monkeypatch: pytest.MonkeyPatch) -> nt.Trove:
     (jobs / "mylab" / "pipeline.py").write_text(textwrap.dedent(_JOB))
     monkeypatch.chdir(jobs)
     monkeypatch.setenv("NEUROTROVE_ROOT", str(root))
-    return nt.Trove(root)
+    return nt.connect(root)
 
 
 def test_run_then_status_and_check(lab: nt.Trove) -> None:

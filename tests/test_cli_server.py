@@ -16,7 +16,6 @@ from typer.testing import CliRunner, Result
 import neurotrove as nt
 from neurotrove.cli import app
 from neurotrove.demo import write_example_tree
-from neurotrove.remote import RemoteTrove
 
 from .serving import PASSWORD, ServerProcess, add_user
 
@@ -41,7 +40,7 @@ def error_line(result: Result, code: int = 1) -> str:
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     root = tmp_path_factory.mktemp("cli-served") / "data"
     write_example_tree(root, n_subjects=2, days=2, oddities=False)
-    with nt.Trove(root, create=True) as trove:
+    with nt.connect(root, create=True) as trove:
         trove.register(progress=False)
     add_user(root, None, "alice")
     add_user(root, None, "bob")
@@ -91,7 +90,7 @@ def test_login_asks_like_alyx_connector_then_connect_opens_the_default_server(
     assert f"Logged in to {server.url} as alice (the default server)" in result.stdout
     assert PASSWORD not in result.stdout
     with nt.connect() as trove:
-        assert isinstance(trove, RemoteTrove)
+        assert trove.mode == "auto"  # a served trove
         assert (trove.url, trove.username) == (server.url, "alice")
         assert len(trove.search()) > 0
     ok(
@@ -155,7 +154,7 @@ def test_read_commands_work_against_a_url(server: ServerProcess, tmp_path: Path)
             input=PASSWORD + "\n",
         )
     )
-    with nt.Trove(server.root) as local:
+    with nt.connect(server.root) as local:
         expected = local.search(subject="KS005")
         eid = expected.index[0]
         listed = local.list_datasets(eid)
@@ -184,8 +183,8 @@ def test_logout_forgets_the_token_and_ends_it_on_the_server(server: ServerProces
         )
     )
     with nt.connect(server.url) as trove:
-        token = trove._store.token(server.url, "alice")
-        store = trove._store
+        token = trove.server().store.token(server.url, "alice")
+        store = trove.server().store
     assert token
     assert (
         httpx.get(
@@ -222,7 +221,7 @@ def test_write_commands_work_against_a_url(server: ServerProcess, tmp_path: Path
     session = json.loads(
         ok(invoke(*url, "session", "add", "M9", "2024-03-01", "--lab", "swc", "--json")).stdout
     )
-    with nt.Trove(server.root, create=False) as local:
+    with nt.connect(server.root, create=False) as local:
         assert local.table("subjects").get_one(nickname="M9")["id"] == subject["id"]
         assert local.get_details(session["eid"])["folder"] == "swc/Subjects/M9/2024-03-01/001"
     listed = json.loads(ok(invoke(*url, "subject", "list", "--json")).stdout)
@@ -234,7 +233,7 @@ def test_write_commands_work_against_a_url(server: ServerProcess, tmp_path: Path
         ).stdout
     )
     assert (report["sessions"], report["probes"], report["units"]) == ([session["eid"]], 2, 3)
-    with nt.Trove(server.root, create=False) as local:
+    with nt.connect(server.root, create=False) as local:
         assert local.eid2pid(session["eid"])[1] == ["probeA", "probeB"]
     assert json.loads(ok(invoke(*url, "step", "list", "--json")).stdout) == []
     assert json.loads(ok(invoke(*url, "errors", "--json")).stdout) == []

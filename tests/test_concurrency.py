@@ -108,7 +108,7 @@ def race(
 @pytest.fixture
 def pg_trove(root: Path, pg_url: str) -> Iterator[nt.Trove]:
     """An empty trove on PostgreSQL, where writers interleave."""
-    with nt.Trove(root, db=pg_url, create=True) as opened:
+    with nt.connect(root, db=pg_url, create=True) as opened:
         yield opened
 
 

@@ -64,7 +64,7 @@ def stored(
 ) -> Iterator[nt.Table]:
     with (
         module_catalogue(request, "nt_prop") as db,
-        nt.Trove(tmp_path_factory.mktemp("prop"), db=db, create=True) as trove,
+        nt.connect(tmp_path_factory.mktemp("prop"), db=db, create=True) as trove,
     ):
         table = trove.table("sessions")
         table.insert([dict(r) for r in RECORDS])

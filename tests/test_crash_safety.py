@@ -30,7 +30,6 @@ from neurotrove.demo import write_example_tree
 from neurotrove.errors import NeurotroveError
 from neurotrove.files.hashing import file_md5
 from neurotrove.pipeline import SessionRecord
-from neurotrove.remote.trove import RemoteTrove
 
 from .behaviour_data import MASKS, RIG, write_masks, write_nwb, write_rig
 from .killed_writes import PLACED, STAGED, appeared, files_under, journals, kill_when, rows_of
@@ -74,7 +73,7 @@ def test_a_killed_insert_nwb_is_all_or_nothing(db: str | None, tmp_path: Path) -
     root = tmp_path / "data"
     analysis = write_masks(tmp_path / "analysis")
     recorded = write_nwb(tmp_path / "rig-pc")
-    with nt.Trove(root, db=db, create=True) as trove:
+    with nt.connect(root, db=db, create=True) as trove:
         trove.behaviour.analysis_dir = analysis
         trove.behaviour.upload_rig(
             write_rig(tmp_path, RIG, "redhex_1"), name="redhex_1", masks=MASKS
@@ -88,14 +87,14 @@ def test_a_killed_insert_nwb_is_all_or_nothing(db: str | None, tmp_path: Path) -
     for trial, (eid, folder) in enumerate(zip(eids, folders, strict=True)):
         script = (
             "import neurotrove as nt\n"
-            f"trove = nt.Trove({str(root)!r}, db={db!r})\n"
+            f"trove = nt.connect({str(root)!r}, db={db!r})\n"
             f"trove.behaviour.analysis_dir = {str(analysis)!r}\n"
             f"trove.behaviour.insert_nwb({eid!r}, ['mouse01'], {str(recorded.path)!r}, "
             "'redhex_1')\n"
         )
         killed = kill_when(script, appeared(folder, set(), _moment(trial)))
         _nothing_unrecorded(root, db, eid, folder, set())
-        with nt.Trove(root, db=db) as trove:
+        with nt.connect(root, db=db) as trove:
             count = _settled(root, db, eid, folder, set())
             assert count in (0, 22)
             outcomes[f"{_moment(trial)}: {'killed' if killed else 'finished'}, {count} rows"] += 1
@@ -127,19 +126,19 @@ def _sources(folder: Path) -> list[Path]:
 def test_a_killed_register_files_is_all_or_nothing(db: str | None, tmp_path: Path) -> None:
     root = tmp_path / "data"
     sources = _sources(tmp_path / "rig")
-    with nt.Trove(root, db=db, create=True) as trove:
+    with nt.connect(root, db=db, create=True) as trove:
         eids = [trove.register_session("KS005", f"2019-04-{d:02d}") for d in range(1, TRIALS + 1)]
         folders = [trove.eid2path(eid) for eid in eids]
     outcomes: Counter[str] = Counter()
     for trial, (eid, folder) in enumerate(zip(eids, folders, strict=True)):
         script = (
             "import neurotrove as nt\n"
-            f"nt.Trove({str(root)!r}, db={db!r}).register_files(\n"
+            f"nt.connect({str(root)!r}, db={db!r}).register_files(\n"
             f"    {eid!r}, {[str(p) for p in sources]!r}, collection='alf')\n"
         )
         killed = kill_when(script, appeared(folder, set(), _moment(trial)))
         _nothing_unrecorded(root, db, eid, folder, set())
-        with nt.Trove(root, db=db) as trove:
+        with nt.connect(root, db=db) as trove:
             count = _settled(root, db, eid, folder, set())
             assert count in (0, FILES)
             outcomes[f"{_moment(trial)}: {'killed' if killed else 'finished'}, {count} rows"] += 1
@@ -157,12 +156,12 @@ def test_a_server_killed_while_registering_uploads_is_all_or_nothing(
 ) -> None:
     root = tmp_path / "data"
     sources = _sources(tmp_path / "rig")
-    with nt.Trove(root, db=db, create=True) as trove:
+    with nt.connect(root, db=db, create=True) as trove:
         eids = [trove.register_session("KS005", f"2019-04-{d:02d}") for d in range(1, TRIALS + 1)]
         folders = [trove.eid2path(eid) for eid in eids]
     add_user(root, db, "alice")
     server = ServerProcess(root, db, tmp_path / "server.log").start()
-    remote = RemoteTrove(server.url, settings=Settings.load())
+    remote = nt.connect(server.url, settings=Settings.load())
     remote.login("alice", PASSWORD)
     outcomes: Counter[str] = Counter()
     try:
@@ -208,7 +207,7 @@ def write_outputs(session: SessionRecord) -> None:
 
 def test_a_killed_pipeline_run_is_redone_by_the_next_run(db: str | None, tmp_path: Path) -> None:
     root = tmp_path / "data"
-    with nt.Trove(root, db=db, create=True) as trove:
+    with nt.connect(root, db=db, create=True) as trove:
         eid = trove.register_session("ATL028", "2024-01-02")
         folder = trove.eid2path(eid)
         for trial in range(TRIALS):
@@ -220,7 +219,7 @@ def test_a_killed_pipeline_run_is_redone_by_the_next_run(db: str | None, tmp_pat
             "from __future__ import annotations\nimport os, neurotrove as nt\n"
             f"{inspect.getsource(write_outputs)}\n"
             f"OUTPUTS, OUTPUT_SIZE = {OUTPUTS}, {OUTPUT_SIZE}\n"
-            f"nt.Trove({str(root)!r}, db={db!r}).pipeline.run({step!r}, write_outputs,"
+            f"nt.connect({str(root)!r}, db={db!r}).pipeline.run({step!r}, write_outputs,"
             " progress=False)\n"
         )
         written = 1 + 5 * (trial % 3)  # kill after the first, sixth or eleventh file
@@ -229,7 +228,7 @@ def test_a_killed_pipeline_run_is_redone_by_the_next_run(db: str | None, tmp_pat
             return out.is_dir() and len(list(out.iterdir())) >= count
 
         killed = kill_when(script, ready)
-        with nt.Trove(root, db=db) as trove:
+        with nt.connect(root, db=db) as trove:
             p = trove.pipeline
             with trove.catalog.read() as conn:
                 status, before = conn.execute(
@@ -298,21 +297,21 @@ def test_a_killed_export_one_leaves_whole_tables(db: str | None, tmp_path: Path)
     root = tmp_path / "data"
     write_example_tree(root)
     out = tmp_path / "one"
-    with nt.Trove(root, db=db, create=True) as trove:
+    with nt.connect(root, db=db, create=True) as trove:
         trove.register(progress=False)
         trove.export_one(out)
     outcomes: Counter[str] = Counter()
     for trial in range(TRIALS):
-        with nt.Trove(root, db=db) as trove:
+        with nt.connect(root, db=db) as trove:
             before = _one_cache(out)
             trove.register_session("KS005", f"2020-01-{trial + 1:02d}")
             after = before + 1
         script = (
             "import neurotrove as nt\n"
-            f"nt.Trove({str(root)!r}, db={db!r}).export_one({str(out)!r})\n"
+            f"nt.connect({str(root)!r}, db={db!r}).export_one({str(out)!r})\n"
         )
         killed = kill_when(script, _export_changed(out, _inodes(out), _moment(trial)))
-        with nt.Trove(root, db=db) as trove:  # the next open finishes or undoes the export
+        with nt.connect(root, db=db) as trove:  # the next open finishes or undoes the export
             found = _one_cache(out)
             assert found in (before, after) and not journals(root)
             outcomes[
@@ -327,7 +326,7 @@ def test_a_killed_export_one_leaves_whole_tables(db: str | None, tmp_path: Path)
 def test_a_killed_export_allen_is_all_or_nothing(db: str | None, tmp_path: Path) -> None:
     root = tmp_path / "data"
     write_allen_cache(tmp_path / "allen")
-    with nt.Trove(root, db=db, create=True) as trove:
+    with nt.connect(root, db=db, create=True) as trove:
         trove.ephys.import_allen(tmp_path / "allen")
         whole = sorted(_files(trove.ephys.export_allen(tmp_path / "reference").parent))
     outcomes: Counter[str] = Counter()
@@ -336,10 +335,10 @@ def test_a_killed_export_allen_is_all_or_nothing(db: str | None, tmp_path: Path)
         out.mkdir()
         script = (
             "import neurotrove as nt\n"
-            f"nt.Trove({str(root)!r}, db={db!r}).ephys.export_allen({str(out)!r})\n"
+            f"nt.connect({str(root)!r}, db={db!r}).ephys.export_allen({str(out)!r})\n"
         )
         killed = kill_when(script, _export_changed(out, {}, _moment(trial)))
-        with nt.Trove(root, db=db) as trove:  # the next open finishes or undoes the export
+        with nt.connect(root, db=db) as trove:  # the next open finishes or undoes the export
             found = sorted(_files(out))
             assert found in ([], whole) and not journals(root)
             assert not [p for p in out.rglob(".*")], "a staged file was left"

@@ -227,7 +227,7 @@ def test_a_trove_without_ephys_has_empty_tables_and_exports_an_empty_cache(
     manifest = registered.ephys.export_allen(tmp_path / "export")
     for name in ("sessions", "probes", "channels", "units"):
         assert pd.read_csv(tmp_path / "export" / f"{name}.csv").empty
-    with nt.Trove(tmp_path / "other", create=True) as other:
+    with nt.connect(tmp_path / "other", create=True) as other:
         report = other.ephys.import_allen(manifest.parent)
         assert (report.sessions, report.probes) == ([], 0)
     # The empty tables have the columns the tables have once a probe is written.
@@ -279,7 +279,7 @@ def test_table_interface_writes_show_up_in_unit_tables(ephys_trove: nt.Trove) ->
         ]
     )
     assert _names(ephys_trove, ephys.get_units()) == {"u0", "v0", "v7"}
-    with nt.Trove(ephys_trove.root, db=ephys_trove.db) as again:  # a fresh client, same answer
+    with nt.connect(ephys_trove.root, db=ephys_trove.db) as again:  # a fresh client, same answer
         assert _names(again, again.ephys.get_units()) == {"u0", "v0", "v7"}
 
 
@@ -288,7 +288,7 @@ def test_a_damaged_snapshot_file_is_rebuilt(ephys_trove: nt.Trove) -> None:
     files = list(ephys_trove.settings.cache_dir.glob("ephys/*/units-*.arrow"))
     assert len(files) == 1
     files[0].write_bytes(b"not arrow")
-    with nt.Trove(ephys_trove.root, db=ephys_trove.db) as again:
+    with nt.connect(ephys_trove.root, db=ephys_trove.db) as again:
         assert _names(again, again.ephys.get_units()) == DEFAULT
 
 
@@ -371,7 +371,7 @@ def test_snapshots_are_patched_not_rebuilt_after_small_writes(
 
     monkeypatch.setattr(UnitSnapshot, "build", staticmethod(counting))
     ephys_trove.table("units").update({"quality": "noise"}, cluster_id=1, quality="good")
-    with nt.Trove(ephys_trove.root, db=ephys_trove.db) as other:  # holds no snapshot yet
+    with nt.connect(ephys_trove.root, db=ephys_trove.db) as other:  # holds no snapshot yet
         assert _names(other, other.ephys.get_units()) == {"u0", "v0"}
         first = other.ephys.get_session_table().index[0]
         other.ephys.write_session(first, [_probe(1, "probeA")])  # u1 is good again
@@ -382,13 +382,13 @@ def test_snapshots_are_patched_not_rebuilt_after_small_writes(
 
 def test_a_catalogue_built_anew_never_reuses_an_old_snapshot(root: Any) -> None:
     """Row numbers restart in a new catalogue; its units must not be taken from old files."""
-    with nt.Trove(root, create=True) as first:
+    with nt.connect(root, create=True) as first:
         eid = first.register_session("M1", "2019-05-01", task_protocol="A")
         first.ephys.write_session(eid, [_probe(1, "probeA")])
         assert _names(first, first.ephys.get_units()) == {"u0"}
     for path in (root / ".trove").glob("catalog.db*"):
         path.unlink()
-    with nt.Trove(root, create=True) as second:
+    with nt.connect(root, create=True) as second:
         eid = second.register_session("M2", "2019-05-02", task_protocol="B")
         second.ephys.write_session(eid, [_probe(2, "probeB")])
         assert _names(second, second.ephys.get_units()) == {"v0", "v1"}

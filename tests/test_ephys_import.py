@@ -551,7 +551,7 @@ def test_export_allen_round_trips(trove: nt.Trove, tmp_path: Path) -> None:
         "type": "manifest_version",
         "value": "0.3.0",
     }
-    with nt.Trove(tmp_path / "other", create=True) as other:
+    with nt.connect(tmp_path / "other", create=True) as other:
         other.ephys.import_allen(tmp_path / "export")
         for method in ("get_session_table", "get_probes", "get_units"):
             mine = getattr(trove.ephys, method)().set_index("allen_id").sort_index()

@@ -21,7 +21,6 @@ import pytest
 
 import neurotrove as nt
 from neurotrove.errors import ConfigError, NotFoundError
-from neurotrove.remote import RemoteTrove
 
 from .conftest import isolate_settings, module_catalogue
 from .serving import PASSWORD, ServerProcess, add_user
@@ -68,7 +67,7 @@ def served(
     work = tmp_path_factory.mktemp("lab")
     with pytest.MonkeyPatch.context() as env, module_catalogue(request, "nt_ephys") as db:
         isolate_settings(env, home)
-        local = nt.Trove(work / "data", db=db, create=True)
+        local = nt.connect(work / "data", db=db, create=True)
         local.register_subject(
             "M1", lab="allen", sex="M", birth_date="2019-01-01", genotype="wt/wt"
         )
@@ -287,7 +286,7 @@ def test_served_nwb_spike_times_stay_with_their_probe(served: ServedEphys, tmp_p
 
 def test_a_frozen_trove_answers_from_the_mirror(served: ServedEphys) -> None:
     served.remote.refresh()
-    frozen = RemoteTrove(served.server.url, mode="local", settings=served.remote.settings)
+    frozen = nt.connect(served.server.url, mode="local", settings=served.remote.settings)
     try:
         pd.testing.assert_frame_equal(
             frozen.ephys.get_units(), served.local.ephys.get_units(), check_categorical=False

@@ -30,7 +30,6 @@ import neurotrove as nt
 from neurotrove.config import Settings
 from neurotrove.demo import write_example_tree
 from neurotrove.errors import RemoteError
-from neurotrove.remote import RemoteTrove
 
 from .serving import PASSWORD, ServerProcess, add_user
 
@@ -46,12 +45,12 @@ class Lab:
 
     def version(self) -> str:
         """The catalogue's version, read from the catalogue itself."""
-        with nt.Trove(self.root, db=self.db) as local:
+        with nt.connect(self.root, db=self.db) as local:
             return local.catalog.version()
 
     def sessions(self) -> list[str]:
         """The eids a local search finds, newest first."""
-        with nt.Trove(self.root, db=self.db) as local:
+        with nt.connect(self.root, db=self.db) as local:
             return [str(eid) for eid in local.search().index]
 
 
@@ -60,7 +59,7 @@ def serving(folder: Path, db: str | None) -> Iterator[Lab]:
     """Serve a small demo trove (two subjects, a few sessions) until the block ends."""
     root = folder / "data"
     write_example_tree(root, n_subjects=2, days=2, oddities=False)
-    with nt.Trove(root, db=db, create=True) as trove:
+    with nt.connect(root, db=db, create=True) as trove:
         trove.register(progress=False)
     add_user(root, db, "alice")
     server = ServerProcess(root, db, folder / "server.log").start()
@@ -153,7 +152,7 @@ def test_a_write_through_the_server_builds_the_next_snapshot_before_a_mirror_ask
     after = lab.version()
     assert appears(lab.snapshots / f"{after}.sqlite.gz")
     assert lab.server.requests_to("/api/v1/catalog") == 0
-    with RemoteTrove(lab.server.url, username="alice", settings=Settings.load()) as client:
+    with nt.connect(lab.server.url, username="alice", settings=Settings.load()) as client:
         client.login("alice", PASSWORD)
         assert [str(eid) for eid in client.search().index] == lab.sessions()
         assert client.catalog.version() == after
@@ -209,7 +208,7 @@ def test_an_https_server_whose_certificate_nobody_vouches_for_is_refused(
     url = f"https://127.0.0.1:{server.server_address[1]}"
     try:
         with (
-            RemoteTrove(url, settings=Settings.load()) as client,
+            nt.connect(url, settings=Settings.load()) as client,
             pytest.raises(RemoteError, match="CERTIFICATE_VERIFY_FAILED"),
         ):
             client.server_info()

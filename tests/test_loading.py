@@ -15,7 +15,7 @@ import pytest
 import neurotrove as nt
 from neurotrove.demo import ExampleTree
 from neurotrove.errors import HashMismatchError, MultipleFoundError, NotFoundError
-from neurotrove.trove import loading as _loading
+from neurotrove.files import data_root as _data_root
 from neurotrove.trove.reading import DATASET_COLUMNS
 
 KS005 = "cortexlab/Subjects/KS005/2019-04-01/001"
@@ -118,7 +118,7 @@ def test_a_touched_file_loads_after_its_md5_is_checked(
 ) -> None:
     target = example.root / KS005 / "alf" / "_ibl_wheel.position.npy"
     _touch(target)
-    monkeypatch.setattr(_loading, "_warned", threading.Event())  # as in a fresh process
+    monkeypatch.setattr(_data_root, "_warned", threading.Event())  # as in a fresh process
     with caplog.at_level("DEBUG", logger="neurotrove.load"):
         loaded = registered.load_dataset(KS005, "_ibl_wheel.position.npy")
         np.testing.assert_array_equal(loaded, np.load(target))
@@ -159,7 +159,7 @@ def test_check_hash_compares_the_md5_even_at_the_recorded_mtime(
     assert registered.load_dataset(KS005, "_ibl_wheel.position.npy").shape == data.shape
     settings = registered.settings.with_changes(check_hash=True)
     with (
-        nt.Trove(root, db=db, settings=settings) as checking,
+        nt.connect(root, db=db, settings=settings) as checking,
         pytest.raises(HashMismatchError, match="md5 recorded"),
     ):
         checking.load_dataset(KS005, "_ibl_wheel.position.npy")

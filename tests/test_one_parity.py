@@ -154,7 +154,7 @@ def nt_side(
         isolate_settings(env, home)
         tree = write_trees(tmp_path_factory.mktemp("nt"), oddities=True)
         assert any(p.name == "._spikes.times.npy" for p in tree.oddities)
-        trove = nt.Trove(tree.root, db=db, create=True)
+        trove = nt.connect(tree.root, db=db, create=True)
         trove.register(progress=False)
         for dataset_id in trove.list_datasets(WARNED, details=True).index:
             trove.set_qc(dataset_id, "WARNING")
@@ -935,13 +935,13 @@ def test_ids_are_stable_across_registrations_and_catalogues(
     """The same tree gives the same eids and dataset ids, twice and in a fresh catalogue."""
     first = write_trees(tmp_path / "a", oddities=True)
     second = write_trees(tmp_path / "b", oddities=False)
-    with nt.Trove(first.root, db=db, create=True) as trove:
+    with nt.connect(first.root, db=db, create=True) as trove:
         trove.register(progress=False)
         sessions, datasets = _ids(trove)
         report = trove.register(progress=False)
         assert _ids(trove) == (sessions, datasets)
         assert "0 added" in str(report)
-    with nt.Trove(second.root, create=True) as fresh:
+    with nt.connect(second.root, create=True) as fresh:
         fresh.register(progress=False)
         assert _ids(fresh) == (sessions, datasets)
     assert len(sessions) == 12

@@ -33,7 +33,7 @@ pytestmark = pytest.mark.filterwarnings(
 @pytest.fixture
 def exported(root: Path, db: str | None) -> Iterator[tuple[nt.Trove, One]]:
     write_example_tree(root, oddities=True)
-    trove = nt.Trove(root, db=db, create=True)
+    trove = nt.connect(root, db=db, create=True)
     trove.register(progress=False)
     eid = trove.search(subject="SWC_043").index[0]
     frame = trove.list_datasets(eid, details=True)
@@ -124,7 +124,7 @@ def test_one_answers_as_neurotrove(exported: tuple[nt.Trove, One]) -> None:
 
 def test_missing_files_are_exported_as_not_existing(root: Path, db: str | None) -> None:
     write_example_tree(root, oddities=False)
-    with nt.Trove(root, db=db, create=True) as trove:
+    with nt.connect(root, db=db, create=True) as trove:
         trove.register(progress=False)
         eid = trove.search().index[0]
         gone = trove.list_datasets(eid)[0]
@@ -154,7 +154,7 @@ def test_cli_export_and_import_one(root: Path, db: str | None, tmp_path: Path) -
 
     write_example_tree(root, oddities=False)
     database = ["--db", db] if db else []
-    with nt.Trove(root, db=db, create=True) as trove:
+    with nt.connect(root, db=db, create=True) as trove:
         trove.register(progress=False)
         eids = list(trove.search().index)
     out = tmp_path / "tables"
@@ -165,11 +165,11 @@ def test_cli_export_and_import_one(root: Path, db: str | None, tmp_path: Path) -
     assert json.loads(result.stdout)["tables"]["sessions"]["nrecs"] == len(eids)
     # The tables imported into a new trove of the same files give the same sessions.
     copy = tmp_path / "copy"
-    nt.Trove(copy, create=True).close()
+    nt.connect(copy, create=True).close()
     result = CliRunner().invoke(app, ["--root", str(copy), "import-one", str(out), "--json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["sessions_added"] == len(eids)
-    with nt.Trove(copy) as imported:
+    with nt.connect(copy) as imported:
         assert list(imported.search().index) == eids
     result = CliRunner().invoke(app, ["--root", str(copy), "import-one", str(tmp_path)])
     assert result.exit_code != 0

@@ -65,7 +65,7 @@ def one_cache(root: Path) -> tuple[Path, str]:
 def test_imported_trove_answers_as_one(root: Path, db: str | None) -> None:
     gone, gone_eid = one_cache(root)
     one = One(cache_dir=root, mode="local")
-    with nt.Trove(root, db=db, create=True) as trove:
+    with nt.connect(root, db=db, create=True) as trove:
         report = trove.import_one(root, progress=False)
         eids = [str(e) for e in one.search()]
         assert report.sessions_added == len(eids) == 12
@@ -135,7 +135,7 @@ def test_legacy_tables_are_read(root: Path, db: str | None, tmp_path: Path) -> N
         eid_0=eids[:, 0], eid_1=eids[:, 1], id_0=dataset_ids[:, 0], id_1=dataset_ids[:, 1]
     )
     _save(datasets, legacy / "datasets.pqt", meta)
-    with nt.Trove(root, db=db, create=True) as trove:
+    with nt.connect(root, db=db, create=True) as trove:
         report = trove.import_one(legacy / "datasets.pqt", progress=False)
         assert report.sessions_added == 12
         eids_found = [str(e) for e in one.search()]
@@ -149,7 +149,7 @@ def test_malformed_tables_change_nothing(root: Path, db: str | None, tmp_path: P
     bad = tmp_path / "bad"
     bad.mkdir()
     (bad / "sessions.pqt").write_bytes((root / "sessions.pqt").read_bytes())
-    with nt.Trove(root, db=db, create=True) as trove:
+    with nt.connect(root, db=db, create=True) as trove:
         with pytest.raises(NotFoundError, match="datasets.pqt"):
             trove.import_one(bad)
         datasets = pd.read_parquet(root / "datasets.pqt").drop(columns=["rel_path"])
@@ -177,7 +177,7 @@ def test_a_large_import_builds_the_indexes_after_the_rows(
     root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     one_cache(root)
-    with nt.Trove(root, db=f"sqlite:///{tmp_path / 'kept.db'}", create=True) as kept:
+    with nt.connect(root, db=f"sqlite:///{tmp_path / 'kept.db'}", create=True) as kept:
         kept.import_one(root, progress=False)  # too few rows to defer anything
         expected = _datasets(kept)
     monkeypatch.setattr(bulk, "DEFER_AT", 1)
@@ -191,7 +191,7 @@ def test_a_large_import_builds_the_indexes_after_the_rows(
 
     monkeypatch.setattr(onecache_import, "_upsert", spying_upsert)
     # A data root remembers its catalogue: this one is named, or it would reopen kept.db.
-    with nt.Trove(root, db=f"sqlite:///{tmp_path / 'deferred.db'}", create=True) as trove:
+    with nt.connect(root, db=f"sqlite:///{tmp_path / 'deferred.db'}", create=True) as trove:
         report = trove.import_one(root, progress=False)
         assert seen_during and all(missing == SECONDARY for missing in seen_during)
         assert bulk.missing_indexes(trove.catalog, s.datasets) == []
@@ -215,7 +215,7 @@ def test_a_failed_large_import_still_builds_the_indexes(
     datasets.loc[len(datasets) - 1, "eid"] = str(uuid.uuid4())
     _save(datasets, bad / "datasets.pqt", {"date_created": "2024-01-01 00:00"})
     monkeypatch.setattr(bulk, "DEFER_AT", 1)
-    with nt.Trove(root, create=True) as trove:
+    with nt.connect(root, create=True) as trove:
         with pytest.raises(ValidationError, match="is not in sessions.pqt"):
             trove.import_one(bad, progress=False)
         assert trove.table("datasets").get().empty

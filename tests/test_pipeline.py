@@ -174,7 +174,7 @@ def test_manual_qc_steps_and_qc_filters(trove: nt.Trove) -> None:
 
 
 def test_default_session_conditions_apply_unless_turned_off(root: Path, db: str | None) -> None:
-    with nt.Trove(
+    with nt.connect(
         root, db=db, table_defaults={"sessions": {"qc": ("CRITICAL", "<")}}, create=True
     ) as trove:
         usable, unusable = _sessions(trove, 2)

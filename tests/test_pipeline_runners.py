@@ -117,7 +117,7 @@ def test_a_killed_runners_claim_on_another_machine_goes_stale_with_its_lease(
 
 
 def test_worker_processes_record_tracebacks_from_the_workers(root: Path, tmp_path: Path) -> None:
-    with nt.Trove(root, create=True) as trove:
+    with nt.connect(root, create=True) as trove:
         eids = _sessions(trove, 4)
         trove.pipeline.add_step("registration", outputs=["alf/**"])
         report = trove.pipeline.run("registration", fail_on_odd_days, executor=2, progress=False)
@@ -138,7 +138,7 @@ def test_a_dask_local_cluster_runs_the_step(root: Path) -> None:
             dashboard_address=None,
         ) as cluster,
         distributed.Client(cluster) as client,
-        nt.Trove(root, create=True) as trove,
+        nt.connect(root, create=True) as trove,
     ):
         eids = _sessions(trove, 6)
         trove.pipeline.add_step("registration", outputs=["alf/*"])

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import neurotrove as nt
 from neurotrove import errors
 
@@ -76,10 +78,24 @@ def test_design_api_names_exist_on_trove() -> None:
     for name in names:
         method = getattr(nt.Trove, name)
         assert inspect.getdoc(method), f"Trove.{name} needs a docstring"
-    assert issubclass(nt.RemoteTrove, nt.Trove)
-    for name in [*names, "login", "refresh", "server_info"]:
-        method = getattr(nt.RemoteTrove, name)
-        assert inspect.getdoc(method), f"RemoteTrove.{name} needs a docstring"
+    for name in ("login", "refresh", "server_info"):  # what a served trove adds
+        assert inspect.getdoc(getattr(nt.Trove, name)), f"Trove.{name} needs a docstring"
+
+
+def test_remote_trove_is_a_deprecated_way_to_connect(tmp_path: Path) -> None:
+    with pytest.warns(DeprecationWarning, match=r"nt.connect\(url"):
+        trove = nt.RemoteTrove("http://127.0.0.1:9", mode="local", cache_dir=tmp_path)
+    with trove:
+        assert isinstance(trove, nt.Trove)
+        assert (trove.url, trove.mode) == ("http://127.0.0.1:9", "local")
+
+
+def test_a_local_trove_has_no_server_to_log_in_to(tmp_path: Path) -> None:
+    with nt.connect(tmp_path, create=True) as trove:
+        assert trove.url is None and trove.username is None
+        for call in (trove.refresh, trove.login, trove.server_info):
+            with pytest.raises(nt.ConfigError, match="local trove, which has no server"):
+                call()
 
 
 def test_error_tree() -> None:

@@ -40,7 +40,7 @@ def test_register_finds_sessions_with_and_without_lab(
 
 
 def test_register_report(example: ExampleTree, db: str | None) -> None:
-    with nt.Trove(example.root, db=db, create=True) as trove:
+    with nt.connect(example.root, db=db, create=True) as trove:
         report = trove.register(progress=False)
     assert report.sessions_seen == report.sessions_added == 12
     assert report.datasets_added == 204
@@ -149,7 +149,7 @@ def test_a_file_registered_without_md5_and_touched_is_a_change(
     example: ExampleTree, db: str | None
 ) -> None:
     target = example.root / KS005 / "alf" / "_ibl_wheel.position.npy"
-    with nt.Trove(example.root, db=db, create=True) as trove:
+    with nt.connect(example.root, db=db, create=True) as trove:
         trove.register(hash=False, progress=False)
         _touch(target)
         report = trove.register(progress=False)
@@ -231,13 +231,13 @@ def test_layouts_and_odd_folders(trove: nt.Trove) -> None:
 def test_ids_are_stable_across_catalogues(
     example: ExampleTree, db: str | None, tmp_path: Path
 ) -> None:
-    with nt.Trove(example.root, db=db, create=True) as first:
+    with nt.connect(example.root, db=db, create=True) as first:
         first.register(progress=False)
         ids_first = _datasets(first)
         eids_first = set(first.search().index)
     other = tmp_path / "copy"
     write_example_tree(other)
-    with nt.Trove(other, create=True) as second:
+    with nt.connect(other, create=True) as second:
         second.register(progress=False)
         second.register(progress=False)
         assert set(second.search().index) == eids_first
@@ -269,7 +269,7 @@ def test_default_revision_is_the_latest(registered: nt.Trove, example: ExampleTr
 
 
 def test_register_without_hash_then_with(example: ExampleTree, db: str | None) -> None:
-    with nt.Trove(example.root, db=db, create=True) as trove:
+    with nt.connect(example.root, db=db, create=True) as trove:
         report = trove.register(hash=False, progress=False)
         assert report.bytes_hashed == 0
         assert trove.table("datasets").count(hash=None) == 204
@@ -308,7 +308,7 @@ def test_a_killed_scan_leaves_a_consistent_catalogue(tmp_path: Path) -> None:
     assert 0 < sum(per_session) < SESSIONS * FILES, "the scan must be cut off part-way"
     assert set(per_session) == {FILES}, "every catalogued session has all its datasets"
     assert sessions == len(per_session)
-    with nt.Trove(root) as trove:
+    with nt.connect(root) as trove:
         report = trove.register(progress=False)
         assert report.datasets_added == SESSIONS * FILES - sum(per_session)
         assert trove.table("datasets").count() == SESSIONS * FILES

@@ -49,7 +49,7 @@ def _index_names(database: Path) -> set[str]:
 def test_a_large_first_registration_builds_the_indexes_after_the_rows(
     example: ExampleTree, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with nt.Trove(example.root, create=True) as plain:
+    with nt.connect(example.root, create=True) as plain:
         plain.register(progress=False)
         expected = _rows(plain)
     copy = tmp_path / "copy"
@@ -64,7 +64,7 @@ def test_a_large_first_registration_builds_the_indexes_after_the_rows(
         return write(catalog, *args, **kwargs)
 
     monkeypatch.setattr(register_module, "_write", spying_write)
-    with nt.Trove(copy, create=True) as trove:
+    with nt.connect(copy, create=True) as trove:
         report = trove.register(progress=False)
         assert report.datasets_added == 204
         assert seen_during and all(m == SECONDARY for m in seen_during)
@@ -88,7 +88,7 @@ def test_a_failed_large_registration_still_builds_the_indexes(
         raise OSError("disk full")
 
     monkeypatch.setattr(register_module, "_write", failing_write)
-    with nt.Trove(example.root, create=True) as trove:
+    with nt.connect(example.root, create=True) as trove:
         with pytest.raises(OSError, match="disk full"):
             trove.register(progress=False)
         assert bulk.missing_indexes(trove.catalog, s.datasets) == []
@@ -102,7 +102,7 @@ def test_a_killed_large_registration_gets_its_indexes_at_the_next_open(tmp_path:
     database = root / ".trove" / "catalog.db"
     register_and_kill(root, before="from neurotrove.catalog import bulk; bulk.DEFER_AT = 1")
     assert not set(SECONDARY) & _index_names(database), "the load was cut off before its end"
-    with nt.Trove(root) as trove:  # opening builds them
+    with nt.connect(root) as trove:  # opening builds them
         assert bulk.missing_indexes(trove.catalog, s.datasets) == []
         trove.register(progress=False)
         assert trove.table("datasets").count() == SESSIONS * FILES
@@ -110,7 +110,7 @@ def test_a_killed_large_registration_gets_its_indexes_at_the_next_open(tmp_path:
 
 
 def test_an_open_leaves_the_indexes_to_a_load_still_running(tmp_path: Path) -> None:
-    trove = nt.Trove(tmp_path, create=True)
+    trove = nt.connect(tmp_path, create=True)
     trove.close()
     database = tmp_path / ".trove" / "catalog.db"
     engine = sa.create_engine(f"sqlite:///{database}")
@@ -131,11 +131,11 @@ def test_an_open_leaves_the_indexes_to_a_load_still_running(tmp_path: Path) -> N
     )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
-        with nt.Trove(tmp_path) as opened:
+        with nt.connect(tmp_path) as opened:
             assert bulk.missing_indexes(opened.catalog, s.datasets) == [SECONDARY[0]]
     finally:
         holder.communicate("")
-    with nt.Trove(tmp_path) as opened:
+    with nt.connect(tmp_path) as opened:
         assert bulk.missing_indexes(opened.catalog, s.datasets) == []
 
 
@@ -212,7 +212,7 @@ def test_registering_with_worker_processes_records_the_same_md5s(
         return found
 
     monkeypatch.setattr(register_module, "scan_tree", scan_then_delete)
-    with nt.Trove(example.root, db=db, create=True) as trove:
+    with nt.connect(example.root, db=db, create=True) as trove:
         report = trove.register(progress=False)
         assert started == [trove.settings.hash_workers]
         frame = trove.table("datasets").get()

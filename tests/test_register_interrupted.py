@@ -59,7 +59,7 @@ def _complete_sessions(trove: nt.Trove) -> set[int]:
 def test_a_register_commits_every_two_seconds_of_work(tmp_path: Path, db: str | None) -> None:
     root = tmp_path / "data"
     total = _write_tree(root, sessions=30, values=64)  # 600 files: far from one batch by count
-    with nt.Trove(root, db=db, create=True) as trove:
+    with nt.connect(root, db=db, create=True) as trove:
         with pytest.raises(KeyboardInterrupt):
             register_tree(trove.catalog, trove.root, trove.root, clock=CtrlCAt(at=25))
         kept = trove.table("datasets").count()
@@ -81,7 +81,7 @@ def _fresh_trove(tree: tuple[Path, int], tmp_path: Path, db: str | None) -> tupl
     """A trove of hard links to the shared tree, with its own catalogue; its root and URL."""
     root = tmp_path / "data"
     subprocess.run(["cp", "-al", str(tree[0]), str(root)], check=True)
-    nt.Trove(root, db=db, create=True).close()
+    nt.connect(root, db=db, create=True).close()
     return root, db or f"sqlite:///{root / '.trove' / 'catalog.db'}"
 
 
@@ -106,7 +106,7 @@ def test_an_interrupted_trove_register_keeps_its_finished_work(
     kept = count_datasets(url)
     total = tree[1]
     assert 0 < kept < total, "the register must be cut off part-way, after its first commits"
-    with nt.Trove(root, db=db) as trove:
+    with nt.connect(root, db=db) as trove:
         assert _complete_sessions(trove) == {PER_SESSION}
         report = trove.register(progress=False)
         assert report.files_hashed == report.datasets_added == total - kept

@@ -24,7 +24,7 @@ import neurotrove as nt
 from neurotrove.config import Settings
 from neurotrove.demo import write_example_tree
 from neurotrove.jsonable import frame_records, to_jsonable
-from neurotrove.remote import RemoteTrove
+from neurotrove.remote.server import Server
 
 from .conftest import isolate_settings, module_catalogue
 from .serving import PASSWORD, ServerProcess, add_user
@@ -33,7 +33,7 @@ from .serving import PASSWORD, ServerProcess, add_user
 class Served:
     """A served demo trove: the server, the local trove, and a logged-in remote trove."""
 
-    def __init__(self, server: ServerProcess, local: nt.Trove, remote: RemoteTrove, home: Path):
+    def __init__(self, server: ServerProcess, local: nt.Trove, remote: nt.Trove, home: Path):
         self.server = server
         self.local = local
         self.remote = remote
@@ -51,11 +51,11 @@ def served(
         isolate_settings(env, home)
         root = tmp_path_factory.mktemp("served") / "data"
         write_example_tree(root)
-        local = nt.Trove(root, db=db, create=True)
+        local = nt.connect(root, db=db, create=True)
         local.register(progress=False)
         add_user(root, db, "alice")
         server = ServerProcess(root, db, home / "server.log").start()
-        remote = RemoteTrove(server.url, settings=Settings.load())
+        remote = nt.connect(server.url, settings=Settings.load())
         remote.login("alice", PASSWORD)
         try:
             yield Served(server, local, remote, home)
@@ -158,10 +158,10 @@ def test_every_dataset_loads_by_id_as_locally(served: Served) -> None:
         _same(remote.load_dataset_from_id(dataset_id), local.load_dataset_from_id(dataset_id))
 
 
-def fresh_client(served: Served, cache: Path, **changes: Any) -> RemoteTrove:
+def fresh_client(served: Served, cache: Path, **changes: Any) -> nt.Trove:
     """Another client of the served trove, logged in as alice, with a cache of its own."""
     settings = served.remote.settings.with_changes(cache_dir=cache, **changes)
-    return RemoteTrove(served.server.url, username="alice", settings=settings)
+    return nt.connect(served.server.url, username="alice", settings=settings)
 
 
 def test_a_file_is_downloaded_once_then_read_from_the_cache(
@@ -246,7 +246,9 @@ def test_an_unchanged_catalogue_costs_one_small_request(served: Served) -> None:
 
 
 def _api(served: Served) -> httpx.Client:
-    token = served.remote._current_token()
+    server = served.remote.server()
+    assert isinstance(server, Server)
+    token = server.current_token()
     return httpx.Client(
         base_url=f"{served.server.url}/api/v1", headers={"Authorization": f"Bearer {token}"}
     )

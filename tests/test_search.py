@@ -220,7 +220,7 @@ def test_dataset_search_sees_every_write(searchable: nt.Trove, db: str | None) -
     assert list(frame["task_protocol"]) == ["passive"]
     # A second Trove on the same catalogue (another process, as far as the snapshot knows)
     # writes; the first sees it at its next search.
-    with nt.Trove(searchable.root, db=db) as other:
+    with nt.connect(searchable.root, db=db) as other:
         other.table("datasets").insert(
             [{"eid": other.to_eid("FD_04/2020-01-02/002"), "rel_path": "spikes.times.npy"}]
         )

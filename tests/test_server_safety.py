@@ -28,8 +28,8 @@ from neurotrove.errors import (
     RemoteError,
     ValidationError,
 )
-from neurotrove.remote import RemoteTrove
 from neurotrove.remote.download import DownloadItem, download_all
+from neurotrove.remote.files import ServerFiles
 
 from .serving import PASSWORD, ServerProcess, add_user
 
@@ -53,13 +53,13 @@ class Lab:
         self.home = home
 
     def local(self) -> nt.Trove:
-        return nt.Trove(self.root, db=self.db)
+        return nt.connect(self.root, db=self.db)
 
-    def client(self, name: str = "client", **changes: object) -> RemoteTrove:
+    def client(self, name: str = "client", **changes: object) -> nt.Trove:
         settings = Settings.load(
             config_dir=self.home / name / "config", cache_dir=self.home / name / "cache"
         ).with_changes(**changes)
-        return RemoteTrove(self.server.url, username="alice", settings=settings)
+        return nt.connect(self.server.url, username="alice", settings=settings)
 
 
 def _lab(tmp_path: Path, db: str | None, *options: str, big: bool = False) -> Lab:
@@ -69,7 +69,7 @@ def _lab(tmp_path: Path, db: str | None, *options: str, big: bool = False) -> La
         folder = root / "cortexlab/Subjects/KS005/2019-04-01/001"
         (folder / BIG).parent.mkdir(parents=True, exist_ok=True)
         (folder / BIG).write_bytes(np.random.default_rng(0).bytes(BIG_SIZE))
-    with nt.Trove(root, db=db, create=True) as trove:
+    with nt.connect(root, db=db, create=True) as trove:
         trove.register(progress=False)
     add_user(root, db, "alice")
     server = ServerProcess(root, db, tmp_path / "server.log", *options).start()
@@ -169,10 +169,10 @@ def test_an_expired_token_is_replaced_by_one_fresh_login(
         monkeypatch.setenv("NEUROTROVE_USER", "alice")
         monkeypatch.setenv("NEUROTROVE_PASSWORD", PASSWORD)
         assert len(client.search()) == 1  # first login, from the environment
-        first = client._store.token(lab.server.url, "alice")
+        first = client.server().store.token(lab.server.url, "alice")
         time.sleep(1.5)
         assert len(client.search()) == 1  # expired: logged in again, once
-        assert client._store.token(lab.server.url, "alice") not in (None, first)
+        assert client.server().store.token(lab.server.url, "alice") not in (None, first)
         monkeypatch.setenv("NEUROTROVE_PASSWORD", "not the password")
         time.sleep(1.5)
         with pytest.raises(AuthError, match="wrong username or password"):
@@ -467,12 +467,14 @@ def test_a_download_cut_by_a_server_crash_resumes_after_a_restart(
         if len(received) == 1:
             lab.server.kill()
 
+    files = client.files
+    assert isinstance(files, ServerFiles)
     with pytest.raises(RemoteError, match="unreachable") as caught:
         download_all(
-            client._server(),
+            files.server.connection(),
             [item],
-            index=client._index,
-            locks=client._locks,
+            index=files.index,
+            locks=files.locks,
             workers=1,
             retries=1,
             progress=False,

@@ -59,7 +59,7 @@ def api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
         isolate_settings(env, work / "home")
         root = work / "data"
         write_example_tree(root, n_subjects=1, days=1, oddities=False)
-        with nt.Trove(root, db=db, create=True) as trove:
+        with nt.connect(root, db=db, create=True) as trove:
             trove.register(progress=False)
             trove.ephys.write_session(trove.search().index[0], [_probe(1, "probeA")])
         add_user(root, db, "alice")

@@ -257,7 +257,7 @@ def test_default_conditions_from_configuration(root, db, isolated_settings) -> N
     config = isolated_settings / "config"
     config.mkdir(exist_ok=True)
     (config / "config.toml").write_text('[defaults.sessions]\nqc = [50, "<"]\n')
-    with nt.Trove(root, db=db, create=True) as trove:
+    with nt.connect(root, db=db, create=True) as trove:
         trove.register_session("KS005", "2019-04-01")
         trove.register_session("KS005", "2019-04-01")
         trove.set_qc("KS005/2019-04-01/002", "CRITICAL")
@@ -267,6 +267,6 @@ def test_default_conditions_from_configuration(root, db, isolated_settings) -> N
         assert len(trove.search(subject="KS005")) == 1
     # The trove's own config.toml adds defaults too.
     (root / ".trove" / "config.toml").write_text("[defaults.sessions]\nnumber = 2\n")
-    with nt.Trove(root, db=db) as trove:
+    with nt.connect(root, db=db) as trove:
         assert trove.table("sessions").count() == 0  # qc < 50 and number == 2
         assert trove.table("sessions", use_defaults=False).count() == 2

@@ -35,8 +35,9 @@ if TYPE_CHECKING:
     from .loaders import AlfObject, register_loader
     from .qc import QC
     from .remote import RemoteTrove
+    from .trove.connect import connect
     from .trove.table import Table
-    from .trove.trove import Trove, connect
+    from .trove.trove import Trove
 
 __all__ = [
     "QC",
@@ -67,7 +68,8 @@ __all__ = [
 
 _HOMES = {
     **dict.fromkeys(("DatasetName", "RelPath", "SessionRef"), "alf"),
-    **dict.fromkeys(("Trove", "connect"), "trove.trove"),
+    "Trove": "trove.trove",
+    "connect": "trove.connect",
     "Settings": "config",
     **dict.fromkeys(
         (

@@ -42,7 +42,6 @@ import os
 import shutil
 import sqlite3
 import subprocess
-import sys
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -235,13 +234,9 @@ def restore_trove(trove: Trove, source: Path) -> dict[str, Any]:
 
 
 def _refuse_remote(trove: Trove, what: str) -> None:
-    served = sys.modules.get("neurotrove.remote.trove")
-    if served is not None and isinstance(trove, served.RemoteTrove):
-        raise ConfigError(
-            f"cannot {what} {trove.url} from here: this machine holds only a read-only "
-            f"mirror; run trove backup on the server, where its catalogue is",
-            url=trove.url,
-        )
+    """Refuse a backup or restore where the catalogue is a server's read-only mirror."""
+    command = "backup" if what == "back up" else what
+    trove.writes.direct(what, f"run trove {command} on the server, where its catalogue is")
 
 
 def _copy_sqlite(path: Path, target: Path) -> None:

@@ -15,12 +15,28 @@ import uuid
 from collections.abc import Mapping
 from enum import Enum
 from pathlib import PurePath
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["frame_records", "is_missing", "to_jsonable"]
+__all__ = ["frame_records", "is_dataframe", "is_missing", "to_jsonable"]
+
+
+def is_dataframe(value: Any) -> TypeGuard[pd.DataFrame]:
+    """Whether ``value`` is a pandas DataFrame, without importing pandas to find out.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> is_dataframe(pd.DataFrame()), is_dataframe({"a": [1]})
+    (True, False)
+    """
+    kind = type(value)
+    return any(
+        c.__name__ == "DataFrame" and c.__module__.partition(".")[0] == "pandas"
+        for c in kind.__mro__
+    )
 
 
 def is_missing(value: Any) -> bool:

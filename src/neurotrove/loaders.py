@@ -12,7 +12,6 @@ import json
 import logging
 import os
 import re
-import sys
 import zipfile
 import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -23,6 +22,7 @@ import numpy as np
 
 from .alf import DatasetName
 from .errors import NotFoundError, ValidationError
+from .jsonable import is_dataframe
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -390,8 +390,7 @@ def _shape(value: Any) -> tuple[int, ...] | None:
     """Return the shape of an array or DataFrame (what ONE checks), else None."""
     if isinstance(value, np.ndarray):
         return tuple(value.shape)
-    pandas = sys.modules.get("pandas")  # a DataFrame exists only once pandas is imported
-    if pandas is not None and isinstance(value, pandas.DataFrame):
+    if is_dataframe(value):
         return tuple(value.shape)
     return None
 

@@ -4,10 +4,10 @@ Every write here follows one pattern: read and check everything first (the rig, 
 session, the animals, the NWB file, the mask functions' output), then stage the files
 beside their targets (hidden, journaled), then record the datasets and the behaviour rows in
 one transaction and rename the files into place once it has committed
-(:meth:`~neurotrove.Trove._commit_files`). Any error before or during that transaction
-leaves the catalogue and the session folder as they were, and so does a kill: the next
-open or write of the trove removes what a killed insert staged, or finishes placing the
-files of one that had committed.
+(:meth:`~neurotrove.trove.catalogue_writes.CatalogueWrites.commit_files`). Any error before
+or during that transaction leaves the catalogue and the session folder as they were, and so
+does a kill: the next open or write of the trove removes what a killed insert staged, or
+finishes placing the files of one that had committed.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from ..errors import (
 )
 from ..files.hashing import file_md5
 from ..jsonable import to_jsonable
+from ..query.identify import session_folder, to_eid
 from .masks import compute_mask, load_function
 from .nwb import open_nwb, read_features, read_videos
 from .rigs import Feature, MaskDefinition, Rig, Video, build_rig
@@ -51,6 +52,7 @@ from .store import (
 from .trials import Events
 
 if TYPE_CHECKING:
+    from ..trove.catalogue_writes import CatalogueWrites
     from ..trove.trove import Trove
 
 __all__ = [
@@ -423,6 +425,7 @@ def _mask_rows(
 
 
 def insert_session(
+    writes: CatalogueWrites,
     trove: Trove,
     analysis_dir: Path | None,
     session: Any,
@@ -435,8 +438,8 @@ def insert_session(
     See :meth:`~neurotrove.behaviour.Behaviour.insert_nwb`.
     """
     with trove.catalog.read() as conn:
-        eid = trove._to_eid(conn, session)
-        folder = trove._session_folder(conn, eid)
+        eid = to_eid(conn, session, where=trove.root)
+        folder = session_folder(conn, trove.root, eid)
         _refuse_existing(conn, eid)
         rig = load_stored_rig(conn, rig_name)
         owners = resolve_animals(conn, eid, animals, rig)
@@ -454,7 +457,7 @@ def insert_session(
     subject_of = {number: subject for number, subject, _ in owners}
     digest = file_md5(nwb_path)
     now = utcnow()
-    with trove._file_write() as files:
+    with writes.file_write() as files:
         staging = Staging(eid, folder, files)
         rows: list[dict[str, Any]] = []
         for item in features:
@@ -538,7 +541,7 @@ def insert_session(
             _refuse_existing(conn, eid)
             _refuse_replaced(conn, rig)
 
-        trove._commit_files(eid, folder, staging.records, files, before=check, also=write)
+        writes.commit_files(eid, folder, staging.records, files, before=check, also=write)
     return eid
 
 
@@ -560,7 +563,7 @@ def session_context(
     NotFoundError
         When the session holds no behaviour.
     """
-    folder = trove._session_folder(conn, eid)
+    folder = session_folder(conn, trove.root, eid)
     key = conn.execute(
         sa.select(b.session_rigs.c.rig).where(b.session_rigs.c.session == eid)
     ).scalar()
@@ -584,6 +587,7 @@ def session_context(
 
 
 def recompute_session(
+    writes: CatalogueWrites,
     trove: Trove,
     analysis_dir: Path | None,
     eid: str,
@@ -616,7 +620,7 @@ def recompute_session(
     computed = [
         (m, compute_mask(m.name, m.function, functions[m.function], events, record)) for m in masks
     ]
-    with trove._file_write() as files:
+    with writes.file_write() as files:
         staging = Staging(eid, folder, files, replace=True)
         rows = _mask_rows(eid, rig, staging, computed)
 
@@ -628,5 +632,5 @@ def recompute_session(
         def serialise(conn: Connection) -> None:
             lock_key(conn, f"behaviour:{eid}")
 
-        trove._commit_files(eid, folder, staging.records, files, before=serialise, also=write)
+        writes.commit_files(eid, folder, staging.records, files, before=serialise, also=write)
     return [(mask.name, int((mask_events.data == 1).sum())) for mask, mask_events in computed]

@@ -44,43 +44,39 @@ A rig with one LED, a session recorded in it, and a mask function in the analysi
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConflictError, NotFoundError, ValidationError
 from ..files.atomic import STAGING_FOLDER, FileWrite, recover_writes
-from ..progress import progress_bar
 from .ingest import (
-    Functions,
-    insert_session,
     load_events,
-    recompute_session,
     session_context,
-    write_rig,
 )
 from .nwb import (
     ExportedFeature,
     VideoData,
-    relative_external_files,
     require_pynwb,
     write_nwb,
 )
-from .rigs import RigProblem, Video, check_rig, read_rig, rig_problems
+from .operations import (
+    INSERT_NWB,
+    RECOMPUTE_COLUMNS,
+    RECOMPUTE_MASKS,
+    UPLOAD_RIG,
+    MaskRecompute,
+)
+from .rigs import RigProblem, Video, read_rig, rig_problems
 from .store import stored_rows
 from .trials import Events, split_trials
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from ..remote.trove import RemoteTrove
     from ..trove.trove import Trove
 
 __all__ = ["RECOMPUTE_COLUMNS", "Behaviour", "mask_definitions"]
-
-RECOMPUTE_COLUMNS = ["eid", "subject", "date", "number", "mask", "trials", "error"]
-"""The columns of :meth:`Behaviour.recompute_masks`' report."""
 
 
 class Behaviour:
@@ -125,14 +121,6 @@ class Behaviour:
     @analysis_dir.setter
     def analysis_dir(self, folder: str | os.PathLike[str] | None) -> None:
         self._analysis_dir = None if folder is None else Path(folder).expanduser().resolve()
-
-    def _served(self) -> RemoteTrove | None:
-        """Return the trove if it is a served one (whose writes run on the server)."""
-        served = sys.modules.get("neurotrove.remote.trove")
-        if served is not None and isinstance(self._trove, served.RemoteTrove):
-            remote: RemoteTrove = self._trove
-            return remote
-        return None
 
     # -- rigs ------------------------------------------------------------------------------
 
@@ -193,26 +181,9 @@ class Behaviour:
         ConflictError
             When the name is taken (or, with ``replace``, sessions use that rig).
         """
-        remote = self._served()
-        if remote is not None:  # checked and stored by the server, with its analysis folder
-            document, _ = read_rig(rig)
-            body = {
-                "rig": document,
-                "name": name,
-                "experimenter": experimenter,
-                "masks": [dict(m) for m in masks],
-                "replace": replace,
-            }
-            remote.send("POST", "/behaviour/rigs", body)
-            return self.rig(name)
-        if not isinstance(name, str) or not name.strip() or len(name) > 255:
-            raise ValidationError(
-                f"rig name {name!r} must be non-empty text of at most 255 characters",
-                rig=name,
-            )
-        checked, definitions = check_rig(rig, masks=masks, analysis_dir=self.analysis_dir)
-        with self._trove.catalog.write() as conn:
-            write_rig(conn, checked, definitions, name, experimenter=experimenter, replace=replace)
+        self._trove.apply(
+            UPLOAD_RIG, rig, name, experimenter, list(masks), replace, self.analysis_dir
+        )
         return self.rig(name)
 
     def rig(self, name: str) -> dict[str, Any]:
@@ -286,40 +257,8 @@ class Behaviour:
         ConflictError
             When the session already holds behaviour.
         """
-        remote = self._served()
-        if remote is not None:  # the file is uploaded, checked, and inserted on the server
-            key = remote.to_eid(session)
-            source = Path(nwb_path).expanduser()
-            if not source.is_file():
-                raise ValidationError(f"NWB file {source} does not exist", path=str(source))
-            require_pynwb()
-            listed = [animals] if isinstance(animals, str | Mapping) else animals
-            names = (
-                None
-                if animals is None
-                else [a if isinstance(a, Mapping) else str(a) for a in listed]
-            )
-            videos = [
-                {"upload": remote.upload(source.parent / name), "path": name}
-                for name in relative_external_files(source)
-                if (source.parent / name).is_file()
-            ]
-            body = {
-                "upload": remote.upload(source),
-                "rig": rig,
-                "animals": names,
-                "videos": videos,
-            }
-            remote.send("POST", f"/behaviour/sessions/{key}/nwb", body)
-            return self.datasets(key)
-        require_pynwb()
-        eid = insert_session(
-            self._trove,
-            self.analysis_dir,
-            session,
-            animals,
-            Path(nwb_path).expanduser().resolve(),
-            rig,
+        eid = self._trove.apply(
+            INSERT_NWB, session, animals, Path(nwb_path).expanduser(), rig, self.analysis_dir
         )
         return self.datasets(eid)
 
@@ -417,8 +356,6 @@ class Behaviour:
             Without a session or conditions, or when a mask function fails (unless
             ``skip_errors``); the sessions before it keep their new masks.
         """
-        import pandas as pd
-
         if eid is not None and conditions:
             raise ValidationError("give a session or conditions, not both")
         if eid is not None:
@@ -436,46 +373,16 @@ class Behaviour:
                 "say which sessions' masks to recompute: an eid, or conditions on "
                 "trove.table('session_rigs') such as rig='redhex_1'"
             )
-        remote = self._served()
-        if remote is not None:  # the mask functions run on the server, from its analysis folder
-            body = {
-                "eid": None if eid is None else str(sessions.index[0]),
-                "masks": None if masks is None else list(masks),
-                "skip_errors": skip_errors,
-                "conditions": conditions,
-            }
-            answer = remote.send("POST", "/behaviour/masks/recompute", body)
-            frame = pd.DataFrame(answer["results"], columns=RECOMPUTE_COLUMNS)
-            frame["trials"] = frame["trials"].astype("Int64")
-            return frame
-        report: list[dict[str, Any]] = []
-        cache: Functions = {}
-        settings = self._trove.settings.progress if progress is None else progress
-        with progress_bar(len(sessions), "recomputing masks", enabled=settings) as bar:
-            for key, session in sessions.iterrows():
-                shown = {
-                    "eid": key,
-                    "subject": session["subject"],
-                    "date": session["date"],
-                    "number": session["number"],
-                }
-                try:
-                    done = recompute_session(
-                        self._trove, self.analysis_dir, str(key), masks, cache
-                    )
-                except (ValidationError, NotFoundError, ConflictError) as error:
-                    if not skip_errors:
-                        raise
-                    report.append({**shown, "mask": None, "trials": None, "error": error.message})
-                else:
-                    report += [
-                        {**shown, "mask": name, "trials": trials, "error": None}
-                        for name, trials in done
-                    ]
-                bar.advance()
-        frame = pd.DataFrame(report, columns=RECOMPUTE_COLUMNS)
-        frame["trials"] = frame["trials"].astype("Int64")
-        return frame
+        request = MaskRecompute(
+            sessions,
+            None if eid is None else str(sessions.index[0]),
+            None if masks is None else list(masks),
+            skip_errors,
+            conditions,
+            self._trove.settings.progress if progress is None else progress,
+            self.analysis_dir,
+        )
+        return self._trove.apply(RECOMPUTE_MASKS, request)
 
     # -- export ----------------------------------------------------------------------------
 

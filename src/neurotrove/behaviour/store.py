@@ -48,7 +48,7 @@ from ..errors import ConflictError
 from ..files.atomic import FileWrite
 from ..files.hashing import file_md5
 from ..identifiers import NEUROTROVE_NS, dataset_id
-from ..trove.writing import _file_record
+from ..trove.catalogue_writes import file_record
 
 __all__ = [
     "COLLECTION",
@@ -130,8 +130,8 @@ class Staging:
 
     Each file is staged in the write's :class:`~neurotrove.files.atomic.FileWrite` (renamed
     into place once the transaction that records it commits, see
-    :meth:`~neurotrove.Trove._commit_files`) or, when the target already holds the same
-    content, registered where it is.
+    :meth:`~neurotrove.trove.catalogue_writes.CatalogueWrites.commit_files`) or, when the
+    target already holds the same content, registered where it is.
 
     Parameters
     ----------
@@ -155,7 +155,7 @@ class Staging:
 
     def _record(self, rel_path: str, size: int, digest: str) -> str:
         rel = alf.parse_rel_path(rel_path)
-        self.records.append(_file_record(self.eid, rel, size, digest, None, True))
+        self.records.append(file_record(self.eid, rel, size, digest, None, True))
         return dataset_id(self.eid, str(rel))
 
     def _conflict(self, target: Path) -> ConflictError:

@@ -150,7 +150,7 @@ def trove_root(chosen: Options, near: str | Path | None = None) -> Path:
     holding the current folder; ``root`` set in ``config.toml``.
     """
     from ..config import Settings
-    from ..trove.trove import find_root
+    from ..trove.connect import find_root
 
     if chosen.root is not None and chosen.root_given:
         return chosen.root.expanduser()
@@ -180,7 +180,7 @@ def open_trove(
 
     Only commands that read (``remote=True``) work on a server; a local trove must exist.
     """
-    from ..trove.trove import connect
+    from ..trove.connect import connect
 
     chosen = options(ctx)
     if chosen.url is not None:

@@ -47,7 +47,7 @@ def login(
     """Log in to a server and keep the token (mode 0600) in the user config folder."""
     from ..config import Settings
     from ..remote.credentials import CredentialStore, normalise_url
-    from ..remote.trove import RemoteTrove
+    from ..trove.connect import connect
     from .cmd_user import read_password
     from .output import console
 
@@ -57,7 +57,7 @@ def login(
     if chosen_url is None:
         chosen_url = _ask("Server address (http://host:port)", store.default_server())
     address = normalise_url(chosen_url)
-    with RemoteTrove(address, settings=settings, mode="auto") as trove:
+    with connect(address, settings=settings, mode="auto") as trove:
         trove.server_info()  # a clear error now for a wrong address, before any question
         if username is None:
             suggested = (

@@ -54,7 +54,7 @@ def serve(
     from ..server import serve as run
     from ..server.accounts import Accounts, parse_duration
     from ..server.run import check_address
-    from ..trove.trove import connect
+    from ..trove.connect import connect
     from .output import console, note
 
     chosen = options(ctx)

@@ -35,6 +35,7 @@ import sqlalchemy as sa
 from ..catalog import ephys_schema as es
 from ..catalog import schema as s
 from ..errors import NeurotroveError, NotFoundError
+from ..query.identify import to_eid
 from .report import ImportReport
 from .writing import ProbeData, write_session_ephys
 
@@ -214,7 +215,7 @@ def import_alf(trove: Trove, eid: Any = None) -> ImportReport:
     )
     with trove.catalog.read() as conn:
         if eid is not None:
-            eid = trove._to_eid(conn, eid)
+            eid = to_eid(conn, eid, where=trove.root)
             query = query.where(d.session == eid)
         found: dict[str, list[str]] = {}
         for session, collection in conn.execute(query):

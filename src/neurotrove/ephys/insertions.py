@@ -20,6 +20,7 @@ from ..catalog.types import as_uuid_string
 from ..errors import ValidationError
 from ..query.conditions import compile_conditions
 from ..query.frames import select_records, to_records
+from ..query.identify import to_eid
 from ..query.sessions import compile_search, search_terms
 
 if TYPE_CHECKING:
@@ -89,7 +90,7 @@ def eid2pid(trove: Trove, eid: Any, details: bool = False, **filters: Any) -> tu
     A session without insertions gives empty lists (ONE gives ``None``).
     """
     with trove.catalog.read() as conn:
-        eid = trove._to_eid(conn, eid)
+        eid = to_eid(conn, eid, where=trove.root)
         where = [_p.session == eid, *_insertion_conditions(filters, trove.catalog.dialect)]
         rows = conn.execute(sa.select(_p.id, _p.name).where(*where).order_by(_p.name)).all()
         pids = [str(r.id) for r in rows]

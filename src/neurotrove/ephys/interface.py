@@ -27,7 +27,6 @@ array([['brain_observatory_1.1', 1, 1]], dtype=object)
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -40,14 +39,14 @@ from ..catalog import ephys_schema as es
 from ..catalog import schema as s
 from ..errors import NotFoundError, ValidationError
 from .filters import age_in_days, matching_units, unit_conditions, units_from
+from .operations import IMPORT_ALF, IMPORT_ALLEN, IMPORT_NWB, WRITE_SESSION
 from .report import ImportReport
 from .unit_columns import UnitSnapshot
-from .writing import ProbeData, write_session_ephys
+from .writing import ProbeData
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from ..remote.trove import RemoteTrove
     from ..trove.trove import Trove
     from .session_data import EphysSessionData
 
@@ -151,7 +150,9 @@ def _allen(key: str) -> Any:
     return _sessions.json[("allen", key)]
 
 
-def _drop(frame: pd.DataFrame, suppress: Iterable[str] | None, default: Sequence[str]) -> Any:
+def _drop(
+    frame: pd.DataFrame, suppress: Iterable[str] | None, default: Sequence[str]
+) -> pd.DataFrame:
     hidden = list(default if suppress is None else suppress)
     return frame.drop(columns=[c for c in hidden if c in frame.columns])
 
@@ -172,14 +173,6 @@ class Ephys:
     def __repr__(self) -> str:
         return f"<Ephys of {self.trove!r}>"
 
-    def _served(self) -> RemoteTrove | None:
-        """Return the trove if it is a served one (whose writes run on the server)."""
-        served = sys.modules.get("neurotrove.remote.trove")
-        if served is not None and isinstance(self.trove, served.RemoteTrove):
-            remote: RemoteTrove = self.trove
-            return remote
-        return None
-
     @property
     def _dialect(self) -> str:
         return self.trove.catalog.dialect
@@ -194,57 +187,29 @@ class Ephys:
         list of str
             The pids of the probes written.
         """
-        remote = self._served()
-        if remote is not None:
-            from .served import write_session
-
-            return write_session(remote, eid, probes)
-        with self.trove.catalog.write() as conn:
-            pids, _, _ = write_session_ephys(conn, self.trove._to_eid(conn, eid), probes)
-        return pids
+        return self.trove.apply(WRITE_SESSION, eid, probes)
 
     def import_alf(self, eid: Any = None) -> ImportReport:
         """Import probes, channels and units from registered ALF datasets (:mod:`.alf_import`).
 
-        On a served trove the server imports its own registered datasets (:mod:`.served`).
+        On a served trove the server imports its own registered datasets (:mod:`.to_server`).
         """
-        remote = self._served()
-        if remote is not None:
-            from . import served
-
-            return served.import_alf(remote, eid)
-        from .alf_import import import_alf
-
-        return import_alf(self.trove, eid)
+        return self.trove.apply(IMPORT_ALF, eid)
 
     def import_nwb(self, eid: Any, path: Any) -> ImportReport:
         """Import an NWB file's electrodes and units into a session (:mod:`.nwb_import`).
 
         On a served trove the file is uploaded and registered as a dataset of the session,
-        then imported on the server (:mod:`.served`).
+        then imported on the server (:mod:`.to_server`).
         """
-        remote = self._served()
-        if remote is not None:
-            from . import served
-
-            return served.import_nwb(remote, eid, path)
-        from .nwb_import import import_nwb
-
-        return import_nwb(self.trove, eid, path)
+        return self.trove.apply(IMPORT_NWB, eid, path)
 
     def import_allen(self, path: Any, *, lab: str | None = None) -> ImportReport:
         """Import an Allen project cache: its manifest and CSV tables (see :mod:`.allen`).
 
         On a served trove the manifest and tables are uploaded and imported on the server.
         """
-        remote = self._served()
-        if remote is not None:
-            from . import served
-
-            return served.import_allen(remote, path, lab)
-        from ..interop.allen import import_allen
-
-        return import_allen(self.trove, path, lab=lab)
+        return self.trove.apply(IMPORT_ALLEN, path, lab)
 
     def export_allen(self, folder: Any) -> Path:
         """Write the ephys tables as an Allen project cache that AllenSDK reads."""
@@ -388,7 +353,7 @@ class Ephys:
         sessions["channel_count"] = [channel_count[e] for e in sessions.index]
         sessions["probe_count"] = [probe_count[e] for e in sessions.index]
         sessions["ecephys_structure_acronyms"] = [sorted(structures[e]) for e in sessions.index]
-        return _drop(sessions, suppress, SUPPRESS_FROM_SESSION_TABLE)  # type: ignore[no-any-return]
+        return _drop(sessions, suppress, SUPPRESS_FROM_SESSION_TABLE)
 
     def get_probes(self, suppress: Iterable[str] | None = None) -> pd.DataFrame:
         """Probe insertions with unit and channel counts and their channels' structures.
@@ -411,7 +376,7 @@ class Ephys:
         probes["unit_count"] = [units.get(pid, 0) for pid in probes.index]
         probes["channel_count"] = [channels.get(pid, 0) for pid in probes.index]
         probes["ecephys_structure_acronyms"] = [acronyms.get(pid, []) for pid in probes.index]
-        return _drop(probes, suppress, SUPPRESS_FROM_PROBES)  # type: ignore[no-any-return]
+        return _drop(probes, suppress, SUPPRESS_FROM_PROBES)
 
     def get_channels(self, suppress: Iterable[str] | None = None) -> pd.DataFrame:
         """Channels with their probe's columns and how many default-filtered units peak there.
@@ -510,7 +475,7 @@ class Ephys:
             frame = self._units(conn, where, tier)
         if filter_by_validity:
             frame = frame.drop(columns="quality")
-        return _drop(frame, suppress, SUPPRESS_FROM_UNITS)  # type: ignore[no-any-return]
+        return _drop(frame, suppress, SUPPRESS_FROM_UNITS)
 
     def _units(self, conn: Connection, where: Sequence[Any], tier: int) -> Any:
         import pandas as pd
@@ -599,7 +564,7 @@ class Ephys:
 
         eid = self.session_eid(session_id)
         with self.trove.catalog.read() as conn:
-            metrics = self._analysis_metrics(conn, [_p.session == eid])
+            metrics: pd.DataFrame = self._analysis_metrics(conn, [_p.session == eid])
         if annotate:
             units = self.get_units(
                 filter_by_validity=filter_by_validity,
@@ -608,7 +573,7 @@ class Ephys:
             )
             metrics = pd.merge(units, metrics, left_index=True, right_index=True, how="inner")
             metrics.index.name = "ecephys_unit_id"
-        return metrics  # type: ignore[no-any-return]
+        return metrics
 
     def get_unit_analysis_metrics_by_session_type(
         self,
@@ -636,7 +601,7 @@ class Ephys:
         session_of = s.sessions.alias("typed")
         typed = sa.select(session_of.c.id).where(session_of.c.task_protocol == session_type)
         with self.trove.catalog.read() as conn:
-            metrics = self._analysis_metrics(conn, [_p.session.in_(typed)])
+            metrics: pd.DataFrame = self._analysis_metrics(conn, [_p.session.in_(typed)])
         if annotate:
             units = self.get_units(
                 filter_by_validity=filter_by_validity,
@@ -645,7 +610,7 @@ class Ephys:
             )
             metrics = pd.merge(units, metrics, left_index=True, right_index=True, how="inner")
             metrics.index.name = "ecephys_unit_id"
-        return metrics  # type: ignore[no-any-return]
+        return metrics
 
     # -- the get_all_* helpers -------------------------------------------------------------
 

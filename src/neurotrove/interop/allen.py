@@ -37,6 +37,7 @@ from ..ephys.writing import METRIC_ALIASES, UNIT_FIELDS, ProbeData, write_sessio
 from ..errors import NotFoundError, ValidationError
 from ..files.atomic import STAGING_FOLDER, FileWrite, recover_writes
 from ..query.conditions import compile_conditions
+from ..query.identify import next_session_number
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -282,7 +283,9 @@ def import_allen(
             if known is not None:  # imported before: the same session, wherever it is filed
                 record.update(known)
             else:  # a new session: the subject's next number that day
-                record["number"] = trove._next_number(conn, record["subject"], record["date"], lab)
+                record["number"] = next_session_number(
+                    conn, record["subject"], record["date"], lab
+                )
             subject = {
                 "nickname": record["subject"],
                 "lab": lab,

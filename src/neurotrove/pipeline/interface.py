@@ -25,7 +25,6 @@ suite2p             1     0             0
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,7 +37,7 @@ from ..catalog.pipeline_schema import STATUSES, pipeline_step_requirements, pipe
 from ..catalog.pipeline_schema import step_status as status_table
 from ..catalog.tables import table_spec
 from ..catalog.writes import utcnow
-from ..errors import CallHint, ConfigError, ConflictError, ValidationError
+from ..errors import CallHint, ConflictError, ValidationError
 from ..files.atomic import STAGING_FOLDER
 from ..files.locks import is_abandoned
 from ..query.frames import select_records, to_frame, to_records
@@ -633,11 +632,8 @@ class Pipeline:
             path.unlink(missing_ok=True)
 
     def _refuse_remote(self, what: str) -> None:
-        served = sys.modules.get("neurotrove.remote.trove")
-        if served is not None and isinstance(self._trove, served.RemoteTrove):
-            raise ConfigError(
-                f"pipeline {what} writes the catalogue, and {self._trove.url} is a served "
-                f"trove whose catalogue here is a read-only mirror; run the pipeline where "
-                f"the trove is, e.g. on the server with nt.connect(<data root>)",
-                url=self._trove.url,
-            )
+        """Refuse a pipeline write where the catalogue is a server's read-only mirror."""
+        self._trove.writes.direct(
+            f"pipeline {what}",
+            "run the pipeline where the trove is, e.g. on the server with nt.connect(<data root>)",
+        )

@@ -30,6 +30,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ..__about__ import __version__
 from ..errors import AuthError
+from ..trove.connect import connect
 from ..trove.trove import TROVE_DIR, Trove
 from .accounts import DEFAULT_TOKEN_TTL, Account, Accounts
 from .openapi import describe_api
@@ -187,7 +188,7 @@ def create_app(
     from .mirror_copies import BuildAfterWrites, SnapshotBuilder
     from .uploads import remove_stale_uploads
 
-    trove = Trove(root, db=db, create=False)
+    trove = connect(root, db=db, create=False)
     accounts = Accounts(trove.catalog, remember_passwords_s=REMEMBER_PASSWORDS_S)
     state = ServedTrove(trove, accounts, public_read, token_ttl)
     snapshots = SnapshotBuilder(trove.catalog, state.work_dir / "snapshots")

@@ -182,7 +182,7 @@ def init_trove(root: str | os.PathLike[str], *, db: str | None = None) -> InitRe
         When the catalogue cannot be reached or created; nothing was written.
     """
     from ..catalog.store import sqlite_url
-    from .trove import Trove
+    from .connect import connect
 
     folder = Path(root).expanduser().resolve()
     config = folder / TROVE_DIR / CONFIG_FILE
@@ -202,7 +202,7 @@ def init_trove(root: str | os.PathLike[str], *, db: str | None = None) -> InitRe
                 db=_where(current),
             )
         replaced = f"{_where(current)} ({problem})"
-    with Trove(folder, db=db, create=True) as trove:
+    with connect(folder, db=db, create=True) as trove:
         where, dialect = trove.catalog.where, trove.catalog.dialect
     recorded = recorded_db(load_toml(config), config)
     default = sqlite_url(folder / TROVE_DIR / CATALOG_FILE)

@@ -1,17 +1,13 @@
 """Trove methods that load datasets, with ONE's semantics for choosing files and revisions.
 
-A local trove reads files in place under its data root. Before any data are returned, each
-file is checked against the catalogue (:mod:`neurotrove.files.verify`): present on disk, the
-recorded size, and, when its modification time is not the one its md5 was computed from
-(or with ``check_hash``, always), the recorded md5. A file that fails is an error, never data.
+Which datasets a load means is decided here, from the catalogue; the trove's file store
+(:class:`~neurotrove.trove.parts.FileStore`) then gives their files, checked: in place under
+a local data root (:mod:`neurotrove.files.data_root`), or from a server through the download
+cache (:mod:`neurotrove.remote.files`). A file that fails its check is an error, never data.
 """
 
 from __future__ import annotations
 
-import logging
-import os
-import stat
-import threading
 import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -30,22 +26,21 @@ from ..errors import (
     NotFoundError,
     ValidationError,
 )
-from ..files.verify import FileState, verify_file
+from ..files.data_root import MTIME_COLUMN
 from ..loaders import AlfObject, assemble_object, load_file
 from ..query.datasets import filter_rows, last_before, select_for_load
-from .reading import _DATASET_SELECT, ReadingMixin, _looks_like_uuid
+from ..query.identify import looks_like_uuid, session_folder, to_eid
+from .parts import FileStore
+from .reading import _DATASET_SELECT, ReadingMixin
 
 __all__ = ["LoadingMixin"]
 
 Row = Mapping[str, Any]
 _d = s.datasets.c
 _WILDCARD = frozenset("*?[")
-_MTIME = "file_mtime_ns"
+_MTIME = MTIME_COLUMN
 """The column a load reads beside the records, and takes out of those it returns."""
 _LOAD_SELECT = [*_DATASET_SELECT, _d.file_mtime_ns.label(_MTIME)]
-_log = logging.getLogger("neurotrove.load")
-_warned = threading.Event()
-"""Set once a load has warned that files were md5-checked for a new modification time."""
 
 
 def _object_statement(by_object: bool) -> sa.Select[Any]:
@@ -83,6 +78,7 @@ class LoadingMixin(ReadingMixin):
     """Load datasets, objects and collections (mixed into :class:`~neurotrove.Trove`)."""
 
     settings: Settings
+    files: FileStore
 
     def _session_datasets(
         self, eid: Any, obj: str | None = None
@@ -93,10 +89,10 @@ class LoadingMixin(ReadingMixin):
         object's rows are read (no other row could match it). Other forms of the eid are
         resolved first.
         """
-        if not (isinstance(eid, uuid.UUID) or (isinstance(eid, str) and _looks_like_uuid(eid))):
+        if not (isinstance(eid, uuid.UUID) or (isinstance(eid, str) and looks_like_uuid(eid))):
             with self.catalog.read() as conn:
-                eid = self._to_eid(conn, eid)
-                folder = self._session_folder(conn, eid)
+                eid = to_eid(conn, eid, where=self.root)
+                folder = session_folder(conn, self.root, eid)
                 rows = self._dataset_rows(conn, [_d.session == eid], _LOAD_SELECT)
             return eid, folder, rows
         key = coerce_value("uuid", eid, "eid")
@@ -106,56 +102,13 @@ class LoadingMixin(ReadingMixin):
             keys = list(result.keys())
             found = result.all()
             if not found:
-                self._to_eid(conn, key)  # raises NotFoundError
+                to_eid(conn, key, where=self.root)  # raises NotFoundError
                 raise NotFoundError(f"session {key} is not in the catalogue", eid=key)
         folder_name, nickname, date, number, lab = found[0][:5]
         folder = self.root / (folder_name or str(alf.SessionRef(nickname, date, number, lab).path))
         names = keys[5:]
         rows = [dict(zip(names, row[5:], strict=True)) for row in found if row[5] is not None]
         return str(key), folder, rows
-
-    def _files(self, folder: Path, rows: Sequence[Row], eid: str) -> list[Path]:
-        """Check each dataset's file and return its path (the local file source).
-
-        Raises
-        ------
-        NotFoundError
-            When a file is not on disk.
-        HashMismatchError
-            When a file's content differs from the catalogue's record (its size, or its md5
-            when the mtime changed, or always with ``check_hash``).
-        """
-        paths = []
-        rechecked = 0
-        for row in rows:
-            path = folder / row["rel_path"]
-            try:
-                info = os.stat(path)
-            except (FileNotFoundError, NotADirectoryError):
-                info = None
-            if info is None or not stat.S_ISREG(info.st_mode):
-                state = "" if row["exists"] else " (the catalogue marks it missing)"
-                raise NotFoundError(
-                    f"{row['rel_path']} of session {eid} is not on disk at {path}{state}; "
-                    f"restore the file, or run trove register to update the catalogue",
-                    session=eid,
-                    dataset=row["rel_path"],
-                    path=str(path),
-                )
-            recorded = FileState(row["file_size"], row.get(_MTIME), row["hash"])
-            rechecked += verify_file(path, info, recorded, always_hash=self.settings.check_hash)
-            paths.append(path)
-        if rechecked:
-            _log.log(
-                logging.DEBUG if _warned.is_set() else logging.WARNING,
-                "%d file(s) of session %s were md5-checked because their modification time is "
-                "not the one registered; their content is unchanged; run trove register to "
-                "record the new times and skip this check (said once per process)",
-                rechecked,
-                eid,
-            )
-            _warned.set()
-        return paths
 
     def load_dataset(
         self,
@@ -195,7 +148,7 @@ class LoadingMixin(ReadingMixin):
         """
         eid, folder, rows = self._session_datasets(eid)
         row = select_for_load(rows, dataset, collection=collection, revision=revision, session=eid)
-        (path,) = self._files(folder, [row], eid)
+        (path,) = self.files.files(folder, [row], eid)
         return path if download_only else load_file(path)
 
     def load_datasets(
@@ -261,7 +214,7 @@ class LoadingMixin(ReadingMixin):
                 data.append(None)
                 continue
             try:
-                (path,) = self._files(folder, [row], eid)
+                (path,) = self.files.files(folder, [row], eid)
             except NotFoundError:
                 if assert_present:
                     raise
@@ -340,7 +293,7 @@ class LoadingMixin(ReadingMixin):
             f"object {obj!r} is in several collections; pass collection=",
             [ArgumentHint("collection")],
         )
-        paths = self._files(folder, matched, eid)
+        paths = self.files.files(folder, matched, eid)
         if download_only:
             return paths
         names = [alf.parse_filename(r["name"]) for r in matched]
@@ -382,7 +335,7 @@ class LoadingMixin(ReadingMixin):
                 session=eid,
                 collection=collection,
             )
-        paths = self._files(folder, matched, eid)
+        paths = self.files.files(folder, matched, eid)
         if download_only:
             return paths
         grouped: dict[tuple[str, str], list[tuple[alf.DatasetName, Path]]] = {}
@@ -418,7 +371,7 @@ class LoadingMixin(ReadingMixin):
             When no dataset has this id.
         """
         record, folder = self._locate_dataset(dataset_id, _LOAD_SELECT)
-        (path,) = self._files(folder, [record], record["eid"])
+        (path,) = self.files.files(folder, [record], record["eid"])
         output = path if download_only else load_file(path)
         return (output, _record(record)) if details else output
 

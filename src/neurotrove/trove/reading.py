@@ -5,23 +5,23 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Mapping, Sequence
-from pathlib import Path, PurePath
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from .. import alf
 from ..catalog import schema as s
 from ..catalog.store import Catalog
 from ..catalog.tables import rel_path_expression, table_spec
 from ..catalog.values import coerce_value
-from ..errors import MultipleFoundError, NotFoundError, ValidationError
+from ..errors import NotFoundError
 from ..qc import QC
 from ..query import presence
 from ..query.conditions import compile_conditions
 from ..query.datasets import filter_rows
 from ..query.frames import select_frame, select_records, to_frame, to_records
+from ..query.identify import EidLike, looks_like_uuid, session_folder, to_eid
 from ..query.sessions import compile_search, dataset_patterns, search_terms
 
 if TYPE_CHECKING:
@@ -70,7 +70,6 @@ _DATASET_SELECT = [
     _d.qc,
     _d.default_revision,
 ]
-EidLike = str | uuid.UUID | PurePath | Mapping[str, Any]
 
 
 class ReadingMixin:
@@ -224,7 +223,7 @@ class ReadingMixin:
         """
         spec = table_spec("sessions")
         with self.catalog.read() as conn:
-            eid = self._to_eid(conn, eid)
+            eid = to_eid(conn, eid, where=self.root)
             names, data = select_records(conn, spec, [s.sessions.c.id == eid], order=False)
         (details,) = to_records(spec, names, data)
         if full:
@@ -348,14 +347,14 @@ class ReadingMixin:
                 if default_revisions_only:
                     where.append(_d.default_revision.is_(True))
                 rows = self._dataset_rows(conn, where)
-            elif isinstance(eid, uuid.UUID) or (isinstance(eid, str) and _looks_like_uuid(eid)):
+            elif isinstance(eid, uuid.UUID) or (isinstance(eid, str) and looks_like_uuid(eid)):
                 # One query for a known session; an unknown one is told apart only when it
-                # lists nothing (then _to_eid raises NotFoundError).
+                # lists nothing (then to_eid raises NotFoundError).
                 rows = self._dataset_rows(conn, [_d.session == coerce_value("uuid", eid, "eid")])
                 if not rows:
-                    self._to_eid(conn, eid)
+                    to_eid(conn, eid, where=self.root)
             else:
-                rows = self._dataset_rows(conn, [_d.session == self._to_eid(conn, eid)])
+                rows = self._dataset_rows(conn, [_d.session == to_eid(conn, eid, where=self.root)])
         return filter_rows(
             rows,
             filename=filename,
@@ -416,7 +415,7 @@ class ReadingMixin:
                 raise NotFoundError(
                     f"dataset {key} belongs to no session, so it has no file here", dataset=key
                 )
-            folder = self._session_folder(conn, rows[0]["eid"])
+            folder = session_folder(conn, self.root, rows[0]["eid"])
         return rows[0], folder
 
     def list_collections(
@@ -484,79 +483,8 @@ class ReadingMixin:
         """
         with self.catalog.read() as conn:
             if isinstance(x, list):
-                return [self._to_eid(conn, item) for item in x]
-            return self._to_eid(conn, x)
-
-    def _to_eid(self, conn: Connection, x: EidLike) -> str:
-        if isinstance(x, uuid.UUID) or (isinstance(x, str) and _looks_like_uuid(x)):
-            eid = coerce_value("uuid", x, "eid")
-            found = conn.execute(sa.select(s.sessions.c.id).where(s.sessions.c.id == eid))
-            if found.scalar() is None:
-                raise NotFoundError(
-                    f"session {eid} is not in the catalogue of {self.root}", eid=eid
-                )
-            return str(eid)
-        if isinstance(x, Mapping):
-            missing = [k for k in ("subject", "date", "number") if k not in x]
-            if missing:
-                raise ValidationError(
-                    f"a session dict needs subject, date and number; {', '.join(missing)} "
-                    f"missing from {dict(x)!r}",
-                    session=dict(x),
-                )
-            return self._lookup(
-                conn,
-                str(x["subject"]),
-                x["date"],
-                x["number"],
-                x.get("lab"),
-                "lab" in x,
-                repr(dict(x)),
-            )
-        if isinstance(x, str | PurePath | os.PathLike):
-            text = os.fspath(x)
-            ref, _ = alf.find_session(text)
-            return self._lookup(
-                conn, ref.subject, ref.date, ref.number, ref.lab, ref.lab is not None, repr(text)
-            )
-        raise ValidationError(
-            f"{x!r} does not identify a session; give an eid, a session path, "
-            f"'subject/YYYY-MM-DD/NNN' or a dict with subject, date and number",
-            session=x,
-        )
-
-    def _lookup(
-        self,
-        conn: Connection,
-        subject: str,
-        date: Any,
-        number: Any,
-        lab: Any,
-        lab_given: bool,
-        shown: str,
-    ) -> str:
-        query = (
-            sa.select(s.sessions.c.id, s.sessions.c.lab)
-            .select_from(s.sessions.join(s.subjects, s.sessions.c.subject == s.subjects.c.id))
-            .where(
-                s.subjects.c.nickname == subject,
-                s.sessions.c.date == coerce_value("date", date, "date"),
-                s.sessions.c.number == coerce_value("int", number, "number"),
-            )
-        )
-        if lab_given:
-            query = query.where(s.sessions.c.lab == lab if lab else s.sessions.c.lab.is_(None))
-        rows = conn.execute(query).all()
-        if not rows:
-            raise NotFoundError(
-                f"no session {shown} in the catalogue of {self.root}", session=shown
-            )
-        if len(rows) > 1:
-            labs = ", ".join(str(r.lab) for r in rows)
-            raise MultipleFoundError(
-                f"session {shown} exists in several labs ({labs}); include the lab", session=shown
-            )
-        return str(rows[0].id)
+                return [to_eid(conn, item, where=self.root) for item in x]
+            return to_eid(conn, x, where=self.root)
 
     def eid2path(self, eid: EidLike) -> Path:
         """Return the folder of a session on this machine.
@@ -570,24 +498,7 @@ class ReadingMixin:
         'cortexlab/Subjects/KS005/2019-04-01/001'
         """
         with self.catalog.read() as conn:
-            return self._session_folder(conn, self._to_eid(conn, eid))
-
-    def _session_folder(self, conn: Connection, eid: str) -> Path:
-        row = conn.execute(
-            sa.select(
-                s.sessions.c.folder,
-                s.sessions.c.lab,
-                s.subjects.c.nickname,
-                s.sessions.c.date,
-                s.sessions.c.number,
-            )
-            .select_from(s.sessions.join(s.subjects, s.sessions.c.subject == s.subjects.c.id))
-            .where(s.sessions.c.id == eid)
-        ).one()
-        folder = row.folder or str(
-            alf.SessionRef(row.nickname, row.date, row.number, row.lab).path
-        )
-        return self.root / folder
+            return session_folder(conn, self.root, to_eid(conn, eid, where=self.root))
 
     def path2eid(self, path: str | os.PathLike[str]) -> str | None:
         """Return the eid of the session a path belongs to, or ``None`` if not catalogued.
@@ -601,14 +512,6 @@ class ReadingMixin:
             return self.to_eid(Path(path))
         except NotFoundError:
             return None
-
-
-def _looks_like_uuid(text: str) -> bool:
-    try:
-        uuid.UUID(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _dataset_frame(rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:

@@ -26,7 +26,6 @@ eid
 from __future__ import annotations
 
 import math
-import sys
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +33,7 @@ from ..catalog.store import Catalog
 from ..catalog.tables import TableSpec
 from ..catalog.writes import OnConflict, insert_records, update_records
 from ..errors import MultipleFoundError, NotFoundError, ValidationError
+from ..jsonable import is_dataframe
 from ..query.conditions import compile_conditions
 from ..query.frames import select_frame
 
@@ -208,9 +208,8 @@ def _records(
     """Normalise the forms ``insert`` accepts into a list of dicts, NaN read as missing."""
     if isinstance(records, Mapping):
         return [dict(records)]
-    pandas = sys.modules.get("pandas")  # a DataFrame can only come if pandas is imported
     rows: list[Any]
-    if pandas is not None and isinstance(records, pandas.DataFrame):
+    if is_dataframe(records):  # (pandas is imported only when a DataFrame is given)
         frame = records.reset_index() if records.index.name == key else records
         rows = frame.to_dict("records")
     else:

@@ -23,24 +23,16 @@ True
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
-from ..catalog.store import Catalog, sqlite_url
 from ..catalog.tables import table_spec
-from ..config import Settings, load_toml, table_defaults_from_toml
-from ..errors import CatalogError, ConfigError, NotFoundError
-from .init import (
-    CATALOG_FILE,
-    CONFIG_FILE,
-    TROVE_DIR,
-    create_trove,
-    recorded_db,
-    sqlite_file,
-)
+from ..errors import ConfigError
+from ..files.atomic import STAGING_FOLDER
+from .init import TROVE_DIR
 from .loading import LoadingMixin
+from .parts import ServerLink, TroveParts
 from .table import Table
 from .writing import WritingMixin
 
@@ -50,102 +42,154 @@ if TYPE_CHECKING:
     from ..interop.one_import import ImportReport
     from ..pipeline import Pipeline
 
-__all__ = ["TROVE_DIR", "Trove", "connect", "find_root"]
+__all__ = ["TROVE_DIR", "Trove"]
 
 
 class Trove(LoadingMixin, WritingMixin):
-    """A data root and its catalogue: search, list, load and register ALF data.
+    """A catalogue and its files: search, list, load and register ALF data.
+
+    Open one with :func:`~neurotrove.connect`, which picks its parts: a local data root, a
+    shared catalogue, or a server. Every trove has the same methods; a served one also logs
+    in (:meth:`login`) and refreshes its mirror (:meth:`refresh`).
 
     Parameters
     ----------
-    root : str or Path
-        The data root. Sessions live at ``<root>/[<lab>/Subjects/]<subject>/<date>/<NNN>``.
-    db : str, optional
-        A catalogue URL; the default is the SQLite file ``<root>/.trove/catalog.db``. A shared
-        PostgreSQL catalogue is ``postgresql://user@host:5432/dbname``.
-    settings : Settings, optional
-        Settings to use instead of those from the environment and ``config.toml``.
-    table_defaults : mapping, optional
-        Default conditions per table, over those of the configuration.
-    create : bool
-        Make ``root`` a trove when it is not one (as ``trove init`` does). By default a
-        folder that is missing or not a trove raises :class:`~neurotrove.errors.NotFoundError`,
-        so a mistyped path is never taken for a new, empty trove.
+    parts : TroveParts, or a data root
+        The catalogue it reads, the file store its files come from, the write path its
+        writes go to, and (served) its server (see :mod:`neurotrove.trove.parts`). A path
+        (with ``db=``, ``create=``, ``settings=``, ``table_defaults=``) opens that local
+        trove, as ``nt.connect(path, ...)`` does.
+    **options
+        With a path: the options of :func:`~neurotrove.connect`.
 
-    Raises
-    ------
-    NotFoundError
-        When ``root`` is missing or not a trove, and ``create`` is false.
-    ConfigError
-        When ``root`` is a file, a setting is wrong, or the catalogue URL is malformed or
-        needs a driver that is not installed.
-    CatalogError
-        When the catalogue cannot be reached. With ``create``, nothing was written then.
+    Attributes
+    ----------
+    root : Path
+        The folder sessions are laid out in: the data root, or a server's file cache.
+    catalog : Catalog
+        The catalogue queries read.
+    files : FileStore
+        Where files are read from.
+    writes : WritePath
+        Where writes go.
+    settings : Settings
+        The settings in force.
+    table_defaults : dict
+        Default conditions per table.
 
     Notes
     -----
     A trove holds database connections: close it, or use it as a context manager.
     """
 
-    mode = "local"
-    """Where queries are answered; a local trove always answers from its own catalogue."""
+    def __init__(self, parts: TroveParts | str | os.PathLike[str], **options: Any) -> None:
+        if isinstance(parts, TroveParts):
+            if options:
+                raise TypeError(f"Trove(parts) takes no options; got {', '.join(options)}")
+            built = parts
+        else:  # Trove(root, db=..., create=...), as before
+            from .connect import connect
 
-    def __init__(
-        self,
-        root: str | os.PathLike[str],
-        *,
-        db: str | None = None,
-        settings: Settings | None = None,
-        table_defaults: Mapping[str, Mapping[str, Any]] | None = None,
-        create: bool = False,
-    ) -> None:
+            built = connect(parts, **options).parts
         from ..ephys.tables import register_ephys_tables
 
         register_ephys_tables()  # trove.table("units") and friends
-        self.root = Path(root).expanduser().resolve()
-        _check_root(self.root, create)
-        trove_dir = self.root / TROVE_DIR
-        own_file = trove_dir / CONFIG_FILE
-        own_config = load_toml(own_file)
-        recorded = recorded_db(own_config, own_file)
-        self.settings = settings or Settings.load(root=self.root, db=db)
-        # The catalogue: the argument, else NEUROTROVE_DB or the user's config.toml, else the
-        # URL this trove was created with, else the embedded SQLite file.
-        self.db = db or self.settings.db or recorded or sqlite_url(trove_dir / CATALOG_FILE)
-        database = sqlite_file(self.db)
-        if not create and database is not None and not database.exists():
-            raise NotFoundError(
-                f"{self.root} has no catalogue ({database} does not exist); run trove init "
-                f"{self.root} first",
+        self.parts: TroveParts = built
+        self.root = built.root
+        self.catalog = built.catalog
+        self.files = built.files
+        self.writes = built.writes
+        self.settings = built.settings
+        self.table_defaults = built.table_defaults
+        self._server = built.server
+
+    @property
+    def mode(self) -> str:
+        """Where queries are answered: ``"local"`` for a local trove, else the served mode."""
+        return self.parts.mode
+
+    @property
+    def db(self) -> str | None:
+        """The catalogue's URL (a local trove); ``None`` for a served one."""
+        return self.parts.db
+
+    @property
+    def url(self) -> str | None:
+        """The server's address (a served trove); ``None`` for a local one."""
+        return self._server.url if self._server is not None else None
+
+    @property
+    def username(self) -> str | None:
+        """Who a served trove logs in as (``None`` until known, and for a local trove)."""
+        return self._server.username if self._server is not None else None
+
+    def server(self) -> ServerLink:
+        """Return this trove's server.
+
+        Raises
+        ------
+        ConfigError
+            For a local trove, which has none.
+        """
+        if self._server is None:
+            raise ConfigError(
+                f"{self.root} is a local trove, which has no server to log in to or refresh "
+                f"from; nt.connect('http://...') opens a served one",
                 root=str(self.root),
-                db=str(database),
             )
-        try:
-            self.catalog = (
-                create_trove(self.root, self.db, record=db) if create else Catalog(self.db)
-            )
-        except (CatalogError, ConfigError) as error:
-            if recorded is None or self.db != recorded:
-                raise
-            # Say where the URL came from, and how to record another.
-            raise type(error)(
-                f"{error.message} (the catalogue recorded in {own_file}; record another with "
-                f"trove init {self.root} --db URL)",
-                **error.context,
-            ) from None
-        try:
-            self._recover_writes()  # what a writer killed mid-write left: finished or removed
-        except BaseException:
-            self.catalog.close()
-            raise
-        own = table_defaults_from_toml(own_config, own_file)
-        self.table_defaults: dict[str, dict[str, Any]] = {}
-        for source in (own, self.settings.table_defaults, table_defaults or {}):
-            for table, conditions in source.items():
-                name = table_spec(table).name
-                self.table_defaults.setdefault(name, {}).update(conditions)
+        return self._server
+
+    def login(
+        self,
+        username: str | None = None,
+        password: str | None = None,
+        *,
+        make_default: bool = False,
+    ) -> str:
+        """Log in to the server and keep the token (never the password); return the token.
+
+        Credentials come from the arguments, else ``NEUROTROVE_USER``/``NEUROTROVE_PASSWORD``
+        (or ``DB_USER``/``DB_PASS``), else a prompt on a terminal. ``make_default`` makes
+        this server, and this user, what ``nt.connect()`` opens with no argument.
+
+        Raises
+        ------
+        AuthError
+            For wrong credentials, or none available without a terminal.
+        RemoteError
+            When the server is unreachable.
+        ConfigError
+            For a local trove.
+        """
+        return self.server().login(username, password, make_default=make_default)
+
+    def refresh(self) -> bool:
+        """Bring a served trove's mirror up to date now; return whether it changed.
+
+        Raises
+        ------
+        RemoteError
+            When the server is unreachable.
+        ConfigError
+            For a local trove.
+        """
+        return self.server().refresh()
+
+    def server_info(self) -> dict[str, Any]:
+        """Return what the server says of itself (``server``, ``version``, ``public_read``).
+
+        Raises
+        ------
+        RemoteError
+            When nothing answers at the address, or what answers is not a neurotrove server.
+        ConfigError
+            For a local trove.
+        """
+        return self.server().server_info()
 
     def __repr__(self) -> str:
+        if self._server is not None:
+            return f"<Trove {self.url} (mirror and cache in {self.root}, mode={self.mode!r})>"
         return f"<Trove {self.root} ({self.catalog.dialect})>"
 
     def __enter__(self) -> Self:
@@ -160,7 +204,9 @@ class Trove(LoadingMixin, WritingMixin):
         self.close()
 
     def close(self) -> None:
-        """Release the catalogue's connections."""
+        """Release the catalogue's connections, the file store's and the server's."""
+        self.writes.close()
+        self.files.close()
         self.catalog.close()
 
     @property
@@ -232,9 +278,10 @@ class Trove(LoadingMixin, WritingMixin):
         from ..interop.one_export import export_tables
 
         folder = Path(directory).expanduser().resolve() if directory is not None else self.root
-        self._recover_writes()
+        self.writes.recover_writes()
+        staging = self.root / STAGING_FOLDER
         return export_tables(
-            self.catalog, folder, origin=str(self.root), staging=self._staging
+            self.catalog, folder, origin=str(self.url or self.root), staging=staging
         ).folder
 
     def import_one(
@@ -326,122 +373,3 @@ class Trove(LoadingMixin, WritingMixin):
         from ..ephys.insertions import search_insertions
 
         return search_insertions(self, details, **filters)
-
-
-def _check_root(root: Path, create: bool) -> None:
-    """Refuse a file, and unless ``create``, a folder that is not a trove (or no folder)."""
-    if root.exists() and not root.is_dir():
-        raise ConfigError(f"{root} is a file, not a folder; give the data root", root=str(root))
-    if create or (root / TROVE_DIR).is_dir():
-        return
-    why = "no such folder" if not root.exists() else f"the folder has no {TROVE_DIR}"
-    raise NotFoundError(
-        f"there is no trove at {root} ({why}); to make one there, run trove init {root}, or "
-        f"nt.connect({str(root)!r}, create=True) in Python",
-        root=str(root),
-    )
-
-
-def find_root(start: str | os.PathLike[str] | None = None) -> Path | None:
-    """Return the data root holding ``start`` (a folder with ``.trove/``), or ``None``.
-
-    Examples
-    --------
-    >>> import tempfile, pathlib, neurotrove as nt
-    >>> root = pathlib.Path(tempfile.mkdtemp())
-    >>> _ = nt.connect(root, create=True)
-    >>> (root / "KS005").mkdir()
-    >>> find_root(root / "KS005") == root.resolve()
-    True
-    """
-    here = Path(start or Path.cwd()).expanduser().resolve()
-    for folder in (here, *here.parents):
-        if (folder / TROVE_DIR).is_dir():
-            return folder
-    return None
-
-
-def connect(
-    target: str | os.PathLike[str] | None = None,
-    *,
-    db: str | None = None,
-    create: bool | None = None,
-    username: str | None = None,
-    mode: str | None = None,
-    **settings: Any,
-) -> Trove:
-    """Open a trove: a server, a local data root, a shared catalogue, or the default one.
-
-    Parameters
-    ----------
-    target : str or Path, optional
-        A server (``http://labserver:8000``) or a data root. Without one: the ``url``
-        setting (``NEUROTROVE_URL``), else the default server chosen with ``trove login``,
-        else the default local trove (``NEUROTROVE_ROOT``, ``root`` in ``config.toml``, or
-        a folder in the user data directory), created on first use.
-    db : str, optional
-        A catalogue URL, e.g. ``postgresql://lab@dbhost/trove``, for a catalogue shared
-        between machines that see the same files.
-    create : bool, optional
-        Make ``target`` a trove when it is not one (as ``trove init`` does). The default:
-        only the default local trove (no ``target``) is made on first use; a ``target``
-        that is missing or not a trove raises :class:`~neurotrove.errors.NotFoundError`
-        naming it.
-    username : str, optional
-        For a server: who to log in as (default: ``NEUROTROVE_USER``, else the default user
-        of that server recorded by ``trove login``).
-    mode : {"auto", "local", "remote"}, optional
-        For a server: where queries are answered (see :class:`~neurotrove.remote.RemoteTrove`).
-    **settings
-        Settings that win over the environment and ``config.toml`` (see
-        :class:`~neurotrove.config.Settings`).
-
-    Returns
-    -------
-    Trove
-        A :class:`~neurotrove.remote.RemoteTrove` for a server.
-
-    Raises
-    ------
-    NotFoundError
-        For a ``target`` that is missing or not a trove (unless ``create``).
-    ConfigError
-        For a bad setting, or ``db=`` given with a server.
-
-    Examples
-    --------
-    >>> import tempfile, neurotrove as nt
-    >>> folder = tempfile.mkdtemp()
-    >>> nt.connect(folder, create=True).mode
-    'local'
-    >>> nt.connect(folder + "-typo")
-    Traceback (most recent call last):
-    ...
-    neurotrove.errors.NotFoundError: there is no trove at ...-typo (no such folder); ...
-    """
-    loaded = Settings.load(db=db, mode=mode, **settings)
-    text = os.fspath(target) if target is not None else None
-    if text is None:
-        from ..remote.credentials import CredentialStore
-
-        text = loaded.url or CredentialStore(loaded.config_dir).default_server()
-    if text is not None and text.lower().startswith(("http://", "https://")):
-        if db is not None:
-            raise ConfigError(
-                f"db= names a catalogue database, but {text} is a server, which has its own; "
-                f"leave db out",
-                url=text,
-            )
-        from ..remote.trove import RemoteTrove
-
-        return RemoteTrove(text, username=username, mode=mode, settings=loaded)
-    if username is not None:
-        raise ConfigError(
-            "username= is for servers (nt.connect('http://...', username=...)); a local trove "
-            "needs no login",
-            username=username,
-        )
-    root = Path(text) if text is not None else loaded.root
-    if create is None:
-        create = text is None  # the default trove is made on first use; a given one is not
-    return Trove(root, db=db or loaded.db, settings=loaded.with_changes(root=root), create=create)

@@ -1,56 +1,60 @@
 """Trove methods that write: register trees, subjects, sessions and files; update; set QC.
 
-Every write validates its input first and changes nothing on error, and every write is one
-transaction. Files copied into the trove are staged beside their target (hidden, journaled),
-checked, and renamed into place only after the transaction that records them has committed;
-a writer killed at any moment is finished or undone when the trove next opens or writes
-(:mod:`neurotrove.files.atomic` has the protocol).
+Each method checks its arguments and hands the write to the trove's write path
+(:class:`~neurotrove.trove.parts.WritePath`): straight into the catalogue for a local trove
+(:mod:`.catalogue_writes`), to the server for a served one (:mod:`neurotrove.remote.writes`).
+Every write is all or nothing; what it wrote is then read back from the catalogue.
 """
 
 from __future__ import annotations
 
-import contextlib
-import logging
 import os
-import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-import sqlalchemy as sa
-from sqlalchemy.engine import Connection
-
-from .. import alf
-from ..catalog import schema as s
-from ..catalog.locks import lock_key, lock_rows
-from ..catalog.tables import table_spec
-from ..catalog.values import coerce_value
-from ..catalog.writes import insert_records, update_records
-from ..config import Settings
-from ..errors import ConflictError, NeurotroveError, NotFoundError, ValidationError
-from ..files.atomic import STAGING_FOLDER, FileWrite, StagedFile, recover_writes
-from ..files.hashing import file_md5
-from ..files.paths import inside_root
+from ..errors import ValidationError
 from ..qc import QC
+from .operations import Operation
+from .parts import WritePath, as_paths
 from .reading import ReadingMixin
 
 if TYPE_CHECKING:
     import pandas as pd
 
+    from ..config import Settings
     from ..files.register import RegisterReport
 
-__all__ = ["Upload", "WritingMixin", "recorded_hashes"]
+__all__ = ["SESSION_FIELDS", "SUBJECT_FIELDS", "Upload", "WritingMixin"]
 
-log = logging.getLogger("neurotrove")
+T = TypeVar("T")
 
-_d = s.datasets.c
+SUBJECT_FIELDS = ("nickname", "lab", "sex", "birth_date", "species", "strain", "genotype", "json")
+"""A subject's fields: what ``register_subject`` and ``POST /subjects`` take."""
+
+SESSION_FIELDS = (
+    "subject",
+    "date",
+    "number",
+    "lab",
+    "task_protocol",
+    "projects",
+    "users",
+    "location",
+    "start_time",
+    "end_time",
+    "narrative",
+    "json",
+)
+"""A session's fields: what ``register_session`` and ``POST /sessions`` take."""
 
 
 class WritingMixin(ReadingMixin):
     """Register and update data (mixed into :class:`~neurotrove.Trove`)."""
 
     settings: Settings
+    writes: WritePath
 
     def register(
         self,
@@ -92,19 +96,14 @@ class WritingMixin(ReadingMixin):
         -------
         RegisterReport
         """
-        from ..files.register import register_tree  # the scanner: not needed to search or load
-
         start = self.root if path is None else Path(path).expanduser()
         if not start.is_absolute():
             start = self.root / start
-        return register_tree(
-            self.catalog,
-            self.root,
+        return self.writes.register(
             start,
             hash=hash,
             accept_changes=accept_changes,
             progress=self.settings.progress if progress is None else progress,
-            workers=self.settings.hash_workers,
         )
 
     def register_subject(
@@ -126,21 +125,10 @@ class WritingMixin(ReadingMixin):
         ConflictError
             When the lab already has a subject of that nickname.
         """
-        record = {
-            "nickname": nickname,
-            "lab": lab,
-            "sex": sex,
-            "birth_date": birth_date,
-            "species": species,
-            "strain": strain,
-            "genotype": genotype,
-            "json": dict(json) if json is not None else None,
-        }
-        with self.catalog.write() as conn:
-            result = insert_records(
-                conn, table_spec("subjects"), [{k: v for k, v in record.items() if v is not None}]
-            )
-        return str(result.keys[0])
+        given = dict(locals())
+        fields = {name: given[name] for name in SUBJECT_FIELDS}
+        fields["json"] = dict(json) if json is not None else None
+        return self.writes.register_subject(fields)
 
     def register_session(
         self,
@@ -176,63 +164,11 @@ class WritingMixin(ReadingMixin):
         ConflictError
             When that subject already has a session with this date and number.
         """
-        record: dict[str, Any] = {
-            "subject": subject,
-            "date": date,
-            "task_protocol": task_protocol,
-            "projects": list(projects),
-            "users": list(users),
-            "location": location,
-            "start_time": start_time,
-            "end_time": end_time,
-            "narrative": narrative,
-            "json": dict(json) if json is not None else None,
-        }
-        if lab is not None:
-            record["lab"] = lab
-        spec = table_spec("sessions")
-        with self.catalog.write() as conn:
-            if number is None:
-                lock_key(conn, f"session-number:{subject}")
-                record["number"] = self._next_number(conn, subject, date, lab)
-            else:
-                record["number"] = number
-            try:
-                result = insert_records(
-                    conn, spec, [{k: v for k, v in record.items() if v is not None}]
-                )
-            except ConflictError:
-                shown = f"{subject}/{date}/{int(record['number']):03d}"
-                raise ConflictError(
-                    f"session {shown} already exists{f' in lab {lab}' if lab else ''}; leave "
-                    f"out the number to add the next one of that day",
-                    session=shown,
-                ) from None
-            eid = str(result.keys[0])
-            folder = self._session_folder(conn, eid)
-        folder.mkdir(parents=True, exist_ok=True)
-        return eid
-
-    def _next_number(self, conn: Connection, subject: str, date: Any, lab: str | None) -> int:
-        query = (
-            sa.select(sa.func.max(s.sessions.c.number))
-            .select_from(s.sessions.join(s.subjects, s.sessions.c.subject == s.subjects.c.id))
-            .where(
-                s.subjects.c.nickname == subject,
-                s.sessions.c.date == coerce_value("date", date, "date"),
-            )
-        )
-        if lab is not None:
-            query = query.where(s.subjects.c.lab == lab)
-        highest = conn.execute(query).scalar()
-        if highest is not None and int(highest) >= 999:  # ALF numbers have three digits
-            raise ConflictError(
-                f"subject {subject!r} has a session numbered {highest} on {date}, the highest "
-                f"ALF number; give a free number below it",
-                subject=subject,
-                date=str(date),
-            )
-        return 1 if highest is None else int(highest) + 1
+        given = dict(locals())
+        fields = {name: given[name] for name in SESSION_FIELDS}
+        fields.update(projects=list(projects), users=list(users))
+        fields["json"] = dict(json) if json is not None else None
+        return self.writes.register_session(fields)
 
     def register_files(
         self,
@@ -279,31 +215,18 @@ class WritingMixin(ReadingMixin):
         ConflictError
             When a target exists with different content.
         """
-        sources = (
-            [Path(paths)] if isinstance(paths, str | os.PathLike) else [Path(p) for p in paths]
-        )
+        sources = as_paths(paths)
         if not sources:
             raise ValidationError("register_files needs at least one file", eid=str(eid))
-        qc_value = int(QC.parse(qc)) if qc is not None else None
-        with self.catalog.read() as conn:
-            eid = self._to_eid(conn, eid)
-            folder = self._session_folder(conn, eid)
-        plans = [self._plan_file(folder, source, collection, revision) for source in sources]
-        with self._file_write() as files:
-            records = []
-            for source, rel in plans:
-                target = folder / str(rel)
-                if source.resolve() == target.resolve():
-                    size, digest = source.stat().st_size, file_md5(source)
-                elif target.exists():
-                    digest = file_md5(source)
-                    _same_content(target, digest)
-                    size = target.stat().st_size
-                else:
-                    item = files.stage_copy(source, target, dataset=(eid, str(rel)))
-                    size, digest = int(item.size or 0), str(item.md5)
-                records.append(_file_record(eid, rel, size, digest, qc_value, default_revision))
-            return self._commit_files(eid, folder, records, files)
+        ids = self.writes.register_files(
+            eid,
+            sources,
+            collection=collection,
+            revision=revision,
+            qc=int(QC.parse(qc)) if qc is not None else None,
+            default_revision=default_revision,
+        )
+        return self.datasets_of(self.to_eid(eid), ids)
 
     def register_uploads(
         self,
@@ -340,150 +263,28 @@ class WritingMixin(ReadingMixin):
         ConflictError
             When a dataset's file exists with different content.
         """
-        if not uploads:
-            raise ValidationError("register_uploads needs at least one file", eid=str(eid))
-        qc_value = int(QC.parse(qc)) if qc is not None else None
-        with self.catalog.read() as conn:
-            eid = self._to_eid(conn, eid)
-            folder = self._session_folder(conn, eid)
-        planned = []
-        for upload in uploads:
-            rel = alf.parse_rel_path(upload.rel_path)
-            planned.append((upload, rel, inside_root(self.root, folder / str(rel))))
-        with self._file_write() as files:
-            records = []
-            for upload, rel, target in planned:
-                if target.exists():
-                    _same_content(target, upload.md5)
-                else:
-                    files.stage_link(
-                        upload.path,
-                        target,
-                        size=upload.size,
-                        md5=upload.md5,
-                        dataset=(eid, str(rel)),
-                    )
-                records.append(
-                    _file_record(eid, rel, upload.size, upload.md5, qc_value, default_revision)
-                )
-            return self._commit_files(eid, folder, records, files)
+        ids = self.writes.register_uploads(
+            eid,
+            uploads,
+            qc=int(QC.parse(qc)) if qc is not None else None,
+            default_revision=default_revision,
+        )
+        return self.datasets_of(self.to_eid(eid), ids)
 
-    @property
-    def _staging(self) -> Path:
-        """Where this trove's write journals live."""
-        return self.root / STAGING_FOLDER
+    def datasets_of(self, eid: str, ids: Sequence[str]) -> pd.DataFrame:
+        """Return the datasets ``ids`` of session ``eid``, as ``list_datasets(details=True)``.
 
-    def _recover_writes(self) -> None:
-        """Finish or undo what writers killed mid-write left (see :mod:`.files.atomic`)."""
-        placed, removed = recover_writes(self._staging, lambda keys: recorded_hashes(self, keys))
-        if placed or removed:
-            log.warning(
-                "%s: settled writes that were killed part-way: %d committed files put in "
-                "place, %d staged files removed",
-                self.root,
-                placed,
-                removed,
-            )
-
-    def _file_write(self) -> FileWrite:
-        """Start a write of files into the trove, after recovering interrupted ones."""
-        self._recover_writes()
-        return FileWrite(self._staging)
-
-    def _commit_files(
-        self,
-        eid: str,
-        folder: Path,
-        records: list[dict[str, Any]],
-        files: FileWrite,
-        *,
-        before: Callable[[Connection], None] | None = None,
-        also: Callable[[Connection], None] | None = None,
-    ) -> pd.DataFrame:
-        """Record datasets in one transaction, then rename their staged files into place.
-
-        ``before`` runs first in the transaction (to take a lock and check that the write
-        still applies); ``also`` writes more rows after the datasets. A failure before the
-        commit leaves neither rows nor files. The files are renamed after the commit, under
-        the placement lock taken as the transaction's last step; should a rename fail then,
-        the rows of the files not placed are marked missing and the error says which.
+        Examples
+        --------
+        >>> import tempfile, neurotrove as nt
+        >>> trove = nt.connect(tempfile.mkdtemp(), create=True)
+        >>> eid = trove.register_session("KS005", "2019-04-01")
+        >>> trove.datasets_of(eid, []).empty
+        True
         """
-        mtimes = {str(item.target): item.mtime_ns for item in files.staged}
-        try:
-            with self.catalog.write(before_commit=files.lock_placement) as conn:
-                if before is not None:
-                    before(conn)
-                result = insert_records(
-                    conn,
-                    table_spec("datasets"),
-                    [{k: v for k, v in r.items() if v is not None} for r in records],
-                    on_conflict="update",
-                )
-                if also is not None:
-                    also(conn)
-                _record_mtimes(conn, folder, records, mtimes)
-        except BaseException:
-            if files.placing:  # the commit failed, or maybe not: recovery asks the rows
-                files.abandon()
-                with contextlib.suppress(NeurotroveError, OSError):
-                    self._recover_writes()
-            raise
-        failed = files.place()
-        if failed:
-            self._mark_missing([item for item, _ in failed])
-            item, error = failed[0]
-            raise ValidationError(
-                f"recorded {len(records)} files of session {eid}, but could not put "
-                f"{len(failed)} in place ({item.target}: {error.strerror or error}); they are "
-                f"recorded as missing: check the disk, then register them again",
-                session=eid,
-                path=str(item.target),
-            )
         frame = self.list_datasets(eid, details=True, qc="CRITICAL")
-        selected: pd.DataFrame = frame.loc[[k for k in result.keys if k in frame.index]]
+        selected: pd.DataFrame = frame.loc[[k for k in ids if k in frame.index]]
         return selected
-
-    def _mark_missing(self, items: Sequence[StagedFile]) -> None:
-        """Mark the rows of files that could not be placed ``exists=False`` (if still theirs)."""
-        with self.catalog.write() as conn:
-            for item in items:
-                if item.dataset is None:
-                    continue
-                rel = alf.parse_rel_path(item.dataset[1])
-                conn.execute(
-                    sa.update(s.datasets)
-                    .where(
-                        _d.session == item.dataset[0],
-                        _d.collection == rel.collection,
-                        _d.revision == rel.revision,
-                        _d.name == str(rel.name),
-                        _d.hash == item.md5,
-                    )
-                    .values(exists=False)
-                )
-
-    def _plan_file(
-        self, folder: Path, source: Path, collection: str | None, revision: str | None
-    ) -> tuple[Path, alf.RelPath]:
-        if not source.is_file():
-            raise ValidationError(f"{source} is not a file", path=str(source))
-        resolved = source.resolve()
-        if resolved.is_relative_to(folder.resolve()):
-            rel = alf.parse_rel_path(resolved.relative_to(folder.resolve()).as_posix())
-            for given, found, what in (
-                (collection, rel.collection, "collection"),
-                (revision, rel.revision, "revision"),
-            ):
-                if given is not None and given != found:
-                    raise ValidationError(
-                        f"{source} is in the session folder with {what} {found!r}, not "
-                        f"{given!r}; leave {what} out or move the file",
-                        path=str(source),
-                    )
-            return source, rel
-        rel_text = alf.build_rel_path(source.name, collection or "", revision or "")
-        inside_root(self.root, folder / rel_text)
-        return source, alf.parse_rel_path(rel_text)
 
     def update_session(self, eid: Any, **fields: Any) -> dict[str, Any]:
         """Change a session's fields; ``json`` and ``extended_qc`` are merged, not replaced.
@@ -495,25 +296,7 @@ class WritingMixin(ReadingMixin):
         """
         if not fields:
             raise ValidationError("update_session needs fields to change, e.g. narrative=...")
-        spec = table_spec("sessions")
-        with self.catalog.write() as conn:
-            eid = self._to_eid(conn, eid)
-            lock_rows(conn, s.sessions, "id", [eid])  # merged into what is stored now
-            for name in ("json", "extended_qc"):
-                if name in fields and fields[name] is not None:
-                    if not isinstance(fields[name], Mapping):
-                        raise ValidationError(
-                            f"{name} must be a dict to merge into the session's {name}", field=name
-                        )
-                    stored = (
-                        conn.execute(
-                            sa.select(s.sessions.c[name]).where(s.sessions.c.id == eid)
-                        ).scalar()
-                        or {}
-                    )
-                    fields[name] = {**stored, **fields[name]}
-            update_records(conn, spec, fields, [s.sessions.c.id == eid])
-        return self.get_details(eid)
+        return self.get_details(self.writes.update_session(eid, fields))
 
     def set_qc(
         self, target: Any, qc: Any, *, extended_qc: Mapping[str, Any] | None = None
@@ -528,39 +311,15 @@ class WritingMixin(ReadingMixin):
         NotFoundError
             When ``target`` is neither a session nor a dataset.
         """
-        value = int(QC.parse(qc))
-        key = _uuid_or_none(target)
-        with self.catalog.write() as conn:
-            dataset = None
-            if key is not None:
-                lock_rows(conn, s.datasets, "id", [key])  # merged into what is stored now
-                dataset = conn.execute(sa.select(_d.id, _d.json).where(_d.id == key)).first()
-            if dataset is not None:
-                stored = dataset.json or {}
-                values: dict[str, Any] = {"qc": value}
-                if extended_qc is not None:
-                    merged = {**stored.get("extended_qc", {}), **extended_qc}
-                    values["json"] = {**stored, "extended_qc": merged}
-                conn.execute(sa.update(s.datasets).where(_d.id == key).values(**values))
-                return
-            try:
-                eid = self._to_eid(conn, target)
-            except NotFoundError:
-                raise NotFoundError(
-                    f"{target} is neither a session nor a dataset of {self.root}",
-                    target=str(target),
-                ) from None
-            values = {"qc": value}
-            if extended_qc is not None:
-                lock_rows(conn, s.sessions, "id", [eid])
-                stored = (
-                    conn.execute(
-                        sa.select(s.sessions.c.extended_qc).where(s.sessions.c.id == eid)
-                    ).scalar()
-                    or {}
-                )
-                values["extended_qc"] = {**stored, **extended_qc}
-            update_records(conn, table_spec("sessions"), values, [s.sessions.c.id == eid])
+        self.writes.set_qc(target, int(QC.parse(qc)), extended_qc)
+
+    def apply(self, operation: Operation[T], *args: Any, **kwargs: Any) -> T:
+        """Carry out a capability's write (an :class:`~.operations.Operation`) on this trove.
+
+        The write path decides how: in the catalogue for a local trove, on the server for a
+        served one (or refused, with the operation's advice, when only the server can).
+        """
+        return cast(T, self.writes.run(operation, self, *args, **kwargs))  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
@@ -583,82 +342,3 @@ class Upload:
     rel_path: str
     size: int
     md5: str
-
-
-def _file_record(
-    eid: str, rel: alf.RelPath, size: int, digest: str, qc: int | None, default_revision: bool
-) -> dict[str, Any]:
-    return {
-        "eid": eid,
-        "rel_path": str(rel),
-        "file_size": size,
-        "hash": digest,
-        "exists": True,
-        "qc": qc,
-        "default_revision": default_revision,
-        "file_mtime_ns": None,
-    }
-
-
-def _same_content(target: Path, digest: str) -> None:
-    """Refuse to register a file over an existing one with other content."""
-    if file_md5(target) != digest:
-        raise ConflictError(
-            f"{target} already exists with different content; register the new file under "
-            f"another revision (revision=...)",
-            path=str(target),
-        )
-
-
-def _uuid_or_none(value: Any) -> str | None:
-    try:
-        return str(uuid.UUID(str(value))) if isinstance(value, str | uuid.UUID) else None
-    except ValueError:
-        return None
-
-
-def _record_mtimes(
-    conn: Connection,
-    folder: Path,
-    records: Sequence[Mapping[str, Any]],
-    staged: Mapping[str, int | None],
-) -> None:
-    """Store the files' mtimes (a rename keeps them), so the next scan knows they are unchanged."""
-    for record in records:
-        target = folder / record["rel_path"]
-        mtime = staged.get(str(target))
-        if mtime is None:
-            mtime = target.stat().st_mtime_ns
-        rel = alf.parse_rel_path(record["rel_path"])
-        conn.execute(
-            sa.update(s.datasets)
-            .where(
-                _d.session == record["eid"],
-                _d.collection == rel.collection,
-                _d.revision == rel.revision,
-                _d.name == str(rel.name),
-            )
-            .values(file_mtime_ns=mtime)
-        )
-
-
-def recorded_hashes(trove: WritingMixin, keys: Sequence[tuple[str, str, str]]) -> list[bool]:
-    """Whether the catalogue records each ``(session eid, rel_path, md5)``.
-
-    This is how recovery tells a killed write that committed (its rows hold the staged
-    files' md5s) from one that did not.
-    """
-    found: list[bool] = []
-    with trove.catalog.read() as conn:
-        for eid, rel_path, md5 in keys:
-            rel = alf.parse_rel_path(rel_path)
-            stored = conn.execute(
-                sa.select(_d.hash).where(
-                    _d.session == eid,
-                    _d.collection == rel.collection,
-                    _d.revision == rel.revision,
-                    _d.name == str(rel.name),
-                )
-            ).scalar()
-            found.append(stored == md5)
-    return found

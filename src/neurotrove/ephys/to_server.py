@@ -1,5 +1,7 @@
 """Ephys writes of a served trove (``nt.connect(url)``), sent to the server to run there.
 
+These are the ``send`` halves of the operations in :mod:`.operations`.
+
 A served trove's catalogue is a read-only mirror, so its imports run on the server, with
 the same code a local trove runs (routes in :mod:`neurotrove.server.ephys`):
 
@@ -31,7 +33,8 @@ from .report import ImportReport
 from .writing import ProbeData
 
 if TYPE_CHECKING:
-    from ..remote.trove import RemoteTrove
+    from ..trove.parts import ServerLink
+    from ..trove.trove import Trove
 
 __all__ = ["import_alf", "import_allen", "import_nwb", "nwb_dataset_name", "write_session"]
 
@@ -67,13 +70,15 @@ def nwb_dataset_name(name: str, rel_path: str | None = None) -> str:
         return alf.build_rel_path(f"ecephys.recording.{stem}.nwb", collection, "")
 
 
-def import_alf(remote: RemoteTrove, eid: Any) -> ImportReport:
+def import_alf(server: ServerLink, trove: Trove, eid: Any) -> ImportReport:
     """Run ``import_alf`` on the server (every session, or session ``eid``)."""
-    key = None if eid is None else remote.to_eid(eid)
-    return _report(remote.send("POST", "/ephys/import-alf", {"eid": key}))
+    key = None if eid is None else trove.to_eid(eid)
+    return _report(server.send("POST", "/ephys/import-alf", {"eid": key}))
 
 
-def import_nwb(remote: RemoteTrove, eid: Any, path: str | os.PathLike[str]) -> ImportReport:
+def import_nwb(
+    server: ServerLink, trove: Trove, eid: Any, path: str | os.PathLike[str]
+) -> ImportReport:
     """Upload an NWB file (unless the session holds it already) and import it on the server.
 
     A relative ``path`` names a file in the session folder (here, the cache's), as on a
@@ -85,31 +90,31 @@ def import_nwb(remote: RemoteTrove, eid: Any, path: str | os.PathLike[str]) -> I
     NotFoundError
         When the file is neither on this machine nor a dataset of the session.
     """
-    key = remote.to_eid(eid)
-    folder = remote.eid2path(key).resolve()
+    key = trove.to_eid(eid)
+    folder = trove.eid2path(key).resolve()
     given = Path(path).expanduser()
     file = given if given.is_absolute() else folder / given
     if not given.is_absolute():
         wanted = given.as_posix()
-        if wanted in remote.list_datasets(key, qc="CRITICAL"):
+        if wanted in trove.list_datasets(key, qc="CRITICAL"):
             body = {"rel_path": wanted}
-            return _report(remote.send("POST", f"/ephys/sessions/{key}/nwb", body))
+            return _report(server.send("POST", f"/ephys/sessions/{key}/nwb", body))
         if not file.is_file() and given.is_file():
             file = given.resolve()  # relative to the working directory
     if not file.is_file():
         raise NotFoundError(
             f"NWB file {file} does not exist here, and session {key} has no dataset "
-            f"{given.as_posix()!r} on {remote.url}",
+            f"{given.as_posix()!r} on {server.url}",
             path=str(file),
         )
     resolved = file.resolve()
     inside = resolved.relative_to(folder).as_posix() if resolved.is_relative_to(folder) else None
-    body = {"rel_path": nwb_dataset_name(resolved.name, inside), "upload": remote.upload(resolved)}
-    return _report(remote.send("POST", f"/ephys/sessions/{key}/nwb", body))
+    body = {"rel_path": nwb_dataset_name(resolved.name, inside), "upload": server.upload(resolved)}
+    return _report(server.send("POST", f"/ephys/sessions/{key}/nwb", body))
 
 
 def import_allen(
-    remote: RemoteTrove, path: str | os.PathLike[str], lab: str | None
+    server: ServerLink, trove: Trove, path: str | os.PathLike[str], lab: str | None
 ) -> ImportReport:
     """Upload an Allen cache's manifest and tables and import them on the server.
 
@@ -132,18 +137,20 @@ def import_allen(
                 path=str(file),
             )
         uploads.append(
-            {"upload": remote.upload(resolved), "path": resolved.relative_to(base).as_posix()}
+            {"upload": server.upload(resolved), "path": resolved.relative_to(base).as_posix()}
         )
     body = {
-        "manifest": {"upload": remote.upload(manifest), "path": manifest.name},
+        "manifest": {"upload": server.upload(manifest), "path": manifest.name},
         "files": uploads,
         "lab": lab,
     }
-    return _report(remote.send("POST", "/ephys/import-allen", body))
+    return _report(server.send("POST", "/ephys/import-allen", body))
 
 
-def write_session(remote: RemoteTrove, eid: Any, probes: Sequence[ProbeData]) -> list[str]:
+def write_session(
+    server: ServerLink, trove: Trove, eid: Any, probes: Sequence[ProbeData]
+) -> list[str]:
     """Send a session's probes to the server, which writes them in one transaction."""
-    key = remote.to_eid(eid)
+    key = trove.to_eid(eid)
     body = {"probes": [to_jsonable(asdict(probe)) for probe in probes]}
-    return [str(pid) for pid in remote.send("POST", f"/ephys/sessions/{key}/probes", body)["pids"]]
+    return [str(pid) for pid in server.send("POST", f"/ephys/sessions/{key}/probes", body)["pids"]]
