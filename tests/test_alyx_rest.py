@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 
 import neurotrove as nt
 from neurotrove.demo import write_example_tree
-from neurotrove.server.alyx.filters import (
+from neurotrove.query.lookups import (
     Lookup,
     as_condition,
     parse_django,

@@ -1,6 +1,7 @@
 """Catalogue rows shaped as Alyx's REST records: sessions, datasets and file records.
 
-Every record carries absolute URLs built on the base URL the client used, so that Alyx
+The rows come from :mod:`neurotrove.query.alyx`; nothing here reads the catalogue. Every
+record carries absolute URLs built on the base URL the client used, so that Alyx
 clients (which strip their base URL from ``next`` links and check that download URLs start
 with their data server) see their own address. A dataset's ``data_url`` is
 ``<base>/data/<session path>/<rel_path with the dataset id>``, the session path being
@@ -22,13 +23,10 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import sqlalchemy as sa
-from sqlalchemy.engine import Connection
-
 from ... import alf
-from ...catalog import schema as s
 from ...jsonable import to_jsonable
 from ...qc import QC
+from ...query.alyx import session_path
 
 __all__ = [
     "DATA_PREFIX",
@@ -47,14 +45,6 @@ DATA_PREFIX = "/data"
 
 REPOSITORY = "trove"
 """The name of the one data repository a trove has."""
-
-_d = s.datasets.c
-_s = s.sessions.c
-
-
-def session_path(lab: str | None, subject: str, date: dt.date, number: int) -> str:
-    """Return a session's ALF path: ``[lab/Subjects/]subject/YYYY-MM-DD/NNN``."""
-    return str(alf.SessionRef(subject, date, int(number), lab or None).path.as_posix())
 
 
 def data_url(
@@ -181,81 +171,8 @@ def file_record(base: str, row: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def dataset_query(where: Sequence[Any]) -> sa.Select[Any]:
-    """Select datasets with what their records need from their sessions (outer join)."""
-    return (
-        sa.select(
-            _d.id,
-            _d.session,
-            _d.collection,
-            _d.revision,
-            _d.name,
-            _d.extension,
-            _d.dataset_type,
-            _d.file_size,
-            _d.hash,
-            _d.exists,
-            _d.qc,
-            _d.default_revision,
-            _d.created_at,
-            _d.created_by,
-            _d.json,
-            _s.lab,
-            _s.date,
-            _s.number,
-            s.subjects.c.nickname.label("subject"),
-        )
-        .select_from(
-            s.datasets.outerjoin(s.sessions, _s.id == _d.session).outerjoin(
-                s.subjects, s.subjects.c.id == _s.subject
-            )
-        )
-        .where(*where)
-        .order_by(_s.date.desc(), _d.session, _d.collection, _d.revision, _d.name)
-    )
-
-
-def _with_session_path(row: Mapping[str, Any]) -> dict[str, Any]:
-    out = dict(row)
-    out["session_path"] = (
-        session_path(row["lab"], row["subject"], row["date"], row["number"])
-        if row["session"] is not None
-        else ""
-    )
-    return out
-
-
-def dataset_rows(
-    conn: Connection, where: Sequence[Any], *, limit: int | None = None, offset: int = 0
-) -> tuple[int, list[dict[str, Any]]]:
-    """Return how many datasets match and one page of them (with ``session_path``)."""
-    query = dataset_query(where)
-    total = conn.execute(
-        sa.select(sa.func.count()).select_from(query.order_by(None).subquery())
-    ).scalar_one()
-    page = query.offset(offset)
-    if limit is not None:
-        page = page.limit(limit)
-    rows = [_with_session_path(dict(r)) for r in conn.execute(page).mappings()]
-    tags = _tags(conn, [str(r["id"]) for r in rows])
-    for row in rows:
-        row["tags"] = tags.get(str(row["id"]), [])
-    return int(total), rows
-
-
-def _tags(conn: Connection, ids: list[str]) -> dict[str, list[str]]:
-    found: dict[str, list[str]] = {}
-    for start in range(0, len(ids), 500):
-        query = sa.select(s.dataset_tags.c.dataset, s.dataset_tags.c.tag).where(
-            s.dataset_tags.c.dataset.in_(ids[start : start + 500])
-        )
-        for dataset, tag in conn.execute(query):
-            found.setdefault(str(dataset), []).append(tag)
-    return found
-
-
 def dataset_records(base: str, rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Shape dataset rows (from :func:`dataset_rows`) as Alyx's ``/datasets`` records."""
+    """Shape dataset rows (from :func:`~neurotrove.query.alyx.dataset_page`) as records."""
     records = []
     for row in rows:
         dataset_id = str(row["id"])

@@ -12,9 +12,11 @@ lists and downloads through these routes:
   ``/files``, ``/data-repository``, each with ``/{id}``; lists are pages
   ``{count, next, previous, results}`` of 250 rows (``limit`` up to 1000), ``next`` on the
   URL the client used. ``django=lookup,value,...`` filters as Alyx does
-  (:mod:`.filters`).
+  (:mod:`neurotrove.query.lookups`).
 - ``GET /data/<session path>/<rel_path with dataset id>``: the file (:mod:`.data`).
 
+The routes read their parameters and shape Alyx's records (:mod:`.records`); the rows come
+from the trove's search and from :mod:`neurotrove.query.alyx`, so no SQL is written here.
 Searches keep the trove's semantics (regular expressions, as ONE's local mode), so a remote
 ONE finds what a local trove finds. Errors are ``{"detail", "status_code"}``.
 """
@@ -25,24 +27,20 @@ from collections.abc import Mapping
 from typing import Annotated, Any
 from urllib.parse import parse_qs
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy.engine import Connection
 
-from ...catalog import schema as s
-from ...catalog.tables import table_spec
+from ...catalog.json_merge import merge_json
 from ...errors import AuthError, ValidationError
-from ...query.conditions import compile_conditions
+from ...query import alyx as alyx_query
+from ...query.lookups import Lookup, parse_django, split_top_level
 from ..accounts import Account
 from ..app import Credentials, ServedTrove, served
 from ..problems import Problem, private_places, problems, public_text
-from .filters import Lookup, parse_django, split_top_level, translate
 from .records import (
     DATA_PREFIX,
     REPOSITORY,
     dataset_records,
-    dataset_rows,
     file_record,
     session_detail,
     session_record,
@@ -286,37 +284,9 @@ def _lookups(request: Request, *json_fields: str) -> list[Lookup]:
 
 # -- sessions ------------------------------------------------------------------------------
 
-_SESSION_FIELDS = {
-    "id": "eid",
-    "pk": "eid",
-    "subject": "subject",
-    "subject__nickname": "subject",
-    "lab": "lab",
-    "lab__name": "lab",
-    "start_time__date": "date",
-    "date": "date",
-    "start_time": "start_time",
-    "end_time": "end_time",
-    "number": "number",
-    "task_protocol": "task_protocol",
-    "location": "location",
-    "location__name": "location",
-    "narrative": "narrative",
-    "qc": "qc",
-    "projects": "projects",
-    "projects__name": "projects",
-    "users": "users",
-    "users__username": "users",
-}
-
-
-def _where(spec_name: str, conditions: list[dict[str, Any]], dialect: str) -> list[Any]:
-    spec = table_spec(spec_name)
-    return [c for condition in conditions for c in compile_conditions(spec, condition, dialect)]
-
 
 def _session_filters(request: Request) -> tuple[dict[str, Any], list[Any]]:
-    """Read ``/sessions`` query parameters into ``search`` filters and SQL conditions."""
+    """Read ``/sessions`` query parameters into ``search`` filters and session conditions."""
     query = request.query_params
     state = served(request)
     filters: dict[str, Any] = {}
@@ -336,20 +306,12 @@ def _session_filters(request: Request) -> tuple[dict[str, Any], list[Any]]:
         )
     if qc := query.get("dataset_qc_lte"):
         filters["dataset_qc_lte"] = int(qc) if qc.isdigit() else qc
-    kinds = {c.name: c.kind for c in table_spec("sessions").columns}
-    conditions = translate(
-        _lookups(request, "json", "extended_qc"), _SESSION_FIELDS, kinds, "/sessions"
+    where = alyx_query.session_conditions(
+        _lookups(request, "json", "extended_qc"),
+        state.trove.catalog.dialect,
+        eid=query.get("id") or None,
+        dataset_types=_many(query.get("dataset_types")) or (),
     )
-    if eid := query.get("id"):
-        conditions.append({"eid": eid})
-    where = _where("sessions", conditions, state.trove.catalog.dialect)
-    for dataset_type in _many(query.get("dataset_types")) or []:
-        present = sa.select(sa.literal(1)).where(
-            s.datasets.c.session == s.sessions.c.id,
-            s.datasets.c.dataset_type == dataset_type,
-            s.datasets.c.exists.is_(True),
-        )
-        where.append(sa.exists(present))
     return filters, where
 
 
@@ -383,14 +345,15 @@ def read_session(request: Request, eid: str, account: Reader) -> dict[str, Any]:
     state = served(request)
     trove = state.trove
     key = _uuid(eid, "session")
-    where = _where("sessions", [{"eid": key}], trove.catalog.dialect)
+    where = alyx_query.session_conditions([], trove.catalog.dialect, eid=key)
     total, rows = trove.search_page(limit=1, where=where)
     if not total:
         raise AlyxError(404, f"No session {eid}; find sessions with GET /sessions")
     base = _base(request)
     folder = trove.eid2path(key)
-    with trove.catalog.read() as conn:
-        _, datasets = dataset_rows(conn, [s.datasets.c.session == key])
+    _, datasets = alyx_query.dataset_page(
+        trove.catalog, alyx_query.dataset_conditions([], [{"eid": key}], trove.catalog.dialect)
+    )
     return session_detail(
         base,
         rows[0],
@@ -412,44 +375,11 @@ def _uuid(text: str, what: str) -> str:
 
 # -- datasets and files --------------------------------------------------------------------
 
-_DATASET_FIELDS = {
-    "id": "id",
-    "pk": "id",
-    "session": "eid",
-    "session__id": "eid",
-    "session__pk": "eid",
-    "name": "name",
-    "dataset_type": "dataset_type",
-    "dataset_type__name": "dataset_type",
-    "collection": "collection",
-    "revision": "revision",
-    "revision__name": "revision",
-    "default_dataset": "default_revision",
-    "qc": "qc",
-    "exists": "exists",
-    "file_records__exists": "exists",
-    "dataset": "id",
-    "dataset__id": "id",
-    "data_repository__name": "repository",
-}
-
 
 def _dataset_where(request: Request, *, files: bool = False) -> list[Any]:
+    """Read ``/datasets`` (or ``/files``) query parameters into dataset conditions."""
     query = request.query_params
-    conditions: list[dict[str, Any]] = []
-    lookups = []
-    for lookup in _lookups(request, "json"):
-        if lookup.field == "data_repository__globus_is_personal":
-            if lookup.value is True:  # the trove's repository is not a personal one
-                return [sa.false()]
-            continue
-        if lookup.field == "data_repository__name":
-            if lookup.value != REPOSITORY:
-                return [sa.false()]
-            continue
-        lookups.append(lookup)
-    kinds = {c.name: c.kind for c in table_spec("datasets").columns}
-    conditions = translate(lookups, _DATASET_FIELDS, kinds, "/files" if files else "/datasets")
+    equalities: list[dict[str, Any]] = []
     for name, field in (
         ("session", "eid"),
         ("name", "name"),
@@ -459,30 +389,26 @@ def _dataset_where(request: Request, *, files: bool = False) -> list[Any]:
         ("dataset", "id"),
     ):
         if (value := query.get(name)) is not None:
-            conditions.append({field: value})
+            equalities.append({field: value})
     if (exists := query.get("exists")) is not None:
-        conditions.append({"exists": exists.strip().lower() in ("true", "1")})
+        equalities.append({"exists": exists.strip().lower() in ("true", "1")})
     if (qc := query.get("qc")) is not None:
-        conditions.append({"qc": int(qc) if qc.isdigit() else qc})
-    spec = table_spec("datasets")
-    dialect = served(request).trove.catalog.dialect
-    where: list[Any] = []
-    for condition in conditions:
-        ((field, value),) = condition.items()
-        if field == "eid" and isinstance(value, tuple) and value == (None, "=="):
-            where.append(s.datasets.c.session.is_(None))
-            continue
-        where.extend(compile_conditions(spec, condition, dialect))
-    return where
+        equalities.append({"qc": int(qc) if qc.isdigit() else qc})
+    return alyx_query.dataset_conditions(
+        _lookups(request, "json"),
+        equalities,
+        served(request).trove.catalog.dialect,
+        repository=REPOSITORY,
+        endpoint="/files" if files else "/datasets",
+    )
 
 
 def _dataset_page(request: Request, files: bool) -> dict[str, Any]:
     limit, offset = _limits(request)
     trove = served(request).trove
-    with trove.catalog.read() as conn:
-        total, rows = dataset_rows(
-            conn, _dataset_where(request, files=files), limit=limit, offset=offset
-        )
+    total, rows = alyx_query.dataset_page(
+        trove.catalog, _dataset_where(request, files=files), limit=limit, offset=offset
+    )
     base = _base(request)
     results = [file_record(base, r) for r in rows] if files else dataset_records(base, rows)
     return _page(request, total, results, limit, offset)
@@ -494,20 +420,18 @@ def list_datasets(request: Request, account: Reader) -> dict[str, Any]:
     return _dataset_page(request, files=False)
 
 
-def _one_dataset(conn: Connection, dataset_id: str) -> dict[str, Any]:
+def _one_dataset(request: Request, dataset_id: str) -> dict[str, Any]:
     key = _uuid(dataset_id, "dataset")
-    _, rows = dataset_rows(conn, [s.datasets.c.id == key])
-    if not rows:
+    row = alyx_query.dataset_row(served(request).trove.catalog, key)
+    if row is None:
         raise AlyxError(404, f"No dataset {dataset_id}; list them with GET /datasets")
-    return rows[0]
+    return row
 
 
 @router.get("/datasets/{dataset_id}", responses=_RECORD_ERRORS)
 def read_dataset(request: Request, dataset_id: str, account: Reader) -> dict[str, Any]:
     """Return one dataset."""
-    with served(request).trove.catalog.read() as conn:
-        row = _one_dataset(conn, dataset_id)
-    return dataset_records(_base(request), [row])[0]
+    return dataset_records(_base(request), [_one_dataset(request, dataset_id)])[0]
 
 
 @router.get("/files", responses=_LIST_ERRORS)
@@ -519,9 +443,7 @@ def list_files(request: Request, account: Reader) -> dict[str, Any]:
 @router.get("/files/{file_id}", responses=_RECORD_ERRORS)
 def read_file(request: Request, file_id: str, account: Reader) -> dict[str, Any]:
     """Return one file record."""
-    with served(request).trove.catalog.read() as conn:
-        row = _one_dataset(conn, file_id)
-    return file_record(_base(request), row)
+    return file_record(_base(request), _one_dataset(request, file_id))
 
 
 @router.patch(
@@ -552,18 +474,9 @@ async def update_file(request: Request, file_id: str, account: Writer) -> dict[s
     def write() -> dict[str, Any]:
         key = _uuid(file_id, "file record")
         with trove.catalog.write() as conn:
-            stored = conn.execute(
-                sa.select(s.datasets.c.json)
-                .where(s.datasets.c.id == key)
-                .with_for_update(key_share=True)  # merged into what is stored now
-            ).first()
-            if stored is None:
+            if not merge_json(conn, "datasets", key, body["json"]):  # 404 rolls back
                 raise AlyxError(404, f"No file record {file_id}; list them with GET /files")
-            sent = body["json"]
-            merged = None if sent is None else {**(stored.json or {}), **sent}
-            conn.execute(sa.update(s.datasets).where(s.datasets.c.id == key).values(json=merged))
-        with trove.catalog.read() as conn:
-            return file_record(_base(request), _one_dataset(conn, key))
+        return file_record(_base(request), _one_dataset(request, key))
 
     return await anyio.to_thread.run_sync(write)
 
@@ -572,13 +485,10 @@ async def update_file(request: Request, file_id: str, account: Writer) -> dict[s
 
 
 def _names_table(
-    request: Request, table: sa.Table, shape: Any, name: str | None = None
+    request: Request, table: str, shape: Any, name: str | None = None
 ) -> list[dict[str, Any]]:
-    query = sa.select(table).order_by(table.c.name)
-    if name is not None:
-        query = query.where(table.c.name == name)
-    with served(request).trove.catalog.read() as conn:
-        return [shape(dict(r)) for r in conn.execute(query).mappings()]
+    rows = alyx_query.named_rows(served(request).trove.catalog, table, name)
+    return [shape(row) for row in rows]
 
 
 def _dataset_type(row: dict[str, Any]) -> dict[str, Any]:
@@ -608,14 +518,14 @@ def _listed(request: Request, rows: list[dict[str, Any]]) -> dict[str, Any]:
 @router.get("/dataset-types", responses=_LIST_ERRORS)
 def list_dataset_types(request: Request, account: Reader) -> dict[str, Any]:
     """List dataset types."""
-    rows = _names_table(request, s.dataset_types, _dataset_type, request.query_params.get("name"))
+    rows = _names_table(request, "dataset_types", _dataset_type, request.query_params.get("name"))
     return _listed(request, rows)
 
 
 @router.get("/dataset-types/{name}", responses=_RECORD_ERRORS)
 def read_dataset_type(request: Request, name: str, account: Reader) -> dict[str, Any]:
     """Return one dataset type by name."""
-    rows = _names_table(request, s.dataset_types, _dataset_type, name)
+    rows = _names_table(request, "dataset_types", _dataset_type, name)
     if not rows:
         raise AlyxError(404, f"No dataset type {name!r}; list them with GET /dataset-types")
     return rows[0]
@@ -624,14 +534,14 @@ def read_dataset_type(request: Request, name: str, account: Reader) -> dict[str,
 @router.get("/revisions", responses=_LIST_ERRORS)
 def list_revisions(request: Request, account: Reader) -> dict[str, Any]:
     """List revisions."""
-    rows = _names_table(request, s.revisions, _revision, request.query_params.get("name"))
+    rows = _names_table(request, "revisions", _revision, request.query_params.get("name"))
     return _listed(request, rows)
 
 
 @router.get("/revisions/{name}", responses=_RECORD_ERRORS)
 def read_revision(request: Request, name: str, account: Reader) -> dict[str, Any]:
     """Return one revision by name."""
-    rows = _names_table(request, s.revisions, _revision, name)
+    rows = _names_table(request, "revisions", _revision, name)
     if not rows:
         raise AlyxError(404, f"No revision {name!r}; list them with GET /revisions")
     return rows[0]
@@ -666,13 +576,10 @@ def read_repository(request: Request, name: str, account: Reader) -> dict[str, A
 
 
 def _data_formats(request: Request) -> list[dict[str, Any]]:
-    with served(request).trove.catalog.read() as conn:
-        extensions = conn.execute(
-            sa.select(s.datasets.c.extension).distinct().order_by(s.datasets.c.extension)
-        ).scalars()
-        return [
-            {"name": e, "file_extension": f".{e}", "description": f"{e} files"} for e in extensions
-        ]
+    extensions = alyx_query.dataset_extensions(served(request).trove.catalog)
+    return [
+        {"name": e, "file_extension": f".{e}", "description": f"{e} files"} for e in extensions
+    ]
 
 
 @router.get("/data-formats", responses=_LIST_ERRORS)
@@ -695,16 +602,6 @@ def read_data_format(request: Request, name: str, account: Reader) -> dict[str, 
 
 # -- insertions ----------------------------------------------------------------------------
 
-_INSERTION_FIELDS = {
-    "id": "id",
-    "pk": "id",
-    "session": "session",
-    "session__id": "session",
-    "name": "name",
-    "model": "model",
-    "serial": "serial",
-}
-
 
 def _insertion_filters(request: Request) -> dict[str, Any]:
     query = request.query_params
@@ -720,16 +617,7 @@ def _insertion_filters(request: Request) -> dict[str, Any]:
         filters["number"] = int(number) if number.isdigit() else number
     if (date := query.get("date")) is not None:
         filters["date_range"] = date
-    kinds = {
-        "id": "uuid",
-        "session": "uuid",
-        "name": "text",
-        "model": "text",
-        "serial": "text",
-        "json": "json",
-    }
-    for condition in translate(_lookups(request), _INSERTION_FIELDS, kinds, "/insertions"):
-        filters.update(condition)
+    filters.update(alyx_query.insertion_conditions(_lookups(request)))
     return filters
 
 

@@ -1,4 +1,4 @@
-"""Read Alyx's ``django`` query filter and turn its lookups into catalogue conditions.
+"""Alyx's ``django`` filters: read them, and turn their lookups into table conditions.
 
 Alyx clients (ONE among them) send ``?django=<lookup>,<value>[,<lookup>,<value>...]``, where
 a lookup is a Django field path with an optional operator (``session__id``,
@@ -6,6 +6,11 @@ a lookup is a Django field path with an optional operator (``session__id``,
 Values are read as Alyx reads them: ``None``, ``true``/``false``, digit strings as numbers,
 and ``[...]``/``(...)`` as Python literals (with :func:`ast.literal_eval`, never ``eval``).
 Commas inside brackets or quotes do not split.
+
+Each lookup then becomes one condition of :mod:`neurotrove.query.conditions`
+(:func:`as_condition`, :func:`translate`), so Alyx's filters reach the database through the
+same compiler as ``trove.table(name).get(...)``: values are bound parameters, and a field or
+operator a table cannot take is a :class:`~neurotrove.errors.ValidationError`.
 
 Examples
 --------
@@ -21,7 +26,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ...errors import ValidationError
+from ..errors import ValidationError
 
 __all__ = ["LOOKUP_OPERATORS", "Lookup", "as_condition", "parse_django", "split_top_level"]
 
