@@ -121,3 +121,49 @@ def test_session_and_subject_fields_are_one_list_for_client_writes_and_server() 
 
     assert accepted(SessionIn) == set(SESSION_FIELDS) == parameters(Trove.register_session)
     assert accepted(SubjectIn) == set(SUBJECT_FIELDS) == parameters(Trove.register_subject)
+
+
+# -- the lowest layers and the Alyx routes, checked on every import (also in functions) --
+
+
+def imported_modules(path: Path) -> set[str]:
+    """Return the absolute names of the modules a source file imports (anywhere in it)."""
+    package = ["neurotrove", *path.relative_to(SOURCE).parent.parts]
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = package[: len(package) - node.level + 1] if node.level else []
+            module = ".".join([*base, *([node.module] if node.module else [])])
+            found.add(module)
+            found.update(f"{module}.{alias.name}" for alias in node.names)
+    return found
+
+
+@pytest.mark.parametrize("layer", ["catalog", "query"])
+def test_lower_layers_never_import_the_shells(layer: str) -> None:
+    above = ("neurotrove.server", "neurotrove.cli", "neurotrove.trove")
+    wrong = {
+        f"{path.relative_to(SOURCE)}: {name}"
+        for path in sorted((SOURCE / layer).rglob("*.py"))
+        for name in imported_modules(path)
+        if name.startswith(above)
+    }
+    assert not wrong
+
+
+def test_alyx_routes_write_no_sql() -> None:
+    sql = ("sqlalchemy", "neurotrove.catalog.schema")
+    wrong = {
+        f"{path.name}: {name}"
+        for path in sorted((SOURCE / "server" / "alyx").glob("*.py"))
+        for name in imported_modules(path)
+        if name.startswith(sql)
+    }
+    assert not wrong
+
+
+def test_imported_modules_resolves_relative_imports() -> None:
+    names = imported_modules(SOURCE / "server" / "alyx" / "routes.py")
+    assert "neurotrove.query.alyx" in names and "neurotrove.server.app" in names
