@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import alf
+from ..catalog.tables import table_spec
 from ..config import MODES, Settings
 from ..errors import ConfigError, NotFoundError, RemoteError, ValidationError
 from ..files.hashing import file_md5
@@ -111,7 +112,7 @@ class RemoteTrove(Trove):
         self.table_defaults: dict[str, dict[str, Any]] = {}
         for source in (self.settings.table_defaults, table_defaults or {}):
             for table, conditions in source.items():
-                self.table_defaults.setdefault(table, {}).update(conditions)
+                self.table_defaults.setdefault(table_spec(table).name, {}).update(conditions)
         self._connection: ServerConnection | None = None
         self._token: str | None = None
         self._warned_offline = False

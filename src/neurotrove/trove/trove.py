@@ -99,9 +99,6 @@ class Trove(LoadingMixin, WritingMixin):
         table_defaults: Mapping[str, Mapping[str, Any]] | None = None,
         create: bool = False,
     ) -> None:
-        from ..ephys.tables import register_ephys_tables
-
-        register_ephys_tables()  # trove.table("units") and friends
         self.root = Path(root).expanduser().resolve()
         _check_root(self.root, create)
         trove_dir = self.root / TROVE_DIR
