@@ -13,7 +13,8 @@ contender then runs in processes of its own (so that peak RSS is its own):
   ``--eids`` random sessions.
 
 Contenders: neurotrove on the local SQLite catalogue (``nt.connect(root)``), ONE-api
-(``One(cache_dir, tables_dir, mode="local")``), and with ``--remote`` a served trove (``nt.connect(url)``):
+(``One(cache_dir, tables_dir, mode="local")``), and with ``--remote`` a served trove
+(``nt.connect(url)``):
 ``trove serve`` is started once on the catalogue, a client mirrors it, the server is
 stopped, and the same queries run offline on the mirror (``nt.connect(url, mode="local")``).
 

@@ -14,7 +14,10 @@ timestamps)`` with ``+1`` where a trial starts and ``-1`` where it ends (a dict 
 
 A module in the analysis folder is read afresh every time masks are computed, so an edited
 ``masks.py`` takes effect at the next :meth:`~neurotrove.behaviour.Behaviour.recompute_masks`
-without restarting Python.
+without restarting Python; so are the modules of that folder it imports (``import helpers``
+finds ``helpers.py`` beside it). The folder is never put on ``sys.path``: an import hook
+answers for it, only in the thread loading the masks and only while it loads them, so a
+server's other threads never import from it, and no ``.pyc`` is written into it.
 
 Examples
 --------
@@ -32,12 +35,16 @@ Examples
 
 from __future__ import annotations
 
-import contextlib
 import importlib
+import importlib.abc
+import importlib.machinery
+import importlib.util
 import re
 import sys
+import threading
 import types
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -69,20 +76,64 @@ def check_function_name(name: Any) -> str | None:
     return None
 
 
-@contextlib.contextmanager
-def on_path(folder: Path | None) -> Iterator[None]:
-    """Let code in ``folder`` import its neighbours while the block runs."""
-    entry = str(folder) if folder is not None else None
-    added = entry is not None and entry not in sys.path
-    if added:
-        sys.path.insert(0, str(entry))
-        importlib.invalidate_caches()
-    try:
-        yield
-    finally:
-        if added:
-            with contextlib.suppress(ValueError):
-                sys.path.remove(str(entry))
+class _FreshSourceLoader(importlib.machinery.SourceFileLoader):
+    """Runs a module from its current source: no cached ``.pyc`` is read or written."""
+
+    def get_code(self, fullname: str) -> types.CodeType:
+        path = self.get_filename(fullname)
+        return self.source_to_code(self.get_data(path), path)
+
+
+class _AnalysisFolderFinder(importlib.abc.MetaPathFinder):
+    """Finds modules in the analysis folder of the mask load running in this thread."""
+
+    def find_spec(
+        self,
+        fullname: str,
+        path: Sequence[str] | None,
+        target: types.ModuleType | None = None,
+    ) -> importlib.machinery.ModuleSpec | None:
+        folder = _loading_from.get()
+        if folder is None:
+            return None
+        if path is None:  # a top-level module: look in the folder itself
+            folders = [folder]
+        else:  # a submodule: look in its package, if the package is in the folder
+            folders = [Path(p) for p in path if Path(p).is_relative_to(folder)]
+        leaf = fullname.rpartition(".")[2]
+        for where in folders:
+            source = _source_in(where, leaf)
+            if source is not None:
+                return _spec(fullname, source)
+        return None
+
+
+_loading_from: ContextVar[Path | None] = ContextVar("mask_analysis_folder", default=None)
+"""The analysis folder of the mask load running in this thread, if one is."""
+
+_finder = _AnalysisFolderFinder()
+_load_lock = threading.Lock()
+"""Loads take turns: a module being loaded is in the process-wide ``sys.modules``."""
+
+
+def _source_in(folder: Path, leaf: str) -> Path | None:
+    for candidate in (folder / f"{leaf}.py", folder / leaf / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _spec(module_name: str, source: Path) -> importlib.machinery.ModuleSpec:
+    package = source.name == "__init__.py"
+    spec = importlib.util.spec_from_file_location(
+        module_name,
+        source,
+        loader=_FreshSourceLoader(module_name, str(source)),
+        submodule_search_locations=[str(source.parent)] if package else None,
+    )
+    if spec is None:  # pragma: no cover - a .py file always has a spec
+        raise ValidationError(f"cannot load {source} as a module", module=module_name)
+    return spec
 
 
 def load_function(name: str, analysis_dir: Path | None) -> Callable[..., Any]:
@@ -127,59 +178,73 @@ def load_function(name: str, analysis_dir: Path | None) -> Callable[..., Any]:
 def _source_of(module_name: str, analysis_dir: Path | None) -> Path | None:
     if analysis_dir is None:
         return None
-    base = analysis_dir.joinpath(*module_name.split("."))
-    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
-        if candidate.is_file():
-            return candidate
-    return None
+    *packages, leaf = module_name.split(".")
+    return _source_in(analysis_dir.joinpath(*packages), leaf)
 
 
 def _load_module(module_name: str, name: str, analysis_dir: Path | None) -> types.ModuleType:
-    source = _source_of(module_name, analysis_dir)
-    with on_path(analysis_dir):
+    folder = analysis_dir.resolve() if analysis_dir is not None else None
+    with _load_lock:
+        if _finder not in sys.meta_path:
+            sys.meta_path.insert(0, _finder)  # before the installed modules, as a path entry
+        token = _loading_from.set(folder)
+        before = set(sys.modules)
         try:
-            if source is None:
-                return importlib.import_module(module_name)
-            parent = module_name.rpartition(".")[0]
-            if parent:
-                importlib.import_module(parent)
-            code = compile(source.read_bytes(), str(source), "exec")
-            module = types.ModuleType(module_name)
-            module.__file__ = str(source)
-            if source.name == "__init__.py":
-                module.__path__ = [str(source.parent)]
-            module.__package__ = module_name if source.name == "__init__.py" else parent
-            # The module is importable by its name while it runs (dataclasses need that),
-            # and not afterwards, so that what is found never depends on what ran before.
-            previous = sys.modules.get(module_name)
-            sys.modules[module_name] = module
-            try:
-                exec(code, module.__dict__)  # noqa: S102 - the lab's own analysis code
-            finally:
-                if previous is None:
-                    sys.modules.pop(module_name, None)
-                else:
-                    sys.modules[module_name] = previous
-            return module
-        except ModuleNotFoundError as error:
-            looked = f" (not in {analysis_dir})" if analysis_dir is not None else ""
-            raise ValidationError(
-                f"mask function {name}: cannot import {module_name}{looked}: {error}; "
-                f"{_WHERE_HINT}",
-                function=name,
-            ) from None
-        except SyntaxError as error:
-            raise ValidationError(
-                f"mask function {name}: {error.filename} line {error.lineno}: {error.msg}; "
-                f"fix the syntax error",
-                function=name,
-            ) from None
-        except Exception as error:
-            raise ValidationError(
-                f"mask function {name}: importing {module_name} raised "
-                f"{type(error).__name__}: {error}",
-                function=name,
-            ) from error
+            return _import(module_name, name, folder)
+        finally:
+            _loading_from.reset(token)
+            if folder is not None:
+                # What the folder's modules imported from it is read afresh next time too,
+                # and never found by code that does not load masks.
+                for added in set(sys.modules) - before:
+                    origin = getattr(sys.modules.get(added), "__file__", None)
+                    if origin is not None and Path(origin).is_relative_to(folder):
+                        sys.modules.pop(added, None)
+
+
+def _import(module_name: str, name: str, folder: Path | None) -> types.ModuleType:
+    source = _source_of(module_name, folder)
+    try:
+        if source is None:
+            return importlib.import_module(module_name)
+        parent = module_name.rpartition(".")[0]
+        if parent:
+            importlib.import_module(parent)
+        spec = _spec(module_name, source)
+        module = importlib.util.module_from_spec(spec)
+        # The module is importable by its name while it runs (dataclasses need that), and
+        # not afterwards, so that what is found never depends on what ran before.
+        previous = sys.modules.get(module_name)
+        sys.modules[module_name] = module
+        try:
+            spec.loader.exec_module(module)  # type: ignore[union-attr]
+        finally:
+            if previous is None:
+                sys.modules.pop(module_name, None)
+            else:
+                sys.modules[module_name] = previous
+        return module
+    except ModuleNotFoundError as error:
+        missing = error.name or module_name
+        looked = f" (not in {folder})" if folder is not None else ""
+        importer = "" if missing == module_name else f", which {module_name} imports,"
+        raise ValidationError(
+            f"mask function {name}: cannot import {missing}{importer}{looked}: {error}; "
+            f"{_WHERE_HINT}",
+            function=name,
+        ) from None
+    except SyntaxError as error:
+        raise ValidationError(
+            f"mask function {name}: {error.filename} line {error.lineno}: {error.msg}; "
+            f"fix the syntax error",
+            function=name,
+        ) from None
+    except Exception as error:
+        raise ValidationError(
+            f"mask function {name}: importing {module_name} raised "
+            f"{type(error).__name__}: {error}",
+            function=name,
+        ) from error
 
 
 def compute_mask(

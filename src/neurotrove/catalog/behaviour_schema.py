@@ -13,7 +13,8 @@
   ALF datasets holding its data and timestamps.
 
 The tables join :data:`~neurotrove.catalog.schema.metadata` when the catalogue package is
-imported, and their table-interface specs (``trove.table("rigs")``) are registered then.
+imported; their table-interface specs (``trove.table("rigs")``) are :func:`behaviour_family`,
+listed in the one registry (:mod:`neurotrove.catalog.registry`).
 Rows are written by :mod:`neurotrove.behaviour`, which validates them first; the table
 interface only reads them, and may set a feature's ``annotation`` and ``attachment``.
 
@@ -26,23 +27,25 @@ Examples
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from ..errors import ValidationError
 from . import schema as s
+from .registry import RecordPreparer, TableFamily
 from .tables import (
     ColumnKind,
     ColumnSpec,
     ListLink,
     TableSpec,
-    register_table,
     rel_path_expression,
 )
 from .types import JSONDocument, UUIDString
-from .writes import Prepared, register_preparer
+
+if TYPE_CHECKING:
+    from .preparers import Prepared
 
 __all__ = [
     "BEHAVIOUR_KINDS",
@@ -50,6 +53,7 @@ __all__ = [
     "OWNERSHIPS",
     "SOURCE_TYPES",
     "behaviour_datasets",
+    "behaviour_family",
     "mask_functions",
     "rig_features",
     "rigs",
@@ -426,6 +430,14 @@ def _written_by_behaviour(table: str) -> Any:
     return refuse
 
 
-for _spec in _specs():
-    register_table(_spec)
-    register_preparer(_spec.name, _written_by_behaviour(_spec.name), _spec.natural_key)
+def behaviour_family() -> TableFamily:
+    """Return the behaviour tables, whose records the table interface refuses to insert."""
+    specs = tuple(_specs())
+    return TableFamily(
+        "behaviour",
+        specs,
+        preparers={
+            spec.name: RecordPreparer(_written_by_behaviour(spec.name), spec.natural_key)
+            for spec in specs
+        },
+    )

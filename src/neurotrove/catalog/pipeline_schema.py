@@ -11,7 +11,8 @@
 
 The tables join :data:`~neurotrove.catalog.schema.metadata` when the catalogue package is
 imported, so migrations, snapshots and backups always see them; their table-interface specs
-(``trove.table("step_status")``) are registered at the same time.
+(``trove.table("step_status")``) are :func:`pipeline_family`, listed in the one registry
+(:mod:`neurotrove.catalog.registry`).
 
 Examples
 --------
@@ -25,11 +26,13 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from . import schema as s
-from .tables import ColumnKind, ColumnSpec, ListLink, TableSpec, register_table
+from .registry import TableFamily
+from .tables import ColumnKind, ColumnSpec, ListLink, TableSpec
 from .types import JSONDocument, UUIDString
 
 __all__ = [
     "STATUSES",
+    "pipeline_family",
     "pipeline_step_requirements",
     "pipeline_steps",
     "step_status",
@@ -188,5 +191,6 @@ def _specs() -> list[TableSpec]:
     ]
 
 
-for _spec in _specs():
-    register_table(_spec)
+def pipeline_family() -> TableFamily:
+    """Return the processing-status tables (written through the table interface as they are)."""
+    return TableFamily("processing-status", tuple(_specs()))

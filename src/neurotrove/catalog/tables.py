@@ -2,8 +2,9 @@
 
 A :class:`TableSpec` describes one table of the generic table interface
 (``trove.table("sessions")``): the logical columns a user reads, filters on and writes, the
-SQL expression behind each, and which are many-to-many lists. Later capabilities (pipeline,
-behaviour, ephys) add their own specs with :func:`register_table`.
+SQL expression behind each, and which are many-to-many lists. This module holds the core
+tables' specs (:func:`core_specs`); the one registry of every table, the processing-status,
+behaviour and ephys ones too, is :mod:`neurotrove.catalog.registry`.
 
 Examples
 --------
@@ -26,13 +27,14 @@ from sqlalchemy.sql import ColumnElement, FromClause
 
 from ..errors import ValidationError
 from . import schema as s
+from .registry import default_registry
 
 __all__ = [
     "ColumnKind",
     "ColumnSpec",
     "ListLink",
     "TableSpec",
-    "register_table",
+    "core_specs",
     "rel_path_expression",
     "table_names",
     "table_spec",
@@ -186,46 +188,20 @@ def rel_path_expression(collection: Any, revision: Any, name: Any) -> ColumnElem
     return expression
 
 
-_TABLES: dict[str, TableSpec] = {}
-
-
-def register_table(spec: TableSpec) -> None:
-    """Make a table reachable through ``trove.table(name)`` (used by later capabilities).
-
-    Raises
-    ------
-    ValidationError
-        When the name or an alias is already taken by a different table.
-    """
-    for name in (spec.name, *spec.aliases):
-        existing = _TABLES.get(name)
-        if existing is not None and existing.name != spec.name:
-            raise ValidationError(f"table name {name!r} is already used by {existing.name!r}")
-        _TABLES[name] = spec
-
-
 def table_spec(name: str) -> TableSpec:
-    """Return the spec of table ``name`` (or one of its aliases).
+    """Return the spec of table ``name`` (or one of its aliases), from the one registry.
 
     Raises
     ------
     ValidationError
         When there is no such table; the message lists the tables.
     """
-    _ensure_core_tables()
-    try:
-        return _TABLES[name]
-    except (KeyError, TypeError):
-        raise ValidationError(
-            f"there is no table {name!r}; the tables are {', '.join(table_names())}",
-            table=name,
-        ) from None
+    return default_registry().spec(name)
 
 
 def table_names() -> list[str]:
     """Return the names of every table, sorted."""
-    _ensure_core_tables()
-    return sorted({spec.name for spec in _TABLES.values()})
+    return default_registry().names()
 
 
 def _columns(table: sa.Table, kinds: Mapping[str, ColumnKind], **renames: str) -> list[ColumnSpec]:
@@ -238,7 +214,8 @@ def _columns(table: sa.Table, kinds: Mapping[str, ColumnKind], **renames: str) -
     return out
 
 
-def _core_tables() -> list[TableSpec]:
+def core_specs() -> list[TableSpec]:
+    """Return the specs of the core tables: sessions, subjects, datasets and their lookups."""
     subject_nickname = s.subjects.c.nickname
     session_columns = (
         ColumnSpec("eid", "uuid", s.sessions.c.id.label("eid"), writable=True),
@@ -415,9 +392,3 @@ def _core_tables() -> list[TableSpec]:
             aliases=("tag",),
         ),
     ]
-
-
-def _ensure_core_tables() -> None:
-    if "sessions" not in _TABLES:
-        for spec in _core_tables():
-            register_table(spec)

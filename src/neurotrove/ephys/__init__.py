@@ -6,9 +6,9 @@ probe, channel and unit tables, unit quality filters, analysis metrics, session 
 the catalogue, with every filter run in the database. ``trove.pid2eid``,
 ``trove.eid2pid`` and ``trove.search_insertions`` are ONE's insertion look-ups.
 
-The modules:
+The ``probes``, ``channels`` and ``units`` tables of ``trove.table()`` are catalogue tables
+(:mod:`neurotrove.catalog.ephys_tables`). The modules:
 
-- :mod:`.tables`: the ``probes``, ``channels`` and ``units`` tables of ``trove.table()``;
 - :mod:`.writing`: validated bulk writes of a session's probes;
 - :mod:`.filters`: Allen-named columns and the unit filters compiled to SQL;
 - :mod:`.snapshot`: the columnar snapshot unit tables are read from;
@@ -31,7 +31,6 @@ from .interface import (
 )
 from .report import ImportReport
 from .session_data import EphysSessionData
-from .tables import register_ephys_tables
 from .writing import ProbeData
 
 __all__ = [
@@ -44,5 +43,4 @@ __all__ = [
     "EphysSessionData",
     "ImportReport",
     "ProbeData",
-    "register_ephys_tables",
 ]

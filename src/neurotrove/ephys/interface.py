@@ -481,7 +481,7 @@ class Ephys:
         import pandas as pd
         import pyarrow as pa
 
-        from .tables import units_version
+        from ..catalog.ephys_tables import units_version
 
         version = units_version(conn)
         pks = matching_units(conn, where, tier)

@@ -21,11 +21,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from ..catalog import ephys_schema as es
+from ..catalog.ephys_tables import bump_units_version, channel_id, next_unit_pk, unit_id
 from ..catalog.tables import table_spec
 from ..catalog.writes import insert_records, lock_key
 from ..errors import ValidationError
 from .structures import structure_ids
-from .tables import bump_units_version, channel_id, next_unit_pk, unit_id
 
 __all__ = [
     "CHANNEL_FIELDS",

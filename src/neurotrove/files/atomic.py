@@ -97,6 +97,7 @@ __all__ = [
     "atomic_write_bytes",
     "copy_file",
     "fsync_folder",
+    "place_file",
     "recover_writes",
     "replace_file",
     "temporary_path",
@@ -135,6 +136,16 @@ def fsync_folder(folder: Path) -> None:
         pass  # some file systems cannot fsync folders; the rename is still atomic
     finally:
         os.close(descriptor)
+
+
+def place_file(complete: Path, target: Path) -> None:
+    """Rename a complete, fsynced file onto ``target`` in its folder, and flush the folder.
+
+    The last step of every atomic replacement here: a reader sees the old file or the new
+    one, and after a power cut the new name survives.
+    """
+    os.replace(complete, target)
+    fsync_folder(target.parent)
 
 
 def _fsync_file(path: Path) -> None:
@@ -181,11 +192,11 @@ def replace_file(target: Path, *, durable: bool = True, suffix: str = "") -> Ite
         yield temporary
         if durable:
             _fsync_file(temporary)
-        os.replace(temporary, target)
+            place_file(temporary, target)
+        else:
+            os.replace(temporary, target)
     finally:
         _remove(temporary)
-    if durable:
-        fsync_folder(target.parent)
 
 
 def atomic_write_bytes(
@@ -677,8 +688,7 @@ def _settle(journal: _Journal, write_id: str, rows_hold: RowsHold | None) -> tup
             try:
                 if entry.folder and entry.target.is_dir():
                     entry.target.rmdir()
-                os.replace(entry.staged, entry.target)
-                fsync_folder(entry.target.parent)
+                place_file(entry.staged, entry.target)
                 placed += 1
                 continue
             except OSError as error:

@@ -38,7 +38,7 @@ import sqlalchemy as sa
 from .. import alf
 from ..catalog import schema as s
 from ..catalog.bulk import indexes_deferred
-from ..catalog.dataset_rows import COLUMNS, DATASET_TYPE, REVISION, name_parts
+from ..catalog.dataset_rows import COLUMNS, DatasetRow, NameParts, name_parts
 from ..catalog.default_revisions import lock_datasets_of
 from ..catalog.store import Catalog
 from ..catalog.tables import table_spec
@@ -624,9 +624,9 @@ def _insert_new_datasets(
         stored.update((r.session, r.collection, r.revision, r.name) for r in conn.execute(query))
     crowded_sessions = {key[0] for key in stored}
     now = utcnow()
-    parts: dict[str, tuple[tuple[Any, ...], bytes]] = {}
+    parts: dict[str, tuple[NameParts, bytes]] = {}
     namespaces: dict[str, bytes] = {}
-    rows: list[tuple[Any, ...]] = []
+    rows: list[DatasetRow] = []
     row_eids: list[str] = []
     late: list[dict[str, Any]] = []  # keys written by someone else since the plan
     groups: dict[tuple[str, str, str], int] = {}
@@ -637,7 +637,7 @@ def _insert_new_datasets(
             cached = parts[rel_path] = (name_parts(rel), str(rel).encode())
         values, canonical = cached
         digest = piece.hashes.get(file.location) if hashing else None
-        if (eid, values[0], values[1], values[2]) in stored:
+        if (eid, values.collection, values.revision, values.name) in stored:
             late.append(
                 {
                     "eid": eid,
@@ -655,27 +655,27 @@ def _insert_new_datasets(
             namespace = namespaces[eid] = uuid.UUID(eid).bytes
         row_eids.append(eid)
         rows.append(
-            (
+            DatasetRow(
                 uuid5_bytes(namespace, canonical),
                 namespace,
                 *values,
-                file.size,
-                digest,
-                True,
-                0,
-                True,
-                now,
-                user,
-                None,
-                file.mtime_ns,
+                file_size=file.size,
+                hash=digest,
+                exists=True,
+                qc=0,
+                default_revision=True,
+                created_at=now,
+                created_by=user,
+                json=None,
+                file_mtime_ns=file.mtime_ns,
             )
         )
-        group = (eid, values[0], values[2])
+        group = (eid, values.collection, values.name)
         groups[group] = groups.get(group, 0) + 1
     if rows:
-        ensure_rows(conn, s.dataset_types, "name", {r[DATASET_TYPE] for r in rows})
+        ensure_rows(conn, s.dataset_types, "name", {r.dataset_type for r in rows})
         ensure_rows(
-            conn, s.revisions, "name", {r[REVISION] for r in rows}, extra={"created_at": now}
+            conn, s.revisions, "name", {r.revision for r in rows}, extra={"created_at": now}
         )
         bulk_insert(conn, s.datasets, COLUMNS, rows)
         report.datasets_added += len(rows)
@@ -683,13 +683,13 @@ def _insert_new_datasets(
         settle_default_revisions(
             conn,
             [
-                (str(uuid.UUID(bytes=r[0])), None)
+                (str(uuid.UUID(bytes=r.id)), None)
                 for r, eid in zip(rows, row_eids, strict=True)
-                if eid in crowded_sessions or groups[(eid, r[2], r[4])] > 1
+                if eid in crowded_sessions or groups[(eid, r.collection, r.name)] > 1
             ],
         )
         if has_write_listeners("datasets"):
-            notify_written(conn, "datasets", [str(uuid.UUID(bytes=r[0])) for r in rows])
+            notify_written(conn, "datasets", [str(uuid.UUID(bytes=r.id)) for r in rows])
     if late:
         result = insert_records(conn, table_spec("datasets"), late, on_conflict="update")
         report.datasets_added += result.inserted

@@ -46,7 +46,7 @@ import sqlalchemy as sa
 from .. import alf
 from ..catalog import schema as s
 from ..catalog.bulk import indexes_deferred
-from ..catalog.dataset_rows import COLUMNS, DATASET_TYPE, REVISION, name_parts
+from ..catalog.dataset_rows import COLUMNS, DatasetRow, name_parts
 from ..catalog.tables import table_spec
 from ..catalog.writes import bulk_insert, ensure_rows, insert_records, large_cache, utcnow
 from ..errors import NotFoundError, ValidationError
@@ -294,8 +294,8 @@ def _uuid_bytes(value: Any) -> bytes:
         return bytes(16)
 
 
-def _upsert(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
-    """Write dataset rows (tuples in ``dataset_rows.COLUMNS`` order); a known key is updated."""
+def _upsert(conn: Connection, rows: list[DatasetRow]) -> None:
+    """Write dataset rows; a row whose key is stored updates it."""
     from sqlalchemy.dialects import postgresql, sqlite
 
     dialect: Any = postgresql if conn.dialect.name == "postgresql" else sqlite
@@ -308,6 +308,11 @@ def _upsert(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
         },
     )
     bulk_insert(conn, s.datasets, COLUMNS, rows, statement=statement)
+
+
+def _group(row: Any) -> tuple[Any, Any, Any]:
+    """Return the (session, collection, name) whose revisions a default is chosen among."""
+    return row.session, row.collection, row.name
 
 
 def _default_to_latest(conn: Connection, eids: Sequence[str]) -> None:
@@ -327,7 +332,13 @@ def _default_to_latest(conn: Connection, eids: Sequence[str]) -> None:
     session: Any = sa.type_coerce(d.c.session, sa.LargeBinary) if raw else d.c.session
     for start in range(0, len(eids), 500):
         rows = conn.execute(
-            sa.select(ident, session, d.c.collection, d.c.name, d.c.default_revision)
+            sa.select(
+                ident.label("id"),
+                session.label("session"),
+                d.c.collection,
+                d.c.name,
+                d.c.default_revision,
+            )
             .where(d.c.session.in_(eids[start : start + 500]))
             .order_by(d.c.session, d.c.collection, d.c.name, d.c.revision)
         ).all()
@@ -335,9 +346,9 @@ def _default_to_latest(conn: Connection, eids: Sequence[str]) -> None:
         for k, row in enumerate(rows):
             following = rows[k + 1] if k + 1 < len(rows) else None
             # Ordered by revision within a group, so the group's last row is the latest.
-            latest = following is None or following[1:4] != row[1:4]
-            if bool(row[4]) != latest:  # (id, session, collection, name, default_revision)
-                changes.append({"row_id": row[0], "flag": latest})
+            latest = following is None or _group(following) != _group(row)
+            if bool(row.default_revision) != latest:
+                changes.append({"row_id": row.id, "flag": latest})
         if changes:
             conn.execute(
                 sa.update(d)
@@ -418,7 +429,7 @@ def import_tables(
                 ids = _ids([chunk.column(c) for c in id_columns], datasets_path, "id")
                 values = {c: chunk.column(c).to_pylist() for c in ("rel_path", *optional)}
                 defaults = values.get("default_revision") or [None] * len(ids)
-                rows = []
+                rows: list[DatasetRow] = []
                 for k, (one_eid, one_id) in enumerate(zip(eids, ids, strict=True)):
                     index = offset + k
                     rel_path = values["rel_path"][k]
@@ -458,19 +469,21 @@ def import_tables(
                     else:
                         row_id = one_id
                     rows.append(
-                        (
+                        DatasetRow(
                             row_id,
                             eid,
                             *name_parts(rel),
-                            None if size is None or size != size else int(size),
-                            digest or None,
-                            exists,
-                            _qc(values["qc"][k], datasets_path, index) if "qc" in values else 0,
-                            True if default is None else bool(default),
-                            now,
-                            None,
-                            {"one_id": one_id} if replaced else None,
-                            None,
+                            file_size=None if size is None or size != size else int(size),
+                            hash=digest or None,
+                            exists=exists,
+                            qc=(
+                                _qc(values["qc"][k], datasets_path, index) if "qc" in values else 0
+                            ),
+                            default_revision=True if default is None else bool(default),
+                            created_at=now,
+                            created_by=None,
+                            json={"one_id": one_id} if replaced else None,
+                            file_mtime_ns=None,
                         )
                     )
                     report.ids_replaced += replaced
@@ -478,12 +491,12 @@ def import_tables(
                     if default is None and rel.revision:
                         unsaid.add(eid)
                 if rows:
-                    ensure_rows(conn, s.dataset_types, "name", {r[DATASET_TYPE] for r in rows})
+                    ensure_rows(conn, s.dataset_types, "name", {r.dataset_type for r in rows})
                     ensure_rows(
                         conn,
                         s.revisions,
                         "name",
-                        {r[REVISION] for r in rows},
+                        {r.revision for r in rows},
                         extra={"created_at": now},
                     )
                     _upsert(conn, rows)

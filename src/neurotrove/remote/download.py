@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import HashMismatchError, NeurotroveError, NotFoundError, RemoteError
-from ..files.atomic import fsync_folder
+from ..files.atomic import place_file
 from ..files.hashing import file_md5
 from ..progress import progress_bar
 from .connection import ServerConnection, is_unreachable
@@ -279,8 +279,7 @@ def _download_one(
             elif item.md5 is not None and digest != item.md5:
                 problem = (f"md5:{item.md5}", f"md5:{digest}")
             if problem is None:
-                os.replace(partial, item.target)
-                fsync_folder(item.target.parent)
+                place_file(partial, item.target)
                 index.record(item.target, digest)
                 return
             partial.unlink(missing_ok=True)

@@ -91,9 +91,6 @@ class Trove(LoadingMixin, WritingMixin):
             from .connect import connect
 
             built = connect(parts, **options).parts
-        from ..ephys.tables import register_ephys_tables
-
-        register_ephys_tables()  # trove.table("units") and friends
         self.parts: TroveParts = built
         self.root = built.root
         self.catalog = built.catalog

@@ -28,24 +28,20 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from ..catalog import ephys_schema as es
-from ..catalog import schema as s
-from ..catalog.tables import ColumnKind, ColumnSpec, TableSpec, register_table
-from ..catalog.writes import (
-    Prepared,
-    insert_ignoring_conflicts,
-    lock_key,
-    register_preparer,
-    register_write_listener,
-)
 from ..errors import NotFoundError, ValidationError
+from . import ephys_schema as es
+from . import schema as s
+from .locks import insert_ignoring_conflicts, lock_key
+from .preparers import Prepared
+from .registry import RecordPreparer, TableFamily
+from .tables import ColumnKind, ColumnSpec, TableSpec
 
 __all__ = [
     "bump_units_version",
     "channel_id",
+    "ephys_family",
     "next_unit_pk",
     "probe_id",
-    "register_ephys_tables",
     "unit_id",
     "units_version",
 ]
@@ -318,19 +314,19 @@ def _specs() -> list[TableSpec]:
     ]
 
 
-_registered = False
+def ephys_family() -> TableFamily:
+    """Return the ephys tables, their record preparers and their change listeners.
 
-
-def register_ephys_tables() -> None:
-    """Register the ephys tables, their record preparers and change listeners (once)."""
-    global _registered
-    if _registered:
-        return
-    for spec in _specs():
-        register_table(spec)
-    register_preparer("probes", _prepare_probes, ("session", "name"))
-    register_preparer("channels", _prepare_channels, ("probe", "local_index"))
-    register_preparer("units", _prepare_units, ("probe", "cluster_id"))
-    register_write_listener("channels", _channels_written)
-    register_write_listener("units", _units_written)
-    _registered = True
+    Writes to channels and units refresh the units' copies of their peak channel's structure,
+    renumber the changed units and count one more change (:func:`units_version`).
+    """
+    return TableFamily(
+        "ephys",
+        tuple(_specs()),
+        preparers={
+            "probes": RecordPreparer(_prepare_probes, ("session", "name")),
+            "channels": RecordPreparer(_prepare_channels, ("probe", "local_index")),
+            "units": RecordPreparer(_prepare_units, ("probe", "cluster_id")),
+        },
+        listeners={"channels": (_channels_written,), "units": (_units_written,)},
+    )
