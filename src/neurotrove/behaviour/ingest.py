@@ -436,6 +436,9 @@ def insert_session(
     """Insert a session's behaviour from its NWB file; return its eid.
 
     See :meth:`~neurotrove.behaviour.Behaviour.insert_nwb`.
+
+    Long on purpose: read and check everything, compute, stage, then record in one
+    transaction; the order is the safety argument, so it reads top to bottom in one place.
     """
     with trove.catalog.read() as conn:
         eid = to_eid(conn, session, where=trove.root)

@@ -493,6 +493,9 @@ def write_nwb(
     with timestamps or with a rate, IntervalSeries, TimeIntervals, SpatialSeries in their
     container); masks go to the ``trove_masks`` processing module as IntervalSeries; videos
     are ImageSeries in acquisition pointing at the session's video files.
+
+    Long on purpose: the file's sections are written in the order NWB nests them, and
+    splitting them would pass the half-built file through every helper.
     """
     pynwb = require_pynwb()
     from pynwb.image import ImageSeries

@@ -219,6 +219,10 @@ def _session_columns(subject: sa.FromClause) -> list[ColumnSpec]:
 
 
 def _specs() -> list[TableSpec]:
+    """Return the specs of the behaviour tables.
+
+    Long on purpose: one declaration per table, read as a list.
+    """
     r, f, m = rigs.c, rig_features.c, mask_functions.c
     rig_columns = (
         _column("id", "uuid", r.id),

@@ -215,7 +215,10 @@ def _columns(table: sa.Table, kinds: Mapping[str, ColumnKind], **renames: str) -
 
 
 def core_specs() -> list[TableSpec]:
-    """Return the specs of the core tables: sessions, subjects, datasets and their lookups."""
+    """Return the specs of the core tables: sessions, subjects, datasets and their lookups.
+
+    Long on purpose: one declaration per table, read as a list.
+    """
     subject_nickname = s.subjects.c.nickname
     session_columns = (
         ColumnSpec("eid", "uuid", s.sessions.c.id.label("eid"), writable=True),

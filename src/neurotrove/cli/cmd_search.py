@@ -163,6 +163,7 @@ def search(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON records.")] = False,
 ) -> None:
     """Find sessions, newest first. Text filters are regular expressions, as in ONE."""
+    # Long on purpose: each filter of search() is an option here, as --help lists them.
     filters: dict[str, Any] = {
         "subject": subject,
         "lab": lab,

@@ -432,7 +432,10 @@ def export_allen(ephys: Ephys, folder: str | os.PathLike[str]) -> Path:
 
 
 def _write_cache(ephys: Ephys, target: Path, files: FileWrite) -> None:
-    """Stage the cache's tables, metrics and manifest in ``files``."""
+    """Stage the cache's tables, metrics and manifest in ``files``.
+
+    Long on purpose: one CSV per Allen table, in the manifest's order, each a few lines.
+    """
     import pandas as pd
 
     from ..ephys.interface import SUPPRESS_FROM_UNITS

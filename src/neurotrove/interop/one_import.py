@@ -397,6 +397,9 @@ def import_tables(
     >>> report = nt.connect(source, create=True).import_one(source, progress=False)
     >>> report.sessions_added, report.datasets_missing
     (12, 0)
+
+    Long on purpose: read, check, map ids, then write everything in one transaction;
+    the transaction's extent is the function's.
     """
     began = time.perf_counter()
     sessions_path, datasets_path = _tables(path)

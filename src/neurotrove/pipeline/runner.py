@@ -309,6 +309,9 @@ def run_step(
     """Run ``func`` on each pending session of ``step`` (see ``Pipeline.run``).
 
     ``runners`` is the folder of the runners' lock files (see the module's docstring).
+
+    Long on purpose: the life of one run (leases, calls, outputs, status rows) in one
+    place, so that every way out of it releases what it took.
     """
     token = uuid.uuid4().hex
     report = RunReport(step.name)

@@ -19,6 +19,11 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    """Create the tables of this revision.
+
+    Long on purpose: a migration declares its tables in one place, as they were at its
+    revision, and is not edited once released.
+    """
     op.create_table(
         "ephys_state",
         sa.Column("name", sa.String(length=64), nullable=False),
