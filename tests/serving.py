@@ -36,14 +36,18 @@ def free_port() -> int:
 
 
 def trove_command(root: Path, db: str | None, *args: str, stdin: str | None = None) -> str:
-    """Run ``trove --root ROOT [--db DB] ARGS`` in a subprocess and return its stdout."""
-    command = [sys.executable, "-c", _CLI, "--root", str(root)]
-    if db is not None:
-        command += ["--db", db]
-    result = subprocess.run(
-        [*command, *args], input=stdin, capture_output=True, text=True, timeout=120, check=False
-    )
-    assert result.returncode == 0, (result.stdout, result.stderr)
+    """Run ``trove --root ROOT [--db DB] ARGS`` and return what it printed.
+
+    The command runs in this process (the server it changes is another one either way): an
+    interpreter start per command cost a second or more on a loaded machine.
+    """
+    from typer.testing import CliRunner
+
+    from neurotrove.cli import app
+
+    command = ["--root", str(root), *(["--db", db] if db is not None else []), *args]
+    result = CliRunner().invoke(app, command, input=stdin)
+    assert result.exit_code == 0, (result.output, result.exception)
     return result.stdout
 
 
