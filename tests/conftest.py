@@ -3,7 +3,9 @@
 A test run creates its own migrated PostgreSQL database and drops it at the end; each test
 starts from empty tables (TRUNCATE is ~1 s faster per test than a fresh database). Without a
 reachable PostgreSQL the PostgreSQL tests are skipped with the reason, except under CI
-(``CI=true``), where a missing server is a failure.
+(``CI=true``), where a missing server is a failure. Every test that needs PostgreSQL is
+marked ``postgresql`` (by its parameter, or here by its fixtures), so
+``pytest -m "not postgresql"`` runs the rest without a server.
 """
 
 from __future__ import annotations
@@ -23,6 +25,17 @@ from neurotrove.catalog.store import Catalog
 from neurotrove.demo import ExampleTree, write_example_tree
 
 PG_SERVER = os.environ.get("NEUROTROVE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark ``postgresql`` every test whose fixtures reach the PostgreSQL template.
+
+    The ``db`` and module catalogue parameters carry the mark themselves; this adds it to tests
+    that ask for ``pg_url``, ``pg_database`` or ``pg_template`` directly or through a fixture.
+    """
+    for item in items:
+        if "pg_template" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.postgresql)
 
 
 def _admin_engine() -> sa.Engine:
@@ -126,10 +139,11 @@ def isolated_settings(
 
 
 def isolate_settings(env: pytest.MonkeyPatch, home: Path) -> None:
-    """Clear ``NEUROTROVE_*`` (but the test server's URL) and point config, cache and root
-    into ``home``; module-scoped fixtures call it with their own ``MonkeyPatch.context()``."""
+    """Clear ``NEUROTROVE_*`` (but the tests' own ``NEUROTROVE_TEST_*``) and point config,
+    cache and root into ``home``; module-scoped fixtures call it with their own
+    ``MonkeyPatch.context()``."""
     for key in list(os.environ):
-        if key.startswith("NEUROTROVE_") and key != "NEUROTROVE_TEST_PG":
+        if key.startswith("NEUROTROVE_") and not key.startswith("NEUROTROVE_TEST_"):
             env.delenv(key)
     env.setenv("NEUROTROVE_CONFIG_DIR", str(home / "config"))
     env.setenv("NEUROTROVE_CACHE_DIR", str(home / "cache"))

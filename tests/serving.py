@@ -6,15 +6,21 @@ catalogue on SQLite or PostgreSQL); its log is kept so tests can count the reque
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
+import sqlalchemy as sa
+
+from neurotrove.catalog import schema
+from neurotrove.catalog.store import Catalog, sqlite_url
+
+from .waiting import wait_until
 
 PASSWORD = "correct-horse-battery"
 """The password of the test users (long enough for trove user add)."""
@@ -30,15 +36,37 @@ def free_port() -> int:
 
 
 def trove_command(root: Path, db: str | None, *args: str, stdin: str | None = None) -> str:
-    """Run ``trove --root ROOT [--db DB] ARGS`` in a subprocess and return its stdout."""
-    command = [sys.executable, "-c", _CLI, "--root", str(root)]
-    if db is not None:
-        command += ["--db", db]
-    result = subprocess.run(
-        [*command, *args], input=stdin, capture_output=True, text=True, timeout=120, check=False
-    )
-    assert result.returncode == 0, (result.stdout, result.stderr)
+    """Run ``trove --root ROOT [--db DB] ARGS`` and return what it printed.
+
+    The command runs in this process (the server it changes is another one either way): an
+    interpreter start per command cost a second or more on a loaded machine.
+    """
+    from typer.testing import CliRunner
+
+    from neurotrove.cli import app
+
+    command = ["--root", str(root), *(["--db", db] if db is not None else []), *args]
+    result = CliRunner().invoke(app, command, input=stdin)
+    assert result.exit_code == 0, (result.output, result.exception)
     return result.stdout
+
+
+def tokens_age(root: Path, db: str | None, by: dt.timedelta) -> None:
+    """Move every token's issue and expiry ``by`` into the past, in the trove's catalogue.
+
+    To the server, which compares a token's expiry with its own clock at every request, this
+    is the same as ``by`` passing (without the test waiting for it).
+    """
+    tokens = schema.tokens.c
+    url = db if db is not None else sqlite_url(root / ".trove" / "catalog.db")
+    with Catalog(url, migrate=False) as catalog, catalog.write(versioned=False) as conn:
+        rows = conn.execute(sa.select(tokens.token_hash, tokens.created_at, tokens.expires_at))
+        for token_hash, created_at, expires_at in rows.all():
+            conn.execute(
+                sa.update(schema.tokens)
+                .where(tokens.token_hash == token_hash)
+                .values(created_at=created_at - by, expires_at=expires_at - by)
+            )
 
 
 def add_user(root: Path, db: str | None, username: str, password: str = PASSWORD) -> None:
@@ -80,16 +108,21 @@ class ServerProcess:
             self.process = subprocess.Popen(
                 command, stdout=out, stderr=subprocess.STDOUT, env={**os.environ}
             )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
+        process = self.process
+
+        def answers() -> bool:
+            if process.poll() is not None:
                 raise RuntimeError(f"trove serve exited: {self.log.read_text()[-2000:]}")
             try:
-                if httpx.get(f"{self.url}/api/v1/health", timeout=1).status_code == 200:
-                    return self
+                return httpx.get(f"{self.url}/api/v1/health", timeout=1).status_code == 200
             except httpx.TransportError:
-                time.sleep(0.1)
-        raise RuntimeError(f"trove serve did not answer in 60 s: {self.log.read_text()[-2000:]}")
+                return False
+
+        if not wait_until(answers, within=60):
+            raise RuntimeError(
+                f"trove serve did not answer in 60 s: {self.log.read_text()[-2000:]}"
+            )
+        return self
 
     def kill(self) -> None:
         """Kill the server at once (SIGKILL), as a crash or a pulled cable would."""

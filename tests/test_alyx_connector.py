@@ -1,10 +1,9 @@
 """alyx-connector (HaissLab's ONE fork) against a real ``trove serve``, in its own environment.
 
 alyx-connector installs a top-level package named ``one``, which would shadow ONE-api, so
-it lives in a virtual environment of its own (made once and kept in
-``~/.cache/neurotrove-tests``, or ``NEUROTROVE_TEST_ALYX_CONNECTOR_VENV``). A script there
-logs in, reads ``/docs`` (coreapi: alyx-connector has no OpenAPI reader) and searches with
-``details=True``, which reads every session's detail record.
+it lives in a virtual environment of its own (built once and kept: ``tests/foreign_venv.py``).
+A script there logs in, reads ``/docs`` (coreapi: alyx-connector has no OpenAPI reader) and
+searches with ``details=True``, which reads every session's detail record.
 
 When pip cannot install alyx-connector the test skips on a workstation but fails on CI
 (``CI`` set), so a broken install is never silently green there.
@@ -14,20 +13,21 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
-from filelock import FileLock
 
 import neurotrove as nt
 from neurotrove.demo import write_example_tree
 
 from .conftest import isolate_settings
+from .foreign_venv import VenvUnavailable, cached_venv
 from .serving import PASSWORD, ServerProcess, add_user
+
+pytestmark = pytest.mark.foreign
 
 ALYX_CONNECTOR = "alyx-connector==2.1.15"
 SCRIPT = r"""
@@ -51,7 +51,7 @@ json.dump({
 """
 
 
-def _unavailable(reason: str) -> None:
+def _unavailable(reason: str) -> NoReturn:
     if os.environ.get("CI"):
         pytest.fail(f"{reason} (on CI this must work: fix the install)")
     pytest.skip(reason)
@@ -60,37 +60,12 @@ def _unavailable(reason: str) -> None:
 @pytest.fixture(scope="session")
 def connector_python() -> str:
     """The Python of a virtual environment with alyx-connector, made on first use."""
-    base = Path(
-        os.environ.get(
-            "NEUROTROVE_TEST_ALYX_CONNECTOR_VENV",
-            Path.home() / ".cache" / "neurotrove-tests" / ALYX_CONNECTOR.replace("==", "-"),
+    try:
+        return cached_venv(
+            "alyx-connector", [ALYX_CONNECTOR], check="import one.api, one.webclient"
         )
-    )
-    python = base / "bin" / "python"
-    ready = base / ".installed"
-    base.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(base) + ".lock", timeout=1800):
-        if ready.is_file() and python.is_file():
-            return str(python)
-        if python.is_file():
-            check = subprocess.run(
-                [str(python), "-c", "import one.api, one.webclient"], capture_output=True
-            )
-            if check.returncode == 0:
-                ready.write_text(ALYX_CONNECTOR)
-                return str(python)
-        shutil.rmtree(base, ignore_errors=True)
-        subprocess.run([sys.executable, "-m", "venv", str(base)], check=True)
-        done = subprocess.run(
-            [str(python), "-m", "pip", "install", "--quiet", ALYX_CONNECTOR],
-            capture_output=True,
-            text=True,
-        )
-        if done.returncode != 0:
-            tail = " ".join((done.stderr or done.stdout).strip().splitlines()[-3:])
-            _unavailable(f"pip could not install {ALYX_CONNECTOR} in its own environment: {tail}")
-        ready.write_text(ALYX_CONNECTOR)
-    return str(python)
+    except VenvUnavailable as error:
+        _unavailable(str(error))
 
 
 @pytest.fixture

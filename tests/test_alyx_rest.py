@@ -8,8 +8,8 @@ server, its login and password are written there as a ONE user would
 
 from __future__ import annotations
 
+import datetime as dt
 import re
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,7 +33,7 @@ from neurotrove.query.lookups import (
 )
 
 from .conftest import isolate_settings, module_catalogue
-from .serving import PASSWORD, ServerProcess, add_user
+from .serving import PASSWORD, ServerProcess, add_user, tokens_age
 
 one_api = pytest.importorskip("one.api")
 one_params = pytest.importorskip("one.params")
@@ -325,8 +325,9 @@ def test_bad_credentials_and_tokens(alyx: Alyx, tmp_path: Path) -> None:
 
 def test_public_read_and_expired_tokens(alyx: Alyx, tmp_path: Path) -> None:
     server = ServerProcess(
-        alyx.server.root, alyx.server.db, tmp_path / "log", "--public-read", "--token-ttl", "1s"
+        alyx.server.root, alyx.server.db, tmp_path / "log", "--public-read", "--token-ttl", "1h"
     ).start()
+    root, db = alyx.server.root, alyx.server.db
     try:
         found = httpx.get(f"{server.url}/sessions", params={"subject": "KS005"}).json()
         assert found["count"] == len(alyx.local.search(subject="KS005"))
@@ -336,7 +337,7 @@ def test_public_read_and_expired_tokens(alyx: Alyx, tmp_path: Path) -> None:
         token = httpx.post(
             f"{server.url}/auth-token", data={"username": "alice", "password": PASSWORD}
         ).json()["token"]
-        time.sleep(1.5)
+        tokens_age(root, db, dt.timedelta(hours=2))  # the module's own tokens have 30 days
         expired = httpx.get(f"{server.url}/sessions", headers={"Authorization": f"Token {token}"})
         # 403 "Invalid token." is what makes ONE log in again (with a stored password).
         assert expired.status_code == 403 and '"Invalid token."' in expired.text
@@ -349,7 +350,7 @@ def test_public_read_and_expired_tokens(alyx: Alyx, tmp_path: Path) -> None:
         )
         one.alyx._par = one.alyx._par.set("ALYX_PWD", PASSWORD)
         stale = one.alyx._token
-        time.sleep(1.5)
+        tokens_age(root, db, dt.timedelta(hours=2))
         again = one.alyx.rest("sessions", "list", subject="KS005", no_cache=True)
         assert len(again) == found["count"] and one.alyx._token != stale
     finally:

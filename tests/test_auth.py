@@ -6,6 +6,7 @@ still does the work), never by timing.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 from collections.abc import Callable
 from pathlib import Path
@@ -92,3 +93,19 @@ def test_a_remembered_password_is_not_hashed_again_until_it_changes(
     with pytest.raises(AuthError):  # the old password stops working at once
         accounts.check_password("alice", PASSWORD)
     assert accounts.check_password("alice", "a new password").username == "alice"
+
+
+def test_a_token_works_until_its_time_to_live_is_over(tmp_path: Path) -> None:
+    now = [dt.datetime(2026, 11, 21, 9, 0)]
+    catalog = Catalog(f"sqlite:///{tmp_path / 'catalog.db'}")
+    accounts = Accounts(catalog, now=lambda: now[0])
+    accounts.add_user("alice", PASSWORD)
+    token = accounts.issue_token("alice", PASSWORD, ttl=dt.timedelta(hours=12))
+    now[0] += dt.timedelta(hours=11, minutes=59)
+    assert accounts.check_token(token).username == "alice"
+    assert accounts.list_users().loc["alice", "tokens"] == 1
+    now[0] += dt.timedelta(minutes=1)  # exactly its time to live: over
+    with pytest.raises(AuthError, match="expired") as caught:
+        accounts.check_token(token)
+    assert caught.value.context.get("expired") is True
+    assert accounts.list_users().loc["alice", "tokens"] == 0  # valid tokens only

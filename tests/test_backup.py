@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import multiprocessing
-import time
 from pathlib import Path
 
 import pytest
@@ -14,6 +13,7 @@ from neurotrove.backup import read_manifest, verify_backup
 from neurotrove.catalog.store import HEAD_REVISION
 from neurotrove.errors import CatalogError, ConfigError, ConflictError, NotFoundError
 from tests.pipeline_jobs import keep_registering
+from tests.waiting import wait_until
 
 _SPAWN = multiprocessing.get_context("spawn")
 
@@ -28,10 +28,9 @@ def test_backup_and_restore_round_trip_while_a_writer_is_active(
     writer = _SPAWN.Process(target=keep_registering, args=(str(trove.root), trove.db, stop, count))
     writer.start()
     try:
-        deadline = time.monotonic() + 60
-        while count.value < 5:  # the writer is writing
-            assert time.monotonic() < deadline and writer.is_alive()
-            time.sleep(0.02)
+        # the writer is writing
+        assert wait_until(lambda: count.value >= 5 or not writer.is_alive(), within=60)
+        assert writer.is_alive(), f"the writer ended (exit code {writer.exitcode})"
         before = count.value
         folder = trove.backup(tmp_path / "trove-2026-11-21")
         after = count.value

@@ -15,7 +15,6 @@ import shlex
 import socket
 import subprocess
 import sys
-import time
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,6 +35,7 @@ from neurotrove.errors import NotFoundError
 from .conftest import database_copy
 from .serving import PASSWORD, ServerProcess, free_port
 from .terminal import run_on_terminal
+from .waiting import wait_until
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 CLI = "from neurotrove.cli import main; main()"
@@ -349,15 +349,14 @@ def as_here(text: str, *, root: Path, db: str, port: int) -> str:
 
 
 def wait_for(url: str, process: subprocess.Popen[str]) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
+    def answers() -> bool:
         assert process.poll() is None, "trove serve exited"
         try:
-            if httpx.get(f"{url}/api/v1/health", timeout=1).status_code == 200:
-                return
+            return httpx.get(f"{url}/api/v1/health", timeout=1).status_code == 200
         except httpx.TransportError:
-            time.sleep(0.1)
-    raise AssertionError(f"trove serve did not answer at {url} within 60 s")
+            return False
+
+    assert wait_until(answers, within=60), f"trove serve did not answer at {url} within 60 s"
 
 
 def run_shell_block(block: str, serving: list[subprocess.Popen[str]], log: Path) -> list[str]:

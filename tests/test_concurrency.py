@@ -17,7 +17,6 @@ from __future__ import annotations
 import concurrent.futures as cf
 import multiprocessing
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -41,6 +40,7 @@ from . import concurrent_writers as writers
 from .behaviour_data import MASKS, RIG, write_masks, write_nwb, write_rig
 from .serving import PASSWORD, ServerProcess, add_user
 from .test_ephys_import import write_allen_cache
+from .waiting import wait_until
 
 WRITERS = 8
 """Processes writing at once in the slow tests."""
@@ -75,13 +75,13 @@ def _wait_for_a_lock_wait(trove: nt.Trove, racer: Racer) -> None:
         "SELECT count(*) FROM pg_stat_activity "
         "WHERE datname = current_database() AND wait_event_type = 'Lock'"
     )
-    deadline = time.monotonic() + 60
-    while racer.is_alive() and time.monotonic() < deadline:
+
+    def lock_wait() -> bool:
         with trove.catalog.engine.connect() as conn:
-            if conn.execute(waiting).scalar():
-                return
-        time.sleep(0.01)
-    assert not racer.is_alive(), "the second writer neither waited nor finished"
+            return bool(conn.execute(waiting).scalar())
+
+    if not wait_until(lambda: not racer.is_alive() or lock_wait(), within=60):
+        raise AssertionError("the second writer neither waited nor finished")
 
 
 def race(

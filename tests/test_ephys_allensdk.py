@@ -1,9 +1,9 @@
 """``trove export-allen`` read back by AllenSDK itself, in a virtual environment of its own.
 
-AllenSDK pins old numpy and pandas, so it gets its own environment (made once and kept in
-``~/.cache/neurotrove-tests``, or ``NEUROTROVE_TEST_ALLENSDK_VENV``). A small script there
-reads the exported cache with ``EcephysProjectCache`` in fixed mode and writes its tables
-as JSON; each must equal the table ``trove.ephys`` gives for the same question.
+AllenSDK pins old numpy and pandas, so it gets its own environment (built once and kept:
+``tests/foreign_venv.py``). A small script there reads the exported cache with
+``EcephysProjectCache`` in fixed mode and writes its tables as JSON; each must equal the table
+``trove.ephys`` gives for the same question.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from __future__ import annotations
 import io
 import json
 import math
-import os
 import shutil
 import subprocess
 import sys
@@ -20,15 +19,17 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from filelock import FileLock
 from typer.testing import CliRunner
 
 import neurotrove as nt
 from neurotrove.cli import app
 from neurotrove.interop.allen import allen_id
 
+from .foreign_venv import VenvUnavailable, cached_venv
 from .test_ephys import _probe
 from .test_ephys_import import write_allen_cache, write_two_probe_nwb
+
+pytestmark = pytest.mark.foreign
 
 ALLENSDK = "allensdk==2.16.2"
 READER = r"""
@@ -77,33 +78,18 @@ def _python311() -> str | None:
 @pytest.fixture(scope="session")
 def allensdk_python() -> str:
     """The Python of a virtual environment with AllenSDK, made on first use."""
-    base = Path(
-        os.environ.get(
-            "NEUROTROVE_TEST_ALLENSDK_VENV",
-            Path.home() / ".cache" / "neurotrove-tests" / ALLENSDK.replace("==", "-"),
+    interpreter = _python311()
+    if interpreter is None:
+        pytest.skip("AllenSDK needs Python 3.11 (its numpy pin); no python3.11 found")
+    try:
+        return cached_venv(
+            "allensdk",
+            [ALLENSDK],
+            check="import allensdk.brain_observatory.ecephys.ecephys_project_cache",
+            interpreter=interpreter,
         )
-    )
-    python = base / "bin" / "python"
-    ready = base / ".installed"
-    base.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(base) + ".lock", timeout=1800):
-        if ready.is_file() and python.is_file():
-            return str(python)
-        interpreter = _python311()
-        if interpreter is None:
-            pytest.skip("AllenSDK needs Python 3.11 (its numpy pin); no python3.11 found")
-        shutil.rmtree(base, ignore_errors=True)
-        subprocess.run([interpreter, "-m", "venv", str(base)], check=True)
-        done = subprocess.run(
-            [str(python), "-m", "pip", "install", "--quiet", ALLENSDK],
-            capture_output=True,
-            text=True,
-        )
-        if done.returncode != 0:
-            tail = " ".join((done.stderr or done.stdout).strip().splitlines()[-3:])
-            pytest.skip(f"pip could not install {ALLENSDK} in its own environment: {tail}")
-        ready.write_text(ALLENSDK)
-    return str(python)
+    except VenvUnavailable as error:
+        pytest.skip(str(error))
 
 
 def _read(folder: Path, name: str) -> pd.DataFrame:

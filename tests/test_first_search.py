@@ -18,7 +18,6 @@ import subprocess
 import sys
 import textwrap
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -32,6 +31,7 @@ from neurotrove.demo import write_example_tree
 from neurotrove.errors import RemoteError
 
 from .serving import PASSWORD, ServerProcess, add_user
+from .waiting import wait_until
 
 
 class Lab:
@@ -77,12 +77,7 @@ def lab(tmp_path: Path, db: str | None) -> Iterator[Lab]:
 
 def appears(path: Path, within: float = 30.0) -> bool:
     """Whether ``path`` exists now or comes to exist within ``within`` seconds."""
-    deadline = time.monotonic() + within
-    while not path.exists():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
+    return wait_until(path.exists, within=within)
 
 
 FIRST_SEARCH = textwrap.dedent(

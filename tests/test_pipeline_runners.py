@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import multiprocessing
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from tests.pipeline_jobs import (
     run_runner,
     write_alf,
 )
+from tests.waiting import wait_until
 
 _SPAWN = multiprocessing.get_context("spawn")
 
@@ -74,14 +74,28 @@ def _killed_mid_session(trove: nt.Trove, tmp_path: Path, lease: float) -> tuple[
         args=(str(trove.root), trove.db, "registration", job, {"lease": lease}),
     )
     runner.start()
-    deadline = time.monotonic() + 60
-    while not marker.exists():
-        assert time.monotonic() < deadline and runner.is_alive()
-        time.sleep(0.05)
+    assert wait_until(lambda: marker.exists() or not runner.is_alive(), within=60)
+    assert marker.exists(), f"the runner ended (exit code {runner.exitcode}) before the job"
     runner.kill()
     runner.join()
     assert trove.pipeline.status().loc["registration", "running"] == 1
     return eid, kept
+
+
+def _time_passes(trove: nt.Trove, by: dt.timedelta) -> None:
+    """Move every claim's start, heartbeat and lease ``by`` into the past, as if ``by`` passed
+    with no runner alive to send heartbeats (every reader compares them with its own clock)."""
+    columns = step_status.c
+    with trove.catalog.write() as conn:
+        rows = conn.execute(
+            sa.select(columns.id, columns.started_at, columns.heartbeat_at, columns.expires_at)
+        ).all()
+        for row in rows:
+            moved = {
+                name: None if getattr(row, name) is None else getattr(row, name) - by
+                for name in ("started_at", "heartbeat_at", "expires_at")
+            }
+            conn.execute(sa.update(step_status).where(columns.id == row.id).values(**moved))
 
 
 def _taken_over(trove: nt.Trove, eid: str, kept: Path) -> None:
@@ -106,12 +120,12 @@ def test_a_runner_killed_on_this_machine_is_taken_over_by_the_next_run(
 def test_a_killed_runners_claim_on_another_machine_goes_stale_with_its_lease(
     trove: nt.Trove, tmp_path: Path
 ) -> None:
-    eid, kept = _killed_mid_session(trove, tmp_path, lease=1.0)
+    eid, kept = _killed_mid_session(trove, tmp_path, lease=60.0)
     # As if it had run on another machine, where its lock file tells this one nothing.
     with trove.catalog.write() as conn:
         conn.execute(sa.update(step_status).values(host="rig-pc-2"))
     assert trove.pipeline.run("registration", write_alf, progress=False).done == []  # still held
-    time.sleep(1.2)  # the dead runner's lease runs out
+    _time_passes(trove, dt.timedelta(seconds=61))  # the dead runner's lease runs out
     assert trove.pipeline.status().loc["registration", "stale"] == 1
     _taken_over(trove, eid, kept)
 

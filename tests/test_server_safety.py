@@ -1,15 +1,16 @@
 """What a served trove guarantees when things go wrong: auth, bad paths, crashes, corruption.
 
-Each test runs its own ``trove serve`` (SQLite, or PostgreSQL where the catalogue matters)
-on a small tree, and clients in this process or in others.
+Each test that changes the server (its files, users, tokens or catalogue) runs its own
+``trove serve`` on a small tree; the tests that only read, or whose writes are refused, share
+one. Clients run in this process or in others.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import logging
 import os
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,10 +29,11 @@ from neurotrove.errors import (
     RemoteError,
     ValidationError,
 )
-from neurotrove.remote.download import DownloadItem, download_all
+from neurotrove.remote.download import DownloadItem, backoff, download_all
 from neurotrove.remote.files import ServerFiles
 
-from .serving import PASSWORD, ServerProcess, add_user
+from .conftest import isolate_settings
+from .serving import PASSWORD, ServerProcess, add_user, tokens_age
 
 
 def file_digest(data: bytes) -> str:
@@ -85,6 +87,18 @@ def lab(tmp_path: Path) -> Iterator[Lab]:
         made.server.stop()
 
 
+@pytest.fixture(scope="module")
+def shared_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    """One server for the tests that change nothing on it (reads, and writes it refuses)."""
+    with pytest.MonkeyPatch.context() as env:
+        isolate_settings(env, tmp_path_factory.mktemp("home"))
+        made = _lab(tmp_path_factory.mktemp("shared"), None)
+        try:
+            yield made
+        finally:
+            made.server.stop()
+
+
 @pytest.fixture
 def big_lab(tmp_path: Path) -> Iterator[Lab]:
     made = _lab(tmp_path, None, big=True)
@@ -105,8 +119,8 @@ def _token(lab: Lab) -> dict[str, str]:
 # -- authentication ------------------------------------------------------------------------
 
 
-def test_reads_and_writes_without_a_token_are_refused(lab: Lab) -> None:
-    url = f"{lab.server.url}/api/v1"
+def test_reads_and_writes_without_a_token_are_refused(shared_lab: Lab) -> None:
+    url = f"{shared_lab.server.url}/api/v1"
     for method, path in (
         ("GET", "/sessions"),
         ("GET", "/datasets"),
@@ -122,11 +136,11 @@ def test_reads_and_writes_without_a_token_are_refused(lab: Lab) -> None:
     bogus = httpx.get(url + "/sessions", headers={"Authorization": "Bearer not-a-token"})
     assert bogus.status_code == 401
     assert "not valid" in bogus.json()["detail"]
-    assert httpx.get(url + "/sessions", headers=_token(lab)).status_code == 200
+    assert httpx.get(url + "/sessions", headers=_token(shared_lab)).status_code == 200
 
 
-def test_a_form_login_works_and_a_wrong_password_is_refused(lab: Lab) -> None:
-    url = f"{lab.server.url}/api/v1/auth/token"
+def test_a_form_login_works_and_a_wrong_password_is_refused(shared_lab: Lab) -> None:
+    url = f"{shared_lab.server.url}/api/v1/auth/token"
     form = httpx.post(url, data={"username": "alice", "password": PASSWORD})
     assert form.status_code == 200 and form.json()["token"]
     for credentials in (
@@ -163,18 +177,21 @@ def test_public_read_opens_reads_but_not_writes(tmp_path: Path) -> None:
 def test_an_expired_token_is_replaced_by_one_fresh_login(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    lab = _lab(tmp_path, None, "--token-ttl", "1s")
+    lab = _lab(tmp_path, None, "--token-ttl", "1h")
     try:
         client = lab.client(mode="remote")
         monkeypatch.setenv("NEUROTROVE_USER", "alice")
         monkeypatch.setenv("NEUROTROVE_PASSWORD", PASSWORD)
         assert len(client.search()) == 1  # first login, from the environment
         first = client.server().store.token(lab.server.url, "alice")
-        time.sleep(1.5)
+        tokens_age(lab.root, None, dt.timedelta(minutes=59))
+        assert len(client.search()) == 1  # within its hour: the same token
+        assert client.server().store.token(lab.server.url, "alice") == first
+        tokens_age(lab.root, None, dt.timedelta(minutes=2))
         assert len(client.search()) == 1  # expired: logged in again, once
         assert client.server().store.token(lab.server.url, "alice") not in (None, first)
         monkeypatch.setenv("NEUROTROVE_PASSWORD", "not the password")
-        time.sleep(1.5)
+        tokens_age(lab.root, None, dt.timedelta(hours=2))
         with pytest.raises(AuthError, match="wrong username or password"):
             client.search()
         client.close()
@@ -222,9 +239,9 @@ def test_a_revoked_token_stops_working_at_once_in_every_place_it_is_accepted(lab
     assert httpx.get(file_url, auth=("alice", PASSWORD)).status_code == 200
 
 
-def test_error_answers_name_what_is_missing_but_not_the_servers_folders(lab: Lab) -> None:
-    headers = _token(lab)
-    url = lab.server.url
+def test_error_answers_name_what_is_missing_but_not_the_servers_folders(shared_lab: Lab) -> None:
+    headers = _token(shared_lab)
+    url = shared_lab.server.url
     unknown = "00000000-0000-4000-8000-000000000000"
     answers = [
         httpx.get(f"{url}/api/v1/sessions/{unknown}", headers=headers),
@@ -235,16 +252,17 @@ def test_error_answers_name_what_is_missing_but_not_the_servers_folders(lab: Lab
         httpx.post(f"{url}/api/v1/qc", json={"target": unknown, "qc": "PASS"}, headers=headers),
         httpx.get(f"{url}/api/v1/ephys/probes", params={"session": unknown}, headers=headers),
     ]
+    root = shared_lab.root
     for answer in answers:
         assert answer.status_code == 404, answer.text
         assert unknown in answer.text or "KS005/2019-04-01/009" in answer.text
-        for folder in {str(lab.root), str(lab.root.resolve()), str(lab.root.parent)}:
+        for folder in {str(root), str(root.resolve()), str(root.parent)}:
             assert folder not in answer.text, answer.text
 
 
-def test_wrong_methods_and_malformed_bodies_get_the_documented_answers(lab: Lab) -> None:
-    headers = _token(lab)
-    url = lab.server.url
+def test_wrong_methods_and_malformed_bodies_get_the_documented_answers(shared_lab: Lab) -> None:
+    headers = _token(shared_lab)
+    url = shared_lab.server.url
     eid = httpx.get(f"{url}/api/v1/sessions", headers=headers).json()["results"][0]["eid"]
     # Two routes share the path (GET and PATCH): a DELETE is told about both.
     refused = httpx.delete(f"{url}/api/v1/sessions/{eid}", headers=headers)
@@ -260,10 +278,10 @@ def test_wrong_methods_and_malformed_bodies_get_the_documented_answers(lab: Lab)
         assert set(answer.json()) == {"detail", "status_code"}
 
 
-def test_ephys_tables_of_a_trove_without_ephys_are_empty_pages(lab: Lab) -> None:
-    headers = _token(lab)
+def test_ephys_tables_of_a_trove_without_ephys_are_empty_pages(shared_lab: Lab) -> None:
+    headers = _token(shared_lab)
     for table in ("sessions", "probes", "channels", "units", "insertions"):
-        answer = httpx.get(f"{lab.server.url}/api/v1/ephys/{table}", headers=headers)
+        answer = httpx.get(f"{shared_lab.server.url}/api/v1/ephys/{table}", headers=headers)
         assert answer.status_code == 200, (table, answer.text)
         assert (answer.json()["count"], answer.json()["results"]) == (0, []), table
 
@@ -299,8 +317,8 @@ def test_the_password_is_written_nowhere_and_the_token_file_is_private(
         "/api/v1/sessions/..%2F..%2Fetc",
     ],
 )
-def test_path_traversal_in_urls_is_refused(lab: Lab, path: str) -> None:
-    answer = httpx.get(lab.server.url + path, headers=_token(lab))
+def test_path_traversal_in_urls_is_refused(shared_lab: Lab, path: str) -> None:
+    answer = httpx.get(shared_lab.server.url + path, headers=_token(shared_lab))
     assert answer.status_code in (404, 422), answer.text
     assert "root:" not in answer.text
 
@@ -460,7 +478,8 @@ def test_a_download_cut_by_a_server_crash_resumes_after_a_restart(
     item = DownloadItem(
         f"/api/v1/datasets/{dataset_id}/file", target, record["file_size"], record["hash"], BIG
     )
-    received = []
+    received: list[int] = []
+    waits: list[float] = []
 
     def crash_the_server(amount: int) -> None:
         received.append(amount)
@@ -479,8 +498,10 @@ def test_a_download_cut_by_a_server_crash_resumes_after_a_restart(
             retries=1,
             progress=False,
             on_bytes=crash_the_server,
+            sleep=waits.append,
         )
     assert BIG in str(caught.value)
+    assert waits == [backoff(1)]  # one retry, after the backoff, then it gave up
     assert not target.exists()
     (partial,) = target.parent.glob(f".{target.name}.*.download")
     kept = partial.stat().st_size
@@ -496,7 +517,8 @@ def test_a_download_cut_by_a_server_crash_resumes_after_a_restart(
 
 
 def test_offline_cached_data_keeps_working_and_the_rest_is_named(lab: Lab) -> None:
-    client = lab.client(mirror_max_age=0)
+    # Retries of a download from a dead server (and their backoff) are the crash test's.
+    client = lab.client(mirror_max_age=0, download_retries=0)
     client.login("alice", PASSWORD)
     eid = client.search().index[0]
     trials = client.load_object(eid, "trials", collection="alf")

@@ -170,6 +170,7 @@ def download_all(
     retries: int,
     progress: bool | None = None,
     on_bytes: Callable[[int], None] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> None:
     """Download every item into the cache, in parallel; raise if any could not be.
 
@@ -191,6 +192,8 @@ def download_all(
         Show a progress bar of the bytes (``None``: on a terminal, for several files).
     on_bytes : callable, optional
         Called with the number of bytes of each chunk received.
+    sleep : callable
+        Waits the given seconds between attempts (a test passes one that only records them).
 
     Raises
     ------
@@ -215,7 +218,7 @@ def download_all(
 
         def fetch(item: DownloadItem) -> NeurotroveError | None:
             try:
-                _download_one(connection, item, index, locks, retries, advance)
+                _download_one(connection, item, index, locks, retries, advance, sleep)
             except NeurotroveError as error:
                 return error
             return None
@@ -252,6 +255,7 @@ def _download_one(
     locks: Path,
     retries: int,
     advance: Callable[[int], None],
+    sleep: Callable[[float], None],
 ) -> None:
     from filelock import FileLock
 
@@ -269,7 +273,7 @@ def _download_one(
                     raise
                 attempt += 1
                 log.info("retrying %s in %.1f s: %s", item.label, backoff(attempt), error)
-                time.sleep(backoff(attempt))
+                sleep(backoff(attempt))
                 continue
             partial = _partial(item)
             size = partial.stat().st_size

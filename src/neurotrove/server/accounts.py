@@ -195,7 +195,10 @@ class Accounts:
         sending it with every request (HTTP Basic) does not cost a slow hash each time. What
         is remembered is tied to the user's stored hash, so a new password applies at once.
     clock : callable
-        Where the time comes from (seconds, monotonic).
+        Where the time comes from for remembered passwords (seconds, monotonic).
+    now : callable
+        Where the time comes from for tokens: the current UTC time without a time zone, as
+        the catalogue stores it (a test passes a clock it moves, to see a token expire).
     """
 
     def __init__(
@@ -204,10 +207,12 @@ class Accounts:
         *,
         remember_passwords_s: float = 0.0,
         clock: Callable[[], float] = time.monotonic,
+        now: Callable[[], dt.datetime] = utcnow,
     ) -> None:
         self.catalog = catalog
         self.remember_passwords_s = remember_passwords_s
         self._clock = clock
+        self._now = now
         self._remembered: dict[str, tuple[float, Account]] = {}
 
     def add_user(
@@ -287,7 +292,7 @@ class Accounts:
         users, tokens = s.users.c, s.tokens.c
         valid = (
             sa.select(tokens.username, sa.func.count().label("tokens"))
-            .where(tokens.revoked_at.is_(None), tokens.expires_at > utcnow())
+            .where(tokens.revoked_at.is_(None), tokens.expires_at > self._now())
             .group_by(tokens.username)
             .subquery()
         )
@@ -328,7 +333,7 @@ class Accounts:
         if not _password_matches(password, stored):
             raise AuthError(_WRONG, username=username)
         token = secrets.token_urlsafe(32)
-        now = utcnow()
+        now = self._now()
         with self.catalog.write(versioned=False) as conn:
             conn.execute(
                 sa.insert(s.tokens).values(
@@ -390,7 +395,7 @@ class Accounts:
             raise AuthError("this token is not valid here; log in again (trove login)")
         if row.revoked_at is not None:
             raise AuthError("this token was revoked; log in again (trove login)")
-        if row.expires_at <= utcnow():
+        if row.expires_at <= self._now():
             raise AuthError("this token has expired; log in again (trove login)", expired=True)
         return Account(row.username, bool(row.is_admin))
 
@@ -402,7 +407,7 @@ class Accounts:
                 .where(
                     s.tokens.c.token_hash == _token_hash(token), s.tokens.c.revoked_at.is_(None)
                 )
-                .values(revoked_at=utcnow())
+                .values(revoked_at=self._now())
             )
 
     def revoke(self, username: str) -> int:
@@ -423,6 +428,6 @@ class Accounts:
             result = conn.execute(
                 sa.update(s.tokens)
                 .where(tokens.username == username, tokens.revoked_at.is_(None))
-                .values(revoked_at=utcnow())
+                .values(revoked_at=self._now())
             )
         return int(result.rowcount)
