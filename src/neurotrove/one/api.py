@@ -44,6 +44,7 @@ from .records import (
     SEARCH_TERMS,
     NotSupportedError,
     as_ref,
+    as_uuid,
     autocomplete,
     dataset_frame,
     dataset_record,
@@ -253,10 +254,10 @@ class One(ConversionMixin):
     # -- sessions ----------------------------------------------------------------------------
 
     def to_eid(self, id: Any) -> Any:
-        """Return the eid (str) of a session given in any form ONE takes, or a list of them."""
+        """Return the eid (a UUID) of a session given in any form ONE takes, or a list."""
         if isinstance(id, list | tuple):
-            return [self._eid(v) for v in id]
-        return self._eid(id)
+            return [uuid.UUID(self._eid(v)) for v in id]
+        return uuid.UUID(self._eid(id))
 
     def list_subjects(self) -> list[str]:
         """Return the subjects' nicknames, sorted."""
@@ -276,7 +277,8 @@ class One(ConversionMixin):
         if not full:
             return pd.Series(record, name=uuid.UUID(key))
         frame = self.list_datasets(key, details=True, qc=QC.CRITICAL, keep_eid_index=True)
-        return frame.assign(**{k: [v] * len(frame) for k, v in record.items()})
+        frame = frame.assign(**{k: [v] * len(frame) for k, v in record.items()})
+        return frame.astype({"number": "uint16"})  # as ONE's cache table
 
     @listable
     def eid2path(self, eid: Any, query_type: str | None = None) -> Path | None:
@@ -287,9 +289,9 @@ class One(ConversionMixin):
             return None
 
     @listable
-    def path2eid(self, path_obj: Any, query_type: str | None = None) -> str | None:
-        """Return the eid of the session a path is in (``None`` if not catalogued)."""
-        return self.trove.path2eid(path_obj)
+    def path2eid(self, path_obj: Any, query_type: str | None = None) -> uuid.UUID | None:
+        """Return the eid (a UUID) of the session a path is in (``None`` if not catalogued)."""
+        return as_uuid(self.trove.path2eid(path_obj))
 
     # -- datasets ----------------------------------------------------------------------------
 
@@ -333,7 +335,7 @@ class One(ConversionMixin):
             details=True,
         )
         if not details:
-            return sorted(frame["rel_path"])
+            return sorted(set(frame["rel_path"]))  # of every session: each path once
         return dataset_frame(frame, keep_eid=eid is None or keep_eid_index)
 
     def list_collections(

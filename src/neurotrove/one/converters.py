@@ -78,10 +78,10 @@ class ConversionMixin:
         return ref if as_dict else text
 
     @listable
-    def ref2eid(self, ref: Any) -> str | None:
-        """Return the eid of a reference (``'2019-04-01_1_KS005'`` or its dict), or None."""
+    def ref2eid(self, ref: Any) -> uuid.UUID | None:
+        """Return the eid (a UUID) of a reference (``'2019-04-01_1_KS005'`` or its dict)."""
         try:
-            return self._eid(ref)
+            return uuid.UUID(self._eid(ref))
         except NotFoundError:
             return None
 
@@ -133,7 +133,14 @@ class ConversionMixin:
 
     # -- aggregates --------------------------------------------------------------------------
 
-    def list_aggregates(self, relation: str, identifier: str | None = None, **kwargs: Any) -> Any:
+    def list_aggregates(
+        self,
+        relation: str,
+        identifier: str | None = None,
+        dataset: Any = None,
+        revision: str | None = None,
+        assert_unique: bool = False,
+    ) -> Any:
         """Not supported yet: neurotrove's datasets all belong to a session.
 
         Raises
@@ -148,7 +155,14 @@ class ConversionMixin:
             relation=relation,
         )
 
-    def load_aggregate(self, relation: str, identifier: str, **kwargs: Any) -> Any:
+    def load_aggregate(
+        self,
+        relation: str,
+        identifier: str,
+        dataset: Any = None,
+        revision: str | None = None,
+        download_only: bool = False,
+    ) -> Any:
         """Not supported yet (see :meth:`list_aggregates`)."""
         return self.list_aggregates(relation, identifier)
 
