@@ -855,7 +855,6 @@ def test_load_dataset_from_id(parity: Parity) -> None:
 
 FAILURES: list[tuple[str, str, tuple[Any, ...], dict[str, Any], type[Exception]]] = [
     ("load_dataset", FIRST, ("nothing.here.npy",), {}, alferr.ALFObjectNotFound),
-    ("load_dataset", FIRST, ("wheel.position",), {}, alferr.ALFObjectNotFound),  # namespace
     ("load_dataset", FIRST, ("spikes.times.npy",), {}, alferr.ALFMultipleCollectionsFound),
     (
         "load_dataset",
@@ -911,6 +910,15 @@ def test_errors(
     message = str(error.value)
     assert s.ours in message
     assert args[0].rstrip("*") in message
+
+
+def test_a_name_without_its_namespace_loads_where_one_fails(parity: Parity) -> None:
+    """ONE documents ``load_dataset(eid, 'trials.intervals')``; ONE-api 3.6 does not find it."""
+    s = parity.session(FIRST)
+    with pytest.raises(alferr.ALFObjectNotFound):
+        parity.one.load_dataset(s.theirs, "wheel.position")
+    expected = parity.one.load_dataset(s.theirs, "_ibl_wheel.position.npy")
+    parity.same(parity.trove.load_dataset(s.ours, "wheel.position"), expected)
 
 
 # -- identifiers -----------------------------------------------------------------------------

@@ -11,6 +11,9 @@ Semantics, as in ONE-api 3.x:
   matched case-sensitively against the whole value; a list means any of them; ``''`` means
   "none"; a ``filename`` may be a dict of ALF parts, each a wildcard (``''`` again meaning
   the name has no such part, ``'?*'`` that it has one).
+- A file name given without its namespace (``trials.intervals.npy``) finds the namespaced
+  file (``_ibl_trials.intervals.npy``) when no file has that very name, as ONE documents;
+  several namespaces are a :class:`~neurotrove.errors.MultipleFoundError`.
 - For loading, a revision is resolved per dataset: ``None`` takes the default revision (or,
   without one, the last); a named revision takes that one or the last one before it in
   lexicographic order.
@@ -75,23 +78,17 @@ def matches(value: str | None, patterns: str | Sequence[str], what: str = "value
     return any(fnmatchcase(value, p) for p in _patterns(patterns, what))
 
 
-def _filename_test(filename: str | Sequence[str] | Mapping[str, Any]) -> Any:
-    if isinstance(filename, Mapping):
-        unknown = set(filename) - set(ALF_PARTS)
-        if unknown:
-            raise ValidationError(
-                f"filename parts {', '.join(sorted(unknown))} are not ALF parts; use "
-                f"{', '.join(ALF_PARTS)}",
-                field="filename",
-            )
-        parts = {k: v for k, v in filename.items() if v is not None}
-        # A part a name does not have reads as '', so {"namespace": ""} means "no namespace".
-        return lambda row: all(matches(row.get(k) or "", v, k) for k, v in parts.items())
-    patterns = _patterns(filename, "filename")
-    # A pattern with a '/' is a path relative to the session: match it against rel_path.
-    return lambda row: any(
-        fnmatchcase(row["rel_path"] if "/" in p else row["name"], p) for p in patterns
-    )
+def _parts_test(filename: Mapping[str, Any]) -> Any:
+    unknown = set(filename) - set(ALF_PARTS)
+    if unknown:
+        raise ValidationError(
+            f"filename parts {', '.join(sorted(unknown))} are not ALF parts; use "
+            f"{', '.join(ALF_PARTS)}",
+            field="filename",
+        )
+    parts = {k: v for k, v in filename.items() if v is not None}
+    # A part a name does not have reads as '', so {"namespace": ""} means "no namespace".
+    return lambda row: all(matches(row.get(k) or "", v, k) for k, v in parts.items())
 
 
 def filter_rows(
@@ -126,8 +123,7 @@ def filter_rows(
     list
     """
     threshold = int(QC.parse(qc))
-    name_test = _filename_test(filename) if filename is not None else None
-    out = []
+    kept = []
     for row in rows:
         row_qc = int(row["qc"])
         if row_qc > threshold or (ignore_qc_not_set and row_qc == QC.NOT_SET):
@@ -138,10 +134,52 @@ def filter_rows(
             continue
         if revision is not None and not matches(row["revision"], revision, "revision"):
             continue
-        if name_test is not None and not name_test(row):
-            continue
-        out.append(row)
-    return out
+        kept.append(row)
+    if filename is None:
+        return kept
+    if isinstance(filename, Mapping):
+        name_test = _parts_test(filename)
+        return [row for row in kept if name_test(row)]
+    chosen: set[int] = set()
+    for pattern in _patterns(filename, "filename"):
+        chosen.update(id(row) for row in _named(kept, pattern))
+    return [row for row in kept if id(row) in chosen]
+
+
+def _named(rows: Sequence[Row], pattern: str) -> list[Row]:
+    """Return the rows a file-name pattern means: by name, else by name without namespace.
+
+    As ONE documents (``one.load_dataset(eid, 'trials.intervals')``), a name given without
+    its namespace finds the namespaced file (``_ibl_trials.intervals.npy``) when no file
+    has that very name and the files it finds share one namespace.
+
+    Raises
+    ------
+    MultipleFoundError
+        When the name, without a namespace, matches files of several namespaces.
+    """
+    if "/" in pattern:  # a path relative to the session
+        return [row for row in rows if fnmatchcase(row["rel_path"], pattern)]
+    direct = [row for row in rows if fnmatchcase(row["name"], pattern)]
+    if direct or pattern.startswith("_"):
+        return direct
+    found = [
+        row
+        for row in rows
+        if row.get("namespace")
+        and fnmatchcase(str(row["name"]).removeprefix(f"_{row['namespace']}_"), pattern)
+    ]
+    namespaces = sorted({str(row["namespace"]) for row in found})
+    if len(namespaces) > 1:
+        names = sorted({str(row["name"]) for row in found})
+        raise MultipleFoundError(
+            f"{pattern!r} names files of {len(namespaces)} namespaces "
+            f"({', '.join(namespaces)}): {', '.join(names[:6])}; give the full file name, "
+            f"e.g. {names[0]!r}",
+            filename=pattern,
+            namespaces=namespaces,
+        )
+    return found
 
 
 def _group(row: Row) -> tuple[str, str]:
