@@ -159,6 +159,7 @@ def test_raw_data_in_a_bucket_and_processed_data_on_disk(
         trove.register()
         data, records = trove.load_datasets(eid, ["_spikeglx_sync.times.npy", "spikes.times.npy"])
         assert [d.tolist() for d in data] == [[1.0, 2.0], [0.1, 0.2, 0.3]]
+        assert all(record["exists"] and "store" not in record for record in records)
         stores = trove.table("datasets").get().set_index("name")["store"]
         assert stores["_spikeglx_sync.times.npy"] == f"s3://{bucket}"
         assert stores["spikes.times.npy"] is None
@@ -217,7 +218,6 @@ def _one_cache_without_files(source: Path, tables: Path, served: Path) -> pd.Dat
 
     write_example_tree(source, oddities=False)
     make_parquet_db(source)
-    sessions = pd.read_parquet(source / "sessions.pqt")
     datasets = pd.read_parquet(source / "datasets.pqt").reset_index()
     datasets["id"] = [str(uuid.uuid4()) for _ in range(len(datasets))]  # as Alyx's: unique
     tables.mkdir()
