@@ -50,6 +50,7 @@ __all__ = [
     "DEFAULT_MIRROR_MAX_AGE_S",
     "DEFAULT_TIMEOUT_S",
     "MODES",
+    "OBJECT_FILES",
     "Settings",
     "load_toml",
     "table_defaults_from_toml",
@@ -70,6 +71,10 @@ DEFAULT_TIMEOUT_S = 30.0
 MODES = ("auto", "local", "remote")
 """A remote trove's modes: check the server when the mirror is stale and work offline when
 it is unreachable; never touch the network; check the server on every query."""
+
+OBJECT_FILES = ("redirect", "proxy")
+"""How ``trove serve`` answers for a file in an object store: a redirect to a presigned URL,
+or the file itself, fetched into the server's cache."""
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -135,6 +140,10 @@ class Settings:
     analysis_dir : Path or None
         The folder holding a lab's analysis code, where behaviour mask functions
         (``module.function``) are imported from (``NEUROTROVE_ANALYSIS_DIR``).
+    object_files : str
+        How ``trove serve`` answers a request for a file in an object store (an S3 bucket,
+        an HTTP data server): ``"redirect"`` to a short-lived presigned URL, or ``"proxy"``
+        (fetch it into the server's cache and send it, for stores clients cannot reach).
     """
 
     root: Path = field(default_factory=_default_root)
@@ -153,6 +162,7 @@ class Settings:
     download_retries: int = DEFAULT_DOWNLOAD_RETRIES
     timeout: float = DEFAULT_TIMEOUT_S
     analysis_dir: Path | None = None
+    object_files: str = "redirect"
 
     @classmethod
     def load(cls, *, profile: str | None = None, **overrides: Any) -> Settings:
@@ -312,6 +322,10 @@ def _coerce(name: str, value: Any) -> Any:
             if str(value) not in MODES:
                 raise ValueError
             return str(value)
+        if name == "object_files":
+            if str(value) not in OBJECT_FILES:
+                raise ValueError
+            return str(value)
         if name in ("check_hash", "progress"):
             if value is None or isinstance(value, bool):
                 return value
@@ -333,6 +347,7 @@ def _coerce(name: str, value: Any) -> Any:
             "mirror_max_age": "a number of seconds, 0 or more",
             "timeout": "a number of seconds, 0 or more",
             "mode": " or ".join(MODES),
+            "object_files": " or ".join(OBJECT_FILES),
             "check_hash": "true or false",
             "progress": "true, false or auto",
             "table_defaults": "a mapping of table name to conditions",

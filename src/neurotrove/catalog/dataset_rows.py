@@ -66,6 +66,8 @@ class DatasetRow(NamedTuple):
     created_by: str | None
     json: dict[str, Any] | None
     file_mtime_ns: int | None
+    store: str | None = None
+    """The file store holding the file when not the trove's own (an ``s3://``/``https://`` URL)."""
 
 
 COLUMNS: tuple[str, ...] = DatasetRow._fields

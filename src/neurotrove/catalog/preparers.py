@@ -296,6 +296,7 @@ def _prepare_datasets(conn: Connection, records: list[dict[str, Any]]) -> list[P
             "created_by": record.get("created_by"),
             "json": record.get("json"),
             "file_mtime_ns": record.get("file_mtime_ns"),
+            "store": record.get("store"),
         }
         provided = {"session" if k == "eid" else k for k in record} - {"rel_path"}
         if "rel_path" in record:

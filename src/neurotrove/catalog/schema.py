@@ -189,6 +189,9 @@ datasets = sa.Table(
     # The file's modification time when it was last hashed; an unchanged size and mtime
     # means register does not hash it again.
     sa.Column("file_mtime_ns", sa.BigInteger),
+    # The file store holding the file when it is not the trove's own (an s3:// or https://
+    # URL); NULL: the trove's files store (the data root, or the one trove init --files set).
+    sa.Column("store", sa.String(1024)),
     sa.UniqueConstraint("session", "collection", "revision", "name"),
     sa.CheckConstraint(f"qc IN ({_QC_VALUES})", name="qc"),
     sa.Index(None, "session", "object"),

@@ -274,6 +274,7 @@ def core_specs() -> list[TableSpec]:
         ColumnSpec("created_by", "text", d.created_by.label("created_by")),
         ColumnSpec("json", "json", d.json.label("json")),
         ColumnSpec("file_mtime_ns", "int", d.file_mtime_ns.label("file_mtime_ns"), hidden=True),
+        ColumnSpec("store", "text", d.store.label("store")),
     )
     text: Mapping[str, ColumnKind] = {"name": "text", "description": "text"}
     return [

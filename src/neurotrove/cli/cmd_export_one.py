@@ -50,11 +50,23 @@ def import_one(
             metavar="TABLES_DIR", help="The folder of a ONE cache (sessions.pqt, datasets.pqt)."
         ),
     ],
+    files_at: Annotated[
+        str | None,
+        typer.Option(
+            "--files-at",
+            metavar="URL",
+            show_default=False,
+            help="Where the files are, for a cache without them: an HTTP data server "
+            "(ONE's HTTP_DATA_SERVER) or s3://bucket/prefix; they are loaded on demand.",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Import a ONE cache's sessions and datasets into the trove, all or nothing."""
     with open_trove(ctx) as trove:
-        report = trove.import_one(directory, progress=None if not as_json else False)
+        report = trove.import_one(
+            directory, progress=None if not as_json else False, files_at=files_at
+        )
     if as_json:
         echo_json(
             {

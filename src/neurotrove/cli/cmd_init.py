@@ -33,11 +33,23 @@ def init(
             "postgresql://lab@dbhost/trove, instead of DIR/.trove/catalog.db.",
         ),
     ] = None,
+    files: Annotated[
+        str | None,
+        typer.Option(
+            "--files",
+            metavar="URL",
+            show_default=False,
+            help="The trove's files are not in DIR but in this store: s3://bucket/prefix "
+            "(endpoint, region and credentials from the standard AWS variables and files) "
+            "or an https:// data server. Loads download them into the file cache.",
+        ),
+    ] = None,
 ) -> None:
     """Create a trove: a catalogue and settings in DIR/.trove (nothing else is touched).
 
     With --db the catalogue's URL is recorded in DIR/.trove/config.toml, so every command
-    and nt.connect(DIR) use it. Nothing is written unless the catalogue can be reached.
+    and nt.connect(DIR) use it; so is the store of --files. Nothing is written unless the
+    catalogue can be reached.
     """
     from rich.text import Text
 
@@ -46,12 +58,14 @@ def init(
     chosen = options(ctx)
     given = directory or (chosen.root if chosen.root_given else None)
     target = (given or Path.cwd()).expanduser().absolute()
-    report = init_trove(target, db=db or chosen.db)
+    report = init_trove(target, db=db or chosen.db, files=files)
     out = console()
     if not report.created:
         out.print(
             Text(f"{target} is already a trove (catalogue: {report.where}); nothing to create.")
         )
+        if files is not None:
+            out.print(Text(f"Its files store is now {files} (recorded in config.toml)."))
         return
     if report.replaced is not None:
         out.print(Text(f"Replaced the catalogue it recorded, {report.replaced}.", style="yellow"))
@@ -62,6 +76,8 @@ def init(
     else:
         recorded = "; its URL is recorded in config.toml" if report.recorded else ""
         rows.append(("catalogue", f"{report.where} ({report.dialect}{recorded})"))
+    if files is not None:
+        rows.append(("files", f"{files} (recorded in config.toml)"))
     for path, what in rows:
         out.print(Text.assemble("  ", (f"{path:<22}", "bold"), what))
     if report.dialect != "sqlite" and not report.recorded:

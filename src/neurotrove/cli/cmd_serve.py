@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -39,6 +40,17 @@ def serve(
             "--token-ttl", metavar="DURATION", help="How long login tokens last (e.g. 12h, 30d)."
         ),
     ] = "30d",  # noqa: S107 - a duration, not a password
+    object_files: Annotated[
+        str | None,
+        typer.Option(
+            "--object-files",
+            metavar="redirect|proxy",
+            show_default=False,
+            help="Files in an S3 bucket or on an HTTP data server: redirect clients to a "
+            "short-lived presigned URL (the default), or proxy them (for buckets clients "
+            "cannot reach).",
+        ),
+    ] = None,
     workers: Annotated[int, typer.Option("--workers", min=1, help="Worker processes.")] = 1,
     log_level: Annotated[
         str, typer.Option("--log-level", help="uvicorn's log level (info, warning, debug).")
@@ -51,6 +63,7 @@ def serve(
     """
     from rich.text import Text
 
+    from ..config import Settings
     from ..server import serve as run
     from ..server.accounts import Accounts, parse_duration
     from ..server.run import check_address
@@ -59,6 +72,9 @@ def serve(
 
     chosen = options(ctx)
     ttl = parse_duration(token_ttl)
+    if object_files is not None:
+        Settings.load(object_files=object_files)  # refuses a wrong value, naming the right
+        os.environ["NEUROTROVE_OBJECT_FILES"] = object_files  # the workers' settings too
     root = (directory.expanduser() if directory is not None else trove_root(chosen)).resolve()
     with connect(root, db=chosen.db, create=False) as trove:
         where = trove.catalog.where

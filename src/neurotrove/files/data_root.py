@@ -105,5 +105,9 @@ class DataRoot:
             _warned.set()
         return paths
 
+    def link(self, folder: Path, row: Mapping[str, Any]) -> str | None:
+        """Return ``None``: the files are on this machine, not behind a URL."""
+        return None
+
     def close(self) -> None:
         """Nothing to release: files are opened per load."""

@@ -378,6 +378,7 @@ def _plan(
                     d.file_mtime_ns,
                     d.hash,
                     d.exists,
+                    d.store,
                 ).where(d.session.in_(eids[start : start + 500]))
             )
             for row in rows:
@@ -430,7 +431,9 @@ def _plan(
         for key, catalogued in existing.items():
             rel_path = "/".join(filter(None, [key[0], f"#{key[1]}#" if key[1] else "", key[2]]))
             in_scope = not scope or rel_path == scope or rel_path.startswith(scope + "/")
-            if key not in present and catalogued.exists and in_scope:
+            # A file kept in another store (a bucket) is not looked for on disk.
+            elsewhere = catalogued.store is not None
+            if key not in present and catalogued.exists and in_scope and not elsewhere:
                 plan.missing.append(catalogued.id)
         plans.append(plan)
     return plans

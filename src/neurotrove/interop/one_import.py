@@ -12,6 +12,9 @@ What is kept
   ``uuid5(eid, rel_path)``, and ONE's id is kept in the dataset's ``json`` as ``one_id``.
 - ``exists`` is the table's ``exists`` *and* the file being under the data root: a session
   folder that is not there marks all its datasets missing without a look at each file.
+  With ``files_at=URL`` (a cache imported without its files, which are on an HTTP data
+  server or in a bucket) ``exists`` is the table's, and each dataset records the URL as
+  its ``store``: loads fetch its file from there into the file cache, verified.
 - Without a ``default_revision`` column, the last revision (ONE's order) of each dataset
   becomes its default, as ``register`` does.
 - Legacy tables are read too: int64 id pairs (``id_0``/``id_1``, ``eid_0``/``eid_1``) and a
@@ -53,6 +56,7 @@ from ..errors import NotFoundError, ValidationError
 from ..identifiers import uuid5_bytes
 from ..progress import progress_bar
 from ..qc import QC
+from ..remote.object_store import normalise_store_url
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -304,7 +308,7 @@ def _upsert(conn: Connection, rows: list[DatasetRow]) -> None:
         index_elements=["session", "collection", "revision", "name"],
         set_={
             name: statement.excluded[name]
-            for name in ("file_size", "hash", "exists", "qc", "default_revision", "json")
+            for name in ("file_size", "hash", "exists", "qc", "default_revision", "json", "store")
         },
     )
     bulk_insert(conn, s.datasets, COLUMNS, rows, statement=statement)
@@ -373,7 +377,12 @@ def _qc(value: Any, path: Path, index: int) -> int:
 
 
 def import_tables(
-    trove: Trove, path: Path, *, progress: bool | None = None, batch: int = _BATCH
+    trove: Trove,
+    path: Path,
+    *,
+    progress: bool | None = None,
+    batch: int = _BATCH,
+    files_at: str | None = None,
 ) -> ImportReport:
     """Import the ONE cache in ``path`` (a folder, or one of its tables) into ``trove``.
 
@@ -402,6 +411,7 @@ def import_tables(
     the transaction's extent is the function's.
     """
     began = time.perf_counter()
+    store = normalise_store_url(files_at) if files_at is not None else None
     sessions_path, datasets_path = _tables(path)
     report = ImportReport(folder=sessions_path.parent)
     parquet = _open(datasets_path)
@@ -456,7 +466,7 @@ def import_tables(
                     canonical = str(rel)
                     replaced = one_id in shared
                     exists = bool(values["exists"][k]) if "exists" in values else True
-                    if exists:
+                    if exists and store is None:
                         present = folders_present.get(folder)
                         if present is None:
                             present = folders_present[folder] = folder.is_dir()
@@ -487,6 +497,7 @@ def import_tables(
                             created_by=None,
                             json={"one_id": one_id} if replaced else None,
                             file_mtime_ns=None,
+                            store=store,
                         )
                     )
                     report.ids_replaced += replaced

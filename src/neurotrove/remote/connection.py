@@ -210,7 +210,9 @@ class ServerConnection:
             request = self._client.build_request(
                 method, path, headers=self._headers(headers, True)
             )
-            return self._client.send(request, stream=True)
+            # A server redirects a file kept in an object store to a presigned URL; httpx
+            # drops the token when the redirect leaves the server's origin.
+            return self._client.send(request, stream=True, follow_redirects=True)
 
     def error(self, response: httpx.Response) -> e.NeurotroveError:
         """Turn an error response into the error the server raised."""

@@ -20,18 +20,28 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from ..errors import HashMismatchError, NeurotroveError, NotFoundError, RemoteError
 from ..files.atomic import place_file
 from ..files.hashing import file_md5
 from ..progress import progress_bar
-from .connection import ServerConnection, is_unreachable
+from .connection import is_unreachable
 
-__all__ = ["BACKOFF_CAP_S", "CacheIndex", "DownloadItem", "backoff", "download_all"]
+__all__ = [
+    "BACKOFF_CAP_S",
+    "CacheIndex",
+    "DownloadItem",
+    "Source",
+    "SourceResponse",
+    "backoff",
+    "download_all",
+]
 
 log = logging.getLogger("neurotrove.download")
 
@@ -52,6 +62,46 @@ def backoff(attempt: int) -> float:
     return float(min(BACKOFF_CAP_S, 0.5 * 2 ** (attempt - 1)))
 
 
+class SourceResponse(Protocol):
+    """A streamed answer to a GET (an ``httpx.Response`` is one)."""
+
+    @property
+    def status_code(self) -> int:
+        """200 for the whole file, 206 for the range asked for, 416 for nothing left."""
+        ...
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        """The headers (``content-encoding`` is looked at)."""
+        ...
+
+    def iter_bytes(self, chunk_size: int | None = None) -> Iterator[bytes]:
+        """Yield the body, decoded."""
+        ...
+
+    def iter_raw(self, chunk_size: int | None = None) -> Iterator[bytes]:
+        """Yield the body as sent."""
+        ...
+
+
+class Source(Protocol):
+    """Where files are downloaded from: our server, an S3 bucket, an HTTP data server.
+
+    ``stream`` raises :class:`~neurotrove.errors.RemoteError` with ``unreachable=True`` for
+    a failure worth retrying, and :class:`~neurotrove.errors.NotFoundError` for a file the
+    source does not have; errors while the body is read are translated the same way.
+    """
+
+    url: str
+    """The source's address, for messages."""
+
+    def stream(
+        self, method: str, path: str, *, headers: dict[str, str] | None = None
+    ) -> AbstractContextManager[SourceResponse]:
+        """Open a streamed answer for ``path`` (``Range``/``If-Range`` in ``headers``)."""
+        ...
+
+
 @dataclass(frozen=True)
 class DownloadItem:
     """One file to fetch.
@@ -59,7 +109,8 @@ class DownloadItem:
     Attributes
     ----------
     path : str
-        The server path of the file, e.g. ``/api/v1/datasets/<id>/file``.
+        The file's path at its source, e.g. ``/api/v1/datasets/<id>/file`` on a server, or
+        an object's key in a bucket.
     target : Path
         Where it goes in the cache.
     size : int or None
@@ -161,7 +212,7 @@ def _partial(item: DownloadItem) -> Path:
 
 
 def download_all(
-    connection: ServerConnection,
+    connection: Source,
     items: Sequence[DownloadItem],
     *,
     index: CacheIndex,
@@ -176,8 +227,8 @@ def download_all(
 
     Parameters
     ----------
-    connection : ServerConnection
-        The server.
+    connection : Source
+        Where the files come from (a server, a bucket, an HTTP data server).
     items : list of DownloadItem
         The files.
     index : CacheIndex
@@ -239,7 +290,7 @@ def download_all(
     if unreachable:
         shown = ", ".join(unreachable[:10]) + (" ..." if len(unreachable) > 10 else "")
         raise RemoteError(
-            f"server {connection.url} is unreachable, so {len(unreachable)} file(s) are not in "
+            f"{connection.url} is unreachable, so {len(unreachable)} file(s) are not in "
             f"the cache: {shown}; partial downloads are kept and resume on the next try",
             url=connection.url,
             unreachable=True,
@@ -249,7 +300,7 @@ def download_all(
 
 
 def _download_one(
-    connection: ServerConnection,
+    connection: Source,
     item: DownloadItem,
     index: CacheIndex,
     locks: Path,
@@ -292,7 +343,7 @@ def _download_one(
                     f"{item.label} from {connection.url}",
                     *problem,
                     f"downloaded {attempt + 1} times and never matched the catalogue, so "
-                    f"nothing was cached; the server's copy is probably damaged; tell its "
+                    f"nothing was cached; the copy there is probably damaged; tell its "
                     f"administrator",
                 )
             attempt += 1
@@ -301,9 +352,7 @@ def _download_one(
             )
 
 
-def _fetch(
-    connection: ServerConnection, item: DownloadItem, advance: Callable[[int], None]
-) -> str:
+def _fetch(connection: Source, item: DownloadItem, advance: Callable[[int], None]) -> str:
     """Fetch (or resume) one file into its partial file; return the partial file's md5."""
     partial = _partial(item)
     offset = partial.stat().st_size if partial.exists() else 0

@@ -107,6 +107,10 @@ class ServerFiles:
             ) from None
         return paths
 
+    def link(self, folder: Path, row: Mapping[str, Any]) -> str | None:
+        """Return ``None``: a served trove's files are fetched through its server."""
+        return None
+
     def close(self) -> None:
         """Close the cache's index."""
         self.index.close()

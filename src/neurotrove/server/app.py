@@ -79,6 +79,11 @@ class ServedTrove:
     token_ttl: dt.timedelta
 
     @property
+    def object_files(self) -> str:
+        """How files in object stores are served: ``"redirect"`` (presigned) or ``"proxy"``."""
+        return self.trove.settings.object_files
+
+    @property
     def work_dir(self) -> Path:
         """The server's own folder inside the data root (snapshots, uploads)."""
         return self.trove.root / TROVE_DIR

@@ -21,7 +21,7 @@ from stat import S_ISREG
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, RedirectResponse
 from pydantic import Field
 
 from ..__about__ import __version__
@@ -195,15 +195,16 @@ def _one_or_many(values: list[str] | None) -> str | list[str] | None:
 
 
 def _dataset(request: Request, dataset_id: str) -> tuple[dict[str, Any], Path]:
-    """Return a dataset's record and its file's path on the server."""
+    """Return a dataset's record and its session's folder on the server."""
     record, folder = served(request).trove.locate_dataset(dataset_id)
-    return dict(record), folder / record["rel_path"]
+    return dict(record), folder
 
 
 @router.get("/datasets/{dataset_id}", tags=["datasets"], responses=problems(401, 404, 422, 503))
 def get_dataset(request: Request, dataset_id: uuid.UUID, account: ReadAccess) -> dict[str, Any]:
     """Return one dataset's record."""
     record, _ = _dataset(request, str(dataset_id))
+    record.pop("store", None)  # where the server keeps it is the server's business
     result: dict[str, Any] = to_jsonable(record)
     return result
 
@@ -215,8 +216,29 @@ SMALL_FILE = 1 << 20
 def _file_answer(request: Request, dataset_id: str) -> Response:
     """Check the reader, find the dataset's file, and build the response (in one thread)."""
     check_reader(request)
-    record, path = _dataset(request, dataset_id)
-    return file_response(request, dataset_id, record, path)
+    record, folder = _dataset(request, dataset_id)
+    return stored_file_response(request, dataset_id, record, folder)
+
+
+def stored_file_response(
+    request: Request, dataset_id: str, record: dict[str, Any], folder: Path
+) -> Response:
+    """Answer with a dataset's file from the store holding it.
+
+    A file in an object store (an S3 bucket, an HTTP data server) is answered with a
+    redirect (307) to a short-lived URL of it there (a presigned URL for S3), or, when the
+    server is started with ``--object-files proxy`` (for stores clients cannot reach),
+    fetched into the server's cache (verified) and sent from there. A file on disk is sent
+    by :func:`file_response`.
+    """
+    trove = served(request).trove
+    link = trove.files.link(folder, record)
+    if link is None:
+        return file_response(request, dataset_id, record, folder / record["rel_path"])
+    if served(request).object_files == "proxy":
+        (path,) = trove.files.files(folder, [record], str(record["eid"]))
+        return _send(request, record, path)
+    return RedirectResponse(link, status_code=307)
 
 
 def file_response(
@@ -245,6 +267,14 @@ def file_response(
             f"disk; ask the trove's administrator to restore it or run trove register",
             dataset=dataset_id,
         )
+    return _send(request, record, path, stat)
+
+
+def _send(
+    request: Request, record: dict[str, Any], path: Path, stat: os.stat_result | None = None
+) -> Response:
+    """Send a checked file (``Content-Length``, ``ETag``, ``Range``)."""
+    stat = stat or os.stat(path)
     headers = {"Accept-Ranges": "bytes"}
     if record.get("hash"):
         headers["ETag"] = f'"{record["hash"]}"'

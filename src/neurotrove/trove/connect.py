@@ -8,6 +8,7 @@ the mirror of its catalogue, its files through the download cache and writes sen
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -18,8 +19,18 @@ from ..catalog.tables import table_spec
 from ..config import MODES, Settings, load_toml, table_defaults_from_toml
 from ..errors import CatalogError, ConfigError, NotFoundError, ValidationError
 from ..files.data_root import DataRoot
+from ..remote.object_store import FileStores, normalise_store_url, open_store
 from .catalogue_writes import CatalogueWrites
-from .init import CATALOG_FILE, CONFIG_FILE, TROVE_DIR, create_trove, recorded_db, sqlite_file
+from .init import (
+    CATALOG_FILE,
+    CONFIG_FILE,
+    TROVE_DIR,
+    create_trove,
+    record_files,
+    recorded_db,
+    recorded_files,
+    sqlite_file,
+)
 from .parts import TroveParts
 from .trove import Trove
 
@@ -32,6 +43,7 @@ def connect(
     target: str | os.PathLike[str] | None = None,
     *,
     db: str | None = None,
+    files: str | None = None,
     create: bool | None = None,
     username: str | None = None,
     mode: str | None = None,
@@ -51,6 +63,11 @@ def connect(
     db : str, optional
         A catalogue URL, e.g. ``postgresql://lab@dbhost/trove``, for a catalogue shared
         between machines that see the same files.
+    files : str, optional
+        For a local trove whose files are not in its data root: ``s3://bucket/prefix`` (an
+        S3 bucket, reached as every AWS tool reaches it) or ``https://host/base`` (a
+        read-only HTTP data server). Recorded in ``.trove/config.toml`` when the trove is
+        created; default: the store the trove recorded, else the data root.
     create : bool, optional
         Make ``target`` a trove when it is not one (as ``trove init`` does). The default:
         only the default local trove (no ``target``) is made on first use; a ``target``
@@ -102,10 +119,10 @@ def connect(
 
         text = loaded.url or CredentialStore(loaded.config_dir).default_server()
     if text is not None and text.lower().startswith(("http://", "https://")):
-        if db is not None:
+        if db is not None or files is not None:
             raise ConfigError(
-                f"db= names a catalogue database, but {text} is a server, which has its own; "
-                f"leave db out",
+                f"db= and files= describe a local trove, but {text} is a server, which has "
+                f"its own catalogue and files; leave them out",
                 url=text,
             )
         parts = served_parts(text, loaded, username=username, mode=mode)
@@ -120,15 +137,25 @@ def connect(
         if create is None:
             create = text is None  # the default trove is made on first use; a given one is not
         loaded = loaded.with_changes(root=root)
-        parts = local_parts(root, loaded, db=db or loaded.db, create=create)
+        parts = local_parts(root, loaded, db=db or loaded.db, create=create, files=files)
     _add_defaults(parts, loaded.table_defaults, table_defaults or {})
     return Trove(parts)
 
 
 def local_parts(
-    root: str | os.PathLike[str], settings: Settings, *, db: str | None, create: bool
+    root: str | os.PathLike[str],
+    settings: Settings,
+    *,
+    db: str | None,
+    create: bool,
+    files: str | None = None,
 ) -> TroveParts:
-    """Return the parts of a local trove: its catalogue database, its data root, direct writes.
+    """Return the parts of a local trove: its catalogue database, its file stores, direct writes.
+
+    The file stores: the data root, and the stores datasets name in their ``store`` column
+    (an S3 bucket, an HTTP data server), opened on first use; datasets naming none are read
+    from ``files``, else the store the trove recorded (``trove init --files``), else the
+    data root.
 
     Writes a killed process left part-way are finished or undone first.
 
@@ -147,6 +174,7 @@ def local_parts(
     own_file = folder / TROVE_DIR / CONFIG_FILE
     own_config = load_toml(own_file)
     recorded = recorded_db(own_config, own_file)
+    store = normalise_store_url(files) if files else recorded_files(own_config, own_file)
     # The catalogue: the argument, else NEUROTROVE_DB or the user's config.toml, else the
     # URL this trove was created with, else the embedded SQLite file.
     url = db or recorded or sqlite_url(folder / TROVE_DIR / CATALOG_FILE)
@@ -172,12 +200,18 @@ def local_parts(
     writes = CatalogueWrites(catalog, folder, settings)
     try:
         writes.recover_writes()  # what a writer killed mid-write left: finished or removed
+        if create and files and recorded_files(load_toml(own_file), own_file) is None:
+            record_files(folder, files)
     except BaseException:
         catalog.close()
         raise
     parts = TroveParts(
         catalog=catalog,
-        files=DataRoot(folder, check_hash=settings.check_hash),
+        files=FileStores(
+            DataRoot(folder, check_hash=settings.check_hash),
+            functools.partial(open_store, settings=settings),
+            own=store,
+        ),
         writes=writes,
         settings=settings,
         db=url,

@@ -46,7 +46,9 @@ __all__ = [
     "InitReport",
     "create_trove",
     "init_trove",
+    "record_files",
     "recorded_db",
+    "recorded_files",
     "sqlite_file",
 ]
 
@@ -69,6 +71,7 @@ _CONFIG_TEMPLATE = """\
 # qc = [50, "<"]          # hide sessions whose QC is CRITICAL
 """
 _DB_LINE = re.compile(r"^[ \t]*db[ \t]*=.*$")
+_FILES_LINE = re.compile(r"^[ \t]*files[ \t]*=.*$")
 _SQLITE_COMPANIONS = ("", "-wal", "-shm", "-journal", ".migrate.lock")
 
 
@@ -120,6 +123,45 @@ def recorded_db(document: Mapping[str, Any], path: Path) -> str | None:
     )
 
 
+def recorded_files(document: Mapping[str, Any], path: Path) -> str | None:
+    """Return the file store recorded in a trove's parsed ``config.toml`` (``files = URL``).
+
+    Raises
+    ------
+    ConfigError
+        When ``files`` is there but is not a store URL.
+    """
+    from ..remote.object_store import is_store_url, normalise_store_url
+
+    value = document.get("files")
+    if value is None:
+        return None
+    if isinstance(value, str) and is_store_url(value):
+        return normalise_store_url(value)
+    raise ConfigError(
+        f'files = {value!r} in {path} is not a file store; write files = "s3://bucket/prefix" '
+        f"(an S3 bucket) or an https:// data server, or remove the line for the data root",
+        path=str(path),
+    )
+
+
+def record_files(root: Path, url: str) -> None:
+    """Record ``files = URL`` in ``root/.trove/config.toml``: the trove's files store.
+
+    Raises
+    ------
+    ValidationError
+        For a URL that is not a file store.
+    """
+    from ..remote.object_store import normalise_store_url
+
+    _record_line(
+        root / TROVE_DIR / CONFIG_FILE,
+        _FILES_LINE,
+        f"files = {json.dumps(normalise_store_url(url))}  # where this trove's files are\n",
+    )
+
+
 def create_trove(root: Path, url: str, *, record: str | None) -> Catalog:
     """Reach (and create or upgrade) the catalogue at ``url``, then make ``root`` a trove.
 
@@ -159,7 +201,9 @@ def create_trove(root: Path, url: str, *, record: str | None) -> Catalog:
     return catalog
 
 
-def init_trove(root: str | os.PathLike[str], *, db: str | None = None) -> InitReport:
+def init_trove(
+    root: str | os.PathLike[str], *, db: str | None = None, files: str | None = None
+) -> InitReport:
     """Make ``root`` a trove, or bring an existing one's catalogue up to date (``trove init``).
 
     Parameters
@@ -168,6 +212,10 @@ def init_trove(root: str | os.PathLike[str], *, db: str | None = None) -> InitRe
         The data root; made if missing. Nothing outside ``root/.trove`` is touched.
     db : str, optional
         The catalogue URL (default: the one the trove records, else ``catalog.db``).
+    files : str, optional
+        Where the trove's files are, when not in the data root: ``s3://bucket/prefix`` (an
+        S3 bucket) or ``https://host/base`` (an HTTP data server); recorded in
+        ``config.toml`` as ``files = URL``.
 
     Returns
     -------
@@ -202,8 +250,10 @@ def init_trove(root: str | os.PathLike[str], *, db: str | None = None) -> InitRe
                 db=_where(current),
             )
         replaced = f"{_where(current)} ({problem})"
-    with connect(folder, db=db, create=True) as trove:
+    with connect(folder, db=db, files=files, create=True) as trove:
         where, dialect = trove.catalog.where, trove.catalog.dialect
+    if files is not None:
+        record_files(folder, files)  # an existing trove's files move to the store given
     recorded = recorded_db(load_toml(config), config)
     default = sqlite_url(folder / TROVE_DIR / CATALOG_FILE)
     if (
@@ -232,11 +282,15 @@ def _config_text(db: str | None) -> str:
 
 def _record(config: Path, db: str) -> None:
     """Put ``db = URL`` in ``config`` (replacing a top-level ``db`` line), atomically."""
+    _record_line(config, _DB_LINE, f"db = {json.dumps(db)}  # this trove's catalogue\n")
+
+
+def _record_line(config: Path, pattern: re.Pattern[str], line: str) -> None:
+    """Put a top-level ``line`` in ``config``, replacing the one ``pattern`` matches."""
     text = config.read_text() if config.exists() else _CONFIG_TEMPLATE
     lines = text.splitlines(keepends=True)
-    line = f"db = {json.dumps(db)}  # this trove's catalogue\n"
     sections = next((i for i, old in enumerate(lines) if old.lstrip().startswith("[")), len(lines))
-    found = next((i for i in range(sections) if _DB_LINE.match(lines[i])), None)
+    found = next((i for i in range(sections) if pattern.match(lines[i])), None)
     if found is None:
         lines.insert(0, line + "\n")
     else:

@@ -39,8 +39,10 @@ Row = Mapping[str, Any]
 _d = s.datasets.c
 _WILDCARD = frozenset("*?[")
 _MTIME = MTIME_COLUMN
-"""The column a load reads beside the records, and takes out of those it returns."""
-_LOAD_SELECT = [*_DATASET_SELECT, _d.file_mtime_ns.label(_MTIME)]
+_STORE = "store"
+"""The columns a load reads beside the records (for the file store), and takes out of those
+it returns: the mtime of the md5, and the store holding the file (``None``: the trove's own)."""
+_LOAD_SELECT = [*_DATASET_SELECT, _d.file_mtime_ns.label(_MTIME), _d.store.label(_STORE)]
 
 
 def _object_statement(by_object: bool) -> sa.Select[Any]:
@@ -378,7 +380,7 @@ class LoadingMixin(ReadingMixin):
 
 def _record(row: Row) -> dict[str, Any]:
     """Return a dataset's record as the load methods give it (without the check's column)."""
-    return {key: value for key, value in row.items() if key != _MTIME}
+    return {key: value for key, value in row.items() if key not in (_MTIME, _STORE)}
 
 
 def _one_of(

@@ -12,7 +12,8 @@ write path       :class:`.catalogue_writes.CatalogueWrites`  :class:`~..remote.w
 server           ``None``                           :class:`~..remote.server.Server`
 ===============  =================================  =====================================
 
-A new file store (an object store bucket, an HTTP data server) implements :class:`FileStore`;
+A new file store (like :class:`~..remote.object_store.ObjectFiles`, for a bucket or an HTTP
+data server) implements :class:`FileStore`;
 a new place to write implements :class:`WritePath`. Capabilities (pipeline, behaviour,
 ephys, backups) never ask which parts they run on: they call the trove's public methods,
 and a write of their own is an :class:`~.operations.Operation` handed to the write path.
@@ -52,6 +53,14 @@ class FileStore(Protocol):
         :class:`~neurotrove.errors.NotFoundError` for a file that cannot be had and
         :class:`~neurotrove.errors.HashMismatchError` for one whose content is not the
         catalogue's; never return a path to unchecked data.
+        """
+        ...
+
+    def link(self, folder: Path, row: Mapping[str, Any]) -> str | None:
+        """Return a short-lived URL a client can fetch the dataset's file from, or ``None``.
+
+        An object store gives one (a presigned URL), so that a server redirects its clients
+        there; a store whose files are on this machine gives ``None``.
         """
         ...
 

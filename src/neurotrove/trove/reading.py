@@ -391,14 +391,15 @@ class ReadingMixin:
         """Return a dataset's record and its session's folder on this machine.
 
         The dataset's file is (or, in a remote trove's cache, will be) at
-        ``folder / record["rel_path"]``.
+        ``folder / record["rel_path"]``, unless ``record["store"]`` names another store (an
+        S3 bucket, an HTTP data server) holding it.
 
         Raises
         ------
         NotFoundError
             When no dataset has this id, or it belongs to no session.
         """
-        return self._locate_dataset(dataset_id, _DATASET_SELECT)
+        return self._locate_dataset(dataset_id, [*_DATASET_SELECT, _d.store])
 
     def _locate_dataset(
         self, dataset_id: str | uuid.UUID, columns: Sequence[Any]

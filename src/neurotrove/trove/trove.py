@@ -282,7 +282,11 @@ class Trove(LoadingMixin, WritingMixin):
         ).folder
 
     def import_one(
-        self, path: str | os.PathLike[str], *, progress: bool | None = None
+        self,
+        path: str | os.PathLike[str],
+        *,
+        progress: bool | None = None,
+        files_at: str | None = None,
     ) -> ImportReport:
         """Import a ONE cache (``sessions.pqt`` and ``datasets.pqt``) into this trove.
 
@@ -297,6 +301,11 @@ class Trove(LoadingMixin, WritingMixin):
             The folder holding the tables (or one of them).
         progress : bool, optional
             Show a progress bar; ``None`` shows one on a terminal.
+        files_at : str, optional
+            Where the files are when the cache came without them: an HTTP data server
+            (ONE's ``HTTP_DATA_SERVER``, e.g. ``https://host/public``) or a bucket
+            (``s3://bucket/prefix``). Datasets keep the table's ``exists`` and are loaded
+            from there on demand.
 
         Returns
         -------
@@ -304,7 +313,7 @@ class Trove(LoadingMixin, WritingMixin):
         """
         from ..interop.one_import import import_tables
 
-        return import_tables(self, Path(path).expanduser(), progress=progress)
+        return import_tables(self, Path(path).expanduser(), progress=progress, files_at=files_at)
 
     def table(self, name: str, use_defaults: bool = True) -> Table:
         """Return the table interface of catalogue table ``name``.

@@ -118,7 +118,7 @@ def _locate(request: Request, path: str) -> tuple[str, dict[str, Any], Any]:
     prefix = path[: len(path) - len(rest)].strip("/") if rest else path.strip("/")
     if prefix not in prefixes or record["rel_path"] != rel_path:
         raise missing
-    return str(record["id"]), record, session_folder / record["rel_path"]
+    return str(record["id"]), record, session_folder
 
 
 def _is_uuid(text: str) -> bool:
@@ -132,12 +132,12 @@ def _is_uuid(text: str) -> bool:
 
 
 def _download(request: Request, path: str) -> Response:
-    from ..reads import file_response
+    from ..reads import stored_file_response
 
     _download_reader(request)
-    dataset_id, record, file_path = _locate(request, path)
+    dataset_id, record, folder = _locate(request, path)
     try:
-        return file_response(request, dataset_id, record, file_path)
+        return stored_file_response(request, dataset_id, record, folder)
     except NotFoundError as error:
         raise AlyxError(404, error.message) from None
 
