@@ -25,6 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy.sql import ColumnElement, FromClause
 
 from ..errors import ValidationError
+from ..validation import wrong_type
 from . import schema as s
 
 __all__ = [
@@ -213,6 +214,8 @@ def table_spec(name: str) -> TableSpec:
         When there is no such table; the message lists the tables.
     """
     _ensure_core_tables()
+    if not isinstance(name, str):
+        raise wrong_type("name", name, f"a table name, one of {', '.join(table_names())}")
     try:
         return _TABLES[name]
     except (KeyError, TypeError):

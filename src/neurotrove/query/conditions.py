@@ -32,6 +32,7 @@ from sqlalchemy.sql import ColumnElement
 from ..catalog.tables import ColumnKind, ColumnSpec, TableSpec
 from ..catalog.values import KIND_TEXT, coerce_value
 from ..errors import ValidationError
+from ..validation import wrong_type
 
 __all__ = [
     "OPERATORS",
@@ -170,7 +171,7 @@ def _scalar_condition(
             sa.and_(outside, expr.is_not(None)) if with_empty else sa.or_(outside, expr.is_(None))
         )
     if op in ("like", "contains", "regex"):
-        text = coerce_value("text", value, field)
+        text = _text_operand(value, field, op)
         if op == "like":  # '%' and '_' are wildcards, '\' escapes them, on every database
             return expr.like(text, escape="\\")  # type: ignore[no-any-return]
         if op == "contains":
@@ -217,7 +218,7 @@ def _list_condition(
         values = [coerce_value("text", v, field) for v in _as_sequence(value, field, op)]
         test = sa.exists(linked.where(item.in_(values)))
         return test if op == "in" else sa.not_(test)
-    text = coerce_value("text", value, field)
+    text = _text_operand(value, field, op)
     if op == "regex":
         _check_regex(text, field)
         return sa.exists(linked.where(item.regexp_match(text)))
@@ -279,6 +280,13 @@ def _as_sequence(value: Any, field: str, op: str) -> list[Any]:
             f"{field}: {op!r} needs a list of values, e.g. (['a', 'b'], {op!r})", field=field
         )
     return list(value)
+
+
+def _text_operand(value: Any, field: str, op: str) -> str:
+    """Return the str a text operator compares with, refusing None and other types."""
+    if not isinstance(value, str):
+        raise wrong_type(field, value, f"a str for {op!r}")
+    return value
 
 
 def _check_regex(pattern: str, field: str) -> None:

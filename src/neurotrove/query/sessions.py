@@ -33,6 +33,7 @@ from ..catalog.tables import TableSpec, table_spec
 from ..catalog.values import coerce_value
 from ..errors import ValidationError
 from ..qc import QC
+from ..validation import check_names
 from .conditions import OPERATORS, compile_conditions
 
 __all__ = [
@@ -139,12 +140,7 @@ def _is_condition(value: Any) -> bool:
 
 
 def _string_list(name: str, value: Any) -> list[str]:
-    values = [value] if isinstance(value, str) else value
-    if not isinstance(values, Sequence | set) or not all(isinstance(v, str) for v in values):
-        raise ValidationError(
-            f"search filter {name}={value!r} must be a str or a list of str (regular expressions)",
-            filter=name,
-        )
+    values = check_names(name, value)
     for pattern in values:
         try:
             re.compile(pattern)
@@ -153,7 +149,7 @@ def _string_list(name: str, value: Any) -> list[str]:
                 f"search filter {name}={pattern!r} is not a valid regular expression ({error})",
                 filter=name,
             ) from None
-    return list(values)
+    return values
 
 
 def _search(patterns: Sequence[str], values: Iterable[str | None]) -> list[str]:
