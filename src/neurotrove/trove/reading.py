@@ -23,6 +23,7 @@ from ..query.conditions import compile_conditions
 from ..query.datasets import filter_rows
 from ..query.frames import select_frame, select_records, to_frame, to_records
 from ..query.sessions import compile_search, dataset_patterns, search_terms
+from ..validation import check_count, check_id, check_path, wrong_type
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -188,6 +189,8 @@ class ReadingMixin:
         >>> total, [str(row["date"]) for row in page]
         (3, ['2019-04-03', '2019-04-02'])
         """
+        limit = None if limit is None else check_count("limit", limit)
+        offset = check_count("offset", offset)
         spec = table_spec("sessions")
         with self.catalog.read() as conn:
             found = self._search_snapshot(conn, spec, filters, where)
@@ -405,7 +408,7 @@ class ReadingMixin:
         self, dataset_id: str | uuid.UUID, columns: Sequence[Any]
     ) -> tuple[dict[str, Any], Path]:
         """:meth:`locate_dataset`, with the record's ``columns`` chosen."""
-        key = coerce_value("uuid", dataset_id, "dataset_id")
+        key = coerce_value("uuid", check_id("dataset_id", dataset_id), "dataset_id")
         with self.catalog.read() as conn:
             rows = self._dataset_rows(conn, [_d.id == key], columns)
             if not rows:
@@ -484,10 +487,10 @@ class ReadingMixin:
         """
         with self.catalog.read() as conn:
             if isinstance(x, list):
-                return [self._to_eid(conn, item) for item in x]
-            return self._to_eid(conn, x)
+                return [self._to_eid(conn, item, f"x[{i}]") for i, item in enumerate(x)]
+            return self._to_eid(conn, x, "x")
 
-    def _to_eid(self, conn: Connection, x: EidLike) -> str:
+    def _to_eid(self, conn: Connection, x: EidLike, argument: str = "eid") -> str:
         if isinstance(x, uuid.UUID) or (isinstance(x, str) and _looks_like_uuid(x)):
             eid = coerce_value("uuid", x, "eid")
             found = conn.execute(sa.select(s.sessions.c.id).where(s.sessions.c.id == eid))
@@ -519,10 +522,11 @@ class ReadingMixin:
             return self._lookup(
                 conn, ref.subject, ref.date, ref.number, ref.lab, ref.lab is not None, repr(text)
             )
-        raise ValidationError(
-            f"{x!r} does not identify a session; give an eid, a session path, "
-            f"'subject/YYYY-MM-DD/NNN' or a dict with subject, date and number",
-            session=x,
+        raise wrong_type(
+            argument,
+            x,
+            "a session: an eid, a session path, 'subject/YYYY-MM-DD/NNN' or a dict with "
+            "subject, date and number",
         )
 
     def _lookup(
@@ -598,7 +602,7 @@ class ReadingMixin:
             When the path holds no session folder.
         """
         try:
-            return self.to_eid(Path(path))
+            return self.to_eid(Path(check_path("path", path)))
         except NotFoundError:
             return None
 

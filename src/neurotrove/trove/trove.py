@@ -32,6 +32,7 @@ from ..catalog.store import Catalog, sqlite_url
 from ..catalog.tables import table_spec
 from ..config import Settings, load_toml, table_defaults_from_toml
 from ..errors import CatalogError, ConfigError, NotFoundError
+from ..validation import check_mapping, check_path, check_str
 from .init import (
     CATALOG_FILE,
     CONFIG_FILE,
@@ -102,7 +103,8 @@ class Trove(LoadingMixin, WritingMixin):
         from ..ephys.tables import register_ephys_tables
 
         register_ephys_tables()  # trove.table("units") and friends
-        self.root = Path(root).expanduser().resolve()
+        _check_arguments(db, table_defaults)
+        self.root = Path(check_path("root", root)).expanduser().resolve()
         _check_root(self.root, create)
         trove_dir = self.root / TROVE_DIR
         own_file = trove_dir / CONFIG_FILE
@@ -203,7 +205,7 @@ class Trove(LoadingMixin, WritingMixin):
         """
         from ..backup import backup_trove
 
-        return backup_trove(self, Path(dest))
+        return backup_trove(self, Path(check_path("dest", dest)))
 
     def restore(self, source: str | os.PathLike[str]) -> dict[str, Any]:
         """Replace the catalogue with the backup in ``source``; return the backup's manifest.
@@ -212,7 +214,7 @@ class Trove(LoadingMixin, WritingMixin):
         """
         from ..backup import restore_trove
 
-        return restore_trove(self, Path(source))
+        return restore_trove(self, Path(check_path("source", source)))
 
     def export_one(self, directory: str | os.PathLike[str] | None = None) -> Path:
         """Write ONE's cache tables of this trove; return the folder holding them.
@@ -231,7 +233,11 @@ class Trove(LoadingMixin, WritingMixin):
         """
         from ..interop.one_export import export_tables
 
-        folder = Path(directory).expanduser().resolve() if directory is not None else self.root
+        folder = (
+            Path(check_path("directory", directory)).expanduser().resolve()
+            if directory is not None
+            else self.root
+        )
         self._recover_writes()
         return export_tables(
             self.catalog, folder, origin=str(self.root), staging=self._staging
@@ -260,7 +266,7 @@ class Trove(LoadingMixin, WritingMixin):
         """
         from ..interop.one_import import import_tables
 
-        return import_tables(self, Path(path).expanduser(), progress=progress)
+        return import_tables(self, Path(check_path("path", path)).expanduser(), progress=progress)
 
     def table(self, name: str, use_defaults: bool = True) -> Table:
         """Return the table interface of catalogue table ``name``.
@@ -326,6 +332,15 @@ class Trove(LoadingMixin, WritingMixin):
         from ..ephys.insertions import search_insertions
 
         return search_insertions(self, details, **filters)
+
+
+def _check_arguments(db: Any, table_defaults: Any) -> None:
+    """Check the types of :class:`Trove`'s optional arguments."""
+    if db is not None:
+        check_str("db", db)
+    if table_defaults is not None:
+        for table, conditions in check_mapping("table_defaults", table_defaults).items():
+            check_mapping(f"table_defaults[{table!r}]", conditions)
 
 
 def _check_root(root: Path, create: bool) -> None:
@@ -419,8 +434,8 @@ def connect(
     ...
     neurotrove.errors.NotFoundError: there is no trove at ...-typo (no such folder); ...
     """
+    text = check_path("target", target) if target is not None else None
     loaded = Settings.load(db=db, mode=mode, **settings)
-    text = os.fspath(target) if target is not None else None
     if text is None:
         from ..remote.credentials import CredentialStore
 

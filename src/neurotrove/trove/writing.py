@@ -33,6 +33,7 @@ from ..files.atomic import STAGING_FOLDER, FileWrite, StagedFile, recover_writes
 from ..files.hashing import file_md5
 from ..files.paths import inside_root
 from ..qc import QC
+from ..validation import check_mapping, check_names, check_path, check_str, wrong_type
 from .reading import ReadingMixin
 
 if TYPE_CHECKING:
@@ -94,7 +95,7 @@ class WritingMixin(ReadingMixin):
         """
         from ..files.register import register_tree  # the scanner: not needed to search or load
 
-        start = self.root if path is None else Path(path).expanduser()
+        start = self.root if path is None else Path(check_path("path", path)).expanduser()
         if not start.is_absolute():
             start = self.root / start
         return register_tree(
@@ -126,6 +127,7 @@ class WritingMixin(ReadingMixin):
         ConflictError
             When the lab already has a subject of that nickname.
         """
+        json = None if json is None else check_mapping("json", json)
         record = {
             "nickname": nickname,
             "lab": lab,
@@ -176,12 +178,15 @@ class WritingMixin(ReadingMixin):
         ConflictError
             When that subject already has a session with this date and number.
         """
+        check_str("subject", subject)
+        lab = None if lab is None else check_str("lab", lab)
+        json = None if json is None else check_mapping("json", json)
         record: dict[str, Any] = {
             "subject": subject,
             "date": date,
             "task_protocol": task_protocol,
-            "projects": list(projects),
-            "users": list(users),
+            "projects": check_names("projects", projects),
+            "users": check_names("users", users),
             "location": location,
             "start_time": start_time,
             "end_time": end_time,
@@ -279,11 +284,17 @@ class WritingMixin(ReadingMixin):
         ConflictError
             When a target exists with different content.
         """
-        sources = (
-            [Path(paths)] if isinstance(paths, str | os.PathLike) else [Path(p) for p in paths]
-        )
+        items = [paths] if isinstance(paths, str | os.PathLike) else paths
+        if isinstance(items, bytes | Mapping) or not isinstance(items, Iterable):
+            raise wrong_type("paths", paths, "a path or a list of paths")
+        sources = [Path(check_path("paths", p)) for p in items]
+        for name, value in (("collection", collection), ("revision", revision)):
+            if value is not None:
+                check_str(name, value)
         if not sources:
-            raise ValidationError("register_files needs at least one file", eid=str(eid))
+            raise ValidationError(
+                "paths is empty; register_files needs at least one file", eid=str(eid)
+            )
         qc_value = int(QC.parse(qc)) if qc is not None else None
         with self.catalog.read() as conn:
             eid = self._to_eid(conn, eid)
@@ -529,6 +540,8 @@ class WritingMixin(ReadingMixin):
             When ``target`` is neither a session nor a dataset.
         """
         value = int(QC.parse(qc))
+        if extended_qc is not None:
+            check_mapping("extended_qc", extended_qc)
         key = _uuid_or_none(target)
         with self.catalog.write() as conn:
             dataset = None
@@ -544,7 +557,7 @@ class WritingMixin(ReadingMixin):
                 conn.execute(sa.update(s.datasets).where(_d.id == key).values(**values))
                 return
             try:
-                eid = self._to_eid(conn, target)
+                eid = self._to_eid(conn, target, "target")
             except NotFoundError:
                 raise NotFoundError(
                     f"{target} is neither a session nor a dataset of {self.root}",
