@@ -492,6 +492,15 @@ def test_a_text_operator_with_none_says_so(sessions: nt.Table, op: str) -> None:
         sessions.get(subject=(None, op))
 
 
+@pytest.mark.parametrize("condition", [40000, (40000, "<"), ([1, 40000], "in")])
+def test_a_number_past_the_columns_range_is_refused_on_every_database(
+    sessions: nt.Table, condition: Any
+) -> None:
+    """PostgreSQL failed the query ('smallint out of range'), SQLite answered nothing."""
+    with pytest.raises(ValidationError, match="number=40000 is out of range"):
+        sessions.get(number=condition)
+
+
 # -- anything at all: a result or a neurotrove error --------------------------------------------
 
 

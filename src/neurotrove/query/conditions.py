@@ -38,6 +38,7 @@ __all__ = [
     "OPERATORS",
     "compile_condition",
     "compile_conditions",
+    "in_column_range",
     "split_condition",
 ]
 
@@ -161,7 +162,11 @@ def _scalar_condition(
 ) -> ColumnElement[bool]:
     if op in ("in", "not in"):
         values = _as_sequence(value, field, op)
-        coerced = [coerce_value(kind, v, field) for v in values if v is not None]
+        coerced = [
+            in_column_range(expr, coerce_value(kind, v, field), field)
+            for v in values
+            if v is not None
+        ]
         with_empty = any(v is None for v in values)
         if op == "in":
             return sa.or_(expr.in_(coerced), expr.is_(None)) if with_empty else expr.in_(coerced)
@@ -184,8 +189,41 @@ def _scalar_condition(
         if op == "!=":
             return expr.is_not(None)  # type: ignore[no-any-return]
         raise ValidationError(f"{field}: {op!r} cannot compare with None", field=field)
-    coerced = coerce_value(kind, value, field)
+    coerced = in_column_range(expr, coerce_value(kind, value, field), field)
     return _compare(expr, op, coerced)
+
+
+def in_column_range(expr: Any, value: Any, field: str) -> Any:
+    """Return ``value``, refusing an integer the column's SQL type cannot hold.
+
+    PostgreSQL fails a query comparing a ``smallint`` column with ``40000``; the message
+    names the field and its range instead.
+
+    Examples
+    --------
+    >>> from neurotrove.catalog import schema
+    >>> in_column_range(schema.sessions.c.number, 40000, "number")
+    Traceback (most recent call last):
+    ...
+    neurotrove.errors.ValidationError: number=40000 is out of range; it holds -32768 to 32767
+    """
+    sql_type = getattr(expr, "type", None)
+    if isinstance(value, bool) or not isinstance(value, int):
+        return value
+    if isinstance(sql_type, sa.SmallInteger):
+        bits = 16
+    elif isinstance(sql_type, sa.BigInteger):
+        bits = 64
+    elif isinstance(sql_type, sa.Integer):
+        bits = 32
+    else:
+        return value
+    low, high = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
+    if not low <= value <= high:
+        raise ValidationError(
+            f"{field}={value} is out of range; it holds {low} to {high}", field=field, value=value
+        )
+    return value
 
 
 def _compare(expr: Any, op: str, value: Any) -> ColumnElement[bool]:

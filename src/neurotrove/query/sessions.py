@@ -34,7 +34,7 @@ from ..catalog.values import coerce_value
 from ..errors import ValidationError
 from ..qc import QC
 from ..validation import check_names
-from .conditions import OPERATORS, compile_conditions
+from .conditions import OPERATORS, compile_conditions, in_column_range
 
 __all__ = [
     "REGEX_FILTERS",
@@ -96,7 +96,14 @@ def compile_search(
         elif name == "number":
             values = value if isinstance(value, list | tuple | set) else [value]
             where.append(
-                s.sessions.c.number.in_([coerce_value("int", v, "number") for v in values])
+                s.sessions.c.number.in_(
+                    [
+                        in_column_range(
+                            s.sessions.c.number, coerce_value("int", v, "number"), "number"
+                        )
+                        for v in values
+                    ]
+                )
             )
         elif name == "dataset":
             where.extend(_dataset_filter(conn, _string_list(name, value), qc_limit, "rel_path"))
