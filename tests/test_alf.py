@@ -488,7 +488,7 @@ BUILD_ERRORS = [
     ({"timescale": "times"}, ["attribute='stim_times'"]),
     ({"extra": "ra w"}, ["extra 'ra w'"]),
     ({"extra": ["raw", ""]}, ["extra part", "empty"]),
-    ({"extra": ["raw", 1]}, ["extra part", "int"]),
+    ({"extra": ["raw", 1]}, ["extra[1]", "int"]),
     ({"object": 3}, ["object", "int"]),
     ({"object": "_ibl_trials"}, ["namespace='ibl'"]),
     ({"object": "a/b"}, ["object 'a/b'"]),

@@ -13,7 +13,18 @@ SOURCE = Path(__file__).resolve().parents[1] / "src" / "neurotrove"
 
 LAYERS = {
     **dict.fromkeys(
-        ("alf", "errors", "config", "qc", "identifiers", "jsonable", "progress", "__about__"), 0
+        (
+            "alf",
+            "errors",
+            "config",
+            "qc",
+            "identifiers",
+            "jsonable",
+            "progress",
+            "validation",
+            "__about__",
+        ),
+        0,
     ),
     "catalog": 1,
     **dict.fromkeys(("query", "files", "loaders"), 2),

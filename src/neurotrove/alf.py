@@ -42,6 +42,7 @@ from pathlib import PurePath, PurePosixPath
 from typing import Any
 
 from .errors import ValidationError
+from .validation import check_names, check_str, wrong_type
 
 __all__ = [
     "DatasetName",
@@ -308,11 +309,7 @@ def parse_filename(filename: str) -> DatasetName:
     ...
     neurotrove.errors.ValidationError: 'spike_train.npy' is not an ALF file name: ...
     """
-    if not isinstance(filename, str):
-        raise ValidationError(
-            f"an ALF file name must be a str, not {type(filename).__name__}", filename=filename
-        )
-    return _parse_filename(filename)
+    return _parse_filename(check_str("filename", filename))
 
 
 @functools.lru_cache(maxsize=16384)
@@ -371,7 +368,7 @@ def build_filename(
     '_ibl_trials.intervals.a.b.npy'
     """
     if extra is not None and not isinstance(extra, str):
-        extras = list(extra)
+        extras = check_names("extra", extra, ordered=True)
         for item in extras:
             _check_part("extra part", item, required=True)
         extra = ".".join(extras)
@@ -408,6 +405,8 @@ def build_rel_path(filename: str, collection: str = "", revision: str = "") -> s
     >>> build_rel_path("trials.table.pqt")
     'trials.table.pqt'
     """
+    check_str("collection", collection)
+    check_str("revision", revision)
     parts = []
     if collection:
         _check_segments("collection", collection, _COLLECTION_RE)
@@ -443,9 +442,7 @@ def parse_rel_path(rel_path: str | PurePath) -> RelPath:
     """
     text = rel_path.as_posix() if isinstance(rel_path, PurePath) else rel_path
     if not isinstance(text, str):
-        raise ValidationError(
-            f"a dataset path must be a str, not {type(rel_path).__name__}", rel_path=rel_path
-        )
+        raise wrong_type("rel_path", rel_path, "a str or a path")
     return _parse_rel_path(text)
 
 
@@ -599,7 +596,7 @@ def is_hidden(name: str) -> bool:
     >>> is_hidden("._spikes.times.npy"), is_hidden("spikes.times.npy")
     (True, False)
     """
-    return name.startswith(".")
+    return check_str("name", name).startswith(".")
 
 
 def add_uuid(filename: str, dataset_id: str | uuid.UUID) -> str:
@@ -615,7 +612,7 @@ def add_uuid(filename: str, dataset_id: str | uuid.UUID) -> str:
         text = str(dataset_id if isinstance(dataset_id, uuid.UUID) else uuid.UUID(dataset_id))
     except (TypeError, ValueError, AttributeError):
         raise ValidationError(
-            f"dataset id {dataset_id!r} is not a UUID", filename=filename, dataset_id=dataset_id
+            f"dataset_id {dataset_id!r} is not a UUID", filename=filename, dataset_id=dataset_id
         ) from None
     extra = f"{name.extra}.{text}" if name.extra else text
     return str(

@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
+from .validation import wrong_type
 
 __all__ = [
     "DEFAULT_DOWNLOAD_RETRIES",
@@ -186,13 +187,10 @@ class Settings:
             When a value has the wrong type, a key is unknown or the profile does not exist.
         """
         names = {f.name for f in fields(cls)}
-        unknown = set(overrides) - names
-        if unknown:
-            raise ConfigError(
-                f"unknown setting(s) {', '.join(sorted(unknown))}; valid settings are "
-                f"{', '.join(sorted(names))}",
-                settings=sorted(unknown),
-            )
+        _check_names(overrides, names)
+        for given in (profile, overrides.get("profile")):
+            if given is not None and not isinstance(given, str):
+                raise wrong_type("profile", given, "a str", ConfigError)
         env = {
             name: os.environ[ENV_PREFIX + name.upper()]
             for name in names
@@ -240,7 +238,19 @@ class Settings:
         >>> Settings.load(root="/tmp/a").with_changes(root="/tmp/b").root.name
         'b'
         """
+        _check_names(changes, {f.name for f in fields(self)})
         return replace(self, **{k: _coerce(k, v) for k, v in changes.items() if v is not None})
+
+
+def _check_names(given: Mapping[str, Any], names: set[str]) -> None:
+    """Refuse settings that do not exist, listing those that do."""
+    unknown = set(given) - names
+    if unknown:
+        raise ConfigError(
+            f"unknown setting(s) {', '.join(sorted(unknown))}; valid settings are "
+            f"{', '.join(sorted(names))}",
+            settings=sorted(unknown),
+        )
 
 
 def load_toml(path: Path) -> dict[str, Any]:

@@ -62,8 +62,10 @@ class QC(IntEnum):
                 return cls(int(text)) if text.isdigit() else cls[text.upper()]
             if isinstance(value, bool):
                 raise TypeError
+            if isinstance(value, float) and not value.is_integer():  # 10.5, inf, nan
+                raise ValueError
             return cls(int(value))  # type: ignore[call-overload]
-        except (KeyError, ValueError, TypeError):
+        except (KeyError, ValueError, TypeError, OverflowError):
             valid = ", ".join(f"{member.name} ({member.value})" for member in cls)
             raise ValidationError(
                 f"{value!r} is not a QC outcome; use one of {valid}", value=value

@@ -26,6 +26,7 @@ import sqlalchemy as sa
 from sqlalchemy.sql import ColumnElement, FromClause
 
 from ..errors import ValidationError
+from ..validation import wrong_type
 from . import schema as s
 from .registry import default_registry
 
@@ -196,6 +197,8 @@ def table_spec(name: str) -> TableSpec:
     ValidationError
         When there is no such table; the message lists the tables.
     """
+    if not isinstance(name, str):
+        raise wrong_type("name", name, f"a table name, one of {', '.join(table_names())}")
     return default_registry().spec(name)
 
 

@@ -21,6 +21,9 @@ from .types import as_uuid_string
 
 __all__ = ["KIND_TEXT", "coerce_value"]
 
+_INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
+"""The range of the catalogue's integers (SQLite's INTEGER, PostgreSQL's BIGINT)."""
+
 
 def coerce_value(kind: str, value: Any, field: str) -> Any:
     """Check ``value`` against a column kind and return it as the database stores it.
@@ -60,10 +63,14 @@ def _to_int(value: Any) -> int:
     if isinstance(value, str):
         return int(value.strip())
     if hasattr(value, "__index__"):
-        return int(value.__index__())
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    raise TypeError
+        number = int(value.__index__())
+    elif isinstance(value, float) and value.is_integer():
+        number = int(value)
+    else:
+        raise TypeError
+    if not _INT_MIN <= number <= _INT_MAX:
+        raise ValidationError(f"{number} is out of range; integers are stored in 64 bits")
+    return number
 
 
 def _to_float(value: Any) -> float:

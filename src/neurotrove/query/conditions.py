@@ -32,11 +32,13 @@ from sqlalchemy.sql import ColumnElement
 from ..catalog.tables import ColumnKind, ColumnSpec, TableSpec
 from ..catalog.values import KIND_TEXT, coerce_value
 from ..errors import ValidationError
+from ..validation import wrong_type
 
 __all__ = [
     "OPERATORS",
     "compile_condition",
     "compile_conditions",
+    "in_column_range",
     "split_condition",
 ]
 
@@ -160,7 +162,11 @@ def _scalar_condition(
 ) -> ColumnElement[bool]:
     if op in ("in", "not in"):
         values = _as_sequence(value, field, op)
-        coerced = [coerce_value(kind, v, field) for v in values if v is not None]
+        coerced = [
+            in_column_range(expr, coerce_value(kind, v, field), field)
+            for v in values
+            if v is not None
+        ]
         with_empty = any(v is None for v in values)
         if op == "in":
             return sa.or_(expr.in_(coerced), expr.is_(None)) if with_empty else expr.in_(coerced)
@@ -170,7 +176,7 @@ def _scalar_condition(
             sa.and_(outside, expr.is_not(None)) if with_empty else sa.or_(outside, expr.is_(None))
         )
     if op in ("like", "contains", "regex"):
-        text = coerce_value("text", value, field)
+        text = _text_operand(value, field, op)
         if op == "like":  # '%' and '_' are wildcards, '\' escapes them, on every database
             return expr.like(text, escape="\\")  # type: ignore[no-any-return]
         if op == "contains":
@@ -183,8 +189,41 @@ def _scalar_condition(
         if op == "!=":
             return expr.is_not(None)  # type: ignore[no-any-return]
         raise ValidationError(f"{field}: {op!r} cannot compare with None", field=field)
-    coerced = coerce_value(kind, value, field)
+    coerced = in_column_range(expr, coerce_value(kind, value, field), field)
     return _compare(expr, op, coerced)
+
+
+def in_column_range(expr: Any, value: Any, field: str) -> Any:
+    """Return ``value``, refusing an integer the column's SQL type cannot hold.
+
+    PostgreSQL fails a query comparing a ``smallint`` column with ``40000``; the message
+    names the field and its range instead.
+
+    Examples
+    --------
+    >>> from neurotrove.catalog import schema
+    >>> in_column_range(schema.sessions.c.number, 40000, "number")
+    Traceback (most recent call last):
+    ...
+    neurotrove.errors.ValidationError: number=40000 is out of range; it holds -32768 to 32767
+    """
+    sql_type = getattr(expr, "type", None)
+    if isinstance(value, bool) or not isinstance(value, int):
+        return value
+    if isinstance(sql_type, sa.SmallInteger):
+        bits = 16
+    elif isinstance(sql_type, sa.BigInteger):
+        bits = 64
+    elif isinstance(sql_type, sa.Integer):
+        bits = 32
+    else:
+        return value
+    low, high = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
+    if not low <= value <= high:
+        raise ValidationError(
+            f"{field}={value} is out of range; it holds {low} to {high}", field=field, value=value
+        )
+    return value
 
 
 def _compare(expr: Any, op: str, value: Any) -> ColumnElement[bool]:
@@ -217,7 +256,7 @@ def _list_condition(
         values = [coerce_value("text", v, field) for v in _as_sequence(value, field, op)]
         test = sa.exists(linked.where(item.in_(values)))
         return test if op == "in" else sa.not_(test)
-    text = coerce_value("text", value, field)
+    text = _text_operand(value, field, op)
     if op == "regex":
         _check_regex(text, field)
         return sa.exists(linked.where(item.regexp_match(text)))
@@ -279,6 +318,13 @@ def _as_sequence(value: Any, field: str, op: str) -> list[Any]:
             f"{field}: {op!r} needs a list of values, e.g. (['a', 'b'], {op!r})", field=field
         )
     return list(value)
+
+
+def _text_operand(value: Any, field: str, op: str) -> str:
+    """Return the str a text operator compares with, refusing None and other types."""
+    if not isinstance(value, str):
+        raise wrong_type(field, value, f"a str for {op!r}")
+    return value
 
 
 def _check_regex(pattern: str, field: str) -> None:

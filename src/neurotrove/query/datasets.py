@@ -41,6 +41,7 @@ from typing import Any
 
 from ..errors import ArgumentHint, CallHint, MultipleFoundError, NotFoundError, ValidationError
 from ..qc import QC
+from ..validation import check_names, check_str, wrong_type
 
 __all__ = [
     "ALF_PARTS",
@@ -55,14 +56,7 @@ Row = Mapping[str, Any]
 
 
 def _patterns(value: str | Sequence[str], what: str) -> list[str]:
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, Sequence) and all(isinstance(v, str) for v in value):
-        return list(value)
-    raise ValidationError(
-        f"{what} must be a str or a list of str (shell wildcards allowed), not {value!r}",
-        field=what,
-    )
+    return check_names(what, value)
 
 
 def matches(value: str | None, patterns: str | Sequence[str], what: str = "value") -> bool:
@@ -200,6 +194,8 @@ def last_before(
     MultipleFoundError
         With ``revision=None`` when a dataset has several default revisions.
     """
+    if revision is not None:
+        check_str("revision", revision)
     ordered = list(rows)
     groups: dict[tuple[str, str], list[Row]] = {}
     for row in ordered:
@@ -254,6 +250,8 @@ def select_for_load(
     ValidationError
         When a relative path is given together with ``collection`` or ``revision``.
     """
+    if not isinstance(dataset, str | Mapping):
+        raise wrong_type("dataset", dataset, "a file name (str) or a dict of ALF parts")
     if isinstance(dataset, str) and dataset.count(".") == 1 and "/" not in dataset:
         dataset += ".*"  # 'trials.intervals' means any extension
     relative = isinstance(dataset, str) and "/" in dataset

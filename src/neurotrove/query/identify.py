@@ -29,6 +29,7 @@ from .. import alf
 from ..catalog import schema as s
 from ..catalog.values import coerce_value
 from ..errors import ConflictError, MultipleFoundError, NotFoundError, ValidationError
+from ..validation import wrong_type
 
 __all__ = ["EidLike", "looks_like_uuid", "next_session_number", "session_folder", "to_eid"]
 
@@ -53,7 +54,9 @@ def looks_like_uuid(text: str) -> bool:
     return True
 
 
-def to_eid(conn: Connection, x: EidLike, *, where: object = "the catalogue") -> str:
+def to_eid(
+    conn: Connection, x: EidLike, *, where: object = "the catalogue", argument: str = "eid"
+) -> str:
     """Return the eid of the session ``x`` names.
 
     Parameters
@@ -66,6 +69,8 @@ def to_eid(conn: Connection, x: EidLike, *, where: object = "the catalogue") -> 
         ``subject``, ``date`` and ``number`` (and optionally ``lab``).
     where : object
         What the catalogue is called in errors (the trove's root or server).
+    argument : str
+        The name of the argument ``x`` came in, for the error when it is not a session.
 
     Raises
     ------
@@ -97,10 +102,11 @@ def to_eid(conn: Connection, x: EidLike, *, where: object = "the catalogue") -> 
         ref, _ = alf.find_session(text)
         lab = ref.lab if ref.lab is not None else ...
         return _lookup(conn, ref.subject, ref.date, ref.number, lab, repr(text), where)
-    raise ValidationError(
-        f"{x!r} does not identify a session; give an eid, a session path, "
-        f"'subject/YYYY-MM-DD/NNN' or a dict with subject, date and number",
-        session=x,
+    raise wrong_type(
+        argument,
+        x,
+        "a session: an eid, a session path, 'subject/YYYY-MM-DD/NNN' or a dict with "
+        "subject, date and number",
     )
 
 

@@ -33,7 +33,8 @@ from ..catalog.tables import TableSpec, table_spec
 from ..catalog.values import coerce_value
 from ..errors import ValidationError
 from ..qc import QC
-from .conditions import OPERATORS, compile_conditions
+from ..validation import check_names
+from .conditions import OPERATORS, compile_conditions, in_column_range
 
 __all__ = [
     "REGEX_FILTERS",
@@ -95,7 +96,14 @@ def compile_search(
         elif name == "number":
             values = value if isinstance(value, list | tuple | set) else [value]
             where.append(
-                s.sessions.c.number.in_([coerce_value("int", v, "number") for v in values])
+                s.sessions.c.number.in_(
+                    [
+                        in_column_range(
+                            s.sessions.c.number, coerce_value("int", v, "number"), "number"
+                        )
+                        for v in values
+                    ]
+                )
             )
         elif name == "dataset":
             where.extend(_dataset_filter(conn, _string_list(name, value), qc_limit, "rel_path"))
@@ -139,12 +147,7 @@ def _is_condition(value: Any) -> bool:
 
 
 def _string_list(name: str, value: Any) -> list[str]:
-    values = [value] if isinstance(value, str) else value
-    if not isinstance(values, Sequence | set) or not all(isinstance(v, str) for v in values):
-        raise ValidationError(
-            f"search filter {name}={value!r} must be a str or a list of str (regular expressions)",
-            filter=name,
-        )
+    values = check_names(name, value)
     for pattern in values:
         try:
             re.compile(pattern)
@@ -153,7 +156,7 @@ def _string_list(name: str, value: Any) -> list[str]:
                 f"search filter {name}={pattern!r} is not a valid regular expression ({error})",
                 filter=name,
             ) from None
-    return list(values)
+    return values
 
 
 def _search(patterns: Sequence[str], values: Iterable[str | None]) -> list[str]:

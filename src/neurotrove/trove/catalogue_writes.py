@@ -400,7 +400,7 @@ class CatalogueWrites:
                 conn.execute(sa.update(s.datasets).where(_d.id == key).values(**values))
                 return
             try:
-                eid = to_eid(conn, target, where=self.root)
+                eid = to_eid(conn, target, where=self.root, argument="target")
             except NotFoundError:
                 raise NotFoundError(
                     f"{target} is neither a session nor a dataset of {self.root}",

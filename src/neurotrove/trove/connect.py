@@ -20,6 +20,7 @@ from ..config import MODES, Settings, load_toml, table_defaults_from_toml
 from ..errors import CatalogError, ConfigError, NotFoundError, ValidationError
 from ..files.data_root import DataRoot
 from ..remote.object_store import FileStores, normalise_store_url, open_store
+from ..validation import check_mapping, check_path, check_str
 from .catalogue_writes import CatalogueWrites
 from .init import (
     CATALOG_FILE,
@@ -109,11 +110,12 @@ def connect(
     ...
     neurotrove.errors.NotFoundError: there is no trove at ...-typo (no such folder); ...
     """
+    _check_arguments(db, table_defaults)
     if settings is None:
         loaded = Settings.load(db=db, mode=mode, **overrides)
     else:
         loaded = settings.with_changes(**overrides) if overrides else settings
-    text = os.fspath(target) if target is not None else None
+    text = check_path("target", target) if target is not None else None
     if text is None:
         from ..remote.credentials import CredentialStore
 
@@ -258,6 +260,15 @@ def served_parts(
         mode=chosen,
         server=server,
     )
+
+
+def _check_arguments(db: Any, table_defaults: Any) -> None:
+    """Check the types of :func:`connect`'s optional arguments."""
+    if db is not None:
+        check_str("db", db)
+    if table_defaults is not None:
+        for table, conditions in check_mapping("table_defaults", table_defaults).items():
+            check_mapping(f"table_defaults[{table!r}]", conditions)
 
 
 def _add_defaults(parts: TroveParts, *sources: TableDefaults) -> None:

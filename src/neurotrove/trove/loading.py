@@ -30,6 +30,7 @@ from ..files.data_root import MTIME_COLUMN
 from ..loaders import AlfObject, assemble_object, load_file
 from ..query.datasets import filter_rows, last_before, select_for_load
 from ..query.identify import looks_like_uuid, session_folder, to_eid
+from ..validation import check_names, check_str, wrong_type
 from .parts import FileStore
 from .reading import _DATASET_SELECT, ReadingMixin
 
@@ -185,10 +186,11 @@ class LoadingMixin(ReadingMixin):
         list
             The dataset records (dicts), one per dataset.
         """
-        if isinstance(datasets, str) or not isinstance(datasets, Sequence):
-            raise ValidationError(
-                "datasets must be a list of dataset names; for one dataset use load_dataset",
-                datasets=datasets,
+        if not isinstance(datasets, list | tuple) or not all(
+            isinstance(d, str | Mapping) for d in datasets
+        ):
+            raise wrong_type(
+                "datasets", datasets, "a list of dataset names (for one, use load_dataset)"
             )
         per_collection = _per_dataset(collections, len(datasets), "collections")
         per_revision = _per_dataset(revisions, len(datasets), "revisions")
@@ -273,7 +275,7 @@ class LoadingMixin(ReadingMixin):
                 f"namespace, timescale, extra or extension",
                 options=sorted(unknown),
             )
-        eid, folder, rows = self._session_datasets(eid, obj)
+        eid, folder, rows = self._session_datasets(eid, check_str("obj", obj))
         wanted = {"object": obj, "attribute": attribute, **parts}
         matched = filter_rows(rows, filename=wanted, collection=collection)
         matched = last_before(matched, revision, assert_unique=False)
@@ -399,7 +401,7 @@ def _one_of(
 def _per_dataset(value: Any, count: int, name: str) -> list[Any]:
     if value is None or isinstance(value, str):
         return [value] * count
-    values = list(value)
+    values = check_names(name, value, none_allowed=True, ordered=True)
     if len(values) != count:
         raise ValidationError(
             f"{name} has {len(values)} entries for {count} datasets; give one, or one per dataset",

@@ -23,6 +23,7 @@ from ..query.datasets import filter_rows
 from ..query.frames import select_frame, select_records, to_frame, to_records
 from ..query.identify import EidLike, looks_like_uuid, session_folder, to_eid
 from ..query.sessions import compile_search, dataset_patterns, search_terms
+from ..validation import check_count, check_id, check_path
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -187,6 +188,8 @@ class ReadingMixin:
         >>> total, [str(row["date"]) for row in page]
         (3, ['2019-04-03', '2019-04-02'])
         """
+        limit = None if limit is None else check_count("limit", limit)
+        offset = check_count("offset", offset)
         spec = table_spec("sessions")
         with self.catalog.read() as conn:
             found = self._search_snapshot(conn, spec, filters, where)
@@ -405,7 +408,7 @@ class ReadingMixin:
         self, dataset_id: str | uuid.UUID, columns: Sequence[Any]
     ) -> tuple[dict[str, Any], Path]:
         """:meth:`locate_dataset`, with the record's ``columns`` chosen."""
-        key = coerce_value("uuid", dataset_id, "dataset_id")
+        key = coerce_value("uuid", check_id("dataset_id", dataset_id), "dataset_id")
         with self.catalog.read() as conn:
             rows = self._dataset_rows(conn, [_d.id == key], columns)
             if not rows:
@@ -484,8 +487,11 @@ class ReadingMixin:
         """
         with self.catalog.read() as conn:
             if isinstance(x, list):
-                return [to_eid(conn, item, where=self.root) for item in x]
-            return to_eid(conn, x, where=self.root)
+                return [
+                    to_eid(conn, item, where=self.root, argument=f"x[{i}]")
+                    for i, item in enumerate(x)
+                ]
+            return to_eid(conn, x, where=self.root, argument="x")
 
     def eid2path(self, eid: EidLike) -> Path:
         """Return the folder of a session on this machine.
@@ -510,7 +516,7 @@ class ReadingMixin:
             When the path holds no session folder.
         """
         try:
-            return self.to_eid(Path(path))
+            return self.to_eid(Path(check_path("path", path)))
         except NotFoundError:
             return None
 

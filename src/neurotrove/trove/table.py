@@ -36,6 +36,7 @@ from ..errors import MultipleFoundError, NotFoundError, ValidationError
 from ..jsonable import is_dataframe
 from ..query.conditions import compile_conditions
 from ..query.frames import select_frame
+from ..validation import wrong_type
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -213,7 +214,14 @@ def _records(
         frame = records.reset_index() if records.index.name == key else records
         rows = frame.to_dict("records")
     else:
-        rows = [dict(r) if isinstance(r, Mapping) else r for r in records]
+        given: Any = records  # typed as it should be; checked as it may come
+        if isinstance(given, str | bytes) or not isinstance(given, Iterable):
+            raise wrong_type("records", given, "a dict, a list of dicts or a DataFrame")
+        rows = []
+        for index, record in enumerate(given):
+            if not isinstance(record, Mapping):
+                raise wrong_type(f"records[{index}]", record, "a dict of column to value")
+            rows.append(dict(record))
     return [
         {str(k): (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
         if isinstance(row, dict)

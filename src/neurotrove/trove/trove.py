@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Self
 from ..catalog.tables import table_spec
 from ..errors import ConfigError
 from ..files.atomic import STAGING_FOLDER
+from ..validation import check_path
 from .init import TROVE_DIR
 from .loading import LoadingMixin
 from .parts import ServerLink, TroveParts
@@ -90,7 +91,7 @@ class Trove(LoadingMixin, WritingMixin):
         else:  # Trove(root, db=..., create=...), as before
             from .connect import connect
 
-            built = connect(parts, **options).parts
+            built = connect(check_path("root", parts), **options).parts
         self.parts: TroveParts = built
         self.root = built.root
         self.catalog = built.catalog
@@ -246,7 +247,7 @@ class Trove(LoadingMixin, WritingMixin):
         """
         from ..backup import backup_trove
 
-        return backup_trove(self, Path(dest))
+        return backup_trove(self, Path(check_path("dest", dest)))
 
     def restore(self, source: str | os.PathLike[str]) -> dict[str, Any]:
         """Replace the catalogue with the backup in ``source``; return the backup's manifest.
@@ -255,7 +256,7 @@ class Trove(LoadingMixin, WritingMixin):
         """
         from ..backup import restore_trove
 
-        return restore_trove(self, Path(source))
+        return restore_trove(self, Path(check_path("source", source)))
 
     def export_one(self, directory: str | os.PathLike[str] | None = None) -> Path:
         """Write ONE's cache tables of this trove; return the folder holding them.
@@ -274,7 +275,11 @@ class Trove(LoadingMixin, WritingMixin):
         """
         from ..interop.one_export import export_tables
 
-        folder = Path(directory).expanduser().resolve() if directory is not None else self.root
+        folder = (
+            Path(check_path("directory", directory)).expanduser().resolve()
+            if directory is not None
+            else self.root
+        )
         self.writes.recover_writes()
         staging = self.root / STAGING_FOLDER
         return export_tables(
@@ -313,7 +318,9 @@ class Trove(LoadingMixin, WritingMixin):
         """
         from ..interop.one_import import import_tables
 
-        return import_tables(self, Path(path).expanduser(), progress=progress, files_at=files_at)
+        return import_tables(
+            self, Path(check_path("path", path)).expanduser(), progress=progress, files_at=files_at
+        )
 
     def table(self, name: str, use_defaults: bool = True) -> Table:
         """Return the table interface of catalogue table ``name``.

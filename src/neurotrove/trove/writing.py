@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from ..errors import ValidationError
 from ..qc import QC
+from ..validation import check_mapping, check_names, check_path, check_str, wrong_type
 from .operations import Operation
-from .parts import WritePath, as_paths
+from .parts import WritePath
 from .reading import ReadingMixin
 
 if TYPE_CHECKING:
@@ -96,7 +97,7 @@ class WritingMixin(ReadingMixin):
         -------
         RegisterReport
         """
-        start = self.root if path is None else Path(path).expanduser()
+        start = self.root if path is None else Path(check_path("path", path)).expanduser()
         if not start.is_absolute():
             start = self.root / start
         return self.writes.register(
@@ -125,6 +126,7 @@ class WritingMixin(ReadingMixin):
         ConflictError
             When the lab already has a subject of that nickname.
         """
+        json = None if json is None else check_mapping("json", json)
         given = dict(locals())
         fields = {name: given[name] for name in SUBJECT_FIELDS}
         fields["json"] = dict(json) if json is not None else None
@@ -164,9 +166,14 @@ class WritingMixin(ReadingMixin):
         ConflictError
             When that subject already has a session with this date and number.
         """
+        check_str("subject", subject)
+        lab = None if lab is None else check_str("lab", lab)
+        json = None if json is None else check_mapping("json", json)
         given = dict(locals())
         fields = {name: given[name] for name in SESSION_FIELDS}
-        fields.update(projects=list(projects), users=list(users))
+        fields.update(
+            projects=check_names("projects", projects), users=check_names("users", users)
+        )
         fields["json"] = dict(json) if json is not None else None
         return self.writes.register_session(fields)
 
@@ -215,9 +222,17 @@ class WritingMixin(ReadingMixin):
         ConflictError
             When a target exists with different content.
         """
-        sources = as_paths(paths)
+        items = [paths] if isinstance(paths, str | os.PathLike) else paths
+        if isinstance(items, bytes | Mapping) or not isinstance(items, Iterable):
+            raise wrong_type("paths", paths, "a path or a list of paths")
+        sources = [Path(check_path("paths", p)) for p in items]
+        for name, value in (("collection", collection), ("revision", revision)):
+            if value is not None:
+                check_str(name, value)
         if not sources:
-            raise ValidationError("register_files needs at least one file", eid=str(eid))
+            raise ValidationError(
+                "paths is empty; register_files needs at least one file", eid=str(eid)
+            )
         ids = self.writes.register_files(
             eid,
             sources,
@@ -311,6 +326,8 @@ class WritingMixin(ReadingMixin):
         NotFoundError
             When ``target`` is neither a session nor a dataset.
         """
+        if extended_qc is not None:
+            check_mapping("extended_qc", extended_qc)
         self.writes.set_qc(target, int(QC.parse(qc)), extended_qc)
 
     def apply(self, operation: Operation[T], *args: Any, **kwargs: Any) -> T:
