@@ -215,12 +215,13 @@ def create_app(
     """
     from fastapi.routing import APIRoute
 
-    from . import behaviour, ephys, reads, writes
+    from . import behaviour, bin, ephys, reads, writes
     from .alyx import cache as alyx_cache
     from .alyx import data as alyx_data
     from .alyx import routes as alyx
     from .mirror_copies import BuildAfterWrites, SnapshotBuilder
     from .uploads import remove_stale_uploads
+    from .web import router as web_router
 
     trove = connect(root, db=db, create=False)
     accounts = Accounts(trove.catalog, remember_passwords_s=REMEMBER_PASSWORDS_S)
@@ -253,12 +254,14 @@ def create_app(
     routers = (
         reads.router,
         writes.router,
+        bin.router,
         behaviour.router,
         ephys.router,
         alyx_cache.router,  # Alyx's /cache/info and /cache.zip, at the root
         alyx.router,  # Alyx's REST routes, at the root
         alyx_data.router,  # Alyx's file downloads, /data/...
     )
+    app.include_router(web_router)  # the web app, at /app/ (and / redirects there)
     for router in routers:
         app.include_router(router)
     alyx.install(app)

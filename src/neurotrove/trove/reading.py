@@ -162,6 +162,7 @@ class ReadingMixin:
             k: v for k, v in self.table_defaults.get("sessions", {}).items() if k not in filters
         }
         where = compile_search(conn, filters, self.catalog.dialect)
+        where.append(s.sessions.c.deleted_at.is_(None))  # sessions in the bin are not found
         return where + compile_conditions(table_spec("sessions"), defaults, self.catalog.dialect)
 
     def search_page(
@@ -343,18 +344,20 @@ class ReadingMixin:
     ) -> list[Mapping[str, Any]]:
         with self.catalog.read() as conn:
             if eid is None:
-                where = [_d.qc <= int(QC.parse(qc))]
+                where = [_d.qc <= int(QC.parse(qc)), _d.deleted_at.is_(None)]
                 if default_revisions_only:
                     where.append(_d.default_revision.is_(True))
                 rows = self._dataset_rows(conn, where)
             elif isinstance(eid, uuid.UUID) or (isinstance(eid, str) and looks_like_uuid(eid)):
                 # One query for a known session; an unknown one is told apart only when it
                 # lists nothing (then to_eid raises NotFoundError).
-                rows = self._dataset_rows(conn, [_d.session == coerce_value("uuid", eid, "eid")])
+                key = coerce_value("uuid", eid, "eid")
+                rows = self._dataset_rows(conn, [_d.session == key, _d.deleted_at.is_(None)])
                 if not rows:
                     to_eid(conn, eid, where=self.root)
             else:
-                rows = self._dataset_rows(conn, [_d.session == to_eid(conn, eid, where=self.root)])
+                key = to_eid(conn, eid, where=self.root)
+                rows = self._dataset_rows(conn, [_d.session == key, _d.deleted_at.is_(None)])
         return filter_rows(
             rows,
             filename=filename,
