@@ -161,3 +161,41 @@ def test_existing_accounts_become_writers_and_admins_stay_admins(
         assert rights_of(catalog, "new").role == "reader"
         with pytest.raises(ForbiddenError, match="admin right"):
             rights_of(catalog, "old").require_admin("adding users")
+
+
+def test_the_bin_hides_restores_and_purges_with_each_step_audited(
+    served: Served, db: str | None
+) -> None:
+    mine, theirs = served.eids["cortexlab"], served.eids["hoferlab"]
+    with served.client("bob") as bob:
+        _refused(bob.delete(f"/api/v1/sessions/{mine}"), "writer right")
+    with served.client("carol") as carol:
+        _refused(carol.delete(f"/api/v1/sessions/{theirs}"), "hoferlab")
+        assert carol.delete(f"/api/v1/sessions/{mine}").status_code == 200
+        assert carol.delete(f"/api/v1/sessions/{mine}").status_code == 409  # already there
+        assert carol.get("/api/v1/sessions").json()["count"] == 1
+        assert [s["id"] for s in carol.get("/api/v1/bin").json()["sessions"]] == [mine]
+        purge = {"kind": "session", "id": mine, "confirm": mine}
+        _refused(carol.post("/api/v1/bin/purge", json=purge), "admin right")
+        assert carol.post(f"/api/v1/sessions/{mine}/restore").status_code == 200
+        assert carol.get("/api/v1/sessions").json()["count"] == 2
+    url = db or f"sqlite:///{served.server.root / '.trove' / 'catalog.db'}"
+    with Catalog(url) as catalog:
+        set_role(catalog, "alice", "admin")
+    with served.client("alice") as alice:
+        assert alice.delete(f"/api/v1/sessions/{theirs}").status_code == 200
+        wrong = {"kind": "session", "id": theirs, "confirm": "yes"}
+        assert alice.post("/api/v1/bin/purge", json=wrong).status_code == 422
+        right = {"kind": "session", "id": theirs, "confirm": theirs}
+        assert alice.post("/api/v1/bin/purge", json=right).json()["purged"] is True
+        assert alice.get(f"/api/v1/sessions/{theirs}").status_code == 404
+    with Catalog(url) as catalog:
+        from neurotrove.catalog.audit import entries
+
+        done = [(e["username"], e["via"], e["action"]) for e in entries(catalog)][::-1]
+    assert done == [
+        ("carol", "api", "delete_session"),
+        ("carol", "api", "restore_session"),
+        ("alice", "api", "delete_session"),
+        ("alice", "api", "purge_session"),
+    ]

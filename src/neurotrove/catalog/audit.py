@@ -27,7 +27,7 @@ from . import schema as s
 from .store import Catalog
 from .writes import utcnow
 
-__all__ = ["cli_user", "entries", "record"]
+__all__ = ["cli_user", "entries", "record", "record_write"]
 
 
 def cli_user() -> str:
@@ -69,6 +69,20 @@ def record(
             after=to_jsonable(after),
         )
     )
+
+
+def record_write(
+    catalog: Catalog,
+    username: str | None,
+    via: str,
+    action: str,
+    target: str | None,
+    before: Any,
+    after: Any,
+) -> None:
+    """Add an entry to the audit log in a transaction of its own (after the change)."""
+    with catalog.write(versioned=False) as conn:
+        record(conn, username, via, action, target, before, after)
 
 
 def entries(

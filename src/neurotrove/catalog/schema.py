@@ -131,6 +131,7 @@ sessions = sa.Table(
     sa.Column("deleted_at", sa.DateTime),
     sa.Column("deleted_by", sa.String(255)),
     sa.UniqueConstraint("subject", "date", "number"),
+    sa.Index(None, "deleted_at"),  # the bin, and counting the sessions outside it
     sa.CheckConstraint(f"qc IN ({_QC_VALUES})", name="qc"),
     sa.CheckConstraint("number >= 0 AND number <= 999", name="number"),
     sa.Index(None, "date"),
@@ -224,6 +225,7 @@ datasets = sa.Table(
     sa.Index(None, "object"),
     # search(datasets=/dataset=): distinct names and paths, then their sessions (0006).
     sa.Index(None, "name", "collection", "revision", "session", "qc", "exists"),
+    sa.Index(None, "deleted_at"),  # the bin
 )
 
 tags = sa.Table(

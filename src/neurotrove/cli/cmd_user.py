@@ -146,10 +146,25 @@ def role(
     ] = None,
 ) -> None:
     """Give a user a role: reader, writer (everywhere, or of some labs and projects) or admin."""
-    from ..server.roles import set_role
+    from ..catalog import audit
+    from ..server.roles import rights_of, set_role
 
     with open_trove(ctx) as trove:
+        old = rights_of(trove.catalog, username)
         rights = set_role(trove.catalog, username, role, labs=labs or (), projects=projects or ())
+        audit.record_write(
+            trove.catalog,
+            audit.cli_user(),
+            "cli",
+            "user_role",
+            username,
+            {"role": old.role, "labs": sorted(old.labs), "projects": sorted(old.projects)},
+            {
+                "role": rights.role,
+                "labs": sorted(rights.labs),
+                "projects": sorted(rights.projects),
+            },
+        )
     scope = ", ".join([*sorted(rights.labs), *sorted(rights.projects)])
     where = f" of {scope}" if scope else ""
     console().print(f"{username} is now a {rights.role}{where}.")

@@ -242,15 +242,9 @@ def sessions_page(request: Request) -> Response:
     try:
         filters = search_filters(params)
         offset = (page - 1) * PAGE_SIZE
-        if not oldest_first:
-            total, rows = trove.search_page(limit=PAGE_SIZE, offset=offset, **filters)
-        else:  # the same order read from its end: the database still cuts the page
-            total, _ = trove.search_page(limit=0, **filters)
-            start = max(0, total - offset - PAGE_SIZE)
-            total, rows = trove.search_page(
-                limit=max(0, total - offset - start), offset=start, **filters
-            )
-            rows.reverse()
+        total, rows = trove.search_page(
+            limit=PAGE_SIZE, offset=offset, oldest_first=oldest_first, **filters
+        )
     except NeurotroveError as error:
         return render(
             request,
@@ -487,7 +481,7 @@ async def bin_write(request: Request, kind: str, key: str, action: str) -> Respo
 
 @router.get(f"{APP}/subjects")
 def subjects_page(request: Request, lab: str = "") -> Response:
-    """List the subjects, with how many sessions each has."""
+    """List the subjects, with how many sessions each has (outside the bin)."""
     import sqlalchemy as sa
 
     from ...catalog import schema as s
@@ -496,28 +490,27 @@ def subjects_page(request: Request, lab: str = "") -> Response:
     if viewer is None:
         return _to_login(request)
     subjects, sessions = s.subjects.c, s.sessions.c
-    query = (
-        sa.select(
-            subjects.nickname,
-            subjects.lab,
-            subjects.sex,
-            subjects.birth_date,
-            subjects.strain,
-            sa.func.count(sessions.id).label("sessions"),
-        )
-        .select_from(
-            s.subjects.outerjoin(
-                s.sessions, sa.and_(sessions.subject == subjects.id, sessions.deleted_at.is_(None))
-            )
-        )
-        .group_by(subjects.id)
-        .order_by(subjects.lab, subjects.nickname)
-        .limit(2000)
-    )
+    query = sa.select(
+        subjects.id,
+        subjects.nickname,
+        subjects.lab,
+        subjects.sex,
+        subjects.birth_date,
+        subjects.strain,
+    ).order_by(subjects.lab, subjects.nickname)
     if lab:
         query = query.where(subjects.lab == lab)
+    # All sessions per subject (read from the (subject, date, number) index alone), less
+    # the few in the bin (from the deleted_at index).
+    every = sa.select(sessions.subject, sa.func.count()).group_by(sessions.subject)
+    binned = every.where(sessions.deleted_at.is_not(None))
     with served(request).trove.catalog.read() as conn:
         rows = [dict(r) for r in conn.execute(query).mappings()]
+        counts: dict[str, int] = dict(conn.execute(every).tuples().all())
+        for subject, deleted in conn.execute(binned).tuples():
+            counts[subject] -= deleted
+    for row in rows:
+        row["sessions"] = counts.get(row["id"], 0)
     return render(request, viewer, "subjects.html", rows=rows, lab=lab)
 
 

@@ -53,6 +53,7 @@ def upgrade() -> None:
         with op.batch_alter_table(table, schema=None) as batch_op:
             batch_op.add_column(sa.Column("deleted_at", sa.DateTime(), nullable=True))
             batch_op.add_column(sa.Column("deleted_by", sa.String(length=255), nullable=True))
+            batch_op.create_index(batch_op.f(f"ix_{table}_deleted_at"), ["deleted_at"])
     op.create_table(
         "audit_log",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
@@ -73,6 +74,7 @@ def downgrade() -> None:
     op.drop_table("audit_log")
     for table in ("datasets", "sessions"):
         with op.batch_alter_table(table, schema=None) as batch_op:
+            batch_op.drop_index(batch_op.f(f"ix_{table}_deleted_at"))
             batch_op.drop_column("deleted_by")
             batch_op.drop_column("deleted_at")
     op.drop_table("write_scopes")
