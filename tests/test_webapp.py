@@ -57,6 +57,12 @@ def browser() -> Iterator[Browser]:
             launched.close()
 
 
+def _wheel_qc(session: object) -> None:
+    """A pipeline step that fails on one lab's sessions, with a traceback to show."""
+    if getattr(session, "lab", None) == "mainenlab":
+        raise RuntimeError("wheel encoder saturated at 40 min")
+
+
 class Lab:
     """A served trove of six sessions in two labs, with a writer, a reader and an admin."""
 
@@ -76,6 +82,8 @@ def lab(tmp_path: Path, db: str | None) -> Iterator[Lab]:
     write_example_tree(root, n_subjects=2, days=2, oddities=False)
     with nt.connect(root, db=db, create=True) as trove:
         trove.register(progress=False)
+        trove.pipeline.add_step("wheel_qc", outputs="alf/_ibl_wheel.qc.npy")
+        trove.pipeline.run("wheel_qc", _wheel_qc, progress=False)  # fails on mainenlab
         accounts = Accounts(trove.catalog)
         accounts.add_user("alice", PASSWORD, role="writer")
         accounts.add_user("bob", PASSWORD)  # a reader
@@ -249,3 +257,39 @@ def test_the_session_cookie_is_secure_behind_tls(lab: Lab) -> None:
     cookie = response.headers["set-cookie"]
     assert "trove_session=" in cookie
     assert "HttpOnly" in cookie and "Secure" in cookie and "SameSite=lax" in cookie
+
+
+def test_previews_and_the_pipeline_failures(browser: Browser, lab: Lab) -> None:
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    _log_in(page, lab, "bob")  # reading is all this needs
+    page.goto(f"{lab.url}/app/?subject=KS005")
+    page.locator("table.sessions tbody a").first.click()
+    session = page.url
+    page.click("text=_ibl_wheel.position.npy")
+    expect(page.locator("#preview-plot polyline")).to_have_count(1)
+    expect(page.locator("#preview-summary")).to_contain_text("array")
+    lab.shot(page, "dataset-plot")
+    page.goto(session)
+    page.click("text=_ibl_trials.table.pqt")
+    expect(page.locator("#preview-table tbody tr").first).to_be_visible()
+    page.goto(session)
+    page.click("text=_ibl_experiment.description.yaml")
+    expect(page.locator("#preview-text")).not_to_be_empty()
+    # a dataset id that is not one, or no such dataset: an error page, never a file
+    for probe in ("..%2F..%2Fetc%2Fpasswd", "not-a-uuid", "00000000-0000-0000-0000-000000000000"):
+        response = page.goto(f"{lab.url}/app/datasets/{probe}")
+        assert response is not None and response.status in (404, 422)
+        assert "root:" not in page.content()
+
+    page.goto(f"{lab.url}/app/pipeline")
+    expect(page.locator("#pipeline-status")).to_contain_text("wheel_qc")
+    errors = page.locator("#pipeline-errors tbody tr")
+    expect(errors).to_have_count(3)  # the three mainenlab sessions
+    expect(errors.first).to_contain_text("wheel encoder saturated")
+    errors.first.locator("summary").click()
+    expect(errors.first.locator("pre")).to_contain_text("RuntimeError")
+    lab.shot(page, "pipeline")
+    errors.first.locator("a").click()
+    expect(page.locator("#steps")).to_contain_text("failed")
+    context.close()

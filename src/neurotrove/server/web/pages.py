@@ -430,6 +430,32 @@ def download(request: Request, dataset_id: str) -> Response:
         return _error_page(request, viewer, error)
 
 
+@router.get(f"{APP}/datasets/{{dataset_id}}")
+def dataset_page(request: Request, dataset_id: str) -> Response:
+    """Show a dataset: its record and a preview of its file (plot, table or text)."""
+    from ...catalog.values import coerce_value
+    from ...files.paths import inside_root
+    from .preview import preview
+
+    viewer = viewer_of(request)
+    if viewer is None:
+        return _to_login(request)
+    trove = served(request).trove
+    try:
+        key = str(coerce_value("uuid", dataset_id, "dataset_id"))
+        record, folder = trove.locate_dataset(key)
+        try:
+            path = inside_root(trove.root, folder / record["rel_path"])
+        except ValidationError:
+            path = None  # a path outside the data root is never read
+        shown = (
+            preview(path, record.get("file_size")) if path is not None and path.is_file() else None
+        )
+    except NeurotroveError as error:
+        return _error_page(request, viewer, error)
+    return render(request, viewer, "dataset.html", record=dict(record), key=key, preview=shown)
+
+
 # -- the bin, subjects, pipeline -------------------------------------------------------------
 
 
