@@ -84,6 +84,7 @@ def lab(tmp_path: Path, db: str | None) -> Iterator[Lab]:
         trove.register(progress=False)
         trove.pipeline.add_step("wheel_qc", outputs="alf/_ibl_wheel.qc.npy")
         trove.pipeline.run("wheel_qc", _wheel_qc, progress=False)  # fails on mainenlab
+        trove.ephys.import_alf()  # the probes and units of the sessions with spike sorting
         accounts = Accounts(trove.catalog)
         accounts.add_user("alice", PASSWORD, role="writer")
         accounts.add_user("bob", PASSWORD)  # a reader
@@ -292,4 +293,23 @@ def test_previews_and_the_pipeline_failures(browser: Browser, lab: Lab) -> None:
     lab.shot(page, "pipeline")
     errors.first.locator("a").click()
     expect(page.locator("#steps")).to_contain_text("failed")
+    context.close()
+
+
+def test_units_are_filtered_with_allens_quality_metrics(browser: Browser, lab: Lab) -> None:
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    _log_in(page, lab, "bob")
+    page.goto(f"{lab.url}/app/ephys")
+    expect(page.locator("#probes tbody tr")).to_have_count(2)
+    default = int(page.locator("#unit-count").inner_text().replace(",", ""))
+    for name in ("amplitude_cutoff_maximum", "presence_ratio_minimum", "isi_violations_maximum"):
+        page.fill(f"#unit-filters input[name={name}]", "")
+    page.select_option("#unit-filters select[name=filter_by_validity]", "false")
+    page.select_option("#unit-filters select[name=filter_out_of_brain_units]", "false")
+    page.click("#unit-filters button")
+    unfiltered = int(page.locator("#unit-count").inner_text().replace(",", ""))
+    assert unfiltered > default
+    expect(page.locator("#units tbody tr")).to_have_count(min(unfiltered, 200))
+    lab.shot(page, "units")
     context.close()

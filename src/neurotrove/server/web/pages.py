@@ -555,6 +555,80 @@ def pipeline_page(request: Request, step: str = "") -> Response:
     return render(request, viewer, "pipeline.html", status=status, errors=errors, step=step)
 
 
+UNIT_THRESHOLDS = (
+    ("amplitude_cutoff_maximum", "0.1"),
+    ("presence_ratio_minimum", "0.95"),
+    ("isi_violations_maximum", "0.5"),
+    ("snr_minimum", ""),
+    ("firing_rate_minimum", ""),
+)
+"""The units form's quality thresholds, with Allen's defaults (empty: off)."""
+
+UNIT_COLUMNS = (
+    "ecephys_session_id",
+    "ecephys_probe_id",
+    "cluster_id",
+    "ecephys_structure_acronym",
+    "firing_rate",
+    "snr",
+    "presence_ratio",
+    "isi_violations",
+    "amplitude_cutoff",
+    "quality",
+)
+
+
+@router.get(f"{APP}/ephys")
+def ephys_page(request: Request) -> Response:
+    """Show probes and units, filtered with Allen's quality metrics (as ``get_units``)."""
+    from ..ephys import unit_filters
+
+    viewer = viewer_of(request)
+    if viewer is None:
+        return _to_login(request)
+    trove = served(request).trove
+    params = dict(request.query_params)
+    session = params.pop("session", "").strip()
+    form = {name: params.get(name, default) for name, default in UNIT_THRESHOLDS}
+    flags = {
+        name: params.get(name, "true" if not params else "") == "true"
+        for name in ("filter_by_validity", "filter_out_of_brain_units")
+    }
+    from starlette.datastructures import QueryParams
+
+    query = QueryParams(
+        {
+            **form,
+            **{name: "true" if on else "false" for name, on in flags.items()},
+        }
+    )
+    try:
+        validity, keywords = unit_filters(query)
+        probes = trove.ephys.get_probes()
+        units = trove.ephys.get_units(filter_by_validity=validity, **keywords)
+        if session:
+            eid = trove.to_eid(session)
+            probes = probes[probes["ecephys_session_id"] == eid]
+            units = units[units["ecephys_session_id"] == eid]
+    except NeurotroveError as error:
+        return _error_page(request, viewer, error)
+    shown = [c for c in UNIT_COLUMNS if c in units.columns]
+    unit_rows = units.reset_index().head(200)
+    return render(
+        request,
+        viewer,
+        "ephys.html",
+        session=session,
+        form=form,
+        flags=flags,
+        probes=probes.reset_index().to_dict("records"),
+        probe_columns=["id", *[c for c in probes.columns if c != "id"][:8]],
+        units=unit_rows.to_dict("records"),
+        unit_columns=["id", *shown] if "id" in unit_rows.columns else list(unit_rows.columns)[:11],
+        unit_count=len(units),
+    )
+
+
 # -- administration ------------------------------------------------------------------------
 
 
