@@ -302,6 +302,10 @@ def test_units_are_filtered_with_allens_quality_metrics(browser: Browser, lab: L
     _log_in(page, lab, "bob")
     page.goto(f"{lab.url}/app/ephys")
     expect(page.locator("#probes tbody tr")).to_have_count(2)
+    page.goto(f"{lab.url}/app/?subject=KS005")  # a session's page sums up its trials
+    page.locator("table.sessions tbody a").first.click()
+    expect(page.locator("#behaviour")).to_contain_text("trials")
+    page.goto(f"{lab.url}/app/ephys")
     default = int(page.locator("#unit-count").inner_text().replace(",", ""))
     for name in ("amplitude_cutoff_maximum", "presence_ratio_minimum", "isi_violations_maximum"):
         page.fill(f"#unit-filters input[name={name}]", "")
