@@ -279,6 +279,7 @@ audit_log = sa.Table(
     sa.Column("before", JSONDocument),
     sa.Column("after", JSONDocument),
     sa.Index(None, "at"),
+    sa.Index(None, "target"),  # a session's history, on its page
 )
 
 catalog_state = sa.Table(

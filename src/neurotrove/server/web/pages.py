@@ -332,12 +332,14 @@ def _trials_summary(trove: Any, eid: str, datasets: list[dict[str, Any]]) -> dic
 
 
 def _probe_count(trove: Any, eid: str) -> int:
-    """Return how many probes of a session are in the ephys tables."""
-    try:
-        probes = trove.ephys.get_probes()
-    except NeurotroveError:
-        return 0
-    return int((probes["ecephys_session_id"] == eid).sum()) if len(probes) else 0
+    """Return how many probes of a session are in the ephys tables (one indexed count)."""
+    import sqlalchemy as sa
+
+    from ...catalog.ephys_schema import probe_insertions
+
+    with trove.catalog.read() as conn:
+        query = sa.select(sa.func.count()).where(probe_insertions.c.session == eid)
+        return int(conn.execute(query).scalar_one())
 
 
 def _in_bin(trove: Any, eid: str) -> bool:
