@@ -69,9 +69,19 @@ def tokens_age(root: Path, db: str | None, by: dt.timedelta) -> None:
             )
 
 
-def add_user(root: Path, db: str | None, username: str, password: str = PASSWORD) -> None:
-    """Add a user who can log in, as an administrator would (``trove user add``)."""
-    trove_command(root, db, "user", "add", username, "--password-stdin", stdin=password + "\n")
+def add_user(
+    root: Path, db: str | None, username: str, password: str = PASSWORD, role: str = "writer"
+) -> None:
+    """Add a user who can log in, as an administrator would (``trove user add``).
+
+    The tests' users are writers unless given another ``role`` (a new account is a reader).
+    """
+    trove_command(
+        root,
+        db,
+        *("user", "add", username, "--role", role, "--password-stdin"),
+        stdin=password + "\n",
+    )
 
 
 class ServerProcess:

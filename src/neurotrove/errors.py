@@ -9,6 +9,7 @@
     ├── ValidationError ........ (also ValueError) bad ALF name, field, value, filter or file
     ├── ConflictError .......... a unique key is already taken
     ├── AuthError .............. missing, wrong or expired credentials
+    │   └── ForbiddenError ..... logged in, but without the right a write needs
     ├── RemoteError ............ the server is unreachable or answered with an error
     ├── CatalogError ........... the catalogue database failed (locked, unreachable, broken)
     └── HashMismatchError ...... a file's size or md5 is not what the catalogue says
@@ -46,6 +47,7 @@ __all__ = [
     "CatalogError",
     "ConfigError",
     "ConflictError",
+    "ForbiddenError",
     "HashMismatchError",
     "Hint",
     "MultipleFoundError",
@@ -196,6 +198,14 @@ class ConflictError(NeurotroveError):
 
 class AuthError(NeurotroveError):
     """Credentials are missing, wrong or expired."""
+
+
+class ForbiddenError(AuthError):
+    """The user is known but lacks the right asked for; the message names the right missing.
+
+    ``.context`` holds ``username``, ``right`` (``"writer"``, ``"admin"``) and, for a writer
+    limited to some labs or projects, the ``lab`` or ``projects`` written to.
+    """
 
 
 class RemoteError(NeurotroveError):

@@ -13,6 +13,7 @@ from ..qc import QC
 from .types import JSONDocument, UUIDString
 
 __all__ = [
+    "audit_log",
     "catalog_state",
     "dataset_tags",
     "dataset_types",
@@ -28,6 +29,7 @@ __all__ = [
     "tags",
     "tokens",
     "users",
+    "write_scopes",
 ]
 
 # Constraint names are fixed so that migrations can refer to them on both databases.
@@ -60,6 +62,26 @@ users = sa.Table(
     sa.Column("password_hash", sa.String(255)),
     sa.Column("is_admin", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("lab", sa.String(255), sa.ForeignKey("labs.name", onupdate="CASCADE")),
+    # What the user may do on a served trove: reader, writer or admin (is_admin mirrors it).
+    # Accounts made before roles existed became writers (0008): they could write then.
+    sa.Column("role", sa.String(16), nullable=False, server_default="reader"),
+    sa.CheckConstraint("role IN ('reader', 'writer', 'admin')", name="role"),
+)
+
+# A writer with rows here writes only subjects and sessions of these labs and projects; a
+# writer without any writes everywhere.
+write_scopes = sa.Table(
+    "write_scopes",
+    metadata,
+    sa.Column(
+        "username",
+        sa.String(255),
+        sa.ForeignKey("users.username", onupdate="CASCADE", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("kind", sa.String(16), primary_key=True),
+    sa.Column("name", sa.String(255), primary_key=True),
+    sa.CheckConstraint("kind IN ('lab', 'project')", name="kind"),
 )
 
 projects = sa.Table(
@@ -105,7 +127,11 @@ sessions = sa.Table(
     # The session folder relative to the data root, as found on disk ("Subjects/x/..." or an
     # unpadded number are kept as they are); NULL means the canonical ALF path.
     sa.Column("folder", sa.String(1024)),
+    # Soft delete: a session in the bin is hidden from searches until restored or purged.
+    sa.Column("deleted_at", sa.DateTime),
+    sa.Column("deleted_by", sa.String(255)),
     sa.UniqueConstraint("subject", "date", "number"),
+    sa.Index(None, "deleted_at"),  # the bin, and counting the sessions outside it
     sa.CheckConstraint(f"qc IN ({_QC_VALUES})", name="qc"),
     sa.CheckConstraint("number >= 0 AND number <= 999", name="number"),
     sa.Index(None, "date"),
@@ -192,6 +218,9 @@ datasets = sa.Table(
     # The file store holding the file when it is not the trove's own (an s3:// or https://
     # URL); NULL: the trove's files store (the data root, or the one trove init --files set).
     sa.Column("store", sa.String(1024)),
+    # Soft delete, as for sessions: hidden from lists and loads until restored or purged.
+    sa.Column("deleted_at", sa.DateTime),
+    sa.Column("deleted_by", sa.String(255)),
     sa.UniqueConstraint("session", "collection", "revision", "name"),
     sa.CheckConstraint(f"qc IN ({_QC_VALUES})", name="qc"),
     sa.Index(None, "session", "object"),
@@ -199,6 +228,7 @@ datasets = sa.Table(
     sa.Index(None, "object"),
     # search(datasets=/dataset=): distinct names and paths, then their sessions (0006).
     sa.Index(None, "name", "collection", "revision", "session", "qc", "exists"),
+    sa.Index(None, "deleted_at"),  # the bin
 )
 
 tags = sa.Table(
@@ -237,6 +267,22 @@ tokens = sa.Table(
     sa.Column("expires_at", sa.DateTime, nullable=False),
     sa.Column("revoked_at", sa.DateTime),
     sa.Index(None, "username"),
+)
+
+# Who changed what and when, with the values before and after (server, app and CLI writes).
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", sa.DateTime, nullable=False),
+    sa.Column("username", sa.String(255)),
+    sa.Column("via", sa.String(16), nullable=False),
+    sa.Column("action", sa.String(64), nullable=False),
+    sa.Column("target", sa.String(255)),
+    sa.Column("before", JSONDocument),
+    sa.Column("after", JSONDocument),
+    sa.Index(None, "at"),
+    sa.Index(None, "target"),  # a session's history, on its page
 )
 
 catalog_state = sa.Table(

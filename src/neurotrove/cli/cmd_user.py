@@ -60,9 +60,18 @@ def add(
     replace: Annotated[
         bool, typer.Option("--replace", help="Set a new password for an existing user.")
     ] = False,
+    role: Annotated[
+        str | None,
+        typer.Option(
+            "--role",
+            help="reader (the default for a new user), writer or admin.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Add a user who can log in (asks for the password twice; only its hash is kept)."""
     from ..server.accounts import Accounts
+    from ..server.roles import rights_of
 
     password = read_password(password_stdin, f"Password for {username}", confirm=True)
     with open_trove(ctx) as trove:
@@ -74,10 +83,12 @@ def add(
             full_name=full_name,
             lab=lab,
             replace=replace,
+            role=role,
         )
-    role = " (administrator)" if admin else ""
+        rights = rights_of(trove.catalog, username)
+    kind = "administrator" if rights.is_admin else rights.role
     console().print(
-        f"Added user {username}{role}; they log in with trove login or nt.connect(url)."
+        f"Added user {username} ({kind}); they log in with trove login or nt.connect(url)."
     )
 
 
@@ -94,7 +105,7 @@ def list_users(
     if as_json:
         echo_json(frame_records(users))
         return
-    columns = ["username", "full_name", "email", "lab", "is_admin", "can_log_in", "tokens"]
+    columns = ["username", *users.columns]
     rows = [
         [name, *values] for name, values in zip(users.index, users.values.tolist(), strict=True)
     ]
@@ -112,3 +123,48 @@ def revoke(
     with open_trove(ctx) as trove:
         count = Accounts(trove.catalog).revoke(username)
     console().print(f"Revoked {count} token{'s' if count != 1 else ''} of {username}.")
+
+
+@user_app.command("role")
+def role(
+    ctx: typer.Context,
+    username: Annotated[str, typer.Argument(help="The user.")],
+    role: Annotated[str, typer.Argument(help="reader, writer or admin.")],
+    labs: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--lab", help="Limit a writer to this lab (repeat for more).", show_default=False
+        ),
+    ] = None,
+    projects: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--project",
+            help="Limit a writer to this project (repeat for more).",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Give a user a role: reader, writer (everywhere, or of some labs and projects) or admin."""
+    from ..catalog import audit
+    from ..server.roles import rights_of, set_role
+
+    with open_trove(ctx) as trove:
+        old = rights_of(trove.catalog, username)
+        rights = set_role(trove.catalog, username, role, labs=labs or (), projects=projects or ())
+        audit.record_write(
+            trove.catalog,
+            audit.cli_user(),
+            "cli",
+            "user_role",
+            username,
+            {"role": old.role, "labs": sorted(old.labs), "projects": sorted(old.projects)},
+            {
+                "role": rights.role,
+                "labs": sorted(rights.labs),
+                "projects": sorted(rights.projects),
+            },
+        )
+    scope = ", ".join([*sorted(rights.labs), *sorted(rights.projects)])
+    where = f" of {scope}" if scope else ""
+    console().print(f"{username} is now a {rights.role}{where}.")

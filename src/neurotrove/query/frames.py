@@ -98,6 +98,31 @@ def _order_by(spec: TableSpec) -> list[Any]:
     return order
 
 
+def page_keys(
+    conn: Connection,
+    spec: TableSpec,
+    where: Sequence[ColumnElement[bool]] = (),
+    *,
+    limit: int,
+    offset: int = 0,
+    reverse: bool = False,
+) -> list[Any]:
+    """Return the keys of one page of rows, in the table's order (or its reverse).
+
+    Only the key is read, so a deep page costs a walk of the ordering index, not the
+    records it skips; :func:`select_records` then reads the page's records by key.
+    """
+    order = [
+        (expr.asc() if descending else expr.desc())
+        if reverse
+        else (expr.desc() if descending else expr.asc())
+        for expr, descending in ((spec.column(n).sql, d) for n, d in spec.order_by)
+    ]
+    key = spec.column(spec.key).sql
+    query = sa.select(key).select_from(spec.from_clause).where(*where).order_by(*order)
+    return list(conn.execute(query.limit(limit).offset(offset)).scalars())
+
+
 def select_records(
     conn: Connection,
     spec: TableSpec,

@@ -31,6 +31,7 @@ _KINDS: dict[str, type[e.NeurotroveError]] = {
         e.CatalogError,
         e.ConfigError,
         e.ConflictError,
+        e.ForbiddenError,
         e.HashMismatchError,
         e.MultipleFoundError,
         e.NotFoundError,

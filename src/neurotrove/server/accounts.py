@@ -225,11 +225,14 @@ class Accounts:
         full_name: str | None = None,
         lab: str | None = None,
         replace: bool = False,
+        role: str | None = None,
     ) -> None:
         """Create a user who can log in (or, with ``replace``, set an existing user's password).
 
         A user named in sessions' ``users`` but never given a password exists without one;
-        adding them gives them a password.
+        adding them gives them a password. A new user is a ``reader`` unless given another
+        ``role`` (``writer``, ``admin``; ``admin=True`` is ``role="admin"``); see
+        :mod:`neurotrove.server.roles`.
 
         Raises
         ------
@@ -249,12 +252,19 @@ class Accounts:
                 f"{MIN_PASSWORD_LENGTH} characters",
                 username=username,
             )
+        if role is not None and role not in ("reader", "writer", "admin"):
+            raise ValidationError(
+                f"{role!r} is not a role; give one of reader, writer, admin", role=role
+            )
         stored = hash_password(password)
         users = s.users.c
         with self.catalog.write() as conn:
             if lab is not None:
                 ensure_rows(conn, s.labs, "name", [lab])
-            values = {"password_hash": stored, "is_admin": admin}
+            values: dict[str, object] = {"password_hash": stored, "is_admin": admin}
+            if admin or role is not None:
+                values["role"] = "admin" if admin else role
+                values["is_admin"] = values["role"] == "admin"
             values.update(
                 {
                     k: v
@@ -285,7 +295,8 @@ class Accounts:
         Returns
         -------
         pandas.DataFrame
-            Indexed by ``username``: ``full_name, email, lab, is_admin, can_log_in, tokens``.
+            Indexed by ``username``: ``full_name, email, lab, is_admin, role, can_log_in,
+            tokens``.
         """
         import pandas as pd
 
@@ -303,6 +314,7 @@ class Accounts:
                 users.email,
                 users.lab,
                 users.is_admin,
+                users.role,
                 users.password_hash.is_not(None).label("can_log_in"),
                 sa.func.coalesce(valid.c.tokens, 0).label("tokens"),
             )
@@ -311,7 +323,16 @@ class Accounts:
         )
         with self.catalog.read() as conn:
             rows = [dict(r) for r in conn.execute(query).mappings()]
-        columns = ["username", "full_name", "email", "lab", "is_admin", "can_log_in", "tokens"]
+        columns = [
+            "username",
+            "full_name",
+            "email",
+            "lab",
+            "is_admin",
+            "role",
+            "can_log_in",
+            "tokens",
+        ]
         frame = pd.DataFrame(rows, columns=columns).set_index("username")
         return frame.astype({"is_admin": bool, "can_log_in": bool, "tokens": int})
 

@@ -35,12 +35,16 @@ from ..trove.trove import TROVE_DIR, Trove
 from .accounts import DEFAULT_TOKEN_TTL, Account, Accounts
 from .openapi import describe_api
 from .problems import error_response, install_error_handlers, status_of
+from .roles import Rights, rights_of
 
 __all__ = [
     "API_PREFIX",
     "TOKEN",
+    "AdminAccess",
     "Credentials",
+    "LoggedIn",
     "ReadAccess",
+    "ScopedWriteAccess",
     "ServedTrove",
     "WriteAccess",
     "check_reader",
@@ -138,21 +142,51 @@ def check_reader(request: Request, credentials: Credentials = None) -> Account |
     return account
 
 
-def _writer(request: Request, credentials: Credentials = None) -> Account:
+def _logged_in(request: Request, credentials: Credentials = None) -> Account:
     account = served(request).account(request)
     if account is None:
         raise AuthError(
-            f"writing needs a token; log in with POST {API_PREFIX}/auth/token "
+            f"this needs a token; log in with POST {API_PREFIX}/auth/token "
             f"(or nt.connect(url), trove login)"
         )
     return account
 
 
+def _scoped_writer(request: Request, credentials: Credentials = None) -> Rights:
+    account = _logged_in(request)
+    rights = rights_of(served(request).trove.catalog, account.username)
+    rights.require_writer()
+    return rights
+
+
+def _writer(request: Request, credentials: Credentials = None) -> Account:
+    account = _logged_in(request)
+    rights_of(served(request).trove.catalog, account.username).require_everywhere()
+    return account
+
+
+def _admin(request: Request, credentials: Credentials = None) -> Rights:
+    account = _logged_in(request)
+    rights = rights_of(served(request).trove.catalog, account.username)
+    rights.require_admin("this")
+    return rights
+
+
 ReadAccess = Annotated[Account | None, Depends(check_reader)]
 """A route parameter that admits readers (anyone, with ``--public-read``)."""
 
+LoggedIn = Annotated[Account, Depends(_logged_in)]
+"""A route parameter that admits any logged-in user (whoami, logout)."""
+
 WriteAccess = Annotated[Account, Depends(_writer)]
-"""A route parameter that admits logged-in users only."""
+"""A route parameter that admits writers to every lab and project (and administrators)."""
+
+ScopedWriteAccess = Annotated[Rights, Depends(_scoped_writer)]
+"""A route parameter that admits every writer; the route checks the lab and projects it
+writes to with :meth:`~.roles.Rights.require_scope`."""
+
+AdminAccess = Annotated[Rights, Depends(_admin)]
+"""A route parameter that admits administrators only."""
 
 
 def _folders(root: Path) -> list[str]:
@@ -186,12 +220,13 @@ def create_app(
     """
     from fastapi.routing import APIRoute
 
-    from . import behaviour, ephys, reads, writes
+    from . import behaviour, bin, ephys, reads, writes
     from .alyx import cache as alyx_cache
     from .alyx import data as alyx_data
     from .alyx import routes as alyx
     from .mirror_copies import BuildAfterWrites, SnapshotBuilder
     from .uploads import remove_stale_uploads
+    from .web import router as web_router
 
     trove = connect(root, db=db, create=False)
     accounts = Accounts(trove.catalog, remember_passwords_s=REMEMBER_PASSWORDS_S)
@@ -224,12 +259,14 @@ def create_app(
     routers = (
         reads.router,
         writes.router,
+        bin.router,
         behaviour.router,
         ephys.router,
         alyx_cache.router,  # Alyx's /cache/info and /cache.zip, at the root
         alyx.router,  # Alyx's REST routes, at the root
         alyx_data.router,  # Alyx's file downloads, /data/...
     )
+    app.include_router(web_router)  # the web app, at /app/ (and / redirects there)
     for router in routers:
         app.include_router(router)
     alyx.install(app)

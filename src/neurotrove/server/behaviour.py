@@ -65,7 +65,7 @@ class RecomputeIn(_Body):
     conditions: dict[str, Any] = Field(default_factory=dict)
 
 
-@router.post("/rigs", status_code=201, responses=problems(401, 409, 422, 503))
+@router.post("/rigs", status_code=201, responses=problems(401, 403, 409, 422, 503))
 def upload_rig(request: Request, body: RigIn, account: WriteAccess) -> dict[str, Any]:
     """Check and store a rig (every problem is listed in one 422 answer)."""
     row = served(request).trove.behaviour.upload_rig(
@@ -79,7 +79,9 @@ def upload_rig(request: Request, body: RigIn, account: WriteAccess) -> dict[str,
     return result
 
 
-@router.post("/sessions/{eid}/nwb", status_code=201, responses=problems(401, 404, 409, 422, 503))
+@router.post(
+    "/sessions/{eid}/nwb", status_code=201, responses=problems(401, 403, 404, 409, 422, 503)
+)
 def insert_nwb(
     request: Request, eid: uuid.UUID, body: NWBIn, account: WriteAccess
 ) -> dict[str, Any]:
@@ -105,7 +107,7 @@ def insert_nwb(
     return {"results": to_jsonable(frame_records(frame))}
 
 
-@router.post("/masks/recompute", responses=problems(401, 404, 422, 503))
+@router.post("/masks/recompute", responses=problems(401, 403, 404, 422, 503))
 def recompute_masks(request: Request, body: RecomputeIn, account: WriteAccess) -> dict[str, Any]:
     """Run the mask functions again for one session or the sessions matching conditions."""
     frame = served(request).trove.behaviour.recompute_masks(

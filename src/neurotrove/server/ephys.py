@@ -310,13 +310,15 @@ def _report(report: ImportReport) -> dict[str, Any]:
     return result
 
 
-@router.post("/import-alf", responses=problems(401, 404, 409, 422, 503))
+@router.post("/import-alf", responses=problems(401, 403, 404, 409, 422, 503))
 def import_alf(request: Request, body: ImportAlfIn, account: WriteAccess) -> dict[str, Any]:
     """Import probes, channels and units from the server's registered ALF datasets."""
     return _report(served(request).trove.ephys.import_alf(body.eid))
 
 
-@router.post("/sessions/{eid}/nwb", status_code=201, responses=problems(401, 404, 409, 422, 503))
+@router.post(
+    "/sessions/{eid}/nwb", status_code=201, responses=problems(401, 403, 404, 409, 422, 503)
+)
 def import_nwb(
     request: Request, eid: uuid.UUID, body: NWBImportIn, account: WriteAccess
 ) -> dict[str, Any]:
@@ -346,7 +348,7 @@ def import_nwb(
     return _report(report)
 
 
-@router.post("/import-allen", status_code=201, responses=problems(401, 404, 409, 422, 503))
+@router.post("/import-allen", status_code=201, responses=problems(401, 403, 404, 409, 422, 503))
 def import_allen(request: Request, body: AllenImportIn, account: WriteAccess) -> dict[str, Any]:
     """Import an uploaded Allen project cache (its manifest and CSV tables)."""
     state = served(request)
@@ -369,7 +371,7 @@ def import_allen(request: Request, body: AllenImportIn, account: WriteAccess) ->
 
 
 @router.post(
-    "/sessions/{eid}/probes", status_code=201, responses=problems(401, 404, 409, 422, 503)
+    "/sessions/{eid}/probes", status_code=201, responses=problems(401, 403, 404, 409, 422, 503)
 )
 def write_probes(
     request: Request, eid: uuid.UUID, body: ProbesIn, account: WriteAccess

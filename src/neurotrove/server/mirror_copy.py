@@ -34,8 +34,11 @@ from ..files.atomic import replace_file
 
 __all__ = ["SECRET_TABLES", "snapshot_version", "write_snapshot"]
 
-SECRET_TABLES = ("tokens",)
-"""Tables a snapshot leaves empty; ``users.password_hash`` is emptied too."""
+SECRET_TABLES = ("tokens", "audit_log")
+"""Tables a snapshot leaves empty (the audit log is for administrators only).
+
+``users.password_hash`` is emptied too.
+"""
 
 _CHUNK = 20_000
 

@@ -39,6 +39,7 @@ from ..errors import (
     CatalogError,
     ConfigError,
     ConflictError,
+    ForbiddenError,
     HashMismatchError,
     MultipleFoundError,
     NeurotroveError,
@@ -60,6 +61,7 @@ __all__ = [
 log = logging.getLogger("neurotrove.server")
 
 _STATUS: tuple[tuple[type[NeurotroveError], int], ...] = (
+    (ForbiddenError, 403),
     (AuthError, 401),
     (NotFoundError, 404),
     (MultipleFoundError, 409),
@@ -75,7 +77,8 @@ _MEANING = {
     400: "The request cannot be answered as asked: its body cannot be read, or an Alyx query "
     "or login is malformed or wrong.",
     401: "Credentials are missing, wrong or expired; log in for a token.",
-    403: "The token sent is not valid (Alyx routes); log in again.",
+    403: "The user lacks the right this request needs (the detail names it), or the token "
+    "sent is not valid (Alyx routes).",
     404: "No such record, or its file is not on the server.",
     409: "The request conflicts with what the catalogue holds: a unique key is taken (a "
     "subject, a session number, a dataset path), or a name matches several records.",

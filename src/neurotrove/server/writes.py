@@ -24,12 +24,14 @@ from pydantic import (
     StrictBool,
 )
 
+from ..catalog import audit
 from ..errors import ValidationError
 from ..jsonable import frame_records, to_jsonable
 from ..qc import QC
-from .app import API_PREFIX, WriteAccess, served
+from .app import API_PREFIX, LoggedIn, ScopedWriteAccess, ServedTrove, served
 from .params import EID_PATTERN, QC_PATTERN, UPLOAD_PATTERN, ContentMD5
 from .problems import problems
+from .roles import Rights, rights_of, session_scope
 from .uploads import forget, receive, received
 
 __all__ = ["router"]
@@ -244,7 +246,7 @@ async def login(request: Request) -> dict[str, Any]:
 
 
 @router.post("/auth/logout", tags=["auth"], responses=problems(401, 503))
-def logout(request: Request, account: WriteAccess) -> dict[str, Any]:
+def logout(request: Request, account: LoggedIn) -> dict[str, Any]:
     """End the token this request was sent with."""
     token = request.headers["authorization"].partition(" ")[2].strip()
     served(request).accounts.end_token(token)
@@ -252,47 +254,109 @@ def logout(request: Request, account: WriteAccess) -> dict[str, Any]:
 
 
 @router.get("/auth/me", tags=["auth"], responses=problems(401, 503))
-def me(request: Request, account: WriteAccess) -> dict[str, Any]:
-    """Say who the token belongs to."""
-    return {"username": account.username, "is_admin": account.is_admin}
+def me(request: Request, account: LoggedIn) -> dict[str, Any]:
+    """Say who the token belongs to, and their role (with the labs and projects it covers)."""
+    rights = rights_of(served(request).trove.catalog, account.username)
+    return {
+        "username": account.username,
+        "is_admin": rights.is_admin,
+        "role": rights.role,
+        "labs": sorted(rights.labs),
+        "projects": sorted(rights.projects),
+    }
+
+
+def target_session(state: ServedTrove, target: str) -> str:
+    """Return the eid of the session ``target`` names, or of the dataset it names."""
+    import sqlalchemy as sa
+
+    from ..catalog import schema as s
+
+    with state.trove.catalog.read() as conn:
+        session = conn.execute(
+            sa.select(s.datasets.c.session).where(s.datasets.c.id == target.lower())
+        ).scalar()
+    return str(session) if session is not None else state.trove.to_eid(target)
+
+
+def check_session_write(state: ServedTrove, rights: Rights, eid: str, what: str) -> None:
+    """Refuse ``rights`` a write to session ``eid`` outside their labs and projects."""
+    if rights.writes_everywhere:
+        return
+    lab, projects = session_scope(state.trove.catalog, eid)
+    rights.require_scope(lab, projects, what)
 
 
 @router.post(
-    "/subjects", tags=["subjects"], status_code=201, responses=problems(401, 409, 422, 503)
+    "/subjects", tags=["subjects"], status_code=201, responses=problems(401, 403, 409, 422, 503)
 )
-def add_subject(request: Request, subject: SubjectIn, account: WriteAccess) -> dict[str, Any]:
+def add_subject(request: Request, subject: SubjectIn, rights: ScopedWriteAccess) -> dict[str, Any]:
     """Register a subject; answers its id."""
     fields = subject.model_dump(exclude_none=True, by_alias=True)
     nickname = fields.pop("nickname")
-    return {"id": served(request).trove.register_subject(nickname, **fields)}
+    rights.require_scope(subject.lab, [], f"subject {nickname!r}")
+    trove = served(request).trove
+    subject_id = trove.register_subject(nickname, **fields)
+    audit.record_write(
+        trove.catalog, rights.username, "api", "add_subject", subject_id, None, fields
+    )
+    return {"id": subject_id}
 
 
 @router.post(
-    "/sessions", tags=["sessions"], status_code=201, responses=problems(401, 409, 422, 503)
+    "/sessions", tags=["sessions"], status_code=201, responses=problems(401, 403, 409, 422, 503)
 )
-def add_session(request: Request, session: SessionIn, account: WriteAccess) -> dict[str, Any]:
+def add_session(request: Request, session: SessionIn, rights: ScopedWriteAccess) -> dict[str, Any]:
     """Register a session (its subject too, if new); answers its details, with ``eid``."""
+    rights.require_scope(session.lab, session.projects, f"session of {session.subject!r}")
     trove = served(request).trove
     fields = session.model_dump(exclude_none=True, by_alias=True)
     eid = trove.register_session(fields.pop("subject"), fields.pop("date"), **fields)
     result: dict[str, Any] = to_jsonable(trove.get_details(eid))
+    audit.record_write(trove.catalog, rights.username, "api", "add_session", eid, None, result)
     return result
 
 
-@router.patch("/sessions/{eid}", tags=["sessions"], responses=problems(401, 404, 409, 422, 503))
+@router.patch(
+    "/sessions/{eid}", tags=["sessions"], responses=problems(401, 403, 404, 409, 422, 503)
+)
 def change_session(
-    request: Request, eid: uuid.UUID, changes: SessionChanges, account: WriteAccess
+    request: Request, eid: uuid.UUID, changes: SessionChanges, rights: ScopedWriteAccess
 ) -> dict[str, Any]:
     """Change a session's fields (``json`` and ``extended_qc`` are merged); answers details."""
+    state = served(request)
+    check_session_write(state, rights, str(eid), f"session {eid}")
+    if changes.lab is not None or changes.projects is not None:
+        lab, projects = session_scope(state.trove.catalog, str(eid))
+        rights.require_scope(
+            changes.lab or lab, changes.projects or projects, f"session {eid} once changed"
+        )
     fields = changes.model_dump(exclude_unset=True, by_alias=True)
-    result: dict[str, Any] = to_jsonable(served(request).trove.update_session(str(eid), **fields))
+    before = to_jsonable(state.trove.get_details(str(eid)))
+    result: dict[str, Any] = to_jsonable(state.trove.update_session(str(eid), **fields))
+    audit.record_write(
+        state.trove.catalog,
+        rights.username,
+        "api",
+        "update_session",
+        str(eid),
+        {k: before.get(k) for k in fields},
+        to_jsonable(fields),
+    )
     return result
 
 
-@router.post("/qc", tags=["qc"], responses=problems(401, 404, 409, 422, 503))
-def set_qc(request: Request, body: QCIn, account: WriteAccess) -> dict[str, Any]:
+@router.post("/qc", tags=["qc"], responses=problems(401, 403, 404, 409, 422, 503))
+def set_qc(request: Request, body: QCIn, rights: ScopedWriteAccess) -> dict[str, Any]:
     """Set the QC of a session or a dataset."""
-    served(request).trove.set_qc(body.target, body.qc, extended_qc=body.extended_qc)
+    if not rights.writes_everywhere:
+        state = served(request)
+        eid = target_session(state, body.target)
+        check_session_write(state, rights, eid, f"the QC of {body.target}")
+    trove = served(request).trove
+    trove.set_qc(body.target, body.qc, extended_qc=body.extended_qc)
+    after = {"qc": QC.parse(body.qc).name, "extended_qc": body.extended_qc}
+    audit.record_write(trove.catalog, rights.username, "api", "set_qc", body.target, None, after)
     return {"target": body.target, "qc": body.qc}
 
 
@@ -300,7 +364,7 @@ def set_qc(request: Request, body: QCIn, account: WriteAccess) -> dict[str, Any]
     "/uploads",
     tags=["datasets"],
     status_code=201,
-    responses=problems(401, 422, 503),
+    responses=problems(401, 403, 422, 503),
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -311,7 +375,7 @@ def set_qc(request: Request, body: QCIn, account: WriteAccess) -> dict[str, Any]
     },
 )
 async def upload(
-    request: Request, content_md5: ContentMD5, account: WriteAccess
+    request: Request, content_md5: ContentMD5, rights: ScopedWriteAccess
 ) -> dict[str, Any]:
     """Receive one file (the raw body), checked against ``Content-Length`` and ``Content-MD5``."""
     upload_id, size, md5 = await receive(request, served(request).work_dir)
@@ -322,13 +386,14 @@ async def upload(
     "/sessions/{eid}/datasets",
     tags=["datasets"],
     status_code=201,
-    responses=problems(401, 404, 409, 422, 503),
+    responses=problems(401, 403, 404, 409, 422, 503),
 )
 def register_uploads(
-    request: Request, eid: uuid.UUID, body: DatasetsIn, account: WriteAccess
+    request: Request, eid: uuid.UUID, body: DatasetsIn, rights: ScopedWriteAccess
 ) -> dict[str, Any]:
     """Register uploaded files as datasets of a session, all in one transaction."""
     state = served(request)
+    check_session_write(state, rights, str(eid), f"session {eid}")
     uploads = [received(state.work_dir, item.upload, item.rel_path) for item in body.files]
     frame = state.trove.register_uploads(
         str(eid),

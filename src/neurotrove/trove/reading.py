@@ -20,7 +20,7 @@ from ..qc import QC
 from ..query import presence
 from ..query.conditions import compile_conditions
 from ..query.datasets import filter_rows
-from ..query.frames import select_frame, select_records, to_frame, to_records
+from ..query.frames import page_keys, select_frame, select_records, to_frame, to_records
 from ..query.identify import EidLike, looks_like_uuid, session_folder, to_eid
 from ..query.sessions import compile_search, dataset_patterns, search_terms
 from ..validation import check_count, check_id, check_path
@@ -163,6 +163,7 @@ class ReadingMixin:
             k: v for k, v in self.table_defaults.get("sessions", {}).items() if k not in filters
         }
         where = compile_search(conn, filters, self.catalog.dialect)
+        where.append(s.sessions.c.deleted_at.is_(None))  # sessions in the bin are not found
         return where + compile_conditions(table_spec("sessions"), defaults, self.catalog.dialect)
 
     def search_page(
@@ -171,13 +172,15 @@ class ReadingMixin:
         limit: int | None = None,
         offset: int = 0,
         where: Sequence[Any] = (),
+        oldest_first: bool = False,
         **filters: Any,
     ) -> tuple[int, list[dict[str, Any]]]:
         """Return one page of :meth:`search`'s sessions as dicts, and how many match in all.
 
         The page is cut in the database, so a page of a large catalogue costs what the page
         holds (the server's ``GET /sessions`` answers from this). ``where`` adds SQL
-        conditions on the sessions table (the server's Alyx ``django`` filters).
+        conditions on the sessions table (the server's Alyx ``django`` filters);
+        ``oldest_first`` reverses the order (newest first by default).
 
         Examples
         --------
@@ -195,14 +198,30 @@ class ReadingMixin:
             found = self._search_snapshot(conn, spec, filters, where)
             if found is not None:
                 snapshot, rows = found
-                page = snapshot.eids_at(rows[offset : None if limit is None else offset + limit])
+                ordered = rows[::-1] if oldest_first else rows
+                page = snapshot.eids_at(
+                    ordered[offset : None if limit is None else offset + limit]
+                )
                 names, data = select_records(conn, spec, [s.sessions.c.id.in_(page)])
-                return len(rows), to_records(spec, names, data)
+                records = to_records(spec, names, data)
+                return len(rows), records[::-1] if oldest_first else records
             conditions = [*self._search_where(conn, filters), *where]
             query = sa.select(sa.func.count()).select_from(spec.from_clause).where(*conditions)
             total = int(conn.execute(query).scalar_one())
-            names, data = select_records(conn, spec, conditions, limit=limit, offset=offset)
-        return total, to_records(spec, names, data)
+            if limit is None and not oldest_first:
+                names, data = select_records(conn, spec, conditions, offset=offset)
+                return total, to_records(spec, names, data)
+            keys = page_keys(
+                conn,
+                spec,
+                conditions,
+                limit=total if limit is None else limit,
+                offset=offset,
+                reverse=oldest_first,
+            )
+            names, data = select_records(conn, spec, [s.sessions.c.id.in_(keys)])
+        records = to_records(spec, names, data)
+        return total, records[::-1] if oldest_first else records
 
     def search_terms(self) -> list[str]:
         """Return the filters :meth:`search` accepts (its own, then every session column)."""
@@ -346,18 +365,20 @@ class ReadingMixin:
     ) -> list[Mapping[str, Any]]:
         with self.catalog.read() as conn:
             if eid is None:
-                where = [_d.qc <= int(QC.parse(qc))]
+                where = [_d.qc <= int(QC.parse(qc)), _d.deleted_at.is_(None)]
                 if default_revisions_only:
                     where.append(_d.default_revision.is_(True))
                 rows = self._dataset_rows(conn, where)
             elif isinstance(eid, uuid.UUID) or (isinstance(eid, str) and looks_like_uuid(eid)):
                 # One query for a known session; an unknown one is told apart only when it
                 # lists nothing (then to_eid raises NotFoundError).
-                rows = self._dataset_rows(conn, [_d.session == coerce_value("uuid", eid, "eid")])
+                key = coerce_value("uuid", eid, "eid")
+                rows = self._dataset_rows(conn, [_d.session == key, _d.deleted_at.is_(None)])
                 if not rows:
                     to_eid(conn, eid, where=self.root)
             else:
-                rows = self._dataset_rows(conn, [_d.session == to_eid(conn, eid, where=self.root)])
+                key = to_eid(conn, eid, where=self.root)
+                rows = self._dataset_rows(conn, [_d.session == key, _d.deleted_at.is_(None)])
         return filter_rows(
             rows,
             filename=filename,

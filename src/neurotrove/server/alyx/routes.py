@@ -37,6 +37,7 @@ from ...query.lookups import Lookup, parse_django, split_top_level
 from ..accounts import Account
 from ..app import Credentials, ServedTrove, served
 from ..problems import Problem, private_places, problems, public_text
+from ..roles import rights_of
 from .records import (
     DATA_PREFIX,
     REPOSITORY,
@@ -137,6 +138,7 @@ def _writer(request: Request, credentials: Credentials = None) -> Account:
             "POST /auth-token.",
             {"WWW-Authenticate": "Token"},
         )
+    rights_of(served(request).trove.catalog, account.username).require_everywhere()
     return account
 
 
