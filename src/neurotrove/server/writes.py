@@ -146,9 +146,13 @@ class SessionIn(_Body):
 
 
 class SessionChanges(_Body):
-    """A session's fields to change (``json`` and ``extended_qc`` are merged into its own)."""
+    """A session's fields to change (``json`` and ``extended_qc`` are merged into its own).
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"minProperties": 1})
+    The columns the lab added to its sessions (``trove column add``) are accepted too, and
+    checked against the catalogue's: any other field is refused, naming the valid ones.
+    """
+
+    model_config = ConfigDict(extra="allow", json_schema_extra={"minProperties": 1})
 
     subject: Subject | None = None
     lab: Lab | None = None
@@ -284,9 +288,21 @@ def change_session(
     request: Request, eid: uuid.UUID, changes: SessionChanges, account: WriteAccess
 ) -> dict[str, Any]:
     """Change a session's fields (``json`` and ``extended_qc`` are merged); answers details."""
+    trove = served(request).trove
+    lab = {c.name for c in trove.catalog.spec("sessions").columns if c.lab}
+    unknown = sorted(set(changes.model_extra or {}) - lab)
+    if unknown:
+        raise ValidationError(
+            f"a session has no field {', '.join(map(repr, unknown))} to change; the fields are "
+            f"{', '.join([*_CHANGEABLE, *sorted(lab)])}",
+            field=unknown[0],
+        )
     fields = changes.model_dump(exclude_unset=True, by_alias=True)
-    result: dict[str, Any] = to_jsonable(served(request).trove.update_session(str(eid), **fields))
+    result: dict[str, Any] = to_jsonable(trove.update_session(str(eid), **fields))
     return result
+
+
+_CHANGEABLE = [f.alias or name for name, f in SessionChanges.model_fields.items()]
 
 
 @router.post("/qc", tags=["qc"], responses=problems(401, 404, 409, 422, 503))

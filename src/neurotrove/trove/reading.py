@@ -126,7 +126,7 @@ class ReadingMixin:
         >>> trove.search(subject="KS005").empty
         True
         """
-        spec = table_spec("sessions")
+        spec = self.catalog.spec("sessions")
         with self.catalog.read() as conn:
             found = self._search_snapshot(conn, spec, filters)
             if found is not None:
@@ -161,8 +161,9 @@ class ReadingMixin:
         defaults = {
             k: v for k, v in self.table_defaults.get("sessions", {}).items() if k not in filters
         }
-        where = compile_search(conn, filters, self.catalog.dialect)
-        return where + compile_conditions(table_spec("sessions"), defaults, self.catalog.dialect)
+        spec = self.catalog.spec("sessions")
+        where = compile_search(conn, filters, self.catalog.dialect, spec)
+        return where + compile_conditions(spec, defaults, self.catalog.dialect)
 
     def search_page(
         self,
@@ -187,7 +188,7 @@ class ReadingMixin:
         >>> total, [str(row["date"]) for row in page]
         (3, ['2019-04-03', '2019-04-02'])
         """
-        spec = table_spec("sessions")
+        spec = self.catalog.spec("sessions")
         with self.catalog.read() as conn:
             found = self._search_snapshot(conn, spec, filters, where)
             if found is not None:
@@ -203,7 +204,7 @@ class ReadingMixin:
 
     def search_terms(self) -> list[str]:
         """Return the filters :meth:`search` accepts (its own, then every session column)."""
-        return search_terms()
+        return search_terms(self.catalog.spec("sessions"))
 
     def list_subjects(self) -> list[str]:
         """Return the nicknames of all subjects, sorted."""
@@ -221,7 +222,7 @@ class ReadingMixin:
         full : bool
             Also return its datasets, as a DataFrame under ``"datasets"``.
         """
-        spec = table_spec("sessions")
+        spec = self.catalog.spec("sessions")
         with self.catalog.read() as conn:
             eid = to_eid(conn, eid, where=self.root)
             names, data = select_records(conn, spec, [s.sessions.c.id == eid], order=False)

@@ -84,6 +84,28 @@ class Table:
         """The table's columns, the key first."""
         return self._spec.names
 
+    def column_info(self) -> pd.DataFrame:
+        """Return each column's type and whether it may be empty, lab-defined ones included.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Indexed by ``name``, with ``type`` (``text``, ``int``, ``float``, ``bool``,
+            ``date``, ``datetime``, ``uuid``, ``qc``, ``json`` or ``list``), ``nullable``
+            and ``lab`` (``True`` for a column the lab added).
+
+        Examples
+        --------
+        >>> import tempfile, neurotrove as nt
+        >>> info = nt.connect(tempfile.mkdtemp(), create=True).table("sessions").column_info()
+        >>> info.loc["date", "type"], bool(info.loc["date", "nullable"])
+        ('date', False)
+        """
+        import pandas as pd
+
+        rows = self._spec.column_info()
+        return pd.DataFrame(rows, columns=["name", "type", "nullable", "lab"]).set_index("name")
+
     @property
     def key(self) -> str:
         """The column the returned DataFrames are indexed by."""
