@@ -204,9 +204,7 @@ class TableSpec:
         >>> table_spec("sessions").column_info()[:2]
         [('eid', 'uuid', False, False), ('lab', 'text', True, False)]
         """
-        return [
-            (c.name, c.kind, c.may_be_empty, c.lab) for c in self.columns if not c.hidden
-        ]
+        return [(c.name, c.kind, c.may_be_empty, c.lab) for c in self.columns if not c.hidden]
 
 
 def rel_path_expression(collection: Any, revision: Any, name: Any) -> ColumnElement[str]:

@@ -67,12 +67,17 @@ class Table:
         use_defaults: bool = True,
     ) -> None:
         self._catalog = catalog
-        self._spec = spec
+        self._table = spec.name
         self._defaults = dict(defaults or {}) if use_defaults else {}
 
     def __repr__(self) -> str:
         defaults = f", defaults={self._defaults!r}" if self._defaults else ""
         return f"<Table {self._spec.name}: {', '.join(self.columns)}{defaults}>"
+
+    @property
+    def _spec(self) -> TableSpec:
+        """The table as the catalogue has it now (with a column the lab just added)."""
+        return self._catalog.spec(self._table)
 
     @property
     def name(self) -> str:

@@ -444,7 +444,7 @@ class Trove(LoadingMixin, WritingMixin):
 
 
 def _user() -> str | None:
-    """The login name of who runs this process, recorded with what they add."""
+    """Return the login name of who runs this process, recorded with what they add."""
     import getpass
 
     try:
