@@ -150,9 +150,13 @@ class SessionChanges(_Body):
 
     The columns the lab added to its sessions (``trove column add``) are accepted too, and
     checked against the catalogue's: any other field is refused, naming the valid ones.
+    They are the catalogue's own, not this description's, so it describes no others
+    (``additionalProperties: false``); ``trove column list sessions`` names them.
     """
 
-    model_config = ConfigDict(extra="allow", json_schema_extra={"minProperties": 1})
+    model_config = ConfigDict(
+        extra="allow", json_schema_extra={"minProperties": 1, "additionalProperties": False}
+    )
 
     subject: Subject | None = None
     lab: Lab | None = None
