@@ -179,6 +179,30 @@ def test_trove_column_add_and_list(trove: nt.Trove, root: Path, db: str | None) 
     assert "depth" in shown.stdout and "150.5" in shown.stdout
 
 
+def test_columns_declared_in_the_settings_are_added_by_trove_column_sync(
+    trove: nt.Trove, root: Path, db: str | None
+) -> None:
+    a, b, _ = _sessions(trove)
+    config = root / ".trove" / "config.toml"
+    config.write_text(
+        config.read_text() + "\n[columns.sessions]\n"
+        'imaging_depth = { type = "float", from_json = "depth" }\n'
+        'sessionQC = { type = "bool", nullable = false, default = true }\n'
+    )
+    where = ["--root", str(root), *(["--db", db] if db else [])]
+    runner = CliRunner()
+    synced = runner.invoke(app, [*where, "column", "sync", "--json"])
+    assert synced.exit_code == 0, synced.output
+    assert [c["name"] for c in json.loads(synced.stdout)] == ["imaging_depth", "sessionQC"]
+    assert trove.get_details(b)["imaging_depth"] == 150.5
+    assert trove.get_details(a)["sessionQC"] is True
+    again = runner.invoke(app, [*where, "column", "sync", "--json"])
+    assert again.exit_code == 0 and json.loads(again.stdout) == []
+    config.write_text(config.read_text().replace('"bool"', '"int"'))
+    clash = runner.invoke(app, [*where, "column", "sync"])
+    assert clash.exit_code != 0 and "as a lab bool column" in clash.output
+
+
 # -- through a real server --------------------------------------------------------------
 
 

@@ -48,8 +48,10 @@ from .values import KIND_TEXT, coerce_value
 __all__ = [
     "LAB_KINDS",
     "LAB_TABLES",
+    "DeclaredColumn",
     "LabColumn",
     "add_lab_column",
+    "declared_columns",
     "lab_column_spec",
     "lab_table",
     "read_lab_columns",
@@ -105,6 +107,71 @@ class LabColumn:
     added_by: str | None
     added_at: dt.datetime
     from_json: str | None = None
+
+
+@dataclass(frozen=True)
+class DeclaredColumn:
+    """A lab column declared in a trove's settings (``[columns.<table>]`` of its config)."""
+
+    table: str
+    name: str
+    kind: str
+    nullable: bool = True
+    default: Any = None
+    from_json: str | None = None
+
+
+def declared_columns(
+    config: Mapping[str, Any], where: str = "config.toml"
+) -> list[DeclaredColumn]:
+    """Read the ``[columns.<table>]`` sections of a trove's settings.
+
+    A column is ``name = "type"`` (it may be empty) or ``name = {type = "bool",
+    nullable = false, default = true, from_json = "key"}``.
+
+    Raises
+    ------
+    ConfigError
+        For a section or entry of another shape, naming the file and the entry.
+
+    Examples
+    --------
+    >>> declared_columns({"columns": {"sessions": {"imaging_depth": "float",
+    ...     "suite2p": {"type": "bool", "nullable": False, "default": False}}}})[1]
+    DeclaredColumn(table='sessions', name='suite2p', kind='bool', nullable=False, \
+default=False, from_json=None)
+    """
+    from ..errors import ConfigError
+
+    sections = config.get("columns", {})
+    if not isinstance(sections, Mapping):
+        raise ConfigError(f"{where}: [columns] must hold [columns.<table>] sections", path=where)
+    found = []
+    for table, columns in sections.items():
+        if not isinstance(columns, Mapping):
+            raise ConfigError(
+                f'{where}: [columns.{table}] must hold name = "type" entries', path=where
+            )
+        for name, entry in columns.items():
+            spec = {"type": entry} if isinstance(entry, str) else entry
+            known = {"type", "nullable", "default", "from_json"}
+            if not isinstance(spec, Mapping) or "type" not in spec or set(spec) - known:
+                raise ConfigError(
+                    f'{where}: columns.{table}.{name} must be "type" or {{type = "...", '
+                    f'nullable = true|false, default = ..., from_json = "key"}}',
+                    path=where,
+                )
+            found.append(
+                DeclaredColumn(
+                    str(table),
+                    str(name),
+                    str(spec["type"]),
+                    bool(spec.get("nullable", True)),
+                    spec.get("default"),
+                    spec.get("from_json"),
+                )
+            )
+    return found
 
 
 def read_lab_columns(conn: Connection) -> tuple[LabColumn, ...]:

@@ -79,6 +79,58 @@ def add(
     console().print(done + ".", markup=False)
 
 
+@column_app.command("sync")
+def sync(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print what was added as JSON.")] = (
+        False
+    ),
+) -> None:
+    """Add the columns declared in the trove's settings that its catalogue lacks.
+
+    They are declared in .trove/config.toml, e.g. [columns.sessions] with
+    imaging_depth = "float" or suite2p = {type = "bool", nullable = false, default = false}.
+    """
+    from ..catalog.lab_columns import declared_columns
+    from ..config import load_toml
+    from ..errors import ConfigError
+    from ..trove.init import TROVE_DIR
+
+    with open_trove(ctx) as trove:
+        path = trove.root / TROVE_DIR / "config.toml"
+        added = []
+        for declared in declared_columns(load_toml(path), str(path)):
+            info = trove.table(declared.table).column_info()
+            if declared.name in info.index:
+                kind = info.loc[declared.name, "type"]
+                whose = "lab" if info.loc[declared.name, "lab"] else "built-in"
+                if kind != declared.kind or whose != "lab":
+                    raise ConfigError(
+                        f"{path} declares {declared.table}.{declared.name} as {declared.kind}, "
+                        f"but the catalogue has it as a {whose} {kind} column; correct the "
+                        f"declaration",
+                        path=str(path),
+                    )
+                continue
+            added.append(
+                trove.add_column(
+                    declared.table,
+                    declared.name,
+                    declared.kind,
+                    nullable=declared.nullable,
+                    default=declared.default,
+                    from_json=declared.from_json,
+                )
+            )
+    if as_json:
+        echo_json([to_jsonable(column.__dict__) for column in added])
+        return
+    for column in added:
+        console().print(f"Added {column.kind} column {column.table}.{column.name}.", markup=False)
+    if not added:
+        console().print("Every declared column is in the catalogue.", markup=False)
+
+
 @column_app.command("list")
 def list_columns(
     ctx: typer.Context,
