@@ -102,7 +102,7 @@ def sync(
         for declared in declared_columns(load_toml(path), str(path)):
             info = trove.table(declared.table).column_info()
             if declared.name in info.index:
-                kind = info.loc[declared.name, "type"]
+                kind = str(info.loc[declared.name, "type"])
                 whose = "lab" if info.loc[declared.name, "lab"] else "built-in"
                 if kind != declared.kind or whose != "lab":
                     raise ConfigError(
