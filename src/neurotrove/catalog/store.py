@@ -222,18 +222,18 @@ class Catalog:
 
     _lab_registry: tuple[tuple[Any, ...], Any] | None = None
 
-    def registry(self) -> TableRegistry:
+    def registry(self, conn: Connection | None = None) -> TableRegistry:
         """Return every table as this catalogue has it: the built-in ones and lab columns.
 
         The lab columns are read from the catalogue (its ``lab_columns`` table) each time,
         so a column another process added is seen at once; the registry built from them is
-        kept while they are unchanged.
+        kept while they are unchanged. Given ``conn``, they are read in its transaction
+        (the same state the caller's query reads).
         """
         from .lab_columns import lab_column_spec, read_lab_columns
         from .registry import default_registry
 
-        with self.read() as conn:
-            columns = read_lab_columns(conn)
+        columns = self._lab_columns() if conn is None else read_lab_columns(conn)
         built = self._lab_registry
         if built is not None and built[0] == columns:
             return built[1]  # type: ignore[no-any-return]
@@ -247,8 +247,17 @@ class Catalog:
         self._lab_registry = (columns, registry)
         return registry
 
-    def spec(self, name: str) -> TableSpec:
+    def _lab_columns(self) -> tuple[Any, ...]:
+        """Read the lab columns: one statement, without the isolation a query's reads take."""
+        from .lab_columns import read_lab_columns
+
+        with self._translate(), self.engine.connect() as conn:
+            return read_lab_columns(conn)
+
+    def spec(self, name: str, conn: Connection | None = None) -> TableSpec:
         """Return table ``name`` as this catalogue has it (its lab columns included).
+
+        Given ``conn``, the lab columns are read in its transaction.
 
         Raises
         ------
@@ -261,7 +270,7 @@ class Catalog:
         spec = default_registry().spec(name)
         if spec.name not in LAB_TABLES:
             return spec  # no lab columns: no need to ask the database
-        return self.registry().spec(name)
+        return self.registry(conn).spec(name)
 
     def version(self) -> str:
         """Return the name of the catalogue's current state, ``"<generation>-<version>"``.

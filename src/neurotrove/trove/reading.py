@@ -13,7 +13,7 @@ from sqlalchemy.engine import Connection
 
 from ..catalog import schema as s
 from ..catalog.store import Catalog
-from ..catalog.tables import rel_path_expression, table_spec
+from ..catalog.tables import TableSpec, rel_path_expression, table_spec
 from ..catalog.values import coerce_value
 from ..errors import NotFoundError
 from ..qc import QC
@@ -126,13 +126,13 @@ class ReadingMixin:
         >>> trove.search(subject="KS005").empty
         True
         """
-        spec = self.catalog.spec("sessions")
         with self.catalog.read() as conn:
+            spec = self.catalog.spec("sessions", conn)
             found = self._search_snapshot(conn, spec, filters)
             if found is not None:
                 snapshot, rows = found
                 return snapshot.frame_at(rows)
-            return select_frame(conn, spec, self._search_where(conn, filters))
+            return select_frame(conn, spec, self._search_where(conn, filters, spec))
 
     def _search_snapshot(
         self, conn: Connection, spec: Any, filters: Mapping[str, Any], where: Sequence[Any] = ()
@@ -150,18 +150,19 @@ class ReadingMixin:
             for k, v in filters.items()
             if k not in (*presence.DATASET_FILTERS, "dataset_qc_lte")
         }
-        conditions = [*self._search_where(conn, others), *where]
+        conditions = [*self._search_where(conn, others, spec), *where]
         snapshot = presence.snapshot(self.catalog, conn, spec)
         if snapshot is None:
             return None
         return snapshot, snapshot.matching(conn, patterns, qc_limit, conditions)
 
-    def _search_where(self, conn: Connection, filters: Mapping[str, Any]) -> list[Any]:
+    def _search_where(
+        self, conn: Connection, filters: Mapping[str, Any], spec: TableSpec
+    ) -> list[Any]:
         """Compile search filters and the sessions' default conditions."""
         defaults = {
             k: v for k, v in self.table_defaults.get("sessions", {}).items() if k not in filters
         }
-        spec = self.catalog.spec("sessions")
         where = compile_search(conn, filters, self.catalog.dialect, spec)
         return where + compile_conditions(spec, defaults, self.catalog.dialect)
 
@@ -188,15 +189,15 @@ class ReadingMixin:
         >>> total, [str(row["date"]) for row in page]
         (3, ['2019-04-03', '2019-04-02'])
         """
-        spec = self.catalog.spec("sessions")
         with self.catalog.read() as conn:
+            spec = self.catalog.spec("sessions", conn)
             found = self._search_snapshot(conn, spec, filters, where)
             if found is not None:
                 snapshot, rows = found
                 page = snapshot.eids_at(rows[offset : None if limit is None else offset + limit])
                 names, data = select_records(conn, spec, [s.sessions.c.id.in_(page)])
                 return len(rows), to_records(spec, names, data)
-            conditions = [*self._search_where(conn, filters), *where]
+            conditions = [*self._search_where(conn, filters, spec), *where]
             query = sa.select(sa.func.count()).select_from(spec.from_clause).where(*conditions)
             total = int(conn.execute(query).scalar_one())
             names, data = select_records(conn, spec, conditions, limit=limit, offset=offset)
@@ -222,8 +223,8 @@ class ReadingMixin:
         full : bool
             Also return its datasets, as a DataFrame under ``"datasets"``.
         """
-        spec = self.catalog.spec("sessions")
         with self.catalog.read() as conn:
+            spec = self.catalog.spec("sessions", conn)
             eid = to_eid(conn, eid, where=self.root)
             names, data = select_records(conn, spec, [s.sessions.c.id == eid], order=False)
         (details,) = to_records(spec, names, data)

@@ -116,9 +116,9 @@ class Table:
         """The column the returned DataFrames are indexed by."""
         return self._spec.key
 
-    def _where(self, conditions: Mapping[str, Any]) -> list[Any]:
+    def _where(self, spec: TableSpec, conditions: Mapping[str, Any]) -> list[Any]:
         merged = {**self._defaults, **conditions}
-        return compile_conditions(self._spec, merged, self._catalog.dialect)
+        return compile_conditions(spec, merged, self._catalog.dialect)
 
     def get(self, **conditions: Any) -> pd.DataFrame:
         """Return the rows matching every condition, as a DataFrame indexed by the key.
@@ -138,17 +138,18 @@ class Table:
         ValidationError
             For an unknown field or operator, or a value of the wrong type.
         """
-        where = self._where(conditions)
         with self._catalog.read() as conn:
-            return select_frame(conn, self._spec, where)
+            spec = self._catalog.spec(self._table, conn)
+            return select_frame(conn, spec, self._where(spec, conditions))
 
     def count(self, **conditions: Any) -> int:
         """Return how many rows match, without fetching them."""
         import sqlalchemy as sa
 
-        where = self._where(conditions)
-        query = sa.select(sa.func.count()).select_from(self._spec.from_clause).where(*where)
         with self._catalog.read() as conn:
+            spec = self._catalog.spec(self._table, conn)
+            where = self._where(spec, conditions)
+            query = sa.select(sa.func.count()).select_from(spec.from_clause).where(*where)
             return int(conn.execute(query).scalar_one())
 
     def get_one(self, **conditions: Any) -> dict[str, Any]:
@@ -203,7 +204,8 @@ class Table:
         """
         rows = _records(records, self.key)
         with self._catalog.write() as conn:
-            return insert_records(conn, self._spec, rows, on_conflict).written
+            spec = self._catalog.spec(self._table, conn)
+            return insert_records(conn, spec, rows, on_conflict).written
 
     def update(self, values: Mapping[str, Any], **conditions: Any) -> int:
         """Set ``values`` on every row matching the conditions; return how many matched.
@@ -224,9 +226,9 @@ class Table:
                 f"{self.key}=...; updating every row needs an explicit condition",
                 table=self.name,
             )
-        where = self._where(conditions)
         with self._catalog.write() as conn:
-            return update_records(conn, self._spec, values, where)
+            spec = self._catalog.spec(self._table, conn)
+            return update_records(conn, spec, values, self._where(spec, conditions))
 
 
 def _records(

@@ -27,6 +27,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
+from ..catalog.tables import table_spec
 from ..errors import ConfigError
 from ..files.atomic import STAGING_FOLDER
 from .init import TROVE_DIR
@@ -327,7 +328,7 @@ class Trove(LoadingMixin, WritingMixin):
         >>> nt.connect(tempfile.mkdtemp(), create=True).table("sessions").columns[:4]
         ['eid', 'lab', 'subject', 'date']
         """
-        spec = self.catalog.spec(name)
+        spec = table_spec(name)  # the name; the table reads its columns from the catalogue
         return Table(
             self.catalog, spec, self.table_defaults.get(spec.name), use_defaults=use_defaults
         )
@@ -390,11 +391,10 @@ class Trove(LoadingMixin, WritingMixin):
             "a column is added on the server's machine: run trove column add there, on the "
             "trove it serves; this trove sees it at its next refresh",
         )
-        spec = catalog.spec(table)
         with catalog.write() as conn:
             return add_lab_column(
                 conn,
-                spec,
+                catalog.spec(table, conn),
                 name,
                 kind,
                 nullable=nullable,
