@@ -113,7 +113,11 @@ def pg_url(pg_database: str) -> str:
     tables = ", ".join(
         engine.dialect.identifier_preparer.quote(t.name) for t in schema.metadata.sorted_tables
     )
+    quote = engine.dialect.identifier_preparer.quote
     with engine.begin() as conn:
+        added = conn.execute(sa.select(schema.lab_columns.c.table_name, schema.lab_columns.c.name))
+        for table, column in added.all():  # a lab column a test added: gone with its rows
+            conn.execute(sa.text(f"ALTER TABLE {quote(table)} DROP COLUMN {quote(column)}"))
         conn.execute(sa.text(f"TRUNCATE {tables} CASCADE"))
     engine.dispose()
     return pg_database

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
     from .preparers import Prepared
-    from .tables import TableSpec
+    from .tables import ColumnSpec, TableSpec
 
 __all__ = [
     "Preparer",
@@ -141,6 +141,26 @@ class TableRegistry:
                 table=table,
             )
         return table
+
+    def with_columns(self, extra: Mapping[str, Sequence[ColumnSpec]]) -> TableRegistry:
+        """Return a copy whose tables have the columns ``extra`` adds, by table name.
+
+        A catalogue's lab-defined columns join the built-in tables this way
+        (:meth:`neurotrove.catalog.store.Catalog.registry`); ``self`` is left as it is.
+        """
+        import dataclasses
+
+        copy = object.__new__(TableRegistry)
+        copy._specs = dict(self._specs)
+        copy._owner = dict(self._owner)
+        copy._preparers = dict(self._preparers)
+        copy._listeners = dict(self._listeners)
+        for table, columns in extra.items():
+            spec = self.spec(table)
+            extended = dataclasses.replace(spec, columns=(*spec.columns, *columns))
+            for name in (spec.name, *spec.aliases):
+                copy._specs[name] = extended
+        return copy
 
     def spec(self, name: str) -> TableSpec:
         """Return the spec of table ``name`` (or one of its aliases).

@@ -18,6 +18,7 @@ __all__ = [
     "dataset_tags",
     "dataset_types",
     "datasets",
+    "lab_columns",
     "labs",
     "metadata",
     "projects",
@@ -295,4 +296,20 @@ catalog_state = sa.Table(
     sa.Column("generation", sa.String(32), nullable=False),
     sa.Column("version", sa.BigInteger, nullable=False),
     sa.CheckConstraint("id = 1", name="single_row"),
+)
+
+# -- lab-defined columns ----------------------------------------------------------------
+
+lab_columns = sa.Table(
+    "lab_columns",
+    metadata,
+    # The columns a lab added to a table (``trove.add_column``), so that every process, the
+    # server and its mirrors read the table with them: data about the catalogue, kept in it.
+    sa.Column("table_name", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(63), primary_key=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("nullable", sa.Boolean, nullable=False),
+    sa.Column("added_by", sa.String(255)),
+    sa.Column("added_at", sa.DateTime, nullable=False),
+    sa.Column("from_json", sa.String(255)),
 )

@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 import sqlalchemy.exc as sa_exc
@@ -36,9 +36,13 @@ from sqlalchemy.engine import Connection, Engine, make_url
 
 from ..errors import CatalogError, ConfigError, ConflictError, NeurotroveError, ValidationError
 
+if TYPE_CHECKING:
+    from .registry import TableRegistry
+    from .tables import TableSpec
+
 __all__ = ["HEAD_REVISION", "Catalog", "add_sqlite_functions", "sqlite_url"]
 
-HEAD_REVISION = "0008"
+HEAD_REVISION = "0009"
 """The schema revision this version of neurotrove writes; a test checks it is Alembic's head."""
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -213,6 +217,60 @@ class Catalog:
                 _advance_version(conn)
             if before_commit is not None:
                 before_commit()
+
+    # -- its tables, with the lab's own columns -------------------------------------------
+
+    _lab_registry: tuple[tuple[Any, ...], Any] | None = None
+
+    def registry(self, conn: Connection | None = None) -> TableRegistry:
+        """Return every table as this catalogue has it: the built-in ones and lab columns.
+
+        The lab columns are read from the catalogue (its ``lab_columns`` table) each time,
+        so a column another process added is seen at once; the registry built from them is
+        kept while they are unchanged. Given ``conn``, they are read in its transaction
+        (the same state the caller's query reads).
+        """
+        from .lab_columns import lab_column_spec, read_lab_columns
+        from .registry import default_registry
+
+        columns = self._lab_columns() if conn is None else read_lab_columns(conn)
+        built = self._lab_registry
+        if built is not None and built[0] == columns:
+            return built[1]  # type: ignore[no-any-return]
+        registry = default_registry()
+        if columns:
+            extra: dict[str, list[Any]] = {}
+            for column in columns:
+                base = registry.spec(column.table).base
+                extra.setdefault(column.table, []).append(lab_column_spec(base, column))
+            registry = registry.with_columns(extra)
+        self._lab_registry = (columns, registry)
+        return registry
+
+    def _lab_columns(self) -> tuple[Any, ...]:
+        """Read the lab columns: one statement, without the isolation a query's reads take."""
+        from .lab_columns import read_lab_columns
+
+        with self._translate(), self.engine.connect() as conn:
+            return read_lab_columns(conn)
+
+    def spec(self, name: str, conn: Connection | None = None) -> TableSpec:
+        """Return table ``name`` as this catalogue has it (its lab columns included).
+
+        Given ``conn``, the lab columns are read in its transaction.
+
+        Raises
+        ------
+        ValidationError
+            When there is no such table; the message lists the tables.
+        """
+        from .lab_columns import LAB_TABLES
+        from .registry import default_registry
+
+        spec = default_registry().spec(name)
+        if spec.name not in LAB_TABLES:
+            return spec  # no lab columns: no need to ask the database
+        return self.registry(conn).spec(name)
 
     def version(self) -> str:
         """Return the name of the catalogue's current state, ``"<generation>-<version>"``.

@@ -89,6 +89,10 @@ class ColumnSpec:
         For list columns, where the values are stored.
     hidden : bool
         Bookkeeping written by neurotrove itself and left out of returned DataFrames.
+    lab : bool
+        A column the lab added (:mod:`neurotrove.catalog.lab_columns`), not a built-in one.
+    nullable : bool or None
+        Whether rows may lack a value; ``None`` to read it from the SQL columns behind it.
     """
 
     name: str
@@ -97,6 +101,21 @@ class ColumnSpec:
     writable: bool = True
     link: ListLink | None = None
     hidden: bool = False
+    lab: bool = False
+    nullable: bool | None = None
+
+    @property
+    def may_be_empty(self) -> bool:
+        """Whether a row may have no value (a list column holds an empty list instead)."""
+        if self.nullable is not None:
+            return self.nullable
+        if self.expr is None:
+            return False
+        from sqlalchemy.sql.visitors import iterate
+
+        columns = [e for e in iterate(self.sql) if isinstance(e, sa.Column)]
+        # An outer-joined or computed column without a stored one behind it may be empty.
+        return not columns or any(c.nullable for c in columns)
 
     @property
     def sql(self) -> ColumnElement[Any]:
@@ -177,6 +196,16 @@ class TableSpec:
     def has(self, name: str) -> bool:
         """Return whether the table has a column called ``name``."""
         return name in self._by_name
+
+    def column_info(self) -> list[tuple[str, str, bool, bool]]:
+        """Return ``(name, type, nullable, lab-defined)`` of each column users see.
+
+        Examples
+        --------
+        >>> table_spec("sessions").column_info()[:2]
+        [('eid', 'uuid', False, False), ('lab', 'text', True, False)]
+        """
+        return [(c.name, c.kind, c.may_be_empty, c.lab) for c in self.columns if not c.hidden]
 
 
 def rel_path_expression(collection: Any, revision: Any, name: Any) -> ColumnElement[str]:

@@ -22,6 +22,7 @@ from sqlalchemy.sql import ColumnElement
 from ..errors import ConflictError, ValidationError
 from . import schema as s
 from .default_revisions import lock_datasets_of, sessions_of, settle_default_revisions
+from .lab_columns import lab_table, split_lab_values, write_lab_values
 from .locks import insert_ignoring_conflicts, insert_new, lock_key, lock_keys, lock_rows
 from .preparers import (
     SESSION_BASE_COLUMNS,
@@ -194,6 +195,7 @@ def insert_records(
     clean = validate_records(spec, records)
     if not clean:
         return WriteResult()
+    lab_values = split_lab_values(spec, clean)
     preparer = default_registry().preparer(spec.name)
     if preparer is None:
         prepared = prepare_plain(spec)(conn, clean)
@@ -223,6 +225,9 @@ def insert_records(
         if values:
             conn.execute(sa.update(spec.base).where(primary == key).values(**values))
     result.updated = len(updates)
+    if any(lab_values):
+        by_record = {id(p): values for p, values in zip(prepared, lab_values, strict=True)}
+        write_lab_values(conn, spec, ((key, by_record[id(p)]) for key, p in new + updates))
     _write_links(conn, spec, new + updates)
     if spec.name == "datasets":
         settle_default_revisions(
@@ -313,6 +318,7 @@ def update_records(
         For unknown, derived or badly typed fields, or identifying fields of datasets.
     """
     (clean,) = validate_records(spec, [values], for_update=True)
+    (lab_values,) = split_lab_values(spec, [clean], for_update=True)
     if spec.name == "datasets" and {"eid", "rel_path", "collection", "revision", "name"} & set(
         clean
     ):
@@ -326,7 +332,7 @@ def update_records(
     keys = list(
         conn.execute(sa.select(key_column).select_from(spec.from_clause).where(*where)).scalars()
     )
-    if not keys or not clean:
+    if not keys or not (clean or lab_values):
         return len(keys)
     base_values: dict[str, Any] = {}
     links = {k: v for k, v in clean.items() if spec.column(k).kind == "list"}
@@ -345,6 +351,9 @@ def update_records(
     for chunk in in_chunks(keys):
         if base_values:
             conn.execute(sa.update(spec.base).where(primary.in_(chunk)).values(**base_values))
+        if lab_values:
+            lab = lab_table(spec, lab_values)
+            conn.execute(sa.update(lab).where(lab.c[primary.name].in_(chunk)).values(lab_values))
     if links:
         _write_links(conn, spec, [(k, Prepared({}, (), set(), dict(links))) for k in keys])
     if spec.name == "datasets" and "default_revision" in clean:

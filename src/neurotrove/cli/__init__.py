@@ -21,6 +21,7 @@ import typer
 from .base import TroveGroup, global_options
 from .cmd_backup import backup
 from .cmd_check import check
+from .cmd_column import column_app
 from .cmd_demo import demo
 from .cmd_ephys import ephys_app
 from .cmd_errors import errors
@@ -77,6 +78,7 @@ GROUPS: dict[str, typer.Typer] = {
     "step": step_app,
     "rig": rig_app,
     "ephys": ephys_app,
+    "column": column_app,
 }
 """Commands with subcommands (``trove user add``)."""
 

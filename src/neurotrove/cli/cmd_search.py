@@ -13,7 +13,8 @@ from .output import console, echo_json, frame_records, note, print_table
 __all__ = ["COLUMNS", "date_range", "search"]
 
 COLUMNS = ["lab", "subject", "date", "number", "task_protocol", "projects", "qc"]
-"""The session columns of the table (after the eid); ``--json`` gives them all."""
+"""The session columns of the table (after the eid), then the lab's own columns;
+``--json`` gives them all."""
 
 
 def date_range(text: str | None, start: str | None, end: str | None) -> Any:
@@ -179,14 +180,16 @@ def search(
     }
     with open_trove(ctx, remote=True) as trove:
         found = trove.search(**{k: v for k, v in filters.items() if v not in (None, [])})
+        info = trove.table("sessions").column_info()
+    shown = [*COLUMNS, *info.index[info["lab"]]]  # and the lab's own columns
     total = len(found)
     if limit is not None:
         found = found.head(limit)
     if as_json:
         echo_json(frame_records(found))
     elif total:
-        rows = ([eid, *(row[c] for c in COLUMNS)] for eid, row in found.iterrows())
-        print_table(console(), ["eid", *COLUMNS], rows, styles={"eid": "cyan"})
+        rows = ([eid, *(row[c] for c in shown)] for eid, row in found.iterrows())
+        print_table(console(), ["eid", *shown], rows, styles={"eid": "cyan"})
     if total > len(found):
         note(f"showing {len(found)} of {total} sessions; raise --limit to see more")
     elif not total and not as_json:

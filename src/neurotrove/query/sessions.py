@@ -62,16 +62,19 @@ def search_terms(spec: TableSpec | None = None) -> list[str]:
 
 
 def compile_search(
-    conn: Connection, filters: Mapping[str, Any], dialect: str
+    conn: Connection, filters: Mapping[str, Any], dialect: str, spec: TableSpec | None = None
 ) -> list[ColumnElement[bool]]:
     """Compile search filters into conditions on the sessions table (all must hold).
+
+    ``spec`` is the sessions table as the catalogue has it (with its lab columns,
+    :meth:`~neurotrove.catalog.store.Catalog.spec`); the built-in one by default.
 
     Raises
     ------
     ValidationError
         (a ``ValueError``) for an unknown filter, naming the valid ones, or a bad value.
     """
-    spec = table_spec("sessions")
+    spec = spec or table_spec("sessions")
     valid = search_terms(spec)
     where: list[ColumnElement[bool]] = []
     conditions: dict[str, Any] = {}

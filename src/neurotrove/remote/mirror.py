@@ -240,6 +240,13 @@ class MirrorCatalog(Catalog):
             raise NotFoundError(f"there is no mirror of {self.server} yet", url=self.server)
         return str(pointer["version"])
 
+    def _lab_columns(self) -> tuple[Any, ...]:
+        """Read the lab columns of the current snapshot (refreshed first when due)."""
+        from ..catalog.lab_columns import read_lab_columns
+
+        with self.read() as conn:
+            return read_lab_columns(conn)
+
     def migrate(self) -> None:
         """Do nothing: a mirror has the server's schema, checked when it is fetched."""
 

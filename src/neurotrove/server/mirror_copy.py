@@ -22,13 +22,16 @@ True
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
+from collections.abc import Sequence
 from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from ..catalog import schema as s
+from ..catalog.lab_columns import LAB_KINDS, LabColumn, add_lab_column, read_lab_columns
 from ..catalog.store import Catalog, sqlite_url
 from ..files.atomic import replace_file
 
@@ -93,7 +96,22 @@ def _backup_sqlite(catalog: Catalog, temporary: Path) -> None:
 
 
 def _copy_tables(catalog: Catalog, temporary: Path) -> None:
-    Catalog(sqlite_url(temporary)).close()  # the schema, built by the migrations
+    copy_catalog = Catalog(sqlite_url(temporary))  # the schema, built by the migrations
+    registry = catalog.registry()  # with the lab's columns, which the copy gets too
+    with catalog.read() as source:
+        lab = read_lab_columns(source)
+    with copy_catalog.write(versioned=False) as copy:
+        for column in lab:
+            spec = registry.spec(column.table)
+            add_lab_column(
+                copy,
+                dataclasses.replace(spec, columns=tuple(c for c in spec.columns if not c.lab)),
+                column.name,
+                column.kind,
+                nullable=True,  # the copy only holds the catalogue's values
+            )
+        copy.execute(sa.delete(s.lab_columns))
+    copy_catalog.close()
     engine = sa.create_engine(sqlite_url(temporary))
     try:
         with catalog.read() as source, engine.begin() as copy:
@@ -101,12 +119,19 @@ def _copy_tables(catalog: Catalog, temporary: Path) -> None:
             copy.execute(sa.delete(s.catalog_state))
             for table in s.metadata.sorted_tables:
                 if table.name not in SECRET_TABLES:
-                    _copy_table(source, copy, table)
+                    _copy_table(source, copy, _with_lab_columns(table, lab))
     finally:
         engine.dispose()
 
 
-def _copy_table(source: Connection, copy: Connection, table: sa.Table) -> None:
+def _with_lab_columns(table: sa.Table, lab: Sequence[LabColumn]) -> sa.TableClause:
+    """Return ``table`` as a light table of its columns and the lab's columns added to it."""
+    columns = [sa.column(c.name, c.type) for c in table.columns]
+    columns += [sa.column(c.name, LAB_KINDS[c.kind]()) for c in lab if c.table == table.name]
+    return sa.table(table.name, *columns)
+
+
+def _copy_table(source: Connection, copy: Connection, table: sa.TableClause) -> None:
     result = source.execution_options(yield_per=_CHUNK).execute(sa.select(table))
     for rows in result.mappings().partitions():
         copy.execute(sa.insert(table), [dict(r) for r in rows])

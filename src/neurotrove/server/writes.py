@@ -148,9 +148,17 @@ class SessionIn(_Body):
 
 
 class SessionChanges(_Body):
-    """A session's fields to change (``json`` and ``extended_qc`` are merged into its own)."""
+    """A session's fields to change (``json`` and ``extended_qc`` are merged into its own).
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"minProperties": 1})
+    The columns the lab added to its sessions (``trove column add``) are accepted too, and
+    checked against the catalogue's: any other field is refused, naming the valid ones.
+    They are the catalogue's own, not this description's, so it describes no others
+    (``additionalProperties: false``); ``trove column list sessions`` names them.
+    """
+
+    model_config = ConfigDict(
+        extra="allow", json_schema_extra={"minProperties": 1, "additionalProperties": False}
+    )
 
     subject: Subject | None = None
     lab: Lab | None = None
@@ -331,6 +339,14 @@ def change_session(
         rights.require_scope(
             changes.lab or lab, changes.projects or projects, f"session {eid} once changed"
         )
+    declared = {c.name for c in state.trove.catalog.spec("sessions").columns if c.lab}
+    unknown = sorted(set(changes.model_extra or {}) - declared)
+    if unknown:
+        raise ValidationError(
+            f"a session has no field {', '.join(map(repr, unknown))} to change; the fields are "
+            f"{', '.join([*_CHANGEABLE, *sorted(declared)])}",
+            field=unknown[0],
+        )
     fields = changes.model_dump(exclude_unset=True, by_alias=True)
     before = to_jsonable(state.trove.get_details(str(eid)))
     result: dict[str, Any] = to_jsonable(state.trove.update_session(str(eid), **fields))
@@ -344,6 +360,9 @@ def change_session(
         to_jsonable(fields),
     )
     return result
+
+
+_CHANGEABLE = [f.alias or name for name, f in SessionChanges.model_fields.items()]
 
 
 @router.post("/qc", tags=["qc"], responses=problems(401, 403, 404, 409, 422, 503))

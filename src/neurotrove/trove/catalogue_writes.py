@@ -114,7 +114,7 @@ class CatalogueWrites:
         """
         record = {k: v for k, v in fields.items() if v is not None}
         with self.catalog.write() as conn:
-            result = insert_records(conn, table_spec("subjects"), [record])
+            result = insert_records(conn, self.catalog.spec("subjects", conn), [record])
         return str(result.keys[0])
 
     def register_session(self, fields: Mapping[str, Any]) -> str:
@@ -134,7 +134,7 @@ class CatalogueWrites:
                 lock_key(conn, f"session-number:{subject}")
                 record["number"] = next_session_number(conn, subject, date, lab)
             try:
-                result = insert_records(conn, table_spec("sessions"), [record])
+                result = insert_records(conn, self.catalog.spec("sessions", conn), [record])
             except ConflictError:
                 shown = f"{subject}/{date}/{int(record['number']):03d}"
                 raise ConflictError(
@@ -374,7 +374,9 @@ class CatalogueWrites:
                         or {}
                     )
                     changes[name] = {**stored, **changes[name]}
-            update_records(conn, table_spec("sessions"), changes, [s.sessions.c.id == key])
+            update_records(
+                conn, self.catalog.spec("sessions", conn), changes, [s.sessions.c.id == key]
+            )
         return key
 
     def set_qc(self, target: Any, qc: int, extended_qc: Mapping[str, Any] | None) -> None:
@@ -416,7 +418,9 @@ class CatalogueWrites:
                     or {}
                 )
                 values["extended_qc"] = {**stored, **extended_qc}
-            update_records(conn, table_spec("sessions"), values, [s.sessions.c.id == eid])
+            update_records(
+                conn, self.catalog.spec("sessions", conn), values, [s.sessions.c.id == eid]
+            )
 
 
 def file_record(

@@ -13,7 +13,7 @@ from sqlalchemy.engine import Connection
 
 from ..catalog import schema as s
 from ..catalog.store import Catalog
-from ..catalog.tables import rel_path_expression, table_spec
+from ..catalog.tables import TableSpec, rel_path_expression, table_spec
 from ..catalog.values import coerce_value
 from ..errors import NotFoundError
 from ..qc import QC
@@ -127,13 +127,13 @@ class ReadingMixin:
         >>> trove.search(subject="KS005").empty
         True
         """
-        spec = table_spec("sessions")
         with self.catalog.read() as conn:
+            spec = self.catalog.spec("sessions", conn)
             found = self._search_snapshot(conn, spec, filters)
             if found is not None:
                 snapshot, rows = found
                 return snapshot.frame_at(rows)
-            return select_frame(conn, spec, self._search_where(conn, filters))
+            return select_frame(conn, spec, self._search_where(conn, filters, spec))
 
     def _search_snapshot(
         self, conn: Connection, spec: Any, filters: Mapping[str, Any], where: Sequence[Any] = ()
@@ -151,20 +151,22 @@ class ReadingMixin:
             for k, v in filters.items()
             if k not in (*presence.DATASET_FILTERS, "dataset_qc_lte")
         }
-        conditions = [*self._search_where(conn, others), *where]
+        conditions = [*self._search_where(conn, others, spec), *where]
         snapshot = presence.snapshot(self.catalog, conn, spec)
         if snapshot is None:
             return None
         return snapshot, snapshot.matching(conn, patterns, qc_limit, conditions)
 
-    def _search_where(self, conn: Connection, filters: Mapping[str, Any]) -> list[Any]:
+    def _search_where(
+        self, conn: Connection, filters: Mapping[str, Any], spec: TableSpec
+    ) -> list[Any]:
         """Compile search filters and the sessions' default conditions."""
         defaults = {
             k: v for k, v in self.table_defaults.get("sessions", {}).items() if k not in filters
         }
-        where = compile_search(conn, filters, self.catalog.dialect)
+        where = compile_search(conn, filters, self.catalog.dialect, spec)
         where.append(s.sessions.c.deleted_at.is_(None))  # sessions in the bin are not found
-        return where + compile_conditions(table_spec("sessions"), defaults, self.catalog.dialect)
+        return where + compile_conditions(spec, defaults, self.catalog.dialect)
 
     def search_page(
         self,
@@ -193,8 +195,8 @@ class ReadingMixin:
         """
         limit = None if limit is None else check_count("limit", limit)
         offset = check_count("offset", offset)
-        spec = table_spec("sessions")
         with self.catalog.read() as conn:
+            spec = self.catalog.spec("sessions", conn)
             found = self._search_snapshot(conn, spec, filters, where)
             if found is not None:
                 snapshot, rows = found
@@ -205,7 +207,7 @@ class ReadingMixin:
                 names, data = select_records(conn, spec, [s.sessions.c.id.in_(page)])
                 records = to_records(spec, names, data)
                 return len(rows), records[::-1] if oldest_first else records
-            conditions = [*self._search_where(conn, filters), *where]
+            conditions = [*self._search_where(conn, filters, spec), *where]
             query = sa.select(sa.func.count()).select_from(spec.from_clause).where(*conditions)
             total = int(conn.execute(query).scalar_one())
             if limit is None and not oldest_first:
@@ -225,7 +227,7 @@ class ReadingMixin:
 
     def search_terms(self) -> list[str]:
         """Return the filters :meth:`search` accepts (its own, then every session column)."""
-        return search_terms()
+        return search_terms(self.catalog.spec("sessions"))
 
     def list_subjects(self) -> list[str]:
         """Return the nicknames of all subjects, sorted."""
@@ -243,8 +245,8 @@ class ReadingMixin:
         full : bool
             Also return its datasets, as a DataFrame under ``"datasets"``.
         """
-        spec = table_spec("sessions")
         with self.catalog.read() as conn:
+            spec = self.catalog.spec("sessions", conn)
             eid = to_eid(conn, eid, where=self.root)
             names, data = select_records(conn, spec, [s.sessions.c.id == eid], order=False)
         (details,) = to_records(spec, names, data)

@@ -68,12 +68,17 @@ class Table:
         use_defaults: bool = True,
     ) -> None:
         self._catalog = catalog
-        self._spec = spec
+        self._table = spec.name
         self._defaults = dict(defaults or {}) if use_defaults else {}
 
     def __repr__(self) -> str:
         defaults = f", defaults={self._defaults!r}" if self._defaults else ""
         return f"<Table {self._spec.name}: {', '.join(self.columns)}{defaults}>"
+
+    @property
+    def _spec(self) -> TableSpec:
+        """The table as the catalogue has it now (with a column the lab just added)."""
+        return self._catalog.spec(self._table)
 
     @property
     def name(self) -> str:
@@ -85,14 +90,36 @@ class Table:
         """The table's columns, the key first."""
         return self._spec.names
 
+    def column_info(self) -> pd.DataFrame:
+        """Return each column's type and whether it may be empty, lab-defined ones included.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Indexed by ``name``, with ``type`` (``text``, ``int``, ``float``, ``bool``,
+            ``date``, ``datetime``, ``uuid``, ``qc``, ``json`` or ``list``), ``nullable``
+            and ``lab`` (``True`` for a column the lab added).
+
+        Examples
+        --------
+        >>> import tempfile, neurotrove as nt
+        >>> info = nt.connect(tempfile.mkdtemp(), create=True).table("sessions").column_info()
+        >>> info.loc["date", "type"], bool(info.loc["date", "nullable"])
+        ('date', False)
+        """
+        import pandas as pd
+
+        rows = self._spec.column_info()
+        return pd.DataFrame(rows, columns=["name", "type", "nullable", "lab"]).set_index("name")
+
     @property
     def key(self) -> str:
         """The column the returned DataFrames are indexed by."""
         return self._spec.key
 
-    def _where(self, conditions: Mapping[str, Any]) -> list[Any]:
+    def _where(self, spec: TableSpec, conditions: Mapping[str, Any]) -> list[Any]:
         merged = {**self._defaults, **conditions}
-        return compile_conditions(self._spec, merged, self._catalog.dialect)
+        return compile_conditions(spec, merged, self._catalog.dialect)
 
     def get(self, **conditions: Any) -> pd.DataFrame:
         """Return the rows matching every condition, as a DataFrame indexed by the key.
@@ -112,17 +139,18 @@ class Table:
         ValidationError
             For an unknown field or operator, or a value of the wrong type.
         """
-        where = self._where(conditions)
         with self._catalog.read() as conn:
-            return select_frame(conn, self._spec, where)
+            spec = self._catalog.spec(self._table, conn)
+            return select_frame(conn, spec, self._where(spec, conditions))
 
     def count(self, **conditions: Any) -> int:
         """Return how many rows match, without fetching them."""
         import sqlalchemy as sa
 
-        where = self._where(conditions)
-        query = sa.select(sa.func.count()).select_from(self._spec.from_clause).where(*where)
         with self._catalog.read() as conn:
+            spec = self._catalog.spec(self._table, conn)
+            where = self._where(spec, conditions)
+            query = sa.select(sa.func.count()).select_from(spec.from_clause).where(*where)
             return int(conn.execute(query).scalar_one())
 
     def get_one(self, **conditions: Any) -> dict[str, Any]:
@@ -177,7 +205,8 @@ class Table:
         """
         rows = _records(records, self.key)
         with self._catalog.write() as conn:
-            return insert_records(conn, self._spec, rows, on_conflict).written
+            spec = self._catalog.spec(self._table, conn)
+            return insert_records(conn, spec, rows, on_conflict).written
 
     def update(self, values: Mapping[str, Any], **conditions: Any) -> int:
         """Set ``values`` on every row matching the conditions; return how many matched.
@@ -198,9 +227,9 @@ class Table:
                 f"{self.key}=...; updating every row needs an explicit condition",
                 table=self.name,
             )
-        where = self._where(conditions)
         with self._catalog.write() as conn:
-            return update_records(conn, self._spec, values, where)
+            spec = self._catalog.spec(self._table, conn)
+            return update_records(conn, spec, values, self._where(spec, conditions))
 
 
 def _records(

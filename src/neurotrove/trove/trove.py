@@ -39,6 +39,7 @@ from .writing import WritingMixin
 
 if TYPE_CHECKING:
     from ..behaviour import Behaviour
+    from ..catalog.lab_columns import LabColumn
     from ..ephys import Ephys
     from ..interop.one_import import ImportReport
     from ..pipeline import Pipeline
@@ -343,10 +344,80 @@ class Trove(LoadingMixin, WritingMixin):
         >>> nt.connect(tempfile.mkdtemp(), create=True).table("sessions").columns[:4]
         ['eid', 'lab', 'subject', 'date']
         """
-        spec = table_spec(name)
+        spec = table_spec(name)  # the name; the table reads its columns from the catalogue
         return Table(
             self.catalog, spec, self.table_defaults.get(spec.name), use_defaults=use_defaults
         )
+
+    def add_column(
+        self,
+        table: str,
+        name: str,
+        kind: str,
+        *,
+        nullable: bool = True,
+        default: Any = None,
+        from_json: str | None = None,
+    ) -> LabColumn:
+        """Add a typed column of the lab's own to ``sessions`` (or ``subjects``).
+
+        The column is added to the catalogue's table (with an index) and recorded in it, so
+        every process, the server and its mirrors see it: it is read, filtered on with
+        ``(value, op)`` conditions, shown by :meth:`search` and written by
+        :meth:`update_session` and ``table(...).update`` like a built-in column.
+
+        Parameters
+        ----------
+        table : str
+            ``"sessions"`` or ``"subjects"``.
+        name : str
+            A letter, then letters, digits or ``_`` (at most 40); not a column already there.
+        kind : str
+            ``bool``, ``int``, ``float``, ``text``, ``date`` or ``datetime``.
+        nullable : bool
+            Whether a row may have no value; otherwise a ``default`` is needed.
+        default : optional
+            The value of rows that have none.
+        from_json : str, optional
+            A key of the rows' ``json`` whose values are copied in (checked: if one does
+            not convert, nothing is changed and the error names the row and the value).
+
+        Returns
+        -------
+        LabColumn
+
+        Raises
+        ------
+        ValidationError
+            For a bad table, name, type or default, or a JSON value that does not convert.
+        ConfigError
+            On a served trove: columns are added on the server's machine.
+
+        Examples
+        --------
+        >>> import tempfile, neurotrove as nt
+        >>> trove = nt.connect(tempfile.mkdtemp(), create=True)
+        >>> trove.add_column("sessions", "suite2p", "bool", nullable=False, default=False).name
+        'suite2p'
+        """
+        from ..catalog.lab_columns import add_lab_column
+
+        catalog = self.writes.direct(
+            "adding a column",
+            "a column is added on the server's machine: run trove column add there, on the "
+            "trove it serves; this trove sees it at its next refresh",
+        )
+        with catalog.write() as conn:
+            return add_lab_column(
+                conn,
+                catalog.spec(table, conn),
+                name,
+                kind,
+                nullable=nullable,
+                default=default,
+                from_json=from_json,
+                added_by=self.username or _user(),
+            )
 
     @property
     def ephys(self) -> Ephys:
@@ -386,3 +457,13 @@ class Trove(LoadingMixin, WritingMixin):
         from ..ephys.insertions import search_insertions
 
         return search_insertions(self, details, **filters)
+
+
+def _user() -> str | None:
+    """Return the login name of who runs this process, recorded with what they add."""
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return None
