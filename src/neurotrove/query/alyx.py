@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -52,6 +53,8 @@ __all__ = [
     "DATASET_FIELDS",
     "INSERTION_FIELDS",
     "SESSION_FIELDS",
+    "always",
+    "compile_lookups",
     "dataset_conditions",
     "dataset_extensions",
     "dataset_page",
@@ -60,6 +63,8 @@ __all__ = [
     "named_rows",
     "session_conditions",
     "session_path",
+    "subject_projects",
+    "table_rows",
 ]
 
 SESSION_FIELDS = {
@@ -100,6 +105,11 @@ DATASET_FIELDS = {
     "revision__name": "revision",
     "default_dataset": "default_revision",
     "qc": "qc",
+    "hash": "hash",
+    "file_size": "file_size",
+    "created_by": "created_by",
+    "created_by__username": "created_by",
+    "created_datetime": "created_at",
     "exists": "exists",
     "file_records__exists": "exists",
     "dataset": "id",
@@ -171,20 +181,19 @@ def session_conditions(
     eid : str, optional
         Keep this session only.
     dataset_types : sequence of str
-        Keep sessions holding a dataset of each of these types that exists on disk.
+        Keep sessions holding a dataset of each of these types, present or not (Alyx's).
 
     Raises
     ------
     ValidationError
         For a field path sessions do not have, or a value or operator it cannot take.
     """
-    conditions = translate(lookups, SESSION_FIELDS, _kinds("sessions"), "/sessions")
+    where = compile_lookups(lookups, SESSION_FIELDS, "sessions", dialect, "/sessions")
     if eid:
-        conditions.append({"eid": eid})
-    where = _compiled("sessions", conditions, dialect)
+        where += _compiled("sessions", [{"eid": eid}], dialect)
     for dataset_type in dataset_types:
         present = sa.select(sa.literal(1)).where(
-            _d.session == _s.id, _d.dataset_type == dataset_type, _d.exists.is_(True)
+            _d.session == _s.id, _d.dataset_type == dataset_type
         )
         where.append(sa.exists(present))
     return where
@@ -230,8 +239,36 @@ def dataset_conditions(
                 return [sa.false()]
             continue
         kept.append(lookup)
-    conditions = translate(kept, DATASET_FIELDS, _kinds("datasets"), endpoint)
-    return _compiled("datasets", [*conditions, *equalities], dialect)
+    where = compile_lookups(kept, DATASET_FIELDS, "datasets", dialect, endpoint)
+    return [*where, *_compiled("datasets", equalities, dialect)]
+
+
+def compile_lookups(
+    lookups: Sequence[Lookup],
+    fields: Mapping[str, str],
+    table: str,
+    dialect: str,
+    endpoint: str,
+) -> list[ColumnElement[bool]]:
+    """Compile lookups on a table's fields, each a condition; ``~`` ones exclude as Django does.
+
+    An excluded lookup keeps the rows its lookup does not match, those whose field is empty
+    among them (``~task_protocol__icontains,x`` keeps sessions without a protocol), and on a
+    field of several values (``projects``) the rows none of whose values match.
+
+    Raises
+    ------
+    ValidationError
+        For a field path the table does not have, or a value or operator it cannot take.
+    """
+    kinds = _kinds(table)
+    where: list[ColumnElement[bool]] = []
+    for lookup in lookups:
+        conditions = translate([replace(lookup, exclude=False)], fields, kinds, endpoint)
+        (matched,) = _compiled(table, conditions, dialect)
+        # An unknown result (an empty field) counts as not matched, so exclusion keeps it.
+        where.append(sa.not_(sa.func.coalesce(matched, sa.false())) if lookup.exclude else matched)
+    return where
 
 
 def insertion_conditions(lookups: Sequence[Lookup]) -> dict[str, Any]:
@@ -351,6 +388,46 @@ def named_rows(catalog: Catalog, table: str, name: str | None = None) -> list[di
             conn, spec, compile_conditions(spec, conditions, catalog.dialect)
         )
     return [{n: data[n][i] for n in names} for i in range(len(data[spec.key]))]
+
+
+def always(keep: bool) -> ColumnElement[bool]:
+    """Return a condition that keeps every row (``True``) or none (``False``)."""
+    return sa.true() if keep else sa.false()
+
+
+def table_rows(catalog: Catalog, table: str, where: Sequence[Any] = ()) -> list[dict[str, Any]]:
+    """Return the rows of one of the small tables (``subjects``, ``labs``, ``users``...).
+
+    ``where`` are SQL conditions (from :func:`compile_lookups`), all of which must hold.
+
+    Examples
+    --------
+    >>> import tempfile, neurotrove as nt
+    >>> trove = nt.connect(tempfile.mkdtemp(), create=True)
+    >>> _ = trove.register_session("KS005", "2019-04-01", lab="cortexlab")
+    >>> [r["nickname"] for r in table_rows(trove.catalog, "subjects")]
+    ['KS005']
+    """
+    spec = table_spec(table)
+    with catalog.read() as conn:
+        names, data = select_records(conn, spec, list(where))
+    return [{n: data[n][i] for n in names} for i in range(len(data[spec.key]))]
+
+
+def subject_projects(catalog: Catalog) -> dict[str, list[str]]:
+    """Return, by subject id, the projects of the subject's sessions (sorted)."""
+    link = s.session_projects.c
+    query = (
+        sa.select(_s.subject, link.project)
+        .select_from(s.sessions.join(s.session_projects, link.session == _s.id))
+        .distinct()
+        .order_by(_s.subject, link.project)
+    )
+    found: dict[str, list[str]] = {}
+    with catalog.read() as conn:
+        for subject, project in conn.execute(query):
+            found.setdefault(str(subject), []).append(project)
+    return found
 
 
 def dataset_extensions(catalog: Catalog) -> list[str]:

@@ -223,6 +223,7 @@ def create_app(
     from . import behaviour, bin, ephys, reads, writes
     from .alyx import cache as alyx_cache
     from .alyx import data as alyx_data
+    from .alyx import registry as alyx_registry
     from .alyx import routes as alyx
     from .mirror_copies import BuildAfterWrites, SnapshotBuilder
     from .uploads import remove_stale_uploads
@@ -264,6 +265,7 @@ def create_app(
         ephys.router,
         alyx_cache.router,  # Alyx's /cache/info and /cache.zip, at the root
         alyx.router,  # Alyx's REST routes, at the root
+        alyx_registry.router,  # Alyx's /subjects, /labs, /users, /projects, /tags
         alyx_data.router,  # Alyx's file downloads, /data/...
     )
     app.include_router(web_router)  # the web app, at /app/ (and / redirects there)

@@ -69,7 +69,6 @@ def cache_build(trove: Any, folder: Path) -> tuple[Path, dict[str, Any]]:
         work = folder / f".build-{os.getpid()}"
         try:
             info = export_tables(trove.catalog, work, origin=_origin(trove)).as_json()
-            info["database_tags"] = []
             (work / "cache_info.json").write_text(json.dumps(info, indent=1))
             target = folder / f"{version}.zip"
             atomic_write_bytes(folder / f"{version}.json", json.dumps(info).encode())
@@ -93,7 +92,9 @@ def _origin(trove: Any) -> str:
 def _built(folder: Path, version: str) -> tuple[Path, dict[str, Any]] | None:
     path, info = folder / f"{version}.zip", folder / f"{version}.json"
     if path.exists() and info.exists():
-        return path, json.loads(info.read_text())
+        found = json.loads(info.read_text())
+        found.pop("database_tags", None)  # kept by earlier builds; see cache_info
+        return path, found
     return None
 
 
@@ -112,10 +113,12 @@ def _folder(request: Request) -> Path:
 @router.get("/cache/info/", responses=_ERRORS)
 @router.get("/cache/info/{tag}", responses=_ERRORS)
 def cache_info(request: Request, account: Reader, tag: str | None = None) -> dict[str, Any]:
-    """Return ONE's cache info: ``date_created, min_api_version, origin, database_tags, tables``.
+    """Return ONE's cache info: ``date_created, min_api_version, origin, tables``.
 
     A tag (``/cache/info/<tag>``) is accepted as Alyx accepts it; neurotrove has one set of
-    tables, so the answer is the same and ``database_tags`` is empty.
+    tables, so the answer is the same. There is no ``database_tags``, as in the info of
+    Alyx's untagged tables: alyx-connector 2.1.15 asserts it is ``None`` (an empty list
+    failed there), and ONE takes a missing one as no tag.
     """
     state = served(request)
     _, info = cache_build(state.trove, _folder(request))

@@ -3,7 +3,8 @@
 ``one.api.ONE(base_url=<server>, username=..., password=...)`` in remote mode searches,
 lists and downloads through these routes:
 
-- ``POST /auth-token`` (a form with username and password; 400 when wrong) gives
+- ``POST /auth-token`` (or ``/api/auth-token``; a form with username and password; 400
+  when wrong) gives
   ``{"token": ...}``; later requests send ``Authorization: Token <token>``. A bad or
   expired token gets 403 ``{"detail": "Invalid token."}``, which makes ONE log in again.
 - ``GET /api/schema`` (OpenAPI 3, read by ONE) and ``GET /docs`` (coreapi, read by
@@ -17,13 +18,16 @@ lists and downloads through these routes:
 
 The routes read their parameters and shape Alyx's records (:mod:`.records`); the rows come
 from the trove's search and from :mod:`neurotrove.query.alyx`, so no SQL is written here.
-Searches keep the trove's semantics (regular expressions, as ONE's local mode), so a remote
-ONE finds what a local trove finds. Errors are ``{"detail", "status_code"}``.
+Filters are Alyx's (:mod:`neurotrove.query.alyx_params`): ``subject=ks005`` is exact and
+case-insensitive, ``task_protocol`` a case-insensitive "contains", as an Alyx server answers;
+a filter the catalogue cannot answer is refused, never ignored. Errors are
+``{"detail", "status_code"}``; a bad filter or value is 400.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Annotated, Any
 from urllib.parse import parse_qs
 
@@ -33,7 +37,8 @@ from fastapi.responses import JSONResponse
 from ...catalog.json_merge import merge_json
 from ...errors import AuthError, ValidationError
 from ...query import alyx as alyx_query
-from ...query.lookups import Lookup, parse_django, split_top_level
+from ...query import alyx_params
+from ...query.lookups import parse_django, split_top_level
 from ..accounts import Account
 from ..app import Credentials, ServedTrove, served
 from ..problems import Problem, private_places, problems, public_text
@@ -53,7 +58,10 @@ __all__ = [
     "MAX_PAGE",
     "PAGE_SIZE",
     "AlyxError",
+    "as_alyx_answers",
+    "base_url",
     "install",
+    "listed",
     "reader",
     "router",
     "token_account",
@@ -146,7 +154,7 @@ Reader = Annotated[Account | None, Depends(reader)]
 Writer = Annotated[Account, Depends(_writer)]
 
 # What the Alyx routes answer on errors (Alyx's statuses): for lists and for one record.
-_LIST_ERRORS = problems(400, 401, 403, 422, 503)
+_LIST_ERRORS = problems(400, 401, 403, 503)
 _RECORD_ERRORS = problems(401, 403, 404, 503)
 
 
@@ -179,7 +187,8 @@ _FILE_RECORD_BODY = _described_body(
 )
 
 
-def _base(request: Request) -> str:
+def base_url(request: Request) -> str:
+    """Return the base URL the client used (records' URLs are built on it)."""
     return str(request.base_url).rstrip("/")
 
 
@@ -187,8 +196,12 @@ def _base(request: Request) -> str:
 
 
 @router.post("/auth-token", responses=problems(400, 503), openapi_extra=_LOGIN_BODY)
+@router.post("/api/auth-token", responses=problems(400, 503), openapi_extra=_LOGIN_BODY)
 async def auth_token(request: Request) -> dict[str, str]:
-    """Exchange a form (or JSON) username and password for ``{"token": ...}``."""
+    """Exchange a form (or JSON) username and password for ``{"token": ...}``.
+
+    At ``/auth-token`` (ONE's) and ``/api/auth-token`` (alyx-connector 2.1.47's).
+    """
     import json
 
     import anyio.to_thread
@@ -233,7 +246,7 @@ def api_schema() -> dict[str, Any]:
 @router.get("/docs", include_in_schema=False)
 def docs(request: Request) -> dict[str, Any]:
     """Describe the Alyx routes in coreapi (alyx-connector reads it)."""
-    return coreapi_document(_base(request))
+    return coreapi_document(base_url(request))
 
 
 # -- pages ---------------------------------------------------------------------------------
@@ -271,61 +284,37 @@ def _many(text: str | None) -> list[str] | None:
     return [part.strip() for part in split_top_level(text) if part.strip()]
 
 
-def _lookups(request: Request, *json_fields: str) -> list[Lookup]:
-    """Read the ``django`` lookups, and ``json=``/``extended_qc=`` ones (``;`` between)."""
-    lookups = parse_django(request.query_params.get("django", ""))
-    for name in json_fields:
-        text = request.query_params.get(name)
-        for clause in (text or "").split(";"):
-            for lookup in parse_django(clause):
-                lookups.append(
-                    Lookup((name, *lookup.path), lookup.op, lookup.value, lookup.exclude)
-                )
-    return lookups
-
-
 # -- sessions ------------------------------------------------------------------------------
+
+
+@contextmanager
+def as_alyx_answers() -> Iterator[None]:
+    """Answer a bad filter or value with 400 naming it, as Alyx does (not the API's 422)."""
+    try:
+        yield
+    except ValidationError as error:
+        raise AlyxError(400, error.message) from None
 
 
 def _session_filters(request: Request) -> tuple[dict[str, Any], list[Any]]:
     """Read ``/sessions`` query parameters into ``search`` filters and session conditions."""
-    query = request.query_params
-    state = served(request)
-    filters: dict[str, Any] = {}
-    for name in ("subject", "lab", "projects", "task_protocol", "location", "users", "datasets"):
-        values = _many(query.get(name))
-        if values is not None:
-            filters[name] = values
-    if (numbers := _many(query.get("number"))) is not None:
-        try:
-            filters["number"] = [int(n) for n in numbers]
-        except ValueError:
-            raise AlyxError(400, f"number={query.get('number')!r} must be whole numbers") from None
-    if date_range := query.get("date_range"):
-        start, comma, end = date_range.partition(",")
-        filters["date_range"] = (
-            [start.strip() or None, end.strip() or None] if comma else start.strip()
-        )
-    if qc := query.get("dataset_qc_lte"):
-        filters["dataset_qc_lte"] = int(qc) if qc.isdigit() else qc
-    where = alyx_query.session_conditions(
-        _lookups(request, "json", "extended_qc"),
-        state.trove.catalog.dialect,
-        eid=query.get("id") or None,
-        dataset_types=_many(query.get("dataset_types")) or (),
-    )
-    return filters, where
+    from .regions import region_ids
+
+    lookups, extra = alyx_params.session_parameters(request.query_params, regions=region_ids)
+    where = alyx_query.session_conditions(lookups, served(request).trove.catalog.dialect)
+    return extra["search"], [*where, *extra["where"]]
 
 
 @router.get("/sessions", responses=_LIST_ERRORS)
 def list_sessions(request: Request, account: Reader) -> dict[str, Any]:
-    """Search sessions, newest first, a page at a time (the trove's search semantics)."""
+    """Search sessions, newest first, a page at a time (Alyx's filters)."""
     limit, offset = _limits(request)
-    filters, where = _session_filters(request)
-    total, rows = served(request).trove.search_page(
-        limit=limit, offset=offset, where=where, **filters
-    )
-    base = _base(request)
+    with as_alyx_answers():
+        filters, where = _session_filters(request)
+        total, rows = served(request).trove.search_page(
+            limit=limit, offset=offset, where=where, **filters
+        )
+    base = base_url(request)
     return _page(request, total, [session_record(base, r) for r in rows], limit, offset)
 
 
@@ -351,7 +340,7 @@ def read_session(request: Request, eid: str, account: Reader) -> dict[str, Any]:
     total, rows = trove.search_page(limit=1, where=where)
     if not total:
         raise AlyxError(404, f"No session {eid}; find sessions with GET /sessions")
-    base = _base(request)
+    base = base_url(request)
     folder = trove.eid2path(key)
     _, datasets = alyx_query.dataset_page(
         trove.catalog, alyx_query.dataset_conditions([], [{"eid": key}], trove.catalog.dialect)
@@ -378,14 +367,29 @@ def _uuid(text: str, what: str) -> str:
 # -- datasets and files --------------------------------------------------------------------
 
 
+_FILE_PARAMETERS = ("dataset", "exists", "session", "name", "collection", "revision", "django")
+
+
 def _dataset_where(request: Request, *, files: bool = False) -> list[Any]:
     """Read ``/datasets`` (or ``/files``) query parameters into dataset conditions."""
     query = request.query_params
+    dialect = served(request).trove.catalog.dialect
+    if not files:
+        lookups, where = alyx_params.dataset_parameters(query)
+        return [
+            *alyx_query.dataset_conditions(lookups, [], dialect, repository=REPOSITORY),
+            *where,
+        ]
     equalities: list[dict[str, Any]] = []
+    for name in query:
+        if name not in (*_FILE_PARAMETERS, *alyx_params.PAGE_PARAMETERS):
+            raise ValidationError(
+                f"/files has no filter {name!r}; its filters are {', '.join(_FILE_PARAMETERS)}",
+                filter=name,
+            )
     for name, field in (
         ("session", "eid"),
         ("name", "name"),
-        ("dataset_type", "dataset_type"),
         ("collection", "collection"),
         ("revision", "revision"),
         ("dataset", "id"),
@@ -394,24 +398,23 @@ def _dataset_where(request: Request, *, files: bool = False) -> list[Any]:
             equalities.append({field: value})
     if (exists := query.get("exists")) is not None:
         equalities.append({"exists": exists.strip().lower() in ("true", "1")})
-    if (qc := query.get("qc")) is not None:
-        equalities.append({"qc": int(qc) if qc.isdigit() else qc})
     return alyx_query.dataset_conditions(
-        _lookups(request, "json"),
+        parse_django(query.get("django", "")),
         equalities,
-        served(request).trove.catalog.dialect,
+        dialect,
         repository=REPOSITORY,
-        endpoint="/files" if files else "/datasets",
+        endpoint="/files",
     )
 
 
 def _dataset_page(request: Request, files: bool) -> dict[str, Any]:
     limit, offset = _limits(request)
     trove = served(request).trove
-    total, rows = alyx_query.dataset_page(
-        trove.catalog, _dataset_where(request, files=files), limit=limit, offset=offset
-    )
-    base = _base(request)
+    with as_alyx_answers():
+        total, rows = alyx_query.dataset_page(
+            trove.catalog, _dataset_where(request, files=files), limit=limit, offset=offset
+        )
+    base = base_url(request)
     results = [file_record(base, r) for r in rows] if files else dataset_records(base, rows)
     return _page(request, total, results, limit, offset)
 
@@ -433,7 +436,7 @@ def _one_dataset(request: Request, dataset_id: str) -> dict[str, Any]:
 @router.get("/datasets/{dataset_id}", responses=_RECORD_ERRORS)
 def read_dataset(request: Request, dataset_id: str, account: Reader) -> dict[str, Any]:
     """Return one dataset."""
-    return dataset_records(_base(request), [_one_dataset(request, dataset_id)])[0]
+    return dataset_records(base_url(request), [_one_dataset(request, dataset_id)])[0]
 
 
 @router.get("/files", responses=_LIST_ERRORS)
@@ -445,7 +448,7 @@ def list_files(request: Request, account: Reader) -> dict[str, Any]:
 @router.get("/files/{file_id}", responses=_RECORD_ERRORS)
 def read_file(request: Request, file_id: str, account: Reader) -> dict[str, Any]:
     """Return one file record."""
-    return file_record(_base(request), _one_dataset(request, file_id))
+    return file_record(base_url(request), _one_dataset(request, file_id))
 
 
 @router.patch(
@@ -478,7 +481,7 @@ async def update_file(request: Request, file_id: str, account: Writer) -> dict[s
         with trove.catalog.write() as conn:
             if not merge_json(conn, "datasets", key, body["json"]):  # 404 rolls back
                 raise AlyxError(404, f"No file record {file_id}; list them with GET /files")
-        return file_record(_base(request), _one_dataset(request, key))
+        return file_record(base_url(request), _one_dataset(request, key))
 
     return await anyio.to_thread.run_sync(write)
 
@@ -512,7 +515,8 @@ def _revision(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _listed(request: Request, rows: list[dict[str, Any]]) -> dict[str, Any]:
+def listed(request: Request, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Return one page of records read whole (the small tables), as Alyx pages lists."""
     limit, offset = _limits(request)
     return _page(request, len(rows), rows[offset : offset + limit], limit, offset)
 
@@ -521,7 +525,7 @@ def _listed(request: Request, rows: list[dict[str, Any]]) -> dict[str, Any]:
 def list_dataset_types(request: Request, account: Reader) -> dict[str, Any]:
     """List dataset types."""
     rows = _names_table(request, "dataset_types", _dataset_type, request.query_params.get("name"))
-    return _listed(request, rows)
+    return listed(request, rows)
 
 
 @router.get("/dataset-types/{name}", responses=_RECORD_ERRORS)
@@ -537,7 +541,7 @@ def read_dataset_type(request: Request, name: str, account: Reader) -> dict[str,
 def list_revisions(request: Request, account: Reader) -> dict[str, Any]:
     """List revisions."""
     rows = _names_table(request, "revisions", _revision, request.query_params.get("name"))
-    return _listed(request, rows)
+    return listed(request, rows)
 
 
 @router.get("/revisions/{name}", responses=_RECORD_ERRORS)
@@ -550,7 +554,7 @@ def read_revision(request: Request, name: str, account: Reader) -> dict[str, Any
 
 
 def _repository(request: Request) -> dict[str, Any]:
-    base = _base(request)
+    base = base_url(request)
     return {
         "name": REPOSITORY,
         "timezone": "UTC",
@@ -566,7 +570,7 @@ def _repository(request: Request) -> dict[str, Any]:
 @router.get("/data-repository", responses=_LIST_ERRORS)
 def list_repositories(request: Request, account: Reader) -> dict[str, Any]:
     """List the data repositories: a trove has one, its own files."""
-    return _listed(request, [_repository(request)])
+    return listed(request, [_repository(request)])
 
 
 @router.get("/data-repository/{name}", responses=_RECORD_ERRORS)
@@ -590,7 +594,7 @@ def list_data_formats(request: Request, account: Reader) -> dict[str, Any]:
     rows = _data_formats(request)
     if (name := request.query_params.get("name")) is not None:
         rows = [r for r in rows if r["name"] == name]
-    return _listed(request, rows)
+    return listed(request, rows)
 
 
 @router.get("/data-formats/{name}", responses=_RECORD_ERRORS)
@@ -619,15 +623,18 @@ def _insertion_filters(request: Request) -> dict[str, Any]:
         filters["number"] = int(number) if number.isdigit() else number
     if (date := query.get("date")) is not None:
         filters["date_range"] = date
-    filters.update(alyx_query.insertion_conditions(_lookups(request)))
+    filters.update(
+        alyx_query.insertion_conditions(parse_django(request.query_params.get("django", "")))
+    )
     return filters
 
 
 @router.get("/insertions", responses=_LIST_ERRORS)
 def list_insertions(request: Request, account: Reader) -> dict[str, Any]:
     """List probe insertions (newest session first, then by probe name)."""
-    records = _insertions(served(request), **_insertion_filters(request))
-    return _listed(request, records)
+    with as_alyx_answers():
+        records = _insertions(served(request), **_insertion_filters(request))
+    return listed(request, records)
 
 
 @router.get("/insertions/{pid}", responses=_RECORD_ERRORS)

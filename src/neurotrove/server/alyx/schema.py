@@ -1,5 +1,8 @@
 """The description of the Alyx-compatible routes that Alyx clients read before any query.
 
+Operation ids are Alyx's (drf-spectacular's): ``sessions_list``, ``sessions_retrieve``,
+``files_partial_update``; alyx-connector 2.1.47 names its actions after them.
+
 ONE 3.x reads ``GET /api/schema`` (OpenAPI 3) and refuses endpoints that are not a first
 path segment in it, warning about query parameters it does not list. alyx-connector 2.x
 reads ``GET /docs`` in Django REST framework's coreapi form only. Both are built here from
@@ -14,12 +17,20 @@ Examples
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from ...__about__ import __version__
 
-__all__ = ["ENDPOINTS", "Endpoint", "coreapi_document", "openapi_document"]
+__all__ = [
+    "ENDPOINTS",
+    "Endpoint",
+    "coreapi_document",
+    "openapi_document",
+    "operation_prefix",
+    "path_parameter",
+]
 
 
 @dataclass(frozen=True)
@@ -53,22 +64,38 @@ _DJANGO = {
     "django": "Django lookups: lookup,value[,lookup,value...]; ~lookup excludes.",
 }
 
+_EXACT = "exact, case-sensitive"
 ENDPOINTS: dict[str, Endpoint] = {
     "sessions": Endpoint(
-        "Sessions, newest first, with the trove's search filters.",
+        "Sessions, newest first, with Alyx's filters.",
         {
             "id": "The session's eid.",
-            "subject": "Subject nickname (regular expression; a,b means any of).",
-            "lab": "Lab name (regular expression; a,b means any of).",
+            "subject": "Subject nickname (exact, case-insensitive).",
+            "nickname": "Subject nickname (exact, case-insensitive).",
+            "lab": "Lab name (exact, case-insensitive).",
             "number": "Session number.",
-            "projects": "Project name (regular expression; a,b means any of).",
-            "task_protocol": "Task protocol (regular expression).",
-            "location": "Recording location (regular expression).",
-            "users": "User name (regular expression; a,b means any of).",
+            "projects": "Project name (contains, case-insensitive).",
+            "project": "Project name (contains, case-insensitive).",
+            "task_protocol": "Task protocol (contains, case-insensitive).",
+            "location": "Recording location (contains, case-insensitive).",
+            "users": "User names, a,b: sessions with every one of them.",
             "date_range": "DAY, or START,END inclusive (ISO dates; either end may be empty).",
-            "datasets": "File names the session must all hold (a,b).",
-            "dataset_types": "Dataset types the session must all hold (a,b).",
-            "dataset_qc_lte": "Only datasets at or below this QC count.",
+            "datasets": "File names, a,b: sessions holding every one, present.",
+            "dataset_types": "Dataset types, a,b: sessions holding every one.",
+            "dataset_qc_lte": "With datasets: only those at or below this QC; alone: "
+            "sessions holding any dataset at or below it.",
+            "qc": "The session's QC (NOT_SET, PASS, WARNING, FAIL, CRITICAL).",
+            "tag": "Sessions holding a dataset whose tag contains this (case-insensitive).",
+            "type": "Session type (every catalogued session is an Experiment).",
+            "atlas_acronym": "Sessions with a channel in this brain region (Allen acronym, "
+            "case-insensitive) or one inside it.",
+            "atlas_name": "Sessions with a channel in a brain region whose name contains "
+            "this (case-insensitive), or one inside it.",
+            "atlas_id": "Sessions with a channel in this brain region (Allen id) or one "
+            "inside it.",
+            "start_time": "Start time (exact).",
+            "end_time": "End time (exact).",
+            "narrative": "Narrative (exact).",
             "json": "json lookups: key,value[;key,value]",
             "extended_qc": "extended_qc lookups: key,value[;key,value]",
             **_DJANGO,
@@ -80,13 +107,28 @@ ENDPOINTS: dict[str, Endpoint] = {
     "datasets": Endpoint(
         "Datasets, with their file record and download URL.",
         {
+            "id": "The dataset's id.",
             "session": "The session's eid.",
-            "name": "The file name.",
+            "subject": f"The session's subject nickname ({_EXACT}).",
+            "lab": f"The session's lab ({_EXACT}).",
+            "date": "The session's date (YYYY-MM-DD).",
+            "experiment_number": "The session's number.",
+            "name": f"The file name ({_EXACT}).",
             "dataset_type": "The dataset type.",
             "collection": "The collection ('' for the session folder).",
             "revision": "The revision name.",
+            "tag": f"A tag of the dataset ({_EXACT}).",
             "exists": "True: only datasets whose file is present.",
-            "qc": "The QC outcome.",
+            "qc": "The QC outcome (NOT_SET, PASS, WARNING, FAIL, CRITICAL).",
+            "hash": "The file's md5.",
+            "file_size": "The file's size in bytes.",
+            "default_dataset": "True: only default revisions.",
+            "created_by": "Who registered it.",
+            "created_date": "Registered on this day (YYYY-MM-DD).",
+            "created_date_gte": "Registered on or after this day.",
+            "created_date_lte": "Registered on or before this day.",
+            "probe_insertion": "A probe insertion's id: its session's datasets whose "
+            "collection holds the probe's name.",
             **_DJANGO,
             **_PAGE,
         },
@@ -97,10 +139,13 @@ ENDPOINTS: dict[str, Endpoint] = {
         "Dataset types.",
         {"name": "The type's name.", **_PAGE},
         "/dataset-types",
-        "/dataset-types/{id}",
+        "/dataset-types/{name}",
     ),
     "revisions": Endpoint(
-        "Revisions.", {"name": "The revision's name.", **_PAGE}, "/revisions", "/revisions/{id}"
+        "Revisions.",
+        {"name": "The revision's name.", **_PAGE},
+        "/revisions",
+        "/revisions/{name}",
     ),
     "insertions": Endpoint(
         "Probe insertions.",
@@ -124,6 +169,10 @@ ENDPOINTS: dict[str, Endpoint] = {
         "File records (one per dataset; the id is the dataset's).",
         {
             "dataset": "The dataset's id.",
+            "session": "The session's eid.",
+            "name": "The file name.",
+            "collection": "The collection.",
+            "revision": "The revision name.",
             "exists": "True: only present files.",
             **_DJANGO,
             **_PAGE,
@@ -136,16 +185,58 @@ ENDPOINTS: dict[str, Endpoint] = {
         "File formats: the extensions of the catalogued files.",
         {"name": "The format's name.", **_PAGE},
         "/data-formats",
-        "/data-formats/{id}",
+        "/data-formats/{name}",
     ),
     "data-repository": Endpoint(
-        "Where files are served from.", {**_PAGE}, "/data-repository", "/data-repository/{id}"
+        "Where files are served from.", {**_PAGE}, "/data-repository", "/data-repository/{name}"
+    ),
+    "subjects": Endpoint(
+        "Subjects, by nickname.",
+        {
+            "id": "The subject's id.",
+            "nickname": f"Nickname ({_EXACT}).",
+            "lab": f"Lab name ({_EXACT}).",
+            "sex": "M, F or U.",
+            "species": "Species.",
+            "strain": "Strain.",
+            "genotype": "Genotype.",
+            "birth_date": "Birth date (YYYY-MM-DD).",
+            "alive": "True: every catalogued subject (no death dates are recorded).",
+            **_DJANGO,
+            **_PAGE,
+        },
+        "/subjects",
+        "/subjects/{nickname}",
+    ),
+    "labs": Endpoint(
+        "Labs.", {"name": f"Name ({_EXACT}).", **_DJANGO, **_PAGE}, "/labs", "/labs/{name}"
+    ),
+    "users": Endpoint(
+        "Users.",
+        {
+            "username": f"User name ({_EXACT}).",
+            "email": "E-mail address.",
+            "lab": "Lab name.",
+            **_DJANGO,
+            **_PAGE,
+        },
+        "/users",
+        "/users/{username}",
+    ),
+    "projects": Endpoint(
+        "Projects.",
+        {"name": f"Name ({_EXACT}).", **_DJANGO, **_PAGE},
+        "/projects",
+        "/projects/{name}",
+    ),
+    "tags": Endpoint(
+        "Dataset tags.", {"name": f"Name ({_EXACT}).", **_DJANGO, **_PAGE}, "/tags", "/tags/{name}"
     ),
     "cache": Endpoint(
         "ONE cache tables: /cache/info describes them, /cache.zip holds them.",
         {},
         "/cache/info",
-        "/cache/info/{id}",
+        "/cache/info/{tag}",
     ),
     "me": Endpoint("The user a token belongs to.", {}, "/me"),
 }
@@ -160,6 +251,27 @@ def _parameter(name: str, description: str, where: str = "query") -> dict[str, A
         "description": description,
         "schema": {"type": "integer" if name in ("limit", "offset") else "string"},
     }
+
+
+_NOT_PAGED = {"/cache/info", "/me"}
+
+
+def operation_prefix(path: str) -> str:
+    """Return the start of an operation id, as Alyx's (drf-spectacular) are named.
+
+    Examples
+    --------
+    >>> operation_prefix("/dataset-types/{name}"), operation_prefix("/cache/info")
+    ('dataset_types', 'cache_info')
+    """
+    words = [part for part in path.strip("/").split("/") if not part.startswith("{")]
+    return re.sub(r"\W", "_", "_".join(words))
+
+
+def path_parameter(path: str) -> str:
+    """Return the name of a path's parameter (``/subjects/{nickname}``: ``nickname``)."""
+    found = re.search(r"{(\w+)}", path)
+    return found.group(1) if found else "id"
 
 
 def openapi_document() -> dict[str, Any]:
@@ -178,23 +290,34 @@ def openapi_document() -> dict[str, Any]:
             }
         }
     }
-    for name, endpoint in ENDPOINTS.items():
-        key = name.replace("-", "_")
+    for endpoint in ENDPOINTS.values():
         if endpoint.list_path:
+            key = operation_prefix(endpoint.list_path)
+            paged = endpoint.list_path not in _NOT_PAGED
             paths[endpoint.list_path] = {
                 "get": {
-                    "operationId": f"{key}_list",
+                    "operationId": f"{key}_list" if paged else f"{key}_retrieve",
                     "description": endpoint.description,
                     "parameters": [_parameter(k, v) for k, v in endpoint.filters.items()],
-                    "responses": {"200": {"description": "A page {count,next,previous,results}"}},
+                    "responses": {
+                        "200": {
+                            "description": "A page {count,next,previous,results}"
+                            if paged
+                            else "The record."
+                        }
+                    },
                 }
             }
         if endpoint.read_path:
+            key = operation_prefix(endpoint.read_path)
+            # drf-spectacular numbers a second retrieve of one prefix (/cache/info/{tag}).
+            suffix = "_retrieve_2" if endpoint.list_path in _NOT_PAGED else "_retrieve"
+            path_key = path_parameter(endpoint.read_path)
             item: dict[str, Any] = {
                 "get": {
-                    "operationId": f"{key}_read",
+                    "operationId": f"{key}{suffix}",
                     "description": f"One of: {endpoint.description}",
-                    "parameters": [_parameter("id", "Its id or name.", "path")],
+                    "parameters": [_parameter(path_key, "Its id or name.", "path")],
                     "responses": {"200": {"description": "The record."}},
                 }
             }
@@ -202,7 +325,7 @@ def openapi_document() -> dict[str, Any]:
                 item["patch"] = {
                     "operationId": f"{key}_partial_update",
                     "description": "Update the record's json.",
-                    "parameters": [_parameter("id", "Its id.", "path")],
+                    "parameters": [_parameter(path_key, "Its id.", "path")],
                     "requestBody": {
                         "content": {
                             "application/json": {
@@ -276,7 +399,7 @@ def coreapi_document(base_url: str) -> dict[str, Any]:
                 "_type": "link",
                 "url": endpoint.read_path,
                 "action": "get",
-                "fields": [_field("id", "Its id or name.", "path")],
+                "fields": [_field(path_parameter(endpoint.read_path), "Its id or name.", "path")],
             }
             if endpoint.patch:
                 actions["partial_update"] = {
@@ -285,7 +408,7 @@ def coreapi_document(base_url: str) -> dict[str, Any]:
                     "action": "patch",
                     "encoding": "application/json",
                     "fields": [
-                        _field("id", "Its id.", "path"),
+                        _field(path_parameter(endpoint.read_path), "Its id.", "path"),
                         _field("json", "New json.", "form"),
                     ],
                 }
