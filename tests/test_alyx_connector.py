@@ -5,9 +5,10 @@ top-level package named ``one``, which would shadow ONE-api), built once per pin
 and kept (``tests/foreign_venv.py``):
 
 - 2.1.15 (a fork of ONE under the name ``one``): its script logs in, reads ``/docs``
-  (coreapi: it has no OpenAPI reader) and searches with ``details=True`` (every session's detail record); another connects in its
-  default mode, which asks ``/cache/info`` first (it then leaves the tables alone, warning
-  that they need ONE 2.7.0, newer than its bundled 2.1.15).
+  (coreapi: it has no OpenAPI reader) and searches with ``details=True`` (every session's
+  detail record); another connects in its default mode, which asks ``/cache/info`` first
+  (it then leaves the tables alone, warning that they need ONE 2.7.0, newer than its
+  bundled 2.1.15).
 - 2.1.47 (``alyx_connector.Connector``) needs Python 3.12 (found under ``pyenv root``,
   on ``PATH``, or in ``NEUROTROVE_TEST_PYTHON312``). Its script answers
   ``Connector.setup()``'s prompts on stdin (address, user, two defaults, the password; it
