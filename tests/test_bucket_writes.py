@@ -7,6 +7,8 @@ read and written through the S3 protocol exactly as against a real endpoint.
 from __future__ import annotations
 
 import hashlib
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -206,3 +208,35 @@ def test_uploads_through_a_server_go_to_its_bucket(
         assert datasets(trove)["alf/spikes.times.npy"]["hash"] == md5(
             SPIKES["alf/spikes.times.npy"]
         )
+
+
+KILLED_WRITER = """
+import os, sys
+from pathlib import Path
+import neurotrove as nt
+from neurotrove.remote import bucket_writes
+
+def killed(*args, **kwargs):
+    os._exit(9)  # killed after its objects were put, before its commit
+
+bucket_writes.insert_records = killed
+trove = nt.connect(sys.argv[1], db=sys.argv[2] or None)
+trove.register_files(sys.argv[3], [Path(sys.argv[4])], collection="alf")
+"""
+
+
+def test_a_writer_killed_before_its_commit_leaves_no_object(
+    s3: S3Server, bucket: str, db: str | None, tmp_path: Path
+) -> None:
+    source = tmp_path / "spikes.times.npy"
+    source.write_bytes(SPIKES["alf/spikes.times.npy"])
+    root = tmp_path / "lab"
+    with nt.connect(root, db=db, create=True, files=f"s3://{bucket}") as trove:
+        eid = trove.register_session("KS005", "2024-01-01", 1, lab="lab")
+    command = [sys.executable, "-c", KILLED_WRITER, str(root), db or "", eid, str(source)]
+    assert subprocess.run(command, check=False, timeout=120).returncode == 9
+    assert keys(s3, bucket) == {f"{SESSION}/alf/spikes.times.npy"}  # whole, but unrecorded
+    with nt.connect(root, db=db) as trove:  # opening the trove settles the killed write
+        assert keys(s3, bucket) == set()
+        assert datasets(trove) == {}
+        assert not list((root / ".trove" / "staging").glob("*.bucket"))

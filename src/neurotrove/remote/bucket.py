@@ -184,11 +184,14 @@ class Bucket:
                 digest.update(chunk)
         return digest.hexdigest()
 
-    def put(self, rel: str, source: Path, md5: str) -> str:
+    def put(
+        self, rel: str, source: Path, md5: str, *, on_upload: Callable[[str], None] | None = None
+    ) -> str:
         """Put ``source`` at ``rel``, checked against ``md5`` by the server; return the ETag.
 
         Never replaces an object. A file of :data:`MULTIPART_FROM` bytes or more goes in
-        parts, each checked, completed only once all are in and aborted on any failure.
+        parts, each checked, completed only once all are in and aborted on any failure;
+        ``on_upload`` is given the multipart upload's id first (to journal it).
 
         Raises
         ------
@@ -216,6 +219,8 @@ class Bucket:
                 Bucket=self.bucket, Key=key, Metadata=metadata
             )["UploadId"]
             try:
+                if on_upload is not None:
+                    on_upload(upload)
                 parts = self._put_parts(key, upload, source, md5)
                 answer = self.client.complete_multipart_upload(
                     Bucket=self.bucket,
@@ -258,6 +263,13 @@ class Bucket:
                 "the file changed while it was being sent; nothing was written",
             )
         return parts
+
+    def abort(self, rel: str, upload: str) -> None:
+        """Abort the multipart upload ``upload`` of ``rel`` (nothing if it is over)."""
+        with contextlib.suppress(e.NotFoundError, e.RemoteError), self.translated(rel):
+            self.client.abort_multipart_upload(
+                Bucket=self.bucket, Key=self.key(rel), UploadId=upload
+            )
 
     def delete(self, rel: str) -> None:
         """Delete the object ``rel`` (nothing if there is none)."""

@@ -314,6 +314,11 @@ class CatalogueWrites:
         placed, removed = recover_writes(
             self.staging, lambda keys: recorded_hashes(self.catalog, keys)
         )
+        if self.store is not None and any(self.staging.glob("*.bucket")):
+            from ..remote.bucket_writes import recover_bucket_writes
+
+            assert self.bucket is not None  # noqa: S101 - a store opens its bucket
+            recover_bucket_writes(self, self.bucket)
         if placed or removed:
             log.warning(
                 "%s: settled writes that were killed part-way: %d committed files put in "
