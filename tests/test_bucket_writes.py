@@ -13,8 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
 import neurotrove as nt
+from neurotrove.cli import app
 from neurotrove.config import Settings
 from neurotrove.errors import CatalogError, ConflictError
 from neurotrove.remote import bucket as bucket_module
@@ -93,12 +95,15 @@ def test_register_lists_the_bucket_incrementally(
         assert datasets(trove)["alf/spikes.times.npy"]["hash"] == md5(changed)
 
         client(s3).delete_object(Bucket=bucket, Key=f"raw/{SESSION}/alf/spikes.clusters.npy")
-        report = trove.register()
+        assert trove.register(f"{SESSION}/raw_ephys_data").datasets_missing == 0  # out of scope
+        report = trove.register(f"{SESSION}/alf")
         assert report.datasets_missing == 1
         assert not datasets(trove)["alf/spikes.clusters.npy"]["exists"]
         # Every object of the session gone: the session is not listed at all, still missing.
         client(s3).delete_object(Bucket=bucket, Key=f"raw/{SESSION}/alf/spikes.times.npy")
-        assert trove.register().datasets_missing == 1
+        result = CliRunner().invoke(app, ["--root", str(trove.root), "register"])
+        assert result.exit_code == 0, result.output
+        assert "1 missing" in result.output
         assert not any(row["exists"] for row in datasets(trove).values())
 
 
