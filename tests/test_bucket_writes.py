@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 import neurotrove as nt
 from neurotrove.cli import app
 from neurotrove.config import Settings
-from neurotrove.errors import CatalogError, ConflictError
+from neurotrove.errors import CatalogError, ConflictError, HashMismatchError
 from neurotrove.remote import bucket as bucket_module
 from neurotrove.remote import bucket_writes
 from tests.object_servers import ACCESS_KEY, REGION, SECRET_KEY, S3Server, put_objects
@@ -245,3 +245,26 @@ def test_a_writer_killed_before_its_commit_leaves_no_object(
         assert keys(s3, bucket) == set()
         assert datasets(trove) == {}
         assert not list((root / ".trove" / "staging").glob("*.bucket"))
+
+
+def test_a_put_is_checked_by_the_bucket_and_never_replaces(
+    s3: S3Server, bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = bucket_module.Bucket(f"s3://{bucket}/raw")
+    source = tmp_path / "spikes.times.npy"
+    source.write_bytes(SPIKES["alf/spikes.times.npy"])
+    with pytest.raises(HashMismatchError):
+        store.put("a/spikes.times.npy", source, md5(b"other bytes"))
+    monkeypatch.setattr(bucket_module, "MULTIPART_FROM", 5 << 20)
+    big = tmp_path / "ephys.raw.bin"
+    big.write_bytes(bytes(range(256)) * (24 * 1024))
+    with pytest.raises(HashMismatchError):
+        store.put("a/ephys.raw.bin", big, md5(b"other bytes"))
+    assert keys(s3, bucket) == set()
+    assert not client(s3).list_multipart_uploads(Bucket=bucket).get("Uploads")  # aborted
+    store.put("a/spikes.times.npy", source, md5(source.read_bytes()))
+    with pytest.raises(ConflictError, match="another writer"):
+        store.put("a/spikes.times.npy", big, md5(big.read_bytes()))
+    body = client(s3).get_object(Bucket=bucket, Key="raw/a/spikes.times.npy")["Body"].read()
+    assert body == SPIKES["alf/spikes.times.npy"]
+    store.close()

@@ -4,10 +4,12 @@
 botocore (the AWS settings are those of :mod:`.s3`). Every put is verified by the server:
 ``Content-MD5`` on a single ``PUT``, and on each part of a multipart upload, which is
 completed only once every part is in (and aborted on any failure), so an object appears
-under its key whole or not at all. Its md5 is kept in the object's metadata
-(``x-amz-meta-md5``), because an ETag is not an md5 for a multipart upload. A put never
-replaces an object (``If-None-Match: *``): a key written meanwhile by another writer is a
-:class:`~neurotrove.errors.ConflictError`.
+under its key whole or not at all. The bytes sent are the bytes hashed: a file whose md5 is
+not the one expected (changed since it was hashed) is refused before the object completes.
+Its md5 is kept in the object's metadata (``x-amz-meta-md5``), because an ETag is not an md5
+for a multipart upload. A put never replaces an object (``If-None-Match: *``): a key written
+meanwhile by another writer is a :class:`~neurotrove.errors.ConflictError`. (moto, which the
+tests run against, ignores ``Content-MD5``; S3 and MinIO refuse a mismatch with BadDigest.)
 
 :class:`BucketListing` is how ``trove register`` finds files in a bucket
 (:class:`~neurotrove.files.scan.Listing`): a listing instead of a walk, an object's
@@ -205,15 +207,17 @@ class Bucket:
         metadata = {"md5": md5}
         with self.translated(rel):
             if size < MULTIPART_FROM:
-                with source.open("rb") as body:
-                    answer = self.client.put_object(
-                        Bucket=self.bucket,
-                        Key=key,
-                        Body=body,
-                        ContentMD5=_b64(bytes.fromhex(md5)),
-                        Metadata=metadata,
-                        IfNoneMatch="*",
-                    )
+                body = source.read_bytes()  # the bytes sent are the bytes checked
+                digest = hashlib.md5(body, usedforsecurity=False)
+                _check_md5(source, md5, digest.hexdigest())
+                answer = self.client.put_object(
+                    Bucket=self.bucket,
+                    Key=key,
+                    Body=body,
+                    ContentMD5=_b64(digest.digest()),
+                    Metadata=metadata,
+                    IfNoneMatch="*",
+                )
                 return str(answer["ETag"])
             upload = self.client.create_multipart_upload(
                 Bucket=self.bucket, Key=key, Metadata=metadata
@@ -255,13 +259,7 @@ class Bucket:
                 )
                 parts.append({"PartNumber": number, "ETag": answer["ETag"]})
                 number += 1
-        if whole.hexdigest() != md5:
-            raise e.HashMismatchError(
-                str(source),
-                f"md5:{md5}",
-                f"md5:{whole.hexdigest()}",
-                "the file changed while it was being sent; nothing was written",
-            )
+        _check_md5(source, md5, whole.hexdigest())
         return parts
 
     def abort(self, rel: str, upload: str) -> None:
@@ -279,6 +277,17 @@ class Bucket:
     def close(self) -> None:
         """Close the client's connections."""
         self.client.close()
+
+
+def _check_md5(source: Path, expected: str, sent: str) -> None:
+    """Refuse a put whose bytes are not those the caller hashed (before it completes)."""
+    if sent != expected:
+        raise e.HashMismatchError(
+            str(source),
+            f"md5:{expected}",
+            f"md5:{sent}",
+            "the file is not the one hashed (it changed meanwhile?); nothing was written",
+        )
 
 
 def _b64(digest: bytes) -> str:
