@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 import neurotrove as nt
 from neurotrove.cli import app
 from neurotrove.config import Settings
-from neurotrove.errors import CatalogError, ConflictError, HashMismatchError
+from neurotrove.errors import CatalogError, ConflictError, HashMismatchError, ValidationError
 from neurotrove.remote import bucket as bucket_module
 from neurotrove.remote import bucket_writes
 from tests.object_servers import ACCESS_KEY, REGION, SECRET_KEY, S3Server, put_objects
@@ -268,3 +268,15 @@ def test_a_put_is_checked_by_the_bucket_and_never_replaces(
     body = client(s3).get_object(Bucket=bucket, Key="raw/a/spikes.times.npy")["Body"].read()
     assert body == SPIKES["alf/spikes.times.npy"]
     store.close()
+
+
+def test_a_trove_on_a_read_only_data_server_registers_nothing(tmp_path: Path) -> None:
+    (tmp_path / "spikes.times.npy").write_bytes(SPIKES["alf/spikes.times.npy"])
+    root = tmp_path / "lab"
+    with nt.connect(root, create=True, files="https://data.example.org/public") as trove:
+        eid = trove.register_session("KS005", "2024-01-01", 1, lab="lab")
+        with pytest.raises(ValidationError, match="read-only HTTP data server"):
+            trove.register_files(eid, [tmp_path / "spikes.times.npy"], collection="alf")
+        with pytest.raises(ValidationError, match="read-only HTTP data server"):
+            trove.register()
+        assert datasets(trove) == {}

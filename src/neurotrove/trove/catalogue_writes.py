@@ -70,8 +70,10 @@ class CatalogueWrites:
     settings : Settings
         Hash workers and progress for :meth:`register`.
     store : str, optional
-        The trove's own store when it is a bucket (``s3://bucket/prefix``): files are put
-        there and registered from there (:mod:`neurotrove.remote.bucket_writes`).
+        The trove's own store when its files are not in the data root. A bucket
+        (``s3://bucket/prefix``): files are put there and registered from there
+        (:mod:`neurotrove.remote.bucket_writes`). An HTTP data server is read-only: files
+        are not registered into such a trove.
     """
 
     def __init__(
@@ -81,6 +83,7 @@ class CatalogueWrites:
         self.root = root
         self.settings = settings
         self.store = store if store and store.startswith("s3://") else None
+        self.read_only_store = store if store and self.store is None else None
         self._bucket: Bucket | None = None
 
     @property
@@ -114,6 +117,7 @@ class CatalogueWrites:
         """Scan ``start`` inside the data root and catalogue its sessions and datasets."""
         from ..files.register import register_tree  # the scanner: not needed to search or load
 
+        self._check_writable()
         listing = None
         if self.bucket is not None:
             from ..remote.bucket import BucketListing
@@ -199,6 +203,7 @@ class CatalogueWrites:
 
         See :meth:`neurotrove.Trove.register_files`.
         """
+        self._check_writable()
         eid, folder = self.session(eid)
         if self.bucket is not None:
             return self._put_files(
@@ -244,6 +249,7 @@ class CatalogueWrites:
         """
         if not uploads:
             raise ValidationError("register_uploads needs at least one file", eid=str(eid))
+        self._check_writable()
         eid, folder = self.session(eid)
         if self.bucket is not None:
             return self._put_files(
@@ -275,6 +281,16 @@ class CatalogueWrites:
                     file_record(eid, rel, upload.size, upload.md5, qc, default_revision)
                 )
             return self.commit_files(eid, folder, records, files)
+
+    def _check_writable(self) -> None:
+        """Refuse to register files into a trove whose files are on a read-only server."""
+        if self.read_only_store is not None:
+            raise ValidationError(
+                f"{self.root} keeps its files on {self.read_only_store}, a read-only HTTP "
+                f"data server: files cannot be registered into it; register them in a trove "
+                f"whose files are in its data root or a bucket",
+                store=self.read_only_store,
+            )
 
     def _put_files(
         self,
