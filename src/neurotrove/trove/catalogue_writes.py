@@ -334,7 +334,10 @@ class CatalogueWrites:
             from ..remote.bucket_writes import recover_bucket_writes
 
             assert self.bucket is not None  # noqa: S101 - a store opens its bucket
-            recover_bucket_writes(self, self.bucket)
+            try:
+                recover_bucket_writes(self, self.bucket)
+            except NeurotroveError as error:  # the bucket unreachable: the next write retries
+                log.warning("%s: interrupted bucket writes not settled: %s", self.root, error)
         if placed or removed:
             log.warning(
                 "%s: settled writes that were killed part-way: %d committed files put in "
