@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -85,15 +86,19 @@ class CatalogueWrites:
         self.store = store if store and store.startswith("s3://") else None
         self.read_only_store = store if store and self.store is None else None
         self._bucket: Bucket | None = None
+        self._opening = threading.Lock()  # a server's requests write concurrently
 
     @property
     def bucket(self) -> Bucket | None:
         """The bucket holding the trove's files, or ``None`` when they are in the data root."""
-        if self.store is not None and self._bucket is None:
-            from ..remote.bucket import Bucket
+        if self.store is None:
+            return None
+        with self._opening:
+            if self._bucket is None:
+                from ..remote.bucket import Bucket
 
-            self._bucket = Bucket(self.store, timeout=self.settings.timeout)
-        return self._bucket
+                self._bucket = Bucket(self.store, timeout=self.settings.timeout)
+            return self._bucket
 
     def run(self, operation: Operation[Any], trove: Trove, *args: Any, **kwargs: Any) -> Any:
         """Carry out ``operation`` here: its ``direct`` function, given this and the trove."""
@@ -105,9 +110,10 @@ class CatalogueWrites:
 
     def close(self) -> None:
         """Close the bucket's client, if one was opened (the trove closes the catalogue)."""
-        if self._bucket is not None:
-            self._bucket.close()
-            self._bucket = None
+        with self._opening:
+            if self._bucket is not None:
+                self._bucket.close()
+                self._bucket = None
 
     # -- registering -----------------------------------------------------------------------
 
