@@ -32,10 +32,20 @@ from .. import errors as e
 from ..files.scan import FoundFile, FoundSession, ScanResult, scan_objects
 from .s3 import _aws_config, _first_line, parse_s3_url
 
-__all__ = ["MULTIPART_FROM", "Bucket", "BucketListing", "ObjectInfo", "etag_stamp"]
+__all__ = [
+    "HASH_REQUESTS",
+    "MULTIPART_FROM",
+    "Bucket",
+    "BucketListing",
+    "ObjectInfo",
+    "etag_stamp",
+]
 
 MULTIPART_FROM = 64 << 20
 """Files of this many bytes or more are put in parts (of this size) rather than in one PUT."""
+
+HASH_REQUESTS = 16
+"""How many objects ``trove register`` reads (or asks for their md5) at once, at least."""
 
 _CHUNK = 1 << 20
 
@@ -100,6 +110,7 @@ class Bucket:
                 connect_timeout=min(timeout, 10),
                 read_timeout=timeout,
                 retries={"max_attempts": 4, "mode": "standard"},
+                max_pool_connections=HASH_REQUESTS * 2,
                 signature_version=None if config.credentials else botocore.UNSIGNED,
             ),
         )
@@ -337,8 +348,12 @@ class BucketListing:
 
     @contextlib.contextmanager
     def hashers(self, workers: int) -> Iterator[_ObjectHashers]:
-        """Threads that hash objects; queued work is dropped on an error."""
-        hashers = _ObjectHashers(self.bucket, workers)
+        """Threads that hash objects; queued work is dropped on an error.
+
+        At least :data:`HASH_REQUESTS` at once: each object costs a request or two, whose
+        latency, not the md5, bounds the rate.
+        """
+        hashers = _ObjectHashers(self.bucket, max(workers, HASH_REQUESTS))
         try:
             yield hashers
         except BaseException:
