@@ -30,7 +30,7 @@ from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import sqlalchemy as sa
@@ -58,8 +58,9 @@ from ..progress import ProgressBar, progress_bar
 from ..query.frames import collection_paused
 from .hash_processes import Md5Processes
 from .hashing import submit_md5
+from .paths import relative_to_root
 from .report import ChangedFile, RegisterReport
-from .scan import FoundFile, FoundSession, Skipped, scan_tree
+from .scan import FoundFile, FoundSession, Hashers, Listing, Skipped, scan_tree
 from .verify import FileState, content_change, needs_md5
 
 __all__ = ["COMMIT_SECONDS", "ChangedFile", "RegisterReport", "register_tree"]
@@ -116,21 +117,25 @@ def register_tree(
     progress: bool | None = None,
     workers: int = 4,
     clock: Callable[[], float] = time.monotonic,
+    listing: Listing | None = None,
 ) -> RegisterReport:
     """Scan ``start`` (inside ``root``) and bring the catalogue up to date with it.
 
     See :meth:`neurotrove.Trove.register` for the user-facing description. ``clock`` gives
     the time in seconds that decides when :data:`COMMIT_SECONDS` of work have passed.
+    ``listing`` is where the files are when not under ``root`` on disk (a bucket): it lists
+    and hashes them, and a catalogued session under ``start`` it did not list has vanished.
     """
     began = time.perf_counter()
     report = RegisterReport(root=root, changes_accepted=accept_changes)
+    rel_start = relative_to_root(root, start) if listing is not None else None
     user = _user()
     # Nothing here makes reference cycles, but a scan allocates a few objects per file, and
     # each burst of allocations would make the collector traverse every one of them again.
     with (
         collection_paused(),
         contextlib.ExitStack() as deferred,
-        _hash_pool(max(1, workers)) as pool,
+        listing.hashers(max(1, workers)) if listing else _hash_pool(max(1, workers)) as pool,
         progress_bar(None, "registering", enabled=progress, unit="bytes" if hash else "") as bar,
     ):
         writer = _Writer(
@@ -161,7 +166,19 @@ def register_tree(
                 plan_waiting()
             writer.advance(wait=False)
 
-        scanned = scan_tree(root, start, on_session=found_session)
+        if listing is None or rel_start is None:
+            scanned = scan_tree(root, start, on_session=found_session)
+        else:
+            scanned = listing.scan(rel_start, found_session)
+            vanished = _vanished_sessions(catalog, rel_start, scanned.sessions)
+            if not scanned.sessions and not scanned.skipped and not vanished and rel_start.parts:
+                raise ValidationError(
+                    f"{listing.where}/{rel_start} holds nothing and no dataset there is "
+                    f"catalogued; check the path",
+                    path=str(rel_start),
+                )
+            for session in vanished:
+                found_session(session)
         plan_waiting()
         report.hidden = scanned.hidden
         report._skip(scanned.skipped)
@@ -171,6 +188,37 @@ def register_tree(
     report.eids = [p.eid for p in sorted(plans, key=lambda p: str(p.found.folder)) if p.eid]
     report.seconds = time.perf_counter() - began
     return report
+
+
+def _vanished_sessions(
+    catalog: Catalog, rel_start: PurePosixPath, found: Sequence[FoundSession]
+) -> list[FoundSession]:
+    """Return the sessions under ``rel_start`` with files present that a listing did not find.
+
+    They come back empty, so their datasets are marked missing, as a session folder emptied
+    on disk would be.
+    """
+    start = rel_start.as_posix()
+    listed = {str(session.folder) for session in found}
+    d, se, su = s.datasets.c, s.sessions.c, s.subjects.c
+    present = sa.select(d.session).where(d.exists.is_(True), d.store.is_(None)).distinct()
+    query = (
+        sa.select(se.folder, su.nickname, se.date, se.number, se.lab)
+        .select_from(s.sessions.join(s.subjects, se.subject == su.id))
+        .where(se.id.in_(present))
+    )
+    vanished = []
+    with catalog.read() as conn:
+        for row in conn.execute(query):
+            ref = alf.SessionRef(row.nickname, row.date, row.number, row.lab)
+            folder = row.folder or str(ref.path)
+            under = start == "." or folder == start or folder.startswith(start + "/")
+            inside = start.startswith(folder + "/")
+            if folder in listed or not (under or inside):
+                continue
+            scope = start[len(folder) + 1 :] if inside else ""
+            vanished.append(FoundSession(PurePosixPath(folder), ref, scope=scope))
+    return vanished
 
 
 def _user() -> str | None:
@@ -298,7 +346,7 @@ class _Writer:
         self.last_commit = self.clock()
 
 
-def _pieces(plan: _Plan, pool: _Hashers, hashing: bool, accept: bool) -> list[_Piece]:
+def _pieces(plan: _Plan, pool: Hashers, hashing: bool, accept: bool) -> list[_Piece]:
     """Split a session's writes into pieces of one hash group each, and queue their md5s.
 
     A session with nothing to write (known, and every file unchanged) gives no piece; one

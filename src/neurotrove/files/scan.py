@@ -24,15 +24,27 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import Protocol
 
 from .. import alf
 from ..errors import ValidationError
 from .paths import relative_to_root
 
-__all__ = ["FoundFile", "FoundSession", "ScanResult", "Skipped", "scan_tree"]
+__all__ = [
+    "FoundFile",
+    "FoundSession",
+    "Hashers",
+    "Listing",
+    "ScanResult",
+    "Skipped",
+    "scan_objects",
+    "scan_tree",
+]
 
 _NEAR_SESSION = re.compile(r"(?:^|/)[^/]+/[^/]*\d[^/]*-[^/]*/\d+(?:/|$)")
 
@@ -256,3 +268,113 @@ def _collect(folder: Path, prefix: str, session: FoundSession, result: ScanResul
                 continue
             session.files.append(FoundFile(entry.path, rel_entry, stat.st_size, stat.st_mtime_ns))
     session.files.sort(key=lambda f: f.rel_path)
+
+
+class Hashers(Protocol):
+    """Where a registration queues groups of found files to hash."""
+
+    def submit(self, files: list[FoundFile]) -> Future[list[str | OSError]]:
+        """Hash a group; the future gives each file's md5 (or why it could not be read)."""
+        ...
+
+
+class Listing(Protocol):
+    """Where a registration finds its files when they are not in a folder (a bucket).
+
+    A data root is walked by :func:`scan_tree` and hashed from disk; a listing lists its
+    files (see :func:`scan_objects`), hashes them its own way, and says where a session's
+    files are when none is found (``vanish_with_files``: a bucket has no folders, so a
+    session whose objects all vanished is not found at all).
+    """
+
+    where: str
+
+    def scan(
+        self, rel_start: PurePosixPath, on_session: Callable[[FoundSession], None]
+    ) -> ScanResult:
+        """Find the sessions and files under ``rel_start`` (relative to the root)."""
+        ...
+
+    def hashers(self, workers: int) -> AbstractContextManager[Hashers]:
+        """Return the context in which found files are hashed."""
+        ...
+
+
+def scan_objects(
+    objects: Iterable[tuple[str, int, int]],
+    rel_start: PurePosixPath,
+    *,
+    on_session: Callable[[FoundSession], None] | None = None,
+) -> ScanResult:
+    """Group the listed objects of a store into session folders, as :func:`scan_tree` does.
+
+    Parameters
+    ----------
+    objects : iterable of (str, int, int)
+        Each object's key relative to the trove's root, size and stamp (what tells a
+        changed object, kept as the dataset's ``file_mtime_ns``), sorted by key as S3
+        lists them. A ``FoundFile``'s ``location`` is the key.
+    rel_start : PurePosixPath
+        What was listed: the root (``.``), a folder, a session or a file in one.
+    on_session : callable, optional
+        Called with each session once its objects are collected.
+
+    Examples
+    --------
+    >>> keys = [("KS005/2019-04-01/001/alf/spikes.times.npy", 3, 7), ("notes.txt", 1, 1)]
+    >>> result = scan_objects(keys, PurePosixPath("."))
+    >>> [(str(s.folder), [f.rel_path for f in s.files]) for s in result.sessions]
+    [('KS005/2019-04-01/001', ['alf/spikes.times.npy'])]
+    >>> [(s.path, s.reason[:25]) for s in result.skipped]
+    [('notes.txt', 'not inside a session fold')]
+    """
+    result = ScanResult()
+    seen: dict[alf.SessionRef, PurePosixPath] = {}
+    inside = _session_of(rel_start)
+    scope = ""
+    if inside is not None:
+        scope = rel_start.relative_to(inside[0]).as_posix()
+        scope = "" if scope == "." else scope
+    current: FoundSession | None = None
+    duplicate: PurePosixPath | None = None
+
+    def finish() -> None:
+        if current is not None:
+            result.sessions.append(current)
+            if on_session is not None:
+                on_session(current)
+
+    for key, size, stamp in objects:
+        if key.endswith("/"):
+            continue  # a folder marker some tools write
+        if any(part.startswith(".") for part in key.split("/")):
+            result.hidden += 1
+            continue
+        path = PurePosixPath(key)
+        match = _session_of(path)
+        if match is None or match[0] == path:
+            parent = path.parent.as_posix()
+            result.skipped.append(Skipped(key, _why_not_session("" if parent == "." else parent)))
+            continue
+        folder, ref = match
+        if folder == duplicate:
+            continue
+        if current is None or current.folder != folder:
+            if ref in seen:
+                result.skipped.append(
+                    Skipped(
+                        str(folder),
+                        f"same session as folder {seen[ref]} (subject, date and number are "
+                        f"equal); merge the two folders",
+                    )
+                )
+                duplicate = folder
+                continue
+            finish()
+            seen[ref] = folder
+            current = FoundSession(folder, ref, scope=scope)
+        rel_path = path.relative_to(folder).as_posix()
+        current.files.append(FoundFile(key, rel_path, size, stamp))
+    finish()
+    result.sessions.sort(key=lambda s: str(s.folder))
+    return result

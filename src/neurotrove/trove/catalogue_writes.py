@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -46,6 +47,7 @@ from ..query.identify import next_session_number, session_folder, to_eid
 
 if TYPE_CHECKING:
     from ..files.register import RegisterReport
+    from ..remote.bucket import Bucket
     from .operations import Operation
     from .trove import Trove
     from .writing import Upload
@@ -68,12 +70,35 @@ class CatalogueWrites:
         The data root files are placed in.
     settings : Settings
         Hash workers and progress for :meth:`register`.
+    store : str, optional
+        The trove's own store when its files are not in the data root. A bucket
+        (``s3://bucket/prefix``): files are put there and registered from there
+        (:mod:`neurotrove.remote.bucket_writes`). An HTTP data server is read-only: files
+        are not registered into such a trove.
     """
 
-    def __init__(self, catalog: Catalog, root: Path, settings: Settings) -> None:
+    def __init__(
+        self, catalog: Catalog, root: Path, settings: Settings, *, store: str | None = None
+    ) -> None:
         self.catalog = catalog
         self.root = root
         self.settings = settings
+        self.store = store if store and store.startswith("s3://") else None
+        self.read_only_store = store if store and self.store is None else None
+        self._bucket: Bucket | None = None
+        self._opening = threading.Lock()  # a server's requests write concurrently
+
+    @property
+    def bucket(self) -> Bucket | None:
+        """The bucket holding the trove's files, or ``None`` when they are in the data root."""
+        if self.store is None:
+            return None
+        with self._opening:
+            if self._bucket is None:
+                from ..remote.bucket import Bucket
+
+                self._bucket = Bucket(self.store, timeout=self.settings.timeout)
+            return self._bucket
 
     def run(self, operation: Operation[Any], trove: Trove, *args: Any, **kwargs: Any) -> Any:
         """Carry out ``operation`` here: its ``direct`` function, given this and the trove."""
@@ -84,7 +109,11 @@ class CatalogueWrites:
         return self.catalog
 
     def close(self) -> None:
-        """Nothing of its own to release (the trove closes the catalogue)."""
+        """Close the bucket's client, if one was opened (the trove closes the catalogue)."""
+        with self._opening:
+            if self._bucket is not None:
+                self._bucket.close()
+                self._bucket = None
 
     # -- registering -----------------------------------------------------------------------
 
@@ -94,6 +123,12 @@ class CatalogueWrites:
         """Scan ``start`` inside the data root and catalogue its sessions and datasets."""
         from ..files.register import register_tree  # the scanner: not needed to search or load
 
+        self._check_writable()
+        listing = None
+        if self.bucket is not None:
+            from ..remote.bucket import BucketListing
+
+            listing = BucketListing(self.bucket)
         return register_tree(
             self.catalog,
             self.root,
@@ -102,6 +137,7 @@ class CatalogueWrites:
             accept_changes=accept_changes,
             progress=progress,
             workers=self.settings.hash_workers,
+            listing=listing,
         )
 
     def register_subject(self, fields: Mapping[str, Any]) -> str:
@@ -173,7 +209,17 @@ class CatalogueWrites:
 
         See :meth:`neurotrove.Trove.register_files`.
         """
+        self._check_writable()
         eid, folder = self.session(eid)
+        if self.bucket is not None:
+            return self._put_files(
+                self.bucket,
+                eid,
+                folder,
+                [(source, _rel_in_session(source, collection, revision)) for source in sources],
+                qc=qc,
+                default_revision=default_revision,
+            )
         plans = [self._plan_file(folder, source, collection, revision) for source in sources]
         with self.file_write() as files:
             records = []
@@ -209,7 +255,17 @@ class CatalogueWrites:
         """
         if not uploads:
             raise ValidationError("register_uploads needs at least one file", eid=str(eid))
+        self._check_writable()
         eid, folder = self.session(eid)
+        if self.bucket is not None:
+            return self._put_files(
+                self.bucket,
+                eid,
+                folder,
+                [(u.path, alf.parse_rel_path(u.rel_path), u.md5) for u in uploads],
+                qc=qc,
+                default_revision=default_revision,
+            )
         planned = []
         for upload in uploads:
             rel = alf.parse_rel_path(upload.rel_path)
@@ -232,6 +288,42 @@ class CatalogueWrites:
                 )
             return self.commit_files(eid, folder, records, files)
 
+    def _check_writable(self) -> None:
+        """Refuse to register files into a trove whose files are on a read-only server."""
+        if self.read_only_store is not None:
+            raise ValidationError(
+                f"{self.root} keeps its files on {self.read_only_store}, a read-only HTTP "
+                f"data server: files cannot be registered into it; register them in a trove "
+                f"whose files are in its data root or a bucket",
+                store=self.read_only_store,
+            )
+
+    def _put_files(
+        self,
+        bucket: Bucket,
+        eid: str,
+        folder: Path,
+        files: Sequence[tuple[Path, alf.RelPath] | tuple[Path, alf.RelPath, str]],
+        *,
+        qc: int | None,
+        default_revision: bool,
+    ) -> list[str]:
+        """Put files into the trove's bucket, then record them (see :mod:`.bucket_writes`)."""
+        from ..remote.bucket_writes import BucketFile, put_and_record
+
+        for source, *_ in files:
+            if not source.is_file():
+                raise ValidationError(f"{source} is not a file", path=str(source))
+        return put_and_record(
+            self,
+            bucket,
+            eid,
+            folder,
+            [BucketFile(*item) for item in files],
+            qc=qc,
+            default_revision=default_revision,
+        )
+
     # -- placing files ---------------------------------------------------------------------
 
     @property
@@ -244,6 +336,14 @@ class CatalogueWrites:
         placed, removed = recover_writes(
             self.staging, lambda keys: recorded_hashes(self.catalog, keys)
         )
+        if self.store is not None and any(self.staging.glob("*.bucket")):
+            from ..remote.bucket_writes import recover_bucket_writes
+
+            assert self.bucket is not None  # noqa: S101 - a store opens its bucket
+            try:
+                recover_bucket_writes(self, self.bucket)
+            except NeurotroveError as error:  # the bucket unreachable: the next write retries
+                log.warning("%s: interrupted bucket writes not settled: %s", self.root, error)
         if placed or removed:
             log.warning(
                 "%s: settled writes that were killed part-way: %d committed files put in "
@@ -437,6 +537,11 @@ def file_record(
         "default_revision": default_revision,
         "file_mtime_ns": None,
     }
+
+
+def _rel_in_session(source: Path, collection: str | None, revision: str | None) -> alf.RelPath:
+    """Return where a local file goes in a session kept in a bucket: its name, placed."""
+    return alf.parse_rel_path(alf.build_rel_path(source.name, collection or "", revision or ""))
 
 
 def _dataset_is(eid: str, rel: alf.RelPath) -> tuple[sa.ColumnElement[bool], ...]:

@@ -199,7 +199,7 @@ def local_parts(
             f"trove init {folder} --db URL)",
             **error.context,
         ) from None
-    writes = CatalogueWrites(catalog, folder, settings)
+    writes = CatalogueWrites(catalog, folder, settings, store=store)
     try:
         writes.recover_writes()  # what a writer killed mid-write left: finished or removed
         if create and files and recorded_files(load_toml(own_file), own_file) is None:

@@ -76,6 +76,9 @@ class WritingMixin(ReadingMixin):
         new version. Names that are not ALF are listed in the report with the reason. Work
         is committed at least every two seconds, so an interrupted scan keeps what it
         finished, leaves a consistent catalogue, and the next run completes it.
+        On a trove whose own store is a bucket (``trove init --files s3://...``), the
+        bucket is listed under its prefix instead: an object's ETag stands for a file's
+        modification time, and its md5 is read from its ``md5`` metadata or computed.
 
         Parameters
         ----------
