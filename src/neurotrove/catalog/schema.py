@@ -13,6 +13,7 @@ from ..qc import QC
 from .types import JSONDocument, UUIDString
 
 __all__ = [
+    "catalog_changes",
     "catalog_state",
     "dataset_tags",
     "dataset_types",
@@ -245,5 +246,20 @@ catalog_state = sa.Table(
     sa.Column("id", sa.SmallInteger, primary_key=True),
     sa.Column("generation", sa.String(32), nullable=False),
     sa.Column("version", sa.BigInteger, nullable=False),
+    # The oldest version whose changes catalog_changes still answers for (0007).
+    sa.Column("history_from", sa.BigInteger, nullable=False, server_default="0"),
     sa.CheckConstraint("id = 1", name="single_row"),
+)
+
+catalog_changes = sa.Table(
+    "catalog_changes",
+    metadata,
+    # One row per key ever changed (and not pruned): the version of the last transaction
+    # that wrote or deleted it. Written by triggers only (catalog/change_log.py, 0007).
+    sa.Column("table_name", sa.String(64), primary_key=True),
+    # The primary key's values as a JSON array.
+    sa.Column("row_key", sa.String(1024), primary_key=True),
+    sa.Column("version", sa.BigInteger, nullable=False),
+    sa.Column("deleted", sa.Boolean, nullable=False),
+    sa.Index(None, "version"),
 )

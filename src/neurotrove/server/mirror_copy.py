@@ -9,6 +9,9 @@ password hashes and no tokens, and is written atomically.
   ``secure_delete`` on, so the removed secrets do not linger in free pages.
 - From PostgreSQL, each table is copied in one REPEATABLE READ transaction.
 
+A snapshot keeps no change log (``catalog_changes`` is empty and its triggers are gone):
+mirrors are brought up to date by the server's log (:mod:`.mirror_changes`), not their own.
+
 Examples
 --------
 >>> import tempfile, pathlib
@@ -29,13 +32,17 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from ..catalog import schema as s
+from ..catalog.change_log import drop_change_triggers
 from ..catalog.store import Catalog, sqlite_url
 from ..files.atomic import replace_file
 
-__all__ = ["SECRET_TABLES", "snapshot_version", "write_snapshot"]
+__all__ = ["SECRET_TABLES", "UNCOPIED_TABLES", "snapshot_version", "write_snapshot"]
 
 SECRET_TABLES = ("tokens",)
 """Tables a snapshot leaves empty; ``users.password_hash`` is emptied too."""
+
+UNCOPIED_TABLES = (*SECRET_TABLES, "catalog_changes")
+"""Tables a snapshot leaves empty: secrets, and the server's change log."""
 
 _CHUNK = 20_000
 
@@ -90,14 +97,18 @@ def _backup_sqlite(catalog: Catalog, temporary: Path) -> None:
 
 
 def _copy_tables(catalog: Catalog, temporary: Path) -> None:
-    Catalog(sqlite_url(temporary)).close()  # the schema, built by the migrations
+    try:
+        Catalog(sqlite_url(temporary)).close()  # the schema, built by the migrations
+    finally:
+        Path(f"{temporary}.migrate.lock").unlink(missing_ok=True)
     engine = sa.create_engine(sqlite_url(temporary))
     try:
         with catalog.read() as source, engine.begin() as copy:
             copy.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            drop_change_triggers(copy)
             copy.execute(sa.delete(s.catalog_state))
             for table in s.metadata.sorted_tables:
-                if table.name not in SECRET_TABLES:
+                if table.name not in UNCOPIED_TABLES:
                     _copy_table(source, copy, table)
     finally:
         engine.dispose()
@@ -115,7 +126,8 @@ def _scrub(path: Path) -> None:
     try:
         with engine.begin() as conn:
             conn.exec_driver_sql("PRAGMA secure_delete=ON")
-            for name in SECRET_TABLES:
+            drop_change_triggers(conn)
+            for name in UNCOPIED_TABLES:
                 conn.execute(sa.delete(s.metadata.tables[name]))
             conn.execute(sa.update(s.users).values(password_hash=None))
         with engine.connect() as conn:
