@@ -160,8 +160,8 @@ def main(argv: list[str] | None = None) -> int:
             assert changed, "the refresh found no change"
 
             _new_session(root, 2, args.datasets_per_session, info)
-            with nt.connect(root) as local, local.catalog.write(versioned=False) as conn:
-                prune_changes(conn, keep=0)
+            with nt.connect(root) as local:
+                prune_changes(local.catalog, keep=0)
             headers = {"Authorization": f"Bearer {client.server().current_token()}"}
 
             def build() -> None:

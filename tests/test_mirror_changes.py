@@ -20,6 +20,7 @@ import pytest
 import sqlalchemy as sa
 
 import neurotrove as nt
+from neurotrove.catalog import change_log
 from neurotrove.catalog import schema as s
 from neurotrove.catalog.change_log import (
     UNLOGGED_TABLES,
@@ -154,8 +155,8 @@ def test_a_pruned_history_brings_one_full_snapshot_and_the_mirror_keeps_one_file
     lab: Lab, tmp_path: Path
 ) -> None:
     _change_a_session_and_delete_another(lab)
-    with lab.local() as local, local.catalog.write(versioned=False) as conn:
-        assert prune_changes(conn, keep=0) is not None
+    with lab.local() as local:
+        assert prune_changes(local.catalog, keep=0) is not None
     assert lab.client.refresh() is True
     assert lab.snapshots_sent() == 2
     lab.assert_mirror_equals_the_server(tmp_path)
@@ -170,8 +171,8 @@ def test_an_interrupted_download_leaves_the_old_catalogue_and_nothing_else(
     before = sorted(p.name for p in lab.mirror_file().parent.iterdir())
     version = lab.client.catalog.version()
     _change_a_session_and_delete_another(lab)
-    with lab.local() as local, local.catalog.write(versioned=False) as conn:
-        prune_changes(conn, keep=0)  # so the refresh downloads the whole catalogue
+    with lab.local() as local:
+        prune_changes(local.catalog, keep=0)  # so the refresh downloads the whole catalogue
 
     def cut_short(self: httpx.Response, chunk_size: int | None = None) -> Iterator[bytes]:
         yield b"\x1f\x8b"
@@ -233,8 +234,7 @@ def test_the_changes_route_answers_410_when_history_is_gone_and_422_for_nonsense
     assert gone.status_code == 410 and "GET /catalog" in gone.json()["detail"]
     with lab.local() as local:
         local.update_session(local.search().index[0], narrative="x")
-        with local.catalog.write(versioned=False) as conn:
-            prune_changes(conn, keep=0)
+        prune_changes(local.catalog, keep=0)
     assert httpx.get(url, params={"since": version}, headers=headers).status_code == 410
     assert (
         httpx.get(url, params={"since": f"{generation}-9999999"}, headers=headers).status_code
@@ -250,3 +250,20 @@ def test_every_mirrored_table_logs_its_changes(root: Path, db: str | None) -> No
     assert set(tables) == {t.name for t in s.metadata.sorted_tables} - UNLOGGED_TABLES
     for table in tables:
         assert any(name.startswith(f"changes_{table}") for name in triggers), table
+
+
+def test_pruning_keeps_the_newest_changes_and_moves_the_history_start(
+    root: Path, db: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(change_log, "PRUNE_CHUNK", 2)  # several transactions
+    with nt.connect(root, db=db, create=True) as trove:
+        for name in ("a", "b", "c", "d", "e"):
+            with trove.catalog.write() as conn:
+                conn.execute(sa.insert(s.labs).values(name=name))
+        version = int(trove.catalog.version().rpartition("-")[2])
+        assert prune_changes(trove.catalog, keep=2) == version - 2
+        with trove.catalog.read() as conn:
+            assert change_log.changed_keys(conn, 0) == {"labs": [["d"], ["e"]]}
+            start = conn.execute(sa.select(s.catalog_state.c.history_from)).scalar()
+        assert start == version - 2
+        assert prune_changes(trove.catalog, keep=2) is None

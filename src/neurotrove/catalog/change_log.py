@@ -7,6 +7,9 @@ record the primary key of each row inserted, updated or deleted, in the same tra
 the change. No writer can miss it, whichever path it takes (the record writes, the bulk
 loads of ``trove register`` and the ONE import, plain SQL).
 
+On SQLite the triggers run for each row; on PostgreSQL once per statement, over its
+transition tables, so a bulk load logs its rows in one ``INSERT ... SELECT``.
+
 The log keeps one row per changed key: ``(table_name, row_key)``, the version of the last
 transaction that touched it, and whether that was a delete. A write transaction's changes
 are logged under the version it will commit (the current version + 1; writers take the
@@ -37,15 +40,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from . import schema as s
 
+if TYPE_CHECKING:
+    from .store import Catalog
+
 __all__ = [
     "MAX_CHANGES",
+    "PRUNE_CHUNK",
     "UNLOGGED_TABLES",
     "changed_keys",
     "count_changes",
@@ -58,6 +65,9 @@ __all__ = [
 
 MAX_CHANGES = 100_000
 """Changed keys the log answers for at most; a mirror further behind takes a snapshot."""
+
+PRUNE_CHUNK = 20_000
+"""Log rows deleted per transaction when pruning."""
 
 UNLOGGED_TABLES = frozenset({"catalog_state", "catalog_changes", "tokens", "alembic_version"})
 """Tables without change triggers: bookkeeping, the log itself, and secrets mirrors never hold."""
@@ -104,13 +114,25 @@ def create_change_triggers(conn: Connection, tables: Iterable[str] | None = None
 
 def drop_change_triggers(conn: Connection) -> None:
     """Drop every change trigger (a snapshot for mirrors logs nothing)."""
-    for name in trigger_names(conn):
-        if conn.dialect.name == "sqlite":
+    if conn.dialect.name == "sqlite":
+        for name in trigger_names(conn):
             conn.exec_driver_sql(f'DROP TRIGGER IF EXISTS "{name}"')
-        else:
-            table = name[len(_PREFIX) :]
+        return
+    found = conn.execute(
+        sa.text(
+            "SELECT DISTINCT trigger_name, event_object_table FROM information_schema.triggers "
+            "WHERE trigger_schema = current_schema()"
+        )
+    )
+    for name, table in found:
+        if str(name).startswith(_PREFIX):
             conn.exec_driver_sql(f'DROP TRIGGER IF EXISTS "{name}" ON "{table}"')
-            conn.exec_driver_sql(f'DROP FUNCTION IF EXISTS "{name}"()')
+    functions = conn.execute(
+        sa.text("SELECT proname FROM pg_proc WHERE pronamespace = current_schema()::regnamespace")
+    )
+    for (function,) in functions:
+        if str(function).startswith(_PREFIX):
+            conn.exec_driver_sql(f'DROP FUNCTION IF EXISTS "{function}"()')
 
 
 _NEXT_VERSION = "COALESCE((SELECT version FROM catalog_state WHERE id = 1), 0) + 1"
@@ -147,36 +169,42 @@ def _sqlite_triggers(conn: Connection, table: str, key: list[str], binary: set[s
 
 
 def _postgresql_trigger(conn: Connection, table: str, key: list[str]) -> None:
-    def key_of(row: str) -> str:
-        return f"json_build_array({', '.join(f'{row}.{_quote(c)}' for c in key)})::text"
-
-    def log(row: str, deleted: str) -> str:
+    # Statement-level triggers over the transition tables: one INSERT ... SELECT per
+    # statement, so a bulk insert of a million rows logs them in one go, not row by row.
+    def log(rows: str, deleted: str, where: str = "") -> str:
+        columns = ", ".join(f"r.{_quote(c)}" for c in key)
         return (
             f'INSERT INTO catalog_changes (version, table_name, row_key, "deleted") '  # noqa: S608
-            f"VALUES ({_NEXT_VERSION}, '{table}', {key_of(row)}, {deleted}) {_UPSERT};"
+            f"SELECT {_NEXT_VERSION}, '{table}', json_build_array({columns})::text, {deleted} "
+            f"FROM {rows} AS r {where} {_UPSERT};"
         )
 
-    old_key = ", ".join(f"OLD.{_quote(c)}" for c in key)
-    new_key = ", ".join(f"NEW.{_quote(c)}" for c in key)
+    same_key = " AND ".join(f"n.{_quote(c)} = r.{_quote(c)}" for c in key)
+    moved = f"WHERE NOT EXISTS (SELECT 1 FROM new_rows AS n WHERE {same_key})"  # noqa: S608
     name = f"{_PREFIX}{table}"
     conn.exec_driver_sql(
         f'CREATE OR REPLACE FUNCTION "{name}"() RETURNS trigger LANGUAGE plpgsql AS $$\n'
         f"BEGIN\n"
-        f"  IF TG_OP <> 'DELETE' THEN {log('NEW', 'false')} END IF;\n"
-        f"  IF TG_OP = 'DELETE' THEN {log('OLD', 'true')}\n"
-        f"  ELSIF TG_OP = 'UPDATE' THEN\n"
-        f"    IF ROW({old_key}) IS DISTINCT FROM ROW({new_key}) THEN\n"
-        f"      {log('OLD', 'true')}\n"
-        f"    END IF;\n"
+        f"  IF TG_OP = 'INSERT' THEN {log('new_rows', 'false')}\n"
+        f"  ELSIF TG_OP = 'UPDATE' THEN {log('new_rows', 'false')}\n"
+        f"    {log('old_rows', 'true', moved)}\n"
+        f"  ELSE {log('old_rows', 'true')}\n"
         f"  END IF;\n"
         f"  RETURN NULL;\n"
         f"END $$"
     )
-    conn.exec_driver_sql(f'DROP TRIGGER IF EXISTS "{name}" ON "{table}"')
-    conn.exec_driver_sql(
-        f'CREATE TRIGGER "{name}" AFTER INSERT OR UPDATE OR DELETE ON "{table}" '
-        f'FOR EACH ROW EXECUTE FUNCTION "{name}"()'
-    )
+    tables = {
+        "insert": "NEW TABLE AS new_rows",
+        "update": "OLD TABLE AS old_rows NEW TABLE AS new_rows",
+        "delete": "OLD TABLE AS old_rows",
+    }
+    for event, referencing in tables.items():
+        trigger = f"{name}_{event}"
+        conn.exec_driver_sql(f'DROP TRIGGER IF EXISTS "{trigger}" ON "{table}"')
+        conn.exec_driver_sql(
+            f'CREATE TRIGGER "{trigger}" AFTER {event.upper()} ON "{table}" '
+            f'REFERENCING {referencing} FOR EACH STATEMENT EXECUTE FUNCTION "{name}"()'
+        )
 
 
 def _quote(name: str) -> str:
@@ -208,25 +236,32 @@ def count_changes(conn: Connection, since: int) -> int:
     return int(conn.execute(query).scalar() or 0)
 
 
-def prune_changes(conn: Connection, keep: int = MAX_CHANGES) -> int | None:
+def prune_changes(catalog: Catalog, keep: int = MAX_CHANGES) -> int | None:
     """Forget all but the ``keep`` most recently changed keys; return the new history start.
 
-    Mirrors at a version before the returned one take a full snapshot. Returns ``None`` when
-    nothing needed pruning.
+    Mirrors at a version before the returned one take a full snapshot. The history's start
+    moves first, then the old rows go in transactions of :data:`PRUNE_CHUNK`, so writers
+    wait for none longer than a moment. Returns ``None`` when nothing needed pruning.
     """
     changes = s.catalog_changes.c
-    cut = conn.execute(
-        sa.select(changes.version).order_by(changes.version.desc()).offset(keep).limit(1)
-    ).scalar()
-    if cut is None:
-        return None
-    conn.execute(sa.delete(s.catalog_changes).where(changes.version <= cut))
-    state = s.catalog_state.c
-    conn.execute(
-        sa.update(s.catalog_state).values(
-            history_from=sa.func.max(state.history_from, cut)
-            if conn.dialect.name == "sqlite"
-            else sa.func.greatest(state.history_from, cut)
+    with catalog.write(versioned=False) as conn:
+        cut = conn.execute(
+            sa.select(changes.version).order_by(changes.version.desc()).offset(keep).limit(1)
+        ).scalar()
+        if cut is None:
+            return None
+        state = s.catalog_state.c
+        greatest = sa.func.max if conn.dialect.name == "sqlite" else sa.func.greatest
+        conn.execute(
+            sa.update(s.catalog_state).values(history_from=greatest(state.history_from, cut))
         )
+    old = (
+        sa.select(changes.table_name, changes.row_key)
+        .where(changes.version <= cut)
+        .limit(PRUNE_CHUNK)
     )
-    return int(cut)
+    key = sa.tuple_(changes.table_name, changes.row_key)
+    while True:
+        with catalog.write(versioned=False) as conn:
+            if conn.execute(sa.delete(s.catalog_changes).where(key.in_(old))).rowcount == 0:
+                return int(cut)

@@ -190,8 +190,7 @@ class SnapshotBuilder:
                     return
                 self._due = None
             try:  # another worker pruning at the same moment may make this one give way
-                with self.catalog.write(versioned=False) as conn:
-                    prune_changes(conn, self.keep_changes)
+                prune_changes(self.catalog, self.keep_changes)
             except Exception:
                 log.warning("pruning the change log failed; it is pruned before the next build")
             try:
