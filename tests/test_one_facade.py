@@ -113,7 +113,7 @@ def ours(request: pytest.FixtureRequest, world: World) -> Iterator[One]:
     else:
         facade = ONE(base_url=world.server.url, username="ann", password=PASSWORD)
     yield facade
-    facade.trove.close()
+    facade.close()
 
 
 def same(ours: Any, theirs: Any, ours_root: Path, theirs_root: Path, where: str = "") -> None:
@@ -539,7 +539,7 @@ def served(world: World) -> Iterator[OneAlyx]:
     facade = ONE(base_url=world.server.url, username="ann", password=PASSWORD)
     assert isinstance(facade, OneAlyx)
     yield facade
-    facade.trove.close()
+    facade.close()
 
 
 def test_alyx_rest_reads_the_servers_alyx_routes(served: OneAlyx, world: World) -> None:

@@ -14,6 +14,7 @@ from .types import JSONDocument, UUIDString
 
 __all__ = [
     "audit_log",
+    "catalog_changes",
     "catalog_state",
     "dataset_tags",
     "dataset_types",
@@ -295,6 +296,8 @@ catalog_state = sa.Table(
     sa.Column("id", sa.SmallInteger, primary_key=True),
     sa.Column("generation", sa.String(32), nullable=False),
     sa.Column("version", sa.BigInteger, nullable=False),
+    # The oldest version whose changes catalog_changes still answers for (0010).
+    sa.Column("history_from", sa.BigInteger, nullable=False, server_default="0"),
     sa.CheckConstraint("id = 1", name="single_row"),
 )
 
@@ -312,4 +315,19 @@ lab_columns = sa.Table(
     sa.Column("added_by", sa.String(255)),
     sa.Column("added_at", sa.DateTime, nullable=False),
     sa.Column("from_json", sa.String(255)),
+)
+
+# -- the change log, for mirrors (catalog/change_log.py) ---------------------------------
+
+catalog_changes = sa.Table(
+    "catalog_changes",
+    metadata,
+    # One row per key ever changed (and not pruned): the version of the last transaction
+    # that wrote or deleted it. Written by triggers only (catalog/change_log.py, 0010).
+    sa.Column("table_name", sa.String(64), primary_key=True),
+    # The primary key's values as a JSON array.
+    sa.Column("row_key", sa.String(1024), primary_key=True),
+    sa.Column("version", sa.BigInteger, nullable=False),
+    sa.Column("deleted", sa.Boolean, nullable=False),
+    sa.Index(None, "version"),
 )

@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 
 __all__ = ["HEAD_REVISION", "Catalog", "add_sqlite_functions", "sqlite_url"]
 
-HEAD_REVISION = "0009"
+HEAD_REVISION = "0010"
 """The schema revision this version of neurotrove writes; a test checks it is Alembic's head."""
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -195,7 +195,10 @@ class Catalog:
         """Yield a connection in one write transaction: committed on success, else rolled back.
 
         On SQLite the write lock is taken when the transaction starts, so concurrent writers
-        queue (up to the busy timeout) instead of failing mid-transaction.
+        queue (up to the busy timeout) instead of failing mid-transaction. On PostgreSQL a
+        versioned write locks the catalogue's state row when it starts, and others wait for
+        it, so the change log (:mod:`.change_log`) files each write under the version it
+        commits.
 
         Parameters
         ----------
@@ -212,6 +215,8 @@ class Catalog:
             self.engine.connect().execution_options(**{_WRITE_OPTION: True}) as conn,
             conn.begin(),
         ):
+            if self.dialect == "postgresql":
+                _queue_writers(conn, versioned=versioned)
             yield conn
             if versioned:
                 _advance_version(conn)
@@ -397,6 +402,7 @@ class Catalog:
                     command.upgrade(config, "head")
                     if existing:
                         _advance_version(conn)
+                        _start_history(conn)
             finally:
                 if self.dialect == "postgresql":
                     conn.execute(sa.select(sa.func.pg_advisory_unlock(_PG_MIGRATION_LOCK)))
@@ -417,6 +423,38 @@ def _advance_version(conn: Connection) -> None:
         insert_ignoring_conflicts(
             conn, catalog_state, [{"id": 1, "generation": uuid.uuid4().hex, "version": 1}]
         )
+
+
+def _queue_writers(conn: Connection, *, versioned: bool) -> None:
+    """Lock the state row (PostgreSQL): versioned writes one at a time, others between them.
+
+    The change triggers read the version when a row changes, so no versioned write may
+    commit between that read and the end of another write: an unversioned write (login
+    tokens, processing status) shares the lock, a versioned one holds it alone.
+    """
+    from .schema import catalog_state
+
+    query = sa.select(catalog_state.c.id).where(catalog_state.c.id == 1)
+    query = query.with_for_update(read=not versioned)
+    if conn.execute(query).first() is None:  # no state row yet: make it, then lock it
+        import uuid
+
+        from .writes import insert_ignoring_conflicts
+
+        first = {"id": 1, "generation": uuid.uuid4().hex, "version": 0}
+        insert_ignoring_conflicts(conn, catalog_state, [first])
+        conn.execute(query)
+
+
+def _start_history(conn: Connection) -> None:
+    """Start the change log's history at the current version (after a schema upgrade).
+
+    Mirrors of an older version then take a full snapshot, in the new schema.
+    """
+    from .schema import catalog_state
+
+    state = catalog_state.c
+    conn.execute(sa.update(catalog_state).values(history_from=state.version))
 
 
 def _configure_sqlite(dbapi_connection: sqlite3.Connection, _record: Any) -> None:

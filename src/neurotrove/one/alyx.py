@@ -266,9 +266,10 @@ class OneAlyx(One):
     def __repr__(self) -> str:
         return f"One ({'off' if self.offline else 'on'}line, {self.trove.url})"
 
-    def __exit__(self, *exc: object) -> None:
+    def close(self) -> None:
+        """Close the Alyx REST client and the trove's connections."""
         self._alyx.close()
-        super().__exit__(*exc)
+        super().close()
 
 
 def ONE(*, mode: str | None = None, wildcards: bool = True, **kwargs: Any) -> One:

@@ -131,6 +131,10 @@ class One(ConversionMixin):
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release the trove's connections (and a served trove's HTTP clients)."""
         self.trove.close()
 
     # -- the cache ---------------------------------------------------------------------------

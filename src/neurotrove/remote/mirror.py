@@ -1,12 +1,19 @@
-"""A remote trove's mirror: the server's catalogue as a local, read-only SQLite file.
+"""A remote trove's mirror: the server's catalogue as one local SQLite file.
 
-The mirror lives in ``<cache>/<server>/.trove/``: snapshots as ``mirror/<version>.db`` and a
-pointer, ``mirror.json``, naming the current one and when the server was last asked. A
-refresh asks the server for its catalogue with the current version as ``If-None-Match``: an
-unchanged catalogue costs one small 304 answer; a changed one is downloaded (gzip, whose
-checksum is verified), checked for a schema this neurotrove reads, and swapped in by
-rewriting the pointer. Snapshots are opened ``immutable``: never written, no locks, no
-journal files, so any number of processes may read them while another refreshes.
+The mirror lives in ``<cache>/<server>/.trove/``: the catalogue as ``mirror/<version>.db``
+(named by the version it was first downloaded at) and a pointer, ``mirror.json``, naming it,
+the version it holds and when the server was last asked. A refresh asks the server for the
+changes since the mirror's version (``GET /catalog/changes``): nothing changed costs one
+small answer; a few changes are applied to the file in one SQLite transaction. Only when the
+server has no history back to that version (pruned, upgraded, another catalogue) is the
+whole catalogue downloaded again (gzip, whose checksum is verified), checked for a schema
+this neurotrove reads, and swapped in by rewriting the pointer; the old file is then
+removed, so the mirror keeps one catalogue.
+
+The file is in WAL mode: any number of processes read it (``mode=ro``) while another
+applies changes, each reading transaction seeing one version. Everything a refresh writes
+is under ``mirror.lock``; a download cut short leaves a ``.part`` that the next refresh
+removes.
 
 :class:`MirrorCatalog` is the :class:`~neurotrove.catalog.store.Catalog` a remote trove
 queries: every search, list and load reads it exactly as a local trove reads its own.
@@ -14,6 +21,7 @@ queries: every search, list and load reads it exactly as a local trove reads its
 
 from __future__ import annotations
 
+import datetime as dt
 import gzip
 import json
 import os
@@ -29,15 +37,19 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection
 
-from ..catalog.store import HEAD_REVISION, Catalog, add_sqlite_functions
-from ..errors import ConfigError, NotFoundError, RemoteError
+from ..catalog import schema as s
+from ..catalog.store import HEAD_REVISION, Catalog, add_sqlite_functions, sqlite_url
+from ..errors import ConfigError, NeurotroveError, NotFoundError, RemoteError
 from ..files.atomic import atomic_write_bytes, replace_file, temporary_path
 from .connection import API, ServerConnection
 
-__all__ = ["KEEP", "Mirror", "MirrorCatalog"]
+__all__ = ["KEEP", "Mirror", "MirrorCatalog", "apply_changes", "held_version"]
 
-KEEP = 2
-"""Snapshots kept: the current one and the one before (another process may still read it)."""
+KEEP = 1
+"""Catalogue files kept: the current one (a reader of a replaced one keeps its open file)."""
+
+_SNAPSHOT_ONLY = frozenset({404, 410})
+"""Answers to ``GET /catalog/changes`` that call for a snapshot (410; 404: an older server)."""
 
 
 class Mirror:
@@ -68,7 +80,7 @@ class Mirror:
         return pointer
 
     def path(self, pointer: dict[str, Any]) -> Path:
-        """Return the snapshot file a pointer names."""
+        """Return the catalogue file a pointer names."""
         return self.snapshots / str(pointer["file"])
 
     def age(self) -> float | None:
@@ -94,26 +106,67 @@ class Mirror:
         self.snapshots.mkdir(parents=True, exist_ok=True)
         with FileLock(str(self.folder / "mirror.lock"), timeout=600):
             current = self.current()
-            headers = {"If-None-Match": f'"{current["version"]}"'} if current else {}
-            with connection.stream("GET", f"{API}/catalog", headers=headers) as response:
-                if response.status_code == 304 and current is not None:
-                    self._write_pointer({**current, "checked_at": time.time()})
-                    return False
-                version = response.headers.get("etag", "").strip('"')
-                if response.status_code != 200 or not version:
-                    raise RemoteError(
-                        f"{connection.url} answered {response.status_code} without a catalogue "
-                        f"version; is it a neurotrove server?",
-                        url=connection.url,
-                    )
-                download = temporary_path(self.snapshots / f"{version}.db.gz")
-                try:
-                    with download.open("wb") as out:
-                        for chunk in response.iter_bytes(1 << 20):
-                            out.write(chunk)
-                    self._install(download, version, connection.url)
-                finally:
-                    download.unlink(missing_ok=True)
+            self._remove_leftovers(current)
+            if current is not None:
+                caught_up = self._catch_up(connection, current)
+                if caught_up is not None:
+                    return caught_up
+            return self._download(connection, current)
+
+    def _remove_leftovers(self, current: dict[str, Any] | None) -> None:
+        """Remove what a refresh cut short left, and catalogues no pointer names."""
+        for leftover in self.snapshots.glob(".*.part*"):
+            leftover.unlink(missing_ok=True)
+        keep = None if current is None else str(current["file"])
+        for old in self.snapshots.glob("*.db"):
+            if old.name != keep:
+                _remove_catalogue(old)
+
+    def _catch_up(self, connection: ServerConnection, pointer: dict[str, Any]) -> bool | None:
+        """Apply the changes since the mirror's version; ``None`` when a snapshot is needed."""
+        path = self.path(pointer)
+        version = held_version(path)
+        try:
+            response = connection.request(
+                "GET", f"{API}/catalog/changes", params={"since": version}
+            )
+        except NeurotroveError as error:
+            if error.context.get("status") in _SNAPSHOT_ONLY:
+                return None
+            raise
+        answer: dict[str, Any] = response.json()
+        if answer.get("revision") != HEAD_REVISION or answer.get("since") != version:
+            return None  # the snapshot's schema check then says what to do
+        now = time.time()
+        if answer["version"] != version:
+            apply_changes(path, answer)
+        self._write_pointer(
+            {**pointer, "version": answer["version"], "checked_at": now}
+            | ({"fetched_at": now} if answer["version"] != version else {})
+        )
+        return bool(answer["version"] != version)
+
+    def _download(self, connection: ServerConnection, current: dict[str, Any] | None) -> bool:
+        headers = {"If-None-Match": f'"{current["version"]}"'} if current else {}
+        with connection.stream("GET", f"{API}/catalog", headers=headers) as response:
+            if response.status_code == 304 and current is not None:
+                self._write_pointer({**current, "checked_at": time.time()})
+                return False
+            version = response.headers.get("etag", "").strip('"')
+            if response.status_code != 200 or not version:
+                raise RemoteError(
+                    f"{connection.url} answered {response.status_code} without a catalogue "
+                    f"version; is it a neurotrove server?",
+                    url=connection.url,
+                )
+            download = temporary_path(self.snapshots / f"{version}.db.gz")
+            try:
+                with download.open("wb") as out:
+                    for chunk in response.iter_bytes(1 << 20):
+                        out.write(chunk)
+                self._install(download, version, connection.url)
+            finally:
+                download.unlink(missing_ok=True)
         return True
 
     def _install(self, download: Path, version: str, url: str) -> None:
@@ -122,7 +175,9 @@ class Mirror:
             with replace_file(target) as temporary:
                 with gzip.open(download, "rb") as source, temporary.open("wb") as out:
                     shutil.copyfileobj(source, out, 1 << 20)
+                download.unlink()  # no need for both on disk
                 _check_schema(temporary, url)
+                _use_wal(temporary)
         except (OSError, EOFError, gzip.BadGzipFile) as error:
             raise RemoteError(
                 f"the catalogue from {url} arrived damaged ({error}); refresh again",
@@ -132,9 +187,79 @@ class Mirror:
         self._write_pointer(
             {"version": version, "file": target.name, "checked_at": now, "fetched_at": now}
         )
-        older = sorted(self.snapshots.glob("*.db"), key=lambda p: p.stat().st_mtime, reverse=True)
-        for old in older[KEEP:]:
-            old.unlink(missing_ok=True)
+        self._remove_leftovers(self.current())
+
+
+def _remove_catalogue(path: Path) -> None:
+    for name in (path.name, f"{path.name}-wal", f"{path.name}-shm"):
+        path.with_name(name).unlink(missing_ok=True)
+
+
+def _use_wal(path: Path) -> None:
+    conn = sqlite3.connect(str(path))
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+    finally:
+        conn.close()
+
+
+def held_version(path: Path) -> str:
+    """Return the catalogue version a mirror file holds (its ``catalog_state``)."""
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        generation, version = conn.execute(
+            "SELECT generation, version FROM catalog_state"
+        ).fetchone()
+    finally:
+        conn.close()
+    return f"{generation}-{version}"
+
+
+def apply_changes(path: Path, answer: dict[str, Any]) -> None:
+    """Apply a ``GET /catalog/changes`` answer to a mirror file, in one transaction.
+
+    For each table, the rows of every changed key are deleted, then the current ones are
+    inserted, and the file's ``catalog_state`` takes the answer's version; readers see the
+    old version or the new one, never a mix.
+    """
+    generation, _, number = str(answer["version"]).rpartition("-")
+    engine = sa.create_engine(sqlite_url(path))  # foreign keys off: rows come table by table
+    try:
+        with engine.begin() as conn:
+            for part in answer["tables"]:
+                _apply_table(conn, s.metadata.tables[part["name"]], part)
+            conn.execute(
+                sa.update(s.catalog_state).values(generation=generation, version=int(number))
+            )
+    finally:
+        engine.dispose()
+
+
+def _apply_table(conn: Connection, table: sa.Table, part: dict[str, Any]) -> None:
+    key = [c.name for c in table.primary_key.columns]
+    decoders = {c.name: _decoder(c.type) for c in table.columns}
+    rows = [
+        {name: decoders[name](value) for name, value in zip(part["columns"], row, strict=True)}
+        for row in part["rows"]
+    ]
+    keys = [[row[c] for c in key] for row in rows] + list(part["deleted"])
+    if keys:
+        where = [table.c[c] == sa.bindparam(f"key_{c}") for c in key]
+        conn.execute(
+            sa.delete(table).where(*where),
+            [{f"key_{c}": v for c, v in zip(key, values, strict=True)} for values in keys],
+        )
+    if rows:
+        conn.execute(sa.insert(table), rows)
+
+
+def _decoder(kind: sa.types.TypeEngine[Any]) -> Callable[[Any], Any]:
+    """Return how a column's JSON value becomes the Python value its type binds."""
+    if isinstance(kind, sa.DateTime):
+        return lambda v: None if v is None else dt.datetime.fromisoformat(v)
+    if isinstance(kind, sa.Date):
+        return lambda v: None if v is None else dt.date.fromisoformat(v)
+    return lambda v: v
 
 
 def _check_schema(path: Path, url: str) -> None:
@@ -207,7 +332,7 @@ class MirrorCatalog(Catalog):
             return
         path = self.mirror.path(pointer)
         engine = sa.create_engine(
-            sa.make_url(f"sqlite:///file:{path}?mode=ro&immutable=1&uri=true"),
+            sa.make_url(f"sqlite:///file:{path}?mode=ro&uri=true"),
             poolclass=sa.pool.QueuePool,
         )
         event.listen(engine, "connect", lambda dbapi, _record: add_sqlite_functions(dbapi))
@@ -238,7 +363,7 @@ class MirrorCatalog(Catalog):
         pointer = self.mirror.current()
         if pointer is None:
             raise NotFoundError(f"there is no mirror of {self.server} yet", url=self.server)
-        return str(pointer["version"])
+        return held_version(self.mirror.path(pointer))
 
     def _lab_columns(self) -> tuple[Any, ...]:
         """Read the lab columns of the current snapshot (refreshed first when due)."""

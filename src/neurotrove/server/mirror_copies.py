@@ -1,11 +1,14 @@
 """The server's cache of catalogue snapshots: built once per catalogue version, gzipped.
 
-A snapshot is built under a file lock (so several server workers build it once) and kept as
-``<version>.sqlite.gz``. The two newest are kept, so a mirror still downloading the previous
-one finishes. :class:`SnapshotBuilder` builds it in the background when the server starts
-and after each write it answers, so a mirror's first ``GET /catalog`` finds it ready;
-a version changed by someone else (``trove register`` on the server's machine) is built
-when a mirror first asks for it.
+Mirrors that hold an older version ask for the changes since (:mod:`.mirror_changes`); the
+snapshot is for new mirrors and those too far behind. A snapshot is built under a file lock
+(so several server workers build it once) and kept as ``<version>.sqlite.gz``. The two
+newest are kept, so a mirror still downloading the previous one finishes.
+:class:`SnapshotBuilder` builds it in the background when the server starts and after each
+write it answers, so a mirror's first ``GET /catalog`` finds it ready; a version changed by
+someone else (``trove register`` on the server's machine) is built when a mirror first asks
+for it. Before each build the builder prunes the change log to its last
+:data:`~neurotrove.catalog.change_log.MAX_CHANGES` keys.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..catalog.change_log import MAX_CHANGES, prune_changes
 from ..catalog.store import Catalog
 from ..files.atomic import replace_file
 from .mirror_copy import write_snapshot
@@ -103,6 +107,9 @@ class SnapshotBuilder:
         The snapshots folder (``<root>/.trove/snapshots``).
     settle : float
         Seconds to wait after a change before building.
+    keep_changes : int
+        Changed keys the change log keeps; before each build, older ones are pruned
+        (:func:`~neurotrove.catalog.change_log.prune_changes`).
 
     Examples
     --------
@@ -117,8 +124,16 @@ class SnapshotBuilder:
     >>> builder.close()
     """
 
-    def __init__(self, catalog: Catalog, folder: Path, *, settle: float = SETTLE_S) -> None:
+    def __init__(
+        self,
+        catalog: Catalog,
+        folder: Path,
+        *,
+        settle: float = SETTLE_S,
+        keep_changes: int = MAX_CHANGES,
+    ) -> None:
         self.catalog = catalog
+        self.keep_changes = keep_changes
         self.folder = folder
         self.settle = settle
         self._condition = threading.Condition()
@@ -174,6 +189,10 @@ class SnapshotBuilder:
                     self._thread = None
                     return
                 self._due = None
+            try:  # another worker pruning at the same moment may make this one give way
+                prune_changes(self.catalog, self.keep_changes)
+            except Exception:
+                log.warning("pruning the change log failed; it is pruned before the next build")
             try:
                 snapshot_file(self.catalog, self.folder)
             except Exception:  # a background thread: log, and let a request build it

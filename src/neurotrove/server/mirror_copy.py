@@ -9,6 +9,9 @@ password hashes and no tokens, and is written atomically.
   ``secure_delete`` on, so the removed secrets do not linger in free pages.
 - From PostgreSQL, each table is copied in one REPEATABLE READ transaction.
 
+A snapshot keeps no change log (``catalog_changes`` is empty and its triggers are gone):
+mirrors are brought up to date by the server's log (:mod:`.mirror_changes`), not their own.
+
 Examples
 --------
 >>> import tempfile, pathlib
@@ -31,17 +34,21 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from ..catalog import schema as s
+from ..catalog.change_log import drop_change_triggers
 from ..catalog.lab_columns import LAB_KINDS, LabColumn, add_lab_column, read_lab_columns
 from ..catalog.store import Catalog, sqlite_url
 from ..files.atomic import replace_file
 
-__all__ = ["SECRET_TABLES", "snapshot_version", "write_snapshot"]
+__all__ = ["SECRET_TABLES", "UNCOPIED_TABLES", "snapshot_version", "write_snapshot"]
 
 SECRET_TABLES = ("tokens", "audit_log")
 """Tables a snapshot leaves empty (the audit log is for administrators only).
 
 ``users.password_hash`` is emptied too.
 """
+
+UNCOPIED_TABLES = (*SECRET_TABLES, "catalog_changes")
+"""Tables a snapshot leaves empty: secrets, and the server's change log."""
 
 _CHUNK = 20_000
 
@@ -97,28 +104,32 @@ def _backup_sqlite(catalog: Catalog, temporary: Path) -> None:
 
 def _copy_tables(catalog: Catalog, temporary: Path) -> None:
     copy_catalog = Catalog(sqlite_url(temporary))  # the schema, built by the migrations
-    registry = catalog.registry()  # with the lab's columns, which the copy gets too
-    with catalog.read() as source:
-        lab = read_lab_columns(source)
-    with copy_catalog.write(versioned=False) as copy:
-        for column in lab:
-            spec = registry.spec(column.table)
-            add_lab_column(
-                copy,
-                dataclasses.replace(spec, columns=tuple(c for c in spec.columns if not c.lab)),
-                column.name,
-                column.kind,
-                nullable=True,  # the copy only holds the catalogue's values
-            )
-        copy.execute(sa.delete(s.lab_columns))
-    copy_catalog.close()
+    try:
+        registry = catalog.registry()  # with the lab's columns, which the copy gets too
+        with catalog.read() as source:
+            lab = read_lab_columns(source)
+        with copy_catalog.write(versioned=False) as copy:
+            for column in lab:
+                spec = registry.spec(column.table)
+                add_lab_column(
+                    copy,
+                    dataclasses.replace(spec, columns=tuple(c for c in spec.columns if not c.lab)),
+                    column.name,
+                    column.kind,
+                    nullable=True,  # the copy only holds the catalogue's values
+                )
+            copy.execute(sa.delete(s.lab_columns))
+    finally:
+        copy_catalog.close()
+        Path(f"{temporary}.migrate.lock").unlink(missing_ok=True)
     engine = sa.create_engine(sqlite_url(temporary))
     try:
         with catalog.read() as source, engine.begin() as copy:
             copy.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            drop_change_triggers(copy)
             copy.execute(sa.delete(s.catalog_state))
             for table in s.metadata.sorted_tables:
-                if table.name not in SECRET_TABLES:
+                if table.name not in UNCOPIED_TABLES:
                     _copy_table(source, copy, _with_lab_columns(table, lab))
     finally:
         engine.dispose()
@@ -143,7 +154,8 @@ def _scrub(path: Path) -> None:
     try:
         with engine.begin() as conn:
             conn.exec_driver_sql("PRAGMA secure_delete=ON")
-            for name in SECRET_TABLES:
+            drop_change_triggers(conn)
+            for name in UNCOPIED_TABLES:
                 conn.execute(sa.delete(s.metadata.tables[name]))
             conn.execute(sa.update(s.users).values(password_hash=None))
         with engine.connect() as conn:

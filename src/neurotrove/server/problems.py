@@ -82,6 +82,8 @@ _MEANING = {
     404: "No such record, or its file is not on the server.",
     409: "The request conflicts with what the catalogue holds: a unique key is taken (a "
     "subject, a session number, a dataset path), or a name matches several records.",
+    410: "What was asked for is no longer kept (a catalogue version whose changes were "
+    "pruned); the detail says what to ask for instead.",
     422: "The input is malformed or breaks a rule; the detail names it and what to send.",
     503: "The catalogue database failed (locked or unreachable); retry later.",
 }
@@ -105,7 +107,7 @@ def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
     Parameters
     ----------
     *statuses : int
-        HTTP statuses among 400, 401, 403, 404, 409, 422 and 503; each is a :class:`Problem`.
+        HTTP statuses among 400, 401, 403, 404, 409, 410, 422 and 503; each is a :class:`Problem`.
     """
     return {status: {"model": Problem, "description": _MEANING[status]} for status in statuses}
 

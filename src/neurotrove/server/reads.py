@@ -9,6 +9,8 @@
 - ``GET /catalog`` returns the catalogue as a gzip-compressed SQLite snapshot, with the
   catalogue version as ``ETag``; a mirror sending ``If-None-Match`` gets 304 when nothing
   changed.
+- ``GET /catalog/changes?since=VERSION`` returns the rows written and the keys deleted since
+  a mirror's version (:mod:`.mirror_changes`), or 410 when only a snapshot will do.
 """
 
 from __future__ import annotations
@@ -21,17 +23,18 @@ from stat import S_ISREG
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from fastapi.responses import FileResponse, RedirectResponse
-from pydantic import Field
+from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
+from pydantic import BaseModel, Field
 
 from ..__about__ import __version__
 from ..errors import NotFoundError, ValidationError
 from ..files.paths import inside_root
 from ..jsonable import frame_records, to_jsonable
 from .app import API_PREFIX, TOKEN, ReadAccess, check_reader, served
+from .mirror_changes import changes_since
 from .mirror_copies import snapshot_file
 from .params import MAX_LIMIT, DateRange, Limit, Offset, QCFilter, QCLimit, SessionRef
-from .problems import problems
+from .problems import Problem, problems
 
 __all__ = ["MAX_LIMIT", "file_response", "router"]
 
@@ -335,3 +338,58 @@ def catalog_snapshot(request: Request, account: ReadAccess) -> Response:
         media_type="application/gzip",
         headers={"ETag": f'"{version}"', "X-Catalog-Version": version},
     )
+
+
+class TableChanges(BaseModel):
+    """The changes of one table: current rows of the keys written, keys of the rows deleted."""
+
+    name: str = Field(description="The table.")
+    columns: list[str] = Field(description="The columns of each row, in order.")
+    rows: list[list[Any]] = Field(description="The rows written since, as they are now.")
+    deleted: list[list[Any]] = Field(description="The primary keys of the rows deleted since.")
+
+
+class CatalogChanges(BaseModel):
+    """What changed in the catalogue between two versions."""
+
+    version: str = Field(description="The version the changes bring the mirror to.")
+    since: str = Field(description="The version they start from (the mirror's).")
+    revision: str = Field(description="The catalogue's schema revision.")
+    tables: list[TableChanges]
+
+
+@router.get(
+    "/catalog/changes",
+    tags=["mirror"],
+    responses={
+        200: {
+            "model": CatalogChanges,
+            "description": "The rows written and the keys deleted since that version.",
+        },
+        **problems(401, 410, 422, 503),
+    },
+)
+def catalog_changes(
+    request: Request,
+    account: ReadAccess,
+    since: Annotated[
+        str,
+        Query(
+            description="The catalogue version the mirror holds ('<generation>-<number>', "
+            "the ETag of GET /catalog).",
+            pattern=r"^[0-9a-f]{1,32}-[0-9]{1,18}$",
+        ),
+    ],
+) -> Any:
+    """Return what changed since a mirror's version, per table: current rows and deleted keys."""
+    state = served(request)
+    answer = changes_since(state.trove.catalog, since)
+    if answer is None:
+        gone = Problem(
+            detail=f"the catalogue's change history does not reach back to {since}; "
+            f"fetch the whole catalogue from GET /catalog",
+            error="HistoryGone",
+            status_code=410,
+        )
+        return JSONResponse(gone.model_dump(), status_code=410)
+    return JSONResponse(answer, headers={"X-Catalog-Version": answer["version"]})

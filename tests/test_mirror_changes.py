@@ -1,0 +1,269 @@
+"""Incremental mirrors: a served trove's mirror takes the changes since its version.
+
+Against a real ``trove serve`` on SQLite and PostgreSQL, a mirror brought up to date by
+changes must hold exactly what a new snapshot of the server's catalogue holds; a mirror the
+server's history no longer reaches takes a snapshot; an interrupted refresh leaves the
+previous catalogue and nothing else.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import sqlalchemy as sa
+
+import neurotrove as nt
+from neurotrove.catalog import change_log
+from neurotrove.catalog import schema as s
+from neurotrove.catalog.change_log import (
+    UNLOGGED_TABLES,
+    logged_tables,
+    prune_changes,
+    trigger_names,
+)
+from neurotrove.config import Settings
+from neurotrove.demo import write_example_tree
+from neurotrove.errors import RemoteError
+from neurotrove.remote import mirror as mirror_module
+from neurotrove.server.mirror_copy import write_snapshot
+
+from .serving import PASSWORD, ServerProcess, add_user
+
+_NOT_COMPARED = {"catalog_state", "catalog_changes", "tokens", "alembic_version"}
+
+
+class Lab:
+    """A served demo trove, its local trove (to write and as the oracle) and a client."""
+
+    def __init__(self, root: Path, db: str | None, server: ServerProcess, client: nt.Trove):
+        self.root = root
+        self.db = db
+        self.server = server
+        self.client = client
+
+    def local(self) -> nt.Trove:
+        return nt.connect(self.root, db=self.db)
+
+    def snapshots_sent(self) -> int:
+        """How many full catalogues the server sent (not the ``/catalog/changes`` answers)."""
+        lines = self.server.log.read_text().splitlines()
+        return sum(1 for line in lines if '"GET /api/v1/catalog HTTP' in line and " 200" in line)
+
+    def mirror_file(self) -> Path:
+        pointer = self.client.catalog.mirror.current()  # type: ignore[attr-defined]
+        assert pointer is not None
+        return Path(self.client.catalog.mirror.path(pointer))  # type: ignore[attr-defined]
+
+    def assert_mirror_equals_the_server(self, tmp: Path) -> None:
+        """The mirror holds, table by table, what a new snapshot of the catalogue holds."""
+        expected = tmp / f"expected-{dt.datetime.now().timestamp()}.db"
+        with self.local() as local:
+            version = write_snapshot(local.catalog, expected)
+        assert self.client.catalog.version() == version
+        mirrored, fresh = _tables(self.mirror_file()), _tables(expected)
+        assert mirrored.keys() == fresh.keys()
+        for name in fresh:
+            assert mirrored[name] == fresh[name], f"table {name} differs"
+
+
+def _tables(path: Path) -> dict[str, list[tuple[Any, ...]]]:
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        names = [
+            n
+            for (n,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            if n not in _NOT_COMPARED
+        ]
+        return {
+            n: sorted(conn.execute(f'SELECT * FROM "{n}"').fetchall(), key=repr)  # noqa: S608
+            for n in names
+        }
+    finally:
+        conn.close()
+
+
+@contextlib.contextmanager
+def serving(folder: Path, db: str | None) -> Iterator[Lab]:
+    root = folder / "data"
+    write_example_tree(root, n_subjects=2, days=2, oddities=False)
+    with nt.connect(root, db=db, create=True) as trove:
+        trove.register(progress=False)
+    add_user(root, db, "alice")
+    server = ServerProcess(root, db, folder / "server.log").start()
+    try:
+        with nt.connect(server.url, settings=Settings.load(), mode="remote") as client:
+            client.login("alice", PASSWORD)
+            client.search()  # the first read takes the snapshot
+            yield Lab(root, db, server, client)
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def lab(tmp_path: Path, db: str | None) -> Iterator[Lab]:
+    with serving(tmp_path, db) as served:
+        yield served
+
+
+def _change_a_session_and_delete_another(lab: Lab) -> tuple[str, str]:
+    with lab.local() as local:
+        eids = [str(e) for e in local.search().index]
+        changed, deleted = eids[0], eids[-1]
+        local.update_session(changed, narrative="re-run with the new rig")
+        with local.catalog.write() as conn:  # plain SQL: the log misses no writer
+            conn.execute(sa.delete(s.sessions).where(s.sessions.c.id == deleted))
+    return changed, deleted
+
+
+def test_a_change_and_a_delete_reach_the_mirror_as_changes_not_a_snapshot(
+    lab: Lab, tmp_path: Path
+) -> None:
+    assert lab.snapshots_sent() == 1
+    changed, deleted = _change_a_session_and_delete_another(lab)
+    assert lab.client.refresh() is True
+    assert lab.snapshots_sent() == 1
+    found = [str(e) for e in lab.client.search().index]
+    assert deleted not in found
+    assert lab.client.get_details(changed)["narrative"] == "re-run with the new rig"
+    lab.assert_mirror_equals_the_server(tmp_path)
+    assert lab.client.refresh() is False  # nothing more: one small answer
+
+
+def test_a_registered_session_and_its_files_arrive_as_changes(lab: Lab, tmp_path: Path) -> None:
+    session = lab.root / "cortexlab" / "Subjects" / "KS005" / "2021-03-04" / "001"
+    (session / "alf").mkdir(parents=True)
+    for name in ("_ibl_trials.intervals.npy", "_ibl_wheel.position.npy"):
+        (session / "alf" / name).write_bytes(b"\x93NUMPY" + bytes(120))
+    with lab.local() as local:
+        local.register(progress=False)  # the bulk scan path
+        eid = str(local.to_eid(session))
+    assert lab.client.refresh() is True
+    assert lab.snapshots_sent() == 1
+    assert eid in [str(e) for e in lab.client.search().index]
+    assert len(lab.client.list_datasets(eid)) == 2
+    lab.assert_mirror_equals_the_server(tmp_path)
+
+
+def test_a_pruned_history_brings_one_full_snapshot_and_the_mirror_keeps_one_file(
+    lab: Lab, tmp_path: Path
+) -> None:
+    _change_a_session_and_delete_another(lab)
+    with lab.local() as local:
+        assert prune_changes(local.catalog, keep=0) is not None
+    assert lab.client.refresh() is True
+    assert lab.snapshots_sent() == 2
+    lab.assert_mirror_equals_the_server(tmp_path)
+    files = sorted(p.name for p in lab.mirror_file().parent.iterdir())
+    assert [f for f in files if f.endswith(".db")] == [lab.mirror_file().name]
+    assert not [f for f in files if ".part" in f]
+
+
+def test_an_interrupted_download_leaves_the_old_catalogue_and_nothing_else(
+    lab: Lab, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = sorted(p.name for p in lab.mirror_file().parent.iterdir())
+    version = lab.client.catalog.version()
+    _change_a_session_and_delete_another(lab)
+    with lab.local() as local:
+        prune_changes(local.catalog, keep=0)  # so the refresh downloads the whole catalogue
+
+    def cut_short(self: httpx.Response, chunk_size: int | None = None) -> Iterator[bytes]:
+        yield b"\x1f\x8b"
+        raise httpx.ReadError("connection reset", request=self.request)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(httpx.Response, "iter_bytes", cut_short)
+        with pytest.raises(RemoteError):
+            lab.client.refresh()
+    assert sorted(p.name for p in lab.mirror_file().parent.iterdir()) == before
+    assert lab.client.catalog.version() == version
+    # A killed process leaves its part file; the next refresh removes it.
+    (lab.mirror_file().parent / f".{version}.db.gz.0123456789ab.part").write_bytes(b"x" * 100)
+    assert lab.client.refresh() is True
+    assert not [p for p in lab.mirror_file().parent.iterdir() if ".part" in p.name]
+    lab.assert_mirror_equals_the_server(tmp_path)
+
+
+def test_changes_cut_short_leave_the_mirror_at_its_version(
+    lab: Lab, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    version = lab.client.catalog.version()
+    _change_a_session_and_delete_another(lab)
+    applied = mirror_module._apply_table
+
+    def fail_after_the_first_table(*args: Any) -> None:
+        applied(*args)
+        raise OSError("disk full")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(mirror_module, "_apply_table", fail_after_the_first_table)
+        with pytest.raises(OSError, match="disk full"):
+            lab.client.refresh()
+    assert lab.client.catalog.version() == version
+    assert lab.client.refresh() is True
+    assert lab.snapshots_sent() == 1
+    lab.assert_mirror_equals_the_server(tmp_path)
+
+
+def test_the_history_survives_a_server_restart(lab: Lab, tmp_path: Path) -> None:
+    lab.server.stop()
+    _change_a_session_and_delete_another(lab)  # written while no server runs
+    lab.server.start()
+    assert lab.client.refresh() is True
+    assert lab.snapshots_sent() == 1
+    lab.assert_mirror_equals_the_server(tmp_path)
+
+
+def test_the_changes_route_answers_410_when_history_is_gone_and_422_for_nonsense(
+    lab: Lab,
+) -> None:
+    token = lab.client.server().current_token()
+    headers = {"Authorization": f"Bearer {token}"}
+    url = f"{lab.server.url}/api/v1/catalog/changes"
+    version = lab.client.catalog.version()
+    generation = version.rpartition("-")[0]
+    assert httpx.get(url, params={"since": version}, headers=headers).json()["tables"] == []
+    gone = httpx.get(url, params={"since": "0" * 32 + "-1"}, headers=headers)
+    assert gone.status_code == 410 and "GET /catalog" in gone.json()["detail"]
+    with lab.local() as local:
+        local.update_session(local.search().index[0], narrative="x")
+        prune_changes(local.catalog, keep=0)
+    assert httpx.get(url, params={"since": version}, headers=headers).status_code == 410
+    assert (
+        httpx.get(url, params={"since": f"{generation}-9999999"}, headers=headers).status_code
+        == 410
+    )
+    assert httpx.get(url, params={"since": "latest"}, headers=headers).status_code == 422
+
+
+def test_every_mirrored_table_logs_its_changes(root: Path, db: str | None) -> None:
+    with nt.connect(root, db=db, create=True) as trove, trove.catalog.read() as conn:
+        tables = logged_tables(conn)
+        triggers = trigger_names(conn)
+    assert set(tables) == {t.name for t in s.metadata.sorted_tables} - UNLOGGED_TABLES
+    for table in tables:
+        assert any(name.startswith(f"changes_{table}") for name in triggers), table
+
+
+def test_pruning_keeps_the_newest_changes_and_moves_the_history_start(
+    root: Path, db: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(change_log, "PRUNE_CHUNK", 2)  # several transactions
+    with nt.connect(root, db=db, create=True) as trove:
+        for name in ("a", "b", "c", "d", "e"):
+            with trove.catalog.write() as conn:
+                conn.execute(sa.insert(s.labs).values(name=name))
+        version = int(trove.catalog.version().rpartition("-")[2])
+        assert prune_changes(trove.catalog, keep=2) == version - 2
+        with trove.catalog.read() as conn:
+            assert change_log.changed_keys(conn, 0) == {"labs": [["d"], ["e"]]}
+            start = conn.execute(sa.select(s.catalog_state.c.history_from)).scalar()
+        assert start == version - 2
+        assert prune_changes(trove.catalog, keep=2) is None
