@@ -22,6 +22,7 @@ from ..query.conditions import compile_conditions
 from ..query.datasets import filter_rows
 from ..query.frames import select_frame, select_records, to_frame, to_records
 from ..query.identify import EidLike, looks_like_uuid, session_folder, to_eid
+from ..query.scope import DatasetScope
 from ..query.sessions import compile_search, dataset_patterns, search_terms
 
 if TYPE_CHECKING:
@@ -78,6 +79,15 @@ class ReadingMixin:
     root: Path
     catalog: Catalog
     table_defaults: dict[str, dict[str, Any]]
+    in_release: str | None
+
+    def _scope(self, tag: str | Sequence[str] | None = None) -> DatasetScope:
+        """Return the datasets reads may see: the trove's release, and those tagged ``tag``.
+
+        Every read of datasets and sessions applies it (:meth:`_dataset_rows`,
+        :meth:`_search_where`), so search, list and load see the same set.
+        """
+        return DatasetScope.of(release=self.in_release, tag=tag)
 
     # -- sessions --------------------------------------------------------------------------
 
@@ -107,6 +117,8 @@ class ReadingMixin:
             every one.
         dataset_qc_lte : QC name or number
             Count only datasets at or below this QC; alone, keeps sessions having any.
+        tag : str or list of str
+            Only sessions with datasets carrying the tag; dataset filters count only those.
 
         Returns
         -------
@@ -144,6 +156,8 @@ class ReadingMixin:
         """
         if not any(name in filters for name in presence.DATASET_FILTERS):
             return None
+        if "tag" in filters or self._scope():
+            return None  # the snapshot holds every dataset: compiled in SQL, within the scope
         patterns, qc_limit = dataset_patterns(filters)
         others = {
             k: v
@@ -157,11 +171,15 @@ class ReadingMixin:
         return snapshot, snapshot.matching(conn, patterns, qc_limit, conditions)
 
     def _search_where(self, conn: Connection, filters: Mapping[str, Any]) -> list[Any]:
-        """Compile search filters and the sessions' default conditions."""
+        """Compile search filters, the sessions' default conditions, and the read's scope."""
         defaults = {
             k: v for k, v in self.table_defaults.get("sessions", {}).items() if k not in filters
         }
-        where = compile_search(conn, filters, self.catalog.dialect)
+        filters = dict(filters)
+        scope = self._scope(filters.pop("tag", None))
+        within = scope.datasets if scope else None
+        where = compile_search(conn, filters, self.catalog.dialect, within)
+        where += scope.sessions()
         return where + compile_conditions(table_spec("sessions"), defaults, self.catalog.dialect)
 
     def search_page(
@@ -233,9 +251,15 @@ class ReadingMixin:
     # -- datasets --------------------------------------------------------------------------
 
     def _dataset_rows(
-        self, conn: Connection, where: Sequence[Any], columns: Sequence[Any] = _DATASET_SELECT
+        self,
+        conn: Connection,
+        where: Sequence[Any],
+        columns: Sequence[Any] = _DATASET_SELECT,
+        tag: str | Sequence[str] | None = None,
     ) -> list[dict[str, Any]]:
-        result = conn.execute(sa.select(*columns).where(*where))
+        """Read dataset rows: every read of datasets goes through here, within the scope."""
+        query = sa.select(*columns).where(*where, *self._scope(tag).datasets())
+        result = conn.execute(query)
         keys = list(result.keys())
         return [dict(zip(keys, row, strict=True)) for row in result.all()]  # not RowMapping
 
@@ -250,6 +274,7 @@ class ReadingMixin:
         qc: Any = "FAIL",
         ignore_qc_not_set: bool = False,
         default_revisions_only: bool = False,
+        tag: str | Sequence[str] | None = None,
         details: Literal[False] = False,
     ) -> list[str]: ...
 
@@ -264,6 +289,7 @@ class ReadingMixin:
         qc: Any = "FAIL",
         ignore_qc_not_set: bool = False,
         default_revisions_only: bool = False,
+        tag: str | Sequence[str] | None = None,
         details: Literal[True],
     ) -> pd.DataFrame: ...
 
@@ -278,6 +304,7 @@ class ReadingMixin:
         qc: Any = "FAIL",
         ignore_qc_not_set: bool = False,
         default_revisions_only: bool = False,
+        tag: str | Sequence[str] | None = None,
         details: bool,
     ) -> list[str] | pd.DataFrame: ...
 
@@ -291,6 +318,7 @@ class ReadingMixin:
         qc: Any = "FAIL",
         ignore_qc_not_set: bool = False,
         default_revisions_only: bool = False,
+        tag: str | Sequence[str] | None = None,
         details: bool = False,
     ) -> list[str] | pd.DataFrame:
         """List a session's datasets (or every session's) with ONE's filters.
@@ -309,6 +337,8 @@ class ReadingMixin:
             Leave out datasets whose QC is NOT_SET.
         default_revisions_only : bool
             Only default revisions.
+        tag : str or list of str
+            Only datasets carrying the tag (any of them, if several).
         details : bool
             Return a DataFrame indexed by dataset id instead of the sorted ``rel_path`` list.
 
@@ -324,6 +354,7 @@ class ReadingMixin:
             qc=qc,
             ignore_qc_not_set=ignore_qc_not_set,
             default_revisions_only=default_revisions_only,
+            tag=tag,
         )
         if not details:
             return sorted({r["rel_path"] for r in rows})
@@ -340,21 +371,24 @@ class ReadingMixin:
         qc: Any = "FAIL",
         ignore_qc_not_set: bool = False,
         default_revisions_only: bool = False,
+        tag: str | Sequence[str] | None = None,
     ) -> list[Mapping[str, Any]]:
         with self.catalog.read() as conn:
             if eid is None:
                 where = [_d.qc <= int(QC.parse(qc))]
                 if default_revisions_only:
                     where.append(_d.default_revision.is_(True))
-                rows = self._dataset_rows(conn, where)
+                rows = self._dataset_rows(conn, where, tag=tag)
             elif isinstance(eid, uuid.UUID) or (isinstance(eid, str) and looks_like_uuid(eid)):
                 # One query for a known session; an unknown one is told apart only when it
                 # lists nothing (then to_eid raises NotFoundError).
-                rows = self._dataset_rows(conn, [_d.session == coerce_value("uuid", eid, "eid")])
+                key = coerce_value("uuid", eid, "eid")
+                rows = self._dataset_rows(conn, [_d.session == key], tag=tag)
                 if not rows:
                     to_eid(conn, eid, where=self.root)
             else:
-                rows = self._dataset_rows(conn, [_d.session == to_eid(conn, eid, where=self.root)])
+                key = to_eid(conn, eid, where=self.root)
+                rows = self._dataset_rows(conn, [_d.session == key], tag=tag)
         return filter_rows(
             rows,
             filename=filename,

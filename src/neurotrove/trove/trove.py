@@ -33,6 +33,7 @@ from ..files.atomic import STAGING_FOLDER
 from .init import TROVE_DIR
 from .loading import LoadingMixin
 from .parts import ServerLink, TroveParts
+from .releases import ReleasesMixin
 from .table import Table
 from .writing import WritingMixin
 
@@ -45,7 +46,7 @@ if TYPE_CHECKING:
 __all__ = ["TROVE_DIR", "Trove"]
 
 
-class Trove(LoadingMixin, WritingMixin):
+class Trove(LoadingMixin, WritingMixin, ReleasesMixin):
     """A catalogue and its files: search, list, load and register ALF data.
 
     Open one with :func:`~neurotrove.connect`, which picks its parts: a local data root, a
@@ -98,6 +99,7 @@ class Trove(LoadingMixin, WritingMixin):
         self.writes = built.writes
         self.settings = built.settings
         self.table_defaults = built.table_defaults
+        self.in_release = built.release
         self._server = built.server
 
     @property
