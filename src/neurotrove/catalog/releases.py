@@ -27,6 +27,7 @@ __all__ = [
     "release_record",
     "release_records",
     "tag_datasets",
+    "tag_names",
     "untag_datasets",
 ]
 
@@ -208,3 +209,8 @@ def release_hashes(conn: Connection, name: str) -> dict[str, tuple[str | None, i
     """Return the md5 and size each dataset of release ``name`` had, by dataset id."""
     rows = conn.execute(sa.select(_rd.dataset, _rd.hash, _rd.file_size).where(_rd.release == name))
     return {r.dataset: (r.hash, r.file_size) for r in rows}
+
+
+def tag_names(conn: Connection) -> list[str]:
+    """Return the names of every tag, sorted."""
+    return list(conn.execute(sa.select(s.tags.c.name).order_by(s.tags.c.name)).scalars())

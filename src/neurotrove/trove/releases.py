@@ -131,6 +131,11 @@ class ReleasesMixin:
         with self.catalog.read() as conn:
             return catalog_releases.release_record(conn, name)
 
+    def tags(self) -> list[str]:
+        """Return the names of every tag (releases' included), sorted."""
+        with self.catalog.read() as conn:
+            return catalog_releases.tag_names(conn)
+
     def tag(self, datasets: Sequence[str] | Mapping[str, Any], tag: str) -> int:
         """Tag datasets, given by id or by conditions (as :meth:`create_release` takes).
 
