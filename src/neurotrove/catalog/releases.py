@@ -101,7 +101,7 @@ def insert_release(
         )
     )
     d = s.datasets.c
-    chosen = sa.select(d.id, d.hash, d.file_size).where(
+    chosen = sa.select(d.id, d.hash, d.file_size, d.default_revision).where(
         d.id.in_(sa.bindparam("ids", expanding=True))
     )
     rows: list[Any] = []
@@ -110,7 +110,13 @@ def insert_release(
     conn.execute(
         sa.insert(s.release_datasets),
         [
-            {"release": name, "dataset": r.id, "hash": r.hash, "file_size": r.file_size}
+            {
+                "release": name,
+                "dataset": r.id,
+                "hash": r.hash,
+                "file_size": r.file_size,
+                "default_revision": r.default_revision,
+            }
             for r in rows
         ],
     )

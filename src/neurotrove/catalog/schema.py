@@ -252,6 +252,9 @@ release_datasets = sa.Table(
     # so a file re-registered with other content is refused, not silently given.
     sa.Column("hash", sa.String(64)),
     sa.Column("file_size", sa.BigInteger),
+    # Whether it was its dataset's default revision then: loads through the release choose
+    # revisions as they were chosen when it was made.
+    sa.Column("default_revision", sa.Boolean, nullable=False),
     sa.Index(None, "dataset"),
 )
 

@@ -44,6 +44,7 @@ class DatasetScope:
     """The datasets a read may see: those in every one of ``selects`` (none: all)."""
 
     selects: tuple[sa.Select[Any], ...] = ()
+    release: str | None = None
 
     @classmethod
     def of(cls, *, release: str | None, tag: str | Sequence[str] | None) -> DatasetScope:
@@ -53,14 +54,33 @@ class DatasetScope:
             selects.append(released_ids(release))
         if tag is not None:
             selects.append(tagged_ids(tag))
-        return cls(tuple(selects))
+        return cls(tuple(selects), release)
 
     def __bool__(self) -> bool:
         return bool(self.selects)
 
     def narrowed(self, tag: str | Sequence[str] | None) -> DatasetScope:
         """Return this scope, further limited to datasets carrying ``tag``."""
-        return self if tag is None else DatasetScope((*self.selects, tagged_ids(tag)))
+        if tag is None:
+            return self
+        return DatasetScope((*self.selects, tagged_ids(tag)), self.release)
+
+    def columns(self, columns: Sequence[Any]) -> list[Any]:
+        """Return the dataset columns a read selects, as the release saw them.
+
+        Within a release, ``default_revision`` is the one kept when it was made, so loads
+        choose revisions as they were chosen then.
+        """
+        if self.release is None:
+            return list(columns)
+        rd = s.release_datasets.c
+        kept = (
+            sa.select(rd.default_revision)
+            .where(rd.dataset == s.datasets.c.id, rd.release == self.release)
+            .scalar_subquery()
+            .label("default_revision")
+        )
+        return [kept if getattr(c, "name", None) == "default_revision" else c for c in columns]
 
     def datasets(self, id_column: Any = None) -> list[ColumnElement[bool]]:
         """Conditions keeping the datasets in scope (on ``id_column``, else ``datasets.id``)."""

@@ -258,7 +258,8 @@ class ReadingMixin:
         tag: str | Sequence[str] | None = None,
     ) -> list[dict[str, Any]]:
         """Read dataset rows: every read of datasets goes through here, within the scope."""
-        query = sa.select(*columns).where(*where, *self._scope(tag).datasets())
+        scope = self._scope(tag)
+        query = sa.select(*scope.columns(columns)).where(*where, *scope.datasets())
         result = conn.execute(query)
         keys = list(result.keys())
         return [dict(zip(keys, row, strict=True)) for row in result.all()]  # not RowMapping

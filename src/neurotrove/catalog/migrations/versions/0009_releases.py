@@ -40,6 +40,7 @@ def upgrade() -> None:
         sa.Column("dataset", UUIDString(), nullable=False),
         sa.Column("hash", sa.String(length=64), nullable=True),
         sa.Column("file_size", sa.BigInteger(), nullable=True),
+        sa.Column("default_revision", sa.Boolean(), nullable=False),
         sa.ForeignKeyConstraint(
             ["dataset"], ["datasets.id"], name=op.f("fk_release_datasets_dataset_datasets")
         ),
