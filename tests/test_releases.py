@@ -177,5 +177,16 @@ def test_one_loads_a_release_with_load_cache_tag(
         assert one.alyx.get("cache/info/v1")["database_tags"] == ["v1"]
         with pytest.raises(Exception, match="404"):
             one.alyx.get("cache/info/v9")
+        # A served trove opened on the release reads its mirror within the release.
+        with nt.connect(server.url) as remote:
+            remote.login("alice", PASSWORD)
+        with nt.connect(server.url, release="v1") as served:
+            assert set(served.search().index) == set(released["eid"])
+            listed = served.list_datasets(details=True)
+            assert set(listed.index) == set(released.index)
+            eid = str(listed["eid"].iloc[0])
+            assert served.load_object(eid, "wheel", collection="alf")
+            with pytest.raises(ValidationError, match="read-only"):
+                served.register_session("KS005", "2031-01-01")
     finally:
         server.stop()

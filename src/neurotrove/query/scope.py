@@ -1,15 +1,15 @@
 """Which datasets a read may see: a release's, or those carrying a tag.
 
-A :class:`DatasetScope` is a list of subqueries of dataset ids, all of which a dataset must
-be in. The trove's reading code applies its scope in one place for datasets
-(:meth:`DatasetScope.datasets`) and one for sessions (:meth:`DatasetScope.sessions`: those
-holding a dataset in scope), so search, list and load see the same set.
+A :class:`DatasetScope` names a release and tags a dataset must be in. The trove's reading
+code applies its scope in one place for datasets (:meth:`DatasetScope.datasets`) and one
+for sessions (:meth:`DatasetScope.sessions`: those holding a dataset in scope), so search,
+list and load see the same set.
 
 Examples
 --------
->>> scope = DatasetScope.of(release="2026_Q4", tag=None)
->>> len(scope.selects), bool(DatasetScope.of(release=None, tag=None))
-(1, False)
+>>> scope = DatasetScope.of(release="2026_Q4", tag="wheel")
+>>> scope.tags, bool(DatasetScope.of(release=None, tag=None))
+((('wheel',),), False)
 """
 
 from __future__ import annotations
@@ -23,47 +23,33 @@ from sqlalchemy.sql import ColumnElement
 
 from ..catalog import schema as s
 
-__all__ = ["DatasetScope", "released_ids", "tagged_ids"]
-
-
-def released_ids(release: str) -> sa.Select[Any]:
-    """Select the ids of the datasets release ``release`` holds (each at the revision it had)."""
-    rd = s.release_datasets.c
-    return sa.select(rd.dataset).where(rd.release == release)
-
-
-def tagged_ids(tags: str | Sequence[str]) -> sa.Select[Any]:
-    """Select the ids of the datasets carrying a tag (any of ``tags``, if several)."""
-    names = [tags] if isinstance(tags, str) else list(tags)
-    dt = s.dataset_tags.c
-    return sa.select(dt.dataset).where(dt.tag.in_(names))
+__all__ = ["DatasetScope"]
 
 
 @dataclass(frozen=True)
 class DatasetScope:
-    """The datasets a read may see: those in every one of ``selects`` (none: all)."""
+    """The datasets a read may see: a release's, carrying tags (neither: all).
 
-    selects: tuple[sa.Select[Any], ...] = ()
+    Attributes
+    ----------
+    release : str or None
+        Only the datasets this release holds, each at the revision it had.
+    tags : tuple of tuple of str
+        For each entry, only datasets carrying one of its tags.
+    """
+
     release: str | None = None
+    tags: tuple[tuple[str, ...], ...] = ()
 
     @classmethod
     def of(cls, *, release: str | None, tag: str | Sequence[str] | None) -> DatasetScope:
         """Return the scope of a release and a tag filter (either may be ``None``)."""
-        selects = []
-        if release is not None:
-            selects.append(released_ids(release))
-        if tag is not None:
-            selects.append(tagged_ids(tag))
-        return cls(tuple(selects), release)
+        if tag is None:
+            return cls(release)
+        return cls(release, ((tag,) if isinstance(tag, str) else tuple(tag),))
 
     def __bool__(self) -> bool:
-        return bool(self.selects)
-
-    def narrowed(self, tag: str | Sequence[str] | None) -> DatasetScope:
-        """Return this scope, further limited to datasets carrying ``tag``."""
-        if tag is None:
-            return self
-        return DatasetScope((*self.selects, tagged_ids(tag)), self.release)
+        return self.release is not None or bool(self.tags)
 
     def columns(self, columns: Sequence[Any]) -> list[Any]:
         """Return the dataset columns a read selects, as the release saw them.
@@ -83,13 +69,34 @@ class DatasetScope:
         return [kept if getattr(c, "name", None) == "default_revision" else c for c in columns]
 
     def datasets(self, id_column: Any = None) -> list[ColumnElement[bool]]:
-        """Conditions keeping the datasets in scope (on ``id_column``, else ``datasets.id``)."""
+        """Conditions keeping the datasets in scope (on ``id_column``, else ``datasets.id``).
+
+        Each is an ``EXISTS`` on the primary key of ``release_datasets`` or
+        ``dataset_tags``, so a read of a few datasets costs a few index lookups.
+        """
         column = s.datasets.c.id if id_column is None else id_column
-        return [column.in_(select) for select in self.selects]
+        conditions: list[ColumnElement[bool]] = []
+        if self.release is not None:
+            rd = s.release_datasets.c
+            conditions.append(sa.exists().where(rd.release == self.release, rd.dataset == column))
+        for names in self.tags:
+            dt = s.dataset_tags.alias()
+            conditions.append(sa.exists().where(dt.c.dataset == column, dt.c.tag.in_(names)))
+        return conditions
 
     def sessions(self) -> list[ColumnElement[bool]]:
         """Conditions keeping the sessions holding at least one dataset in scope."""
-        if not self.selects:
+        if not self:
             return []
         d = s.datasets.c
-        return [s.sessions.c.id.in_(sa.select(d.session).where(*self.datasets()))]
+        source: Any = s.datasets
+        where: list[ColumnElement[bool]] = []
+        if self.release is not None:
+            rd = s.release_datasets.c
+            source = source.join(s.release_datasets, rd.dataset == d.id)
+            where.append(rd.release == self.release)
+        for names in self.tags:
+            dt = s.dataset_tags.alias()
+            source = source.join(dt, dt.c.dataset == d.id)
+            where.append(dt.c.tag.in_(names))
+        return [s.sessions.c.id.in_(sa.select(d.session).select_from(source).where(*where))]

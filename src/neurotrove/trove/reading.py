@@ -400,6 +400,16 @@ class ReadingMixin:
             default_revisions_only=default_revisions_only,
         )
 
+    def _dataset_ids_of(self, eids: Sequence[str], **filters: Any) -> list[str]:
+        """Return the ids of the datasets of sessions ``eids`` that ``filters`` keep.
+
+        ``filters`` are those of :meth:`list_datasets` (``tag`` included).
+        """
+        tag = filters.pop("tag", None)
+        with self.catalog.read() as conn:
+            rows = self._dataset_rows(conn, [_d.session.in_(list(eids))], tag=tag)
+        return [str(r["id"]) for r in filter_rows(rows, **filters)]
+
     def get_dataset(self, dataset_id: str | uuid.UUID) -> dict[str, Any]:
         """Return one dataset's record, with ``eid`` and ``rel_path``.
 

@@ -52,15 +52,21 @@ class ReleasesMixin:
     in_release: str | None
 
     def _chosen_ids(self, conditions: Mapping[str, Any]) -> list[str]:
-        """Return the ids of the datasets ``conditions`` match (search and list filters)."""
+        """Return the ids of the datasets ``conditions`` match (search and list filters).
+
+        The sessions are found first (by the search filters), then their datasets are read
+        and filtered as :meth:`list_datasets` filters them.
+        """
         trove: Any = self
         on_datasets = {k: v for k, v in conditions.items() if k in _DATASET_FILTERS}
         on_sessions = {k: v for k, v in conditions.items() if k not in _DATASET_FILTERS}
-        frame = trove.list_datasets(details=True, **on_datasets)
-        if on_sessions:
-            eids = {str(e) for e in trove.search(**on_sessions).index}
-            frame = frame[frame["eid"].astype(str).isin(eids)]
-        return [str(i) for i in frame.index]
+        if not on_sessions:
+            return [str(i) for i in trove.list_datasets(details=True, **on_datasets).index]
+        eids = [str(e) for e in trove.search(**on_sessions).index]
+        found: list[str] = []
+        for start in range(0, len(eids), 500):
+            found.extend(trove._dataset_ids_of(eids[start : start + 500], **on_datasets))
+        return found
 
     def create_release(
         self,
