@@ -55,6 +55,7 @@ def test_a_release_keeps_its_datasets_whatever_comes_later(
 
     with nt.connect(example.root, db=db, release="v1") as release:
         assert release.in_release == "v1"
+        assert release.list_subjects() == ["KS005"] != registered.list_subjects()
         assert list(release.search().index) == sessions
         assert list(release.search(subject="KS005").index) == sessions
         assert release.search(datasets="wheel.position.npy").index.isin(sessions).all()
@@ -124,7 +125,12 @@ def test_tags_filter_search_and_list(registered: nt.Trove) -> None:
     assert registered.untag([one], "wheels") == 1
     assert one not in set(registered.list_datasets(details=True, tag="wheels").index)
     assert registered.tag([one], "wheels") == 1 and registered.tag([one], "wheels") == 0
-    assert "wheels" in registered.tags()
+    assert "wheels" in registered.tags() and "tag" in registered.search_terms()
+    base = ["--root", str(registered.root), *(["--db", registered.db] if registered.db else [])]
+    found = CliRunner().invoke(app, [*base, "search", "--tag", "wheels", "--json"])
+    assert {r["eid"] for r in json.loads(found.stdout)} == set(
+        registered.list_datasets(details=True, tag="wheels")["eid"]
+    )
 
 
 def test_the_command_line_makes_lists_and_shows_releases(registered: nt.Trove) -> None:

@@ -220,14 +220,20 @@ class ReadingMixin:
         return total, to_records(spec, names, data)
 
     def search_terms(self) -> list[str]:
-        """Return the filters :meth:`search` accepts (its own, then every session column)."""
-        return search_terms()
+        """Return the filters :meth:`search` accepts (its own, ``tag``, every session column)."""
+        terms = search_terms()
+        terms.insert(terms.index("dataset_qc_lte") + 1, "tag")
+        return terms
 
     def list_subjects(self) -> list[str]:
         """Return the nicknames of all subjects, sorted."""
+        query = sa.select(s.subjects.c.nickname).distinct()
+        scope = self._scope()
+        if scope:  # the subjects of the sessions in scope
+            sessions = sa.select(s.sessions.c.subject).where(*scope.sessions())
+            query = query.where(s.subjects.c.id.in_(sessions))
         with self.catalog.read() as conn:
-            names = conn.execute(sa.select(s.subjects.c.nickname).distinct()).scalars()
-            return sorted(names)
+            return sorted(conn.execute(query).scalars())
 
     def get_details(self, eid: EidLike, full: bool = False) -> dict[str, Any]:
         """Return a session's fields as a dict (with ``eid``).
