@@ -107,6 +107,8 @@ def test_a_release_is_read_only_and_its_name_is_taken_for_good(
             release.set_qc(KS005, "FAIL")
         with pytest.raises(ValidationError, match="read-only"):
             release.create_release("v3")
+        with pytest.raises(ValidationError, match="read-only"):
+            release.table("sessions").update({"narrative": "x"}, subject="KS005")
     with pytest.raises(NotFoundError, match="there is no release 'v9'; the releases are 'v1'"):
         nt.connect(example.root, db=db, release="v9")
     assert [r["name"] for r in registered.releases()] == ["v1"]

@@ -56,6 +56,8 @@ class Table:
         Default conditions (from configuration), applied unless ``use_defaults=False``.
     use_defaults : bool
         Whether the default conditions apply.
+    read_only : str, optional
+        Why writes are refused (a trove opened on a release); ``None``: they are not.
     """
 
     def __init__(
@@ -65,7 +67,9 @@ class Table:
         defaults: Mapping[str, Any] | None = None,
         *,
         use_defaults: bool = True,
+        read_only: str | None = None,
     ) -> None:
+        self._read_only = read_only
         self._catalog = catalog
         self._spec = spec
         self._defaults = dict(defaults or {}) if use_defaults else {}
@@ -174,6 +178,7 @@ class Table:
         int
             Rows inserted plus rows updated.
         """
+        self._check_writable()
         rows = _records(records, self.key)
         with self._catalog.write() as conn:
             return insert_records(conn, self._spec, rows, on_conflict).written
@@ -197,9 +202,14 @@ class Table:
                 f"{self.key}=...; updating every row needs an explicit condition",
                 table=self.name,
             )
+        self._check_writable()
         where = self._where(conditions)
         with self._catalog.write() as conn:
             return update_records(conn, self._spec, values, where)
+
+    def _check_writable(self) -> None:
+        if self._read_only is not None:
+            raise ValidationError(self._read_only, table=self.name)
 
 
 def _records(

@@ -339,8 +339,18 @@ class Trove(LoadingMixin, WritingMixin, ReleasesMixin):
         ['eid', 'lab', 'subject', 'date']
         """
         spec = table_spec(name)
+        read_only = None
+        if self.in_release is not None:
+            read_only = (
+                f"this trove is opened on release {self.in_release!r}, which is read-only; "
+                f"open it without release= to write"
+            )
         return Table(
-            self.catalog, spec, self.table_defaults.get(spec.name), use_defaults=use_defaults
+            self.catalog,
+            spec,
+            self.table_defaults.get(spec.name),
+            use_defaults=use_defaults,
+            read_only=read_only,
         )
 
     @property
