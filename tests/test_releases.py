@@ -66,6 +66,9 @@ def test_a_release_keeps_its_datasets_whatever_comes_later(
         np.testing.assert_array_equal(trials["stimOn_times"], trials_then["stimOn_times"])
         with pytest.raises(NotFoundError, match="no datasets in release 'v1'"):
             release.load_object(later, "wheel")
+        with pytest.raises(NotFoundError, match="no datasets in release 'v1'"):
+            release.get_details(later)
+        assert release.get_details(KS005, full=True)["datasets"].index.isin(before.index).all()
         # The trove itself sees the new revision.
         now = registered.load_object(KS005, "trials", collection="alf")
         np.testing.assert_array_equal(now["stimOn_times"], table["stimOn_times"])

@@ -248,8 +248,16 @@ class ReadingMixin:
         spec = table_spec("sessions")
         with self.catalog.read() as conn:
             eid = to_eid(conn, eid, where=self.root)
-            names, data = select_records(conn, spec, [s.sessions.c.id == eid], order=False)
-        (details,) = to_records(spec, names, data)
+            where = [s.sessions.c.id == eid, *self._scope().sessions()]
+            names, data = select_records(conn, spec, where, order=False)
+        found = to_records(spec, names, data)
+        if not found:
+            raise NotFoundError(
+                f"session {eid} has no datasets in release {self.in_release!r}",
+                session=eid,
+                release=self.in_release,
+            )
+        (details,) = found
         if full:
             details["datasets"] = self.list_datasets(eid, details=True, qc="CRITICAL")
         return details
