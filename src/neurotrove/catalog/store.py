@@ -38,7 +38,7 @@ from ..errors import CatalogError, ConfigError, ConflictError, NeurotroveError, 
 
 __all__ = ["HEAD_REVISION", "Catalog", "add_sqlite_functions", "sqlite_url"]
 
-HEAD_REVISION = "0009"
+HEAD_REVISION = "0010"
 """The schema revision this version of neurotrove writes; a test checks it is Alembic's head."""
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000

@@ -3,8 +3,8 @@
 A release is a tag (``tags``, ``dataset_tags``) plus a ``releases`` row (note, who, when,
 the conditions) and ``release_datasets`` rows keeping each dataset's md5 and size.
 
-Revision ID: 0009
-Revises: 0007
+Revision ID: 0010
+Revises: 0007 (on main: chain it after 0009, the newest there)
 Create Date: 2026-12-04 19:20:00
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 
 from neurotrove.catalog.types import JSONDocument, UUIDString
 
-revision: str = "0009"
+revision: str = "0010"
 down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
