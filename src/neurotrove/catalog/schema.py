@@ -23,6 +23,8 @@ __all__ = [
     "labs",
     "metadata",
     "projects",
+    "release_datasets",
+    "releases",
     "revisions",
     "session_projects",
     "session_users",
@@ -250,6 +252,42 @@ dataset_tags = sa.Table(
         "tag", sa.String(255), sa.ForeignKey("tags.name", onupdate="CASCADE"), primary_key=True
     ),
     sa.Index(None, "tag"),
+)
+
+releases = sa.Table(
+    "releases",
+    metadata,
+    # A release is also the tag of its name (dataset_tags), which ONE's cache routes serve.
+    sa.Column(
+        "name", sa.String(255), sa.ForeignKey("tags.name", onupdate="CASCADE"), primary_key=True
+    ),
+    sa.Column("note", sa.Text),
+    sa.Column("created_by", sa.String(255)),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    # The conditions the datasets were chosen by, as given (for the record only).
+    sa.Column("conditions", JSONDocument),
+)
+
+release_datasets = sa.Table(
+    "release_datasets",
+    metadata,
+    sa.Column(
+        "release",
+        sa.String(255),
+        sa.ForeignKey("releases.name", onupdate="CASCADE", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    # No cascade: a dataset in a release cannot be deleted from under it. Dataset ids are
+    # per revision, so a later revision is another row and never enters the release.
+    sa.Column("dataset", UUIDString, sa.ForeignKey("datasets.id"), primary_key=True),
+    # The md5 and size the file had when released: a load through the release checks them,
+    # so a file re-registered with other content is refused, not silently given.
+    sa.Column("hash", sa.String(64)),
+    sa.Column("file_size", sa.BigInteger),
+    # Whether it was its dataset's default revision then: loads through the release choose
+    # revisions as they were chosen when it was made.
+    sa.Column("default_revision", sa.Boolean, nullable=False),
+    sa.Index(None, "dataset"),
 )
 
 # -- served troves ------------------------------------------------------------------------

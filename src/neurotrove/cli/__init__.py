@@ -33,6 +33,7 @@ from .cmd_insert_nwb import insert_nwb
 from .cmd_login import login, logout
 from .cmd_ls import ls
 from .cmd_register import register
+from .cmd_release import release_app
 from .cmd_restore import restore
 from .cmd_rig import rig_app
 from .cmd_run import run
@@ -79,6 +80,7 @@ GROUPS: dict[str, typer.Typer] = {
     "rig": rig_app,
     "ephys": ephys_app,
     "column": column_app,
+    "release": release_app,
 }
 """Commands with subcommands (``trove user add``)."""
 

@@ -151,6 +151,15 @@ def search(
             help="Count only datasets at or below this QC (PASS, WARNING, FAIL...).",
         ),
     ] = None,
+    tag: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--tag",
+            metavar="TAG",
+            show_default=False,
+            help="Only sessions with datasets carrying the tag (a release's name works too).",
+        ),
+    ] = None,
     limit: Annotated[
         int | None,
         typer.Option(
@@ -177,6 +186,7 @@ def search(
         "datasets": datasets,
         "dataset_qc_lte": qc,
         "date_range": date_range(range_, start, end),
+        "tag": tag,
     }
     with open_trove(ctx, remote=True) as trove:
         found = trove.search(**{k: v for k, v in filters.items() if v not in (None, [])})

@@ -191,7 +191,7 @@ def _with_metadata(
     )
 
 
-def _session_batches(conn: Any, batch: int) -> Iterator[list[Any]]:
+def _session_batches(conn: Any, batch: int, tag: str | None = None) -> Iterator[list[Any]]:
     projects: dict[str, list[str]] = {}
     link = s.session_projects.c
     for session, project in conn.execute(
@@ -210,6 +210,9 @@ def _session_batches(conn: Any, batch: int) -> Iterator[list[Any]]:
         .select_from(s.sessions.join(s.subjects, s.sessions.c.subject == s.subjects.c.id))
         .order_by(s.sessions.c.id)
     )
+    if tag is not None:
+        d = s.datasets.c
+        query = query.where(s.sessions.c.id.in_(sa.select(d.session).where(_tagged(d.id, tag))))
     rows = []
     for row in conn.execution_options(yield_per=batch).execute(query):
         rows.append((*row, ",".join(projects.get(row.id, ()))))
@@ -220,8 +223,26 @@ def _session_batches(conn: Any, batch: int) -> Iterator[list[Any]]:
         yield rows
 
 
-def _dataset_batches(conn: Any, batch: int) -> Iterator[list[Any]]:
+def _tagged(id_column: Any, tag: str) -> Any:
+    """Return the condition that a dataset carries ``tag``."""
+    tags = s.dataset_tags.c
+    return id_column.in_(sa.select(tags.dataset).where(tags.tag == tag))
+
+
+def _dataset_batches(conn: Any, batch: int, tag: str | None = None) -> Iterator[list[Any]]:
     d = s.datasets.c
+    kept = s.release_datasets.c
+    # A release's datasets carry the md5 and size they had when released, so ONE checks
+    # a file against those.
+    source: Any = s.datasets
+    hash_: Any = d.hash
+    size: Any = d.file_size
+    if tag is not None:
+        source = s.datasets.outerjoin(
+            s.release_datasets, sa.and_(kept.dataset == d.id, kept.release == tag)
+        )
+        hash_ = sa.func.coalesce(kept.hash, d.hash)
+        size = sa.func.coalesce(kept.file_size, d.file_size)
     query = (
         sa.select(
             d.session,
@@ -229,15 +250,18 @@ def _dataset_batches(conn: Any, batch: int) -> Iterator[list[Any]]:
             d.collection,
             d.revision,
             d.name,
-            d.file_size,
-            d.hash,
+            size.label("file_size"),
+            hash_.label("hash"),
             d.exists,
             d.qc,
             d.default_revision,
         )
+        .select_from(source)
         .where(d.session.is_not(None))
         .order_by(d.session, d.id)
     )
+    if tag is not None:
+        query = query.where(_tagged(d.id, tag))
     rows = []
     for row in conn.execution_options(yield_per=batch).execute(query):
         rows.append(row)
@@ -290,6 +314,7 @@ def export_tables(
     date_created: str | None = None,
     batch: int = _BATCH,
     staging: Path | None = None,
+    tag: str | None = None,
 ) -> CacheInfo:
     """Write ONE's cache tables of the catalogue into ``folder``, atomically.
 
@@ -308,6 +333,9 @@ def export_tables(
     staging : Path, optional
         The folder of write journals (the trove's ``.trove/staging``; by default
         ``folder/.trove-staging``), where an interrupted export is found and undone.
+    tag : str, optional
+        Only the datasets carrying this tag (a release's, with the md5s it kept), and their
+        sessions; ``database_tags`` then names it, as ONE's ``load_cache(tag=)`` expects.
 
     Returns
     -------
@@ -316,11 +344,13 @@ def export_tables(
     import pyarrow.parquet as pq
 
     folder.mkdir(parents=True, exist_ok=True)
-    one = {
+    one: dict[str, Any] = {
         "date_created": date_created or one_date(),
         "origin": origin,
         "min_api_version": MIN_API_VERSION,
     }
+    if tag is not None:
+        one["database_tags"] = [tag]
     session_schema, dataset_schema = _schemas()
     plans = [
         (
@@ -359,7 +389,7 @@ def export_tables(
                     pq.ParquetWriter(staged, schema) as writer,
                 ):
                     count = 0
-                    for rows in batches(conn, batch):
+                    for rows in batches(conn, batch, tag):
                         writer.write_table(to_table(rows, bare).replace_schema_metadata(None))
                         count += len(rows)
                     if count == 0:  # datasets keep their QC categories even when empty

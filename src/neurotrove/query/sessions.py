@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -62,12 +62,18 @@ def search_terms(spec: TableSpec | None = None) -> list[str]:
 
 
 def compile_search(
-    conn: Connection, filters: Mapping[str, Any], dialect: str, spec: TableSpec | None = None
+    conn: Connection,
+    filters: Mapping[str, Any],
+    dialect: str,
+    spec: TableSpec | None = None,
+    within: Callable[[Any], Sequence[ColumnElement[bool]]] | None = None,
 ) -> list[ColumnElement[bool]]:
     """Compile search filters into conditions on the sessions table (all must hold).
 
     ``spec`` is the sessions table as the catalogue has it (with its lab columns,
     :meth:`~neurotrove.catalog.store.Catalog.spec`); the built-in one by default.
+    ``within``, given a datasets table's id column, returns conditions on the datasets the
+    dataset filters may count (a release's, a tag's); by default all.
 
     Raises
     ------
@@ -109,12 +115,19 @@ def compile_search(
                 )
             )
         elif name == "dataset":
-            where.extend(_dataset_filter(conn, _string_list(name, value), qc_limit, "rel_path"))
+            where.extend(
+                _dataset_filter(conn, _string_list(name, value), qc_limit, "rel_path", within)
+            )
         elif name == "datasets":
-            where.extend(_dataset_filter(conn, _string_list(name, value), qc_limit, "name"))
+            where.extend(
+                _dataset_filter(conn, _string_list(name, value), qc_limit, "name", within)
+            )
         elif name == "dataset_qc_lte":
             if "dataset" not in filters and "datasets" not in filters:
-                where.append(sa.exists(_present_datasets(qc_limit)[0]))
+                present, alias = _present_datasets(qc_limit)
+                if within is not None:
+                    present = present.where(*within(alias.c.id))
+                where.append(sa.exists(present))
         else:
             conditions[name] = value
     where.extend(compile_conditions(spec, conditions, dialect))
@@ -281,7 +294,11 @@ def distinct_dataset_paths(conn: Connection) -> list[tuple[str, str, str]]:
 
 
 def _dataset_filter(
-    conn: Connection, patterns: list[str], qc_limit: int, target: str
+    conn: Connection,
+    patterns: list[str],
+    qc_limit: int,
+    target: str,
+    within: Callable[[Any], Sequence[ColumnElement[bool]]] | None = None,
 ) -> list[ColumnElement[bool]]:
     """One condition per pattern: the session must hold a present dataset matching each.
 
@@ -299,6 +316,8 @@ def _dataset_filter(
     for pattern in patterns:
         compiled = re.compile(pattern)
         query = sa.select(d.session).where(d.exists.is_(True), d.qc <= qc_limit)
+        if within is not None:
+            query = query.where(*within(d.id))
         if target == "name":
             matched = sorted({n for n, _, _ in candidates if compiled.fullmatch(n)})
             query = query.where(d.name.in_(matched))

@@ -33,6 +33,7 @@ from .init import (
     sqlite_file,
 )
 from .parts import TroveParts
+from .releases import restrict_to_release
 from .trove import Trove
 
 __all__ = ["connect", "find_root", "local_parts", "served_parts"]
@@ -50,6 +51,7 @@ def connect(
     mode: str | None = None,
     settings: Settings | None = None,
     table_defaults: TableDefaults | None = None,
+    release: str | None = None,
     **overrides: Any,
 ) -> Trove:
     """Open a trove: a server, a local data root, a shared catalogue, or the default one.
@@ -84,6 +86,10 @@ def connect(
     table_defaults : mapping, optional
         Default conditions per table (``{"sessions": {"projects": "ibl"}}``), over those of
         the configuration.
+    release : str, optional
+        A release (``trove release list``): the trove then reads exactly the datasets it
+        holds, each at its revision and checked against the md5 it had, whatever was added
+        or re-registered since; writes are refused.
     **overrides
         Settings that win over the environment and ``config.toml`` (see
         :class:`~neurotrove.config.Settings`).
@@ -141,6 +147,12 @@ def connect(
         loaded = loaded.with_changes(root=root)
         parts = local_parts(root, loaded, db=db or loaded.db, create=create, files=files)
     _add_defaults(parts, loaded.table_defaults, table_defaults or {})
+    if release is not None:
+        try:
+            parts = restrict_to_release(parts, release)
+        except BaseException:
+            Trove(parts).close()
+            raise
     return Trove(parts)
 
 

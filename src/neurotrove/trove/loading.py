@@ -92,11 +92,20 @@ class LoadingMixin(ReadingMixin):
         object's rows are read (no other row could match it). Other forms of the eid are
         resolved first.
         """
-        if not (isinstance(eid, uuid.UUID) or (isinstance(eid, str) and looks_like_uuid(eid))):
+        scoped = bool(self._scope())
+        if scoped or not (
+            isinstance(eid, uuid.UUID) or (isinstance(eid, str) and looks_like_uuid(eid))
+        ):
             with self.catalog.read() as conn:
                 eid = to_eid(conn, eid, where=self.root)
                 folder = session_folder(conn, self.root, eid)
                 rows = self._dataset_rows(conn, [_d.session == eid], _LOAD_SELECT)
+            if scoped and not rows:
+                raise NotFoundError(
+                    f"session {eid} has no datasets in release {self.in_release!r}",
+                    session=eid,
+                    release=self.in_release,
+                )
             return eid, folder, rows
         key = coerce_value("uuid", eid, "eid")
         by_object = isinstance(obj, str) and bool(obj) and _WILDCARD.isdisjoint(obj)

@@ -189,6 +189,8 @@ class TroveParts:
         Default conditions per table (keys are table names).
     db : str or None
         The catalogue's URL, for a local trove.
+    release : str or None
+        The release every read is restricted to (``connect(..., release=NAME)``).
     """
 
     catalog: Catalog
@@ -199,6 +201,7 @@ class TroveParts:
     server: ServerLink | None = None
     table_defaults: dict[str, dict[str, Any]] = field(default_factory=dict)
     db: str | None = None
+    release: str | None = None
 
     @property
     def root(self) -> Path:

@@ -22,6 +22,7 @@ from ..query.conditions import compile_conditions
 from ..query.datasets import filter_rows
 from ..query.frames import page_keys, select_frame, select_records, to_frame, to_records
 from ..query.identify import EidLike, looks_like_uuid, session_folder, to_eid
+from ..query.scope import DatasetScope
 from ..query.sessions import compile_search, dataset_patterns, search_terms
 from ..validation import check_count, check_id, check_path
 
@@ -79,6 +80,15 @@ class ReadingMixin:
     root: Path
     catalog: Catalog
     table_defaults: dict[str, dict[str, Any]]
+    in_release: str | None
+
+    def _scope(self, tag: str | Sequence[str] | None = None) -> DatasetScope:
+        """Return the datasets reads may see: the trove's release, and those tagged ``tag``.
+
+        Every read of datasets and sessions applies it (:meth:`_dataset_rows`,
+        :meth:`_search_where`), so search, list and load see the same set.
+        """
+        return DatasetScope.of(release=self.in_release, tag=tag)
 
     # -- sessions --------------------------------------------------------------------------
 
@@ -108,6 +118,8 @@ class ReadingMixin:
             every one.
         dataset_qc_lte : QC name or number
             Count only datasets at or below this QC; alone, keeps sessions having any.
+        tag : str or list of str
+            Only sessions with datasets carrying the tag; dataset filters count only those.
 
         Returns
         -------
@@ -145,6 +157,8 @@ class ReadingMixin:
         """
         if not any(name in filters for name in presence.DATASET_FILTERS):
             return None
+        if "tag" in filters or self._scope():
+            return None  # the snapshot holds every dataset: compiled in SQL, within the scope
         patterns, qc_limit = dataset_patterns(filters)
         others = {
             k: v
@@ -160,12 +174,16 @@ class ReadingMixin:
     def _search_where(
         self, conn: Connection, filters: Mapping[str, Any], spec: TableSpec
     ) -> list[Any]:
-        """Compile search filters and the sessions' default conditions."""
+        """Compile search filters, the sessions' default conditions, and the read's scope."""
         defaults = {
             k: v for k, v in self.table_defaults.get("sessions", {}).items() if k not in filters
         }
-        where = compile_search(conn, filters, self.catalog.dialect, spec)
+        filters = dict(filters)
+        scope = self._scope(filters.pop("tag", None))
+        within = scope.datasets if scope else None
+        where = compile_search(conn, filters, self.catalog.dialect, spec, within)
         where.append(s.sessions.c.deleted_at.is_(None))  # sessions in the bin are not found
+        where += scope.sessions()
         return where + compile_conditions(spec, defaults, self.catalog.dialect)
 
     def search_page(
@@ -226,14 +244,20 @@ class ReadingMixin:
         return total, records[::-1] if oldest_first else records
 
     def search_terms(self) -> list[str]:
-        """Return the filters :meth:`search` accepts (its own, then every session column)."""
-        return search_terms(self.catalog.spec("sessions"))
+        """Return the filters :meth:`search` accepts (its own, ``tag``, every session column)."""
+        terms = search_terms(self.catalog.spec("sessions"))
+        terms.insert(terms.index("dataset_qc_lte") + 1, "tag")
+        return terms
 
     def list_subjects(self) -> list[str]:
         """Return the nicknames of all subjects, sorted."""
+        query = sa.select(s.subjects.c.nickname).distinct()
+        scope = self._scope()
+        if scope:  # the subjects of the sessions in scope
+            sessions = sa.select(s.sessions.c.subject).where(*scope.sessions())
+            query = query.where(s.subjects.c.id.in_(sessions))
         with self.catalog.read() as conn:
-            names = conn.execute(sa.select(s.subjects.c.nickname).distinct()).scalars()
-            return sorted(names)
+            return sorted(conn.execute(query).scalars())
 
     def get_details(self, eid: EidLike, full: bool = False) -> dict[str, Any]:
         """Return a session's fields as a dict (with ``eid``).
@@ -248,8 +272,16 @@ class ReadingMixin:
         with self.catalog.read() as conn:
             spec = self.catalog.spec("sessions", conn)
             eid = to_eid(conn, eid, where=self.root)
-            names, data = select_records(conn, spec, [s.sessions.c.id == eid], order=False)
-        (details,) = to_records(spec, names, data)
+            where = [s.sessions.c.id == eid, *self._scope().sessions()]
+            names, data = select_records(conn, spec, where, order=False)
+        found = to_records(spec, names, data)
+        if not found:
+            raise NotFoundError(
+                f"session {eid} has no datasets in release {self.in_release!r}",
+                session=eid,
+                release=self.in_release,
+            )
+        (details,) = found
         if full:
             details["datasets"] = self.list_datasets(eid, details=True, qc="CRITICAL")
         return details
@@ -257,9 +289,16 @@ class ReadingMixin:
     # -- datasets --------------------------------------------------------------------------
 
     def _dataset_rows(
-        self, conn: Connection, where: Sequence[Any], columns: Sequence[Any] = _DATASET_SELECT
+        self,
+        conn: Connection,
+        where: Sequence[Any],
+        columns: Sequence[Any] = _DATASET_SELECT,
+        tag: str | Sequence[str] | None = None,
     ) -> list[dict[str, Any]]:
-        result = conn.execute(sa.select(*columns).where(*where))
+        """Read dataset rows: every read of datasets goes through here, within the scope."""
+        scope = self._scope(tag)
+        query = sa.select(*scope.columns(columns)).where(*where, *scope.datasets())
+        result = conn.execute(query)
         keys = list(result.keys())
         return [dict(zip(keys, row, strict=True)) for row in result.all()]  # not RowMapping
 
@@ -274,6 +313,7 @@ class ReadingMixin:
         qc: Any = "FAIL",
         ignore_qc_not_set: bool = False,
         default_revisions_only: bool = False,
+        tag: str | Sequence[str] | None = None,
         details: Literal[False] = False,
     ) -> list[str]: ...
 
@@ -288,6 +328,7 @@ class ReadingMixin:
         qc: Any = "FAIL",
         ignore_qc_not_set: bool = False,
         default_revisions_only: bool = False,
+        tag: str | Sequence[str] | None = None,
         details: Literal[True],
     ) -> pd.DataFrame: ...
 
@@ -302,6 +343,7 @@ class ReadingMixin:
         qc: Any = "FAIL",
         ignore_qc_not_set: bool = False,
         default_revisions_only: bool = False,
+        tag: str | Sequence[str] | None = None,
         details: bool,
     ) -> list[str] | pd.DataFrame: ...
 
@@ -315,6 +357,7 @@ class ReadingMixin:
         qc: Any = "FAIL",
         ignore_qc_not_set: bool = False,
         default_revisions_only: bool = False,
+        tag: str | Sequence[str] | None = None,
         details: bool = False,
     ) -> list[str] | pd.DataFrame:
         """List a session's datasets (or every session's) with ONE's filters.
@@ -333,6 +376,8 @@ class ReadingMixin:
             Leave out datasets whose QC is NOT_SET.
         default_revisions_only : bool
             Only default revisions.
+        tag : str or list of str
+            Only datasets carrying the tag (any of them, if several).
         details : bool
             Return a DataFrame indexed by dataset id instead of the sorted ``rel_path`` list.
 
@@ -348,6 +393,7 @@ class ReadingMixin:
             qc=qc,
             ignore_qc_not_set=ignore_qc_not_set,
             default_revisions_only=default_revisions_only,
+            tag=tag,
         )
         if not details:
             return sorted({r["rel_path"] for r in rows})
@@ -364,23 +410,28 @@ class ReadingMixin:
         qc: Any = "FAIL",
         ignore_qc_not_set: bool = False,
         default_revisions_only: bool = False,
+        tag: str | Sequence[str] | None = None,
     ) -> list[Mapping[str, Any]]:
         with self.catalog.read() as conn:
             if eid is None:
                 where = [_d.qc <= int(QC.parse(qc)), _d.deleted_at.is_(None)]
                 if default_revisions_only:
                     where.append(_d.default_revision.is_(True))
-                rows = self._dataset_rows(conn, where)
+                rows = self._dataset_rows(conn, where, tag=tag)
             elif isinstance(eid, uuid.UUID) or (isinstance(eid, str) and looks_like_uuid(eid)):
                 # One query for a known session; an unknown one is told apart only when it
                 # lists nothing (then to_eid raises NotFoundError).
                 key = coerce_value("uuid", eid, "eid")
-                rows = self._dataset_rows(conn, [_d.session == key, _d.deleted_at.is_(None)])
+                rows = self._dataset_rows(
+                    conn, [_d.session == key, _d.deleted_at.is_(None)], tag=tag
+                )
                 if not rows:
                     to_eid(conn, eid, where=self.root)
             else:
                 key = to_eid(conn, eid, where=self.root)
-                rows = self._dataset_rows(conn, [_d.session == key, _d.deleted_at.is_(None)])
+                rows = self._dataset_rows(
+                    conn, [_d.session == key, _d.deleted_at.is_(None)], tag=tag
+                )
         return filter_rows(
             rows,
             filename=filename,
@@ -390,6 +441,16 @@ class ReadingMixin:
             ignore_qc_not_set=ignore_qc_not_set,
             default_revisions_only=default_revisions_only,
         )
+
+    def _dataset_ids_of(self, eids: Sequence[str], **filters: Any) -> list[str]:
+        """Return the ids of the datasets of sessions ``eids`` that ``filters`` keep.
+
+        ``filters`` are those of :meth:`list_datasets` (``tag`` included).
+        """
+        tag = filters.pop("tag", None)
+        with self.catalog.read() as conn:
+            rows = self._dataset_rows(conn, [_d.session.in_(list(eids))], tag=tag)
+        return [str(r["id"]) for r in filter_rows(rows, **filters)]
 
     def get_dataset(self, dataset_id: str | uuid.UUID) -> dict[str, Any]:
         """Return one dataset's record, with ``eid`` and ``rel_path``.

@@ -57,6 +57,8 @@ class Table:
         Default conditions (from configuration), applied unless ``use_defaults=False``.
     use_defaults : bool
         Whether the default conditions apply.
+    read_only : str, optional
+        Why writes are refused (a trove opened on a release); ``None``: they are not.
     """
 
     def __init__(
@@ -66,7 +68,9 @@ class Table:
         defaults: Mapping[str, Any] | None = None,
         *,
         use_defaults: bool = True,
+        read_only: str | None = None,
     ) -> None:
+        self._read_only = read_only
         self._catalog = catalog
         self._table = spec.name
         self._defaults = dict(defaults or {}) if use_defaults else {}
@@ -203,6 +207,7 @@ class Table:
         int
             Rows inserted plus rows updated.
         """
+        self._check_writable()
         rows = _records(records, self.key)
         with self._catalog.write() as conn:
             spec = self._catalog.spec(self._table, conn)
@@ -227,9 +232,14 @@ class Table:
                 f"{self.key}=...; updating every row needs an explicit condition",
                 table=self.name,
             )
+        self._check_writable()
         with self._catalog.write() as conn:
             spec = self._catalog.spec(self._table, conn)
             return update_records(conn, spec, values, self._where(spec, conditions))
+
+    def _check_writable(self) -> None:
+        if self._read_only is not None:
+            raise ValidationError(self._read_only, table=self.name)
 
 
 def _records(

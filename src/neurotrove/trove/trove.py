@@ -34,6 +34,7 @@ from ..validation import check_path
 from .init import TROVE_DIR
 from .loading import LoadingMixin
 from .parts import ServerLink, TroveParts
+from .releases import ReleasesMixin
 from .table import Table
 from .writing import WritingMixin
 
@@ -47,7 +48,7 @@ if TYPE_CHECKING:
 __all__ = ["TROVE_DIR", "Trove"]
 
 
-class Trove(LoadingMixin, WritingMixin):
+class Trove(LoadingMixin, WritingMixin, ReleasesMixin):
     """A catalogue and its files: search, list, load and register ALF data.
 
     Open one with :func:`~neurotrove.connect`, which picks its parts: a local data root, a
@@ -100,6 +101,7 @@ class Trove(LoadingMixin, WritingMixin):
         self.writes = built.writes
         self.settings = built.settings
         self.table_defaults = built.table_defaults
+        self.in_release = built.release
         self._server = built.server
 
     @property
@@ -345,8 +347,18 @@ class Trove(LoadingMixin, WritingMixin):
         ['eid', 'lab', 'subject', 'date']
         """
         spec = table_spec(name)  # the name; the table reads its columns from the catalogue
+        read_only = None
+        if self.in_release is not None:
+            read_only = (
+                f"this trove is opened on release {self.in_release!r}, which is read-only; "
+                f"open it without release= to write"
+            )
         return Table(
-            self.catalog, spec, self.table_defaults.get(spec.name), use_defaults=use_defaults
+            self.catalog,
+            spec,
+            self.table_defaults.get(spec.name),
+            use_defaults=use_defaults,
+            read_only=read_only,
         )
 
     def add_column(

@@ -10,21 +10,29 @@ file lock so that several workers build them once, and kept as ``<version>.zip``
 saw that version, so it moves only when the catalogue changed (not on every request), and
 ONE does not re-download an unchanged catalogue. The two newest builds are kept.
 
+A tag (``/cache/info/<tag>``, ``/cache.zip?tag=<tag>``) gives the tables of just the
+datasets carrying it, and their sessions, with ``database_tags: [tag]`` and a ``location``
+naming its zip, so ONE's ``load_cache(tag=NAME)`` loads a release (a release's datasets
+carry the md5s it kept). Each tag's builds are kept in a folder of their own.
+
 Reading needs a token unless the server has ``--public-read``, as for every other read.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
 import zipfile
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse
 
+from ...errors import NotFoundError
 from ...files.atomic import atomic_write_bytes, replace_file
 from ...interop.one_export import export_tables
 from ..app import served
@@ -41,8 +49,10 @@ router = APIRouter(tags=["alyx"])
 _ERRORS = problems(401, 403, 503)
 
 
-def cache_build(trove: Any, folder: Path) -> tuple[Path, dict[str, Any]]:
+def cache_build(trove: Any, folder: Path, tag: str | None = None) -> tuple[Path, dict[str, Any]]:
     """Return the zip of ONE's tables of the catalogue as it is now, and its cache info.
+
+    With ``tag``, the tables hold only the datasets carrying it (and their sessions).
 
     Examples
     --------
@@ -68,7 +78,9 @@ def cache_build(trove: Any, folder: Path) -> tuple[Path, dict[str, Any]]:
             shutil.rmtree(left, ignore_errors=True)
         work = folder / f".build-{os.getpid()}"
         try:
-            info = export_tables(trove.catalog, work, origin=_origin(trove)).as_json()
+            info = export_tables(trove.catalog, work, origin=_origin(trove), tag=tag).as_json()
+            if tag is not None:  # untagged, no database_tags, as Alyx's untagged tables
+                info["database_tags"] = [tag]
             (work / "cache_info.json").write_text(json.dumps(info, indent=1))
             target = folder / f"{version}.zip"
             atomic_write_bytes(folder / f"{version}.json", json.dumps(info).encode())
@@ -93,7 +105,8 @@ def _built(folder: Path, version: str) -> tuple[Path, dict[str, Any]] | None:
     path, info = folder / f"{version}.zip", folder / f"{version}.json"
     if path.exists() and info.exists():
         found = json.loads(info.read_text())
-        found.pop("database_tags", None)  # kept by earlier builds; see cache_info
+        if not found.get("database_tags"):  # an empty list, kept by earlier builds
+            found.pop("database_tags", None)  # untagged tables have none (see cache_info)
         return path, found
     return None
 
@@ -105,24 +118,53 @@ def _prune(folder: Path) -> None:
         old.with_suffix(".json").unlink(missing_ok=True)
 
 
-def _folder(request: Request) -> Path:
-    return served(request).work_dir / "one-cache"
+def _folder(request: Request, tag: str | None = None) -> Path:
+    """Return where the builds are kept: one folder for all datasets, one per tag."""
+    home = served(request).work_dir / "one-cache"
+    if tag is None:
+        return home
+    return home / "tags" / hashlib.sha256(tag.encode()).hexdigest()[:24]
+
+
+def _known_tag(request: Request, tag: str) -> str:
+    """Return ``tag`` if the catalogue has it, else raise NotFoundError naming the tags."""
+    names = served(request).trove.tags()
+    if tag not in names:
+        raise NotFoundError(
+            f"there is no tag {tag!r}; the tags are {', '.join(map(repr, names)) or 'none'}",
+            tag=tag,
+        )
+    return tag
+
+
+_TAG_ERRORS = problems(401, 403, 404, 503)
 
 
 @router.get("/cache/info", responses=_ERRORS)
 @router.get("/cache/info/", responses=_ERRORS)
-@router.get("/cache/info/{tag}", responses=_ERRORS)
-def cache_info(request: Request, account: Reader, tag: str | None = None) -> dict[str, Any]:
+def cache_info(request: Request, account: Reader) -> dict[str, Any]:
     """Return ONE's cache info: ``date_created, min_api_version, origin, tables``.
 
-    A tag (``/cache/info/<tag>``) is accepted as Alyx accepts it; neurotrove has one set of
-    tables, so the answer is the same. There is no ``database_tags``, as in the info of
-    Alyx's untagged tables: alyx-connector 2.1.15 asserts it is ``None`` (an empty list
-    failed there), and ONE takes a missing one as no tag.
+    There is no ``database_tags``, as in the info of Alyx's untagged tables: alyx-connector
+    2.1.15 asserts it is ``None`` (an empty list failed there), and ONE takes a missing one
+    as no tag.
     """
     state = served(request)
     _, info = cache_build(state.trove, _folder(request))
     return info
+
+
+@router.get("/cache/info/{tag}", responses=_TAG_ERRORS)
+def tag_cache_info(request: Request, account: Reader, tag: str) -> dict[str, Any]:
+    """Return ONE's cache info of the datasets carrying ``tag`` (a release's, say).
+
+    ``database_tags`` is ``[tag]`` and ``location`` the URL of its zip
+    (``/cache.zip?tag=<tag>``), where ONE's ``load_cache(tag=tag)`` downloads it from.
+    """
+    state = served(request)
+    _known_tag(request, tag)
+    _, info = cache_build(state.trove, _folder(request, tag), tag)
+    return {**info, "location": f"{request.base_url}cache.zip?tag={quote(tag, safe='')}"}
 
 
 @router.get(
@@ -130,11 +172,16 @@ def cache_info(request: Request, account: Reader, tag: str | None = None) -> dic
     response_class=FileResponse,
     responses={
         200: {"content": {"application/zip": {}}, "description": "ONE's cache tables."},
-        **_ERRORS,
+        **_TAG_ERRORS,
     },
 )
-def cache_zip(request: Request, account: Reader) -> FileResponse:
-    """Send ``sessions.pqt``, ``datasets.pqt`` and ``cache_info.json`` as one zip."""
+def cache_zip(request: Request, account: Reader, tag: str | None = None) -> FileResponse:
+    """Send ``sessions.pqt``, ``datasets.pqt`` and ``cache_info.json`` as one zip.
+
+    With ``tag``, the tables of just the datasets carrying it.
+    """
     state = served(request)
-    path, _ = cache_build(state.trove, _folder(request))
+    if tag is not None:
+        _known_tag(request, tag)
+    path, _ = cache_build(state.trove, _folder(request, tag), tag)
     return FileResponse(path, media_type="application/zip", filename="cache.zip")
