@@ -65,7 +65,11 @@ def test_the_collector_is_as_it_was_once_every_build_has_ended() -> None:
 
 def test_objects_someone_else_froze_stay_frozen() -> None:
     gc.freeze()
-    frozen = gc.get_freeze_count()
-    with collection_paused():
-        pass
-    assert gc.get_freeze_count() == frozen > 0
+    try:
+        frozen = gc.get_freeze_count()
+        with collection_paused():
+            pass
+        # Not unfrozen (that would leave 0); a few frozen objects may be freed meanwhile.
+        assert frozen > 0 and gc.get_freeze_count() > frozen * 0.99
+    finally:
+        gc.unfreeze()

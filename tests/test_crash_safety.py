@@ -237,6 +237,8 @@ def test_a_killed_pipeline_run_is_redone_by_the_next_run(db: str | None, tmp_pat
                     )
                 ).one()
             left = len(list((folder / step).iterdir()))
+            if killed and status == "done":  # on a loaded machine the kill came after the commit
+                killed = False
             if killed:  # the attempt was recorded before its first file, and never done
                 assert status == "running" and before == []
                 if trial % 2:  # check --fix finds the interrupted attempt and undoes it
