@@ -24,6 +24,7 @@ from neurotrove.catalog import change_log
 from neurotrove.catalog import schema as s
 from neurotrove.catalog.change_log import (
     UNLOGGED_TABLES,
+    changed_keys,
     logged_tables,
     prune_changes,
     trigger_names,
@@ -267,3 +268,24 @@ def test_pruning_keeps_the_newest_changes_and_moves_the_history_start(
             start = conn.execute(sa.select(s.catalog_state.c.history_from)).scalar()
         assert start == version - 2
         assert prune_changes(trove.catalog, keep=2) is None
+
+
+def test_a_write_that_commits_after_a_later_one_is_not_missed(pg_url: str) -> None:
+    """PostgreSQL writers overlap: one that started first and commits last is still found."""
+    from neurotrove.catalog.store import Catalog
+
+    def number(catalog: Catalog) -> int:
+        return int(catalog.version().split("-")[1])
+
+    with Catalog(pg_url) as catalog:
+        start = number(catalog)
+        with catalog.write() as first:
+            first.execute(sa.insert(s.labs).values(name="slowlab"))
+            with catalog.write() as second:  # another connection, committed meanwhile
+                second.execute(sa.insert(s.labs).values(name="fastlab"))
+            mirrored = number(catalog)  # what a mirror would sync to now
+            with catalog.read() as conn:
+                assert changed_keys(conn, start) == {"labs": [["fastlab"]]}
+        with catalog.read() as conn:
+            assert changed_keys(conn, mirrored) == {"labs": [["slowlab"]]}
+        assert number(catalog) == mirrored + 1

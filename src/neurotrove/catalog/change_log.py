@@ -60,6 +60,7 @@ __all__ = [
     "drop_change_triggers",
     "logged_tables",
     "prune_changes",
+    "settle_changes",
     "trigger_names",
 ]
 
@@ -139,6 +140,15 @@ def drop_change_triggers(conn: Connection) -> None:
 
 
 _NEXT_VERSION = "COALESCE((SELECT version FROM catalog_state WHERE id = 1), 0) + 1"
+"""SQLite: the version the writing transaction will commit (SQLite has one writer at once)."""
+
+_PENDING = "-txid_current()"
+"""PostgreSQL: a transaction's own mark, turned into its version as it commits.
+
+Writers on PostgreSQL overlap, so a row is logged under its transaction's id (negated, so it
+is below every version), and :func:`settle_changes` files the transaction's rows under the
+version it commits, under the state row's lock taken as its last step: commits take turns,
+in version order, and no mirror can read a version whose changes are not all filed."""
 _UPSERT = (
     'ON CONFLICT (table_name, row_key) DO UPDATE SET version = excluded.version, "deleted" = '
     'excluded."deleted"'
@@ -178,7 +188,7 @@ def _postgresql_trigger(conn: Connection, table: str, key: list[str]) -> None:
         columns = ", ".join(f"r.{_quote(c)}" for c in key)
         return (
             f'INSERT INTO catalog_changes (version, table_name, row_key, "deleted") '  # noqa: S608
-            f"SELECT {_NEXT_VERSION}, '{table}', json_build_array({columns})::text, {deleted} "
+            f"SELECT {_PENDING}, '{table}', json_build_array({columns})::text, {deleted} "
             f"FROM {rows} AS r {where} {_UPSERT};"
         )
 
@@ -239,6 +249,20 @@ def count_changes(conn: Connection, since: int) -> int:
     return int(conn.execute(query).scalar() or 0)
 
 
+def settle_changes(conn: Connection, next_version: int) -> None:
+    """File the rows this transaction logged (PostgreSQL) under ``next_version``.
+
+    Called with the catalogue's state row locked, as the transaction's last step (see
+    :meth:`neurotrove.catalog.store.Catalog.write`).
+    """
+    changes = s.catalog_changes.c
+    conn.execute(
+        sa.update(s.catalog_changes)
+        .where(changes.version == -sa.func.txid_current())
+        .values(version=next_version)
+    )
+
+
 def prune_changes(catalog: Catalog, keep: int = MAX_CHANGES) -> int | None:
     """Forget all but the ``keep`` most recently changed keys; return the new history start.
 
@@ -249,7 +273,11 @@ def prune_changes(catalog: Catalog, keep: int = MAX_CHANGES) -> int | None:
     changes = s.catalog_changes.c
     with catalog.write(versioned=False) as conn:
         cut = conn.execute(
-            sa.select(changes.version).order_by(changes.version.desc()).offset(keep).limit(1)
+            sa.select(changes.version)
+            .where(changes.version > 0)  # not the rows of transactions still running
+            .order_by(changes.version.desc())
+            .offset(keep)
+            .limit(1)
         ).scalar()
         if cut is None:
             return None
@@ -260,7 +288,7 @@ def prune_changes(catalog: Catalog, keep: int = MAX_CHANGES) -> int | None:
         )
     old = (
         sa.select(changes.table_name, changes.row_key)
-        .where(changes.version <= cut)
+        .where(changes.version <= cut, changes.version > 0)
         .limit(PRUNE_CHUNK)
     )
     key = sa.tuple_(changes.table_name, changes.row_key)

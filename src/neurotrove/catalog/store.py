@@ -195,10 +195,10 @@ class Catalog:
         """Yield a connection in one write transaction: committed on success, else rolled back.
 
         On SQLite the write lock is taken when the transaction starts, so concurrent writers
-        queue (up to the busy timeout) instead of failing mid-transaction. On PostgreSQL a
-        versioned write locks the catalogue's state row when it starts, and others wait for
-        it, so the change log (:mod:`.change_log`) files each write under the version it
-        commits.
+        queue (up to the busy timeout) instead of failing mid-transaction. On PostgreSQL
+        writers overlap; as its last step a write locks the catalogue's state row and files
+        the rows it changed in the change log (:mod:`.change_log`) under the version it
+        commits, so commits take turns in version order.
 
         Parameters
         ----------
@@ -215,9 +215,9 @@ class Catalog:
             self.engine.connect().execution_options(**{_WRITE_OPTION: True}) as conn,
             conn.begin(),
         ):
-            if self.dialect == "postgresql":
-                _queue_writers(conn, versioned=versioned)
             yield conn
+            if self.dialect == "postgresql":
+                _settle_changes(conn, versioned=versioned)
             if versioned:
                 _advance_version(conn)
             if before_commit is not None:
@@ -425,25 +425,28 @@ def _advance_version(conn: Connection) -> None:
         )
 
 
-def _queue_writers(conn: Connection, *, versioned: bool) -> None:
-    """Lock the state row (PostgreSQL): versioned writes one at a time, others between them.
+def _settle_changes(conn: Connection, *, versioned: bool) -> None:
+    """Lock the state row (PostgreSQL) and file this write's changes under their version.
 
-    The change triggers read the version when a row changes, so no versioned write may
-    commit between that read and the end of another write: an unversioned write (login
-    tokens, processing status) shares the lock, a versioned one holds it alone.
+    The lock is held until the commit, so writes commit one at a time in version order. An
+    unversioned write (login tokens, processing status) files its changes under the next
+    version, which the next versioned write commits; a mirror asking meanwhile gets them
+    again, which applying changes allows.
     """
+    from .change_log import settle_changes
     from .schema import catalog_state
 
-    query = sa.select(catalog_state.c.id).where(catalog_state.c.id == 1)
-    query = query.with_for_update(read=not versioned)
-    if conn.execute(query).first() is None:  # no state row yet: make it, then lock it
+    query = sa.select(catalog_state.c.version).where(catalog_state.c.id == 1)
+    current = conn.execute(query.with_for_update()).scalar()
+    if current is None:  # no state row yet: make it, then lock it
         import uuid
 
         from .writes import insert_ignoring_conflicts
 
         first = {"id": 1, "generation": uuid.uuid4().hex, "version": 0}
         insert_ignoring_conflicts(conn, catalog_state, [first])
-        conn.execute(query)
+        current = conn.execute(query.with_for_update()).scalar() or 0
+    settle_changes(conn, int(current) + 1)
 
 
 def _start_history(conn: Connection) -> None:
