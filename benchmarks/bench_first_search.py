@@ -72,7 +72,11 @@ print(json.dumps({"start": started - spawned, "connect": connected - started,
 """
 
 _CHILD_IMPORTED = """
-import httpx, pandas, neurotrove as nt, neurotrove.remote.trove
+import httpx, pandas, neurotrove as nt
+try:  # the served trove's parts (a --baseline checkout before them has one module)
+    import neurotrove.remote.files, neurotrove.remote.server, neurotrove.remote.writes
+except ImportError:
+    import neurotrove.remote.trove
 imported = time.time()
 trove = nt.connect(sys.argv[2])
 found = trove.search()
@@ -127,7 +131,11 @@ def step(name, began):
     steps.append([name, now - began])
     return now
 now = step("interpreter start (spawn to first line)", spawned)
-import neurotrove as nt, neurotrove.remote.trove
+import neurotrove as nt
+try:  # the served trove's parts (a --baseline checkout before them has one module)
+    import neurotrove.remote.files, neurotrove.remote.server, neurotrove.remote.writes
+except ImportError:
+    import neurotrove.remote.trove
 now = step("import neurotrove's client and catalogue (SQLAlchemy)", now)
 import httpx
 now = step("import httpx", now)
