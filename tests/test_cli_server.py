@@ -80,6 +80,13 @@ def test_user_add_checks_the_password_and_keeps_only_its_hash(tmp_path: Path) ->
     ]
     assert "password" not in json.dumps(listed)
     assert b"long-password" not in (root / ".trove" / "catalog.db").read_bytes()
+    role = ["--root", root, "user", "role", "carol", "writer", "--lab", "cortexlab", "--json"]
+    assert json.loads(ok(invoke(*role)).stdout) == {
+        "username": "carol",
+        "role": "writer",
+        "labs": ["cortexlab"],
+        "projects": [],
+    }
 
 
 def test_login_asks_like_alyx_connector_then_connect_opens_the_default_server(

@@ -144,6 +144,7 @@ def role(
             show_default=False,
         ),
     ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Give a user a role: reader, writer (everywhere, or of some labs and projects) or admin."""
     from ..catalog import audit
@@ -165,6 +166,16 @@ def role(
                 "projects": sorted(rights.projects),
             },
         )
+    if as_json:
+        echo_json(
+            {
+                "username": username,
+                "role": rights.role,
+                "labs": sorted(rights.labs),
+                "projects": sorted(rights.projects),
+            }
+        )
+        return
     scope = ", ".join([*sorted(rights.labs), *sorted(rights.projects)])
     where = f" of {scope}" if scope else ""
     console().print(f"{username} is now a {rights.role}{where}.")
