@@ -264,10 +264,10 @@ def test_wrong_methods_and_malformed_bodies_get_the_documented_answers(shared_la
     headers = _token(shared_lab)
     url = shared_lab.server.url
     eid = httpx.get(f"{url}/api/v1/sessions", headers=headers).json()["results"][0]["eid"]
-    # Two routes share the path (GET and PATCH): a DELETE is told about both.
-    refused = httpx.delete(f"{url}/api/v1/sessions/{eid}", headers=headers)
+    # Three routes share the path (GET, PATCH and the bin's DELETE): a PUT is told of all.
+    refused = httpx.put(f"{url}/api/v1/sessions/{eid}", headers=headers, json={})
     assert refused.status_code == 405
-    assert refused.headers["allow"] == "GET, PATCH"
+    assert refused.headers["allow"] == "DELETE, GET, PATCH"
     assert refused.json()["error"] == "HTTPError"
     # A file record takes {"json": ...} and nothing else; an empty body is Alyx's 400.
     alyx = {"Authorization": f"Token {headers['Authorization'].partition(' ')[2]}"}
