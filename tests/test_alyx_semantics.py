@@ -302,3 +302,18 @@ def test_operation_ids_are_alyxs() -> None:
 def test_login_at_api_auth_token_as_alyx_connector_does(served: Served) -> None:
     answer = served.client.post("/api/auth-token", data={"username": "x", "password": "y"})
     assert answer.status_code == 400  # as /auth-token: wrong credentials, not 404
+
+
+def test_a_nickname_of_subjects_in_two_labs_is_a_conflict_naming_them(tmp_path: Path) -> None:
+    root = tmp_path / "data"
+    with nt.connect(root, create=True) as trove:
+        trove.register_subject("M1", lab="cortexlab")
+        trove.register_subject("M1", lab="mainenlab")
+    server = ServerProcess(root, None, tmp_path / "server.log", "--public-read").start()
+    try:
+        answer = httpx.get(f"{server.url}/subjects/M1", timeout=60)
+    finally:
+        server.stop()
+    assert answer.status_code == 409  # documented, as for every name that matches several
+    assert "cortexlab, mainenlab" in answer.json()["detail"]
+    assert "/subjects?nickname=M1" in answer.json()["detail"]

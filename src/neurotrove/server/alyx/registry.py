@@ -227,10 +227,10 @@ def _add(name: str) -> None:
             raise AlyxError(
                 404, f"No {registry.key} {key!r} in /{name}; list them with GET /{name}"
             )
-        if len(found) > 1:  # subjects: one nickname in several labs
-            labs = ", ".join(sorted(str(r.get("lab")) for r in found))
+        if len(found) > 1:  # subjects: one nickname in several labs (409, as for any name
+            labs = ", ".join(sorted(str(r.get("lab")) for r in found))  # that matches several)
             raise AlyxError(
-                400,
+                409,
                 f"{len(found)} subjects are named {key!r} (labs {labs}); "
                 f"list them with GET /subjects?nickname={key}",
             )
@@ -250,7 +250,7 @@ def _add(name: str) -> None:
         f"/{name}/{{key}}",
         read_record,
         methods=["GET"],
-        responses=problems(400, 401, 403, 404, 503),
+        responses=problems(400, 401, 403, 404, 409, 503),
         name=f"{name}_retrieve",
     )
 
