@@ -17,7 +17,7 @@ import datetime as dt
 import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -51,14 +51,14 @@ class ConversionMixin:
     def _eid(self, value: Any) -> str:
         return str(self.trove.to_eid(as_ref(value)))
 
-    def search_terms(
-        self, query_type: str | None = None, endpoint: str | None = None
-    ) -> tuple[str, ...]:
-        """Return the terms a search takes (given by ``One``)."""
-        raise NotImplementedError
+    if TYPE_CHECKING:  # given by ``One``, which this is mixed into
 
-    def _refresh(self, query_type: str | None) -> None:
-        raise NotImplementedError
+        def search_terms(
+            self, query_type: str | None = None, endpoint: str | None = None
+        ) -> tuple[str, ...]:
+            """Return the terms a search takes."""
+
+        def _refresh(self, query_type: str | None) -> None: ...
 
     @listable
     def eid2ref(self, eid: Any, as_dict: bool = True, parse: bool = True) -> Any:
