@@ -518,8 +518,8 @@ def test_attributes_and_cache(ours: One, world: World) -> None:
     assert ours.wildcards is True
     assert isinstance(ours.load_cache(), dt.datetime)
     assert isinstance(ours.refresh_cache(), dt.datetime)
-    with pytest.raises(NotSupportedError, match="release"):
-        ours.load_cache(tag="2024_Q1")
+    with pytest.raises(NotFoundError, match="there is no tag '2024_Q1'"):
+        ours.load_cache(tag="2024_Q1")  # and the facade still reads the whole trove
     if ours.trove.url is None:
         assert isinstance(ours, One) and not isinstance(ours, OneAlyx)
         assert (ours.mode, ours.offline, ours.cache_dir) == ("local", True, world.root)
@@ -529,6 +529,65 @@ def test_attributes_and_cache(ours: One, world: World) -> None:
         assert isinstance(ours, OneAlyx)
         assert (ours.mode, ours.offline) == ("remote", False)
         assert ours.cache_dir != world.root
+
+
+# -- load_cache(tag=): a release or a tag, as ONE-api's tables of it ---------------------
+
+
+def _one_api_on(world: World, home: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """ONE-api in remote mode on the served trove, its ``~/.one`` in ``home``."""
+    from one import params as one_params
+    from one.api import OneAlyx as OneApiAlyx
+
+    monkeypatch.setenv("HOME", str(home))
+    cache = home / "one-cache"
+    one_params.setup(client=world.server.url, silent=True, cache_dir=cache)
+    return OneApiAlyx(
+        base_url=world.server.url,
+        username="ann",
+        password=PASSWORD,
+        silent=True,
+        cache_dir=cache,
+        mode="remote",
+    )
+
+
+def test_load_cache_tag_reads_what_one_api_reads(
+    world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``load_cache(tag=)`` of a release and of a plain tag: the facade (local and served)
+    sees the sessions and datasets that ONE-api's tables of that tag hold."""
+    if "facade-v1" not in world.trove.tags():
+        world.trove.create_release("facade-v1", subject="KS005")
+        world.trove.tag({"filename": "*wheel*", "subject": "SWC_043"}, "facade-wheels")
+    theirs = _one_api_on(world, tmp_path, monkeypatch)
+    openers: list[Callable[[], One]] = [
+        lambda: ONE(cache_dir=world.root),
+        lambda: ONE(base_url=world.server.url, username="ann", password=PASSWORD),
+    ]
+    for tag, outside in (("facade-v1", NO_LAB), ("facade-wheels", METRICS)):
+        theirs.load_cache(tag=tag)
+        expected = theirs.search(query_type="local")
+        assert expected and len(expected) < len(world.eids)
+        for opener in openers:
+            with opener() as ours:
+                ours.load_cache(tag=tag)
+                assert sorted(ours.search()) == sorted(expected), (tag, ours)
+                for eid in expected:
+                    mine = ours.list_datasets(eid)
+                    assert mine == sorted(theirs.list_datasets(eid, query_type="local")), eid
+                assert ours.list_datasets() == sorted(
+                    set(theirs.list_datasets(query_type="local"))
+                )
+                assert ours.list_subjects() == sorted(set(theirs._cache["sessions"]["subject"]))
+                with pytest.raises(NotFoundError, match=f"no datasets in .*'{tag}'"):
+                    ours.load_object(world.eids[outside], "wheel")
+                wheel = ours.load_object(expected[0], "wheel", collection="alf")
+                assert set(wheel) == {"position", "timestamps"}
+                ours.load_cache()  # a refresh keeps the tag, as ONE's does
+                assert sorted(ours.search()) == sorted(expected)
+                with pytest.raises(ValidationError, match="one tag at a time"):
+                    ours.load_cache(tag="facade-v1" if tag != "facade-v1" else "facade-wheels")
 
 
 # -- served troves: the Alyx client and URLs ------------------------------------------------

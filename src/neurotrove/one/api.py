@@ -38,6 +38,7 @@ import pandas as pd
 from ..errors import NotFoundError, ValidationError
 from ..loaders import AlfObject
 from ..qc import QC
+from ..trove.releases import restrict_to_release, restrict_to_tag
 from ..trove.trove import Trove
 from .converters import ConversionMixin, listable
 from .records import (
@@ -100,6 +101,7 @@ class One(ConversionMixin):
         self._loaded_sessions: list[uuid.UUID] = []
         self._tables_dir = Path(tables_dir) if tables_dir is not None else None
         self._loaded_time = dt.datetime.now()
+        self._tag: str | None = None
 
     # -- ONE's attributes --------------------------------------------------------------------
 
@@ -144,21 +146,46 @@ class One(ConversionMixin):
 
         A local trove's catalogue is always current, so this only notes the time.
 
+        Parameters
+        ----------
+        tag : str, optional
+            A release or a dataset tag (``trove release list``, ``trove.tags()``): from now
+            on every search, list and load sees only the datasets carrying it, and the
+            sessions holding them, as ONE's tables of that tag hold (a release's datasets
+            at the revision and md5 it kept). Later calls keep the tag, as ONE's do; open a
+            new ``ONE(...)`` to see the whole trove again.
+
         Raises
         ------
-        NotSupportedError
-            For ``tag=`` (a release), which the facade does not read yet.
+        NotFoundError
+            For a tag the trove does not have (the message lists those it has).
+        ValidationError
+            For a second, different tag (ONE loads one tag at a time), or a trove that was
+            itself opened on a release.
         """
-        if tag is not None:
-            raise NotSupportedError(
-                f"load_cache(tag={tag!r}) reads a release, which neurotrove.one does not "
-                f"support yet; search the whole trove instead",
-                tag=tag,
-            )
         if self.trove.url is not None and self.trove.mode != "local":
             self.trove.refresh()
+        if tag is not None and tag != self._tag:
+            self._within(str(tag))
         self._loaded_time = dt.datetime.now()
         return self._loaded_time
+
+    def _within(self, tag: str) -> None:
+        """Restrict every read to a release or a tag (see :meth:`load_cache`)."""
+        if self._tag is not None or self.trove.in_release is not None:
+            held = self._tag or self.trove.in_release
+            raise ValidationError(
+                f"this ONE already reads {held!r}; ONE loads one tag at a time, so open a new "
+                f"ONE(...) to load_cache(tag={tag!r})",
+                tag=tag,
+            )
+        parts = self.trove.parts
+        if tag in {str(r["name"]) for r in self.trove.releases()}:
+            restricted = restrict_to_release(parts, tag)
+        else:
+            restricted = restrict_to_tag(parts, tag)
+        self.trove = Trove(restricted)  # the same connections, which it closes
+        self._tag = tag
 
     def refresh_cache(self, mode: str = "auto") -> Any:
         """Refresh a served trove's mirror now (:meth:`load_cache`); return the time."""
