@@ -423,14 +423,88 @@ def test_search_by_performance_dataset_types_and_django(ours: One, world: World)
     ]
 
 
+# ONE's list filters with one.wildcards = False: regular expressions, as ONE-api reads them.
+REGEX_LISTS: dict[str, Call] = {
+    "list_datasets(filename='.*wheel.*')": lambda one, e: one.list_datasets(
+        e[FIRST], filename=".*wheel.*"
+    ),
+    "list_datasets(filename='wheel.position.npy')": lambda one, e: one.list_datasets(
+        e[FIRST], filename="wheel.position.npy"
+    ),
+    "list_datasets(filename=[a, b])": lambda one, e: one.list_datasets(
+        e[FIRST], filename=[r"_ibl_wheel\..*", r"spikes\.times\.npy"]
+    ),
+    "list_datasets(collection='alf/probe0[0-9]')": lambda one, e: one.list_datasets(
+        e[FIRST], collection="alf/probe0[0-9]"
+    ),
+    "list_datasets(collection='.*probe.*')": lambda one, e: one.list_datasets(
+        e[FIRST], collection=".*probe.*"
+    ),
+    "list_datasets(collection='')": lambda one, e: one.list_datasets(e[FIRST], collection=""),
+    "list_datasets(collection=[a, b])": lambda one, e: one.list_datasets(
+        e[FIRST], collection=["alf", "alf/probe00"]
+    ),
+    "list_datasets(revision='2024-0[16]-01')": lambda one, e: one.list_datasets(
+        e[FIRST], revision="2024-0[16]-01"
+    ),
+    "list_datasets(revision='')": lambda one, e: one.list_datasets(e[FIRST], revision=""),
+    "list_datasets({'object': 'wheel|trials'})": lambda one, e: one.list_datasets(
+        e[FIRST], {"object": "wheel|trials", "extension": "npy"}
+    ),
+    "list_datasets({'namespace': 'ibl'})": lambda one, e: one.list_datasets(
+        e[FIRST], {"namespace": "ibl"}
+    ),
+    "list_datasets({'timescale': 'ephys.*'})": lambda one, e: one.list_datasets(
+        e[FIRST], {"timescale": "ephys.*"}
+    ),
+    "list_datasets(filename=, collection=, revision=)": lambda one, e: one.list_datasets(
+        e[FIRST], filename=".*table.*", collection="alf", revision="2024-06-01"
+    ),
+    "list_datasets(filename=) of every session": lambda one, e: one.list_datasets(
+        filename=".*trials.*"
+    ),
+    "list_collections(collection='alf.*')": lambda one, e: one.list_collections(
+        e[FIRST], collection="alf.*"
+    ),
+    "list_collections(filename='.*wheel.*')": lambda one, e: one.list_collections(
+        e[FIRST], filename=".*wheel.*"
+    ),
+    "list_revisions(revision='2024.*')": lambda one, e: one.list_revisions(
+        e[FIRST], revision="2024.*"
+    ),
+    "list_revisions({'object': 'trials'})": lambda one, e: one.list_revisions(
+        e[FIRST], filename={"object": "trials"}
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(REGEX_LISTS))
+def test_wildcards_false_lists_by_regular_expressions_as_one_api(
+    name: str, ours: One, world: World
+) -> None:
+    call = REGEX_LISTS[name]
+    ours.wildcards = world.theirs.wildcards = False
+    try:
+        theirs = call(world.theirs, world.eids)
+        # Only a name without its namespace finds nothing: in this mode it is not completed.
+        assert bool(theirs) != ("wheel.position.npy" in name), theirs
+        assert call(ours, world.eids) == sorted(set(theirs)), name
+    finally:
+        ours.wildcards = world.theirs.wildcards = True
+
+
 def test_wildcards_false_searches_plain_text_as_one_api(ours: One, world: World) -> None:
     ours.wildcards = world.theirs.wildcards = False
     try:
         for subject in ("KS.05", "KS005", "^KS"):
             assert ours.search(subject=subject) == world.theirs.search(subject=subject)
         assert ours.search(subject="KS.05") == []
-        with pytest.raises(NotSupportedError, match="wildcards"):
-            ours.list_datasets(world.eids[FIRST], filename=".*wheel.*")
+        eid = world.eids[FIRST]
+        mine = ours.list_datasets(eid, filename=".*wheel.*", details=True)
+        theirs = world.theirs.list_datasets(eid, filename=".*wheel.*", details=True)
+        same(mine, theirs, ours.cache_dir, world.root, "details")
+        with pytest.raises(ValidationError, match="not a regular expression"):
+            ours.list_datasets(eid, filename="*wheel*")  # a wildcard, in regular expression mode
     finally:
         ours.wildcards = world.theirs.wildcards = True
 

@@ -41,6 +41,7 @@ from ..qc import QC
 from ..trove.releases import restrict_to_release, restrict_to_tag
 from ..trove.trove import Trove
 from .converters import ConversionMixin, listable
+from .patterns import list_pattern
 from .records import (
     SEARCH_TERMS,
     NotSupportedError,
@@ -326,13 +327,23 @@ class One(ConversionMixin):
 
     # -- datasets ----------------------------------------------------------------------------
 
-    def _list_filters(self, **filters: Any) -> None:
-        if not self.wildcards and any(v is not None for v in filters.values()):
-            raise NotSupportedError(
-                "with wildcards=False ONE reads list filters as regular expressions, which "
-                "neurotrove.one does not support yet; use shell wildcards (one.wildcards = True)",
-                filters=sorted(k for k, v in filters.items() if v is not None),
-            )
+    def _listed(
+        self, eid: Any, filename: Any, collection: Any, revision: Any, **options: Any
+    ) -> Any:
+        """Return the trove's dataset frame, filtered as ONE filters with :attr:`wildcards`.
+
+        Shell wildcards go to the trove; with ``wildcards=False`` the filters are ONE's
+        regular expressions (:func:`~neurotrove.one.patterns.list_pattern`), matched here.
+        """
+        key = None if eid is None else as_ref(eid)
+        if self.wildcards:
+            names = {"filename": filename, "collection": collection, "revision": revision}
+            return self.trove.list_datasets(key, details=True, **names, **options)
+        frame = self.trove.list_datasets(key, details=True, **options)
+        if filename is None and collection is None and revision is None:
+            return frame
+        pattern = list_pattern(filename, collection, revision)
+        return frame[[pattern.match(path) is not None for path in frame["rel_path"]]]
 
     def list_datasets(
         self,
@@ -354,16 +365,14 @@ class One(ConversionMixin):
         session's datasets are listed (and the frame is indexed by ``(eid, id)``).
         """
         self._refresh(query_type)
-        self._list_filters(filename=filename, collection=collection, revision=revision)
-        frame = self.trove.list_datasets(
-            None if eid is None else as_ref(eid),
-            filename=filename,
-            collection=collection,
-            revision=revision,
+        frame = self._listed(
+            eid,
+            filename,
+            collection,
+            revision,
             qc=qc,
             ignore_qc_not_set=ignore_qc_not_set,
             default_revisions_only=default_revisions_only,
-            details=True,
         )
         if not details:
             return sorted(set(frame["rel_path"]))  # of every session: each path once
@@ -406,14 +415,7 @@ class One(ConversionMixin):
         query_type: str | None,
     ) -> Any:
         self._refresh(query_type)
-        self._list_filters(filename=filename, collection=collection, revision=revision)
-        frame = self.trove.list_datasets(
-            None if eid is None else as_ref(eid),
-            filename=filename,
-            collection=collection,
-            revision=revision,
-            details=True,
-        )
+        frame = self._listed(eid, filename, collection, revision)
         if not details:
             return sorted(set(frame[by]))
         shaped = dataset_frame(frame, keep_eid=eid is None)
