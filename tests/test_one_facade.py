@@ -32,6 +32,7 @@ import neurotrove as nt
 from neurotrove.demo import write_example_tree
 from neurotrove.errors import (
     ConfigError,
+    MultipleFoundError,
     NotFoundError,
     ValidationError,
 )
@@ -489,6 +490,66 @@ def test_wildcards_false_lists_by_regular_expressions_as_one_api(
         # Only a name without its namespace finds nothing: in this mode it is not completed.
         assert bool(theirs) != ("wheel.position.npy" in name), theirs
         assert call(ours, world.eids) == sorted(set(theirs)), name
+    finally:
+        ours.wildcards = world.theirs.wildcards = True
+
+
+REGEX_LOADS: dict[str, Call] = {
+    "load_dataset(eid, '.*wheel.position.*')": lambda one, e: one.load_dataset(
+        e[FIRST], ".*wheel.position.*"
+    ),
+    "load_dataset(collection='.*probe00')": lambda one, e: one.load_dataset(
+        e[FIRST], "spikes.times.npy", collection=".*probe00"
+    ),
+    "load_dataset(revision=)": lambda one, e: one.load_dataset(
+        e[FIRST], "_ibl_trials.table.pqt", collection="alf", revision="2024-03-01"
+    ),
+    "load_dataset(relative path)": lambda one, e: one.load_dataset(
+        e[FIRST], "alf/#2024-06-01#/_ibl_trials.table.pqt"
+    ),
+    "load_dataset(download_only)": lambda one, e: one.load_dataset(
+        e[FIRST], "_ibl_wheel.timestamps.npy", download_only=True
+    ),
+    "load_dataset(eid, '.*trials.*') (several)": lambda one, e: one.load_dataset(
+        e[FIRST], ".*trials.*"
+    ),
+    "load_dataset(eid, 'nothing')": lambda one, e: one.load_dataset(e[FIRST], "nothing"),
+    "load_datasets(collections=[...])": lambda one, e: one.load_datasets(
+        e[FIRST], ["_ibl_wheel.position.npy", "spikes.amps.npy"], collections=["alf", "alf/pr.*"]
+    ),
+    "load_object(collection='.*probe00')": lambda one, e: one.load_object(
+        e[FIRST], "spikes", collection=".*probe00"
+    ),
+    "load_object(attribute='pos.*')": lambda one, e: one.load_object(
+        e[FIRST], "wheel", collection="alf", attribute="pos.*"
+    ),
+    "load_object('wheel.*') (several)": lambda one, e: one.load_object(
+        e[FIRST], "wheel.*", collection="alf"
+    ),
+    "load_collection('.*probe00', object=[...])": lambda one, e: one.load_collection(
+        e[FIRST], ".*probe00", object=["spikes", "clusters"]
+    ),
+    "load_collection('alf.*') (two collections)": lambda one, e: one.load_collection(
+        e[FIRST], "alf.*"
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(REGEX_LOADS))
+def test_wildcards_false_loads_by_regular_expressions_as_one_api(
+    name: str, ours: One, world: World
+) -> None:
+    call = REGEX_LOADS[name]
+    ours.wildcards = world.theirs.wildcards = False
+    try:
+        try:
+            theirs = call(world.theirs, world.eids)
+        except alferr.ALFError:
+            assert "several" in name or "nothing" in name
+            with pytest.raises((NotFoundError, MultipleFoundError)):
+                call(ours, world.eids)
+            return
+        same(call(ours, world.eids), theirs, ours.cache_dir, world.root, name)
     finally:
         ours.wildcards = world.theirs.wildcards = True
 

@@ -52,13 +52,14 @@ from .records import (
     dataset_record,
     session_record,
 )
+from .regex_loads import RegexLoads
 
 __all__ = ["One"]
 
 _REGEX_TERMS = ("subject", "lab", "projects", "task_protocol", "users", "location")
 
 
-class One(ConversionMixin):
+class One(ConversionMixin, RegexLoads):
     """ONE's API over a trove: search, list and load as ONE-api does.
 
     Parameters
@@ -459,6 +460,8 @@ class One(ConversionMixin):
         """
         self._refresh(query_type)
         key = self._eid(eid)
+        if not self.wildcards:
+            return self._regex_load_dataset(key, dataset, collection, revision, download_only)
         options = {"collection": collection, "revision": revision}
         data = self.trove.load_dataset(key, dataset, download_only=download_only, **options)
         if self.record_loaded:
@@ -481,6 +484,11 @@ class One(ConversionMixin):
     ) -> tuple[list[Any], list[dict[str, Any] | None]]:
         """Load several datasets of a session; return the data and ONE's dataset records."""
         self._refresh(query_type)
+        if not self.wildcards:
+            found = self._regex_load_datasets(
+                self._eid(eid), datasets, collections, revisions, assert_present, download_only
+            )
+            return found[0], [None if r is None else dataset_record(r) for r in found[1]]
         data, records = self.trove.load_datasets(
             self._eid(eid),
             datasets,
@@ -510,6 +518,8 @@ class One(ConversionMixin):
         """
         self._refresh(query_type)
         key = self._eid(eid)
+        if not self.wildcards:
+            return self._regex_load_object(key, obj, collection, revision, download_only, kwargs)
         options = {"collection": collection, "revision": revision, **kwargs}
         loaded = self.trove.load_object(key, obj, download_only=download_only, **options)
         if self.record_loaded:
@@ -537,6 +547,8 @@ class One(ConversionMixin):
                 options=sorted(kwargs),
             )
         key = self._eid(eid)
+        if not self.wildcards:
+            return self._regex_load_collection(key, collection, object, revision, download_only)
         loaded = self.trove.load_collection(
             key, collection, object=object, revision=revision, download_only=download_only
         )
