@@ -245,17 +245,23 @@ def test_eid2path_and_path2eid(alyx: Alyx) -> None:
 
 
 def test_a_session_without_a_lab_downloads_where_ONE_puts_it(alyx: Alyx) -> None:
-    eid = str(alyx.local.search(lab="^$").index[0])
+    """A session without a lab is served with the lab "nolab" (Alyx's sessions always have
+    one): ONE-api's remote eid2path puts a lab before "Subjects/", and its downloads land
+    where the file URL's path says, so both must carry the same lab to agree."""
+    lab_less = set(alyx.local.search(lab="^$").index)
+    eid = sorted(lab_less)[0]
     ours = alyx.local.load_object(eid, "trials", collection="alf")
     theirs = alyx.one.load_object(eid, "trials", collection="alf")
     assert sorted(theirs) == sorted(ours)
     folder = alyx.local.eid2path(eid).relative_to(alyx.local.root)
-    assert (alyx.cache / folder / "alf").is_dir()  # subject/date/NNN, as on the server
-    # ONE's remote eid2path puts a lab-less session under "Subjects/" (it joins '' as the
-    # lab), a folder its own downloads do not use; path2eid still reads it back.
     path = alyx.one.eid2path(eid, query_type="remote")
-    assert path.relative_to(alyx.cache).as_posix() == f"Subjects/{folder.as_posix()}"
+    assert path.relative_to(alyx.cache).as_posix() == f"nolab/Subjects/{folder.as_posix()}"
+    downloaded = alyx.one.load_object(eid, "trials", collection="alf", download_only=True)
+    assert downloaded and all(Path(p).parent == path / "alf" for p in downloaded)
     assert str(alyx.one.path2eid(path, query_type="remote")) == eid
+    assert alyx.one.get_details(eid)["lab"] == "nolab"
+    assert _eids(alyx.one.search(laboratory="nolab", query_type="remote")) == lab_less
+    assert _eids(alyx.one.search(laboratory="NoLab", query_type="remote")) == lab_less
 
 
 def test_pid2eid_and_eid2pid_match_the_local_trove(alyx: Alyx) -> None:

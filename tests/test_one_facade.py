@@ -362,6 +362,9 @@ def test_eid2path_takes_uuid5_eids_where_one_fails(ours: One, world: World) -> N
         world.theirs.eid2path(eid)
     assert ours.eid2path(eid) == ours.cache_dir / NO_LAB
     assert ours.eid2path(str(eid)) == ours.cache_dir / NO_LAB
+    # A session without a lab: its files are where eid2path says, served or not.
+    files = ours.load_object(eid, "trials", collection="alf", download_only=True)
+    assert files and all(Path(f).parent == ours.eid2path(eid) / "alf" for f in files)
     assert ours.eid2path([eid, world.eids[FIRST]]) == [
         ours.cache_dir / NO_LAB,
         ours.cache_dir / FIRST,
