@@ -245,17 +245,72 @@ def test_eid2path_and_path2eid(alyx: Alyx) -> None:
 
 
 def test_a_session_without_a_lab_downloads_where_ONE_puts_it(alyx: Alyx) -> None:
-    eid = str(alyx.local.search(lab="^$").index[0])
+    """A session without a lab is served with the lab "nolab" (Alyx's sessions always have
+    one): ONE-api's remote eid2path puts a lab before "Subjects/", and its downloads land
+    where the file URL's path says, so both must carry the same lab to agree."""
+    lab_less = set(alyx.local.search(lab="^$").index)
+    eid = sorted(lab_less)[0]
     ours = alyx.local.load_object(eid, "trials", collection="alf")
     theirs = alyx.one.load_object(eid, "trials", collection="alf")
     assert sorted(theirs) == sorted(ours)
     folder = alyx.local.eid2path(eid).relative_to(alyx.local.root)
-    assert (alyx.cache / folder / "alf").is_dir()  # subject/date/NNN, as on the server
-    # ONE's remote eid2path puts a lab-less session under "Subjects/" (it joins '' as the
-    # lab), a folder its own downloads do not use; path2eid still reads it back.
     path = alyx.one.eid2path(eid, query_type="remote")
-    assert path.relative_to(alyx.cache).as_posix() == f"Subjects/{folder.as_posix()}"
+    assert path.relative_to(alyx.cache).as_posix() == f"nolab/Subjects/{folder.as_posix()}"
+    downloaded = alyx.one.load_object(eid, "trials", collection="alf", download_only=True)
+    assert downloaded and all(Path(p).parent == path / "alf" for p in downloaded)
     assert str(alyx.one.path2eid(path, query_type="remote")) == eid
+    assert alyx.one.get_details(eid)["lab"] == "nolab"
+    assert _eids(alyx.one.search(laboratory="nolab", query_type="remote")) == lab_less
+    assert _eids(alyx.one.search(laboratory="NoLab", query_type="remote")) == lab_less
+
+
+def test_more_of_ones_methods_answer_as_the_facade(alyx: Alyx) -> None:
+    """ONE's listing, loading, converting and describing methods in remote mode give what
+    the facade gives on the catalogue the server serves."""
+    from neurotrove.one import One
+
+    ours = One(trove=alyx.local)  # not closed: the trove is the fixture's
+    one = alyx.one
+    eid = _revised_session(alyx.local)
+    assert sorted(one.list_collections(eid)) == ours.list_collections(eid)
+    assert sorted(one.list_revisions(eid)) == ours.list_revisions(eid)
+    # ONE lists the subjects of the sessions its cache table holds so far (those earlier
+    # queries brought), not the server's.
+    assert set(one.list_subjects()) <= set(ours.list_subjects())
+    names = ["_ibl_trials.table.pqt", "_ibl_wheel.position.npy"]
+    theirs_data, theirs_records = one.load_datasets(eid, names, collections="alf")
+    ours_data, ours_records = ours.load_datasets(eid, names, collections="alf")
+    pd.testing.assert_frame_equal(ours_data[0], theirs_data[0])
+    np.testing.assert_array_equal(ours_data[1], theirs_data[1])
+    assert [r["rel_path"] for r in ours_records] == [r["rel_path"] for r in theirs_records]
+    assert sorted(one.load_collection(eid, "alf")) == sorted(ours.load_collection(eid, "alf"))
+    frame = ours.list_datasets(eid, details=True)
+    dataset_id = frame.index[frame["rel_path"] == "alf/_ibl_wheel.position.npy"][0]
+    np.testing.assert_array_equal(
+        one.load_dataset_from_id(dataset_id), ours.load_dataset_from_id(dataset_id)
+    )
+    with pytest.raises(ValueError, match="Unrecognized name or UUID"):
+        one.dataset2type(dataset_id)  # ONE-api 3.6 takes only uuid4 (and uuid3) ids here
+    theirs_type = one.alyx.rest("datasets", "read", id=str(dataset_id))["dataset_type"]
+    assert theirs_type == ours.dataset2type(dataset_id) == "wheel.position"
+    assert one.describe_dataset("wheel.position")["name"] == "wheel.position"
+    revision = ours.list_revisions(eid)[-1]
+    assert one.describe_revision(revision, full=True)["name"] == revision
+    assert one.eid2ref(eid) == ours.eid2ref(eid)
+    assert str(one.ref2eid(ours.eid2ref(eid))) == eid
+    path = one.load_dataset(eid, "_ibl_wheel.position.npy", download_only=True)
+    url = one.path2url(path)
+    folder = alyx.local.eid2path(eid).relative_to(alyx.local.root).as_posix()
+    assert url == f"{alyx.server.url}/data/{folder}/alf/_ibl_wheel.position.{dataset_id}.npy"
+    assert httpx.get(url, auth=("alice", PASSWORD)).content == path.read_bytes()
+    assert not hasattr(one, "pid2path")  # ONE-api 3.6 has none (the facade has)
+    one.record_loaded = True
+    try:
+        one.load_dataset(eid, "_ibl_wheel.position.npy")
+        ids, _ = one.save_loaded_ids(clear_list=True)
+        assert [str(i) for i in ids] == [str(dataset_id)]
+    finally:
+        one.record_loaded = False
 
 
 def test_pid2eid_and_eid2pid_match_the_local_trove(alyx: Alyx) -> None:

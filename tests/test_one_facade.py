@@ -32,6 +32,7 @@ import neurotrove as nt
 from neurotrove.demo import write_example_tree
 from neurotrove.errors import (
     ConfigError,
+    MultipleFoundError,
     NotFoundError,
     ValidationError,
 )
@@ -361,6 +362,9 @@ def test_eid2path_takes_uuid5_eids_where_one_fails(ours: One, world: World) -> N
         world.theirs.eid2path(eid)
     assert ours.eid2path(eid) == ours.cache_dir / NO_LAB
     assert ours.eid2path(str(eid)) == ours.cache_dir / NO_LAB
+    # A session without a lab: its files are where eid2path says, served or not.
+    files = ours.load_object(eid, "trials", collection="alf", download_only=True)
+    assert files and all(Path(f).parent == ours.eid2path(eid) / "alf" for f in files)
     assert ours.eid2path([eid, world.eids[FIRST]]) == [
         ours.cache_dir / NO_LAB,
         ours.cache_dir / FIRST,
@@ -423,14 +427,148 @@ def test_search_by_performance_dataset_types_and_django(ours: One, world: World)
     ]
 
 
+# ONE's list filters with one.wildcards = False: regular expressions, as ONE-api reads them.
+REGEX_LISTS: dict[str, Call] = {
+    "list_datasets(filename='.*wheel.*')": lambda one, e: one.list_datasets(
+        e[FIRST], filename=".*wheel.*"
+    ),
+    "list_datasets(filename='wheel.position.npy')": lambda one, e: one.list_datasets(
+        e[FIRST], filename="wheel.position.npy"
+    ),
+    "list_datasets(filename=[a, b])": lambda one, e: one.list_datasets(
+        e[FIRST], filename=[r"_ibl_wheel\..*", r"spikes\.times\.npy"]
+    ),
+    "list_datasets(collection='alf/probe0[0-9]')": lambda one, e: one.list_datasets(
+        e[FIRST], collection="alf/probe0[0-9]"
+    ),
+    "list_datasets(collection='.*probe.*')": lambda one, e: one.list_datasets(
+        e[FIRST], collection=".*probe.*"
+    ),
+    "list_datasets(collection='')": lambda one, e: one.list_datasets(e[FIRST], collection=""),
+    "list_datasets(collection=[a, b])": lambda one, e: one.list_datasets(
+        e[FIRST], collection=["alf", "alf/probe00"]
+    ),
+    "list_datasets(revision='2024-0[16]-01')": lambda one, e: one.list_datasets(
+        e[FIRST], revision="2024-0[16]-01"
+    ),
+    "list_datasets(revision='')": lambda one, e: one.list_datasets(e[FIRST], revision=""),
+    "list_datasets({'object': 'wheel|trials'})": lambda one, e: one.list_datasets(
+        e[FIRST], {"object": "wheel|trials", "extension": "npy"}
+    ),
+    "list_datasets({'namespace': 'ibl'})": lambda one, e: one.list_datasets(
+        e[FIRST], {"namespace": "ibl"}
+    ),
+    "list_datasets({'timescale': 'ephys.*'})": lambda one, e: one.list_datasets(
+        e[FIRST], {"timescale": "ephys.*"}
+    ),
+    "list_datasets(filename=, collection=, revision=)": lambda one, e: one.list_datasets(
+        e[FIRST], filename=".*table.*", collection="alf", revision="2024-06-01"
+    ),
+    "list_datasets(filename=) of every session": lambda one, e: one.list_datasets(
+        filename=".*trials.*"
+    ),
+    "list_collections(collection='alf.*')": lambda one, e: one.list_collections(
+        e[FIRST], collection="alf.*"
+    ),
+    "list_collections(filename='.*wheel.*')": lambda one, e: one.list_collections(
+        e[FIRST], filename=".*wheel.*"
+    ),
+    "list_revisions(revision='2024.*')": lambda one, e: one.list_revisions(
+        e[FIRST], revision="2024.*"
+    ),
+    "list_revisions({'object': 'trials'})": lambda one, e: one.list_revisions(
+        e[FIRST], filename={"object": "trials"}
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(REGEX_LISTS))
+def test_wildcards_false_lists_by_regular_expressions_as_one_api(
+    name: str, ours: One, world: World
+) -> None:
+    call = REGEX_LISTS[name]
+    ours.wildcards = world.theirs.wildcards = False
+    try:
+        theirs = call(world.theirs, world.eids)
+        # Only a name without its namespace finds nothing: in this mode it is not completed.
+        assert bool(theirs) != ("wheel.position.npy" in name), theirs
+        assert call(ours, world.eids) == sorted(set(theirs)), name
+    finally:
+        ours.wildcards = world.theirs.wildcards = True
+
+
+REGEX_LOADS: dict[str, Call] = {
+    "load_dataset(eid, '.*wheel.position.*')": lambda one, e: one.load_dataset(
+        e[FIRST], ".*wheel.position.*"
+    ),
+    "load_dataset(collection='.*probe00')": lambda one, e: one.load_dataset(
+        e[FIRST], "spikes.times.npy", collection=".*probe00"
+    ),
+    "load_dataset(revision=)": lambda one, e: one.load_dataset(
+        e[FIRST], "_ibl_trials.table.pqt", collection="alf", revision="2024-03-01"
+    ),
+    "load_dataset(relative path)": lambda one, e: one.load_dataset(
+        e[FIRST], "alf/#2024-06-01#/_ibl_trials.table.pqt"
+    ),
+    "load_dataset(download_only)": lambda one, e: one.load_dataset(
+        e[FIRST], "_ibl_wheel.timestamps.npy", download_only=True
+    ),
+    "load_dataset(eid, '.*trials.*') (several)": lambda one, e: one.load_dataset(
+        e[FIRST], ".*trials.*"
+    ),
+    "load_dataset(eid, 'nothing')": lambda one, e: one.load_dataset(e[FIRST], "nothing"),
+    "load_datasets(collections=[...])": lambda one, e: one.load_datasets(
+        e[FIRST], ["_ibl_wheel.position.npy", "spikes.amps.npy"], collections=["alf", "alf/pr.*"]
+    ),
+    "load_object(collection='.*probe00')": lambda one, e: one.load_object(
+        e[FIRST], "spikes", collection=".*probe00"
+    ),
+    "load_object(attribute='pos.*')": lambda one, e: one.load_object(
+        e[FIRST], "wheel", collection="alf", attribute="pos.*"
+    ),
+    "load_object('wheel.*') (several)": lambda one, e: one.load_object(
+        e[FIRST], "wheel.*", collection="alf"
+    ),
+    "load_collection('.*probe00', object=[...])": lambda one, e: one.load_collection(
+        e[FIRST], ".*probe00", object=["spikes", "clusters"]
+    ),
+    "load_collection('alf.*') (two collections)": lambda one, e: one.load_collection(
+        e[FIRST], "alf.*"
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(REGEX_LOADS))
+def test_wildcards_false_loads_by_regular_expressions_as_one_api(
+    name: str, ours: One, world: World
+) -> None:
+    call = REGEX_LOADS[name]
+    ours.wildcards = world.theirs.wildcards = False
+    try:
+        try:
+            theirs = call(world.theirs, world.eids)
+        except alferr.ALFError:
+            assert "several" in name or "nothing" in name
+            with pytest.raises((NotFoundError, MultipleFoundError)):
+                call(ours, world.eids)
+            return
+        same(call(ours, world.eids), theirs, ours.cache_dir, world.root, name)
+    finally:
+        ours.wildcards = world.theirs.wildcards = True
+
+
 def test_wildcards_false_searches_plain_text_as_one_api(ours: One, world: World) -> None:
     ours.wildcards = world.theirs.wildcards = False
     try:
         for subject in ("KS.05", "KS005", "^KS"):
             assert ours.search(subject=subject) == world.theirs.search(subject=subject)
         assert ours.search(subject="KS.05") == []
-        with pytest.raises(NotSupportedError, match="wildcards"):
-            ours.list_datasets(world.eids[FIRST], filename=".*wheel.*")
+        eid = world.eids[FIRST]
+        mine = ours.list_datasets(eid, filename=".*wheel.*", details=True)
+        theirs = world.theirs.list_datasets(eid, filename=".*wheel.*", details=True)
+        same(mine, theirs, ours.cache_dir, world.root, "details")
+        with pytest.raises(ValidationError, match="not a regular expression"):
+            ours.list_datasets(eid, filename="*wheel*")  # a wildcard, in regular expression mode
     finally:
         ours.wildcards = world.theirs.wildcards = True
 
@@ -518,8 +656,8 @@ def test_attributes_and_cache(ours: One, world: World) -> None:
     assert ours.wildcards is True
     assert isinstance(ours.load_cache(), dt.datetime)
     assert isinstance(ours.refresh_cache(), dt.datetime)
-    with pytest.raises(NotSupportedError, match="release"):
-        ours.load_cache(tag="2024_Q1")
+    with pytest.raises(NotFoundError, match="there is no tag '2024_Q1'"):
+        ours.load_cache(tag="2024_Q1")  # and the facade still reads the whole trove
     if ours.trove.url is None:
         assert isinstance(ours, One) and not isinstance(ours, OneAlyx)
         assert (ours.mode, ours.offline, ours.cache_dir) == ("local", True, world.root)
@@ -529,6 +667,65 @@ def test_attributes_and_cache(ours: One, world: World) -> None:
         assert isinstance(ours, OneAlyx)
         assert (ours.mode, ours.offline) == ("remote", False)
         assert ours.cache_dir != world.root
+
+
+# -- load_cache(tag=): a release or a tag, as ONE-api's tables of it ---------------------
+
+
+def _one_api_on(world: World, home: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """ONE-api in remote mode on the served trove, its ``~/.one`` in ``home``."""
+    from one import params as one_params
+    from one.api import OneAlyx as OneApiAlyx
+
+    monkeypatch.setenv("HOME", str(home))
+    cache = home / "one-cache"
+    one_params.setup(client=world.server.url, silent=True, cache_dir=cache)
+    return OneApiAlyx(
+        base_url=world.server.url,
+        username="ann",
+        password=PASSWORD,
+        silent=True,
+        cache_dir=cache,
+        mode="remote",
+    )
+
+
+def test_load_cache_tag_reads_what_one_api_reads(
+    world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``load_cache(tag=)`` of a release and of a plain tag: the facade (local and served)
+    sees the sessions and datasets that ONE-api's tables of that tag hold."""
+    if "facade-v1" not in world.trove.tags():
+        world.trove.create_release("facade-v1", subject="KS005")
+        world.trove.tag({"filename": "*wheel*", "subject": "SWC_043"}, "facade-wheels")
+    theirs = _one_api_on(world, tmp_path, monkeypatch)
+    openers: list[Callable[[], One]] = [
+        lambda: ONE(cache_dir=world.root),
+        lambda: ONE(base_url=world.server.url, username="ann", password=PASSWORD),
+    ]
+    for tag, outside in (("facade-v1", NO_LAB), ("facade-wheels", METRICS)):
+        theirs.load_cache(tag=tag)
+        expected = theirs.search(query_type="local")
+        assert expected and len(expected) < len(world.eids)
+        for opener in openers:
+            with opener() as ours:
+                ours.load_cache(tag=tag)
+                assert sorted(ours.search()) == sorted(expected), (tag, ours)
+                for eid in expected:
+                    mine = ours.list_datasets(eid)
+                    assert mine == sorted(theirs.list_datasets(eid, query_type="local")), eid
+                assert ours.list_datasets() == sorted(
+                    set(theirs.list_datasets(query_type="local"))
+                )
+                assert ours.list_subjects() == sorted(set(theirs._cache["sessions"]["subject"]))
+                with pytest.raises(NotFoundError, match=f"no datasets in .*'{tag}'"):
+                    ours.load_object(world.eids[outside], "wheel")
+                wheel = ours.load_object(expected[0], "wheel", collection="alf")
+                assert set(wheel) == {"position", "timestamps"}
+                ours.load_cache()  # a refresh keeps the tag, as ONE's does
+                assert sorted(ours.search()) == sorted(expected)
+                with pytest.raises(ValidationError, match="one tag at a time"):
+                    ours.load_cache(tag="facade-v1" if tag != "facade-v1" else "facade-wheels")
 
 
 # -- served troves: the Alyx client and URLs ------------------------------------------------

@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -272,11 +273,11 @@ def _dataset_batches(conn: Any, batch: int, tag: str | None = None) -> Iterator[
         yield rows
 
 
-def _sessions_table(rows: list[Any], schema: pa.Schema) -> pa.Table:
+def _sessions_table(rows: list[Any], schema: pa.Schema, no_lab: str = "") -> pa.Table:
     import pyarrow as pa
 
     columns = list(zip(*rows, strict=True))
-    lab = [value or "" for value in columns[1]]  # ONE holds a missing lab as ''
+    lab = [value or no_lab for value in columns[1]]  # ONE holds a missing lab as ''
     protocol = [value or "" for value in columns[5]]
     arrays = [columns[0], lab, columns[2], columns[3], columns[4], protocol, columns[6]]
     return pa.Table.from_arrays(
@@ -315,6 +316,7 @@ def export_tables(
     batch: int = _BATCH,
     staging: Path | None = None,
     tag: str | None = None,
+    no_lab: str = "",
 ) -> CacheInfo:
     """Write ONE's cache tables of the catalogue into ``folder``, atomically.
 
@@ -337,6 +339,10 @@ def export_tables(
         Only the datasets carrying this tag (a release's, with the md5s it kept), and their
         sessions; ``database_tags`` then names it, as ONE's ``load_cache(tag=)`` expects.
 
+    no_lab : str
+        The lab of sessions without one: ONE's ``''`` (a data root's tables), or the lab a
+        server gives Alyx clients for them (``nolab``), so ONE's paths match its URLs.
+
     Returns
     -------
     CacheInfo
@@ -352,12 +358,12 @@ def export_tables(
     if tag is not None:
         one["database_tags"] = [tag]
     session_schema, dataset_schema = _schemas()
-    plans = [
+    plans: list[tuple[str, Any, Any, Any, Any]] = [
         (
             "sessions",
             _with_metadata(session_schema, ["id"], {"date": "date", "number": "uint16"}, one),
             _session_batches,
-            _sessions_table,
+            functools.partial(_sessions_table, no_lab=no_lab),
             session_schema,
         ),
         (

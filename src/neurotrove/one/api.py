@@ -38,8 +38,10 @@ import pandas as pd
 from ..errors import NotFoundError, ValidationError
 from ..loaders import AlfObject
 from ..qc import QC
+from ..trove.releases import restrict_to_release, restrict_to_tag
 from ..trove.trove import Trove
 from .converters import ConversionMixin, listable
+from .patterns import list_pattern
 from .records import (
     SEARCH_TERMS,
     NotSupportedError,
@@ -50,13 +52,14 @@ from .records import (
     dataset_record,
     session_record,
 )
+from .regex_loads import RegexLoads
 
 __all__ = ["One"]
 
 _REGEX_TERMS = ("subject", "lab", "projects", "task_protocol", "users", "location")
 
 
-class One(ConversionMixin):
+class One(ConversionMixin, RegexLoads):
     """ONE's API over a trove: search, list and load as ONE-api does.
 
     Parameters
@@ -100,6 +103,7 @@ class One(ConversionMixin):
         self._loaded_sessions: list[uuid.UUID] = []
         self._tables_dir = Path(tables_dir) if tables_dir is not None else None
         self._loaded_time = dt.datetime.now()
+        self._tag: str | None = None
 
     # -- ONE's attributes --------------------------------------------------------------------
 
@@ -144,21 +148,46 @@ class One(ConversionMixin):
 
         A local trove's catalogue is always current, so this only notes the time.
 
+        Parameters
+        ----------
+        tag : str, optional
+            A release or a dataset tag (``trove release list``, ``trove.tags()``): from now
+            on every search, list and load sees only the datasets carrying it, and the
+            sessions holding them, as ONE's tables of that tag hold (a release's datasets
+            at the revision and md5 it kept). Later calls keep the tag, as ONE's do; open a
+            new ``ONE(...)`` to see the whole trove again.
+
         Raises
         ------
-        NotSupportedError
-            For ``tag=`` (a release), which the facade does not read yet.
+        NotFoundError
+            For a tag the trove does not have (the message lists those it has).
+        ValidationError
+            For a second, different tag (ONE loads one tag at a time), or a trove that was
+            itself opened on a release.
         """
-        if tag is not None:
-            raise NotSupportedError(
-                f"load_cache(tag={tag!r}) reads a release, which neurotrove.one does not "
-                f"support yet; search the whole trove instead",
-                tag=tag,
-            )
         if self.trove.url is not None and self.trove.mode != "local":
             self.trove.refresh()
+        if tag is not None and tag != self._tag:
+            self._within(str(tag))
         self._loaded_time = dt.datetime.now()
         return self._loaded_time
+
+    def _within(self, tag: str) -> None:
+        """Restrict every read to a release or a tag (see :meth:`load_cache`)."""
+        if self._tag is not None or self.trove.in_release is not None:
+            held = self._tag or self.trove.in_release
+            raise ValidationError(
+                f"this ONE already reads {held!r}; ONE loads one tag at a time, so open a new "
+                f"ONE(...) to load_cache(tag={tag!r})",
+                tag=tag,
+            )
+        parts = self.trove.parts
+        if tag in {str(r["name"]) for r in self.trove.releases()}:
+            restricted = restrict_to_release(parts, tag)
+        else:
+            restricted = restrict_to_tag(parts, tag)
+        self.trove = Trove(restricted)  # the same connections, which it closes
+        self._tag = tag
 
     def refresh_cache(self, mode: str = "auto") -> Any:
         """Refresh a served trove's mirror now (:meth:`load_cache`); return the time."""
@@ -299,13 +328,23 @@ class One(ConversionMixin):
 
     # -- datasets ----------------------------------------------------------------------------
 
-    def _list_filters(self, **filters: Any) -> None:
-        if not self.wildcards and any(v is not None for v in filters.values()):
-            raise NotSupportedError(
-                "with wildcards=False ONE reads list filters as regular expressions, which "
-                "neurotrove.one does not support yet; use shell wildcards (one.wildcards = True)",
-                filters=sorted(k for k, v in filters.items() if v is not None),
-            )
+    def _listed(
+        self, eid: Any, filename: Any, collection: Any, revision: Any, **options: Any
+    ) -> Any:
+        """Return the trove's dataset frame, filtered as ONE filters with :attr:`wildcards`.
+
+        Shell wildcards go to the trove; with ``wildcards=False`` the filters are ONE's
+        regular expressions (:func:`~neurotrove.one.patterns.list_pattern`), matched here.
+        """
+        key = None if eid is None else as_ref(eid)
+        if self.wildcards:
+            names = {"filename": filename, "collection": collection, "revision": revision}
+            return self.trove.list_datasets(key, details=True, **names, **options)
+        frame = self.trove.list_datasets(key, details=True, **options)
+        if filename is None and collection is None and revision is None:
+            return frame
+        pattern = list_pattern(filename, collection, revision)
+        return frame[[pattern.match(path) is not None for path in frame["rel_path"]]]
 
     def list_datasets(
         self,
@@ -327,16 +366,14 @@ class One(ConversionMixin):
         session's datasets are listed (and the frame is indexed by ``(eid, id)``).
         """
         self._refresh(query_type)
-        self._list_filters(filename=filename, collection=collection, revision=revision)
-        frame = self.trove.list_datasets(
-            None if eid is None else as_ref(eid),
-            filename=filename,
-            collection=collection,
-            revision=revision,
+        frame = self._listed(
+            eid,
+            filename,
+            collection,
+            revision,
             qc=qc,
             ignore_qc_not_set=ignore_qc_not_set,
             default_revisions_only=default_revisions_only,
-            details=True,
         )
         if not details:
             return sorted(set(frame["rel_path"]))  # of every session: each path once
@@ -379,14 +416,7 @@ class One(ConversionMixin):
         query_type: str | None,
     ) -> Any:
         self._refresh(query_type)
-        self._list_filters(filename=filename, collection=collection, revision=revision)
-        frame = self.trove.list_datasets(
-            None if eid is None else as_ref(eid),
-            filename=filename,
-            collection=collection,
-            revision=revision,
-            details=True,
-        )
+        frame = self._listed(eid, filename, collection, revision)
         if not details:
             return sorted(set(frame[by]))
         shaped = dataset_frame(frame, keep_eid=eid is None)
@@ -430,6 +460,8 @@ class One(ConversionMixin):
         """
         self._refresh(query_type)
         key = self._eid(eid)
+        if not self.wildcards:
+            return self._regex_load_dataset(key, dataset, collection, revision, download_only)
         options = {"collection": collection, "revision": revision}
         data = self.trove.load_dataset(key, dataset, download_only=download_only, **options)
         if self.record_loaded:
@@ -452,6 +484,11 @@ class One(ConversionMixin):
     ) -> tuple[list[Any], list[dict[str, Any] | None]]:
         """Load several datasets of a session; return the data and ONE's dataset records."""
         self._refresh(query_type)
+        if not self.wildcards:
+            found = self._regex_load_datasets(
+                self._eid(eid), datasets, collections, revisions, assert_present, download_only
+            )
+            return found[0], [None if r is None else dataset_record(r) for r in found[1]]
         data, records = self.trove.load_datasets(
             self._eid(eid),
             datasets,
@@ -481,6 +518,8 @@ class One(ConversionMixin):
         """
         self._refresh(query_type)
         key = self._eid(eid)
+        if not self.wildcards:
+            return self._regex_load_object(key, obj, collection, revision, download_only, kwargs)
         options = {"collection": collection, "revision": revision, **kwargs}
         loaded = self.trove.load_object(key, obj, download_only=download_only, **options)
         if self.record_loaded:
@@ -508,6 +547,8 @@ class One(ConversionMixin):
                 options=sorted(kwargs),
             )
         key = self._eid(eid)
+        if not self.wildcards:
+            return self._regex_load_collection(key, collection, object, revision, download_only)
         loaded = self.trove.load_collection(
             key, collection, object=object, revision=revision, download_only=download_only
         )

@@ -47,12 +47,19 @@ from .lookups import Lookup, parse_django, split_top_level
 __all__ = [
     "ATLAS_PARAMETERS",
     "DATASET_PARAMETERS",
+    "NO_LAB",
     "PAGE_PARAMETERS",
     "SESSION_PARAMETERS",
     "UNANSWERED",
     "dataset_parameters",
     "session_parameters",
 ]
+
+NO_LAB = "nolab"
+"""The lab Alyx clients are given for a session without one (Alyx's sessions always have a
+lab): ONE-api 3.6's remote ``eid2path`` builds ``<cache>/<lab>/Subjects/<subject>/...`` and
+its downloads land where the file's URL path says, so the two agree only with a lab in both.
+``lab=nolab`` finds the sessions without a lab (and those of a lab really named so)."""
 
 PAGE_PARAMETERS = ("limit", "offset", "format", "query_type")
 """Parameters of every list that are not filters: DRF's paging and response format, and
@@ -135,6 +142,11 @@ UNANSWERED: dict[str, str] = {
 
 _d = s.datasets.c
 _s = s.sessions.c
+
+
+def _no_lab() -> ColumnElement[bool]:
+    """Sessions without a lab (served as :data:`NO_LAB`), and those of a lab named so."""
+    return sa.or_(_s.lab.is_(None), sa.func.lower(_s.lab) == NO_LAB)
 
 
 def _refuse(name: str, endpoint: str, known: list[str]) -> ValidationError:
@@ -259,7 +271,9 @@ def session_parameters(
     for name, text in params.items():
         if name in PAGE_PARAMETERS:
             continue
-        if name in SESSION_PARAMETERS:
+        if name == "lab" and text.strip().casefold() == NO_LAB:
+            where.append(_no_lab())
+        elif name in SESSION_PARAMETERS:
             field, op = SESSION_PARAMETERS[name]
             value: Any = _whole(name, text) if name == "number" else text
             lookups.append(Lookup(tuple(field.split("__")), op, value))
@@ -337,7 +351,9 @@ def dataset_parameters(
         elif name == "subject":
             where.append(s.subjects.c.nickname == text)
         elif name == "lab":
-            where.append(_s.lab == text)
+            where.append(
+                sa.and_(_d.session.is_not(None), _no_lab()) if text == NO_LAB else _s.lab == text
+            )
         elif name == "date":
             where.append(_s.date == _day(name, text))
         elif name == "experiment_number":

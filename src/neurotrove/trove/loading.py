@@ -102,9 +102,10 @@ class LoadingMixin(ReadingMixin):
                 rows = self._dataset_rows(conn, [_d.session == eid], _LOAD_SELECT)
             if scoped and not rows:
                 raise NotFoundError(
-                    f"session {eid} has no datasets in release {self.in_release!r}",
+                    f"session {eid} has no datasets in {self._scope_name()}",
                     session=eid,
                     release=self.in_release,
+                    tag=self.in_tag,
                 )
             return eid, folder, rows
         key = coerce_value("uuid", eid, "eid")

@@ -191,6 +191,9 @@ class TroveParts:
         The catalogue's URL, for a local trove.
     release : str or None
         The release every read is restricted to (``connect(..., release=NAME)``).
+    tag : str or None
+        The tag every read is restricted to: only datasets carrying it, and their sessions
+        (ONE's ``load_cache(tag=NAME)``, :func:`~.releases.restrict_to_tag`).
     """
 
     catalog: Catalog
@@ -202,6 +205,7 @@ class TroveParts:
     table_defaults: dict[str, dict[str, Any]] = field(default_factory=dict)
     db: str | None = None
     release: str | None = None
+    tag: str | None = None
 
     @property
     def root(self) -> Path:

@@ -81,14 +81,24 @@ class ReadingMixin:
     catalog: Catalog
     table_defaults: dict[str, dict[str, Any]]
     in_release: str | None
+    in_tag: str | None
 
     def _scope(self, tag: str | Sequence[str] | None = None) -> DatasetScope:
-        """Return the datasets reads may see: the trove's release, and those tagged ``tag``.
+        """Return the datasets reads may see: the trove's release and tag, and ``tag``.
 
         Every read of datasets and sessions applies it (:meth:`_dataset_rows`,
         :meth:`_search_where`), so search, list and load see the same set.
         """
-        return DatasetScope.of(release=self.in_release, tag=tag)
+        scope = DatasetScope.of(release=self.in_release, tag=tag)
+        if self.in_tag is None:
+            return scope
+        return DatasetScope(scope.release, ((self.in_tag,), *scope.tags))
+
+    def _scope_name(self) -> str:
+        """Name what reads are restricted to, for messages: ``release 'v1'``, ``tag 'x'``."""
+        if self.in_release is not None:
+            return f"release {self.in_release!r}"
+        return f"tag {self.in_tag!r}"
 
     # -- sessions --------------------------------------------------------------------------
 
@@ -277,9 +287,10 @@ class ReadingMixin:
         found = to_records(spec, names, data)
         if not found:
             raise NotFoundError(
-                f"session {eid} has no datasets in release {self.in_release!r}",
+                f"session {eid} has no datasets in {self._scope_name()}",
                 session=eid,
                 release=self.in_release,
+                tag=self.in_tag,
             )
         (details,) = found
         if full:

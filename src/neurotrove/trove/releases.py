@@ -25,7 +25,13 @@ if TYPE_CHECKING:
     from .operations import Operation
     from .trove import Trove
 
-__all__ = ["ReleaseFiles", "ReleaseWrites", "ReleasesMixin", "restrict_to_release"]
+__all__ = [
+    "ReleaseFiles",
+    "ReleaseWrites",
+    "ReleasesMixin",
+    "restrict_to_release",
+    "restrict_to_tag",
+]
 
 _DATASET_FILTERS = (
     "filename",
@@ -314,3 +320,25 @@ def restrict_to_release(parts: TroveParts, release: str) -> TroveParts:
         writes=ReleaseWrites(parts.writes, release),
         release=release,
     )
+
+
+def restrict_to_tag(parts: TroveParts, tag: str) -> TroveParts:
+    """Return ``parts`` whose reads see only the datasets carrying ``tag``, and their sessions.
+
+    A tag, unlike a release, changes as datasets are tagged and untagged: reads see the
+    datasets carrying it at the time of each read. Writes are not restricted.
+
+    Raises
+    ------
+    NotFoundError
+        When the catalogue has no such tag; the message lists those there are.
+    """
+    with parts.catalog.read() as conn:
+        names = catalog_releases.tag_names(conn)
+    if tag not in names:
+        raise NotFoundError(
+            f"there is no tag {tag!r}; the tags are {', '.join(map(repr, names)) or 'none'} "
+            f"(tag datasets with trove.tag(...))",
+            tag=tag,
+        )
+    return replace(parts, tag=tag)

@@ -102,6 +102,7 @@ class Trove(LoadingMixin, WritingMixin, ReleasesMixin):
         self.settings = built.settings
         self.table_defaults = built.table_defaults
         self.in_release = built.release
+        self.in_tag = built.tag
         self._server = built.server
 
     @property

@@ -35,6 +35,7 @@ from fastapi.responses import FileResponse
 from ...errors import NotFoundError
 from ...files.atomic import atomic_write_bytes, replace_file
 from ...interop.one_export import export_tables
+from ...query.alyx_params import NO_LAB
 from ..app import served
 from ..problems import problems
 from .routes import Reader
@@ -78,7 +79,9 @@ def cache_build(trove: Any, folder: Path, tag: str | None = None) -> tuple[Path,
             shutil.rmtree(left, ignore_errors=True)
         work = folder / f".build-{os.getpid()}"
         try:
-            info = export_tables(trove.catalog, work, origin=_origin(trove), tag=tag).as_json()
+            info = export_tables(
+                trove.catalog, work, origin=_origin(trove), tag=tag, no_lab=NO_LAB
+            ).as_json()
             if tag is not None:  # untagged, no database_tags, as Alyx's untagged tables
                 info["database_tags"] = [tag]
             (work / "cache_info.json").write_text(json.dumps(info, indent=1))

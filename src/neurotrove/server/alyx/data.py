@@ -24,7 +24,7 @@ from ... import alf
 from ...errors import AuthError, NotFoundError, ValidationError
 from ..accounts import Account
 from ..app import ServedTrove, served
-from .records import DATA_PREFIX, session_path
+from .records import DATA_PREFIX, served_session_path, session_path
 from .routes import AlyxError, token_account
 
 __all__ = ["router"]
@@ -113,7 +113,8 @@ def _locate(request: Request, path: str) -> tuple[str, dict[str, Any], Any]:
     prefixes = {
         session_path(session["lab"], session["subject"], session["date"], session["number"]),
         canonical,
-        f"Subjects/{canonical}",  # ONE's remote eid2path for a session without a lab
+        f"Subjects/{canonical}",  # ONE's remote eid2path for a lab-less session, before NO_LAB
+        served_session_path(canonical, session["lab"]),  # NO_LAB's, for a lab-less session
     }
     prefix = path[: len(path) - len(rest)].strip("/") if rest else path.strip("/")
     if prefix not in prefixes or record["rel_path"] != rel_path:

@@ -5,7 +5,10 @@ record carries absolute URLs built on the base URL the client used, so that Alyx
 clients (which strip their base URL from ``next`` links and check that download URLs start
 with their data server) see their own address. A dataset's ``data_url`` is
 ``<base>/data/<session path>/<rel_path with the dataset id>``, the session path being
-``lab/Subjects/subject/YYYY-MM-DD/NNN`` (``subject/YYYY-MM-DD/NNN`` without a lab).
+``lab/Subjects/subject/YYYY-MM-DD/NNN``. A session without a lab is served with the lab
+:data:`~neurotrove.query.alyx_params.NO_LAB` (in its record and its files' URLs), since
+ONE-api's remote ``eid2path`` always puts a lab before ``Subjects``: so its downloads land
+in the folder ``eid2path`` gives.
 
 Examples
 --------
@@ -27,6 +30,7 @@ from ... import alf
 from ...jsonable import to_jsonable
 from ...qc import QC
 from ...query.alyx import session_path
+from ...query.alyx_params import NO_LAB
 
 __all__ = [
     "DATA_PREFIX",
@@ -34,6 +38,7 @@ __all__ = [
     "data_url",
     "dataset_records",
     "file_record",
+    "served_session_path",
     "session_detail",
     "session_path",
     "session_record",
@@ -53,6 +58,17 @@ def data_url(
     """Return the download URL of a dataset's file (its id inserted in the file name)."""
     rel_path = alf.build_rel_path(alf.add_uuid(name, dataset_id), collection, revision)
     return f"{base}{DATA_PREFIX}/{session}/{rel_path}"
+
+
+def served_session_path(path: str, lab: str | None) -> str:
+    """Return the session path Alyx clients are given: with :data:`NO_LAB` when it has no lab.
+
+    Examples
+    --------
+    >>> served_session_path("SWC_043/2019-04-01/001", None)
+    'nolab/Subjects/SWC_043/2019-04-01/001'
+    """
+    return path if lab else f"{NO_LAB}/Subjects/{path}"
 
 
 def start_time_text(record: Mapping[str, Any]) -> str:
@@ -86,7 +102,7 @@ def session_record(base: str, record: Mapping[str, Any]) -> dict[str, Any]:
         "subject": record["subject"],
         "start_time": start_time_text(record),
         "number": int(record["number"]),
-        "lab": record.get("lab") or "",
+        "lab": record.get("lab") or NO_LAB,
         "projects": list(record.get("projects") or []),
         "url": f"{base}/sessions/{eid}",
         "task_protocol": record.get("task_protocol") or "",
@@ -152,7 +168,7 @@ def session_detail(
 def file_record(base: str, row: Mapping[str, Any]) -> dict[str, Any]:
     """Shape a dataset's file as Alyx's ``/files`` record (its id is the dataset's)."""
     dataset_id = str(row["id"])
-    session = row["session_path"]
+    session = row["session_path"] and served_session_path(row["session_path"], row["lab"])
     relative = alf.build_rel_path(row["name"], row["collection"], row["revision"])
     return {
         "id": dataset_id,
@@ -189,7 +205,7 @@ def dataset_records(base: str, rows: Sequence[Mapping[str, Any]]) -> list[dict[s
                 "collection": row["collection"],
                 "session": f"{base}/sessions/{eid}" if eid is not None else None,
                 "subject": row["subject"],
-                "lab": row["lab"],
+                "lab": row["lab"] or (NO_LAB if eid is not None else None),
                 "date": to_jsonable(row["date"]),
                 "experiment_number": row["number"],
                 "file_size": row["file_size"],

@@ -38,6 +38,7 @@ from ...catalog.json_merge import merge_json
 from ...errors import AuthError, ValidationError
 from ...query import alyx as alyx_query
 from ...query import alyx_params
+from ...query.alyx_params import NO_LAB
 from ...query.lookups import parse_django, split_top_level
 from ..accounts import Account
 from ..app import Credentials, ServedTrove, served
@@ -325,7 +326,7 @@ def _insertions(state: ServedTrove, **filters: Any) -> list[dict[str, Any]]:
     for record in records:
         info = record["session_info"]
         info["start_time"] = start_time_text(info)
-        info["lab"] = info.get("lab") or ""
+        info["lab"] = info.get("lab") or NO_LAB
         info["projects"] = list(info.get("projects") or [])
     return list(records)
 
