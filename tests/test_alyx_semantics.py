@@ -53,6 +53,7 @@ SESSIONS = {
         task_protocol="_iblrig_tasks_ephysChoiceWorld6.4.2",
         projects=["ibl_behaviour_pilot"],
         users=["alice", "bob"],
+        json={"n_trials": 100, "n_correct_trials": 85},
     ),
     "B": dict(
         subject="KS0050",
@@ -61,8 +62,11 @@ SESSIONS = {
         task_protocol="_iblrig_tasks_trainingChoiceWorld6.4.2",
         projects=["brainwide"],
         users=["alice"],
+        json={"n_trials": 50, "n_correct_trials": 30},
     ),
-    "C": dict(subject="ZM_1743", date="2019-04-03", lab="mainenlab"),
+    "C": dict(  # counts that are not numbers: unknown performance, never a cast error
+        subject="ZM_1743", date="2019-04-03", lab="mainenlab", json={"n_trials": "many"}
+    ),
     "D": dict(
         subject="SWC_043",
         date="2019-04-04",
@@ -205,8 +209,7 @@ def test_django_excludes_with_any_lookup(served: Served, django: str, expected: 
 @pytest.mark.parametrize(
     ("params", "named"),
     [
-        ({"performance_gte": "80"}, "performance_gte"),
-        ({"performance_lte": "80"}, "performance_lte"),
+        ({"performance_gte": "high"}, "performance_gte"),
         ({"histology": "True"}, "histology"),
         ({"procedures": "Behavior training/tasks"}, "procedures"),
         ({"no_such_filter": "1"}, "no_such_filter"),
@@ -224,6 +227,22 @@ def test_a_filter_it_cannot_answer_is_refused_naming_it(
     answer = served.client.get("/sessions", params=params)
     assert answer.status_code == 400, answer.text
     assert answer.json()["status_code"] == 400 and named in answer.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({"performance_gte": "80"}, {"A"}),
+        ({"performance_lte": "80"}, {"B"}),
+        ({"performance_gte": "60", "performance_lte": "60"}, {"B"}),
+        ({"performance_gte": "0"}, {"A", "B"}),  # C's counts are text, D has none
+    ],
+    ids=lambda v: str(v),
+)
+def test_performance_is_the_percentage_of_correct_trials(
+    served: Served, params: dict[str, str], expected: set[str]
+) -> None:
+    assert served.sessions(**params) == expected
 
 
 # -- /datasets -------------------------------------------------------------------------------

@@ -11,7 +11,8 @@ and so does the trove's Alyx-compatible server, so a client gets what Alyx would
   ``datasets=a,b`` sessions holding every one of those files, present, at or below
   ``dataset_qc_lte`` (default ``FAIL``); ``dataset_qc_lte`` alone, sessions holding any
   dataset at or below it; ``atlas_acronym``, ``atlas_name``, ``atlas_id`` sessions with a
-  channel in the brain region or one inside it.
+  channel in the brain region or one inside it; ``performance_gte``/``performance_lte`` the
+  percentage of correct trials from the session's ``json`` counts.
 - ``/datasets``: ``subject``, ``lab``, ``date``, ``experiment_number``, ``tag``,
   ``dataset_type``, ``revision``, ``name``, ``collection``... are exact (case-sensitive),
   as Alyx's.
@@ -37,7 +38,9 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql import ColumnElement
+from sqlalchemy.sql.compiler import SQLCompiler
 
 from ..catalog import schema as s
 from ..errors import ValidationError
@@ -124,12 +127,9 @@ _DATASET_SPECIAL = (
     "django",
 )
 
-_NO_TRIALS = "the catalogue does not count sessions' trials (n_trials, n_correct_trials)"
 _NO_PROCEDURES = "the catalogue does not record sessions' procedures"
 _NO_ATLAS = "this server was given no brain-region atlas to place channels in"
 UNANSWERED: dict[str, str] = {
-    "performance_gte": _NO_TRIALS,
-    "performance_lte": _NO_TRIALS,
     "procedures": _NO_PROCEDURES,
     "histology": _NO_PROCEDURES + " (histology is one)",
     "atlas_name": _NO_ATLAS,
@@ -147,6 +147,60 @@ _s = s.sessions.c
 def _no_lab() -> ColumnElement[bool]:
     """Sessions without a lab (served as :data:`NO_LAB`), and those of a lab named so."""
     return sa.or_(_s.lab.is_(None), sa.func.lower(_s.lab) == NO_LAB)
+
+
+class _JSONNumber(ColumnElement[float]):
+    """A number kept under ``key`` in a JSON column; NULL where the key holds anything else.
+
+    Compiled per database (:func:`_json_number_sqlite`, :func:`_json_number_postgresql`),
+    reading the key only where it holds a number, so a text value is never cast.
+    """
+
+    inherit_cache = True
+    type = sa.Float()
+
+    def __init__(self, column: Any, key: str) -> None:
+        self.column = column
+        self.key = key
+
+
+@compiles(_JSONNumber, "sqlite")
+def _json_number_sqlite(element: _JSONNumber, compiler: SQLCompiler, **kw: Any) -> str:
+    column = compiler.process(element.column, **kw)
+    path = compiler.process(sa.literal(f'$."{element.key}"'), **kw)
+    return (
+        f"CASE WHEN json_type({column}, {path}) IN ('integer', 'real') "
+        f"THEN json_extract({column}, {path}) END"
+    )
+
+
+@compiles(_JSONNumber, "postgresql")
+def _json_number_postgresql(element: _JSONNumber, compiler: SQLCompiler, **kw: Any) -> str:
+    column = compiler.process(element.column, **kw)
+    key = compiler.process(sa.literal(element.key), **kw)
+    return (
+        f"CASE WHEN jsonb_typeof({column} -> {key}) = 'number' "
+        f"THEN ({column} ->> {key})::float END"
+    )
+
+
+def _performance(name: str, text: str) -> ColumnElement[bool]:
+    """Sessions whose percentage of correct trials is at least/most ``text`` (as Alyx).
+
+    The counts are the session's ``json`` keys ``n_trials`` and ``n_correct_trials`` (where
+    Alyx keeps them on the session); a session without them, or without trials, is left out,
+    as Alyx leaves out sessions whose performance is unknown.
+    """
+    try:
+        bound = float(text)
+    except ValueError:
+        raise ValidationError(
+            f"{name}={text!r} must be a percentage of correct trials, e.g. 80", filter=name
+        ) from None
+    trials, correct = _JSONNumber(_s.json, "n_trials"), _JSONNumber(_s.json, "n_correct_trials")
+    performance = 100.0 * correct / trials
+    within = performance >= bound if name == "performance_gte" else performance <= bound
+    return sa.and_(trials > 0, correct.is_not(None), within)
 
 
 def _refuse(name: str, endpoint: str, known: list[str]) -> ValidationError:
@@ -301,6 +355,8 @@ def session_parameters(
                 where.append(_has_dataset(lambda d, k=kind: d.dataset_type == k))
         elif name == "tag":
             where.append(_has_dataset(_tag_contains(text)))
+        elif name in ("performance_gte", "performance_lte"):
+            where.append(_performance(name, text))
         elif name in ATLAS_PARAMETERS and regions is not None:
             where.append(_in_regions(regions(name, text)))
         elif name == "django":
