@@ -1,0 +1,227 @@
+"""Storing an analysis's result, told for a local trove and for a served one.
+
+A result is its output files (datasets of the session), its rows of the results table and
+its provenance row (``analysis_runs``). On a local trove they are written in one
+transaction, the files staged and renamed into place after the commit
+(:meth:`~neurotrove.trove.catalogue_writes.CatalogueWrites.commit_files`); a served trove
+uploads the files (md5-checked on arrival) and sends one request to
+``POST /api/v1/analysis/results``, whose route checks the user may write to the session's
+lab and runs the same local code, recording the logged-in user as who ran it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from .. import alf
+from ..catalog.analysis_schema import analysis_results, analysis_runs
+from ..catalog.writes import utcnow
+from ..errors import ConfigError
+from ..files.paths import inside_root
+from ..identifiers import NEUROTROVE_NS, dataset_id
+from ..trove.catalogue_writes import file_record
+from ..trove.operations import Operation
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
+    from ..trove.catalogue_writes import CatalogueWrites
+    from ..trove.parts import ServerLink
+    from ..trove.trove import Trove
+    from ..trove.writing import Upload
+
+__all__ = ["STORE_RESULT", "OutputFile", "StoredResult", "run_id"]
+
+
+def run_id(analysis: str, eid: str) -> str:
+    """Return the id of the result of ``analysis`` for session ``eid`` (the same everywhere).
+
+    Examples
+    --------
+    >>> run_id("spikes.rates", "0d3f6a4e-2f53-4e5b-9c9a-6d1e2f3a4b5c") == run_id(
+    ...     "spikes.rates", "0d3f6a4e-2f53-4e5b-9c9a-6d1e2f3a4b5c")
+    True
+    """
+    return str(uuid.uuid5(NEUROTROVE_NS, f"analysis:{analysis}/{eid}"))
+
+
+@dataclass(frozen=True)
+class OutputFile:
+    """One output file: a local file to copy in, or an upload a server received.
+
+    Attributes
+    ----------
+    name : str
+        The output's name in the declaration.
+    rel_path : str
+        Where it goes in the session.
+    path : Path or None
+        The local file (a local trove, or a client before uploading).
+    upload : Upload or None
+        The received upload (on the server).
+    """
+
+    name: str
+    rel_path: str
+    path: Path | None = None
+    upload: Upload | None = None
+
+
+@dataclass(frozen=True)
+class StoredResult:
+    """A result to store, with its provenance.
+
+    Attributes
+    ----------
+    analysis : str
+        ``script.function``.
+    eid : str
+        The session.
+    code_hash, input_key : str
+        The code's sha256, and the sha256 of code, inputs and parameters.
+    inputs : list of dict
+        What was read: dataset ids, revisions and md5s, or a table's rows and hash.
+    params : dict
+        The parameters in force.
+    files : list of OutputFile
+        The output datasets.
+    rows : dict of str to list of dict
+        The results-table rows, by output name.
+    created_by, host : str or None
+        Who ran it, on which machine.
+    seconds : float
+        How long the function took.
+    """
+
+    analysis: str
+    eid: str
+    code_hash: str
+    input_key: str
+    inputs: list[dict[str, Any]]
+    params: dict[str, Any]
+    files: list[OutputFile] = field(default_factory=list)
+    rows: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    created_by: str | None = None
+    host: str | None = None
+    seconds: float = 0.0
+
+    def body(self) -> dict[str, Any]:
+        """Return the result as a request body (without the files)."""
+        return {
+            "analysis": self.analysis,
+            "code_hash": self.code_hash,
+            "input_key": self.input_key,
+            "inputs": self.inputs,
+            "params": self.params,
+            "rows": self.rows,
+            "host": self.host,
+            "seconds": self.seconds,
+        }
+
+
+def _write_rows(
+    conn: Connection, result: StoredResult, outputs: Sequence[Mapping[str, Any]]
+) -> None:
+    key = run_id(result.analysis, result.eid)
+    conn.execute(sa.delete(analysis_results).where(analysis_results.c.run == key))
+    conn.execute(sa.delete(analysis_runs).where(analysis_runs.c.id == key))
+    conn.execute(
+        sa.insert(analysis_runs).values(
+            id=key,
+            analysis=result.analysis,
+            session=result.eid,
+            code_hash=result.code_hash,
+            input_key=result.input_key,
+            inputs=result.inputs,
+            params=result.params,
+            outputs=list(outputs),
+            created_by=result.created_by,
+            created_at=utcnow(),
+            host=result.host,
+            seconds=result.seconds,
+        )
+    )
+    records = [
+        {
+            "id": str(uuid.uuid5(uuid.UUID(key), f"{output}/{number}")),
+            "run": key,
+            "output": output,
+            "row": number,
+            "values": values,
+        }
+        for output, listed in sorted(result.rows.items())
+        for number, values in enumerate(listed)
+    ]
+    if records:
+        conn.execute(sa.insert(analysis_results), records)
+
+
+def _store(writes: CatalogueWrites, trove: Trove, result: StoredResult) -> str:
+    eid, folder = writes.session(result.eid)
+    result = replace(result, eid=eid)
+    if result.files and writes.bucket is not None:
+        raise ConfigError(
+            f"analysis {result.analysis}: storing output files in a trove whose files are "
+            f"in a bucket ({writes.store}) is not supported yet; declare rows() outputs, or "
+            f"run it on a trove whose files are in its data root",
+            analysis=result.analysis,
+        )
+    with writes.file_write() as files:
+        records: list[dict[str, Any]] = []
+        outputs: list[dict[str, Any]] = []
+        for item in result.files:
+            rel = alf.parse_rel_path(item.rel_path)
+            target = inside_root(writes.root, folder / str(rel))
+            if item.upload is not None:
+                staged = files.stage_link(
+                    item.upload.path,
+                    target,
+                    size=item.upload.size,
+                    md5=item.upload.md5,
+                    dataset=(eid, str(rel)),
+                )
+            else:
+                assert item.path is not None  # noqa: S101 - an output is a file or an upload
+                staged = files.stage_copy(item.path, target, dataset=(eid, str(rel)))
+            size, digest = int(staged.size or 0), str(staged.md5)
+            records.append(file_record(eid, rel, size, digest, None, True))
+            outputs.append(
+                {
+                    "name": item.name,
+                    "rel_path": str(rel),
+                    "dataset": dataset_id(eid, str(rel)),
+                    "hash": digest,
+                }
+            )
+        outputs += [{"name": name, "rows": len(listed)} for name, listed in result.rows.items()]
+        if records:
+            writes.commit_files(
+                eid, folder, records, files, also=lambda conn: _write_rows(conn, result, outputs)
+            )
+        else:
+            with writes.catalog.write() as conn:
+                _write_rows(conn, result, outputs)
+    return run_id(result.analysis, eid)
+
+
+def _send(server: ServerLink, trove: Trove, result: StoredResult) -> str:
+    files = []
+    for item in result.files:
+        assert item.path is not None  # noqa: S101 - a client sends local files
+        files.append(
+            {"name": item.name, "rel_path": item.rel_path, "upload": server.upload(item.path)}
+        )
+    answer = server.send(
+        "POST", f"/analysis/sessions/{result.eid}/results", {**result.body(), "files": files}
+    )
+    return str(answer["id"])
+
+
+STORE_RESULT = Operation[str]("analysis store result", direct=_store, send=_send)
+"""Store an analysis's result and its provenance: ``(StoredResult)``; returns the run's id."""
