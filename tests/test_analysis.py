@@ -166,7 +166,7 @@ def test_bad_names_parameters_and_inputs_are_refused_naming_them(lab: Lab, tmp_p
         "spikes.firing", [lab.eids[0], lonely], skip_errors=True, progress=False
     )
     assert report["status"].tolist() == ["computed", "failed"]
-    assert "input 'clusters'" in report.loc[lonely, "error"]
+    assert "input 'clusters'" in str(report.loc[lonely, "error"])
 
     with pytest.raises(
         ValidationError, match=r"raised ZeroDivisionError: division by zero; nothing"
@@ -210,7 +210,7 @@ def test_list_shows_each_analysis_and_a_broken_script(lab: Lab) -> None:
     assert firing["outputs"] == {"rates": "analysis/clusters.firingRate.npy", "summary": "rows"}
     assert firing["params"] == {"duration": 10.0} and firing["stored"] == 2
     assert listed.loc["spikes.stats", "stored"] == 0
-    assert "line 1" in listed.loc["typo", "problem"]
+    assert "line 1" in str(listed.loc["typo", "problem"])
 
 
 def test_worker_processes_load_the_analysis_by_name(lab: Lab) -> None:
