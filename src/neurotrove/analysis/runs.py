@@ -193,8 +193,8 @@ def _plan(trove: Trove, loaded: LoadedAnalysis, eid: str, params: Mapping[str, A
     where = _where(eid, shown)
     frame = trove.list_datasets(eid, details=True)
     rows = _records(frame.reset_index())
-    for row in rows:  # as the catalogue has them: QC as a number
-        row["qc"] = int(QC.parse(row["qc"]))
+    for each in rows:  # as the catalogue has them: QC as a number
+        each["qc"] = int(QC.parse(each["qc"]))
     inputs: list[dict[str, Any]] = []
     loads: dict[str, tuple[str, str]] = {}
     for name, spec in loaded.definition.inputs.items():

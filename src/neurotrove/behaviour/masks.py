@@ -273,8 +273,7 @@ def _import(
         looked = f" (not in {folder})" if folder is not None else ""
         importer = "" if missing == module_name else f", which {module_name} imports,"
         raise ValidationError(
-            f"{kind} {name}: cannot import {missing}{importer}{looked}: {error}; "
-            f"{_WHERE_HINT}",
+            f"{kind} {name}: cannot import {missing}{importer}{looked}: {error}; {_WHERE_HINT}",
             function=name,
         ) from None
     except SyntaxError as error:
@@ -285,8 +284,7 @@ def _import(
         ) from None
     except Exception as error:
         raise ValidationError(
-            f"{kind} {name}: importing {module_name} raised "
-            f"{type(error).__name__}: {error}",
+            f"{kind} {name}: importing {module_name} raised {type(error).__name__}: {error}",
             function=name,
         ) from error
 
