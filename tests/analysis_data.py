@@ -12,7 +12,7 @@ SCRIPT = '''
 import numpy as np
 import pandas as pd
 
-from neurotrove.analysis import analysis, dataset, rows, table
+from neurotrove.analysis import alf_object, analysis, dataset, rows, table
 
 import helpers
 
@@ -34,6 +34,12 @@ def firing(times, clusters, duration=10.0):
 def stats(times, session):
     """Spike count per session, with the subject."""
     return pd.DataFrame({"subject": [session["subject"]], "n": [len(times)]})
+
+
+@analysis(inputs={"spikes": alf_object("spikes", collection="alf")}, outputs={"n": rows()})
+def counts(spikes):
+    """Length of each attribute of the spikes object."""
+    return {"n": [{"attribute": k, "length": len(v)} for k, v in sorted(spikes.items())]}
 
 
 @analysis(inputs={"times": "spikes.times", "steps": table("step_status")}, outputs={"n": rows()})

@@ -75,6 +75,20 @@ def test_a_run_stores_datasets_rows_and_provenance(lab: Lab) -> None:
     assert run["created_by"] == getpass.getuser()
     assert run["created_at"] is not None and len(run["code_hash"]) == 64
     assert runs["code_hash"].nunique() == 1
+    counted = trove.analysis.run("spikes.counts", lab.eids[0], progress=False)
+    assert counted["rows"].tolist() == [2]
+    lengths = trove.analysis.results("spikes.counts")[["attribute", "length"]]
+    assert lengths.to_dict("records") == [
+        {"attribute": "clusters", "length": 40},
+        {"attribute": "times", "length": 40},
+    ]
+    (spikes,) = trove.analysis.runs("spikes.counts").iloc[0]["inputs"]
+    assert spikes["kind"] == "object"
+    assert [d["rel_path"] for d in spikes["datasets"]] == [
+        "alf/spikes.clusters.npy",
+        "alf/spikes.times.npy",
+    ]
+    assert {d["dataset"] for d in spikes["datasets"]} <= set(datasets.index)
     frame = trove.analysis.run("spikes.stats", lab.eids[0], progress=False)
     assert frame["status"].tolist() == ["computed"]
     table = trove.load_dataset(lab.eids[0], "spikes.stats")
@@ -175,6 +189,9 @@ def test_bad_names_parameters_and_inputs_are_refused_naming_them(lab: Lab, tmp_p
     assert trove.analysis.runs("spikes.broken").empty
     with pytest.raises(NotFoundError):
         trove.analysis.run("spikes.firing", "ghost/2024-01-01/001", progress=False)
+    empty = trove.register_session("mouse04", "2024-05-04", lab="swc")
+    with pytest.raises(NotFoundError, match="input 'spikes' needs ALF object 'spikes' in coll"):
+        trove.analysis.run("spikes.counts", empty, progress=False)
 
 
 def test_a_function_returning_the_wrong_outputs_stores_nothing(lab: Lab) -> None:
@@ -203,7 +220,14 @@ def test_list_shows_each_analysis_and_a_broken_script(lab: Lab) -> None:
     (lab.folder / "typo.py").write_text("def oops(:\n")
     trove.analysis.run("spikes.firing", lab.eids, progress=False)
     listed = trove.analysis.list()
-    assert list(listed.index) == ["spikes.broken", "spikes.firing", "spikes.stats", "typo"]
+    assert list(listed.index) == [
+        "spikes.broken",
+        "spikes.counts",
+        "spikes.firing",
+        "spikes.stats",
+        "typo",
+    ]
+    assert listed.loc["spikes.counts", "inputs"] == {"spikes": "object spikes"}
     firing = listed.loc["spikes.firing"]
     assert firing["description"] == "Firing rate of each cluster."
     assert firing["inputs"] == {"times": "spikes.times", "clusters": "spikes.clusters"}
@@ -236,6 +260,7 @@ def test_the_command_line_lists_and_runs(lab: Lab) -> None:
     assert listed.exit_code == 0, listed.output
     assert [r["name"] for r in json.loads(listed.stdout)] == [
         "spikes.broken",
+        "spikes.counts",
         "spikes.firing",
         "spikes.stats",
     ]

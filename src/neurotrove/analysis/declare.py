@@ -18,7 +18,8 @@ call by hand::
 
 Inputs name the function's parameters: a string is a dataset of the session, as
 :meth:`~neurotrove.Trove.load_dataset` takes it (``"spikes.times"``, ``"alf/spikes.times.npy"``);
-:func:`dataset` adds a collection or revision; :func:`table` gives the session's rows of a
+:func:`dataset` adds a collection or revision; :func:`alf_object` gives every attribute
+of an ALF object (``spikes``) as ``load_object`` does; :func:`table` gives the session's rows of a
 catalogue table (``units``, ``probes``, ``masks``) as a DataFrame. A parameter named
 ``session`` gets the session's details. Every other parameter is a parameter of the
 analysis (``run(..., params={"window": 0.5})``). Outputs are dataset file names (written in
@@ -55,8 +56,10 @@ __all__ = [
     "DatasetInput",
     "DatasetOutput",
     "LoadedAnalysis",
+    "ObjectInput",
     "RowsOutput",
     "TableInput",
+    "alf_object",
     "analysis",
     "dataset",
     "load_analysis",
@@ -93,6 +96,28 @@ class DatasetInput:
         """Say which dataset this is, for messages."""
         where = f" in collection {self.collection!r}" if self.collection is not None else ""
         return f"dataset {self.name!r}{where}"
+
+
+@dataclass(frozen=True)
+class ObjectInput:
+    """Every attribute of an ALF object of the session, as :meth:`~neurotrove.Trove.load_object`.
+
+    Attributes
+    ----------
+    name : str
+        The object (``"spikes"``).
+    collection, revision : str or None
+        As in ``load_object``.
+    """
+
+    name: str
+    collection: str | None = None
+    revision: str | None = None
+
+    def describe(self) -> str:
+        """Say which object this is, for messages."""
+        where = f" in collection {self.collection!r}" if self.collection is not None else ""
+        return f"ALF object {self.name!r}{where}"
 
 
 @dataclass(frozen=True)
@@ -143,7 +168,7 @@ class RowsOutput:
     columns: tuple[str, ...] = ()
 
 
-Input = DatasetInput | TableInput
+Input = DatasetInput | ObjectInput | TableInput
 Output = DatasetOutput | RowsOutput
 
 
@@ -161,6 +186,22 @@ def dataset(
         if value is not None and (not isinstance(value, str) or not value):
             raise ValidationError(f"dataset {label} must be non-empty text, not {value!r}")
     return DatasetInput(name, collection, revision)
+
+
+def alf_object(
+    name: str, *, collection: str | None = None, revision: str | None = None
+) -> ObjectInput:
+    """Declare an ALF object input: all its attributes, as an ``AlfObject`` (a dict).
+
+    Examples
+    --------
+    >>> alf_object("spikes", collection="alf/probe00").describe()
+    "ALF object 'spikes' in collection 'alf/probe00'"
+    """
+    for label, value in (("name", name), ("collection", collection), ("revision", revision)):
+        if value is not None and (not isinstance(value, str) or not value):
+            raise ValidationError(f"object {label} must be non-empty text, not {value!r}")
+    return ObjectInput(name, collection, revision)
 
 
 def table(name: str) -> TableInput:
@@ -221,11 +262,11 @@ class AnalysisDefinition:
 def _as_input(name: str, spec: Any) -> Input:
     if isinstance(spec, str):
         return dataset(spec)
-    if isinstance(spec, DatasetInput | TableInput):
+    if isinstance(spec, DatasetInput | ObjectInput | TableInput):
         return spec
     raise ValidationError(
         f"input {name!r}: {spec!r} is not an input; give a dataset name ('spikes.times'), "
-        f"dataset(name, collection=...) or table(name)",
+        f"dataset(name, collection=...), alf_object(name) or table(name)",
         input=name,
     )
 
@@ -268,8 +309,8 @@ def analysis(
     Parameters
     ----------
     inputs : dict
-        Parameter name to a dataset name (``"spikes.times"``), :func:`dataset` or
-        :func:`table`.
+        Parameter name to a dataset name (``"spikes.times"``), :func:`dataset`,
+        :func:`alf_object` or :func:`table`.
     outputs : dict
         Name to a dataset file name (``"clusters.firingRate.npy"``, put in ``collection``
         unless it has a ``collection/``) or :func:`rows`. The function returns a dict with

@@ -43,7 +43,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError, ValidationError
-from .declare import DatasetInput, DatasetOutput, analysis_names, load_analysis
+from .declare import (
+    DatasetInput,
+    DatasetOutput,
+    ObjectInput,
+    TableInput,
+    analysis_names,
+    load_analysis,
+)
 from .runs import REPORT_COLUMNS, RunRequest, check_params, run_analysis
 
 if TYPE_CHECKING:
@@ -128,10 +135,7 @@ class Analyses:
                 definition = loaded.definition
                 row.update(
                     description=definition.description,
-                    inputs={
-                        k: (v.name if isinstance(v, DatasetInput) else f"table {v.name}")
-                        for k, v in definition.inputs.items()
-                    },
+                    inputs={k: _shown(v) for k, v in definition.inputs.items()},
                     outputs={
                         k: (v.rel_path if isinstance(v, DatasetOutput) else "rows")
                         for k, v in definition.outputs.items()
@@ -298,3 +302,10 @@ class Analyses:
             if eid not in eids:
                 eids.append(eid)
         return eids
+
+
+def _shown(spec: DatasetInput | ObjectInput | TableInput) -> str:
+    """Say what an input is in a listing: a dataset's name, ``object spikes``, ``table units``."""
+    if isinstance(spec, DatasetInput):
+        return spec.name
+    return f"{'object' if isinstance(spec, ObjectInput) else 'table'} {spec.name}"

@@ -30,13 +30,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .. import alf
 from ..errors import MultipleFoundError, NeurotroveError, NotFoundError, ValidationError
 from ..jsonable import to_jsonable
+from ..loaders import assemble_object
 from ..pipeline.runner import open_executor
 from ..progress import progress_bar
 from ..qc import QC
-from ..query.datasets import select_for_load
-from .declare import DatasetInput, DatasetOutput, LoadedAnalysis, RowsOutput, load_analysis
+from ..query.datasets import filter_rows, last_before, select_for_load
+from .declare import (
+    DatasetInput,
+    DatasetOutput,
+    LoadedAnalysis,
+    ObjectInput,
+    RowsOutput,
+    load_analysis,
+)
 from .operations import STORE_RESULT, OutputFile, StoredResult
 
 if TYPE_CHECKING:
@@ -227,6 +236,25 @@ def _plan(trove: Trove, loaded: LoadedAnalysis, eid: str, params: Mapping[str, A
                 }
             )
             loads[name] = ("dataset", str(row["rel_path"]))
+        elif isinstance(spec, ObjectInput):
+            chosen = _object_rows(rows, spec, loaded.name, name, where)
+            inputs.append(
+                {
+                    "name": name,
+                    "kind": "object",
+                    "object": spec.name,
+                    "datasets": [
+                        {
+                            "dataset": str(row["id"]),
+                            "rel_path": row["rel_path"],
+                            "revision": row["revision"] or None,
+                            "hash": row["hash"],
+                        }
+                        for row in chosen
+                    ],
+                }
+            )
+            loads[name] = ("object", "\n".join(str(row["rel_path"]) for row in chosen))
         else:
             found = trove.table(spec.name)
             if "eid" not in found.columns:
@@ -252,6 +280,32 @@ def _plan(trove: Trove, loaded: LoadedAnalysis, eid: str, params: Mapping[str, A
     return _Plan(eid, shown, inputs, key, loads)
 
 
+def _object_rows(
+    rows: list[dict[str, Any]], spec: ObjectInput, analysis: str, name: str, where: str
+) -> list[dict[str, Any]]:
+    """Return the datasets ``load_object`` would load for an object input (same rules)."""
+    matched = filter_rows(rows, filename={"object": spec.name}, collection=spec.collection)
+    matched = last_before(matched, spec.revision, assert_unique=False)
+    collections = sorted({row["collection"] for row in matched})
+    problem = None
+    if not matched:
+        objects = ", ".join(sorted({str(row["object"]) for row in rows})) or "no datasets"
+        problem = f"{where} has none (its objects: {objects})"
+    elif len(collections) > 1:
+        problem = (
+            f"{where} has it in several collections ({', '.join(map(repr, collections))}); "
+            f"declare alf_object({spec.name!r}, collection=...)"
+        )
+    if problem is not None:
+        kind = NotFoundError if not matched else MultipleFoundError
+        raise kind(
+            f"analysis {analysis}: input {name!r} needs {spec.describe()}, and {problem}",
+            analysis=analysis,
+            input=name,
+        )
+    return sorted((dict(row) for row in matched), key=lambda row: str(row["rel_path"]))
+
+
 def _reusable(trove: Trove, plan: _Plan, stored: Mapping[str, Any] | None) -> bool:
     if stored is None or stored.get("input_key") != plan.input_key:
         return False
@@ -270,6 +324,15 @@ def _load_inputs(trove: Trove, plan: _Plan, loaded: LoadedAnalysis) -> dict[str,
     for name, (kind, ref) in plan.loads.items():
         if kind == "dataset":
             kwargs[name] = trove.load_dataset(plan.eid, ref)
+        elif kind == "object":
+            files = [
+                (
+                    alf.parse_rel_path(rel).name,
+                    trove.load_dataset(plan.eid, rel, download_only=True),
+                )
+                for rel in ref.split("\n")
+            ]
+            kwargs[name] = assemble_object(files, obj=files[0][0].object)
         else:
             kwargs[name] = trove.table(ref).get(eid=plan.eid)
     if loaded.definition.wants_session:
