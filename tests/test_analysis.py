@@ -184,8 +184,9 @@ def test_bad_names_parameters_and_inputs_are_refused_naming_them(lab: Lab, tmp_p
 
     with pytest.raises(
         ValidationError, match=r"raised ZeroDivisionError: division by zero; nothing"
-    ):
+    ) as raised:
         trove.analysis.run("spikes.broken", lab.eids[0], progress=False)
+    assert isinstance(raised.value.__cause__, ZeroDivisionError)  # for --debug and pdb
     assert trove.analysis.runs("spikes.broken").empty
     with pytest.raises(NotFoundError):
         trove.analysis.run("spikes.firing", "ghost/2024-01-01/001", progress=False)

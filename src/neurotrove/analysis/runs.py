@@ -153,7 +153,11 @@ class Compute:
         return {**self.__dict__, "_loaded": None}
 
     def __call__(self) -> tuple[bool, Any, float]:
-        """Return ``(True, value, seconds)`` or ``(False, (type, message, traceback), 0)``."""
+        """Return ``(True, value, seconds)``, or ``(False, failure, 0)``.
+
+        ``failure`` is ``(type, message, traceback, error)``, where ``error`` is the
+        exception itself when the call ran in this process (``None`` elsewhere).
+        """
         try:
             loaded = self._loaded or load_analysis(self.name, self.folder)
             if loaded.code_hash != self.code_hash:
@@ -171,7 +175,9 @@ class Compute:
                 if kind.__module__ == "builtins"
                 else f"{kind.__module__}.{kind.__qualname__}"
             )
-            return False, (name, str(error), traceback.format_exc()), 0.0
+            # The error itself comes back from this process only (it may not pickle).
+            kept = error if self._loaded is not None else None
+            return False, (name, str(error), traceback.format_exc(), kept), 0.0
 
 
 def _digest(document: Any) -> str:
@@ -496,7 +502,7 @@ def run_analysis(trove: Trove, request: RunRequest) -> pd.DataFrame:
     def store(plan: _Plan, outcome: tuple[bool, Any, float]) -> None:
         ok, value, seconds = outcome
         if not ok:
-            kind, message, text = value
+            kind, message, text, original = value
             where = _where(plan.eid, plan.shown)
             error = ValidationError(
                 f"analysis {loaded.name} on {where} raised {kind}: {message}; nothing was "
@@ -505,6 +511,7 @@ def run_analysis(trove: Trove, request: RunRequest) -> pd.DataFrame:
                 session=plan.eid,
                 traceback=text,
             )
+            error.__cause__ = original
             failed(plan, error)
             return
         with tempfile.TemporaryDirectory(prefix="neurotrove-analysis-") as scratch:
