@@ -9,10 +9,13 @@ computes again, and every bad input is refused with a message naming it.
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 import getpass
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -20,7 +23,7 @@ from typer.testing import CliRunner
 
 import neurotrove as nt
 from neurotrove.cli import app
-from neurotrove.errors import NotFoundError, ValidationError
+from neurotrove.errors import ConflictError, NotFoundError, ValidationError
 
 from .analysis_data import add_spikes, expected_rates, write_analysis_folder
 
@@ -303,3 +306,31 @@ def test_the_command_line_lists_and_runs(lab: Lab) -> None:
     assert failed.exit_code == 1
     assert "failed for 2 of 2 sessions" in failed.stderr
     assert trove.analysis.runs("spikes.broken").empty
+
+
+class _ChangesTheInputFirst(cf.Executor):
+    """An executor during whose call the session's spike times are re-recorded on disk."""
+
+    def __init__(self, trove: nt.Trove, eid: str) -> None:
+        self.trove, self.eid = trove, eid
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> cf.Future[Any]:
+        path = self.trove.load_dataset(self.eid, "spikes.times", download_only=True)
+        np.save(path, np.arange(3.0))
+        self.trove.register(path.parent, accept_changes=True, progress=False)  # new md5
+        future: cf.Future[Any] = cf.Future()
+        future.set_result(fn(*args, **kwargs))
+        return future
+
+
+def test_a_result_whose_input_changed_while_it_ran_is_refused(lab: Lab) -> None:
+    trove, eid = lab.trove, lab.eids[0]
+    with pytest.raises(ConflictError, match=r"input dataset .* changed while it ran"):
+        trove.analysis.run(
+            "spikes.firing", eid, executor=_ChangesTheInputFirst(trove, eid), progress=False
+        )
+    assert trove.analysis.runs("spikes.firing").empty
+    assert "analysis/clusters.firingRate.npy" not in trove.list_datasets(eid)
+    report = trove.analysis.run("spikes.firing", eid, progress=False)  # from the new times
+    assert report["status"].tolist() == ["computed"]
+    assert trove.analysis.results("spikes.firing")["spikes"].tolist() == [3]

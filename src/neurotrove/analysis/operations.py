@@ -5,8 +5,10 @@ its provenance row (``analysis_runs``). On a local trove they are written in one
 transaction, the files staged and renamed into place after the commit
 (:meth:`~neurotrove.trove.catalogue_writes.CatalogueWrites.commit_files`); a served trove
 uploads the files (md5-checked on arrival) and sends one request to
-``POST /api/v1/analysis/results``, whose route checks the user may write to the session's
-lab and runs the same local code, recording the logged-in user as who ran it.
+``POST /api/v1/analysis/sessions/{eid}/results``, whose route checks the user may write to
+the session's lab and runs the same local code, recording the logged-in user as who ran it.
+Either way the input datasets are checked in the storing transaction: a result computed
+from a dataset that changed meanwhile is refused, so the provenance kept is true.
 """
 
 from __future__ import annotations
@@ -20,9 +22,10 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from .. import alf
+from ..catalog import schema as s
 from ..catalog.analysis_schema import analysis_results, analysis_runs
 from ..catalog.writes import utcnow
-from ..errors import ConfigError
+from ..errors import ConfigError, ConflictError
 from ..files.paths import inside_root
 from ..identifiers import NEUROTROVE_NS, dataset_id
 from ..trove.catalogue_writes import file_record
@@ -162,6 +165,40 @@ def _write_rows(
         conn.execute(sa.insert(analysis_results), records)
 
 
+def _input_datasets(result: StoredResult) -> dict[str, str]:
+    """Return the md5 of each input dataset the result was computed from, by dataset id."""
+    found: dict[str, str] = {}
+    for item in result.inputs:
+        listed = item.get("datasets") if item.get("kind") == "object" else [item]
+        for entry in listed or []:
+            if isinstance(entry, Mapping) and "dataset" in entry:
+                found[str(entry["dataset"])] = str(entry.get("hash"))
+    return found
+
+
+def _check_inputs(conn: Connection, result: StoredResult) -> None:
+    """Refuse a result whose input datasets changed (or left the session) since it was computed.
+
+    Checked in the storing transaction, so the provenance kept is true when it commits.
+    """
+    wanted = _input_datasets(result)
+    if not wanted:
+        return
+    d = s.datasets.c
+    rows = conn.execute(sa.select(d.id, d.hash, d.session).where(d.id.in_(sorted(wanted)))).all()
+    now = {str(row.id): (str(row.hash), str(row.session)) for row in rows}
+    changed = sorted(key for key, digest in wanted.items() if now.get(key) != (digest, result.eid))
+    if changed:
+        raise ConflictError(
+            f"analysis {result.analysis} on session {result.eid}: input dataset"
+            f"{'s' if len(changed) > 1 else ''} {', '.join(changed)} changed while it ran "
+            f"(or is not this session's); nothing was stored: run it again",
+            analysis=result.analysis,
+            session=result.eid,
+            datasets=changed,
+        )
+
+
 def _store(writes: CatalogueWrites, trove: Trove, result: StoredResult) -> str:
     eid, folder = writes.session(result.eid)
     result = replace(result, eid=eid)
@@ -202,10 +239,16 @@ def _store(writes: CatalogueWrites, trove: Trove, result: StoredResult) -> str:
         outputs += [{"name": name, "rows": len(listed)} for name, listed in result.rows.items()]
         if records:
             writes.commit_files(
-                eid, folder, records, files, also=lambda conn: _write_rows(conn, result, outputs)
+                eid,
+                folder,
+                records,
+                files,
+                before=lambda conn: _check_inputs(conn, result),
+                also=lambda conn: _write_rows(conn, result, outputs),
             )
         else:
             with writes.catalog.write() as conn:
+                _check_inputs(conn, result)
                 _write_rows(conn, result, outputs)
     return run_id(result.analysis, eid)
 
