@@ -131,6 +131,8 @@ class _Plan:
     inputs: list[dict[str, Any]]
     input_key: str
     loads: dict[str, tuple[str, str]] = field(default_factory=dict)
+    present: dict[str, tuple[Any, Any]] = field(default_factory=dict)
+    """The md5 and presence of each dataset of the session, by id (when planned)."""
 
 
 class Compute:
@@ -283,7 +285,8 @@ def _plan(trove: Trove, loaded: LoadedAnalysis, eid: str, params: Mapping[str, A
             )
             loads[name] = ("table", spec.name)
     key = _digest({"code": loaded.code_hash, "inputs": inputs, "params": dict(params)})
-    return _Plan(eid, shown, inputs, key, loads)
+    present = {str(row["id"]): (row["hash"], row["exists"]) for row in rows}
+    return _Plan(eid, shown, inputs, key, loads, present)
 
 
 def _object_rows(
@@ -312,17 +315,11 @@ def _object_rows(
     return sorted((dict(row) for row in matched), key=lambda row: str(row["rel_path"]))
 
 
-def _reusable(trove: Trove, plan: _Plan, stored: Mapping[str, Any] | None) -> bool:
+def _reusable(plan: _Plan, stored: Mapping[str, Any] | None) -> bool:
     if stored is None or stored.get("input_key") != plan.input_key:
         return False
     outputs = [o for o in (stored.get("outputs") or []) if "dataset" in o]
-    if not outputs:
-        return True
-    frame = trove.list_datasets(plan.eid, details=True)
-    present = {
-        str(k): (h, e) for k, h, e in zip(frame.index, frame["hash"], frame["exists"], strict=True)
-    }
-    return all(present.get(o["dataset"]) == (o["hash"], True) for o in outputs)
+    return all(plan.present.get(o["dataset"]) == (o["hash"], True) for o in outputs)
 
 
 def _load_inputs(trove: Trove, plan: _Plan, loaded: LoadedAnalysis) -> dict[str, Any]:
@@ -540,7 +537,7 @@ def run_analysis(trove: Trove, request: RunRequest) -> pd.DataFrame:
                 try:
                     plan = _plan(trove, loaded, eid, request.params)
                     previous = by_session.get(eid)
-                    if not request.force and _reusable(trove, plan, previous):
+                    if not request.force and _reusable(plan, previous):
                         assert previous is not None  # noqa: S101 - reusable means stored
                         outputs = [o["rel_path"] for o in previous["outputs"] if "rel_path" in o]
                         record(
