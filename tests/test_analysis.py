@@ -334,3 +334,21 @@ def test_a_result_whose_input_changed_while_it_ran_is_refused(lab: Lab) -> None:
     report = trove.analysis.run("spikes.firing", eid, progress=False)  # from the new times
     assert report["status"].tolist() == ["computed"]
     assert trove.analysis.results("spikes.firing")["spikes"].tolist() == [3]
+
+
+def test_an_output_never_replaces_a_dataset_the_analysis_did_not_write(lab: Lab) -> None:
+    trove, eid = lab.trove, lab.eids[0]
+    mine = lab.work / "mine" / "clusters.firingRate.npy"
+    mine.parent.mkdir()
+    np.save(mine, np.arange(4.0))
+    trove.register_files(eid, [mine], collection="analysis")
+    with pytest.raises(ConflictError, match=r"already has analysis/clusters\.firingRate\.npy, wh"):
+        trove.analysis.run("spikes.firing", eid, progress=False)
+    assert trove.load_dataset(eid, "clusters.firingRate").tolist() == [0.0, 1.0, 2.0, 3.0]
+    assert trove.analysis.runs().empty
+    other = lab.eids[1]  # where the analysis wrote it, it replaces its own output
+    trove.analysis.run("spikes.firing", other, progress=False)
+    trove.analysis.run("spikes.firing", other, params={"duration": 2.0}, progress=False)
+    np.testing.assert_array_equal(
+        trove.load_dataset(other, "clusters.firingRate"), expected_rates(trove, other, 2.0)
+    )

@@ -199,6 +199,42 @@ def _check_inputs(conn: Connection, result: StoredResult) -> None:
         )
 
 
+def _check_outputs(conn: Connection, result: StoredResult) -> None:
+    """Refuse to replace a dataset that this analysis's stored result did not write.
+
+    An output file named like a dataset the session already has from elsewhere (a raw
+    file, another analysis's output) would overwrite it; that is refused, naming it.
+    """
+    targets = {
+        dataset_id(result.eid, str(alf.parse_rel_path(f.rel_path))): f for f in result.files
+    }
+    if not targets:
+        return
+    d = s.datasets.c
+    existing = set(conn.execute(sa.select(d.id).where(d.id.in_(sorted(targets)))).scalars())
+    stored = conn.execute(
+        sa.select(analysis_runs.c.outputs).where(
+            analysis_runs.c.id == run_id(result.analysis, result.eid)
+        )
+    ).scalar()
+    ours = {str(o.get("dataset")) for o in stored or [] if isinstance(o, Mapping)}
+    foreign = sorted(targets[str(key)].rel_path for key in existing if str(key) not in ours)
+    if foreign:
+        raise ConflictError(
+            f"analysis {result.analysis}: session {result.eid} already has "
+            f"{', '.join(foreign)}, which this analysis did not write; give the output "
+            f"another name (or collection=) in @analysis, or remove that dataset first",
+            analysis=result.analysis,
+            session=result.eid,
+            datasets=foreign,
+        )
+
+
+def _check(conn: Connection, result: StoredResult) -> None:
+    _check_inputs(conn, result)
+    _check_outputs(conn, result)
+
+
 def _store(writes: CatalogueWrites, trove: Trove, result: StoredResult) -> str:
     eid, folder = writes.session(result.eid)
     result = replace(result, eid=eid)
@@ -243,7 +279,7 @@ def _store(writes: CatalogueWrites, trove: Trove, result: StoredResult) -> str:
                 folder,
                 records,
                 files,
-                before=lambda conn: _check_inputs(conn, result),
+                before=lambda conn: _check(conn, result),
                 also=lambda conn: _write_rows(conn, result, outputs),
             )
         else:
