@@ -210,6 +210,9 @@ class Analyses:
         NotFoundError
             For a session without a declared input (without ``skip_errors``); the message
             names the input and the dataset.
+        ConflictError
+            When an input dataset changed while the function ran, or an output would
+            replace a dataset the analysis did not write; nothing is stored for that session.
         """
         import pandas as pd
 
