@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -97,25 +98,45 @@ def run_analysis(
     workers: Annotated[
         int, typer.Option("--workers", "-w", min=0, help="Worker processes (0: this process).")
     ] = 0,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            "--scheduler",
+            metavar="ADDRESS",
+            help="Run on a Dask cluster, e.g. tcp://127.0.0.1:8786 (needs dask[distributed]).",
+        ),
+    ] = None,
     analysis_dir: AnalysisDir = None,
     as_json: AsJson = False,
 ) -> None:
     """Run SCRIPT.FUNCTION on sessions, reusing results whose code and inputs are unchanged.
 
-    Without --session, every session (of --subject) is analysed. The exit code is 1 when a
-    session failed.
+    Without --session, every session (of --subject) is analysed. The function runs here,
+    in --workers processes, or on a Dask cluster (--scheduler); workers import it from the
+    same analysis folder. The exit code is 1 when a session failed.
     """
     conditions: dict[str, Any] = {"subject": subject} if subject is not None else {}
-    with open_trove(ctx, remote=True) as trove:
+    if workers and scheduler:
+        raise ValidationError("give --workers or --scheduler, not both")
+    with open_trove(ctx, remote=True) as trove, ExitStack() as stack:
         if analysis_dir is not None:
             trove.analysis.analysis_dir = analysis_dir
+        executor: Any = workers or None
+        if scheduler is not None:
+            try:
+                from distributed import Client
+            except ImportError:
+                raise ValidationError(
+                    "--scheduler needs Dask: pip install 'neurotrove[pipeline]'"
+                ) from None
+            executor = stack.enter_context(Client(scheduler))  # type: ignore[no-untyped-call]
         report = trove.analysis.run(
             name,
             sessions or None,
             params=parse_params(params or []),
             force=force,
             skip_errors=skip_errors,
-            executor=workers or None,
+            executor=executor,
             **conditions,
         )
     if as_json:
