@@ -29,12 +29,14 @@ LAYERS = {
     "catalog": 1,
     **dict.fromkeys(("query", "files", "loaders"), 2),
     **dict.fromkeys(("trove", "remote"), 3),
-    **dict.fromkeys(("pipeline", "behaviour", "ephys", "interop", "backup", "demo", "one"), 4),
+    **dict.fromkeys(
+        ("pipeline", "behaviour", "ephys", "analysis", "interop", "backup", "demo", "one"), 4
+    ),
     **dict.fromkeys(("cli", "server"), 5),
 }
 """The layer of each top-level module or package of neurotrove (docs/architecture.md)."""
 
-CAPABILITIES = ("pipeline", "behaviour", "ephys", "interop", "backup.py", "one")
+CAPABILITIES = ("pipeline", "behaviour", "ephys", "analysis", "interop", "backup.py", "one")
 
 
 def _modules() -> list[Path]:

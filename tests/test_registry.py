@@ -32,6 +32,8 @@ from .conftest import isolate_settings
 from .serving import PASSWORD, ServerProcess, add_user
 
 EVERY_TABLE = [
+    "analysis_results",
+    "analysis_runs",
     "behaviour_datasets",
     "channels",
     "dataset_types",

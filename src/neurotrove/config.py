@@ -139,8 +139,9 @@ class Settings:
     timeout : float
         Seconds to wait for the server to connect or to send data.
     analysis_dir : Path or None
-        The folder holding a lab's analysis code, where behaviour mask functions
-        (``module.function``) are imported from (``NEUROTROVE_ANALYSIS_DIR``).
+        The folder holding a lab's analysis code, where behaviour mask functions and
+        analysis functions (``module.function``) are imported from
+        (``NEUROTROVE_ANALYSIS_DIR``).
     object_files : str
         How ``trove serve`` answers a request for a file in an object store (an S3 bucket,
         an HTTP data server): ``"redirect"`` to a short-lived presigned URL, or ``"proxy"``

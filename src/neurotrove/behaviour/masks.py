@@ -51,7 +51,7 @@ from typing import Any
 from ..errors import NeurotroveError, ValidationError
 from .trials import Events, check_mask
 
-__all__ = ["check_function_name", "compute_mask", "load_function"]
+__all__ = ["check_function_name", "compute_mask", "load_function", "load_module"]
 
 _IDENTIFIER = r"[A-Za-z_][A-Za-z0-9_]*"
 _FUNCTION_NAME = re.compile(rf"{_IDENTIFIER}(?:\.{_IDENTIFIER})+")
@@ -136,7 +136,14 @@ def _spec(module_name: str, source: Path) -> importlib.machinery.ModuleSpec:
     return spec
 
 
-def load_function(name: str, analysis_dir: Path | None) -> Callable[..., Any]:
+def load_function(
+    name: str,
+    analysis_dir: Path | None,
+    *,
+    kind: str = "mask function",
+    define: str = "def {attribute}(features, session): ...",
+    sources: list[Path] | None = None,
+) -> Callable[..., Any]:
     """Import mask function ``module.function``, reading the module afresh from the folder.
 
     Parameters
@@ -146,6 +153,13 @@ def load_function(name: str, analysis_dir: Path | None) -> Callable[..., Any]:
     analysis_dir : Path or None
         The analysis folder; a module there is executed from its current source. Modules
         elsewhere are imported as usual.
+    kind : str
+        What the function is, for messages (``"analysis"`` loads analysis functions).
+    define : str
+        How to define a missing function, for the message (``{attribute}`` is its name).
+    sources : list of Path, optional
+        Receives the source files of the analysis folder that the load executed (the
+        module and the folder's modules it imports), so that a caller can hash the code.
 
     Raises
     ------
@@ -157,22 +171,39 @@ def load_function(name: str, analysis_dir: Path | None) -> Callable[..., Any]:
     if problem is not None:
         raise ValidationError(problem, function=name)
     module_name, _, attribute = name.rpartition(".")
-    module = _load_module(module_name, name, analysis_dir)
+    module = _load_module(module_name, name, analysis_dir, kind, sources)
     func = getattr(module, attribute, None)
     if func is None:
         where = getattr(module, "__file__", None) or module_name
         raise ValidationError(
-            f"mask function {name}: {where} has no {attribute!r}; define "
-            f"def {attribute}(features, session): ... there",
+            f"{kind} {name}: {where} has no {attribute!r}; define "
+            f"{define.format(attribute=attribute)} there",
             function=name,
         )
     if not callable(func):
         raise ValidationError(
-            f"mask function {name}: {attribute!r} in {module_name} is a "
+            f"{kind} {name}: {attribute!r} in {module_name} is a "
             f"{type(func).__name__}, not a function",
             function=name,
         )
     return func  # type: ignore[no-any-return]
+
+
+def load_module(
+    module_name: str,
+    analysis_dir: Path | None,
+    *,
+    kind: str = "mask function",
+    sources: list[Path] | None = None,
+) -> types.ModuleType:
+    """Import module ``module_name`` afresh from the analysis folder (see :func:`load_function`).
+
+    Raises
+    ------
+    ValidationError
+        When the module cannot be found or fails to run.
+    """
+    return _load_module(module_name, module_name, analysis_dir, kind, sources)
 
 
 def _source_of(module_name: str, analysis_dir: Path | None) -> Path | None:
@@ -182,7 +213,13 @@ def _source_of(module_name: str, analysis_dir: Path | None) -> Path | None:
     return _source_in(analysis_dir.joinpath(*packages), leaf)
 
 
-def _load_module(module_name: str, name: str, analysis_dir: Path | None) -> types.ModuleType:
+def _load_module(
+    module_name: str,
+    name: str,
+    analysis_dir: Path | None,
+    kind: str = "mask function",
+    sources: list[Path] | None = None,
+) -> types.ModuleType:
     folder = analysis_dir.resolve() if analysis_dir is not None else None
     with _load_lock:
         if _finder not in sys.meta_path:
@@ -190,7 +227,10 @@ def _load_module(module_name: str, name: str, analysis_dir: Path | None) -> type
         token = _loading_from.set(folder)
         before = set(sys.modules)
         try:
-            return _import(module_name, name, folder)
+            module = _import(module_name, name, folder, kind)
+            if sources is not None:
+                sources.append(Path(module.__file__ or module_name))
+            return module
         finally:
             _loading_from.reset(token)
             if folder is not None:
@@ -200,9 +240,13 @@ def _load_module(module_name: str, name: str, analysis_dir: Path | None) -> type
                     origin = getattr(sys.modules.get(added), "__file__", None)
                     if origin is not None and Path(origin).is_relative_to(folder):
                         sys.modules.pop(added, None)
+                        if sources is not None:
+                            sources.append(Path(origin))
 
 
-def _import(module_name: str, name: str, folder: Path | None) -> types.ModuleType:
+def _import(
+    module_name: str, name: str, folder: Path | None, kind: str = "mask function"
+) -> types.ModuleType:
     source = _source_of(module_name, folder)
     try:
         if source is None:
@@ -229,20 +273,18 @@ def _import(module_name: str, name: str, folder: Path | None) -> types.ModuleTyp
         looked = f" (not in {folder})" if folder is not None else ""
         importer = "" if missing == module_name else f", which {module_name} imports,"
         raise ValidationError(
-            f"mask function {name}: cannot import {missing}{importer}{looked}: {error}; "
-            f"{_WHERE_HINT}",
+            f"{kind} {name}: cannot import {missing}{importer}{looked}: {error}; {_WHERE_HINT}",
             function=name,
         ) from None
     except SyntaxError as error:
         raise ValidationError(
-            f"mask function {name}: {error.filename} line {error.lineno}: {error.msg}; "
+            f"{kind} {name}: {error.filename} line {error.lineno}: {error.msg}; "
             f"fix the syntax error",
             function=name,
         ) from None
     except Exception as error:
         raise ValidationError(
-            f"mask function {name}: importing {module_name} raised "
-            f"{type(error).__name__}: {error}",
+            f"{kind} {name}: importing {module_name} raised {type(error).__name__}: {error}",
             function=name,
         ) from error
 

@@ -201,7 +201,7 @@ def build_registry() -> TableRegistry:
     TableRegistry
     """
     # The families import the registry's types, so they are imported when it is built.
-    from . import behaviour_schema, ephys_tables, pipeline_schema, preparers
+    from . import analysis_schema, behaviour_schema, ephys_tables, pipeline_schema, preparers
 
     return TableRegistry(
         [
@@ -209,6 +209,7 @@ def build_registry() -> TableRegistry:
             pipeline_schema.pipeline_family(),
             behaviour_schema.behaviour_family(),
             ephys_tables.ephys_family(),
+            analysis_schema.analysis_family(),
         ]
     )
 

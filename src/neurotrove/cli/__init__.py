@@ -19,6 +19,7 @@ from collections.abc import Callable
 import typer
 
 from .base import TroveGroup, global_options
+from .cmd_analysis import analysis_app
 from .cmd_backup import backup
 from .cmd_check import check
 from .cmd_column import column_app
@@ -81,6 +82,7 @@ GROUPS: dict[str, typer.Typer] = {
     "ephys": ephys_app,
     "column": column_app,
     "release": release_app,
+    "analysis": analysis_app,
 }
 """Commands with subcommands (``trove user add``)."""
 

@@ -41,7 +41,15 @@ from . import status as st
 from .outputs import measure, output_files, remove_new_outputs
 from .steps import Step
 
-__all__ = ["DEFAULT_LEASE_S", "RUN_PREFIX", "RunReport", "SessionRecord", "call_step", "run_step"]
+__all__ = [
+    "DEFAULT_LEASE_S",
+    "RUN_PREFIX",
+    "RunReport",
+    "SessionRecord",
+    "call_step",
+    "open_executor",
+    "run_step",
+]
 
 log = logging.getLogger("neurotrove.pipeline")
 
@@ -254,8 +262,13 @@ class _InProcess(cf.Executor):
 
 
 @contextmanager
-def _executor(executor: Any) -> Iterator[tuple[cf.Executor, int]]:
-    """Yield a ``concurrent.futures`` executor and how many calls to keep in flight."""
+def open_executor(executor: Any) -> Iterator[tuple[cf.Executor, int]]:
+    """Yield a ``concurrent.futures`` executor and how many calls to keep in flight.
+
+    ``executor`` is what :meth:`~neurotrove.pipeline.Pipeline.run` takes: ``None`` (this
+    process), a number of worker processes, a ``concurrent.futures`` executor or a
+    ``dask.distributed.Client``; analyses run on the same executors.
+    """
     if executor is None:
         yield _InProcess(), 1
         return
@@ -393,7 +406,7 @@ def run_step(
 
     with (
         _alive(runners, token),
-        _executor(executor) as (pool, capacity),
+        open_executor(executor) as (pool, capacity),
         _Heartbeat(catalog, lease) as heart,
         progress_bar(len(sessions), describe(), enabled=progress) as bar,
     ):

@@ -220,7 +220,7 @@ def create_app(
     """
     from fastapi.routing import APIRoute
 
-    from . import behaviour, bin, ephys, reads, writes
+    from . import analysis, behaviour, bin, ephys, reads, writes
     from .alyx import cache as alyx_cache
     from .alyx import data as alyx_data
     from .alyx import registry as alyx_registry
@@ -263,6 +263,7 @@ def create_app(
         bin.router,
         behaviour.router,
         ephys.router,
+        analysis.router,
         alyx_cache.router,  # Alyx's /cache/info and /cache.zip, at the root
         alyx.router,  # Alyx's REST routes, at the root
         alyx_registry.router,  # Alyx's /subjects, /labs, /users, /projects, /tags

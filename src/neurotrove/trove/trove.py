@@ -39,6 +39,7 @@ from .table import Table
 from .writing import WritingMixin
 
 if TYPE_CHECKING:
+    from ..analysis import Analyses
     from ..behaviour import Behaviour
     from ..catalog.lab_columns import LabColumn
     from ..ephys import Ephys
@@ -240,6 +241,23 @@ class Trove(LoadingMixin, WritingMixin, ReleasesMixin):
             from ..behaviour import Behaviour
 
             found = self.__dict__["_behaviour"] = Behaviour(self)
+        return found
+
+    @property
+    def analysis(self) -> Analyses:
+        """The lab's analysis functions: run them over sessions, results kept with provenance.
+
+        Examples
+        --------
+        >>> import tempfile, neurotrove as nt
+        >>> nt.connect(tempfile.mkdtemp(), create=True).analysis.runs().empty
+        True
+        """
+        found = self.__dict__.get("_analysis")
+        if found is None:
+            from ..analysis import Analyses
+
+            found = self.__dict__["_analysis"] = Analyses(self)
         return found
 
     def backup(self, dest: str | os.PathLike[str]) -> Path:
