@@ -250,6 +250,26 @@ def test_worker_processes_load_the_analysis_by_name(lab: Lab) -> None:
         )
 
 
+def test_a_dask_cluster_runs_the_analysis(lab: Lab) -> None:
+    distributed = pytest.importorskip("distributed")
+    with (
+        distributed.LocalCluster(
+            n_workers=1,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        report = lab.trove.analysis.run("spikes.firing", lab.eids, executor=client, progress=False)
+    assert report["status"].tolist() == ["computed", "computed"]
+    for eid in lab.eids:
+        np.testing.assert_array_equal(
+            lab.trove.load_dataset(eid, "clusters.firingRate"), expected_rates(lab.trove, eid)
+        )
+
+
 def test_the_command_line_lists_and_runs(lab: Lab) -> None:
     trove = lab.trove
     base = [
