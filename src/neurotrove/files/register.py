@@ -185,6 +185,18 @@ def register_tree(
         report.sessions_seen = len(scanned.sessions)
         writer.scanned = True
         writer.advance(wait=True)
+    if scanned.aggregates_scope is not None:
+        from .aggregates import register_aggregates
+
+        register_aggregates(
+            catalog,
+            scanned.aggregates,
+            scanned.aggregates_scope,
+            report,
+            hashing=hash,
+            accept=accept_changes,
+            user=user,
+        )
     report.eids = [p.eid for p in sorted(plans, key=lambda p: str(p.found.folder)) if p.eid]
     report.seconds = time.perf_counter() - began
     return report
