@@ -355,9 +355,6 @@ def scan_objects(
     """
     result = ScanResult()
     seen: dict[alf.SessionRef, PurePosixPath] = {}
-    if rel_start.parts[:1] == (AGGREGATES,):
-        _collect_aggregates(absolute_start, rel_start, result)
-        return result
     inside = _session_of(rel_start)
     scope = ""
     if inside is not None:
