@@ -22,10 +22,11 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from .. import alf
-from ..errors import ConfigError, NotFoundError, ValidationError
+from ..errors import ConfigError, MultipleFoundError, NotFoundError, ValidationError
 from ..qc import QC
+from ..query.datasets import filter_rows, last_before
 from ..trove.trove import Trove
-from .records import NotSupportedError, as_ref, as_uuid, autocomplete, dataset_frame
+from .records import as_ref, as_uuid, autocomplete, dataset_frame
 
 __all__ = ["ConversionMixin", "listable"]
 
@@ -140,20 +141,38 @@ class ConversionMixin:
         dataset: Any = None,
         revision: str | None = None,
         assert_unique: bool = False,
-    ) -> Any:
-        """Not supported yet: neurotrove's datasets all belong to a session.
+    ) -> pd.DataFrame:
+        """List datasets aggregated over a relation (``'subjects'``, ``'tags'``, ...).
+
+        As ONE: a frame indexed by dataset id with ``rel_path`` (from the cache root,
+        ``aggregates/<Relation>/<identifier>/...``), ``relation`` (lower case) and
+        ``identifier``; ``identifier`` is a regular expression searched in the identifier
+        (``'KS005'`` finds ``cortexlab/KS005``); ``dataset`` and ``revision`` are shell
+        wildcards. The default revision of each is listed unless ``revision`` is given.
 
         Raises
         ------
-        NotSupportedError
-            Always, naming what to use instead.
+        MultipleFoundError
+            With ``assert_unique`` when several datasets match.
         """
-        raise NotSupportedError(
-            "aggregate datasets (of a subject or project rather than a session) are not "
-            "supported by neurotrove yet; keep them in a session and load them with "
-            "load_dataset",
-            relation=relation,
-        )
+        frame = self.trove.list_aggregates(relation, details=True)
+        if identifier is not None:
+            found = frame["identifier"].astype(str).str.contains(identifier)
+            frame = frame[found.to_numpy(dtype=bool)]
+        records = [
+            {str(k): v for k, v in r.items()} for r in frame.reset_index().to_dict("records")
+        ]
+        rows = filter_rows(records, filename=_aggregate_name(dataset), revision=revision)
+        rows = last_before(rows, None, assert_unique=False) if revision is None else rows
+        if assert_unique and len({(r["identifier"], r["name"]) for r in rows}) > 1:
+            names = sorted({str(r["rel_path"]) for r in rows})
+            raise MultipleFoundError(
+                f"{len(names)} aggregates of {relation} match: {', '.join(names[:6])}; "
+                f"name one with identifier= and dataset=",
+                relation=relation,
+                identifier=identifier,
+            )
+        return _aggregate_frame(rows)
 
     def load_aggregate(
         self,
@@ -163,8 +182,36 @@ class ConversionMixin:
         revision: str | None = None,
         download_only: bool = False,
     ) -> Any:
-        """Not supported yet (see :meth:`list_aggregates`)."""
-        return self.list_aggregates(relation, identifier)
+        """Load one dataset aggregated over a relation (a subject's, a tag's), as ONE does.
+
+        ``dataset`` is a file name, ``object.attribute`` (any extension) or a wildcard;
+        ``revision`` takes that revision or the last before it. Returns the content, or
+        the file's path with ``download_only``.
+
+        Raises
+        ------
+        NotFoundError
+            When no aggregate matches.
+        MultipleFoundError
+            When several do.
+        """
+        if isinstance(dataset, str) and dataset.count(".") == 1:
+            dataset += ".*"  # 'subjectTrials.table' means any extension, as in ONE
+        frame = self.list_aggregates(relation, identifier, dataset, revision, assert_unique=True)
+        if frame.empty:
+            raise NotFoundError(
+                f"{dataset or 'dataset'} not found for {relation}/{identifier}",
+                relation=relation,
+                identifier=identifier,
+            )
+        row = frame.iloc[0]
+        return self.trove.load_aggregate(
+            relation,
+            str(row["identifier"]),
+            str(row["rel_path"]).rpartition("/")[2],
+            revision=revision,
+            download_only=download_only,
+        )
 
     # -- probe insertions --------------------------------------------------------------------
 
@@ -294,6 +341,35 @@ class ConversionMixin:
                 root=str(self.trove.root),
             )
         return self.trove.url.rstrip("/")
+
+
+def _aggregate_name(dataset: Any) -> Any:
+    """ONE's ``dataset`` filter on a name: a name, a list of names, or ALF parts."""
+    return None if dataset is None or dataset == "" else dataset
+
+
+def _aggregate_frame(rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+    """Shape aggregate rows as ONE's ``list_aggregates`` frame (indexed by id)."""
+    frame = pd.DataFrame(
+        {column: [r[column] for r in rows] for column in _TROVE_COLUMNS},
+        index=pd.Index([str(r["id"]) for r in rows], name="id"),
+    )
+    shaped = dataset_frame(frame, keep_eid=False)
+    shaped["relation"] = frame["relation"].str.casefold().to_numpy(dtype=object)
+    shaped["identifier"] = frame["identifier"].to_numpy(dtype=object)
+    return shaped
+
+
+_TROVE_COLUMNS = (
+    "rel_path",
+    "file_size",
+    "hash",
+    "exists",
+    "qc",
+    "default_revision",
+    "relation",
+    "identifier",
+)
 
 
 def _ref_dict(subject: str, date: dt.date, number: int, parse: bool) -> dict[str, Any]:
