@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from .. import alf
@@ -26,7 +27,7 @@ from ..errors import ConfigError, MultipleFoundError, NotFoundError, ValidationE
 from ..qc import QC
 from ..query.datasets import filter_rows, last_before
 from ..trove.trove import Trove
-from .records import as_ref, as_uuid, autocomplete, dataset_frame
+from .records import QC_TYPE, as_ref, as_uuid, autocomplete, dataset_frame
 
 __all__ = ["ConversionMixin", "listable"]
 
@@ -147,8 +148,9 @@ class ConversionMixin:
         As ONE: a frame indexed by dataset id with ``rel_path`` (from the cache root,
         ``aggregates/<Relation>/<identifier>/...``), ``relation`` (lower case) and
         ``identifier``; ``identifier`` is a regular expression searched in the identifier
-        (``'KS005'`` finds ``cortexlab/KS005``); ``dataset`` and ``revision`` are shell
-        wildcards. The default revision of each is listed unless ``revision`` is given.
+        (``'KS005'`` finds ``cortexlab/KS005``); ``dataset`` takes shell wildcards. Each
+        aggregate is listed in its default revision, or with ``revision`` in that revision
+        or the last before it.
 
         Raises
         ------
@@ -159,11 +161,17 @@ class ConversionMixin:
         if identifier is not None:
             found = frame["identifier"].astype(str).str.contains(identifier)
             frame = frame[found.to_numpy(dtype=bool)]
+        # Grouped by identifier and name, the revision chosen as for a session's datasets.
         records = [
-            {str(k): v for k, v in r.items()} for r in frame.reset_index().to_dict("records")
+            {
+                **{str(k): v for k, v in r.items()},
+                "qc": int(QC.parse(r["qc"])),
+                "collection": f"{r['relation']}/{r['identifier']}",
+            }
+            for r in frame.reset_index().to_dict("records")
         ]
-        rows = filter_rows(records, filename=_aggregate_name(dataset), revision=revision)
-        rows = last_before(rows, None, assert_unique=False) if revision is None else rows
+        rows = filter_rows(records, filename=_aggregate_name(dataset))
+        rows = last_before(rows, revision, assert_unique=False)
         if assert_unique and len({(r["identifier"], r["name"]) for r in rows}) > 1:
             names = sorted({str(r["rel_path"]) for r in rows})
             raise MultipleFoundError(
@@ -349,27 +357,37 @@ def _aggregate_name(dataset: Any) -> Any:
 
 
 def _aggregate_frame(rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
-    """Shape aggregate rows as ONE's ``list_aggregates`` frame (indexed by id)."""
+    """Shape aggregate rows as ONE's ``list_aggregates`` frame: its columns, order and dtypes."""
+
+    def text(column: str) -> Any:
+        return pd.array([str(r[column]) for r in rows], dtype="str")
+
+    index = pd.Index([uuid.UUID(str(r["id"])) for r in rows], name="id", dtype=object)
+
+    def objects(column: str) -> pd.Series:  # a Series keeps dtype object (an array is str)
+        return pd.Series([r[column] for r in rows], index=index, dtype=object)
+
     frame = pd.DataFrame(
-        {column: [r[column] for r in rows] for column in _TROVE_COLUMNS},
-        index=pd.Index([str(r["id"]) for r in rows], name="id"),
+        {
+            "file_size": pd.array([r["file_size"] for r in rows], dtype="UInt64"),
+            "hash": objects("hash"),
+            "exists": np.array([bool(r["exists"]) for r in rows], dtype=bool),
+            "rel_path": objects("rel_path"),
+            "default_revision": np.array([bool(r["default_revision"]) for r in rows], dtype=bool),
+            "qc": pd.Categorical([QC(int(r["qc"])).name for r in rows], dtype=QC_TYPE),
+            "relation": pd.array([str(r["relation"]).casefold() for r in rows], dtype="str"),
+            "identifier": text("identifier"),
+            "revision": text("revision"),
+        },
+        index=index,
     )
-    shaped = dataset_frame(frame, keep_eid=False)
-    shaped["relation"] = frame["relation"].str.casefold().to_numpy(dtype=object)
-    shaped["identifier"] = frame["identifier"].to_numpy(dtype=object)
-    return shaped
-
-
-_TROVE_COLUMNS = (
-    "rel_path",
-    "file_size",
-    "hash",
-    "exists",
-    "qc",
-    "default_revision",
-    "relation",
-    "identifier",
-)
+    if rows:
+        return frame
+    # With nothing found, ONE's frame has no revision column (added while choosing
+    # revisions, which it skips) and an identifier column of dtype object.
+    frame = frame.drop(columns="revision")
+    frame["identifier"] = frame["identifier"].astype(object)
+    return frame
 
 
 def _ref_dict(subject: str, date: dt.date, number: int, parse: bool) -> dict[str, Any]:
