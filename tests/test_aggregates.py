@@ -280,3 +280,18 @@ def test_aggregates_are_served_only_at_their_own_path(world: World, theirs: Any)
         f"{KS005}/_ibl_subjectTraining.table.csv",
     ):
         assert httpx.get(f"{base}/{wrong}", auth=auth).status_code == 404, wrong
+
+
+def test_a_new_aggregate_reaches_a_served_troves_mirror(world: World) -> None:
+    """The change log carries aggregates to mirrors (run last: it adds one to the tree)."""
+    with nt.connect(world.server.url) as served:
+        served.login("alice", PASSWORD)
+        assert served.list_aggregates("labs") == []
+        rel = "aggregates/Labs/cortexlab/_ibl_labTrials.table.pqt"
+        (world.root / rel).parent.mkdir(parents=True)
+        _table(6, 3).to_parquet(world.root / rel)
+        assert world.trove.register(world.root / "aggregates/Labs", progress=False).datasets_added
+        assert served.refresh()
+        assert served.list_aggregates("labs") == [rel]
+        loaded = served.load_aggregate("labs", "cortexlab", "labTrials.table")
+        pd.testing.assert_frame_equal(loaded, _table(6, 3))

@@ -158,6 +158,7 @@ class ConversionMixin:
             With ``assert_unique`` when several datasets match.
         """
         frame = self.trove.list_aggregates(relation, details=True)
+        frame = frame[frame["exists"].to_numpy(dtype=bool)]  # ONE lists files it can fetch
         if identifier is not None:
             found = frame["identifier"].astype(str).str.contains(identifier)
             frame = frame[found.to_numpy(dtype=bool)]
