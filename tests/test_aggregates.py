@@ -157,7 +157,7 @@ def test_register_finds_aggregates_and_keeps_them_out_of_sessions(world: World) 
     assert (again.datasets_added, again.datasets_unchanged) == (0, len(FILES) + 1)
 
 
-def test_a_changed_or_vanished_aggregate_is_reported(world: World, tmp_path: Path) -> None:
+def test_a_changed_or_vanished_aggregate_is_reported(tmp_path: Path) -> None:
     root = tmp_path / "data"
     folder = root / "aggregates/Subjects/KS005"
     folder.mkdir(parents=True)
@@ -180,6 +180,11 @@ def test_a_changed_or_vanished_aggregate_is_reported(world: World, tmp_path: Pat
         assert gone.datasets_missing == 1
         frame = trove.list_aggregates("Subjects", details=True)
         assert not frame["exists"].any()
+    one = ONE(cache_dir=root)
+    try:
+        assert one.list_aggregates("subjects").empty  # ONE lists only files it can fetch
+    finally:
+        one.close()
 
 
 # -- Trove, local and served -----------------------------------------------------------------
