@@ -11,6 +11,8 @@ reads them through ``/datasets?django=session__isnull,True`` and downloads them 
 from __future__ import annotations
 
 import hashlib
+import io
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -185,6 +187,21 @@ def test_a_changed_or_vanished_aggregate_is_reported(tmp_path: Path) -> None:
         assert one.list_aggregates("subjects").empty  # ONE lists only files it can fetch
     finally:
         one.close()
+
+
+def test_ones_cache_tables_hold_sessions_datasets_only(world: World, tmp_path: Path) -> None:
+    """ONE's tables index datasets by session; ONE reads aggregates from the server."""
+    folder = world.trove.export_one(tmp_path / "tables")
+    datasets = pd.read_parquet(folder / "datasets.pqt")
+    assert list(datasets["rel_path"]) == ["alf/_ibl_trials.table.pqt"]
+    url = world.server.url
+    login = httpx.post(f"{url}/auth-token", data={"username": "alice", "password": PASSWORD})
+    headers = {"Authorization": f"Token {login.json()['token']}"}
+    answer = httpx.get(f"{url}/cache.zip", headers=headers)
+    assert answer.status_code == 200
+    with zipfile.ZipFile(io.BytesIO(answer.content)) as tables:
+        served = pd.read_parquet(io.BytesIO(tables.read("datasets.pqt")))
+    assert list(served["rel_path"]) == ["alf/_ibl_trials.table.pqt"]
 
 
 # -- Trove, local and served -----------------------------------------------------------------
