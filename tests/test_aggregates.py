@@ -29,8 +29,13 @@ from neurotrove.files.aggregates import parse_aggregate_path
 from neurotrove.one import ONE, One
 
 from .conftest import isolate_settings, module_catalogue
+from .object_servers import S3Server, put_objects
 from .serving import PASSWORD, ServerProcess, add_user
 from .test_alyx_rest import connect_one
+from .test_bucket_writes import client
+from .test_object_store import SESSION, SPIKES, bucket, s3, s3_server
+
+__all__ = ["bucket", "s3", "s3_server"]  # fixtures of test_object_store
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore:The copy keyword is deprecated:pandas.errors.Pandas4Warning"
@@ -202,6 +207,36 @@ def test_ones_cache_tables_hold_sessions_datasets_only(world: World, tmp_path: P
     with zipfile.ZipFile(io.BytesIO(answer.content)) as tables:
         served = pd.read_parquet(io.BytesIO(tables.read("datasets.pqt")))
     assert list(served["rel_path"]) == ["alf/_ibl_trials.table.pqt"]
+
+
+def _parquet(table: pd.DataFrame) -> bytes:
+    buffer = io.BytesIO()
+    table.to_parquet(buffer)
+    return buffer.getvalue()
+
+
+@pytest.mark.filterwarnings("ignore::ResourceWarning")
+def test_a_bucket_troves_aggregates_are_registered_and_loaded(
+    s3: S3Server, bucket: str, tmp_path: Path
+) -> None:
+    key = f"aggregates/Subjects/lab/KS005/{TRIALS}"
+    objects = {f"raw/{SESSION}/{rel}": data for rel, data in SPIKES.items()}
+    objects[f"raw/{key}"] = _parquet(_table(7, 4))
+    put_objects(s3, bucket, objects)
+    with nt.connect(tmp_path / "lab", create=True, files=f"s3://{bucket}/raw") as trove:
+        report = trove.register()
+        assert (report.datasets_added, report.skipped) == (3, [])
+        assert trove.list_aggregates("subjects") == [key]
+        frame = trove.list_aggregates("subjects", details=True)
+        expected = hashlib.md5(objects[f"raw/{key}"]).hexdigest()  # noqa: S324
+        assert list(frame["hash"]) == [expected]
+        loaded = trove.load_aggregate("Subjects", "KS005", "subjectTrials.table")
+        pd.testing.assert_frame_equal(loaded, _table(7, 4))
+        again = trove.register()
+        assert (again.datasets_unchanged, again.files_hashed) == (3, 0)
+        client(s3).delete_object(Bucket=bucket, Key=f"raw/{key}")
+        assert trove.register(f"{SESSION}").datasets_missing == 0  # out of scope
+        assert trove.register("aggregates").datasets_missing == 1
 
 
 # -- Trove, local and served -----------------------------------------------------------------

@@ -23,8 +23,7 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from pathlib import Path
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -36,7 +35,6 @@ from ..catalog.store import Catalog
 from ..catalog.writes import ensure_rows, has_write_listeners, notify_written, utcnow
 from ..errors import ValidationError
 from ..identifiers import aggregate_id
-from .hashing import file_md5
 from .report import RegisterReport
 from .scan import AGGREGATES, FoundFile, Skipped
 from .verify import FileState, content_change, needs_md5
@@ -84,6 +82,7 @@ def register_aggregates(
     scope: str,
     report: RegisterReport,
     *,
+    hash_files: Callable[[list[FoundFile]], list[str | OSError]],
     hashing: bool,
     accept: bool,
     user: str | None,
@@ -92,6 +91,8 @@ def register_aggregates(
 
     ``scope`` is the part of ``aggregates/`` that was scanned (``"aggregates"`` for all of
     it): a catalogued aggregate under it that was not found is marked missing.
+    ``hash_files`` gives the md5 of each file (or why it could not be read): from disk, or
+    from a bucket.
     """
     d = s.datasets.c
     found: dict[str, tuple[FoundFile, tuple[str, str, str, str]]] = {}
@@ -104,42 +105,70 @@ def register_aggregates(
     query = sa.select(*columns, d.file_mtime_ns, d.exists).where(
         d.session.is_(None), d.relation.is_not(None)
     )
-    with catalog.write() as conn:
+    with catalog.read() as conn:
         stored = {
             _path(r.relation, r.identifier, r.revision, r.name): r for r in conn.execute(query)
         }
-        now = utcnow()
-        new: list[dict[str, Any]] = []
-        updates: list[dict[str, Any]] = []
-        for path, (file, (relation, identifier, revision, name)) in sorted(found.items()):
-            row = stored.get(path)
-            if row is None:
-                new.append(_new_row(path, file, relation, identifier, revision, name, now, user))
-                new[-1]["hash"] = _md5(file, report) if hashing else None
+    # Which files need their md5: new ones (when hashing), and known ones whose content
+    # may have changed. They are hashed together, outside the write transaction.
+    to_hash = []
+    for path, (file, _) in sorted(found.items()):
+        row = stored.get(path)
+        if row is None:
+            if hashing:
+                to_hash.append(file)
+            continue
+        recorded = FileState(row.file_size, row.file_mtime_ns, row.hash)
+        state = FileState(file.size, file.mtime_ns, None)
+        if needs_md5(recorded, state) or (hashing and row.hash is None):
+            to_hash.append(file)
+    digests: dict[str, str] = {}
+    for file, hashed in zip(to_hash, hash_files(to_hash) if to_hash else [], strict=True):
+        if isinstance(hashed, OSError):
+            report.errors.append(Skipped(file.rel_path, f"cannot read: {hashed.strerror}"))
+            found.pop(file.rel_path, None)
+            continue
+        digests[file.location] = hashed
+        report.files_hashed += 1
+        report.bytes_hashed += file.size
+    now = utcnow()
+    new: list[dict[str, Any]] = []
+    updates: list[dict[str, Any]] = []
+    for path, (file, (relation, identifier, revision, name)) in sorted(found.items()):
+        row = stored.get(path)
+        digest = digests.get(file.location)
+        if row is None:
+            new.append(_new_row(path, file, relation, identifier, revision, name, now, user))
+            new[-1]["hash"] = digest
+            continue
+        recorded = FileState(row.file_size, row.file_mtime_ns, row.hash)
+        same_stat = (row.file_size, row.file_mtime_ns) == (file.size, file.mtime_ns)
+        if row.exists and same_stat and digest is None:
+            report.datasets_unchanged += 1
+            continue
+        change = content_change(recorded, FileState(file.size, file.mtime_ns, digest))
+        if change is not None:
+            report._change(path, change)
+            if not accept:
                 continue
-            recorded = FileState(row.file_size, row.file_mtime_ns, row.hash)
-            same_stat = (row.file_size, row.file_mtime_ns) == (file.size, file.mtime_ns)
-            if row.exists and same_stat and (row.hash is not None or not hashing):
-                report.datasets_unchanged += 1
-                continue
-            state = FileState(file.size, file.mtime_ns, None)
-            if needs_md5(recorded, state) or (hashing and row.hash is None):
-                state = FileState(file.size, file.mtime_ns, _md5(file, report))
-            change = content_change(recorded, state)
-            if change is not None:
-                report._change(path, change)
-                if not accept:
-                    continue
-            else:
-                report.datasets_updated += 1
-            updates.append(
-                {
-                    "target": row.id,
-                    "file_size": file.size,
-                    "file_mtime_ns": file.mtime_ns,
-                    "hash": state.md5 or (row.hash if change is None else None),
-                }
-            )
+        else:
+            report.datasets_updated += 1
+        updates.append(
+            {
+                "target": row.id,
+                "file_size": file.size,
+                "file_mtime_ns": file.mtime_ns,
+                "hash": digest or (row.hash if change is None else None),
+            }
+        )
+    missing = [
+        row.id
+        for path, row in stored.items()
+        if row.exists and path not in found and _under(path, scope)
+    ]
+    if not (new or updates or missing):
+        return
+    with catalog.write() as conn:
         if new:
             ensure_rows(conn, s.dataset_types, "name", {r["dataset_type"] for r in new})
             ensure_rows(
@@ -159,11 +188,6 @@ def register_aggregates(
                 ),
                 updates,
             )
-        missing = [
-            row.id
-            for path, row in stored.items()
-            if row.exists and path not in found and _under(path, scope)
-        ]
         if missing:
             conn.execute(sa.update(s.datasets).where(d.id.in_(missing)).values(exists=False))
             report.datasets_missing += len(missing)
@@ -179,12 +203,6 @@ def _path(relation: str, identifier: str, revision: str, name: str) -> str:
 
 def _under(path: str, scope: str) -> bool:
     return path == scope or path.startswith(scope.rstrip("/") + "/")
-
-
-def _md5(file: FoundFile, report: RegisterReport) -> str:
-    report.files_hashed += 1
-    report.bytes_hashed += file.size
-    return file_md5(Path(file.location))
 
 
 def _new_row(

@@ -186,6 +186,8 @@ def scan_tree(
         if on_session is not None:
             on_session(session)
         return result
+    if not rel_start.parts:
+        result.aggregates_scope = AGGREGATES  # even when there is none (any vanished)
     stack = [(absolute_start, rel_start)]
     while stack:
         folder_path, rel = stack.pop()
@@ -355,6 +357,8 @@ def scan_objects(
     """
     result = ScanResult()
     seen: dict[alf.SessionRef, PurePosixPath] = {}
+    if not rel_start.parts or rel_start.parts[0] == AGGREGATES:
+        result.aggregates_scope = rel_start.as_posix() if rel_start.parts else AGGREGATES
     inside = _session_of(rel_start)
     scope = ""
     if inside is not None:
@@ -376,6 +380,9 @@ def scan_objects(
             result.hidden += 1
             continue
         path = PurePosixPath(key)
+        if path.parts[0] == AGGREGATES:
+            result.aggregates.append(FoundFile(key, key, size, stamp))
+            continue
         match = _session_of(path)
         if match is None or match[0] == path:
             parent = path.parent.as_posix()
