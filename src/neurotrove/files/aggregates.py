@@ -109,28 +109,7 @@ def register_aggregates(
         stored = {
             _path(r.relation, r.identifier, r.revision, r.name): r for r in conn.execute(query)
         }
-    # Which files need their md5: new ones (when hashing), and known ones whose content
-    # may have changed. They are hashed together, outside the write transaction.
-    to_hash = []
-    for path, (file, _) in sorted(found.items()):
-        row = stored.get(path)
-        if row is None:
-            if hashing:
-                to_hash.append(file)
-            continue
-        recorded = FileState(row.file_size, row.file_mtime_ns, row.hash)
-        state = FileState(file.size, file.mtime_ns, None)
-        if needs_md5(recorded, state) or (hashing and row.hash is None):
-            to_hash.append(file)
-    digests: dict[str, str] = {}
-    for file, hashed in zip(to_hash, hash_files(to_hash) if to_hash else [], strict=True):
-        if isinstance(hashed, OSError):
-            report.errors.append(Skipped(file.rel_path, f"cannot read: {hashed.strerror}"))
-            found.pop(file.rel_path, None)
-            continue
-        digests[file.location] = hashed
-        report.files_hashed += 1
-        report.bytes_hashed += file.size
+    digests = _digests(found, stored, hash_files, hashing, report)
     now = utcnow()
     new: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
@@ -166,8 +145,55 @@ def register_aggregates(
         for path, row in stored.items()
         if row.exists and path not in found and _under(path, scope)
     ]
-    if not (new or updates or missing):
-        return
+    if new or updates or missing:
+        _write(catalog, new, updates, missing, now, report)
+
+
+def _digests(
+    found: dict[str, tuple[FoundFile, tuple[str, str, str, str]]],
+    stored: dict[str, Any],
+    hash_files: Callable[[list[FoundFile]], list[str | OSError]],
+    hashing: bool,
+    report: RegisterReport,
+) -> dict[str, str]:
+    """Return the md5s of the files that need one, hashed together.
+
+    Those are new files (when hashing) and known ones whose content may have changed.
+    Unreadable files are reported and taken out of ``found``.
+    """
+    to_hash = []
+    for path, (file, _) in sorted(found.items()):
+        row = stored.get(path)
+        if row is None:
+            if hashing:
+                to_hash.append(file)
+            continue
+        recorded = FileState(row.file_size, row.file_mtime_ns, row.hash)
+        state = FileState(file.size, file.mtime_ns, None)
+        if needs_md5(recorded, state) or (hashing and row.hash is None):
+            to_hash.append(file)
+    digests: dict[str, str] = {}
+    for file, hashed in zip(to_hash, hash_files(to_hash) if to_hash else [], strict=True):
+        if isinstance(hashed, OSError):
+            report.errors.append(Skipped(file.rel_path, f"cannot read: {hashed.strerror}"))
+            found.pop(file.rel_path, None)
+            continue
+        digests[file.location] = hashed
+        report.files_hashed += 1
+        report.bytes_hashed += file.size
+    return digests
+
+
+def _write(
+    catalog: Catalog,
+    new: list[dict[str, Any]],
+    updates: list[dict[str, Any]],
+    missing: list[Any],
+    now: Any,
+    report: RegisterReport,
+) -> None:
+    """Insert the new aggregates, update the known ones and mark the vanished, at once."""
+    d = s.datasets.c
     with catalog.write() as conn:
         if new:
             ensure_rows(conn, s.dataset_types, "name", {r["dataset_type"] for r in new})
