@@ -26,7 +26,14 @@ import uuid
 
 from .alf import SessionRef
 
-__all__ = ["NEUROTROVE_NS", "dataset_id", "session_eid", "subject_id", "uuid5_bytes"]
+__all__ = [
+    "NEUROTROVE_NS",
+    "aggregate_id",
+    "dataset_id",
+    "session_eid",
+    "subject_id",
+    "uuid5_bytes",
+]
 
 NEUROTROVE_NS = uuid.UUID("416750fb-3c31-461c-8c14-7d22e31b1e70")
 """The namespace of every neurotrove uuid5. Never change it: ids would change with it."""
@@ -53,6 +60,20 @@ def dataset_id(eid: str, rel_path: str) -> str:
     '...'
     """
     return str(uuid.uuid5(uuid.UUID(eid), rel_path))
+
+
+def aggregate_id(path: str) -> str:
+    """Return the stable id of the aggregate at ``path`` (relative to the data root).
+
+    An aggregate has no session to be named after, so its id is
+    ``uuid5(NEUROTROVE_NS, "aggregate:" + path)``.
+
+    Examples
+    --------
+    >>> aggregate_id("aggregates/Subjects/cortexlab/KS005/_ibl_subjectTrials.table.pqt")
+    '...'
+    """
+    return str(uuid.uuid5(NEUROTROVE_NS, f"aggregate:{path}"))
 
 
 def uuid5_bytes(namespace: bytes, name: bytes) -> bytes:

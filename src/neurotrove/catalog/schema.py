@@ -2,7 +2,8 @@
 
 Migrations (``catalog/migrations``) build exactly this schema; a test compares the two.
 Names are the field's own: a *session* (eid) belongs to a *subject*; a *dataset* is one file
-of a session, at ``[collection/][#revision#/]name``.
+of a session, at ``[collection/][#revision#/]name``, or an *aggregate*: a file of a subject or
+a project, at ``aggregates/<relation>/<identifier>/[#revision#/]name``.
 """
 
 from __future__ import annotations
@@ -225,6 +226,12 @@ datasets = sa.Table(
     # Soft delete, as for sessions: hidden from lists and loads until restored or purged.
     sa.Column("deleted_at", sa.DateTime),
     sa.Column("deleted_by", sa.String(255)),
+    # An aggregate (ONE's word) belongs to a subject or a project rather than a session: its
+    # session is NULL, and it is ``aggregates/<relation>/<identifier>/[#rev#/]name`` under
+    # the data root (``relation`` as written there, e.g. "Subjects"; ``identifier`` its
+    # path, e.g. "cortexlab/KS005"). Both are NULL for a session's dataset (0012).
+    sa.Column("relation", sa.String(255)),
+    sa.Column("identifier", sa.String(1024)),
     sa.UniqueConstraint("session", "collection", "revision", "name"),
     sa.CheckConstraint(f"qc IN ({_QC_VALUES})", name="qc"),
     sa.Index(None, "session", "object"),
@@ -233,6 +240,8 @@ datasets = sa.Table(
     # search(datasets=/dataset=): distinct names and paths, then their sessions (0006).
     sa.Index(None, "name", "collection", "revision", "session", "qc", "exists"),
     sa.Index(None, "deleted_at"),  # the bin
+    # An aggregate's key (NULLs are distinct, so sessions' datasets never collide here).
+    sa.Index(None, "relation", "identifier", "revision", "name", unique=True),
 )
 
 tags = sa.Table(

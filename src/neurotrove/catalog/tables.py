@@ -307,6 +307,9 @@ def core_specs() -> list[TableSpec]:
         ColumnSpec("json", "json", d.json.label("json")),
         ColumnSpec("file_mtime_ns", "int", d.file_mtime_ns.label("file_mtime_ns"), hidden=True),
         ColumnSpec("store", "text", d.store.label("store")),
+        # An aggregate's owner (its eid is None): "Subjects" and "cortexlab/KS005".
+        ColumnSpec("relation", "text", d.relation.label("relation")),
+        ColumnSpec("identifier", "text", d.identifier.label("identifier")),
     )
     text: Mapping[str, ColumnKind] = {"name": "text", "description": "text"}
     return [

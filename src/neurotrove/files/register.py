@@ -60,7 +60,7 @@ from .hash_processes import Md5Processes
 from .hashing import submit_md5
 from .paths import relative_to_root
 from .report import ChangedFile, RegisterReport
-from .scan import FoundFile, FoundSession, Hashers, Listing, Skipped, scan_tree
+from .scan import AGGREGATES, FoundFile, FoundSession, Hashers, Listing, Skipped, scan_tree
 from .verify import FileState, content_change, needs_md5
 
 __all__ = ["COMMIT_SECONDS", "ChangedFile", "RegisterReport", "register_tree"]
@@ -171,7 +171,9 @@ def register_tree(
         else:
             scanned = listing.scan(rel_start, found_session)
             vanished = _vanished_sessions(catalog, rel_start, scanned.sessions)
-            if not scanned.sessions and not scanned.skipped and not vanished and rel_start.parts:
+            nothing = not (scanned.sessions or scanned.skipped or scanned.aggregates or vanished)
+            # Under aggregates/, nothing listed may mean every aggregate there vanished.
+            if nothing and rel_start.parts and rel_start.parts[0] != AGGREGATES:
                 raise ValidationError(
                     f"{listing.where}/{rel_start} holds nothing and no dataset there is "
                     f"catalogued; check the path",
@@ -185,6 +187,19 @@ def register_tree(
         report.sessions_seen = len(scanned.sessions)
         writer.scanned = True
         writer.advance(wait=True)
+        if scanned.aggregates_scope is not None:
+            from .aggregates import register_aggregates
+
+            register_aggregates(
+                catalog,
+                scanned.aggregates,
+                scanned.aggregates_scope,
+                report,
+                hash_files=lambda files: pool.submit(files).result(),
+                hashing=hash,
+                accept=accept_changes,
+                user=user,
+            )
     report.eids = [p.eid for p in sorted(plans, key=lambda p: str(p.found.folder)) if p.eid]
     report.seconds = time.perf_counter() - began
     return report

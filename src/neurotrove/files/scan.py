@@ -36,6 +36,7 @@ from ..errors import ValidationError
 from .paths import relative_to_root
 
 __all__ = [
+    "AGGREGATES",
     "FoundFile",
     "FoundSession",
     "Hashers",
@@ -45,6 +46,9 @@ __all__ = [
     "scan_objects",
     "scan_tree",
 ]
+
+AGGREGATES = "aggregates"
+"""The folder under the data root holding aggregates: ``aggregates/<relation>/<identifier>/``."""
 
 _NEAR_SESSION = re.compile(r"(?:^|/)[^/]+/[^/]*\d[^/]*-[^/]*/\d+(?:/|$)")
 
@@ -97,6 +101,10 @@ class ScanResult:
     sessions: list[FoundSession] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
     hidden: int = 0
+    aggregates: list[FoundFile] = field(default_factory=list)
+    """Files under ``aggregates/`` (datasets of a subject or a project), ``rel_path`` from the
+    root; ``aggregates_scope`` is the part of ``aggregates/`` scanned (``None``: none)."""
+    aggregates_scope: str | None = None
 
     @property
     def file_count(self) -> int:
@@ -164,6 +172,9 @@ def scan_tree(
         raise ValidationError(f"{start} does not exist", path=str(start))
     result = ScanResult()
     seen: dict[alf.SessionRef, PurePosixPath] = {}
+    if rel_start.parts[:1] == (AGGREGATES,):
+        _collect_aggregates(absolute_start, rel_start, result)
+        return result
     inside = _session_of(rel_start)
     if inside is not None:
         folder, ref = inside
@@ -175,6 +186,8 @@ def scan_tree(
         if on_session is not None:
             on_session(session)
         return result
+    if not rel_start.parts:
+        result.aggregates_scope = AGGREGATES  # even when there is none (any vanished)
     stack = [(absolute_start, rel_start)]
     while stack:
         folder_path, rel = stack.pop()
@@ -189,6 +202,9 @@ def scan_tree(
                 result.hidden += 1
                 continue
             rel_entry = rel / entry.name if str(rel) != "." else PurePosixPath(entry.name)
+            if str(rel_entry) == AGGREGATES and entry.is_dir(follow_symlinks=False):
+                _collect_aggregates(Path(entry.path), rel_entry, result)
+                continue
             if entry.is_dir(follow_symlinks=False):
                 match = _session_of(rel_entry)
                 if match is not None and match[0] == rel_entry:
@@ -225,11 +241,24 @@ def scan_tree(
     return result
 
 
+def _collect_aggregates(folder: Path, rel: PurePosixPath, result: ScanResult) -> None:
+    """Add the files under ``folder`` (``rel`` from the root, in ``aggregates/``)."""
+    _collect_files(folder, rel.as_posix(), result.aggregates, "", result)
+    result.aggregates_scope = rel.as_posix()
+
+
 def _collect(folder: Path, prefix: str, session: FoundSession, result: ScanResult) -> None:
     """Add every non-hidden file under ``folder`` to ``session``."""
+    _collect_files(folder, prefix, session.files, f"{session.folder}/", result)
+
+
+def _collect_files(
+    folder: Path, prefix: str, files: list[FoundFile], where: str, result: ScanResult
+) -> None:
+    """Add every non-hidden file under ``folder`` to ``files`` (``where`` prefixes reports)."""
     if folder.is_file():
         stat = folder.stat()
-        session.files.append(FoundFile(str(folder), prefix, stat.st_size, stat.st_mtime_ns))
+        files.append(FoundFile(str(folder), prefix, stat.st_size, stat.st_mtime_ns))
         return
     stack = [(folder, prefix)]
     while stack:
@@ -238,9 +267,7 @@ def _collect(folder: Path, prefix: str, session: FoundSession, result: ScanResul
             entries = list(os.scandir(current))
         except OSError as error:
             result.skipped.append(
-                Skipped(
-                    f"{session.folder}/{rel}".rstrip("/"), f"cannot read folder: {error.strerror}"
-                )
+                Skipped(f"{where}{rel}".rstrip("/"), f"cannot read folder: {error.strerror}")
             )
             continue
         for entry in entries:
@@ -255,7 +282,7 @@ def _collect(folder: Path, prefix: str, session: FoundSession, result: ScanResul
                 if entry.is_symlink() and entry.is_dir():
                     result.skipped.append(
                         Skipped(
-                            f"{session.folder}/{rel_entry}",
+                            f"{where}{rel_entry}",
                             "symbolic link to a folder; links to folders are not followed",
                         )
                     )
@@ -263,11 +290,11 @@ def _collect(folder: Path, prefix: str, session: FoundSession, result: ScanResul
                 stat = entry.stat()
             except OSError as error:
                 result.skipped.append(
-                    Skipped(f"{session.folder}/{rel_entry}", f"cannot read: {error.strerror}")
+                    Skipped(f"{where}{rel_entry}", f"cannot read: {error.strerror}")
                 )
                 continue
-            session.files.append(FoundFile(entry.path, rel_entry, stat.st_size, stat.st_mtime_ns))
-    session.files.sort(key=lambda f: f.rel_path)
+            files.append(FoundFile(entry.path, rel_entry, stat.st_size, stat.st_mtime_ns))
+    files.sort(key=lambda f: f.rel_path)
 
 
 class Hashers(Protocol):
@@ -330,6 +357,8 @@ def scan_objects(
     """
     result = ScanResult()
     seen: dict[alf.SessionRef, PurePosixPath] = {}
+    if not rel_start.parts or rel_start.parts[0] == AGGREGATES:
+        result.aggregates_scope = rel_start.as_posix() if rel_start.parts else AGGREGATES
     inside = _session_of(rel_start)
     scope = ""
     if inside is not None:
@@ -351,6 +380,9 @@ def scan_objects(
             result.hidden += 1
             continue
         path = PurePosixPath(key)
+        if path.parts[0] == AGGREGATES:
+            result.aggregates.append(FoundFile(key, key, size, stamp))
+            continue
         match = _session_of(path)
         if match is None or match[0] == path:
             parent = path.parent.as_posix()

@@ -430,7 +430,8 @@ class One(ConversionMixin, RegexLoads):
             for record in records:
                 if record is not None:
                     self._loaded.append(uuid.UUID(str(record["id"])))
-                    self._loaded_sessions.append(uuid.UUID(str(record["eid"])))
+                    if record.get("eid") is not None:  # an aggregate has no session
+                        self._loaded_sessions.append(uuid.UUID(str(record["eid"])))
 
     def _note_paths(self, eid: str, paths: Sequence[Path]) -> None:
         if not self.record_loaded:

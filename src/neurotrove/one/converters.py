@@ -19,13 +19,15 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from .. import alf
-from ..errors import ConfigError, NotFoundError, ValidationError
+from ..errors import ConfigError, MultipleFoundError, NotFoundError, ValidationError
 from ..qc import QC
+from ..query.datasets import filter_rows, last_before
 from ..trove.trove import Trove
-from .records import NotSupportedError, as_ref, as_uuid, autocomplete, dataset_frame
+from .records import QC_TYPE, as_ref, as_uuid, autocomplete, dataset_frame
 
 __all__ = ["ConversionMixin", "listable"]
 
@@ -140,20 +142,46 @@ class ConversionMixin:
         dataset: Any = None,
         revision: str | None = None,
         assert_unique: bool = False,
-    ) -> Any:
-        """Not supported yet: neurotrove's datasets all belong to a session.
+    ) -> pd.DataFrame:
+        """List datasets aggregated over a relation (``'subjects'``, ``'tags'``, ...).
+
+        As ONE: a frame indexed by dataset id with ``rel_path`` (from the cache root,
+        ``aggregates/<Relation>/<identifier>/...``), ``relation`` (lower case) and
+        ``identifier``; ``identifier`` is a regular expression searched in the identifier
+        (``'KS005'`` finds ``cortexlab/KS005``); ``dataset`` takes shell wildcards. Each
+        aggregate is listed in its default revision, or with ``revision`` in that revision
+        or the last before it.
 
         Raises
         ------
-        NotSupportedError
-            Always, naming what to use instead.
+        MultipleFoundError
+            With ``assert_unique`` when several datasets match.
         """
-        raise NotSupportedError(
-            "aggregate datasets (of a subject or project rather than a session) are not "
-            "supported by neurotrove yet; keep them in a session and load them with "
-            "load_dataset",
-            relation=relation,
-        )
+        frame = self.trove.list_aggregates(relation, details=True)
+        frame = frame[frame["exists"].to_numpy(dtype=bool)]  # ONE lists files it can fetch
+        if identifier is not None:
+            found = frame["identifier"].astype(str).str.contains(identifier)
+            frame = frame[found.to_numpy(dtype=bool)]
+        # Grouped by identifier and name, the revision chosen as for a session's datasets.
+        records = [
+            {
+                **{str(k): v for k, v in r.items()},
+                "qc": int(QC.parse(r["qc"])),
+                "collection": f"{r['relation']}/{r['identifier']}",
+            }
+            for r in frame.reset_index().to_dict("records")
+        ]
+        rows = filter_rows(records, filename=_aggregate_name(dataset))
+        rows = last_before(rows, revision, assert_unique=False)
+        if assert_unique and len({(r["identifier"], r["name"]) for r in rows}) > 1:
+            names = sorted({str(r["rel_path"]) for r in rows})
+            raise MultipleFoundError(
+                f"{len(names)} aggregates of {relation} match: {', '.join(names[:6])}; "
+                f"name one with identifier= and dataset=",
+                relation=relation,
+                identifier=identifier,
+            )
+        return _aggregate_frame(rows)
 
     def load_aggregate(
         self,
@@ -163,8 +191,36 @@ class ConversionMixin:
         revision: str | None = None,
         download_only: bool = False,
     ) -> Any:
-        """Not supported yet (see :meth:`list_aggregates`)."""
-        return self.list_aggregates(relation, identifier)
+        """Load one dataset aggregated over a relation (a subject's, a tag's), as ONE does.
+
+        ``dataset`` is a file name, ``object.attribute`` (any extension) or a wildcard;
+        ``revision`` takes that revision or the last before it. Returns the content, or
+        the file's path with ``download_only``.
+
+        Raises
+        ------
+        NotFoundError
+            When no aggregate matches.
+        MultipleFoundError
+            When several do.
+        """
+        if isinstance(dataset, str) and dataset.count(".") == 1:
+            dataset += ".*"  # 'subjectTrials.table' means any extension, as in ONE
+        frame = self.list_aggregates(relation, identifier, dataset, revision, assert_unique=True)
+        if frame.empty:
+            raise NotFoundError(
+                f"{dataset or 'dataset'} not found for {relation}/{identifier}",
+                relation=relation,
+                identifier=identifier,
+            )
+        row = frame.iloc[0]
+        return self.trove.load_aggregate(
+            relation,
+            str(row["identifier"]),
+            str(row["rel_path"]).rpartition("/")[2],
+            revision=revision,
+            download_only=download_only,
+        )
 
     # -- probe insertions --------------------------------------------------------------------
 
@@ -294,6 +350,45 @@ class ConversionMixin:
                 root=str(self.trove.root),
             )
         return self.trove.url.rstrip("/")
+
+
+def _aggregate_name(dataset: Any) -> Any:
+    """ONE's ``dataset`` filter on a name: a name, a list of names, or ALF parts."""
+    return None if dataset is None or dataset == "" else dataset
+
+
+def _aggregate_frame(rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+    """Shape aggregate rows as ONE's ``list_aggregates`` frame: its columns, order and dtypes."""
+
+    def text(column: str) -> Any:
+        return pd.array([str(r[column]) for r in rows], dtype="str")
+
+    index = pd.Index([uuid.UUID(str(r["id"])) for r in rows], name="id", dtype=object)
+
+    def objects(column: str) -> pd.Series:  # a Series keeps dtype object (an array is str)
+        return pd.Series([r[column] for r in rows], index=index, dtype=object)
+
+    frame = pd.DataFrame(
+        {
+            "file_size": pd.array([r["file_size"] for r in rows], dtype="UInt64"),
+            "hash": objects("hash"),
+            "exists": np.array([bool(r["exists"]) for r in rows], dtype=bool),
+            "rel_path": objects("rel_path"),
+            "default_revision": np.array([bool(r["default_revision"]) for r in rows], dtype=bool),
+            "qc": pd.Categorical([QC(int(r["qc"])).name for r in rows], dtype=QC_TYPE),
+            "relation": pd.array([str(r["relation"]).casefold() for r in rows], dtype="str"),
+            "identifier": text("identifier"),
+            "revision": text("revision"),
+        },
+        index=index,
+    )
+    if rows:
+        return frame
+    # With nothing found, ONE's frame has no revision column (added while choosing
+    # revisions, which it skips) and an identifier column of dtype object.
+    frame = frame.drop(columns="revision")
+    frame["identifier"] = frame["identifier"].astype(object)
+    return frame
 
 
 def _ref_dict(subject: str, date: dt.date, number: int, parse: bool) -> dict[str, Any]:

@@ -42,6 +42,7 @@ from sqlalchemy.sql import ColumnElement
 from .. import alf
 from ..catalog import schema as s
 from ..catalog.tables import table_spec
+from ..files.aggregates import aggregate_folder
 from .conditions import compile_conditions
 from .frames import select_records
 from .lookups import Lookup, translate
@@ -305,6 +306,8 @@ def _dataset_query(where: Sequence[Any]) -> sa.Select[Any]:
             _d.created_at,
             _d.created_by,
             _d.json,
+            _d.relation,
+            _d.identifier,
             _s.lab,
             _s.date,
             _s.number,
@@ -322,11 +325,12 @@ def _dataset_query(where: Sequence[Any]) -> sa.Select[Any]:
 
 def _with_session_path(row: Mapping[str, Any]) -> dict[str, Any]:
     out = dict(row)
-    out["session_path"] = (
-        session_path(row["lab"], row["subject"], row["date"], row["number"])
-        if row["session"] is not None
-        else ""
-    )
+    if row["session"] is not None:
+        out["session_path"] = session_path(row["lab"], row["subject"], row["date"], row["number"])
+    elif row["relation"] is not None:  # an aggregate: its folder stands for the session's
+        out["session_path"] = aggregate_folder(row["relation"], row["identifier"])
+    else:
+        out["session_path"] = ""
     return out
 
 
@@ -336,8 +340,9 @@ def dataset_page(
     """Return how many datasets match and one page of them, newest session first.
 
     Each row holds the dataset's columns, its session's ``lab``, ``subject``, ``date`` and
-    ``number`` (``None`` for a dataset without a session), ``session_path`` (``''`` without
-    one) and ``tags`` (a list).
+    ``number`` (``None`` for a dataset without a session), ``session_path`` (for an
+    aggregate its folder ``aggregates/<relation>/<identifier>``; ``''`` for another dataset
+    without a session) and ``tags`` (a list).
     """
     with catalog.read() as conn:
         query = _dataset_query(where)

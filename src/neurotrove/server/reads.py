@@ -239,7 +239,7 @@ def stored_file_response(
     if link is None:
         return file_response(request, dataset_id, record, folder / record["rel_path"])
     if served(request).object_files == "proxy":
-        (path,) = trove.files.files(folder, [record], str(record["eid"]))
+        (path,) = trove.files.files(folder, [record], str(record["eid"] or folder.name))
         return _send(request, record, path)
     return RedirectResponse(link, status_code=307)
 

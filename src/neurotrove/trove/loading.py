@@ -385,7 +385,7 @@ class LoadingMixin(ReadingMixin):
             When no dataset has this id.
         """
         record, folder = self._locate_dataset(dataset_id, _LOAD_SELECT)
-        (path,) = self.files.files(folder, [record], record["eid"])
+        (path,) = self.files.files(folder, [record], str(record["eid"] or folder.name))
         output = path if download_only else load_file(path)
         return (output, _record(record)) if details else output
 

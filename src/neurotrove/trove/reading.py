@@ -16,6 +16,7 @@ from ..catalog.store import Catalog
 from ..catalog.tables import TableSpec, rel_path_expression, table_spec
 from ..catalog.values import coerce_value
 from ..errors import NotFoundError
+from ..files.aggregates import aggregate_folder
 from ..qc import QC
 from ..query import presence
 from ..query.conditions import compile_conditions
@@ -425,7 +426,11 @@ class ReadingMixin:
     ) -> list[Mapping[str, Any]]:
         with self.catalog.read() as conn:
             if eid is None:
-                where = [_d.qc <= int(QC.parse(qc)), _d.deleted_at.is_(None)]
+                where = [
+                    _d.qc <= int(QC.parse(qc)),
+                    _d.deleted_at.is_(None),
+                    _d.session.is_not(None),  # aggregates are listed by list_aggregates
+                ]
                 if default_revisions_only:
                     where.append(_d.default_revision.is_(True))
                 rows = self._dataset_rows(conn, where, tag=tag)
@@ -490,12 +495,13 @@ class ReadingMixin:
 
         The dataset's file is (or, in a remote trove's cache, will be) at
         ``folder / record["rel_path"]``, unless ``record["store"]`` names another store (an
-        S3 bucket, an HTTP data server) holding it.
+        S3 bucket, an HTTP data server) holding it. For an aggregate (a dataset of a
+        subject or a project, ``eid`` None) the folder is ``aggregates/<relation>/<identifier>``.
 
         Raises
         ------
         NotFoundError
-            When no dataset has this id, or it belongs to no session.
+            When no dataset has this id, or it belongs to no session and is no aggregate.
         """
         return self._locate_dataset(dataset_id, [*_DATASET_SELECT, _d.store])
 
@@ -511,9 +517,16 @@ class ReadingMixin:
                     f"no dataset {key} in the catalogue of {self.root}", dataset=key
                 )
             if rows[0]["eid"] is None:
-                raise NotFoundError(
-                    f"dataset {key} belongs to no session, so it has no file here", dataset=key
-                )
+                owner = conn.execute(
+                    sa.select(_d.relation, _d.identifier).where(_d.id == key)
+                ).one()
+                if owner.relation is None:
+                    raise NotFoundError(
+                        f"dataset {key} belongs to no session nor subject or project, so it "
+                        f"has no file here",
+                        dataset=key,
+                    )
+                return rows[0], self.root / aggregate_folder(owner.relation, owner.identifier)
             folder = session_folder(conn, self.root, rows[0]["eid"])
         return rows[0], folder
 

@@ -31,8 +31,8 @@ from ..catalog.tables import table_spec
 from ..errors import ConfigError
 from ..files.atomic import STAGING_FOLDER
 from ..validation import check_path
+from .aggregates import AggregatesMixin
 from .init import TROVE_DIR
-from .loading import LoadingMixin
 from .parts import ServerLink, TroveParts
 from .releases import ReleasesMixin
 from .table import Table
@@ -49,7 +49,7 @@ if TYPE_CHECKING:
 __all__ = ["TROVE_DIR", "Trove"]
 
 
-class Trove(LoadingMixin, WritingMixin, ReleasesMixin):
+class Trove(AggregatesMixin, WritingMixin, ReleasesMixin):
     """A catalogue and its files: search, list, load and register ALF data.
 
     Open one with :func:`~neurotrove.connect`, which picks its parts: a local data root, a

@@ -8,7 +8,8 @@ or none on a ``--public-read`` server; without them the answer is 401 with a Bas
 challenge, which is what makes urllib send its credentials.
 
 Only catalogued files are served: the path must be exactly a dataset's session path and
-``rel_path``, so no path climbs out of the data root, and the file is then sent by the same
+``rel_path`` (or an aggregate's ``aggregates/<relation>/<identifier>/...`` path), so no path
+climbs out of the data root, and the file is then sent by the same
 code as ``/api/v1/datasets/{id}/file`` (``Content-Length``, ``ETag``, ``Range``).
 """
 
@@ -22,6 +23,8 @@ from fastapi import APIRouter, Request, Response
 
 from ... import alf
 from ...errors import AuthError, NotFoundError, ValidationError
+from ...files.aggregates import parse_aggregate_path
+from ...files.scan import AGGREGATES
 from ..accounts import Account
 from ..app import ServedTrove, served
 from .records import DATA_PREFIX, served_session_path, session_path
@@ -79,6 +82,8 @@ def _locate(request: Request, path: str) -> tuple[str, dict[str, Any], Any]:
     """Find the dataset a download path names; 404 unless it is exactly a catalogued file."""
     trove = served(request).trove
     missing = AlyxError(404, f"No file {DATA_PREFIX}/{path} on this server")
+    if path.startswith(f"{AGGREGATES}/"):
+        return _locate_aggregate(request, path, missing)
     filename = path.rpartition("/")[2]
     try:
         _, rest = alf.find_session(path)
@@ -120,6 +125,37 @@ def _locate(request: Request, path: str) -> tuple[str, dict[str, Any], Any]:
     if prefix not in prefixes or record["rel_path"] != rel_path:
         raise missing
     return str(record["id"]), record, session_folder
+
+
+def _locate_aggregate(
+    request: Request, path: str, missing: AlyxError
+) -> tuple[str, dict[str, Any], Any]:
+    """Find the aggregate ``aggregates/<relation>/<identifier>/[#rev#/]<name>`` names.
+
+    The file name may carry the dataset's id (as ``data_url`` gives it) or not; either way
+    the path must be exactly the aggregate's.
+    """
+    trove = served(request).trove
+    folder, _, filename = path.rpartition("/")
+    try:
+        name = alf.parse_filename(filename)
+        plain = f"{folder}/{alf.remove_uuid(filename)}"
+        relation, identifier, _, _ = parse_aggregate_path(plain)
+    except ValidationError:
+        raise missing from None
+    ids = [extra for extra in name.extras if _is_uuid(extra)]
+    if not ids:
+        frame = trove.list_aggregates(relation, identifier, details=True)
+        ids = [str(i) for i in frame.index[frame["rel_path"] == plain]]
+    if not ids:
+        raise missing
+    try:
+        record, aggregate = trove.locate_dataset(ids[-1])
+    except NotFoundError:
+        raise missing from None
+    if record["eid"] is not None or f"{aggregate}/{record['rel_path']}" != str(trove.root / plain):
+        raise missing
+    return str(record["id"]), record, aggregate
 
 
 def _is_uuid(text: str) -> bool:
