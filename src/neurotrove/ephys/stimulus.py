@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = [
+    "DETAILED_PARAMETERS",
     "NOT_APPLICABLE",
     "build_presentations",
     "conditionwise_spike_statistics",
@@ -33,6 +34,33 @@ NOT_APPLICABLE = "null"
 """A parameter's value where it does not apply (AllenSDK's, so groupby keeps it)."""
 
 _NOT_PARAMETERS = ("start_time", "stop_time", "duration", "stimulus_block")
+DETAILED_PARAMETERS = frozenset(
+    [
+        "colorSpace",
+        "flipHoriz",
+        "flipVert",
+        "depth",
+        "interpolate",
+        "mask",
+        "opacity",
+        "rgbPedestal",
+        "tex",
+        "texRes",
+        "units",
+        "rgb",
+        "signalDots",
+        "noiseDots",
+        "fieldSize",
+        "fieldShape",
+        "fieldPos",
+        "nDots",
+        "dotSize",
+        "dotLife",
+        "color_triplet",
+    ]
+)
+"""Rendering parameters kept in the conditions but not shown in the presentations
+(AllenSDK's ``EcephysSession.DETAILED_STIMULUS_PARAMETERS``)."""
 
 
 def _overlaps(start: float, stop: float, intervals: pd.DataFrame) -> bool:
@@ -89,7 +117,8 @@ def build_presentations(
                 table.loc[key, :] = np.nan
                 table.at[key, "stimulus_name"] = "invalid_presentation"
                 table.at[key, "start_time"], table.at[key, "stop_time"] = start, stop
-    return table, condition_table
+    shown = table.drop(columns=[c for c in table.columns if c in DETAILED_PARAMETERS])
+    return shown, condition_table
 
 
 def _chosen(frame: pd.DataFrame, ids: Any) -> pd.DataFrame:
