@@ -132,7 +132,7 @@ for i, (start_time, duration, level) in enumerate(zip(opto_starts, [0.01, 0.01, 
                         stimulus_name="pulse" if duration < 0.5 else "raised_cosine",
                         condition="a pulse" if duration < 0.5 else "half-period of a cosine",
                         level=level, duration=duration, tags=["optical_stimulation"],
-                        timeseries=[(i, 1, opto_ts)])
+                        timeseries=[opto_ts])
 opto.add(epochs)
 session.add_processing_module(opto)
 session.add_invalid_time_interval(start_time=3.2, stop_time=3.3,
@@ -230,7 +230,7 @@ session = cache.get_session_data(session_id)
 
 def frame(name, table):
     (out / f"{name}.json").write_text(
-        table.reset_index().to_json(orient="split", default_handler=str))
+        table.reset_index().to_json(orient="split", default_handler=str, double_precision=15))
 
 def array(value):
     return {"dims": list(value.dims), "data": np.asarray(value.values).tolist(),
