@@ -226,14 +226,55 @@ def test_conditionwise_spike_statistics(pair: Pair) -> None:
     assert _compare(rates.sort_values(order, ignore_index=True), theirs) == []
 
 
-def test_natural_movie_template(pair: Pair, tmp_path: Path) -> None:
-    # The template as a dataset of a stimulus set's session (the trove's convention).
+def _register_movie_template(pair: Pair) -> None:
+    """Keep the cache's movie 1 as a dataset of a stimulus set's session (the convention)."""
     trove = pair.trove
+    if trove.list_datasets(filename="naturalMovie.template.1.npy"):
+        return
     stimuli = trove.register_session("stimulus_set", "2019-01-01", task_protocol="stimuli")
     folder = trove.eid2path(stimuli)
     folder.mkdir(parents=True, exist_ok=True)
     source = pair.out.parent / "cache" / "natural_movie_templates" / "natural_movie_1.h5"
     np.save(folder / "naturalMovie.template.1.npy", np.load(source, allow_pickle=False))
     trove.register(progress=False)
+
+
+def test_natural_movie_template(pair: Pair) -> None:
+    _register_movie_template(pair)
     ours = pair.data.get_natural_movie_template(1)
     assert ours.tolist() == pair.result("natural_movie_1")
+
+
+def test_allensdk_opens_the_exported_session(
+    pair: Pair,
+    allensdk_python: str,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    # export-allen writes the session's NWB files beside the tables; AllenSDK's
+    # get_session_data opens the export and answers as it did from the original cache.
+    _register_movie_template(pair)
+    manifest = pair.trove.ephys.export_allen(tmp_path / "export")
+    assert (tmp_path / "export" / f"session_{SESSION}" / f"session_{SESSION}.nwb").is_file()
+    out = tmp_path / "read"
+    out.mkdir()
+    done = subprocess.run(
+        [allensdk_python, "-c", READER, str(manifest), str(out), str(SESSION)],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    again = json.loads((out / "results.json").read_text())
+    assert again == pair.results
+    exported = Pair(out, again, pair.data, pair.unit, pair.channel, pair.trove)
+    for name in (
+        "stimulus_presentations",
+        "stimulus_conditions",
+        "running_speed",
+        "optogenetic_stimulation_epochs",
+        "invalid_times",
+        "presentationwise_spike_times",
+        "conditionwise_spike_statistics",
+    ):
+        before, after = pair.frame(name), exported.frame(name)
+        assert sorted(after.columns) == sorted(before.columns), name
+        assert _compare(after, before) == [], name

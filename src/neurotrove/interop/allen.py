@@ -572,6 +572,7 @@ def _write_cache(ephys: Ephys, target: Path, files: FileWrite) -> None:
         zip(probes.index, probes["ecephys_session_id"], probes["name"], strict=True),
         probe_ids,
     )
+    allen_nwb.export_movie_templates(ephys.trove, files.stage_written, target)
     manifest = target / "manifest.json"
     entries: list[dict[str, Any]] = [
         {"type": "manifest_version", "value": MANIFEST_VERSION},
