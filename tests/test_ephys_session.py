@@ -10,6 +10,7 @@ dataset that would hold it. The counting helpers are checked against hand-counte
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 from typing import Any
 
@@ -126,6 +127,7 @@ def write_allen_style_nwb(path: Path) -> None:
         channels = [[0, 1, 2], [1, 2, 3]][cluster]
         waveform[channels] = WAVEFORMS[cluster].T
         nwbfile.add_unit(
+            id=950910000 + cluster,  # Allen's unit ids
             spike_times=SPIKES[cluster],
             cluster_id=cluster,
             peak_channel_id=peak,
@@ -380,3 +382,59 @@ def test_templates_are_datasets_of_a_stimulus_set(trove: nt.Trove) -> None:
     data = _everything(trove, eid)
     assert data.get_natural_scene_template(3).tolist() == scene.tolist()
     assert data.get_natural_movie_template(1).shape == (2, 3, 4)
+
+
+def test_import_allen_reads_the_session_nwb_file(trove: nt.Trove, tmp_path: Path) -> None:
+    # An Allen cache whose session folder holds the session's NWB file: the import registers
+    # it, and the session's spikes and stimuli come from it.
+    cache = tmp_path / "cache"
+    folder = cache / "session_715093703"
+    folder.mkdir(parents=True)
+    write_allen_style_nwb(folder / "session_715093703.nwb")
+    pd.DataFrame(
+        {
+            "id": [715093703],
+            "specimen_id": [699733581],
+            "sex": ["M"],
+            "date_of_acquisition": ["2019-01-19T08:54:18-08:00"],
+        }
+    ).to_csv(cache / "sessions.csv", index=False)
+    pd.DataFrame(
+        {"id": [810755797], "ecephys_session_id": [715093703], "name": ["probeA"]}
+    ).to_csv(cache / "probes.csv", index=False)
+    pd.DataFrame(
+        {
+            "id": [1000 + i for i in range(4)],
+            "ecephys_probe_id": 810755797,
+            "local_index": range(4),
+        }
+    ).to_csv(cache / "channels.csv", index=False)
+    pd.DataFrame(
+        {"id": [950910000, 950910001], "ecephys_channel_id": [1000, 1002], "quality": "good"}
+    ).to_csv(cache / "units.csv", index=False)  # no cluster_id: the NWB file's are taken
+    entries = [("sessions", "sessions.csv"), ("probes", "probes.csv")]
+    entries += [("channels", "channels.csv"), ("units", "units.csv")]
+    manifest = [{"type": "manifest_version", "value": "0.3.0"}]
+    manifest += [{"key": "BASEDIR", "type": "dir", "spec": "."}]
+    manifest += [
+        {"key": k, "type": "file", "spec": v, "parent_key": "BASEDIR"} for k, v in entries
+    ]
+    manifest += [
+        {"key": "session_data", "type": "dir", "spec": "session_%d", "parent_key": "BASEDIR"},
+        {
+            "key": "session_nwb",
+            "type": "file",
+            "spec": "session_%d.nwb",
+            "parent_key": "session_data",
+        },
+    ]
+    (cache / "manifest.json").write_text(json.dumps({"manifest": manifest}))
+    trove.ephys.import_allen(cache)
+    eid = trove.ephys.session_eid(715093703)
+    assert trove.list_datasets(eid) == ["ecephys.session.nwb"]
+    data = _everything(trove, eid)
+    assert {
+        int(data.units.loc[u, "cluster_id"]): t.tolist() for u, t in data.spike_times.items()
+    } == SPIKES
+    assert data.stimulus_presentations["stimulus_name"].tolist()[:3] == ["passiveGabor"] * 3
+    assert np.allclose(data.running_speed["velocity"], [3.1, 0.0, 6.2])

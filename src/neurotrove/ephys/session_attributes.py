@@ -451,8 +451,9 @@ class SessionAttributes:
                 continue
         raise NotFoundError(
             f"no natural {kind} template {number}: it would be the dataset {name}.npy of this "
-            f"session or of a stimulus set's session; register the templates there (for "
-            f"example with trove.ephys.import_allen, which reads the cache's templates)",
+            f"session or of a stimulus set's session; register the template there (an "
+            f"Allen cache's natural_movie_<n>.h5 is a NumPy array: numpy.load it and save "
+            f"it under that name)",
             session=self.eid,
             dataset=name,
         )
