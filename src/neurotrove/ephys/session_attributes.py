@@ -31,13 +31,12 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from ..errors import NotFoundError
-from . import session_alf, session_nwb, stimulus
-from .session_reads import group_by_cluster, lfp_array
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from .session_reads import SessionFiles
 
 __all__ = ["STIMULUS_TEMPLATE_NAMES", "SessionAttributes"]
@@ -72,6 +71,8 @@ class SessionAttributes:
 
     @cached_property
     def _stimulus_tables(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        from . import session_alf, session_nwb, stimulus
+
         raw = self._files().session_data(
             "stimulus presentations",
             session_alf.presentations,
@@ -102,6 +103,8 @@ class SessionAttributes:
     @property
     def stimulus_names(self) -> list[str]:
         """The names of the stimuli presented, in order of first presentation."""
+        import pandas as pd
+
         return list(pd.unique(self.stimulus_presentations["stimulus_name"]))
 
     # -- time series and intervals ------------------------------------------------------------
@@ -109,6 +112,8 @@ class SessionAttributes:
     @cached_property
     def running_speed(self) -> pd.DataFrame:
         """``start_time``, ``end_time`` and ``velocity`` (cm/s) of each running sample."""
+        from . import session_alf, session_nwb
+
         found: pd.DataFrame = self._files().session_data(
             "running speed",
             session_alf.running_speed,
@@ -125,6 +130,8 @@ class SessionAttributes:
         Columns: ``start_time``, ``stop_time`` and its parameters (``level``,
         ``condition``, ``stimulus_name``, ``duration``...).
         """
+        from . import session_alf, session_nwb
+
         found: pd.DataFrame = self._files().session_data(
             "optogenetic stimulation",
             session_alf.optogenetic_epochs,
@@ -137,6 +144,8 @@ class SessionAttributes:
     @cached_property
     def invalid_times(self) -> pd.DataFrame:
         """Intervals whose data are invalid: ``start_time``, ``stop_time``, ``tags``."""
+        from . import session_alf, session_nwb
+
         found: pd.DataFrame = self._files().session_data(
             "invalid times",
             session_alf.invalid_times,
@@ -151,6 +160,8 @@ class SessionAttributes:
     @cached_property
     def spike_amplitudes(self) -> dict[str, Any]:
         """Each unit's spike amplitudes (V), in the order of its spike times."""
+        from .session_reads import group_by_cluster
+
         return self._files().unit_arrays(
             self.units,
             "spike amplitudes",
@@ -198,11 +209,15 @@ class SessionAttributes:
 
     def _channel_lookup(self, pid: str) -> dict[int, str]:
         """Return a probe's channels by local index."""
+        import pandas as pd
+
         channels = self.channels if self.channels is not None else pd.DataFrame()
         mine = channels[channels["ecephys_probe_id"] == pid]
         return {int(i): str(c) for c, i in zip(mine.index, mine["local_index"], strict=True)}
 
     def _sampling_rate(self, pid: str) -> float:
+        import pandas as pd
+
         probes = self.probes if self.probes is not None else pd.DataFrame()
         rate: Any = probes.at[pid, "sampling_rate"] if pid in probes.index else None
         return 30000.0 if rate is None or pd.isna(rate) else float(rate)
@@ -217,6 +232,8 @@ class SessionAttributes:
         NotFoundError
             When the session has no such probe; the message lists its probes.
         """
+        import pandas as pd
+
         probes = self.probes if self.probes is not None else pd.DataFrame()
         if str(probe) in probes.index:
             return str(probe)
@@ -245,6 +262,9 @@ class SessionAttributes:
         NotFoundError
             When neither ``lfp.raw`` in the probe's collection nor an NWB file has it.
         """
+        from . import session_alf, session_nwb
+        from .session_reads import lfp_array
+
         pid = self.probe_id(probe_id)
         files = self._files()
         name = str(files.probe_row(pid)["name"])
@@ -306,6 +326,8 @@ class SessionAttributes:
         """
         import xarray as xr
 
+        from . import session_alf, session_nwb
+
         pid = self.probe_id(probe_id)
         files = self._files()
         name = str(files.probe_row(pid)["name"])
@@ -366,6 +388,8 @@ class SessionAttributes:
         Columns: ``stimulus_presentation_id``, ``unit_id`` and
         ``time_since_stimulus_presentation_onset``.
         """
+        from . import stimulus
+
         return stimulus.presentationwise_spike_times(
             self.stimulus_presentations,
             self._unit_ids(unit_ids),
@@ -387,6 +411,8 @@ class SessionAttributes:
 
         Returns an xarray ``DataArray`` named ``spike_counts``, as AllenSDK does.
         """
+        from . import stimulus
+
         return stimulus.presentationwise_spike_counts(
             self.stimulus_presentations,
             self._unit_ids(unit_ids),
@@ -409,6 +435,8 @@ class SessionAttributes:
 
         Without ``unit_ids``, the units that spiked during the presentations (AllenSDK's).
         """
+        from . import stimulus
+
         return stimulus.conditionwise_spike_statistics(
             self.stimulus_presentations,
             self._unit_ids(unit_ids),

@@ -6,7 +6,8 @@ returns plain pandas/numpy data, or ``None`` when the file does not hold that ki
 session and probe files, which are ordinary NWB:
 
 - stimulus presentations: every interval table named ``*_presentations`` (else the file's
-  ``trials``), its ``tags`` and ``timeseries`` columns left out;
+  ``trials``), its ``tags`` and ``timeseries`` columns left out, ``"N/A"`` read as not
+  applying;
 - running speed: a ``running_speed`` time series in a processing module (its timestamps
   are the start of each sample; a ``running_speed_end_times`` series, when there, the end);
 - optogenetic stimulation: the ``optogenetic_stimulation`` intervals of a processing module;
@@ -75,7 +76,8 @@ def presentations(path: Path) -> pd.DataFrame | None:
             tables = [trials.assign(stimulus_name="trials")]
     if not tables:
         return None
-    return pd.concat(tables, ignore_index=True, sort=False)
+    # Allen's files write a parameter that does not apply as "N/A" (AllenSDK reads it so).
+    return pd.concat(tables, ignore_index=True, sort=False).replace({"N/A": ""})
 
 
 def _interface(nwbfile: Any, name: str) -> Any:
