@@ -32,6 +32,9 @@ from .test_ephys_import import write_allen_cache, write_two_probe_nwb
 pytestmark = pytest.mark.foreign
 
 ALLENSDK = "allensdk==2.16.2"
+# AllenSDK 2.16.2 pins pynwb 2.8, which cannot read an NWB file with hdmf 4 or later (pip
+# would take the newest): EcephysSession reads the session files (test_ephys_allensdk_session).
+HDMF = "hdmf==3.14.6"
 READER = r"""
 import json, sys
 from pathlib import Path
@@ -84,7 +87,7 @@ def allensdk_python() -> str:
     try:
         return cached_venv(
             "allensdk",
-            [ALLENSDK],
+            [ALLENSDK, HDMF],
             check="import allensdk.brain_observatory.ecephys.ecephys_project_cache",
             interpreter=interpreter,
         )

@@ -296,3 +296,30 @@ def test_a_frozen_trove_answers_from_the_mirror(served: ServedEphys) -> None:
             frozen.ephys.import_alf()
     finally:
         frozen.close()
+
+
+def test_session_attributes_download_from_a_served_trove(served: ServedEphys) -> None:
+    # AllenSDK's session attributes, read on the analyst's side through downloads (last: it
+    # adds sessions to the lab's trove).
+    from .test_ephys_session import write_alf_session, write_nwb_session
+
+    everything = {
+        "filter_by_validity": False,
+        "amplitude_cutoff_maximum": None,
+        "presence_ratio_minimum": None,
+        "isi_violations_maximum": None,
+        "filter_out_of_brain_units": False,
+    }
+    for eid in (write_alf_session(served.local), write_nwb_session(served.local)):
+        served.remote.refresh()
+        mine = served.remote.ephys.get_session_data(eid, **everything)
+        theirs = served.local.ephys.get_session_data(eid, **everything)
+        pd.testing.assert_frame_equal(mine.stimulus_presentations, theirs.stimulus_presentations)
+        pd.testing.assert_frame_equal(mine.running_speed, theirs.running_speed)
+        assert mine.spike_amplitudes.keys() == theirs.spike_amplitudes.keys()
+        probe = theirs.probes.index[0]
+        assert np.array_equal(
+            mine.get_lfp(probe).values, theirs.get_lfp(probe).values, equal_nan=True
+        )
+        cache = served.home
+        assert any(cache.rglob("*.nwb")) or any(cache.rglob("lfp.raw.npy"))

@@ -31,7 +31,7 @@ from .writing import METRIC_ALIASES, UNIT_FIELDS, ProbeData, write_session_ephys
 if TYPE_CHECKING:
     from ..trove.trove import Trove
 
-__all__ = ["import_nwb", "read_nwb_probes", "unit_clusters", "unit_places"]
+__all__ = ["electrode_places", "import_nwb", "read_nwb_probes", "unit_clusters", "unit_places"]
 
 _SKIP_UNIT_COLUMNS = {
     "spike_times",
@@ -64,7 +64,7 @@ def _first_electrodes(units: Any) -> Any:
     )
 
 
-def _electrode_places(electrodes: Any) -> list[tuple[str, int]]:
+def electrode_places(electrodes: Any) -> list[tuple[str, int]]:
     """Return each electrode row's probe (its group's name) and channel index on that probe."""
     groups = [g.name for g in electrodes["group"].data[:]]
     local = _column(electrodes, "local_index")
@@ -89,7 +89,7 @@ def unit_places(nwbfile: Any) -> list[tuple[str, int | None] | None]:
     electrodes, units = nwbfile.electrodes, nwbfile.units
     if electrodes is None or units is None or len(units) == 0:
         return []
-    places = _electrode_places(electrodes)
+    places = electrode_places(electrodes)
     row_of_id = {int(i): row for row, i in enumerate(np.asarray(electrodes.id.data[:]))}
     groups = {group for group, _ in places}
     peak_ids = _column(units, "peak_channel_id")
@@ -150,7 +150,7 @@ def read_nwb_probes(path: Path, stored_path: str) -> tuple[list[ProbeData], list
             else "ecephys_structure_id",
         }
         values = {field: _column(electrodes, source) for field, source in columns.items()}
-        for row, (group, index) in enumerate(_electrode_places(electrodes)):
+        for row, (group, index) in enumerate(electrode_places(electrodes)):
             table = channels.setdefault(group, {"local_index": []})
             table["local_index"].append(index)
             for field, data in values.items():

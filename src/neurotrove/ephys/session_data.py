@@ -1,5 +1,11 @@
 """One session's ephys data: its units, their spike times, its channels and probes.
 
+Beside them, what AllenSDK's ``EcephysSession`` gives (stimulus presentations and
+conditions, running speed, optogenetic epochs, invalid times, spike amplitudes, mean
+waveforms, LFP, current source density, and spikes counted around presentations) is read
+on first use, from ALF datasets or NWB files (:mod:`.session_reads`, :mod:`.session_alf`,
+:mod:`.session_nwb`); the counting is in :mod:`.stimulus`.
+
 Spike times are read from the files, never stored in the catalogue:
 
 - a probe imported from ALF reads ``spikes.times`` and ``spikes.clusters`` of its
@@ -21,12 +27,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import NotFoundError, ValidationError
+from .session_attributes import SessionAttributes
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from ..trove.trove import Trove
     from .interface import Ephys
+    from .session_reads import SessionFiles
 
 __all__ = ["EphysSessionData", "session_data"]
 
@@ -34,7 +42,7 @@ SpikeTimes = np.ndarray[Any, np.dtype[np.float64]]
 
 
 @dataclass
-class EphysSessionData:
+class EphysSessionData(SessionAttributes):
     """What ``trove.ephys.get_session_data(eid)`` returns.
 
     Attributes
@@ -49,6 +57,10 @@ class EphysSessionData:
         Its channels, as ``get_channels``.
     probes : pandas.DataFrame
         Its probes, as ``get_probes``.
+
+    The other attributes are read when first used, as AllenSDK's ``EcephysSession`` reads
+    them (see :mod:`neurotrove.ephys.session_attributes`); a session without the data raises
+    :class:`~neurotrove.errors.NotFoundError` naming the datasets that would hold it.
     """
 
     eid: str
@@ -56,6 +68,7 @@ class EphysSessionData:
     spike_times: dict[str, SpikeTimes] = field(default_factory=dict)
     channels: pd.DataFrame | None = None
     probes: pd.DataFrame | None = None
+    files: SessionFiles | None = field(default=None, repr=False, compare=False)
 
     def __repr__(self) -> str:
         return (
@@ -174,4 +187,7 @@ def session_data(
     for stored, (pid, of_file) in nwb_units.items():
         path = _nwb_file(trove, eid, folder, stored, pid)
         spike_times.update(_nwb_spikes(path, of_file))
-    return EphysSessionData(eid, units, spike_times, channels, probes)
+    from .session_reads import SessionFiles
+
+    files = SessionFiles(trove, eid, rows)
+    return EphysSessionData(eid, units, spike_times, channels, probes, files)

@@ -38,6 +38,7 @@ from ..errors import NotFoundError, ValidationError
 from ..files.atomic import STAGING_FOLDER, FileWrite, recover_writes
 from ..query.conditions import compile_conditions
 from ..query.identify import next_session_number
+from . import allen_nwb
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -187,8 +188,8 @@ def _analysis_metrics(
 def cache_files(path: str | os.PathLike[str]) -> tuple[Path, list[Path]]:
     """Return an Allen cache's manifest and the files :func:`import_allen` reads from it.
 
-    These are the four tables and the analysis metrics files that exist (what a served
-    trove uploads to import the cache on the server).
+    These are the four tables, and the analysis metrics files and the sessions' and probes'
+    NWB files that exist (what a served trove uploads to import the cache on the server).
 
     Raises
     ------
@@ -212,6 +213,11 @@ def cache_files(path: str | os.PathLike[str]) -> tuple[Path, list[Path]]:
             Path(paths["typewise_analysis_metrics"] % kind)
             for kind in sessions["session_type"].dropna().unique()
         ]
+    probes = pd.read_csv(tables[1], index_col="id")
+    for session in sessions.index:
+        mine = probes.index[probes["ecephys_session_id"] == session] if len(probes) else []
+        found = allen_nwb.session_files(paths, int(session), [int(p) for p in mine])
+        files += [*([found.session] if found.session else []), *found.lfp.values()]
     return manifest, tables + [f for f in files if f.is_file()]
 
 
@@ -225,6 +231,10 @@ def import_allen(
     trove: Trove, path: str | os.PathLike[str], *, lab: str | None = None
 ) -> ImportReport:
     """Import an Allen project cache's sessions, probes, channels and units.
+
+    A session's NWB files in the cache (``session_<id>.nwb``, ``probe_<id>_lfp.nwb``) are
+    registered as its datasets (:mod:`.allen_nwb`): spike times, stimulus presentations,
+    running speed, LFP and the rest of ``get_session_data`` are read from them.
 
     Parameters
     ----------
@@ -265,6 +275,10 @@ def import_allen(
     for allen_session, session in sessions.iterrows():
         record = _session_record(int(str(allen_session)), session, lab)
         session_probes = probes_of.get(int(str(allen_session)), probes.iloc[:0])
+        files = allen_nwb.session_files(
+            paths, int(str(allen_session)), [int(str(p)) for p in session_probes.index]
+        )
+        clusters = {} if files.session is None else allen_nwb.nwb_clusters(files.session)
         data = [
             _probe_data(
                 int(str(pid)),
@@ -273,6 +287,8 @@ def import_allen(
                 units_of.get(int(str(pid)), empty_units),
                 channel_place,
                 metrics,
+                files,
+                clusters,
             )
             for pid, probe in session_probes.iterrows()
         ]
@@ -297,6 +313,8 @@ def import_allen(
             written = insert_records(conn, table_spec("sessions"), [record], on_conflict="update")
             eid = str(written.keys[0])
             pids, channel_count, unit_count = write_session_ephys(conn, eid, data)
+        names = {int(str(p)): d.name for p, d in zip(session_probes.index, data, strict=True)}
+        allen_nwb.register_session_files(trove, eid, files, names)
         report.add(eid, len(pids), channel_count, unit_count)
     return report
 
@@ -355,8 +373,14 @@ def _probe_data(
     units: pd.DataFrame,
     channel_place: Mapping[int, tuple[int, int]],
     metrics: Mapping[int, dict[str, Any]],
+    files: allen_nwb.SessionFiles,
+    clusters: Mapping[int, int],
 ) -> ProbeData:
+    probe_name = str(_value(probe.get("name")) or f"probe{allen_probe}")
     fields: dict[str, Any] = {"allen_id": allen_probe}
+    noted = files.probe_json(allen_probe, probe_name)
+    if noted:
+        fields["json"] = noted
     for name in (
         "phase",
         "sampling_rate",
@@ -389,10 +413,12 @@ def _probe_data(
     if "ecephys_structure_acronym" in own:
         channel_columns["structure_acronym"] = own["ecephys_structure_acronym"].tolist()
     mine = units
+    # The session NWB file's cluster ids win: its spike times are found by probe and cluster.
     unit_columns: dict[str, Any] = {
-        "cluster_id": mine["cluster_id"].to_numpy()
-        if "cluster_id" in mine
-        else mine.index.to_numpy(),
+        "cluster_id": [
+            clusters.get(int(u), int(c))
+            for u, c in zip(mine.index, mine.get("cluster_id", mine.index), strict=True)
+        ],
         "allen_id": mine.index.to_numpy(),
         "peak_channel": [channel_place[int(c)][1] for c in mine["ecephys_channel_id"]],
     }
@@ -405,7 +431,7 @@ def _probe_data(
         {"analysis_metrics": metrics[int(u)]} if int(u) in metrics else None for u in mine.index
     ]
     return ProbeData(
-        str(_value(probe.get("name")) or f"probe{allen_probe}"),
+        probe_name,
         fields,
         channel_columns,
         unit_columns,
@@ -538,6 +564,15 @@ def _write_cache(ephys: Ephys, target: Path, files: FileWrite) -> None:
     )
     save(unit_table, "units.csv")
     _export_metrics(ephys, save, sessions, session_ids, unit_ids)
+    allen_nwb.export_session_files(
+        ephys.trove,
+        files.stage_written,
+        target,
+        session_ids,
+        zip(probes.index, probes["ecephys_session_id"], probes["name"], strict=True),
+        probe_ids,
+    )
+    allen_nwb.export_movie_templates(ephys.trove, files.stage_written, target)
     manifest = target / "manifest.json"
     entries: list[dict[str, Any]] = [
         {"type": "manifest_version", "value": MANIFEST_VERSION},
