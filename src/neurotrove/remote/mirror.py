@@ -26,10 +26,8 @@ queries: every search, list and load reads it exactly as a local trove reads its
 from __future__ import annotations
 
 import datetime as dt
-import gzip
 import json
 import os
-import shutil
 import sqlite3
 import time
 import uuid
@@ -189,28 +187,28 @@ class Mirror:
             return False
         assert version is not None  # noqa: S101 - fetch returns None only for a held version
         try:
-            self._install(download.part.path, version, connection.url)
+            self._install(download.unpacked, version, connection.url)
         finally:
             download.part.remove()  # installed, or damaged: either way of no more use
+            download.unpacked.unlink(missing_ok=True)
         pointer = self.current()
         if pointer is not None and download.latest not in (None, version):
             self._catch_up(connection, pointer)  # an older snapshot: take the changes since
         return True
 
-    def _install(self, download: Path, version: str, url: str) -> None:
+    def _install(self, unpacked: Path, version: str, url: str) -> None:
+        """Check the catalogue unpacked from a snapshot and make it the mirror's."""
         target = self.snapshots / f"{version}.db"
         if target.exists():  # the file in use, named by the version it began at: keep it
             target = self.snapshots / f"{version}.{uuid.uuid4().hex[:8]}.db"
         try:
             with replace_file(target) as temporary:
-                with gzip.open(download, "rb") as source, temporary.open("wb") as out:
-                    shutil.copyfileobj(source, out, 1 << 20)
-                download.unlink()  # no need for both on disk
+                unpacked.rename(temporary)
                 _check_schema(temporary, url)
                 _use_wal(temporary)
-        except (OSError, EOFError, gzip.BadGzipFile) as error:
+        except OSError as error:
             raise RemoteError(
-                f"the catalogue from {url} arrived damaged ({error}); refresh again",
+                f"the catalogue from {url} could not be kept ({error}); refresh again",
                 url=url,
             ) from None
         now = time.time()

@@ -37,6 +37,7 @@ import json
 import logging
 import re
 import time
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -49,12 +50,15 @@ from .connection import API, ServerConnection
 if TYPE_CHECKING:
     import httpx
 
-__all__ = ["BUILD_WAIT_S", "PART", "PartFile", "SnapshotDownload"]
+__all__ = ["BUILD_WAIT_S", "PART", "UNPACKED", "PartFile", "SnapshotDownload"]
 
 log = logging.getLogger("neurotrove.remote")
 
 PART = ".catalog.gz.part"
 """The name of a snapshot being downloaded, kept between tries (with ``PART + ".json"``)."""
+
+UNPACKED = ".catalog.db.part"
+"""The name of the catalogue unpacked as it arrives (made again from the part on resuming)."""
 
 BUILD_WAIT_S = 3600.0
 """Seconds a download waits at most for the server to build its snapshot."""
@@ -203,6 +207,8 @@ class SnapshotDownload:
     ) -> None:
         self.connection = connection
         self.part = PartFile(folder / PART)
+        self.unpacked = folder / UNPACKED
+        """The catalogue (SQLite) unpacked from the snapshot, once :meth:`fetch` returns."""
         self.progress = progress
         self.sleep = sleep
         self.clock = clock
@@ -220,8 +226,9 @@ class SnapshotDownload:
         Returns
         -------
         str or None
-            The snapshot's version, its bytes complete in :attr:`part`; ``None`` when the
-            server says ``held`` is current (304; the part is then removed).
+            The snapshot's version, its bytes complete in :attr:`part` and unpacked in
+            :attr:`unpacked`; ``None`` when the server says ``held`` is current (304; the
+            part is then removed).
 
         Raises
         ------
@@ -316,14 +323,45 @@ class SnapshotDownload:
         about = self.part.described() or {}
         total = about.get("size")
         bars.downloading(total, self.part.size())
-        with self.part.path.open("ab") as out:
-            for chunk in response.iter_bytes(1 << 20):
-                out.write(chunk)
-                bars.advance(len(chunk))
+        # Unpacked as it arrives (zlib checks the gzip CRC and length): the bytes already
+        # here first, when resuming, so the catalogue is ready when the last byte is.
+        unpack = zlib.decompressobj(wbits=31)
+        try:
+            with self.unpacked.open("wb") as catalogue:
+                if response.status_code == 206:
+                    with self.part.path.open("rb") as received:
+                        while chunk := received.read(1 << 20):
+                            catalogue.write(unpack.decompress(chunk))
+                with self.part.path.open("ab") as out:
+                    for chunk in response.iter_bytes(1 << 20):
+                        out.write(chunk)
+                        catalogue.write(unpack.decompress(chunk))
+                        bars.advance(len(chunk))
+                catalogue.write(unpack.flush())
+            self._check_complete(total, unpack)
+        except BaseException as error:  # the part is kept, and unpacked again on resuming
+            self.unpacked.unlink(missing_ok=True)
+            if not isinstance(error, zlib.error):
+                raise
+            self.part.remove()
+            raise RemoteError(
+                f"the catalogue from {url} arrived damaged ({error}); refresh again", url=url
+            ) from None
+        return version
+
+    def _check_complete(self, total: int | None, unpack: Any) -> None:
+        """Raise when fewer bytes arrived than were sent, or the gzip stream ended early."""
+        url = self.connection.url
         if total is not None and self.part.size() != total:
             raise RemoteError(
                 f"the catalogue from {url} arrived short ({self.part.size()} of {total} "
                 f"bytes); refresh again to fetch the rest",
                 url=url,
             )
-        return version
+        if not unpack.eof:
+            self.part.remove()
+            raise RemoteError(
+                f"the catalogue from {url} arrived damaged (the gzip stream is cut short); "
+                f"refresh again",
+                url=url,
+            )
