@@ -190,3 +190,35 @@ def test_stopping_the_builder_stops_its_build_and_leaves_nothing(
     assert _listing(folder) == [".build.lock"]
     builder.start()  # closed: it builds nothing more
     assert builder.wait(0) and _listing(folder) == [".build.lock"]
+
+
+def test_a_failed_build_is_reported_and_tried_again_only_after_a_pause(
+    trove: nt.Trove, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from neurotrove.server import mirror_copies
+
+    def disk_full(*args: object) -> str:
+        raise OSError("No space left on device")
+
+    from neurotrove.server.mirror_copy import write_snapshot as written
+
+    monkeypatch.setattr(mirror_copies, "write_snapshot", disk_full)
+    now = [100.0]
+    folder = tmp_path / "snapshots"
+    builder = SnapshotBuilder(trove.catalog, folder, clock=lambda: now[0])
+    try:
+        builder.start()
+        assert builder.wait(60)
+        progress = builder.progress()
+        assert progress["stage"] == "failed" and "No space left" in progress["error"]
+        assert _listing(folder) == [".build.lock"]
+        builder.wanted()  # a mirror asks at once: the server does not fail again and again
+        assert builder.state().stage == "failed"
+        now[0] += mirror_copies.RETRY_FAILED_S
+        monkeypatch.setattr(mirror_copies, "write_snapshot", written)  # the disk has room again
+        builder.wanted()
+        assert builder.wait(60)
+        assert builder.state().stage == "idle"
+        assert servable_snapshot(trove.catalog, folder) is not None
+    finally:
+        builder.close()
