@@ -286,14 +286,14 @@ def build_trove(root: Path, env: dict[str, str]) -> int:
 def time_snapshot_build(root: Path, repeat: int) -> float:
     """Median time of building the gzipped snapshot of ``root``'s catalogue, in process."""
     from neurotrove.catalog.store import Catalog
-    from neurotrove.server.mirror_copies import snapshot_file
+    from neurotrove.server.mirror_copies import build_snapshot
 
     times = []
     with Catalog(f"sqlite:///{root / '.trove' / 'catalog.db'}") as catalog:
         for _ in range(repeat):
             with tempfile.TemporaryDirectory() as folder:
                 began = time.perf_counter()
-                snapshot_file(catalog, Path(folder))
+                build_snapshot(catalog, Path(folder))
                 times.append(time.perf_counter() - began)
     return statistics.median(times)
 

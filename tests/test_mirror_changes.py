@@ -3,7 +3,7 @@
 Against a real ``trove serve`` on SQLite and PostgreSQL, a mirror brought up to date by
 changes must hold exactly what a new snapshot of the server's catalogue holds; a mirror the
 server's history no longer reaches takes a snapshot; an interrupted refresh leaves the
-previous catalogue and nothing else.
+previous catalogue, and of a download only the bytes received, which the next resumes.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from neurotrove.config import Settings
 from neurotrove.demo import write_example_tree
 from neurotrove.errors import RemoteError
 from neurotrove.remote import mirror as mirror_module
+from neurotrove.remote.snapshot_download import PART
 from neurotrove.server.mirror_copy import write_snapshot
 
 from .serving import PASSWORD, ServerProcess, add_user
@@ -166,29 +167,70 @@ def test_a_pruned_history_brings_one_full_snapshot_and_the_mirror_keeps_one_file
     assert not [f for f in files if ".part" in f]
 
 
-def test_an_interrupted_download_leaves_the_old_catalogue_and_nothing_else(
-    lab: Lab, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    before = sorted(p.name for p in lab.mirror_file().parent.iterdir())
+def _cut_the_snapshot_short(patch: pytest.MonkeyPatch, after: int) -> None:
+    """Make a snapshot sent by ``GET /catalog`` break after ``after`` bytes (not the rest)."""
+    real = httpx.Response.iter_bytes
+
+    def cut_short(self: httpx.Response, chunk_size: int | None = None) -> Iterator[bytes]:
+        if self.request.url.path != "/api/v1/catalog" or self.status_code != 200:
+            yield from real(self, chunk_size)
+            return
+        yield next(iter(real(self, after)))
+        raise httpx.ReadError("connection reset", request=self.request)
+
+    patch.setattr(httpx.Response, "iter_bytes", cut_short)
+
+
+def _interrupt_a_snapshot_download(lab: Lab) -> tuple[str, list[str]]:
+    """Make the mirror need a snapshot and cut its download short; return what was before."""
+    folder = lab.mirror_file().parent
+    before = sorted(p.name for p in folder.iterdir())
     version = lab.client.catalog.version()
     _change_a_session_and_delete_another(lab)
     with lab.local() as local:
         prune_changes(local.catalog, keep=0)  # so the refresh downloads the whole catalogue
-
-    def cut_short(self: httpx.Response, chunk_size: int | None = None) -> Iterator[bytes]:
-        yield b"\x1f\x8b"
-        raise httpx.ReadError("connection reset", request=self.request)
-
-    with monkeypatch.context() as patch:
-        patch.setattr(httpx.Response, "iter_bytes", cut_short)
-        with pytest.raises(RemoteError):
+    with pytest.MonkeyPatch.context() as patch:
+        _cut_the_snapshot_short(patch, 1000)
+        with pytest.raises(RemoteError, match="unreachable") as raised:
             lab.client.refresh()
-    assert sorted(p.name for p in lab.mirror_file().parent.iterdir()) == before
+    assert "while downloading /api/v1/catalog" in raised.value.message
     assert lab.client.catalog.version() == version
-    # A killed process leaves its part file; the next refresh removes it.
-    (lab.mirror_file().parent / f".{version}.db.gz.0123456789ab.part").write_bytes(b"x" * 100)
+    return version, before
+
+
+def test_an_interrupted_download_is_resumed_after_a_server_restart_and_leaves_nothing(
+    lab: Lab, tmp_path: Path
+) -> None:
+    folder = lab.mirror_file().parent
+    version, before = _interrupt_a_snapshot_download(lab)
+    # The bytes received are kept for the next try, with what they are of; nothing else.
+    assert sorted(p.name for p in folder.iterdir()) == sorted([*before, PART, f"{PART}.json"])
+    assert (folder / PART).stat().st_size == 1000
+    # A killed process's temporary files are removed by the next refresh.
+    (folder / f".{version}.db.0123456789ab.part").write_bytes(b"x" * 100)
+    lab.server.stop()
+    lab.server.start()
     assert lab.client.refresh() is True
-    assert not [p for p in lab.mirror_file().parent.iterdir() if ".part" in p.name]
+    assert lab.server.log.read_text().count('"GET /api/v1/catalog HTTP/1.1" 206') == 1
+    assert not [p for p in folder.iterdir() if ".part" in p.name]
+    assert [p.name for p in folder.glob("*.db")] == [lab.mirror_file().name]
+    lab.assert_mirror_equals_the_server(tmp_path)
+
+
+def test_a_download_of_a_snapshot_since_replaced_starts_again_cleanly(
+    lab: Lab, tmp_path: Path
+) -> None:
+    folder = lab.mirror_file().parent
+    _interrupt_a_snapshot_download(lab)
+    interrupted = (folder / PART).read_bytes()
+    _change_a_session_and_delete_another(lab)  # a newer version, and the old one's history
+    with lab.local() as local:  # gone: the server sends the newer snapshot, whole
+        prune_changes(local.catalog, keep=0)
+    assert lab.client.refresh() is True
+    assert '"GET /api/v1/catalog HTTP/1.1" 206' not in lab.server.log.read_text()
+    assert lab.snapshots_sent() == 3
+    assert not [p for p in folder.iterdir() if ".part" in p.name]
+    assert interrupted  # (what was cut short was of the older snapshot)
     lab.assert_mirror_equals_the_server(tmp_path)
 
 

@@ -181,12 +181,17 @@ class ServerConnection:
 
     @contextmanager
     def stream(
-        self, method: str, path: str, *, headers: dict[str, str] | None = None
+        self,
+        method: str,
+        path: str,
+        *,
+        headers: dict[str, str] | None = None,
+        passing: frozenset[int] = frozenset(),
     ) -> Iterator[httpx.Response]:
         """Open a streamed response (for downloads); the caller reads its body.
 
-        Error statuses other than 416 are raised; a 401 logs in once and retries. Errors
-        while the caller reads the body are translated too.
+        Error statuses other than 416 and those in ``passing`` are raised; a 401 logs in
+        once and retries. Errors while the caller reads the body are translated too.
         """
         what = f"downloading {path}"
         response = self._open(method, path, headers, what)
@@ -195,7 +200,8 @@ class ServerConnection:
             self._login()
             response = self._open(method, path, headers, what)
         try:
-            if response.status_code >= 400 and response.status_code != 416:
+            status = response.status_code
+            if status >= 400 and status != 416 and status not in passing:
                 with self._translated(what):
                     response.read()
                 raise self.error(response)

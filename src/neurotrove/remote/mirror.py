@@ -5,15 +5,19 @@ The mirror lives in ``<cache>/<server>/.trove/``: the catalogue as ``mirror/<ver
 the version it holds and when the server was last asked. A refresh asks the server for the
 changes since the mirror's version (``GET /catalog/changes``): nothing changed costs one
 small answer; a few changes are applied to the file in one SQLite transaction. Only when the
-server has no history back to that version (pruned, upgraded, another catalogue) is the
-whole catalogue downloaded again (gzip, whose checksum is verified), checked for a schema
-this neurotrove reads, and swapped in by rewriting the pointer; the old file is then
-removed, so the mirror keeps one catalogue.
+mirror has no catalogue yet, or the server has no history back to its version (pruned,
+upgraded, another catalogue), is the whole catalogue downloaded
+(:mod:`.snapshot_download`: waited for while the server builds it, with a progress bar,
+resumable), its gzip checksum verified, checked for a schema this neurotrove reads, and
+swapped in by rewriting the pointer; the old file is then removed, so the mirror keeps one
+catalogue. The snapshot may be older than the catalogue (the server sends the last one it
+built while it builds the next), so the changes since it are then taken too.
 
 The file is in WAL mode: any number of processes read it (``mode=ro``) while another
 applies changes, each reading transaction seeing one version. Everything a refresh writes
-is under ``mirror.lock``; a download cut short leaves a ``.part`` that the next refresh
-removes.
+is under ``mirror.lock``. A download cut short keeps its ``.catalog.gz.part`` for the next
+refresh to resume (or remove, when changes bring the mirror up to date instead); whatever
+else a refresh cut short left, the next removes.
 
 :class:`MirrorCatalog` is the :class:`~neurotrove.catalog.store.Catalog` a remote trove
 queries: every search, list and load reads it exactly as a local trove reads its own.
@@ -22,12 +26,11 @@ queries: every search, list and load reads it exactly as a local trove reads its
 from __future__ import annotations
 
 import datetime as dt
-import gzip
 import json
 import os
-import shutil
 import sqlite3
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
@@ -40,8 +43,9 @@ from sqlalchemy.engine import Connection
 from ..catalog import schema as s
 from ..catalog.store import HEAD_REVISION, Catalog, add_sqlite_functions, sqlite_url
 from ..errors import ConfigError, NeurotroveError, NotFoundError, RemoteError
-from ..files.atomic import atomic_write_bytes, replace_file, temporary_path
+from ..files.atomic import atomic_write_bytes, replace_file
 from .connection import API, ServerConnection
+from .snapshot_download import PART, PartFile, SnapshotDownload
 
 __all__ = ["KEEP", "Mirror", "MirrorCatalog", "apply_changes", "held_version"]
 
@@ -59,12 +63,23 @@ class Mirror:
     ----------
     folder : Path
         ``<cache>/<server>/.trove``.
+    sleep, clock : callable
+        How a download waits for the server's snapshot, and monotonic seconds (tests pass
+        their own).
     """
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.folder = folder
         self.pointer = folder / "mirror.json"
         self.snapshots = folder / "mirror"
+        self.sleep = sleep
+        self.clock = clock
 
     def current(self) -> dict[str, Any] | None:
         """Return the pointer (``version``, ``file``, ``checked_at``), or ``None`` if none yet."""
@@ -91,8 +106,16 @@ class Mirror:
     def _write_pointer(self, pointer: dict[str, Any]) -> None:
         atomic_write_bytes(self.pointer, json.dumps(pointer).encode())
 
-    def refresh(self, connection: ServerConnection) -> bool:
+    def refresh(self, connection: ServerConnection, *, progress: bool | None = None) -> bool:
         """Bring the mirror up to date with the server; return whether it changed.
+
+        Parameters
+        ----------
+        connection : ServerConnection
+            The server.
+        progress : bool or None
+            Show a progress bar while a whole catalogue is downloaded (``None``: on a
+            terminal).
 
         Raises
         ------
@@ -110,13 +133,19 @@ class Mirror:
             if current is not None:
                 caught_up = self._catch_up(connection, current)
                 if caught_up is not None:
+                    self._part().remove()  # a snapshot cut short, no longer needed
                     return caught_up
-            return self._download(connection, current)
+            return self._download(connection, current, progress)
+
+    def _part(self) -> PartFile:
+        return PartFile(self.snapshots / PART)
 
     def _remove_leftovers(self, current: dict[str, Any] | None) -> None:
         """Remove what a refresh cut short left, and catalogues no pointer names."""
+        kept = self._part().names()  # a download cut short, resumed by the next
         for leftover in self.snapshots.glob(".*.part*"):
-            leftover.unlink(missing_ok=True)
+            if leftover.name not in kept:
+                leftover.unlink(missing_ok=True)
         keep = None if current is None else str(current["file"])
         for old in self.snapshots.glob("*.db"):
             if old.name != keep:
@@ -146,41 +175,40 @@ class Mirror:
         )
         return bool(answer["version"] != version)
 
-    def _download(self, connection: ServerConnection, current: dict[str, Any] | None) -> bool:
-        headers = {"If-None-Match": f'"{current["version"]}"'} if current else {}
-        with connection.stream("GET", f"{API}/catalog", headers=headers) as response:
-            if response.status_code == 304 and current is not None:
-                self._write_pointer({**current, "checked_at": time.time()})
-                return False
-            version = response.headers.get("etag", "").strip('"')
-            if response.status_code != 200 or not version:
-                raise RemoteError(
-                    f"{connection.url} answered {response.status_code} without a catalogue "
-                    f"version; is it a neurotrove server?",
-                    url=connection.url,
-                )
-            download = temporary_path(self.snapshots / f"{version}.db.gz")
-            try:
-                with download.open("wb") as out:
-                    for chunk in response.iter_bytes(1 << 20):
-                        out.write(chunk)
-                self._install(download, version, connection.url)
-            finally:
-                download.unlink(missing_ok=True)
+    def _download(
+        self, connection: ServerConnection, current: dict[str, Any] | None, progress: bool | None
+    ) -> bool:
+        download = SnapshotDownload(
+            connection, self.snapshots, progress=progress, sleep=self.sleep, clock=self.clock
+        )
+        version = download.fetch(None if current is None else str(current["version"]))
+        if version is None and current is not None:  # 304: the mirror is current
+            self._write_pointer({**current, "checked_at": time.time()})
+            return False
+        assert version is not None  # noqa: S101 - fetch returns None only for a held version
+        try:
+            self._install(download.unpacked, version, connection.url)
+        finally:
+            download.part.remove()  # installed, or damaged: either way of no more use
+            download.unpacked.unlink(missing_ok=True)
+        pointer = self.current()
+        if pointer is not None and download.latest not in (None, version):
+            self._catch_up(connection, pointer)  # an older snapshot: take the changes since
         return True
 
-    def _install(self, download: Path, version: str, url: str) -> None:
+    def _install(self, unpacked: Path, version: str, url: str) -> None:
+        """Check the catalogue unpacked from a snapshot and make it the mirror's."""
         target = self.snapshots / f"{version}.db"
+        if target.exists():  # the file in use, named by the version it began at: keep it
+            target = self.snapshots / f"{version}.{uuid.uuid4().hex[:8]}.db"
         try:
             with replace_file(target) as temporary:
-                with gzip.open(download, "rb") as source, temporary.open("wb") as out:
-                    shutil.copyfileobj(source, out, 1 << 20)
-                download.unlink()  # no need for both on disk
+                unpacked.rename(temporary)
                 _check_schema(temporary, url)
                 _use_wal(temporary)
-        except (OSError, EOFError, gzip.BadGzipFile) as error:
+        except OSError as error:
             raise RemoteError(
-                f"the catalogue from {url} arrived damaged ({error}); refresh again",
+                f"the catalogue from {url} could not be kept ({error}); refresh again",
                 url=url,
             ) from None
         now = time.time()

@@ -181,7 +181,7 @@ class Server:
         RemoteError
             When the server is unreachable.
         """
-        return self.mirror.refresh(self.connection())
+        return self.mirror.refresh(self.connection(), progress=self.settings.progress)
 
     def before_read(self) -> None:
         """Refresh the mirror if the mode asks for it; offline in ``"auto"``, warn once."""

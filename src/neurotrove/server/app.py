@@ -254,6 +254,7 @@ def create_app(
         redoc_url=f"{API_PREFIX}/redoc",
     )
     app.state.served = state
+    app.state.snapshots = snapshots
     app.state.private_places = (_folders(trove.root), trove.catalog.where)
     app.add_middleware(BuildAfterWrites, builder=snapshots)
     install_error_handlers(app)

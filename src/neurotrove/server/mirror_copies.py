@@ -1,26 +1,39 @@
-"""The server's cache of catalogue snapshots: built once per catalogue version, gzipped.
+"""The server's cache of catalogue snapshots: built in the background after writes, gzipped.
 
 Mirrors that hold an older version ask for the changes since (:mod:`.mirror_changes`); the
-snapshot is for new mirrors and those too far behind. A snapshot is built under a file lock
-(so several server workers build it once) and kept as ``<version>.sqlite.gz``. The two
-newest are kept, so a mirror still downloading the previous one finishes.
-:class:`SnapshotBuilder` builds it in the background when the server starts and after each
-write it answers, so a mirror's first ``GET /catalog`` finds it ready; a version changed by
-someone else (``trove register`` on the server's machine) is built when a mirror first asks
-for it. Before each build the builder prunes the change log to its last
-:data:`~neurotrove.catalog.change_log.MAX_CHANGES` keys.
+snapshot is for new mirrors and those too far behind. Only :class:`SnapshotBuilder` builds
+one, in a background thread: when the server starts, once writes it answers have settled
+(:data:`SETTLE_S` without another), and when a mirror asks for a snapshot that is not
+there (the catalogue changed behind the server's back: ``trove register`` on its machine).
+A request never builds: ``GET /catalog`` serves the newest complete snapshot that the change
+log still reaches (the mirror then takes the changes since it), and while there is none it
+answers 503 with ``Retry-After`` and the build's progress (:meth:`SnapshotBuilder.progress`).
+
+A build takes a file lock (so several server workers build a version once) and works in
+``<snapshots>/.building/``, which it empties before it starts and removes when it ends,
+stopped or not; a build stopped by :meth:`SnapshotBuilder.close` (the server stopping) stops
+at its next step. So a build cut short leaves nothing once the next one starts, and a build
+stopped leaves nothing at all: no copy of the catalogue, no ``.part``, no lock files. The
+snapshot is kept as ``<version>.sqlite.gz``; the two newest are kept, so a mirror still
+downloading the previous one finishes.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import gzip
 import logging
 import shutil
 import threading
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+import sqlalchemy as sa
+
+from ..catalog import schema as s
 from ..catalog.change_log import MAX_CHANGES, prune_changes
 from ..catalog.store import Catalog
 from ..files.atomic import replace_file
@@ -29,7 +42,17 @@ from .mirror_copy import write_snapshot
 if TYPE_CHECKING:
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["KEEP", "SETTLE_S", "BuildAfterWrites", "SnapshotBuilder", "snapshot_file"]
+__all__ = [
+    "BUILDING",
+    "KEEP",
+    "SETTLE_S",
+    "BuildAfterWrites",
+    "BuildStopped",
+    "SnapshotBuilder",
+    "build_snapshot",
+    "servable_snapshot",
+    "snapshot_path",
+]
 
 log = logging.getLogger("neurotrove.server")
 
@@ -39,50 +62,146 @@ KEEP = 2
 SETTLE_S = 1.0
 """Seconds without another write before a changed catalogue's snapshot is built."""
 
+BUILDING = ".building"
+"""The folder (inside the snapshots folder) a build works in; nothing else is kept there."""
+
+RETRY_FAILED_S = 30.0
+"""Seconds after a failed build before the builder tries again (when a mirror asks)."""
+
 _SUFFIX = ".sqlite.gz"
 _READS = frozenset({"GET", "HEAD", "OPTIONS"})
+_LOCK = ".build.lock"
+_LOCK_POLL_S = 0.5
 
 
-def snapshot_file(catalog: Catalog, folder: Path) -> tuple[str, Path]:
-    """Return the version and path of a gzipped snapshot of the catalogue as it is now.
+class BuildStopped(Exception):
+    """A snapshot build was stopped (the server is stopping)."""
+
+
+Progress = Callable[[str, int, int | None], None]
+"""Told ``(stage, done, total)`` as a build goes; may raise :class:`BuildStopped`."""
+
+
+def _nothing(stage: str, done: int, total: int | None) -> None:
+    """Do nothing (the default :data:`Progress`)."""
+
+
+def snapshot_path(folder: Path, version: str) -> Path:
+    """Return where the snapshot of ``version`` is kept in ``folder``."""
+    return folder / f"{version}{_SUFFIX}"
+
+
+def build_snapshot(
+    catalog: Catalog,
+    folder: Path,
+    progress: Progress = _nothing,
+    stopped: Callable[[], bool] = lambda: False,
+) -> tuple[str, Path]:
+    """Build the gzipped snapshot of the catalogue's current version, unless it is there.
+
+    Parameters
+    ----------
+    catalog : Catalog
+        The served catalogue.
+    folder : Path
+        The snapshots folder.
+    progress : callable
+        Told ``(stage, done, total)``: ``"waiting"`` (for another worker's build),
+        ``"copying"`` (pages or rows) and ``"compressing"`` (bytes).
+    stopped : callable
+        Asked between steps; when it answers true the build stops (:class:`BuildStopped`).
+
+    Returns
+    -------
+    tuple of (str, Path)
+        The version and the path of its snapshot.
+
+    Raises
+    ------
+    BuildStopped
+        When ``stopped`` said so; nothing of the build is left.
 
     Examples
     --------
     >>> import tempfile, pathlib
     >>> folder = pathlib.Path(tempfile.mkdtemp())
     >>> catalog = Catalog(f"sqlite:///{folder / 'catalog.db'}")
-    >>> version, path = snapshot_file(catalog, folder / "snapshots")
-    >>> path.name == f"{version}.sqlite.gz"
+    >>> version, path = build_snapshot(catalog, folder / "snapshots")
+    >>> [p.name for p in path.parent.iterdir() if p.name != ".build.lock"] == [path.name]
     True
     """
-    from filelock import FileLock
+
+    def check(stage: str, done: int, total: int | None) -> None:
+        if stopped():
+            raise BuildStopped
+        progress(stage, done, total)
 
     folder.mkdir(parents=True, exist_ok=True)
     current = catalog.version()
-    path = folder / f"{current}{_SUFFIX}"
+    path = snapshot_path(folder, current)
     if path.exists():
         return current, path
-    with FileLock(str(folder / ".build.lock"), timeout=600):
+    with _build_lock(folder, check):
         current = catalog.version()
-        path = folder / f"{current}{_SUFFIX}"
+        path = snapshot_path(folder, current)
         if path.exists():
             return current, path
-        for stale in folder.glob(".*.part"):  # of a build cut short: none runs but this one
-            stale.unlink(missing_ok=True)
-        raw = folder / ".snapshot.sqlite"
+        _remove_leftovers(folder)  # of a build cut short: none runs but this one
+        work = folder / BUILDING
+        work.mkdir()
         try:
-            version = write_snapshot(catalog, raw)
-            path = folder / f"{version}{_SUFFIX}"
-            with (
-                replace_file(path) as temporary,
-                raw.open("rb") as source,
-                gzip.open(temporary, "wb", compresslevel=3) as out,
-            ):
-                shutil.copyfileobj(source, out, 1 << 20)
+            version = write_snapshot(
+                catalog, work / "snapshot.sqlite", lambda d, t: check("copying", d, t)
+            )
+            path = snapshot_path(folder, version)
+            _compress(work / "snapshot.sqlite", path, check)
         finally:
-            raw.unlink(missing_ok=True)
+            shutil.rmtree(work, ignore_errors=True)
         _prune(folder)
     return version, path
+
+
+@contextlib.contextmanager
+def _build_lock(folder: Path, check: Progress) -> Iterator[None]:
+    """Hold the folder's build lock, waiting for another worker's build (and still stoppable)."""
+    from filelock import FileLock, Timeout
+
+    lock = FileLock(str(folder / _LOCK))
+    while True:
+        try:
+            lock.acquire(timeout=_LOCK_POLL_S)
+            break
+        except Timeout:
+            check("waiting", 0, None)
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def _remove_leftovers(folder: Path) -> None:
+    """Remove what an earlier build cut short left (its work folder, a half-written file)."""
+    shutil.rmtree(folder / BUILDING, ignore_errors=True)
+    for stale in folder.glob(".*.part*"):
+        stale.unlink(missing_ok=True)
+    for stale in folder.glob(".snapshot.sqlite*"):  # where builds worked before .building
+        stale.unlink(missing_ok=True)
+
+
+def _compress(raw: Path, path: Path, check: Progress) -> None:
+    total = raw.stat().st_size
+    done = 0
+    check("compressing", done, total)
+    with (
+        replace_file(path) as temporary,
+        raw.open("rb") as source,
+        temporary.open("wb") as file,
+        gzip.GzipFile(fileobj=file, mode="wb", compresslevel=3, mtime=0) as out,
+    ):
+        while chunk := source.read(1 << 20):
+            out.write(chunk)
+            done += len(chunk)
+            check("compressing", done, total)
 
 
 def _prune(folder: Path) -> None:
@@ -91,13 +210,84 @@ def _prune(folder: Path) -> None:
         old.unlink(missing_ok=True)
 
 
+def servable_snapshot(
+    catalog: Catalog, folder: Path, held: str | None = None
+) -> tuple[str, Path] | None:
+    """Return the snapshot to send a mirror now, or ``None`` while there is none to send.
+
+    That is the current version's, or else the newest built one that the change log still
+    reaches (a mirror takes it, then the changes since), other than the version ``held``
+    by the mirror asking (which it could not bring up to date).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> catalog = Catalog(f"sqlite:///{folder / 'catalog.db'}")
+    >>> servable_snapshot(catalog, folder / "snapshots") is None
+    True
+    >>> built = build_snapshot(catalog, folder / "snapshots")
+    >>> servable_snapshot(catalog, folder / "snapshots") == built
+    True
+    """
+    with catalog.read() as conn:
+        state = conn.execute(sa.select(s.catalog_state)).first()
+    if state is None:
+        return None
+    current = f"{state.generation}-{state.version}"
+    path = snapshot_path(folder, current)
+    if path.is_file():
+        return current, path
+    built = []
+    for candidate in folder.glob(f"*{_SUFFIX}"):
+        version = candidate.name.removesuffix(_SUFFIX)
+        generation, _, number = version.rpartition("-")
+        if (
+            version != held
+            and generation == state.generation
+            and number.isdigit()
+            and state.history_from <= int(number) <= state.version
+        ):
+            built.append((int(number), version, candidate))
+    if not built:
+        return None
+    _, version, path = max(built)
+    return version, path
+
+
+@dataclasses.dataclass(frozen=True)
+class BuildState:
+    """Where the builder is: what a mirror waiting for a snapshot is told."""
+
+    stage: str
+    """``"idle"``, ``"due"``, ``"starting"``, ``"waiting"`` (for another worker's build),
+    ``"copying"``, ``"compressing"`` or ``"failed"``."""
+    done: int = 0
+    total: int | None = None
+    started: float | None = None
+    """When the build began (the builder's clock)."""
+    error: str | None = None
+    """Why the last build failed, when it did."""
+
+    def as_json(self, now: float) -> dict[str, Any]:
+        """Return the state as the 503 of ``GET /catalog`` carries it."""
+        return {
+            "stage": self.stage,
+            "done": self.done,
+            "total": self.total,
+            "fraction": (round(min(1.0, self.done / self.total), 4) if self.total else None),
+            "seconds": round(now - self.started, 1) if self.started is not None else 0.0,
+            "error": self.error,
+        }
+
+
 class SnapshotBuilder:
     """Builds the snapshot of the catalogue's current version in a background thread.
 
     Builds never overlap: a change announced during a build is built after it. After a
     change the builder waits for ``settle`` seconds without another one, so a burst of
-    writes costs one build. A failed build is logged, and the snapshot is then built when
-    a mirror asks for it, as it would be without a builder.
+    writes costs one build. A failed build is logged and tried again when a mirror next
+    asks, at most every :data:`RETRY_FAILED_S`.
 
     Parameters
     ----------
@@ -110,6 +300,8 @@ class SnapshotBuilder:
     keep_changes : int
         Changed keys the change log keeps; before each build, older ones are pruned
         (:func:`~neurotrove.catalog.change_log.prune_changes`).
+    clock : callable
+        Monotonic seconds (tests pass their own).
 
     Examples
     --------
@@ -118,8 +310,9 @@ class SnapshotBuilder:
     >>> catalog = Catalog(f"sqlite:///{folder / 'catalog.db'}")
     >>> builder = SnapshotBuilder(catalog, folder / "snapshots")
     >>> builder.start()  # builds in a background thread
-    >>> version, path = snapshot_file(catalog, folder / "snapshots")  # waits for that build
-    >>> path.name == f"{catalog.version()}.sqlite.gz"
+    >>> builder.wait(60)
+    True
+    >>> servable_snapshot(catalog, folder / "snapshots")[0] == catalog.version()
     True
     >>> builder.close()
     """
@@ -131,15 +324,20 @@ class SnapshotBuilder:
         *,
         settle: float = SETTLE_S,
         keep_changes: int = MAX_CHANGES,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.catalog = catalog
         self.keep_changes = keep_changes
         self.folder = folder
         self.settle = settle
+        self._clock = clock
         self._condition = threading.Condition()
         self._due: float | None = None
         self._thread: threading.Thread | None = None
         self._closed = False
+        self._state = BuildState("idle")
+        self._failed_at: float | None = None
+        self._ended = 0  # builds ended, for wait()
 
     def start(self) -> None:
         """Build the current version now (when the server starts)."""
@@ -149,14 +347,58 @@ class SnapshotBuilder:
         """Note that the catalogue may have changed: build once writes settle."""
         self._schedule(self.settle)
 
-    def close(self, timeout: float = 60.0) -> None:
-        """Build nothing more (a build not begun is dropped); wait for one under way.
+    def wanted(self) -> None:
+        """Build now, unless under way: a mirror asked for a snapshot there is none of.
+
+        After a failed build, the next one starts :data:`RETRY_FAILED_S` after it at the
+        earliest, so mirrors retrying do not make the server fail again and again.
+        """
+        with self._condition:
+            if self._state.stage not in ("idle", "failed") or self._due is not None:
+                return
+            failed_at = self._failed_at
+        if failed_at is not None and self._clock() - failed_at < RETRY_FAILED_S:
+            return
+        self._schedule(0.0)
+
+    def state(self) -> BuildState:
+        """Return where the builder is (``"due"`` when a build is scheduled, not begun)."""
+        with self._condition:
+            if self._state.stage in ("idle", "failed") and self._due is not None:
+                return dataclasses.replace(self._state, stage="due", started=None)
+            return self._state
+
+    def progress(self) -> dict[str, Any]:
+        """Return :meth:`state` as JSON, its ``seconds`` by the builder's clock."""
+        return self.state().as_json(self._clock())
+
+    def wait(self, timeout: float) -> bool:
+        """Wait until a build ends, or none is due or running; return whether one of these is so.
 
         Parameters
         ----------
         timeout : float
-            Seconds to wait at most; a build still running then is left to finish, or to
-            stop with the process (what it leaves behind is removed by the next build).
+            Seconds to wait at most.
+        """
+        deadline = time.monotonic() + timeout
+        with self._condition:
+            ended = self._ended
+            while self._thread is not None and self._ended == ended:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._condition.wait(left)
+        return True
+
+    def close(self, timeout: float = 60.0) -> None:
+        """Build nothing more, and stop a build under way at its next step.
+
+        What the stopped build wrote is removed before this returns.
+
+        Parameters
+        ----------
+        timeout : float
+            Seconds to wait at most for the build to stop (one step: seconds at most).
         """
         with self._condition:
             self._closed = True
@@ -169,7 +411,7 @@ class SnapshotBuilder:
         with self._condition:
             if self._closed:
                 return
-            self._due = time.monotonic() + delay
+            self._due = self._clock() + delay
             if self._thread is None:
                 self._thread = threading.Thread(
                     target=self._run, name="neurotrove-snapshot", daemon=True
@@ -177,26 +419,49 @@ class SnapshotBuilder:
                 self._thread.start()
             self._condition.notify_all()
 
+    def _is_closed(self) -> bool:
+        return self._closed
+
+    def _report(self, stage: str, done: int, total: int | None) -> None:
+        with self._condition:
+            self._state = dataclasses.replace(self._state, stage=stage, done=done, total=total)
+
     def _run(self) -> None:
         while True:
             with self._condition:
                 while not self._closed and self._due is not None:
-                    wait = self._due - time.monotonic()
+                    wait = self._due - self._clock()
                     if wait <= 0:
                         break
                     self._condition.wait(wait)
                 if self._closed or self._due is None:
                     self._thread = None
+                    self._condition.notify_all()
                     return
                 self._due = None
-            try:  # another worker pruning at the same moment may make this one give way
-                prune_changes(self.catalog, self.keep_changes)
-            except Exception:
-                log.warning("pruning the change log failed; it is pruned before the next build")
-            try:
-                snapshot_file(self.catalog, self.folder)
-            except Exception:  # a background thread: log, and let a request build it
-                log.exception("building the catalogue snapshot failed; it is built on request")
+                self._state = BuildState("starting", started=self._clock())
+            self._build()
+
+    def _build(self) -> None:
+        try:  # another worker pruning at the same moment may make this one give way
+            prune_changes(self.catalog, self.keep_changes)
+        except Exception:
+            log.warning("pruning the change log failed; it is pruned before the next build")
+        try:
+            build_snapshot(self.catalog, self.folder, self._report, self._is_closed)
+        except BuildStopped:
+            state = BuildState("idle")
+        except Exception as error:  # a background thread: log it, tell the mirrors waiting
+            log.exception("building the catalogue snapshot failed")
+            self._failed_at = self._clock()
+            state = BuildState("failed", error=f"{type(error).__name__}: {error}")
+        else:
+            self._failed_at = None
+            state = BuildState("idle")
+        with self._condition:
+            self._state = state
+            self._ended += 1
+            self._condition.notify_all()
 
 
 class BuildAfterWrites:

@@ -5,9 +5,14 @@ locally exactly as a local trove queries its own. The snapshot is one consistent
 catalogue (the version it carries is read in the same transaction as the rows), holds no
 password hashes and no tokens, and is written atomically.
 
-- From SQLite, the file is copied with SQLite's online backup, then scrubbed with
-  ``secure_delete`` on, so the removed secrets do not linger in free pages.
+- From SQLite, the file is copied with SQLite's online backup, a few thousand pages a step
+  inside one read transaction (so writers go on, and the copy is of one version), then
+  scrubbed with ``secure_delete`` on, so the removed secrets do not linger in free pages.
 - From PostgreSQL, each table is copied in one REPEATABLE READ transaction.
+
+A caller may pass ``step``, called between the parts of the copy with the work done and the
+work to do (pages of the SQLite file, or rows): a bar can show it, and an exception it raises
+stops the copy there (the temporary file is removed; the caller removes the folder it gave).
 
 A snapshot keeps no change log (``catalog_changes`` is empty and its triggers are gone):
 mirrors are brought up to date by the server's log (:mod:`.mirror_changes`), not their own.
@@ -27,7 +32,7 @@ from __future__ import annotations
 
 import dataclasses
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -39,7 +44,10 @@ from ..catalog.lab_columns import LAB_KINDS, LabColumn, add_lab_column, read_lab
 from ..catalog.store import Catalog, sqlite_url
 from ..files.atomic import replace_file
 
-__all__ = ["SECRET_TABLES", "UNCOPIED_TABLES", "snapshot_version", "write_snapshot"]
+__all__ = ["SECRET_TABLES", "UNCOPIED_TABLES", "Step", "snapshot_version", "write_snapshot"]
+
+Step = Callable[[int, int | None], None]
+"""Told ``(done, total)`` as a copy goes (``total`` ``None`` when unknown); may raise to stop."""
 
 SECRET_TABLES = ("tokens", "audit_log")
 """Tables a snapshot leaves empty (the audit log is for administrators only).
@@ -51,9 +59,14 @@ UNCOPIED_TABLES = (*SECRET_TABLES, "catalog_changes")
 """Tables a snapshot leaves empty: secrets, and the server's change log."""
 
 _CHUNK = 20_000
+_PAGES = 4096  # SQLite pages a backup step copies (16 MB of 4 kB pages)
 
 
-def write_snapshot(catalog: Catalog, target: Path) -> str:
+def _ignore(done: int, total: int | None) -> None:
+    """Do nothing (the default :data:`Step`)."""
+
+
+def write_snapshot(catalog: Catalog, target: Path, step: Step = _ignore) -> str:
     """Write a snapshot of ``catalog`` to ``target`` (a new SQLite file); return its version.
 
     Parameters
@@ -62,6 +75,8 @@ def write_snapshot(catalog: Catalog, target: Path) -> str:
         The catalogue, SQLite or PostgreSQL.
     target : Path
         Where the snapshot goes; written to a temporary file beside it, then renamed.
+    step : callable
+        Called with ``(done, total)`` as the copy goes; an exception it raises stops the copy.
 
     Returns
     -------
@@ -71,9 +86,9 @@ def write_snapshot(catalog: Catalog, target: Path) -> str:
     catalog.version()  # make sure the state row exists
     with replace_file(target) as temporary:
         if catalog.dialect == "sqlite":
-            _backup_sqlite(catalog, temporary)
+            _backup_sqlite(catalog, temporary, step)
         else:
-            _copy_tables(catalog, temporary)
+            _copy_tables(catalog, temporary, step)
         _scrub(temporary)
         version = snapshot_version(temporary)
     return version
@@ -92,17 +107,25 @@ def snapshot_version(path: Path) -> str:
     return f"{row.generation}-{row.version}"
 
 
-def _backup_sqlite(catalog: Catalog, temporary: Path) -> None:
-    source = sqlite3.connect(str(catalog.url.database))
+def _backup_sqlite(catalog: Catalog, temporary: Path, step: Step) -> None:
+    source = sqlite3.connect(str(catalog.url.database), isolation_level=None)
     copy = sqlite3.connect(str(temporary))
     try:
-        source.backup(copy)
+        # A read transaction held across the steps: every step copies the same version,
+        # and writers (WAL) neither wait for the copy nor make it start again.
+        source.execute("BEGIN")
+        source.execute("SELECT version FROM catalog_state").fetchall()
+        source.backup(
+            copy,
+            pages=_PAGES,
+            progress=lambda _status, remaining, total: step(total - remaining, total),
+        )
     finally:
         copy.close()
         source.close()
 
 
-def _copy_tables(catalog: Catalog, temporary: Path) -> None:
+def _copy_tables(catalog: Catalog, temporary: Path, step: Step) -> None:
     copy_catalog = Catalog(sqlite_url(temporary))  # the schema, built by the migrations
     try:
         registry = catalog.registry()  # with the lab's columns, which the copy gets too
@@ -128,9 +151,14 @@ def _copy_tables(catalog: Catalog, temporary: Path) -> None:
             copy.exec_driver_sql("PRAGMA foreign_keys=OFF")
             drop_change_triggers(copy)
             copy.execute(sa.delete(s.catalog_state))
-            for table in s.metadata.sorted_tables:
-                if table.name not in UNCOPIED_TABLES:
-                    _copy_table(source, copy, _with_lab_columns(table, lab))
+            tables = [t for t in s.metadata.sorted_tables if t.name not in UNCOPIED_TABLES]
+            total = _estimated_rows(source, [t.name for t in tables])
+            done = 0
+            step(done, total)
+            for table in tables:
+                for copied in _copy_table(source, copy, _with_lab_columns(table, lab)):
+                    done += copied
+                    step(done, max(done, total) if total is not None else None)
     finally:
         engine.dispose()
 
@@ -142,10 +170,23 @@ def _with_lab_columns(table: sa.Table, lab: Sequence[LabColumn]) -> sa.TableClau
     return sa.table(table.name, *columns)
 
 
-def _copy_table(source: Connection, copy: Connection, table: sa.TableClause) -> None:
+def _estimated_rows(source: Connection, names: Sequence[str]) -> int | None:
+    """Return PostgreSQL's estimate of the rows of these tables (for progress only)."""
+    pg_class = sa.table("pg_class", sa.column("relname"), sa.column("reltuples"))
+    estimate = source.execute(
+        sa.select(sa.func.sum(sa.func.greatest(pg_class.c.reltuples, 0))).where(
+            pg_class.c.relname.in_(names)
+        )
+    ).scalar()
+    return int(estimate) if estimate else None
+
+
+def _copy_table(source: Connection, copy: Connection, table: sa.TableClause) -> Iterator[int]:
+    """Copy a table a chunk at a time; yield the rows of each chunk once copied."""
     result = source.execution_options(yield_per=_CHUNK).execute(sa.select(table))
     for rows in result.mappings().partitions():
         copy.execute(sa.insert(table), [dict(r) for r in rows])
+        yield len(rows)
 
 
 def _scrub(path: Path) -> None:

@@ -8,7 +8,9 @@
   and Range support (206), and never serves a path outside the data root.
 - ``GET /catalog`` returns the catalogue as a gzip-compressed SQLite snapshot, with the
   catalogue version as ``ETag``; a mirror sending ``If-None-Match`` gets 304 when nothing
-  changed.
+  changed. Snapshots are built in the background (:mod:`.mirror_copies`): while none is
+  ready the answer is 503 with ``Retry-After`` and the build's progress; ``Range`` with
+  ``If-Range`` resumes a download.
 - ``GET /catalog/changes?since=VERSION`` returns the rows written and the keys deleted since
   a mirror's version (:mod:`.mirror_changes`), or 410 when only a snapshot will do.
 """
@@ -32,11 +34,18 @@ from ..files.paths import inside_root
 from ..jsonable import frame_records, to_jsonable
 from .app import API_PREFIX, TOKEN, ReadAccess, check_reader, served
 from .mirror_changes import changes_since
-from .mirror_copies import snapshot_file
+from .mirror_copies import SnapshotBuilder, servable_snapshot
 from .params import MAX_LIMIT, DateRange, Limit, Offset, QCFilter, QCLimit, SessionRef
 from .problems import Problem, problems
 
-__all__ = ["MAX_LIMIT", "file_response", "router"]
+__all__ = ["MAX_LIMIT", "SNAPSHOT_RETRY_S", "SNAPSHOT_WAIT_S", "file_response", "router"]
+
+SNAPSHOT_WAIT_S = 2.0
+"""Seconds ``GET /catalog`` waits for a build under way before answering 503 (a small
+catalogue's snapshot is built in that time; clients wait 30 s for an answer by default)."""
+
+SNAPSHOT_RETRY_S = 2
+"""The ``Retry-After`` of that 503, in seconds."""
 
 router = APIRouter(prefix=API_PREFIX)
 
@@ -315,28 +324,95 @@ async def download(request: Request, dataset_id: uuid.UUID) -> Response:
     return await run_in_threadpool(_file_answer, request, str(dataset_id))
 
 
+class SnapshotProgress(BaseModel):
+    """How far the server is in building the catalogue snapshot."""
+
+    stage: str = Field(
+        description="idle, due, starting, waiting (for another worker's build), copying, "
+        "compressing, or failed"
+    )
+    done: int = Field(description="Work done in this stage (pages, rows or bytes).")
+    total: int | None = Field(description="Work of this stage, when known.")
+    fraction: float | None = Field(description="done / total, when known.")
+    seconds: float = Field(description="Seconds since the build began.")
+    error: str | None = Field(description="Why the last build failed, when it did.")
+
+
+class SnapshotBuilding(Problem):
+    """The answer while no snapshot is ready: retry after ``Retry-After`` seconds."""
+
+    progress: SnapshotProgress
+
+
 @router.get(
     "/catalog",
     tags=["mirror"],
     response_class=FileResponse,
     responses={
         200: {"content": {"application/gzip": {}}, "description": "The catalogue snapshot."},
+        206: {"content": {"application/gzip": {}}, "description": "The requested byte range."},
         304: {"description": "The mirror's version (If-None-Match) is current."},
-        **problems(401, 503),
+        **problems(401),
+        503: {
+            "model": SnapshotBuilding,
+            "description": "No snapshot is ready yet (the server builds it in the background, "
+            "after it starts and after writes): retry after Retry-After seconds; progress "
+            "says how far the build is. Or the catalogue database failed.",
+        },
     },
 )
 def catalog_snapshot(request: Request, account: ReadAccess) -> Response:
-    """Return the catalogue as a gzip-compressed SQLite snapshot; its version is the ETag."""
+    """Return the catalogue as a gzip-compressed SQLite snapshot; its version is the ETag.
+
+    The snapshot is built in the background, never for a request: this is the current
+    version's, or the newest one built that the change log still reaches (the mirror then
+    asks for the changes since). While there is none, the answer is 503 with
+    ``Retry-After`` and the build's progress. ``Range`` with ``If-Range: "<version>"``
+    resumes a download cut short (206), or sends the whole of a newer snapshot (200).
+    """
     state = served(request)
-    current = state.trove.catalog.version()
+    builder: SnapshotBuilder = request.app.state.snapshots
+    catalog = state.trove.catalog
+    current = catalog.version()
     wanted = request.headers.get("if-none-match", "").strip('"')
     if wanted == current:
         return Response(status_code=304, headers={"ETag": f'"{current}"'})
-    version, path = snapshot_file(state.trove.catalog, state.work_dir / "snapshots")
+    found = servable_snapshot(catalog, builder.folder, held=wanted or None)
+    if found is None:  # a catalogue changed behind the server's back, or a build under way
+        builder.wanted()
+        if builder.wait(SNAPSHOT_WAIT_S):
+            found = servable_snapshot(catalog, builder.folder, held=wanted or None)
+    if found is None:
+        progress = builder.progress()
+        failed = progress["stage"] == "failed"
+        body = SnapshotBuilding(
+            detail=(
+                f"the server could not build the catalogue snapshot ({progress['error']}); "
+                f"it tries again when asked, so retry later or tell its administrator"
+                if failed
+                else "the server is building the catalogue snapshot; retry after the "
+                "seconds Retry-After gives"
+            ),
+            error="SnapshotFailed" if failed else "SnapshotBuilding",
+            status_code=503,
+            progress=SnapshotProgress(**progress),
+        )
+        return JSONResponse(
+            body.model_dump(),
+            status_code=503,
+            headers={"Retry-After": str(SNAPSHOT_RETRY_S)},
+        )
+    version, path = found
+    if version != current:  # changed behind the server's back: build it for the next mirror
+        builder.wanted()
     return _LargeChunks(
         path,
         media_type="application/gzip",
-        headers={"ETag": f'"{version}"', "X-Catalog-Version": version},
+        headers={
+            "ETag": f'"{version}"',
+            "X-Catalog-Version": version,
+            "X-Catalog-Current": current,  # when newer, the mirror takes the changes since
+        },
     )
 
 

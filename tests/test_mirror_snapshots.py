@@ -1,0 +1,224 @@
+"""The snapshot a new mirror needs: built in the background, waited for, and never left half.
+
+Against a real ``trove serve`` on SQLite and PostgreSQL: while no snapshot is ready the
+server answers 503 with ``Retry-After`` and the build's progress, which a new client waits
+through (its clock and its sleep are the test's), showing a bar, instead of timing out;
+while the next one is built, a new client takes the last one and the changes since. A build
+stopped, or cut short by a killed server, leaves nothing once the next one starts.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from filelock import FileLock
+
+import neurotrove as nt
+from neurotrove.config import Settings
+from neurotrove.demo import write_example_tree
+from neurotrove.errors import RemoteError
+from neurotrove.remote.connection import is_unreachable
+from neurotrove.server.mirror_copies import (
+    BuildStopped,
+    SnapshotBuilder,
+    build_snapshot,
+    servable_snapshot,
+)
+
+from .serving import PASSWORD, ServerProcess, add_user
+from .test_mirror_changes import Lab, serving
+from .waiting import wait_until
+
+
+def _snapshots(root: Path) -> Path:
+    return root / ".trove" / "snapshots"
+
+
+@pytest.fixture
+def lab(tmp_path: Path, db: str | None) -> Iterator[Lab]:
+    with serving(tmp_path, db) as served:
+        yield served
+
+
+@pytest.fixture
+def unbuilt(tmp_path: Path, db: str | None) -> Iterator[tuple[ServerProcess, FileLock]]:
+    """A served trove whose snapshot cannot be built yet: the test holds the build lock."""
+    root = tmp_path / "data"
+    write_example_tree(root, n_subjects=2, days=2, oddities=False)
+    with nt.connect(root, db=db, create=True) as trove:
+        trove.register(progress=False)
+    add_user(root, db, "alice")
+    _snapshots(root).mkdir(parents=True)
+    lock = FileLock(str(_snapshots(root) / ".build.lock"), thread_local=False)
+    lock.acquire()
+    server = ServerProcess(root, db, tmp_path / "server.log").start()
+    try:
+        yield server, lock
+    finally:
+        server.stop()
+        lock.release(force=True)
+
+
+def _token(url: str) -> dict[str, str]:
+    answer = httpx.post(
+        f"{url}/api/v1/auth/token", json={"username": "alice", "password": PASSWORD}
+    )
+    return {"Authorization": f"Bearer {answer.json()['token']}"}
+
+
+def test_a_first_connect_while_the_server_builds_waits_with_progress_instead_of_timing_out(
+    unbuilt: tuple[ServerProcess, FileLock], tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    server, lock = unbuilt
+    answer = httpx.get(f"{server.url}/api/v1/catalog", headers=_token(server.url), timeout=30)
+    assert answer.status_code == 503
+    assert answer.headers["Retry-After"] == "2"
+    body = answer.json()
+    assert body["error"] == "SnapshotBuilding" and "retry" in body["detail"]
+    assert body["progress"]["stage"] in {"starting", "waiting"}  # for the lock the test holds
+
+    settings = Settings.load(progress=True)  # the bar, as on a terminal
+    with nt.connect(server.url, settings=settings, mode="remote") as client:
+        client.login("alice", PASSWORD)
+        mirror = client.catalog.mirror  # type: ignore[attr-defined]
+        # A server that takes longer than a client waits: a clear error, not "unreachable".
+        times = iter([0.0, 10_000.0])
+        mirror.clock = lambda: next(times)
+        mirror.sleep = lambda seconds: None
+        with pytest.raises(RemoteError, match="building its catalogue snapshot") as raised:
+            client.search()
+        assert not is_unreachable(raised.value)
+        # A client that waits as told: the build goes on once the lock is free.
+        waits: list[float] = []
+
+        def sleep(seconds: float) -> None:
+            waits.append(seconds)
+            lock.release(force=True)
+
+        mirror.clock = lambda: 0.0
+        mirror.sleep = sleep
+        found = sorted(str(eid) for eid in client.search().index)
+        assert waits and set(waits) == {2.0}
+        with nt.connect(server.root, db=server.db) as local:
+            assert found == sorted(str(eid) for eid in local.search().index)
+            assert client.catalog.version() == local.catalog.version()
+    shown = capfd.readouterr().err
+    assert "builds its catalogue snapshot" in shown
+    assert f"the catalogue of {server.url}" in shown
+
+
+def test_while_the_next_snapshot_is_built_a_new_mirror_takes_the_last_and_the_changes_since(
+    lab: Lab, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = lab.client.catalog.version()
+    lock = FileLock(str(_snapshots(lab.root) / ".build.lock"), thread_local=False)
+    with lock:  # the server cannot build the next snapshot meanwhile
+        with lab.local() as local:  # written behind the server's back
+            eid = local.search().index[0]
+            local.update_session(eid, narrative="while building")
+            current = local.catalog.version()
+        monkeypatch.setenv("NEUROTROVE_CACHE_DIR", str(tmp_path / "new-client"))
+        with nt.connect(lab.server.url, settings=Settings.load(), mode="remote") as client:
+            client.login("alice", PASSWORD)
+            assert client.get_details(eid)["narrative"] == "while building"
+            assert client.catalog.version() == current
+    log = lab.server.log.read_text()
+    assert lab.snapshots_sent() == 2  # the same snapshot of version `first`, twice
+    assert f"/api/v1/catalog/changes?since={first}" in log
+    assert lab.client.refresh() is True  # the first client, by changes
+    lab.assert_mirror_equals_the_server(tmp_path)
+
+
+def _listing(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir())
+
+
+@pytest.mark.parametrize("stage", ["copying", "compressing"])
+def test_a_stopped_build_leaves_nothing_behind(
+    registered: nt.Trove, tmp_path: Path, stage: str
+) -> None:
+    folder = tmp_path / "snapshots"
+    seen: list[str] = []
+
+    def progress(name: str, done: int, total: int | None) -> None:
+        seen.append(name)
+
+    with pytest.raises(BuildStopped):
+        build_snapshot(registered.catalog, folder, progress, stopped=lambda: stage in seen)
+    assert _listing(folder) == [".build.lock"]  # no copy, no .part, no migrate lock
+    version, path = build_snapshot(registered.catalog, folder)
+    assert _listing(folder) == [".build.lock", path.name]
+    assert servable_snapshot(registered.catalog, folder) == (version, path)
+
+
+def test_what_a_killed_build_left_is_removed_by_the_next(
+    registered: nt.Trove, tmp_path: Path
+) -> None:
+    folder = tmp_path / "snapshots"
+    (folder / ".building").mkdir(parents=True)
+    leftovers = [
+        ".building/snapshot.sqlite",
+        ".building/.snapshot.sqlite.0123456789ab.part.migrate.lock",
+        ".snapshot.sqlite",  # where builds worked before
+        "..snapshot.sqlite.0123456789ab.part.migrate.lock",
+        ".0f-3.sqlite.gz.0123456789ab.part",
+    ]
+    for name in leftovers:
+        (folder / name).write_bytes(b"x" * 100)
+    _, path = build_snapshot(registered.catalog, folder)
+    assert _listing(folder) == [".build.lock", path.name]
+
+
+def test_stopping_the_builder_stops_its_build_and_leaves_nothing(
+    registered: nt.Trove, tmp_path: Path
+) -> None:
+    folder = tmp_path / "snapshots"
+    folder.mkdir()
+    builder = SnapshotBuilder(registered.catalog, folder)
+    with FileLock(str(folder / ".build.lock"), thread_local=False):  # another worker builds
+        builder.start()
+        assert wait_until(lambda: builder.state().stage == "waiting", within=60)
+        stopping = threading.Thread(target=builder.close)
+        stopping.start()
+        stopping.join(60)
+        assert not stopping.is_alive()
+    assert builder.state().stage == "idle"
+    assert _listing(folder) == [".build.lock"]
+    builder.start()  # closed: it builds nothing more
+    assert builder.wait(0) and _listing(folder) == [".build.lock"]
+
+
+def test_a_failed_build_is_reported_and_tried_again_only_after_a_pause(
+    trove: nt.Trove, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from neurotrove.server import mirror_copies
+
+    def disk_full(*args: object) -> str:
+        raise OSError("No space left on device")
+
+    from neurotrove.server.mirror_copy import write_snapshot as written
+
+    monkeypatch.setattr(mirror_copies, "write_snapshot", disk_full)
+    now = [100.0]
+    folder = tmp_path / "snapshots"
+    builder = SnapshotBuilder(trove.catalog, folder, clock=lambda: now[0])
+    try:
+        builder.start()
+        assert builder.wait(60)
+        progress = builder.progress()
+        assert progress["stage"] == "failed" and "No space left" in progress["error"]
+        assert _listing(folder) == [".build.lock"]
+        builder.wanted()  # a mirror asks at once: the server does not fail again and again
+        assert builder.state().stage == "failed"
+        now[0] += mirror_copies.RETRY_FAILED_S
+        monkeypatch.setattr(mirror_copies, "write_snapshot", written)  # the disk has room again
+        builder.wanted()
+        assert builder.wait(60)
+        assert builder.state().stage == "idle"
+        assert servable_snapshot(trove.catalog, folder) is not None
+    finally:
+        builder.close()
