@@ -34,7 +34,7 @@ from typing import Any
 
 from .. import errors as e
 from ..files.scan import FoundFile, FoundSession, ScanResult, scan_objects
-from .s3 import _aws_config, _first_line, parse_s3_url
+from .s3 import S3Source, _aws_config, _first_line, parse_s3_url
 
 __all__ = [
     "HASH_REQUESTS",
@@ -101,6 +101,8 @@ class Bucket:
     def __init__(self, url: str, *, timeout: float = 60.0) -> None:
         self.bucket, self.prefix = parse_s3_url(url)
         self.url = f"s3://{self.bucket}/{self.prefix}".rstrip("/")
+        self.timeout = timeout
+        self._source: S3Source | None = None  # obstore, for listings
         try:
             import botocore.config
             import botocore.session
@@ -170,8 +172,12 @@ class Bucket:
         """Yield ``(key relative to the prefix, size, ETag)`` of the objects under ``rel_start``.
 
         ``rel_start`` is a folder (its objects) or an object; ``""`` lists everything.
-        Objects come sorted by key.
+        Objects come sorted by key. The whole bucket is listed with obstore, whose pages
+        are parsed in Rust (botocore's XML parsing costs more than the requests).
         """
+        if not rel_start:
+            yield from self._listed()
+            return
         base = f"{self.prefix}/" if self.prefix else ""
         prefix = base + rel_start if rel_start else base
         paginator = self.client.get_paginator("list_objects_v2")
@@ -182,6 +188,16 @@ class Bucket:
                     if rel_start and rel != rel_start and not rel.startswith(rel_start + "/"):
                         continue  # "alf/x" is not under "alf/x.npy"'s neighbour "alf/x.npy.bak"
                     yield rel, int(item["Size"]), str(item["ETag"])
+
+    def _listed(self) -> Iterator[tuple[str, int, str]]:
+        """Every object under the prefix, listed with obstore."""
+        import obstore
+
+        source = self._obstore()
+        with source.translated("."):
+            for batch in obstore.list(source.store, chunk_size=1000):
+                for item in batch:
+                    yield str(item["path"]), int(item["size"]), str(item["e_tag"] or "")
 
     def head(self, rel: str) -> ObjectInfo | None:
         """Return what the object ``rel`` is, or ``None`` when there is none."""
@@ -197,24 +213,39 @@ class Bucket:
         """Return the md5 of object ``rel``: its metadata's, else computed by streaming it.
 
         An object known to be under :data:`HEAD_FROM` bytes (``size``, from a listing) is
-        read with one ``GET``, whose headers carry the metadata too, rather than a ``HEAD``
-        and then a ``GET``: for small objects, requests, not bytes, bound the rate.
+        read with one ``GET`` (obstore), whose headers carry the metadata too, rather than a
+        ``HEAD`` and then a ``GET``: for small objects, requests, not bytes, bound the rate.
         """
-        if info is None and (size is None or size >= HEAD_FROM):
-            info = self.head(rel)
+        if info is None and size is not None and size < HEAD_FROM:
+            return self._small_md5(rel)
+        info = info or self.head(rel)
         if info is not None and info.md5:
             return info.md5
         digest = hashlib.md5(usedforsecurity=False)
         with self.translated(rel):
-            answer = self.client.get_object(Bucket=self.bucket, Key=self.key(rel))
-            body = answer["Body"]
-            recorded = (answer.get("Metadata") or {}).get("md5")
-            if info is None and recorded:
-                body.read()  # small: read to its end, so the connection is kept
-                return str(recorded)
+            body = self.client.get_object(Bucket=self.bucket, Key=self.key(rel))["Body"]
             for chunk in body.iter_chunks(_CHUNK):
                 digest.update(chunk)
         return digest.hexdigest()
+
+    def _small_md5(self, rel: str) -> str:
+        """Return a small object's md5 from one ``GET`` (obstore): its metadata's, else hashed."""
+        import obstore
+
+        source = self._obstore()
+        with source.translated(rel):
+            result = obstore.get(source.store, rel)
+            data = bytes(result.bytes())  # read whole (small), so the connection is reused
+        recorded = result.attributes.get("md5")
+        if recorded:
+            return str(recorded)
+        return hashlib.md5(data, usedforsecurity=False).hexdigest()
+
+    def _obstore(self) -> S3Source:
+        """Return the obstore client of this bucket and prefix (listings, small reads)."""
+        if self._source is None:
+            self._source = S3Source(self.url, timeout=self.timeout)
+        return self._source
 
     def fetch(self, rel: str, target: Path) -> None:
         """Copy object ``rel`` into the local file ``target`` (kept to restore a replaced one)."""
