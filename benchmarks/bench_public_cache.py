@@ -22,7 +22,7 @@ The generated tables are kept in ``--data`` (default ``~/.cache/neurotrove-bench
 
 Usage::
 
-    python benchmarks/bench_public_cache.py                       # 50,000 x 40 (~5 min)
+    python benchmarks/bench_public_cache.py                       # 50,000 x 40
     python benchmarks/bench_public_cache.py --sessions 2000       # quick
 """
 
@@ -89,15 +89,24 @@ print(json.dumps({"seconds": seconds, "rss_mb": rss, "rows": rows, **extra}))
 """
 
 
-def measure(kind: str, cache: Path, root: Path, url: str) -> dict[str, float]:
-    """Run one measurement in a fresh process; return its seconds, peak RSS (MB), rows."""
-    out = subprocess.run(
-        [sys.executable, "-c", _CHILD, kind, str(cache), str(root), url, json.dumps(NAMES)],
-        capture_output=True,
-        text=True,
-        check=False,
-        env={**os.environ, "ONE_HOME": str(root.parent / "one-home")},
-    )
+def measure(
+    kind: str, cache: Path, root: Path, url: str, timeout: float | None = None
+) -> dict[str, float]:
+    """Run one measurement in a fresh process; return its seconds, peak RSS (MB), rows.
+
+    A run stopped at ``timeout`` seconds is returned as that many seconds, ``stopped``.
+    """
+    try:
+        out = subprocess.run(
+            [sys.executable, "-c", _CHILD, kind, str(cache), str(root), url, json.dumps(NAMES)],
+            capture_output=True,
+            text=True,
+            check=False,
+            env={**os.environ, "ONE_HOME": str(root.parent / "one-home")},
+            timeout=timeout,
+        )
+    except subprocess.TimeoutExpired:
+        return {"seconds": float(timeout or 0), "rss_mb": float("nan"), "rows": -1, "stopped": 1}
     if out.returncode != 0:
         sys.exit(f"{kind} failed:\n{out.stderr}")
     result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
@@ -157,6 +166,10 @@ def main() -> None:
     parser.add_argument("--sessions", type=int, default=50_000)
     parser.add_argument("--per-session", type=int, default=40)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--one-repeat", type=int, default=1, help="ONE's runs (slow)")
+    parser.add_argument(
+        "--one-timeout", type=float, default=900, help="stop a ONE run after this many seconds"
+    )
     default = Path(os.environ.get("NEUROTROVE_BENCH_CACHE", "~/.cache/neurotrove-bench"))
     parser.add_argument("--data", type=Path, default=default.expanduser())
     options = parser.parse_args()
@@ -174,7 +187,10 @@ def main() -> None:
         with static_files(files) as url:
             imported = measure("import", cache, root, url)
             troves = [measure("trove", cache, root, url) for _ in range(options.repeat)]
-            ones = [measure("one", cache, root, url) for _ in range(options.repeat)]
+            ones = [
+                measure("one", cache, root, url, options.one_timeout)
+                for _ in range(options.one_repeat)
+            ]
             pandas = [measure("pandas", cache, root, url) for _ in range(options.repeat)]
     report(options, imported, troves, ones, pandas)
 
@@ -192,12 +208,18 @@ def report(
 ) -> None:
     """Print the markdown table."""
     one = _median(ones, "seconds")
-    counts = {troves[0]["rows"], ones[0]["rows"], pandas[0]["rows"]}
+    stopped = any(run.get("stopped") for run in ones)
+    counts = {troves[0]["rows"], pandas[0]["rows"]}
+    if not stopped:
+        counts.add(ones[0]["rows"])
+    same = "the same in each" if len(counts) == 1 else f"DIFFERENT: {sorted(counts)}"
     print(
         f"\n{options.sessions:,} sessions x {options.per_session} datasets; "
-        f"search(datasets={NAMES}, dataset_qc_lte='FAIL') finds {troves[0]['rows']:.0f} sessions "
-        f"({'the same in all three' if len(counts) == 1 else f'DIFFERENT: {sorted(counts)}'}); "
-        f"median of {options.repeat} fresh processes\n"
+        f"search(datasets={NAMES}, dataset_qc_lte='FAIL') finds {troves[0]['rows']:.0f} "
+        f"sessions ({same}); median of {options.repeat} fresh processes, "
+        f"{options.one_repeat} for ONE"
+        + (f" (stopped at {options.one_timeout:.0f} s: a lower bound)" if stopped else "")
+        + "\n"
     )
     print("| step | seconds | peak RSS (MB) | vs ONE (time) |")
     print("|---|---|---|---|")
@@ -212,7 +234,12 @@ def report(
     )
     for name, runs in rows:
         seconds = _median(runs, "seconds")
-        print(f"| {name} | {seconds:.2f} | {_median(runs, 'rss_mb'):.0f} | {seconds / one:.2f}x |")
+        over = ">" if stopped and runs is ones else ""
+        under = "<" if stopped and runs is not ones else ""
+        print(
+            f"| {name} | {over}{seconds:.2f} | {_median(runs, 'rss_mb'):.0f} | "
+            f"{under}{seconds / one:.3f}x |"
+        )
     print(
         f"| neurotrove: then load_dataset of a found session from the data server | "
         f"{_median(troves, 'load_seconds'):.2f} | | |"
