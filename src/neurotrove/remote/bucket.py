@@ -26,6 +26,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -103,27 +104,42 @@ class Bucket:
         self.url = f"s3://{self.bucket}/{self.prefix}".rstrip("/")
         self.timeout = timeout
         self._source: S3Source | None = None  # obstore, for listings
+        self._client: Any = None
+        self._opening = threading.Lock()
         try:
-            import botocore.config
-            import botocore.session
+            import botocore.config  # noqa: F401 - said now, not at the first put
         except ImportError:
             raise e.ConfigError(
                 f"writing to {url} needs the S3 client: pip install 'neurotrove[s3]'", url=url
             ) from None
-        config = _aws_config()
-        session = botocore.session.get_session()
-        self.client: Any = session.create_client(
-            "s3",
-            region_name=config.region,
-            endpoint_url=config.endpoint,
-            config=botocore.config.Config(
-                connect_timeout=min(timeout, 10),
-                read_timeout=timeout,
-                retries={"max_attempts": 4, "mode": "standard"},
-                max_pool_connections=HASH_REQUESTS * 2,
-                signature_version=None if config.credentials else botocore.UNSIGNED,
-            ),
-        )
+
+    @property
+    def client(self) -> Any:
+        """The S3 client of botocore, made at first use (its models take a second to load).
+
+        A register that finds nothing new, or only small objects, never needs it: it lists
+        and reads with obstore.
+        """
+        with self._opening:
+            if self._client is None:
+                import botocore
+                import botocore.config
+                import botocore.session
+
+                config = _aws_config()
+                self._client = botocore.session.get_session().create_client(
+                    "s3",
+                    region_name=config.region,
+                    endpoint_url=config.endpoint,
+                    config=botocore.config.Config(
+                        connect_timeout=min(self.timeout, 10),
+                        read_timeout=self.timeout,
+                        retries={"max_attempts": 4, "mode": "standard"},
+                        max_pool_connections=HASH_REQUESTS * 2,
+                        signature_version=None if config.credentials else botocore.UNSIGNED,
+                    ),
+                )
+            return self._client
 
     def key(self, rel: str) -> str:
         """Return the full key of ``rel`` (a path relative to the trove's root)."""
@@ -243,9 +259,10 @@ class Bucket:
 
     def _obstore(self) -> S3Source:
         """Return the obstore client of this bucket and prefix (listings, small reads)."""
-        if self._source is None:
-            self._source = S3Source(self.url, timeout=self.timeout)
-        return self._source
+        with self._opening:
+            if self._source is None:
+                self._source = S3Source(self.url, timeout=self.timeout)
+            return self._source
 
     def fetch(self, rel: str, target: Path) -> None:
         """Copy object ``rel`` into the local file ``target`` (kept to restore a replaced one)."""
@@ -360,7 +377,10 @@ class Bucket:
 
     def close(self) -> None:
         """Close the client's connections."""
-        self.client.close()
+        with self._opening:
+            if self._client is not None:
+                self._client.close()
+                self._client = None
 
 
 def _check_md5(source: Path, expected: str, sent: str) -> None:
