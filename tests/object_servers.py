@@ -38,8 +38,8 @@ class S3Server:
         The endpoint, e.g. ``http://127.0.0.1:40123``.
     """
 
-    def __init__(self, log: Path) -> None:
-        self.port = free_port()
+    def __init__(self, log: Path, port: int | None = None) -> None:
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = log
         self.process: subprocess.Popen[bytes] | None = None

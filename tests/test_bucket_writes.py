@@ -6,7 +6,9 @@ read and written through the S3 protocol exactly as against a real endpoint.
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import io
 import subprocess
 import sys
 from pathlib import Path
@@ -280,3 +282,59 @@ def test_a_trove_on_a_read_only_data_server_registers_nothing(tmp_path: Path) ->
         with pytest.raises(ValidationError, match="read-only HTTP data server"):
             trove.register()
         assert datasets(trove) == {}
+
+
+def corrupt_on_the_way(request: Any, **kwargs: Any) -> None:
+    """A botocore hook: flip one byte of a request's body after it was hashed and signed."""
+    body = request.body.read()
+    request.body = io.BytesIO(body[:-1] + bytes([body[-1] ^ 1]))
+
+
+def test_bytes_damaged_on_the_way_are_refused_and_leave_no_object(
+    s3: S3Server, bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # moto ignores Content-MD5 (S3 and MinIO refuse a mismatch with BadDigest), so this is
+    # the client's own check: the ETag of a put, and of each part, is the md5 of the bytes
+    # the server stored.
+    moto = client(s3)
+    moto.put_object(Bucket=bucket, Key="probe", Body=b"x", ContentMD5=md5_b64(b"y"))
+    assert "probe" in keys(s3, bucket)  # accepted: moto does not enforce Content-MD5
+    moto.delete_object(Bucket=bucket, Key="probe")
+    store = bucket_module.Bucket(f"s3://{bucket}/raw")
+    store.client.meta.events.register("before-send.s3.PutObject", corrupt_on_the_way)
+    store.client.meta.events.register("before-send.s3.UploadPart", corrupt_on_the_way)
+    source = tmp_path / "spikes.times.npy"
+    source.write_bytes(SPIKES["alf/spikes.times.npy"])
+    with pytest.raises(HashMismatchError, match="stored other bytes than those sent"):
+        store.put("a/spikes.times.npy", source, md5(source.read_bytes()))
+    assert keys(s3, bucket) == set()
+    monkeypatch.setattr(bucket_module, "MULTIPART_FROM", 5 << 20)
+    big = tmp_path / "ephys.raw.bin"
+    big.write_bytes(bytes(range(256)) * (24 * 1024))
+    with pytest.raises(HashMismatchError, match="part 1"):
+        store.put("a/ephys.raw.bin", big, md5(big.read_bytes()))
+    assert keys(s3, bucket) == set()
+    assert not moto.list_multipart_uploads(Bucket=bucket).get("Uploads")  # aborted
+    store.close()
+
+
+def test_a_damaged_upload_through_register_files_records_nothing(
+    s3: S3Server, bucket: str, db: str | None, tmp_path: Path
+) -> None:
+    (tmp_path / "spikes.times.npy").write_bytes(SPIKES["alf/spikes.times.npy"])
+    with nt.connect(tmp_path / "lab", db=db, create=True, files=f"s3://{bucket}") as trove:
+        eid = trove.register_session("KS005", "2024-01-01", 1, lab="lab")
+        assert trove.writes.bucket is not None
+        events = trove.writes.bucket.client.meta.events
+        events.register("before-send.s3.PutObject", corrupt_on_the_way)
+        with pytest.raises(HashMismatchError):
+            trove.register_files(eid, [tmp_path / "spikes.times.npy"], collection="alf")
+        assert keys(s3, bucket) == set()
+        assert datasets(trove) == {}
+        events.unregister("before-send.s3.PutObject", corrupt_on_the_way)
+        trove.register_files(eid, [tmp_path / "spikes.times.npy"], collection="alf")
+        assert keys(s3, bucket) == {f"{SESSION}/alf/spikes.times.npy"}
+
+
+def md5_b64(content: bytes) -> str:
+    return base64.b64encode(hashlib.md5(content).digest()).decode()  # noqa: S324

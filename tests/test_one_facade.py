@@ -37,7 +37,6 @@ from neurotrove.errors import (
     ValidationError,
 )
 from neurotrove.one import ONE, One, OneAlyx
-from neurotrove.one.records import NotSupportedError
 
 from .conftest import isolate_settings, module_catalogue
 from .serving import PASSWORD, ServerProcess, add_user

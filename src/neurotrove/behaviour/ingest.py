@@ -635,5 +635,7 @@ def recompute_session(
         def serialise(conn: Connection) -> None:
             lock_key(conn, f"behaviour:{eid}")
 
-        writes.commit_files(eid, folder, staging.records, files, before=serialise, also=write)
+        writes.commit_files(
+            eid, folder, staging.records, files, before=serialise, also=write, replace=True
+        )
     return [(mask.name, int((mask_events.data == 1).sum())) for mask, mask_events in computed]

@@ -233,16 +233,20 @@ def import_nwb(trove: Trove, eid: Any, path: str | os.PathLike[str]) -> ImportRe
     eid = trove.to_eid(eid)
     folder = trove.eid2path(eid)
     file = Path(path).expanduser()
+    stored = None
     if not file.is_absolute():
         file = folder / file
+        if not file.is_file():  # a dataset of a trove whose files are elsewhere (a bucket)
+            stored, file = Path(path).as_posix(), _dataset_file(trove, eid, Path(path)) or file
     if not file.is_file():
         raise NotFoundError(f"NWB file {file} does not exist", path=str(file))
     resolved = file.resolve()
-    stored = (
-        resolved.relative_to(folder.resolve()).as_posix()
-        if resolved.is_relative_to(folder.resolve())
-        else str(resolved)
-    )
+    if stored is None:
+        stored = (
+            resolved.relative_to(folder.resolve()).as_posix()
+            if resolved.is_relative_to(folder.resolve())
+            else str(resolved)
+        )
     try:
         probes, skipped = read_nwb_probes(resolved, stored)
     except (OSError, KeyError) as error:
@@ -252,3 +256,12 @@ def import_nwb(trove: Trove, eid: Any, path: str | os.PathLike[str]) -> ImportRe
     report = ImportReport(skipped=[(str(file), reason) for reason in skipped])
     report.add(eid, len(pids), channels, units)
     return report
+
+
+def _dataset_file(trove: Trove, eid: str, rel: Path) -> Path | None:
+    """Return the checked local copy of dataset ``rel`` of session ``eid``, if it is one."""
+    try:
+        found = trove.load_dataset(eid, rel.as_posix(), download_only=True)
+    except (NotFoundError, ValidationError):
+        return None
+    return Path(found)

@@ -7,9 +7,13 @@ completed only once every part is in (and aborted on any failure), so an object 
 under its key whole or not at all. The bytes sent are the bytes hashed: a file whose md5 is
 not the one expected (changed since it was hashed) is refused before the object completes.
 Its md5 is kept in the object's metadata (``x-amz-meta-md5``), because an ETag is not an md5
-for a multipart upload. A put never replaces an object (``If-None-Match: *``): a key written
-meanwhile by another writer is a :class:`~neurotrove.errors.ConflictError`. (moto, which the
-tests run against, ignores ``Content-MD5``; S3 and MinIO refuse a mismatch with BadDigest.)
+for a multipart upload. A put never replaces an object (``If-None-Match: *``) unless asked to
+(recomputed datasets): a key written meanwhile by another writer is a
+:class:`~neurotrove.errors.ConflictError`. The client checks what the server received too:
+the ETag of a single ``PUT``, and of each part, is the md5 of the bytes stored (without
+SSE-KMS or SSE-C encryption), so a mismatch is refused (the object deleted, the upload
+aborted) even by a server that ignores ``Content-MD5``, as moto, which the tests run
+against, does (S3 and MinIO refuse a mismatch with BadDigest themselves).
 
 :class:`BucketListing` is how ``trove register`` finds files in a bucket
 (:class:`~neurotrove.files.scan.Listing`): a listing instead of a walk, an object's
@@ -22,6 +26,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -30,10 +35,11 @@ from typing import Any
 
 from .. import errors as e
 from ..files.scan import FoundFile, FoundSession, ScanResult, scan_objects
-from .s3 import _aws_config, _first_line, parse_s3_url
+from .s3 import S3Source, _aws_config, _first_line, parse_s3_url
 
 __all__ = [
     "HASH_REQUESTS",
+    "HEAD_FROM",
     "MULTIPART_FROM",
     "Bucket",
     "BucketListing",
@@ -46,6 +52,9 @@ MULTIPART_FROM = 64 << 20
 
 HASH_REQUESTS = 16
 """How many objects ``trove register`` reads (or asks for their md5) at once, at least."""
+
+HEAD_FROM = 1 << 20
+"""An object this large or larger is asked for its recorded md5 (``HEAD``) before any read."""
 
 _CHUNK = 1 << 20
 
@@ -93,27 +102,44 @@ class Bucket:
     def __init__(self, url: str, *, timeout: float = 60.0) -> None:
         self.bucket, self.prefix = parse_s3_url(url)
         self.url = f"s3://{self.bucket}/{self.prefix}".rstrip("/")
+        self.timeout = timeout
+        self._source: S3Source | None = None  # obstore, for listings
+        self._client: Any = None
+        self._opening = threading.Lock()
         try:
-            import botocore.config
-            import botocore.session
+            import botocore.config  # noqa: F401 - said now, not at the first put
         except ImportError:
             raise e.ConfigError(
                 f"writing to {url} needs the S3 client: pip install 'neurotrove[s3]'", url=url
             ) from None
-        config = _aws_config()
-        session = botocore.session.get_session()
-        self.client: Any = session.create_client(
-            "s3",
-            region_name=config.region,
-            endpoint_url=config.endpoint,
-            config=botocore.config.Config(
-                connect_timeout=min(timeout, 10),
-                read_timeout=timeout,
-                retries={"max_attempts": 4, "mode": "standard"},
-                max_pool_connections=HASH_REQUESTS * 2,
-                signature_version=None if config.credentials else botocore.UNSIGNED,
-            ),
-        )
+
+    @property
+    def client(self) -> Any:
+        """The S3 client of botocore, made at first use (its models take a second to load).
+
+        A register that finds nothing new, or only small objects, never needs it: it lists
+        and reads with obstore.
+        """
+        with self._opening:
+            if self._client is None:
+                import botocore
+                import botocore.config
+                import botocore.session
+
+                config = _aws_config()
+                self._client = botocore.session.get_session().create_client(
+                    "s3",
+                    region_name=config.region,
+                    endpoint_url=config.endpoint,
+                    config=botocore.config.Config(
+                        connect_timeout=min(self.timeout, 10),
+                        read_timeout=self.timeout,
+                        retries={"max_attempts": 4, "mode": "standard"},
+                        max_pool_connections=HASH_REQUESTS * 2,
+                        signature_version=None if config.credentials else botocore.UNSIGNED,
+                    ),
+                )
+            return self._client
 
     def key(self, rel: str) -> str:
         """Return the full key of ``rel`` (a path relative to the trove's root)."""
@@ -162,8 +188,12 @@ class Bucket:
         """Yield ``(key relative to the prefix, size, ETag)`` of the objects under ``rel_start``.
 
         ``rel_start`` is a folder (its objects) or an object; ``""`` lists everything.
-        Objects come sorted by key.
+        Objects come sorted by key. The whole bucket is listed with obstore, whose pages
+        are parsed in Rust (botocore's XML parsing costs more than the requests).
         """
+        if not rel_start:
+            yield from self._listed()
+            return
         base = f"{self.prefix}/" if self.prefix else ""
         prefix = base + rel_start if rel_start else base
         paginator = self.client.get_paginator("list_objects_v2")
@@ -175,6 +205,16 @@ class Bucket:
                         continue  # "alf/x" is not under "alf/x.npy"'s neighbour "alf/x.npy.bak"
                     yield rel, int(item["Size"]), str(item["ETag"])
 
+    def _listed(self) -> Iterator[tuple[str, int, str]]:
+        """Every object under the prefix, listed with obstore."""
+        import obstore
+
+        source = self._obstore()
+        with source.translated("."):
+            for batch in obstore.list(source.store, chunk_size=1000):
+                for item in batch:
+                    yield str(item["path"]), int(item["size"]), str(item["e_tag"] or "")
+
     def head(self, rel: str) -> ObjectInfo | None:
         """Return what the object ``rel`` is, or ``None`` when there is none."""
         try:
@@ -185,8 +225,15 @@ class Bucket:
         md5 = (answer.get("Metadata") or {}).get("md5")
         return ObjectInfo(int(answer["ContentLength"]), str(answer["ETag"]), md5)
 
-    def md5(self, rel: str, info: ObjectInfo | None = None) -> str:
-        """Return the md5 of object ``rel``: its metadata's, else computed by streaming it."""
+    def md5(self, rel: str, info: ObjectInfo | None = None, *, size: int | None = None) -> str:
+        """Return the md5 of object ``rel``: its metadata's, else computed by streaming it.
+
+        An object known to be under :data:`HEAD_FROM` bytes (``size``, from a listing) is
+        read with one ``GET`` (obstore), whose headers carry the metadata too, rather than a
+        ``HEAD`` and then a ``GET``: for small objects, requests, not bytes, bound the rate.
+        """
+        if info is None and size is not None and size < HEAD_FROM:
+            return self._small_md5(rel)
         info = info or self.head(rel)
         if info is not None and info.md5:
             return info.md5
@@ -197,25 +244,60 @@ class Bucket:
                 digest.update(chunk)
         return digest.hexdigest()
 
+    def _small_md5(self, rel: str) -> str:
+        """Return a small object's md5 from one ``GET`` (obstore): its metadata's, else hashed."""
+        import obstore
+
+        source = self._obstore()
+        with source.translated(rel):
+            result = obstore.get(source.store, rel)
+            data = bytes(result.bytes())  # read whole (small), so the connection is reused
+        recorded = result.attributes.get("md5")
+        if recorded:
+            return str(recorded)
+        return hashlib.md5(data, usedforsecurity=False).hexdigest()
+
+    def _obstore(self) -> S3Source:
+        """Return the obstore client of this bucket and prefix (listings, small reads)."""
+        with self._opening:
+            if self._source is None:
+                self._source = S3Source(self.url, timeout=self.timeout)
+            return self._source
+
+    def fetch(self, rel: str, target: Path) -> None:
+        """Copy object ``rel`` into the local file ``target`` (kept to restore a replaced one)."""
+        with self.translated(rel), target.open("wb") as out:
+            body = self.client.get_object(Bucket=self.bucket, Key=self.key(rel))["Body"]
+            for chunk in body.iter_chunks(_CHUNK):
+                out.write(chunk)
+
     def put(
-        self, rel: str, source: Path, md5: str, *, on_upload: Callable[[str], None] | None = None
+        self,
+        rel: str,
+        source: Path,
+        md5: str,
+        *,
+        on_upload: Callable[[str], None] | None = None,
+        replace: bool = False,
     ) -> str:
         """Put ``source`` at ``rel``, checked against ``md5`` by the server; return the ETag.
 
-        Never replaces an object. A file of :data:`MULTIPART_FROM` bytes or more goes in
-        parts, each checked, completed only once all are in and aborted on any failure;
-        ``on_upload`` is given the multipart upload's id first (to journal it).
+        Never replaces an object unless ``replace``. A file of :data:`MULTIPART_FROM` bytes
+        or more goes in parts, each checked, completed only once all are in and aborted on
+        any failure; ``on_upload`` is given the multipart upload's id first (to journal it).
 
         Raises
         ------
         ConflictError
-            When an object appeared at ``rel`` meanwhile.
+            When an object appeared at ``rel`` meanwhile (and not ``replace``).
         HashMismatchError
-            When the bytes the server received are not the ones hashed.
+            When the bytes the server received are not the ones hashed (a single put's
+            object is deleted again, unless it replaced one).
         """
         size = source.stat().st_size
         key = self.key(rel)
         metadata = {"md5": md5}
+        only_new: dict[str, str] = {} if replace else {"IfNoneMatch": "*"}
         with self.translated(rel):
             if size < MULTIPART_FROM:
                 body = source.read_bytes()  # the bytes sent are the bytes checked
@@ -227,8 +309,13 @@ class Bucket:
                     Body=body,
                     ContentMD5=_b64(digest.digest()),
                     Metadata=metadata,
-                    IfNoneMatch="*",
+                    **only_new,
                 )
+                if not _received(answer, md5):
+                    if not replace:  # ours (If-None-Match): nothing half-right stays
+                        with contextlib.suppress(Exception):
+                            self.client.delete_object(Bucket=self.bucket, Key=key)
+                    raise _corrupted(f"{self.url}/{rel}", md5, answer)
                 return str(answer["ETag"])
             upload = self.client.create_multipart_upload(
                 Bucket=self.bucket, Key=key, Metadata=metadata
@@ -242,7 +329,7 @@ class Bucket:
                     Key=key,
                     UploadId=upload,
                     MultipartUpload={"Parts": parts},
-                    IfNoneMatch="*",
+                    **only_new,
                 )
             except BaseException:
                 with contextlib.suppress(Exception):
@@ -260,14 +347,17 @@ class Bucket:
             number = 1
             while chunk := handle.read(MULTIPART_FROM):
                 whole.update(chunk)
+                part = hashlib.md5(chunk, usedforsecurity=False)
                 answer = self.client.upload_part(
                     Bucket=self.bucket,
                     Key=key,
                     UploadId=upload,
                     PartNumber=number,
                     Body=chunk,
-                    ContentMD5=_b64(hashlib.md5(chunk, usedforsecurity=False).digest()),
+                    ContentMD5=_b64(part.digest()),
                 )
+                if not _received(answer, part.hexdigest()):
+                    raise _corrupted(f"{self.url}/{key} part {number}", part.hexdigest(), answer)
                 parts.append({"PartNumber": number, "ETag": answer["ETag"]})
                 number += 1
         _check_md5(source, md5, whole.hexdigest())
@@ -287,7 +377,10 @@ class Bucket:
 
     def close(self) -> None:
         """Close the client's connections."""
-        self.client.close()
+        with self._opening:
+            if self._client is not None:
+                self._client.close()
+                self._client = None
 
 
 def _check_md5(source: Path, expected: str, sent: str) -> None:
@@ -299,6 +392,33 @@ def _check_md5(source: Path, expected: str, sent: str) -> None:
             f"md5:{sent}",
             "the file is not the one hashed (it changed meanwhile?); nothing was written",
         )
+
+
+def _received(answer: dict[str, Any], md5: str) -> bool:
+    """Whether a put's (or a part's) answer shows the server stored the bytes of ``md5``.
+
+    The ETag of a single put or a part is the md5 of what was stored, except under SSE-KMS
+    or SSE-C encryption, whose ETags are not md5s and are not checked here (those servers
+    check ``Content-MD5`` themselves).
+    """
+    if answer.get("SSECustomerAlgorithm") or answer.get("ServerSideEncryption") in (
+        "aws:kms",
+        "aws:kms:dsse",
+    ):
+        return True
+    etag = str(answer.get("ETag", "")).strip('"')
+    return "-" in etag or len(etag) != 32 or etag == md5
+
+
+def _corrupted(where: str, md5: str, answer: dict[str, Any]) -> e.HashMismatchError:
+    etag = str(answer.get("ETag", "")).strip('"')
+    return e.HashMismatchError(
+        where,
+        f"md5:{md5}",
+        f"md5:{etag}",
+        "the server stored other bytes than those sent (damaged on the way); nothing was "
+        "written: retry",
+    )
 
 
 def _b64(digest: bytes) -> str:
@@ -316,7 +436,7 @@ class _ObjectHashers:
         out: list[str | OSError] = []
         for file in files:
             try:
-                out.append(self.bucket.md5(file.location))
+                out.append(self.bucket.md5(file.location, size=file.size))
             except e.NeurotroveError as error:
                 out.append(OSError(error.message))
         return out

@@ -8,7 +8,10 @@ a writer killed at any moment is finished or undone when the trove next opens or
 
 Capabilities that place files of their own (``trove.behaviour``'s NWB sessions) use
 :meth:`CatalogueWrites.file_write` and :meth:`CatalogueWrites.commit_files` from an
-:class:`~neurotrove.trove.operations.Operation`'s ``direct`` function.
+:class:`~neurotrove.trove.operations.Operation`'s ``direct`` function. On a trove whose
+files are in a bucket, :meth:`~CatalogueWrites.commit_files` puts the staged files into the
+bucket instead (:mod:`neurotrove.remote.bucket_writes`), so a capability writes the same
+way into either.
 
 Examples
 --------
@@ -333,9 +336,12 @@ class CatalogueWrites:
 
     def recover_writes(self) -> None:
         """Finish or undo what writers killed mid-write left (see :mod:`.files.atomic`)."""
-        placed, removed = recover_writes(
-            self.staging, lambda keys: recorded_hashes(self.catalog, keys)
-        )
+        if self.store is None:
+            placed, removed = recover_writes(
+                self.staging, lambda keys: recorded_hashes(self.catalog, keys)
+            )
+        else:  # files staged for a bucket are never placed on disk: their objects are journaled
+            placed, removed = recover_writes(self.staging, lambda keys: [False] * len(keys))
         if self.store is not None and any(self.staging.glob("*.bucket")):
             from ..remote.bucket_writes import recover_bucket_writes
 
@@ -367,6 +373,7 @@ class CatalogueWrites:
         *,
         before: Callable[[Connection], None] | None = None,
         also: Callable[[Connection], None] | None = None,
+        replace: bool = False,
     ) -> list[str]:
         """Record datasets in one transaction, then rename their staged files into place.
 
@@ -376,11 +383,22 @@ class CatalogueWrites:
         the placement lock taken as the transaction's last step; should a rename fail then,
         the rows of the files not placed are marked missing and the error says which.
 
+        On a trove whose files are in a bucket, the staged files (and any recorded file
+        found in the session folder instead) are put into the bucket before the transaction
+        and undone if it fails (:func:`~neurotrove.remote.bucket_writes.put_and_commit`);
+        an object with other content is a :class:`ConflictError` unless ``replace`` (a
+        dataset recomputed in place). The staged files are then discarded.
+
         Returns
         -------
         list of str
             The datasets' ids.
         """
+        self._check_writable()
+        if self.bucket is not None:
+            return self._commit_to_bucket(
+                self.bucket, eid, folder, records, files, before, also, replace
+            )
         mtimes = {str(item.target): item.mtime_ns for item in files.staged}
         try:
             with self.catalog.write(before_commit=files.lock_placement) as conn:
@@ -413,6 +431,40 @@ class CatalogueWrites:
                 path=str(item.target),
             )
         return [str(key) for key in result.keys]
+
+    def _commit_to_bucket(
+        self,
+        bucket: Bucket,
+        eid: str,
+        folder: Path,
+        records: list[dict[str, Any]],
+        files: FileWrite,
+        before: Callable[[Connection], None] | None,
+        also: Callable[[Connection], None] | None,
+        replace: bool,
+    ) -> list[str]:
+        """Put a capability's staged files into the bucket and record them (no local files)."""
+        from ..remote.bucket_writes import BucketFile, put_and_commit
+
+        staged = {item.target: item for item in files.staged if not item.folder}
+        objects = []
+        for record in records:
+            rel = alf.parse_rel_path(record["rel_path"])
+            target = folder / str(rel)
+            item = staged.get(target)
+            if item is not None:
+                objects.append(BucketFile(item.temporary, rel, item.md5 or record["hash"]))
+            elif target.is_file():  # registered where it lies in the session folder
+                objects.append(BucketFile(target, rel, record["hash"]))
+            else:
+                raise ValidationError(
+                    f"{target} is recorded by this write but neither staged nor in the "
+                    f"session folder; stage it with the write's FileWrite",
+                    path=str(target),
+                )
+        return put_and_commit(
+            self, bucket, eid, folder, objects, records, before=before, also=also, replace=replace
+        )
 
     def _mark_missing(self, items: Sequence[StagedFile]) -> None:
         """Mark the rows of files that could not be placed ``exists=False`` (if still theirs)."""
