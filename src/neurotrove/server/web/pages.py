@@ -419,10 +419,8 @@ async def session_write(request: Request, eid: str, action: str) -> Response:
                 return
             lab, projects = session_scope(trove.catalog, key)
             rights.require_scope(lab, projects, f"session {key}")
-            before = trove.get_details(key)
             if action == "narrative":
-                changes: dict[str, Any] = {"narrative": form.get("narrative", "")}
-                trove.update_session(key, **changes)
+                trove.update_session(key, narrative=form.get("narrative", ""))
             elif action == "json":
                 changes = {}
                 for field in ("json", "extended_qc"):
@@ -437,14 +435,8 @@ async def session_write(request: Request, eid: str, action: str) -> Response:
                 note = form.text("note")
                 extended = {"qc_note": note, "qc_set_by": rights.username} if note else None
                 trove.set_qc(key, qc, extended_qc=extended)
-                changes = {"qc": qc.name, "note": note}
             else:
                 raise ValidationError(f"there is no session action {action!r}")
-            shown = {k: before.get(k) for k in changes if k != "note"}
-            if action == "qc":
-                shown = {"qc": QC.parse(before["qc"]).name}
-            with trove.catalog.write(versioned=False) as conn:
-                audit.record(conn, rights.username, "app", action, key, shown, changes)
 
         await anyio.to_thread.run_sync(write)
     except NeurotroveError as error:
@@ -715,28 +707,14 @@ async def admin_write(request: Request, action: str) -> Response:
                 state.accounts.add_user(
                     username, form.get("password", ""), role=form.text("role") or "reader"
                 )
-                after: Any = {"role": form.text("role") or "reader"}
-                before: Any = None
             elif action == "role":
-                old = rights_of(catalog, username)
                 labs = [x.strip() for x in form.text("labs").split(",") if x.strip()]
                 projects = [x.strip() for x in form.text("projects").split(",") if x.strip()]
-                new = set_role(catalog, username, form.text("role"), labs=labs, projects=projects)
-                before = {
-                    "role": old.role,
-                    "labs": sorted(old.labs),
-                    "projects": sorted(old.projects),
-                }
-                after = {"role": new.role, "labs": labs, "projects": projects}
+                set_role(catalog, username, form.text("role"), labs=labs, projects=projects)
             elif action == "revoke":
-                count = state.accounts.revoke(username)
-                before, after = None, {"tokens_revoked": count}
+                state.accounts.revoke(username)
             else:
                 raise ValidationError(f"there is no admin action {action!r}")
-            with catalog.write(versioned=False) as conn:
-                audit.record(
-                    conn, rights.username, "app", f"user_{action}", username, before, after
-                )
 
         await anyio.to_thread.run_sync(write)
     except NeurotroveError as error:
