@@ -356,8 +356,13 @@ class Pipeline:
             self.step(step)  # raises for an unknown step
             conditions["step"] = step
         table = self._trove.table("step_status")
-        frame = table.get(status="failed", **conditions)
-        return frame.reset_index().set_index("eid")[_ERROR_COLUMNS]
+        frame = table.get(status="failed", **conditions).reset_index().set_index("eid")
+        with self._catalog.read() as conn:  # the few sessions in the bin are not shown
+            binned = sa.select(s.sessions.c.id).where(s.sessions.c.deleted_at.is_not(None))
+            hidden = {str(eid) for eid in conn.execute(binned).scalars()}
+        if hidden:
+            frame = frame[~frame.index.astype(str).isin(hidden)]
+        return frame[_ERROR_COLUMNS]
 
     # -- doing the work --------------------------------------------------------------------
 

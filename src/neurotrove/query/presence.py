@@ -44,7 +44,13 @@ from sqlalchemy.engine import Connection
 from ..catalog import schema as s
 from ..catalog.tables import TableSpec
 from .frames import collection_paused, select_frame
-from .sessions import distinct_dataset_names, distinct_dataset_paths, rel_path_of
+from .sessions import (
+    binned_datasets,
+    distinct_dataset_names,
+    distinct_dataset_paths,
+    outside_bin,
+    rel_path_of,
+)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -123,6 +129,7 @@ class SearchSnapshot:
         self._holders: dict[tuple[str, ...], tuple[np.ndarray, np.ndarray]] = {}
         self._names: list[str] | None = None
         self._paths: list[tuple[str, str, str]] | None = None
+        self._bin: list[tuple[Any, str, str, str]] | None = None
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -234,6 +241,10 @@ class SearchSnapshot:
             query = sa.select(session, d.qc).where(d.name == key[1], d.exists.is_(True))
             if key[0] == "path":
                 query = query.where(d.collection == key[2], d.revision == key[3])
+                outside = outside_bin(self._binned(conn), paths={(key[1], key[2], key[3])})
+            else:
+                outside = outside_bin(self._binned(conn), names={key[1]})
+            query = query.where(*outside)  # datasets in the bin are not held
             rows, qc = [], []
             position = self._row
             for eid, value in conn.execute(query).all():
@@ -246,6 +257,12 @@ class SearchSnapshot:
                 np.array(qc, dtype=np.int64),
             )
             return found
+
+    def _binned(self, conn: Connection) -> list[tuple[Any, str, str, str]]:
+        """Return the datasets in the bin (read once per snapshot, under its lock)."""
+        if self._bin is None:
+            self._bin = binned_datasets(conn)
+        return self._bin
 
     def _rows_where(self, conn: Connection, where: Sequence[Any]) -> np.ndarray:
         import numpy as np
