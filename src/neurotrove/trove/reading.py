@@ -22,6 +22,7 @@ from ..query.conditions import compile_conditions
 from ..query.datasets import filter_rows
 from ..query.frames import page_keys, select_frame, select_records, to_frame, to_records
 from ..query.identify import EidLike, looks_like_uuid, session_folder, to_eid
+from ..query.ordering import parse_sort, sort_frame_rows, sort_order
 from ..query.scope import DatasetScope
 from ..query.sessions import compile_search, dataset_patterns, search_terms
 from ..validation import check_count, check_id, check_path
@@ -193,6 +194,7 @@ class ReadingMixin:
         offset: int = 0,
         where: Sequence[Any] = (),
         oldest_first: bool = False,
+        sort: str | None = None,
         **filters: Any,
     ) -> tuple[int, list[dict[str, Any]]]:
         """Return one page of :meth:`search`'s sessions as dicts, and how many match in all.
@@ -200,7 +202,9 @@ class ReadingMixin:
         The page is cut in the database, so a page of a large catalogue costs what the page
         holds (the server's ``GET /sessions`` answers from this). ``where`` adds SQL
         conditions on the sessions table (the server's Alyx ``django`` filters);
-        ``oldest_first`` reverses the order (newest first by default).
+        ``oldest_first`` reverses the order (newest first by default); ``sort`` sorts by
+        one of the columns of :data:`~neurotrove.query.ordering.SORT_KEYS` instead
+        (``"subject"``, ``"-qc"``: a leading ``-`` for descending), ties in the usual order.
 
         Examples
         --------
@@ -213,11 +217,20 @@ class ReadingMixin:
         """
         limit = None if limit is None else check_count("limit", limit)
         offset = check_count("offset", offset)
+        if sort is not None:
+            parse_sort(sort)  # an unknown column is refused before any query
         with self.catalog.read() as conn:
             spec = self.catalog.spec("sessions", conn)
             found = self._search_snapshot(conn, spec, filters, where)
             if found is not None:
                 snapshot, rows = found
+                if sort is not None:
+                    ordered = sort_frame_rows(snapshot.frame, rows, sort)
+                    page = snapshot.eids_at(
+                        ordered[offset : None if limit is None else offset + limit]
+                    )
+                    names, data = select_records(conn, spec, [s.sessions.c.id.in_(page)])
+                    return len(rows), _in_order(to_records(spec, names, data), page)
                 ordered = rows[::-1] if oldest_first else rows
                 page = snapshot.eids_at(
                     ordered[offset : None if limit is None else offset + limit]
@@ -228,6 +241,20 @@ class ReadingMixin:
             conditions = [*self._search_where(conn, filters, spec), *where]
             query = sa.select(sa.func.count()).select_from(spec.from_clause).where(*conditions)
             total = int(conn.execute(query).scalar_one())
+            if sort is not None:
+                key = spec.column(spec.key).sql
+                keys = list(
+                    conn.execute(
+                        sa.select(key)
+                        .select_from(spec.from_clause)
+                        .where(*conditions)
+                        .order_by(*sort_order(sort))
+                        .limit(total if limit is None else limit)
+                        .offset(offset)
+                    ).scalars()
+                )
+                names, data = select_records(conn, spec, [s.sessions.c.id.in_(keys)])
+                return total, _in_order(to_records(spec, names, data), keys)
             if limit is None and not oldest_first:
                 names, data = select_records(conn, spec, conditions, offset=offset)
                 return total, to_records(spec, names, data)
@@ -610,3 +637,9 @@ def _dataset_frame(rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
     spec = table_spec("datasets")
     data = {name: [r[name] for r in rows] for name in DATASET_COLUMNS}
     return to_frame(spec, DATASET_COLUMNS, data)
+
+
+def _in_order(records: list[dict[str, Any]], keys: Sequence[Any]) -> list[dict[str, Any]]:
+    """Return ``records`` in the order of their eids in ``keys``."""
+    position = {str(key): i for i, key in enumerate(keys)}
+    return sorted(records, key=lambda record: position[str(record["eid"])])

@@ -212,6 +212,25 @@ FILTERS = ("subject", "lab", "projects", "task_protocol", "users", "datasets", "
 """The sessions form's text fields: ``search``'s filters of the same names."""
 
 
+SORT_COLUMNS = (
+    ("subject", "Subject"),
+    ("date", "Date"),
+    ("number", "#"),
+    ("lab", "Lab"),
+    ("task_protocol", "Protocol"),
+    ("projects", "Projects"),
+    ("qc", "QC"),
+)
+"""The sessions list's columns, each sortable (:data:`neurotrove.query.ordering.SORT_KEYS`)."""
+
+
+def _next_sort(sort: str, key: str) -> str:
+    """Return the sort a column's heading links to: the other way round if sorted by it."""
+    if sort.lstrip("-") == key:
+        return key if sort.startswith("-") else f"-{key}"
+    return f"-{key}" if key == "date" else key  # dates start newest first
+
+
 def search_filters(params: dict[str, str]) -> dict[str, Any]:
     """Turn the sessions form's fields into :meth:`~neurotrove.Trove.search` filters."""
     filters: dict[str, Any] = {
@@ -238,13 +257,14 @@ def sessions_page(request: Request) -> Response:
         page = max(1, int(params.get("page", "1") or 1))
     except ValueError:
         page = 1
-    oldest_first = params.get("sort") == "date"
+    sort = params.get("sort", "").strip() or "-date"
     try:
         filters = search_filters(params)
         offset = (page - 1) * PAGE_SIZE
-        total, rows = trove.search_page(
-            limit=PAGE_SIZE, offset=offset, oldest_first=oldest_first, **filters
-        )
+        ordering: dict[str, Any] = {"oldest_first": True} if sort == "date" else {}
+        if sort not in ("date", "-date"):  # the table's own order, and its reverse
+            ordering = {"sort": sort}
+        total, rows = trove.search_page(limit=PAGE_SIZE, offset=offset, **ordering, **filters)
     except NeurotroveError as error:
         return render(
             request,
@@ -258,6 +278,9 @@ def sessions_page(request: Request) -> Response:
             params=params,
             error=str(error),
             query=lambda **_: "",
+            sort=sort,
+            columns=SORT_COLUMNS,
+            next_sort=lambda key: _next_sort(sort, key),
         )
     pages = max(1, -(-total // PAGE_SIZE))
 
@@ -277,6 +300,9 @@ def sessions_page(request: Request) -> Response:
         params=params,
         error=None,
         query=query,
+        sort=sort,
+        columns=SORT_COLUMNS,
+        next_sort=lambda key: _next_sort(sort, key),
     )
 
 
