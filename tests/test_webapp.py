@@ -321,9 +321,14 @@ def test_units_are_filtered_with_allens_quality_metrics(browser: Browser, lab: L
     _log_in(page, lab, "bob")
     page.goto(f"{lab.url}/app/ephys")
     expect(page.locator("#probes tbody tr")).to_have_count(2)
-    page.goto(f"{lab.url}/app/?subject=KS005")  # a session's page sums up its trials
+    # a session's page sums up its trials, wheel and probes
+    page.goto(f"{lab.url}/app/?datasets=spikes.times.npy")
     page.locator("table.sessions tbody a").first.click()
-    expect(page.locator("#behaviour")).to_contain_text("trials")
+    expect(page.locator("#behaviour-trials")).to_contain_text("performance (correct)")
+    expect(page.locator("#behaviour-wheel")).to_contain_text("movements")
+    expect(page.locator("#ephys-probes tbody tr")).to_have_count(1)
+    expect(page.locator("#ephys-probes")).to_contain_text("probe00")
+    lab.shot(page, "session-summaries")
     page.goto(f"{lab.url}/app/ephys")
     default = int(page.locator("#unit-count").inner_text().replace(",", ""))
     for name in ("amplitude_cutoff_maximum", "presence_ratio_minimum", "isi_violations_maximum"):

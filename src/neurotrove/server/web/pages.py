@@ -27,6 +27,7 @@ from ..bin import Kind
 from ..problems import public_text, status_of
 from ..roles import rights_of, session_scope
 from .security import CSRF_COOKIE, SESSION_COOKIE, LoginLimiter, new_secret, set_cookie
+from .summaries import behaviour_summary, ephys_summary
 from .viewer import Viewer, read_form, viewer_of
 
 __all__ = ["APP", "PAGE_SIZE", "render", "router"]
@@ -318,54 +319,17 @@ def _session_context(request: Request, viewer: Viewer, eid: str) -> dict[str, An
         groups.setdefault(key, []).append(row)
     lab, projects = session_scope(trove.catalog, eid)
     steps = _steps(trove, eid)
-    behaviour = _trials_summary(trove, eid, datasets)
     return {
         "eid": eid,
         "details": details,
         "groups": groups,
         "steps": steps,
-        "behaviour": behaviour,
-        "probes": _probe_count(trove, eid),
+        "behaviour": behaviour_summary(trove, eid, datasets),
+        "probes": ephys_summary(trove, eid),
         "editable": viewer.may_write(lab, projects),
         "in_bin": _in_bin(trove, eid),
         "history": audit.entries(trove.catalog, limit=20, target=eid),
     }
-
-
-def _trials_summary(trove: Any, eid: str, datasets: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """Summarise a session's trials (count, fraction correct, reaction time), if it has any."""
-    import numpy as np
-
-    collections = sorted({d.get("collection") or "" for d in datasets if d["object"] == "trials"})
-    if not collections:
-        return None
-    try:
-        trials = trove.load_object(eid, "trials", collection=collections[0])
-    except (NeurotroveError, OSError, ValueError):
-        return None
-    summary: dict[str, Any] = {"collection": collections[0] or "(session folder)"}
-    lengths = [len(v) for v in trials.values() if hasattr(v, "__len__")]
-    summary["trials"] = max(lengths, default=0)
-    feedback = trials.get("feedbackType")
-    if feedback is not None and len(feedback):
-        summary["correct"] = f"{float(np.mean(np.asarray(feedback) == 1)):.0%}"
-    response, start = trials.get("response_times"), trials.get("stimOn_times")
-    if response is not None and start is not None and len(response) == len(start):
-        reaction = np.asarray(response, float) - np.asarray(start, float)
-        if np.isfinite(reaction).any():
-            summary["median reaction time"] = f"{float(np.nanmedian(reaction)):.3f} s"
-    return summary
-
-
-def _probe_count(trove: Any, eid: str) -> int:
-    """Return how many probes of a session are in the ephys tables (one indexed count)."""
-    import sqlalchemy as sa
-
-    from ...catalog.ephys_schema import probe_insertions
-
-    with trove.catalog.read() as conn:
-        query = sa.select(sa.func.count()).where(probe_insertions.c.session == eid)
-        return int(conn.execute(query).scalar_one())
 
 
 def _in_bin(trove: Any, eid: str) -> bool:
