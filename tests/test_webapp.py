@@ -141,7 +141,11 @@ def test_a_writer_filters_opens_edits_sets_qc_deletes_and_restores(
     page.click("#qc-form button")
     expect(page.locator("#qc")).to_have_text("FAIL")
     expect(page.locator("#qc-note")).to_contain_text("lick detector broken")
-    expect(page.locator("table.audit")).to_contain_text("qc")
+    qc_entry = page.locator("table.audit tr", has_text="set_qc").first
+    expect(qc_entry).to_contain_text("alice")  # who, via the app, before and after
+    expect(qc_entry).to_contain_text("app")
+    expect(qc_entry).to_contain_text('"qc": "FAIL"')
+    expect(page.locator("table.audit")).to_contain_text("update_session")
     lab.shot(page, "session")
 
     page.click("#delete-form button")
