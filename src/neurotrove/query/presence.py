@@ -58,7 +58,7 @@ if TYPE_CHECKING:
 
     from ..catalog.store import Catalog
 
-__all__ = ["DATASET_FILTERS", "SearchSnapshot", "snapshot"]
+__all__ = ["DATASET_FILTERS", "SearchSnapshot", "current", "snapshot"]
 
 DATASET_FILTERS = ("dataset", "datasets")
 """The filters a snapshot answers: patterns over the datasets each session holds."""
@@ -88,6 +88,14 @@ def snapshot(catalog: Catalog, conn: Connection, spec: TableSpec) -> SearchSnaps
         if current is None or current.version != version:
             current = _snapshots[catalog] = SearchSnapshot(conn, spec, version)
     return current
+
+
+def current(catalog: Catalog, conn: Connection) -> SearchSnapshot | None:
+    """Return the snapshot of the state ``conn`` reads if one is taken already, else None."""
+    version = catalog_version(conn)
+    with _taking:
+        found = _snapshots.get(catalog)
+    return found if found is not None and found.version == version else None
 
 
 class SearchSnapshot:
@@ -130,10 +138,44 @@ class SearchSnapshot:
         self._names: list[str] | None = None
         self._paths: list[tuple[str, str, str]] | None = None
         self._bin: list[tuple[Any, str, str, str]] | None = None
+        self._outside_bin: np.ndarray | None = None
+        self._ranks: dict[str, np.ndarray] = {}
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
         return len(self.frame)
+
+    # -- sorting, for pages sorted by a column (:mod:`.ordering`) ----------------------------
+
+    def rows_outside_bin(self, conn: Connection) -> np.ndarray:
+        """Return the frame rows (ascending) of the sessions not in the bin."""
+        import numpy as np
+
+        with self._lock:
+            if self._outside_bin is None:
+                key: Any = s.sessions.c.id
+                selected: Any = sa.type_coerce(key, sa.LargeBinary) if self._raw else key
+                query = sa.select(selected).where(s.sessions.c.deleted_at.is_not(None))
+                mask = np.ones(len(self), dtype=bool)
+                binned = [self._row.get(eid) for eid in conn.execute(query).scalars()]
+                mask[[r for r in binned if r is not None]] = False
+                self._outside_bin = np.flatnonzero(mask)
+            return self._outside_bin
+
+    def sorted_rows(self, rows: np.ndarray, sort: str) -> np.ndarray:
+        """Return ``rows`` sorted by ``sort`` (ties in search order), from a cached ranking."""
+        import numpy as np
+
+        from .ordering import sort_frame_rows
+
+        with self._lock:
+            rank = self._ranks.get(sort)
+            if rank is None:
+                everything = np.arange(len(self))
+                rank = np.empty(len(self), dtype=np.int64)
+                rank[sort_frame_rows(self.frame, everything, sort)] = everything
+                self._ranks[sort] = rank
+        return rows[np.argsort(rank[rows], kind="stable")]
 
     # -- which sessions match -----------------------------------------------------------------
 
