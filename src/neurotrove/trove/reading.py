@@ -171,7 +171,7 @@ class ReadingMixin:
         snapshot = presence.snapshot(self.catalog, conn, spec)
         if snapshot is None:
             return None
-        return snapshot, snapshot.matching(conn, patterns, qc_limit, conditions)
+        return snapshot, _outside_bin(conn, snapshot, patterns, qc_limit, conditions)
 
     def _search_where(
         self, conn: Connection, filters: Mapping[str, Any], spec: TableSpec
@@ -297,10 +297,7 @@ class ReadingMixin:
         if snapshot is None:
             return None
         conditions = [*self._search_where(conn, filters, spec), *where]
-        others = [c for c in conditions if c is not OUTSIDE_BIN]
-        if not others:
-            return snapshot, snapshot.rows_outside_bin(conn)
-        return snapshot, snapshot.matching(conn, [], 0, conditions)
+        return snapshot, _outside_bin(conn, snapshot, [], 0, conditions)
 
     def search_terms(self) -> list[str]:
         """Return the filters :meth:`search` accepts (its own, ``tag``, every session column)."""
@@ -683,6 +680,28 @@ OUTSIDE_BIN = sa.func.coalesce(s.sessions.c.deleted_at, sa.null()).is_(None)
 Written so that no index on ``deleted_at`` is used for it: nearly every session is outside
 the bin, and SQLite (without statistics) would otherwise walk that index instead of the
 one a filter or the order needs."""
+
+
+def _outside_bin(
+    conn: Connection,
+    snapshot: presence.SearchSnapshot,
+    patterns: Sequence[tuple[str, Sequence[str]]],
+    qc_limit: int,
+    conditions: Sequence[Any],
+) -> Any:
+    """Return the snapshot's rows matching, the bin's condition taken from its cache.
+
+    The other conditions go to the database; asking it for the bin's too would read the
+    eid of every session outside the bin, which is nearly all of them.
+    """
+    import numpy as np
+
+    others = [c for c in conditions if c is not OUTSIDE_BIN]
+    outside = snapshot.rows_outside_bin(conn)
+    if not patterns and not others:
+        return outside
+    rows = snapshot.matching(conn, patterns, qc_limit, others)
+    return rows if len(others) == len(conditions) else np.intersect1d(rows, outside)
 
 
 def _count_outside_bin(conn: Connection, spec: Any, conditions: Sequence[Any]) -> int:
