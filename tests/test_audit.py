@@ -119,6 +119,21 @@ def test_any_other_write_is_summarised_from_the_rows_it_changed(
     assert log[2]["after"]["labs"]["deleted"] == 1
 
 
+def _done_step(session: object) -> None:
+    """A pipeline step that succeeds."""
+
+
+def test_a_pipeline_runs_writes_are_named_after_the_run(trove: nt.Trove) -> None:
+    eid = trove.register_session("KS005", "2024-01-01")
+    trove.pipeline.add_step("check")
+    trove.pipeline.run("check", _done_step, progress=False)
+    trove.pipeline.set_status(eid, "check", "failed", note="redo")
+    log = _log(trove.catalog)
+    run = [e for e in log if e["action"] == "pipeline run check"]
+    assert run and all("step_status" in e["after"] for e in run)
+    assert (log[-1]["action"], log[-1]["target"]) == ("pipeline set_status check failed", eid)
+
+
 def test_account_role_and_token_changes_are_logged_without_passwords(trove: nt.Trove) -> None:
     accounts = Accounts(trove.catalog)
     accounts.add_user("alice", PASSWORD)

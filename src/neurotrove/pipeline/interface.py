@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
+from ..catalog import audit
 from ..catalog import schema as s
 from ..catalog.locks import insert_new, lock_key
 from ..catalog.pipeline_schema import STATUSES, pipeline_step_requirements, pipeline_steps
@@ -463,19 +464,20 @@ class Pipeline:
             )
             for r in records
         ]
-        return run_step(
-            self._catalog,
-            found,
-            func,
-            sessions,
-            max_bytes=max_bytes,
-            skip_errors=skip_errors,
-            raise_errors=raise_errors,
-            executor=executor,
-            progress=self._trove.settings.progress if progress is None else progress,
-            lease=lease,
-            runners=self._runners,
-        )
+        with audit.doing(f"pipeline run {step}"):  # the audit log's name of its writes
+            return run_step(
+                self._catalog,
+                found,
+                func,
+                sessions,
+                max_bytes=max_bytes,
+                skip_errors=skip_errors,
+                raise_errors=raise_errors,
+                executor=executor,
+                progress=self._trove.settings.progress if progress is None else progress,
+                lease=lease,
+                runners=self._runners,
+            )
 
     def check(
         self, step: str, fix: bool = False, *, use_defaults: bool = True, **conditions: Any
@@ -562,7 +564,10 @@ class Pipeline:
         user, host = st.who()
         now = utcnow()
         c = status_table.c
-        with self._catalog.write() as conn:
+        with (
+            audit.doing(f"pipeline set_status {step} {status}", session),
+            self._catalog.write() as conn,
+        ):
             found = load_step(conn, step)
             if status == "done" and found.requires and not force:
                 ready = conn.execute(
