@@ -73,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
             accounts.add_user("bench", PASSWORD, role="admin")
         total = len(trove.search())
         some = trove.search_page(limit=1, offset=total // 2)[1][0]
+        held = trove.list_datasets(some["eid"])[-1].rsplit("/", 1)[-1]  # a dataset name
     timed = ServerTime(create_app(root))
     pages = {
         "sessions, first page": "/app/",
@@ -80,9 +81,17 @@ def main(argv: list[str] | None = None) -> int:
         "sessions, by lab and date range": f"/app/?lab={some['lab']}&date_from=2021-01-01"
         "&date_to=2021-12-31",
         "sessions, oldest first": "/app/?sort=date",
+        **{
+            f"sessions, sorted by {sort}": f"/app/?sort={sort}"
+            for key in ("subject", "number", "lab", "task_protocol", "projects", "qc")
+            for sort in (key, f"-{key}")
+        },
+        "sessions, by subject, page 500": "/app/?sort=subject&page=500",
+        "sessions, with a dataset, by subject": f"/app/?datasets={held}&sort=subject",
         "sessions, page 500": "/app/?page=500",
         "a session (fields, datasets)": f"/app/sessions/{some['eid']}",
         "subjects": "/app/subjects",
+        "pipeline": "/app/pipeline",
         "bin": "/app/bin",
         "admin (users, audit log)": "/app/admin",
     }
@@ -94,14 +103,14 @@ def main(argv: list[str] | None = None) -> int:
             "/app/login", data={"csrf": match.group(1), "username": "bench", "password": PASSWORD}
         )
         print(f"{total:,} sessions; server time per page over {args.repeat} requests")
-        print(f"{'page':40} {'median ms':>10} {'worst ms':>10}")
+        print(f"{'page':45} {'median ms':>10} {'worst ms':>10}")
         for name, path in pages.items():
             timed.times.clear()
             for _ in range(args.repeat):
                 response = client.get(path)
                 assert response.status_code == 200, (path, response.status_code)
             median = statistics.median(timed.times) * 1000
-            print(f"{name:40} {median:10.1f} {max(timed.times) * 1000:10.1f}")
+            print(f"{name:45} {median:10.1f} {max(timed.times) * 1000:10.1f}")
     return 0
 
 

@@ -19,8 +19,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 import neurotrove as nt
+from neurotrove.catalog import schema as s
 from neurotrove.demo import write_example_tree
 from neurotrove.server.accounts import Accounts
 
@@ -66,10 +68,11 @@ def _wheel_qc(session: object) -> None:
 class Lab:
     """A served trove of six sessions in two labs, with a writer, a reader and an admin."""
 
-    def __init__(self, server: ServerProcess, shots: Path) -> None:
+    def __init__(self, server: ServerProcess, shots: Path, db: str | None) -> None:
         self.server = server
         self.url = server.url
         self.shots = shots
+        self.db = db
 
     def shot(self, page: Page, name: str) -> None:
         self.shots.mkdir(parents=True, exist_ok=True)
@@ -91,7 +94,7 @@ def lab(tmp_path: Path, db: str | None) -> Iterator[Lab]:
         accounts.add_user("root", PASSWORD, admin=True)
     server = ServerProcess(root, db, tmp_path / "server.log").start()
     try:
-        yield Lab(server, ARTEFACTS / ("postgresql" if db else "sqlite"))
+        yield Lab(server, ARTEFACTS / ("postgresql" if db else "sqlite"), db)
     finally:
         server.stop()
 
@@ -138,7 +141,11 @@ def test_a_writer_filters_opens_edits_sets_qc_deletes_and_restores(
     page.click("#qc-form button")
     expect(page.locator("#qc")).to_have_text("FAIL")
     expect(page.locator("#qc-note")).to_contain_text("lick detector broken")
-    expect(page.locator("table.audit")).to_contain_text("qc")
+    qc_entry = page.locator("table.audit tr", has_text="set_qc").first
+    expect(qc_entry).to_contain_text("alice")  # who, via the app, before and after
+    expect(qc_entry).to_contain_text("app")
+    expect(qc_entry).to_contain_text('"qc": "FAIL"')
+    expect(page.locator("table.audit")).to_contain_text("update_session")
     lab.shot(page, "session")
 
     page.click("#delete-form button")
@@ -169,6 +176,22 @@ def test_a_reader_sees_the_pages_without_edit_controls_and_cannot_write(
     page = context.new_page()
     _log_in(page, lab, "bob")
     expect(page.locator("#count")).to_have_text("6")
+    # sorted by a column's heading, one way then the other; the filter form keeps the sort
+    subjects = page.locator("table.sessions tbody tr td:first-child")
+    page.click("th a[data-sort=subject]")
+    expect(page.locator("th[aria-sort=ascending]")).to_contain_text("Subject")
+    assert subjects.all_inner_texts() == sorted(subjects.all_inner_texts())
+    page.click("th a[data-sort=subject]")
+    expect(page.locator("th[aria-sort=descending]")).to_contain_text("Subject")
+    assert subjects.all_inner_texts() == sorted(subjects.all_inner_texts(), reverse=True)
+    page.click("th a[data-sort=qc]")
+    expect(page.locator("th[aria-sort=ascending]")).to_contain_text("QC")
+    page.fill("input[name=lab]", "cortexlab")
+    page.click("form.filters button[type=submit]")
+    expect(page).to_have_url(re.compile(r"sort=qc"))
+    expect(page.locator("th[aria-sort=ascending]")).to_contain_text("QC")
+    expect(page.locator("#count")).to_have_text("3")
+    page.goto(f"{lab.url}/app/")
     page.locator("table.sessions tbody a").first.click()
     eid = page.url.rsplit("/", 1)[1]
     expect(page.locator("#narrative")).to_be_visible()
@@ -302,9 +325,14 @@ def test_units_are_filtered_with_allens_quality_metrics(browser: Browser, lab: L
     _log_in(page, lab, "bob")
     page.goto(f"{lab.url}/app/ephys")
     expect(page.locator("#probes tbody tr")).to_have_count(2)
-    page.goto(f"{lab.url}/app/?subject=KS005")  # a session's page sums up its trials
+    # a session's page sums up its trials, wheel and probes
+    page.goto(f"{lab.url}/app/?datasets=spikes.times.npy")
     page.locator("table.sessions tbody a").first.click()
-    expect(page.locator("#behaviour")).to_contain_text("trials")
+    expect(page.locator("#behaviour-trials")).to_contain_text("performance (correct)")
+    expect(page.locator("#behaviour-wheel")).to_contain_text("movements")
+    expect(page.locator("#ephys-probes tbody tr")).to_have_count(1)
+    expect(page.locator("#ephys-probes")).to_contain_text("probe00")
+    lab.shot(page, "session-summaries")
     page.goto(f"{lab.url}/app/ephys")
     default = int(page.locator("#unit-count").inner_text().replace(",", ""))
     for name in ("amplitude_cutoff_maximum", "presence_ratio_minimum", "isi_violations_maximum"):
@@ -317,3 +345,57 @@ def test_units_are_filtered_with_allens_quality_metrics(browser: Browser, lab: L
     expect(page.locator("#units tbody tr")).to_have_count(min(unfiltered, 200))
     lab.shot(page, "units")
     context.close()
+
+
+def test_an_admin_purges_from_the_bin_and_a_reader_can_neither_see_nor_use_purge(
+    browser: Browser, lab: Lab
+) -> None:
+    admin = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = admin.new_page()
+    _log_in(page, lab, "root")
+    page.goto(f"{lab.url}/app/?subject=KS005")
+    page.locator("table.sessions tbody a").first.click()
+    eid = page.url.rsplit("/", 1)[1]
+    with nt.connect(lab.server.root, db=lab.db) as trove:
+        files = [trove.root / trove.eid2path(eid) / p for p in trove.list_datasets(eid)]
+    assert files and all(f.is_file() for f in files)
+    page.click("#delete-form button")
+    expect(page.locator("#in-bin")).to_be_visible()
+
+    reader = browser.new_context(viewport={"width": 1280, "height": 900})
+    bob = reader.new_page()
+    _log_in(bob, lab, "bob")
+    bob.goto(f"{lab.url}/app/bin")
+    expect(bob.locator("#bin-sessions")).to_contain_text("KS005")
+    expect(bob.locator("#bin-sessions input[name=confirm]")).to_have_count(0)
+    expect(bob.locator("#bin-sessions button")).to_have_count(0)  # nor restore: a reader
+    csrf = bob.locator("header input[name=csrf]").get_attribute("value")
+    assert csrf
+    forged = bob.request.post(
+        f"{lab.url}/app/bin/session/{eid}/purge", form={"csrf": csrf, "confirm": eid}
+    )
+    assert forged.status == 403 and "admin right" in forged.text()
+    reader.close()
+
+    page.goto(f"{lab.url}/app/bin")
+    row = page.locator("#bin-sessions tr", has_text="KS005")
+    row.locator("input[name=confirm]").fill("yes")  # not the eid: refused, nothing removed
+    row.locator("button", has_text="purge").click()
+    expect(page.locator(".error, [role=alert]").first).to_contain_text("type the session's id")
+    assert all(f.is_file() for f in files)
+    page.goto(f"{lab.url}/app/bin")
+    lab.shot(page, "bin-admin")
+    row = page.locator("#bin-sessions tr", has_text="KS005")
+    row.locator("input[name=confirm]").fill(eid)
+    row.locator("button", has_text="purge").click()
+    expect(page.locator("#bin-sessions")).to_contain_text("The bin holds no sessions")
+    assert not any(f.exists() for f in files)
+    assert page.goto(f"{lab.url}/app/sessions/{eid}").status == 404  # type: ignore[union-attr]
+    with nt.connect(lab.server.root, db=lab.db) as trove:
+        assert trove.search_page(limit=1)[0] == 5
+        with pytest.raises(nt.NotFoundError):
+            trove.get_details(eid)
+        with trove.catalog.read() as conn:
+            rows = sa.select(sa.func.count()).where(s.datasets.c.session == eid)
+            assert conn.execute(rows).scalar() == 0
+    admin.close()

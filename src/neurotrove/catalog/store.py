@@ -194,6 +194,9 @@ class Catalog:
     ) -> Iterator[Connection]:
         """Yield a connection in one write transaction: committed on success, else rolled back.
 
+        A versioned write that recorded no audit entry of its own gets one summarising the
+        rows it changed (:func:`.audit.record_changes`), so no change escapes the audit log.
+
         On SQLite the write lock is taken when the transaction starts, so concurrent writers
         queue (up to the busy timeout) instead of failing mid-transaction. On PostgreSQL
         writers overlap; as its last step a write locks the catalogue's state row and files
@@ -215,7 +218,12 @@ class Catalog:
             self.engine.connect().execution_options(**{_WRITE_OPTION: True}) as conn,
             conn.begin(),
         ):
+            from .audit import AUDITED, record_changes
+
+            conn.info[AUDITED] = False
             yield conn
+            if versioned:  # bookkeeping (tokens, processing status) is not summarised
+                record_changes(conn)
             if self.dialect == "postgresql":
                 _settle_changes(conn, versioned=versioned)
             if versioned:

@@ -126,6 +126,10 @@ def global_options(
 
     The options below may also follow the command name: trove search --root ~/data.
     """
+    from ..catalog import audit
+
+    token = audit.set_actor(audit.os_user(), "cli")  # the audit log's "who" of its writes
+    ctx.call_on_close(lambda: audit.reset_actor(token))
     source = ctx.get_parameter_source("root")
     ctx.obj = Options(
         root=root,

@@ -103,12 +103,6 @@ def add(
         )
         details = trove.get_details(eid)
         folder = trove.eid2path(eid) if options(ctx).url is None else details["folder"]
-        if options(ctx).url is None:  # a server records the writes it is sent itself
-            from ..catalog import audit
-
-            audit.record_write(
-                trove.catalog, audit.cli_user(), "cli", "add_session", eid, None, details
-            )
     if as_json:
         echo_json(details)
         return

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from .base import TroveGroup, open_trove, options
+from .base import TroveGroup, open_trove
 from .output import console, echo_json, frame_records, note, print_table
 from .values import json_fields
 
@@ -72,12 +72,6 @@ def add(
             json=json_fields(json or ()) or None,
         )
         record = trove.table("subjects", use_defaults=False).get_one(id=subject_id)
-        if options(ctx).url is None:  # a server records the writes it is sent itself
-            from ..catalog import audit
-
-            audit.record_write(
-                trove.catalog, audit.cli_user(), "cli", "add_subject", subject_id, None, record
-            )
     if as_json:
         echo_json(record)
         return

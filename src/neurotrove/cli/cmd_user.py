@@ -147,25 +147,10 @@ def role(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Give a user a role: reader, writer (everywhere, or of some labs and projects) or admin."""
-    from ..catalog import audit
-    from ..server.roles import rights_of, set_role
+    from ..server.roles import set_role
 
     with open_trove(ctx) as trove:
-        old = rights_of(trove.catalog, username)
         rights = set_role(trove.catalog, username, role, labs=labs or (), projects=projects or ())
-        audit.record_write(
-            trove.catalog,
-            audit.cli_user(),
-            "cli",
-            "user_role",
-            username,
-            {"role": old.role, "labs": sorted(old.labs), "projects": sorted(old.projects)},
-            {
-                "role": rights.role,
-                "labs": sorted(rights.labs),
-                "projects": sorted(rights.projects),
-            },
-        )
     if as_json:
         echo_json(
             {

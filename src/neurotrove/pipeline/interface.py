@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
+from ..catalog import audit
 from ..catalog import schema as s
 from ..catalog.locks import insert_new, lock_key
 from ..catalog.pipeline_schema import STATUSES, pipeline_step_requirements, pipeline_steps
@@ -356,8 +357,13 @@ class Pipeline:
             self.step(step)  # raises for an unknown step
             conditions["step"] = step
         table = self._trove.table("step_status")
-        frame = table.get(status="failed", **conditions)
-        return frame.reset_index().set_index("eid")[_ERROR_COLUMNS]
+        frame = table.get(status="failed", **conditions).reset_index().set_index("eid")
+        with self._catalog.read() as conn:  # the few sessions in the bin are not shown
+            binned = sa.select(s.sessions.c.id).where(s.sessions.c.deleted_at.is_not(None))
+            hidden = {str(eid) for eid in conn.execute(binned).scalars()}
+        if hidden:
+            frame = frame[~frame.index.astype(str).isin(hidden)]
+        return frame[_ERROR_COLUMNS]
 
     # -- doing the work --------------------------------------------------------------------
 
@@ -458,19 +464,20 @@ class Pipeline:
             )
             for r in records
         ]
-        return run_step(
-            self._catalog,
-            found,
-            func,
-            sessions,
-            max_bytes=max_bytes,
-            skip_errors=skip_errors,
-            raise_errors=raise_errors,
-            executor=executor,
-            progress=self._trove.settings.progress if progress is None else progress,
-            lease=lease,
-            runners=self._runners,
-        )
+        with audit.doing(f"pipeline run {step}"):  # the audit log's name of its writes
+            return run_step(
+                self._catalog,
+                found,
+                func,
+                sessions,
+                max_bytes=max_bytes,
+                skip_errors=skip_errors,
+                raise_errors=raise_errors,
+                executor=executor,
+                progress=self._trove.settings.progress if progress is None else progress,
+                lease=lease,
+                runners=self._runners,
+            )
 
     def check(
         self, step: str, fix: bool = False, *, use_defaults: bool = True, **conditions: Any
@@ -557,7 +564,10 @@ class Pipeline:
         user, host = st.who()
         now = utcnow()
         c = status_table.c
-        with self._catalog.write() as conn:
+        with (
+            audit.doing(f"pipeline set_status {step} {status}", session),
+            self._catalog.write() as conn,
+        ):
             found = load_step(conn, step)
             if status == "done" and found.requires and not force:
                 ready = conn.execute(

@@ -95,6 +95,7 @@ def applicable(
     merged = {**{k: v for k, v in defaults.items() if k not in conditions}, **table}
     where = compile_conditions(spec, merged, dialect)
     where += compile_conditions(spec, step.conditions, dialect)
+    where.append(s.sessions.c.deleted_at.is_(None))  # sessions in the bin are not processed
     if searched:
         where += compile_search(conn, searched, dialect)
     return where

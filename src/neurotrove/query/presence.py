@@ -44,7 +44,13 @@ from sqlalchemy.engine import Connection
 from ..catalog import schema as s
 from ..catalog.tables import TableSpec
 from .frames import collection_paused, select_frame
-from .sessions import distinct_dataset_names, distinct_dataset_paths, rel_path_of
+from .sessions import (
+    binned_datasets,
+    distinct_dataset_names,
+    distinct_dataset_paths,
+    outside_bin,
+    rel_path_of,
+)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -52,7 +58,7 @@ if TYPE_CHECKING:
 
     from ..catalog.store import Catalog
 
-__all__ = ["DATASET_FILTERS", "SearchSnapshot", "snapshot"]
+__all__ = ["DATASET_FILTERS", "SearchSnapshot", "current", "snapshot"]
 
 DATASET_FILTERS = ("dataset", "datasets")
 """The filters a snapshot answers: patterns over the datasets each session holds."""
@@ -82,6 +88,14 @@ def snapshot(catalog: Catalog, conn: Connection, spec: TableSpec) -> SearchSnaps
         if current is None or current.version != version:
             current = _snapshots[catalog] = SearchSnapshot(conn, spec, version)
     return current
+
+
+def current(catalog: Catalog, conn: Connection) -> SearchSnapshot | None:
+    """Return the snapshot of the state ``conn`` reads if one is taken already, else None."""
+    version = catalog_version(conn)
+    with _taking:
+        found = _snapshots.get(catalog)
+    return found if found is not None and found.version == version else None
 
 
 class SearchSnapshot:
@@ -123,10 +137,45 @@ class SearchSnapshot:
         self._holders: dict[tuple[str, ...], tuple[np.ndarray, np.ndarray]] = {}
         self._names: list[str] | None = None
         self._paths: list[tuple[str, str, str]] | None = None
+        self._bin: list[tuple[Any, str, str, str]] | None = None
+        self._outside_bin: np.ndarray | None = None
+        self._ranks: dict[str, np.ndarray] = {}
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
         return len(self.frame)
+
+    # -- sorting, for pages sorted by a column (:mod:`.ordering`) ----------------------------
+
+    def rows_outside_bin(self, conn: Connection) -> np.ndarray:
+        """Return the frame rows (ascending) of the sessions not in the bin."""
+        import numpy as np
+
+        with self._lock:
+            if self._outside_bin is None:
+                key: Any = s.sessions.c.id
+                selected: Any = sa.type_coerce(key, sa.LargeBinary) if self._raw else key
+                query = sa.select(selected).where(s.sessions.c.deleted_at.is_not(None))
+                mask = np.ones(len(self), dtype=bool)
+                binned = [self._row.get(eid) for eid in conn.execute(query).scalars()]
+                mask[[r for r in binned if r is not None]] = False
+                self._outside_bin = np.flatnonzero(mask)
+            return self._outside_bin
+
+    def sorted_rows(self, rows: np.ndarray, sort: str) -> np.ndarray:
+        """Return ``rows`` sorted by ``sort`` (ties in search order), from a cached ranking."""
+        import numpy as np
+
+        from .ordering import sort_frame_rows
+
+        with self._lock:
+            rank = self._ranks.get(sort)
+            if rank is None:
+                everything = np.arange(len(self))
+                rank = np.empty(len(self), dtype=np.int64)
+                rank[sort_frame_rows(self.frame, everything, sort)] = everything
+                self._ranks[sort] = rank
+        return rows[np.argsort(rank[rows], kind="stable")]
 
     # -- which sessions match -----------------------------------------------------------------
 
@@ -234,6 +283,10 @@ class SearchSnapshot:
             query = sa.select(session, d.qc).where(d.name == key[1], d.exists.is_(True))
             if key[0] == "path":
                 query = query.where(d.collection == key[2], d.revision == key[3])
+                outside = outside_bin(self._binned(conn), paths={(key[1], key[2], key[3])})
+            else:
+                outside = outside_bin(self._binned(conn), names={key[1]})
+            query = query.where(*outside)  # datasets in the bin are not held
             rows, qc = [], []
             position = self._row
             for eid, value in conn.execute(query).all():
@@ -246,6 +299,12 @@ class SearchSnapshot:
                 np.array(qc, dtype=np.int64),
             )
             return found
+
+    def _binned(self, conn: Connection) -> list[tuple[Any, str, str, str]]:
+        """Return the datasets in the bin (read once per snapshot, under its lock)."""
+        if self._bin is None:
+            self._bin = binned_datasets(conn)
+        return self._bin
 
     def _rows_where(self, conn: Connection, where: Sequence[Any]) -> np.ndarray:
         import numpy as np

@@ -239,7 +239,12 @@ def _present_datasets(qc_limit: int) -> Any:
     return (
         sa.select(sa.literal(1))
         .select_from(d)
-        .where(d.c.session == s.sessions.c.id, d.c.exists.is_(True), d.c.qc <= qc_limit)
+        .where(
+            d.c.session == s.sessions.c.id,
+            d.c.exists.is_(True),
+            d.c.qc <= qc_limit,
+            d.c.deleted_at.is_(None),
+        )
     ), d
 
 
@@ -313,6 +318,7 @@ def _dataset_filter(
         else distinct_dataset_paths(conn)
     )
     conditions: list[ColumnElement[bool]] = []
+    binned = binned_datasets(conn)
     for pattern in patterns:
         compiled = re.compile(pattern)
         query = sa.select(d.session).where(d.exists.is_(True), d.qc <= qc_limit)
@@ -320,15 +326,51 @@ def _dataset_filter(
             query = query.where(*within(d.id))
         if target == "name":
             matched = sorted({n for n, _, _ in candidates if compiled.fullmatch(n)})
-            query = query.where(d.name.in_(matched))
+            query = query.where(d.name.in_(matched), *outside_bin(binned, names=set(matched)))
         else:
             paths = [(n, c, r) for n, c, r in candidates if compiled.search(rel_path_of(c, r, n))]
             query = query.where(
                 d.name.in_(sorted({n for n, _, _ in paths})),
                 sa.tuple_(d.name, d.collection, d.revision).in_(paths) if paths else sa.false(),
+                *outside_bin(binned, paths=set(paths)),
             )
         conditions.append(s.sessions.c.id.in_(query))
     return conditions
+
+
+_BINNED = sa.select(
+    s.datasets.c.session, s.datasets.c.name, s.datasets.c.collection, s.datasets.c.revision
+).where(s.datasets.c.deleted_at.is_not(None))
+
+
+def binned_datasets(conn: Connection) -> list[tuple[Any, str, str, str]]:
+    """Return the ``(session, name, collection, revision)`` of the datasets in the bin.
+
+    They are few, and found from the index on ``deleted_at``.
+    """
+    return [(r[0], r[1], r[2], r[3]) for r in conn.execute(_BINNED)]
+
+
+def outside_bin(
+    binned: Sequence[tuple[Any, str, str, str]],
+    *,
+    names: set[str] | None = None,
+    paths: set[tuple[str, str, str]] | None = None,
+) -> list[ColumnElement[bool]]:
+    """Return the condition that leaves out the binned datasets of these names or paths.
+
+    It names the datasets by the columns of the covering index on ``(name, collection,
+    revision, session, ...)``, so dataset filters still read that index alone.
+    """
+    chosen = [
+        b
+        for b in binned
+        if (names is None or b[1] in names) and (paths is None or (b[1], b[2], b[3]) in paths)
+    ]
+    if not chosen:
+        return []
+    d = s.datasets.c
+    return [sa.tuple_(d.session, d.name, d.collection, d.revision).not_in(chosen)]
 
 
 def rel_path_of(collection: str, revision: str, name: str) -> str:

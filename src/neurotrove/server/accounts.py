@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
+from ..catalog import audit
 from ..catalog import schema as s
 from ..catalog.locks import insert_new
 from ..catalog.store import Catalog
@@ -272,7 +273,9 @@ class Accounts:
                     if v is not None
                 }
             )
+            shown = {k: v for k, v in values.items() if k != "password_hash"}
             if not insert_new(conn, s.users, [{"username": username, **values}]):
+                audit.record(conn, "user_add", username, None, shown)
                 return
             # Stored already (perhaps a moment ago, by another writer): locked, then decided.
             row = conn.execute(
@@ -282,6 +285,8 @@ class Accounts:
             ).one()
             if row.password_hash is None or replace:
                 conn.execute(sa.update(s.users).where(users.username == username).values(values))
+                action = "user_password" if row.password_hash is not None else "user_add"
+                audit.record(conn, action, username, None, shown)
             else:
                 raise ConflictError(
                     f"user {username!r} already exists; to change the password use "
@@ -364,6 +369,8 @@ class Accounts:
                     expires_at=now + ttl,
                 )
             )
+            who = audit.Actor(username, audit.actor().via)
+            audit.record(conn, "token_issue", username, None, {"expires_at": now + ttl}, by=who)
         return token
 
     def check_password(self, username: str, password: str) -> Account:
@@ -385,10 +392,12 @@ class Accounts:
         now = self._clock()
         remembered = self._remembered.get(key.hexdigest())
         if stored and remembered is not None and remembered[0] > now:
+            audit.identify(username)
             return remembered[1]
         matches = _password_matches(password, stored)
         if row is None or not matches:
             raise AuthError(_WRONG, username=username)
+        audit.identify(username)
         account = Account(username, bool(row.is_admin))
         if self.remember_passwords_s > 0:
             if len(self._remembered) > 1000:
@@ -418,6 +427,7 @@ class Accounts:
             raise AuthError("this token was revoked; log in again (trove login)")
         if row.expires_at <= self._now():
             raise AuthError("this token has expired; log in again (trove login)", expired=True)
+        audit.identify(row.username)
         return Account(row.username, bool(row.is_admin))
 
     def end_token(self, token: str) -> None:
@@ -451,4 +461,5 @@ class Accounts:
                 .where(tokens.username == username, tokens.revoked_at.is_(None))
                 .values(revoked_at=self._now())
             )
+            audit.record(conn, "token_revoke", username, None, {"revoked": result.rowcount})
         return int(result.rowcount)

@@ -27,8 +27,10 @@ from typing import Annotated
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..__about__ import __version__
+from ..catalog import audit
 from ..errors import AuthError
 from ..trove.connect import connect
 from ..trove.trove import TROVE_DIR, Trove
@@ -189,6 +191,28 @@ AdminAccess = Annotated[Rights, Depends(_admin)]
 """A route parameter that admits administrators only."""
 
 
+class ActingAs:
+    """Make the writes a request causes the audit log's, by the user it comes from.
+
+    Every request starts with an anonymous actor (``via`` ``app`` for the web app's pages,
+    else ``api``); checking its token or password names the user
+    (:func:`neurotrove.catalog.audit.identify`), and every write the request makes, at any
+    depth, is recorded under that name.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Run the request as its own actor."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        via = "app" if str(scope.get("path", "")).startswith("/app") else "api"
+        with audit.acting_as(None, via):
+            await self.app(scope, receive, send)
+
+
 def _folders(root: Path) -> list[str]:
     """Return the data root as messages may spell it (given, absolute, links resolved)."""
     return sorted({str(root), str(root.absolute()), str(root.resolve())})
@@ -257,6 +281,7 @@ def create_app(
     app.state.snapshots = snapshots
     app.state.private_places = (_folders(trove.root), trove.catalog.where)
     app.add_middleware(BuildAfterWrites, builder=snapshots)
+    app.add_middleware(ActingAs)
     install_error_handlers(app)
     routers = (
         reads.router,

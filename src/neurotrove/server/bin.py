@@ -78,7 +78,8 @@ def _mark(
         conn.execute(sa.update(table).where(table.c.id == key).values(values))
         before = {"deleted_at": row.deleted_at, "deleted_by": row.deleted_by}
         action = "delete" if deleting else "restore"
-        audit.record(conn, rights.username, via, f"{action}_{kind}", key, before, values)
+        who = audit.Actor(rights.username, via)
+        audit.record(conn, f"{action}_{kind}", key, before, values, by=who)
     return {kind: key, "in_bin": deleting}
 
 
@@ -187,9 +188,8 @@ def purge(
         conn.execute(sa.delete(s.datasets).where(where))
         if kind == "session":
             conn.execute(sa.delete(s.sessions).where(s.sessions.c.id == key))
-        audit.record(
-            conn, rights.username, via, f"purge_{kind}", key, {"datasets": len(ids)}, None
-        )
+        who = audit.Actor(rights.username, via)
+        audit.record(conn, f"purge_{kind}", key, {"datasets": len(ids)}, None, by=who)
     removed = 0
     for path in paths:
         try:

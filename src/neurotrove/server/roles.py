@@ -32,6 +32,7 @@ from typing import Any, Literal
 
 import sqlalchemy as sa
 
+from ..catalog import audit
 from ..catalog import schema as s
 from ..catalog.store import Catalog
 from ..errors import ForbiddenError, NotFoundError, ValidationError
@@ -226,6 +227,10 @@ def set_role(
             role=role,
         )
     users, scopes = s.users.c, s.write_scopes.c
+    try:
+        old: Rights | None = rights_of(catalog, username)
+    except NotFoundError:
+        old = None
     with catalog.write(versioned=False) as conn:
         changed = conn.execute(
             sa.update(s.users)
@@ -240,7 +245,14 @@ def set_role(
         ] + [{"username": username, "kind": "project", "name": name} for name in projects]
         if rows:
             conn.execute(sa.insert(s.write_scopes), rows)
+        before = None if old is None else _shown(old.role, old.labs, old.projects)
+        audit.record(conn, "user_role", username, before, _shown(role, labs, projects))
     return Rights(username, role, frozenset(labs), frozenset(projects))
+
+
+def _shown(role: str, labs: Iterable[str], projects: Iterable[str]) -> dict[str, Any]:
+    """Return a role as the audit log shows it."""
+    return {"role": role, "labs": sorted(labs), "projects": sorted(projects)}
 
 
 def session_scope(catalog: Catalog, eid: str) -> tuple[str | None, list[str]]:

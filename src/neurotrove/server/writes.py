@@ -24,7 +24,6 @@ from pydantic import (
     StrictBool,
 )
 
-from ..catalog import audit
 from ..errors import ValidationError
 from ..jsonable import frame_records, to_jsonable
 from ..qc import QC
@@ -305,9 +304,6 @@ def add_subject(request: Request, subject: SubjectIn, rights: ScopedWriteAccess)
     rights.require_scope(subject.lab, [], f"subject {nickname!r}")
     trove = served(request).trove
     subject_id = trove.register_subject(nickname, **fields)
-    audit.record_write(
-        trove.catalog, rights.username, "api", "add_subject", subject_id, None, fields
-    )
     return {"id": subject_id}
 
 
@@ -321,7 +317,6 @@ def add_session(request: Request, session: SessionIn, rights: ScopedWriteAccess)
     fields = session.model_dump(exclude_none=True, by_alias=True)
     eid = trove.register_session(fields.pop("subject"), fields.pop("date"), **fields)
     result: dict[str, Any] = to_jsonable(trove.get_details(eid))
-    audit.record_write(trove.catalog, rights.username, "api", "add_session", eid, None, result)
     return result
 
 
@@ -348,17 +343,7 @@ def change_session(
             field=unknown[0],
         )
     fields = changes.model_dump(exclude_unset=True, by_alias=True)
-    before = to_jsonable(state.trove.get_details(str(eid)))
     result: dict[str, Any] = to_jsonable(state.trove.update_session(str(eid), **fields))
-    audit.record_write(
-        state.trove.catalog,
-        rights.username,
-        "api",
-        "update_session",
-        str(eid),
-        {k: before.get(k) for k in fields},
-        to_jsonable(fields),
-    )
     return result
 
 
@@ -374,8 +359,6 @@ def set_qc(request: Request, body: QCIn, rights: ScopedWriteAccess) -> dict[str,
         check_session_write(state, rights, eid, f"the QC of {body.target}")
     trove = served(request).trove
     trove.set_qc(body.target, body.qc, extended_qc=body.extended_qc)
-    after = {"qc": QC.parse(body.qc).name, "extended_qc": body.extended_qc}
-    audit.record_write(trove.catalog, rights.username, "api", "set_qc", body.target, None, after)
     return {"target": body.target, "qc": body.qc}
 
 

@@ -36,16 +36,18 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from .. import alf
+from ..catalog import audit
 from ..catalog import schema as s
 from ..catalog.locks import lock_key, lock_rows
 from ..catalog.store import Catalog
-from ..catalog.tables import table_spec
+from ..catalog.tables import TableSpec, table_spec
 from ..catalog.writes import insert_records, update_records
 from ..config import Settings
 from ..errors import ConflictError, NeurotroveError, NotFoundError, ValidationError
 from ..files.atomic import STAGING_FOLDER, FileWrite, StagedFile, recover_writes
 from ..files.hashing import file_md5
 from ..files.paths import inside_root
+from ..query.frames import select_records, to_records
 from ..query.identify import next_session_number, session_folder, to_eid
 
 if TYPE_CHECKING:
@@ -105,7 +107,8 @@ class CatalogueWrites:
 
     def run(self, operation: Operation[Any], trove: Trove, *args: Any, **kwargs: Any) -> Any:
         """Carry out ``operation`` here: its ``direct`` function, given this and the trove."""
-        return operation.direct(self, trove, *args, **kwargs)
+        with audit.doing(operation.name, args[0] if args else None):
+            return operation.direct(self, trove, *args, **kwargs)
 
     def direct(self, purpose: str, advice: str) -> Catalog:
         """Return the catalogue, which this write path writes directly."""
@@ -132,16 +135,17 @@ class CatalogueWrites:
             from ..remote.bucket import BucketListing
 
             listing = BucketListing(self.bucket)
-        return register_tree(
-            self.catalog,
-            self.root,
-            start,
-            hash=hash,
-            accept_changes=accept_changes,
-            progress=progress,
-            workers=self.settings.hash_workers,
-            listing=listing,
-        )
+        with audit.doing("register", start):
+            return register_tree(
+                self.catalog,
+                self.root,
+                start,
+                hash=hash,
+                accept_changes=accept_changes,
+                progress=progress,
+                workers=self.settings.hash_workers,
+                listing=listing,
+            )
 
     def register_subject(self, fields: Mapping[str, Any]) -> str:
         """Add a subject; return its id.
@@ -154,6 +158,7 @@ class CatalogueWrites:
         record = {k: v for k, v in fields.items() if v is not None}
         with self.catalog.write() as conn:
             result = insert_records(conn, self.catalog.spec("subjects", conn), [record])
+            audit.record(conn, "register_subject", result.keys[0], None, record)
         return str(result.keys[0])
 
     def register_session(self, fields: Mapping[str, Any]) -> str:
@@ -182,6 +187,7 @@ class CatalogueWrites:
                     session=shown,
                 ) from None
             eid = str(result.keys[0])
+            audit.record(conn, "register_session", eid, None, record)
             folder = session_folder(conn, self.root, eid)
         folder.mkdir(parents=True, exist_ok=True)
         return eid
@@ -413,6 +419,13 @@ class CatalogueWrites:
                 if also is not None:
                     also(conn)
                 _record_mtimes(conn, folder, records, mtimes)
+                audit.record(
+                    conn,
+                    audit.current_action("register_files"),
+                    eid,
+                    None,
+                    {"datasets": _shown_files(records, result.keys)},
+                )
         except BaseException:
             if files.placing:  # the commit failed, or maybe not: recovery asks the rows
                 files.abandon()
@@ -526,9 +539,10 @@ class CatalogueWrites:
                         or {}
                     )
                     changes[name] = {**stored, **changes[name]}
-            update_records(
-                conn, self.catalog.spec("sessions", conn), changes, [s.sessions.c.id == key]
-            )
+            spec = self.catalog.spec("sessions", conn)
+            before = _stored(conn, spec, key, changes)
+            update_records(conn, spec, changes, [s.sessions.c.id == key])
+            audit.record(conn, "update_session", key, before, dict(fields))
         return key
 
     def set_qc(self, target: Any, qc: int, extended_qc: Mapping[str, Any] | None) -> None:
@@ -544,7 +558,9 @@ class CatalogueWrites:
             dataset = None
             if key is not None:
                 lock_rows(conn, s.datasets, "id", [key])  # merged into what is stored now
-                dataset = conn.execute(sa.select(_d.id, _d.json).where(_d.id == key)).first()
+                dataset = conn.execute(
+                    sa.select(_d.id, _d.json, _d.qc).where(_d.id == key)
+                ).first()
             if dataset is not None:
                 stored = dataset.json or {}
                 values: dict[str, Any] = {"qc": qc}
@@ -552,6 +568,13 @@ class CatalogueWrites:
                     merged = {**stored.get("extended_qc", {}), **extended_qc}
                     values["json"] = {**stored, "extended_qc": merged}
                 conn.execute(sa.update(s.datasets).where(_d.id == key).values(**values))
+                audit.record(
+                    conn,
+                    "set_qc",
+                    key,
+                    {"qc": _qc_name(dataset.qc), "extended_qc": stored.get("extended_qc")},
+                    {"qc": _qc_name(qc), "extended_qc": extended_qc},
+                )
                 return
             try:
                 eid = to_eid(conn, target, where=self.root, argument="target")
@@ -561,8 +584,10 @@ class CatalogueWrites:
                     target=str(target),
                 ) from None
             values = {"qc": qc}
+            lock_rows(conn, s.sessions, "id", [eid])
+            spec = self.catalog.spec("sessions", conn)
+            before = _stored(conn, spec, eid, {"qc": 0, "extended_qc": 0})
             if extended_qc is not None:
-                lock_rows(conn, s.sessions, "id", [eid])
                 stored = (
                     conn.execute(
                         sa.select(s.sessions.c.extended_qc).where(s.sessions.c.id == eid)
@@ -570,9 +595,44 @@ class CatalogueWrites:
                     or {}
                 )
                 values["extended_qc"] = {**stored, **extended_qc}
-            update_records(
-                conn, self.catalog.spec("sessions", conn), values, [s.sessions.c.id == eid]
+            update_records(conn, spec, values, [s.sessions.c.id == eid])
+            audit.record(
+                conn, "set_qc", eid, before, {"qc": _qc_name(qc), "extended_qc": extended_qc}
             )
+
+
+def _stored(
+    conn: Connection, spec: TableSpec, key: str, fields: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Return a session's stored values of ``fields`` (those that are its columns)."""
+    names = [name for name in fields if name in spec.names]
+    if not names:
+        return {}
+    found, data = select_records(conn, spec, [s.sessions.c.id == key], columns=names)
+    rows = to_records(spec, found, data)
+    return {name: rows[0].get(name) for name in names} if rows else {}
+
+
+def _qc_name(value: Any) -> str | None:
+    """Return a QC value's name (``"FAIL"``), as the audit log shows it."""
+    from ..qc import QC
+
+    return None if value is None else QC.parse(value).name
+
+
+FILES_SHOWN = 100
+"""Files an audit entry of a file write names (the rest are counted)."""
+
+
+def _shown_files(records: Sequence[Mapping[str, Any]], keys: Sequence[Any]) -> list[Any]:
+    """Return the files of a write as its audit entry shows them: id, path, size, md5."""
+    shown: list[Any] = [
+        {"id": str(key), "rel_path": r["rel_path"], "size": r["file_size"], "md5": r["hash"]}
+        for r, key in zip(records[:FILES_SHOWN], keys, strict=False)
+    ]
+    if len(records) > FILES_SHOWN:
+        shown.append(f"... and {len(records) - FILES_SHOWN} more")
+    return shown
 
 
 def file_record(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import uuid
 from collections.abc import Mapping, Sequence
@@ -23,6 +24,7 @@ from ..query.conditions import compile_conditions
 from ..query.datasets import filter_rows
 from ..query.frames import page_keys, select_frame, select_records, to_frame, to_records
 from ..query.identify import EidLike, looks_like_uuid, session_folder, to_eid
+from ..query.ordering import parse_sort, sort_order
 from ..query.scope import DatasetScope
 from ..query.sessions import compile_search, dataset_patterns, search_terms
 from ..validation import check_count, check_id, check_path
@@ -180,7 +182,7 @@ class ReadingMixin:
         snapshot = presence.snapshot(self.catalog, conn, spec)
         if snapshot is None:
             return None
-        return snapshot, snapshot.matching(conn, patterns, qc_limit, conditions)
+        return snapshot, _outside_bin(conn, snapshot, patterns, qc_limit, conditions)
 
     def _search_where(
         self, conn: Connection, filters: Mapping[str, Any], spec: TableSpec
@@ -193,7 +195,7 @@ class ReadingMixin:
         scope = self._scope(filters.pop("tag", None))
         within = scope.datasets if scope else None
         where = compile_search(conn, filters, self.catalog.dialect, spec, within)
-        where.append(s.sessions.c.deleted_at.is_(None))  # sessions in the bin are not found
+        where.append(OUTSIDE_BIN)  # sessions in the bin are not found
         where += scope.sessions()
         return where + compile_conditions(spec, defaults, self.catalog.dialect)
 
@@ -204,6 +206,7 @@ class ReadingMixin:
         offset: int = 0,
         where: Sequence[Any] = (),
         oldest_first: bool = False,
+        sort: str | None = None,
         **filters: Any,
     ) -> tuple[int, list[dict[str, Any]]]:
         """Return one page of :meth:`search`'s sessions as dicts, and how many match in all.
@@ -211,7 +214,9 @@ class ReadingMixin:
         The page is cut in the database, so a page of a large catalogue costs what the page
         holds (the server's ``GET /sessions`` answers from this). ``where`` adds SQL
         conditions on the sessions table (the server's Alyx ``django`` filters);
-        ``oldest_first`` reverses the order (newest first by default).
+        ``oldest_first`` reverses the order (newest first by default); ``sort`` sorts by
+        one of the columns of :data:`~neurotrove.query.ordering.SORT_KEYS` instead
+        (``"subject"``, ``"-qc"``: a leading ``-`` for descending), ties in the usual order.
 
         Examples
         --------
@@ -224,11 +229,22 @@ class ReadingMixin:
         """
         limit = None if limit is None else check_count("limit", limit)
         offset = check_count("offset", offset)
+        if sort is not None:
+            parse_sort(sort)  # an unknown column is refused before any query
         with self.catalog.read() as conn:
             spec = self.catalog.spec("sessions", conn)
             found = self._search_snapshot(conn, spec, filters, where)
+            if found is None and sort is not None:
+                found = self._sorting_snapshot(conn, spec, filters, where, sort)
             if found is not None:
                 snapshot, rows = found
+                if sort is not None:
+                    ordered = snapshot.sorted_rows(rows, sort)
+                    page = snapshot.eids_at(
+                        ordered[offset : None if limit is None else offset + limit]
+                    )
+                    names, data = select_records(conn, spec, [s.sessions.c.id.in_(page)])
+                    return len(rows), _in_order(to_records(spec, names, data), page)
                 ordered = rows[::-1] if oldest_first else rows
                 page = snapshot.eids_at(
                     ordered[offset : None if limit is None else offset + limit]
@@ -237,8 +253,21 @@ class ReadingMixin:
                 records = to_records(spec, names, data)
                 return len(rows), records[::-1] if oldest_first else records
             conditions = [*self._search_where(conn, filters, spec), *where]
-            query = sa.select(sa.func.count()).select_from(spec.from_clause).where(*conditions)
-            total = int(conn.execute(query).scalar_one())
+            total = _count_outside_bin(conn, spec, conditions)
+            if sort is not None:
+                key = spec.column(spec.key).sql
+                keys = list(
+                    conn.execute(
+                        sa.select(key)
+                        .select_from(spec.from_clause)
+                        .where(*conditions)
+                        .order_by(*sort_order(sort))
+                        .limit(total if limit is None else limit)
+                        .offset(offset)
+                    ).scalars()
+                )
+                names, data = select_records(conn, spec, [s.sessions.c.id.in_(keys)])
+                return total, _in_order(to_records(spec, names, data), keys)
             if limit is None and not oldest_first:
                 names, data = select_records(conn, spec, conditions, offset=offset)
                 return total, to_records(spec, names, data)
@@ -253,6 +282,33 @@ class ReadingMixin:
             names, data = select_records(conn, spec, [s.sessions.c.id.in_(keys)])
         records = to_records(spec, names, data)
         return total, records[::-1] if oldest_first else records
+
+    def _sorting_snapshot(
+        self,
+        conn: Connection,
+        spec: Any,
+        filters: Mapping[str, Any],
+        where: Sequence[Any],
+        sort: str,
+    ) -> tuple[presence.SearchSnapshot, Any] | None:
+        """Answer a sorted search from the in-memory snapshot (None: ask the database).
+
+        A sort by a column costs the database a sort of every matching session per page;
+        the snapshot ranks them once per catalogue state and sorts only the matches. So a
+        snapshot already taken (by a dataset search, or an earlier sort) is used; one is
+        taken for a sort by projects, which the database answers slowest (a subquery per
+        session); other sorts go to the database until there is one.
+        """
+        if "tag" in filters or self._scope():
+            return None
+        if parse_sort(sort)[0] == "projects":
+            snapshot = presence.snapshot(self.catalog, conn, spec)
+        else:
+            snapshot = presence.current(self.catalog, conn)
+        if snapshot is None:
+            return None
+        conditions = [*self._search_where(conn, filters, spec), *where]
+        return snapshot, _outside_bin(conn, snapshot, [], 0, conditions)
 
     def search_terms(self) -> list[str]:
         """Return the filters :meth:`search` accepts (its own, ``tag``, every session column)."""
@@ -634,3 +690,55 @@ def _dataset_frame(rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
     spec = table_spec("datasets")
     data = {name: [r[name] for r in rows] for name in DATASET_COLUMNS}
     return to_frame(spec, DATASET_COLUMNS, data)
+
+
+def _in_order(records: list[dict[str, Any]], keys: Sequence[Any]) -> list[dict[str, Any]]:
+    """Return ``records`` in the order of their eids in ``keys``."""
+    position = {str(key): i for i, key in enumerate(keys)}
+    return sorted(records, key=lambda record: position[str(record["eid"])])
+
+
+OUTSIDE_BIN = sa.func.coalesce(s.sessions.c.deleted_at, sa.null()).is_(None)
+"""The condition that leaves out the sessions in the bin.
+
+Written so that no index on ``deleted_at`` is used for it: nearly every session is outside
+the bin, and SQLite (without statistics) would otherwise walk that index instead of the
+one a filter or the order needs."""
+
+
+def _outside_bin(
+    conn: Connection,
+    snapshot: presence.SearchSnapshot,
+    patterns: Sequence[tuple[str, Sequence[str]]],
+    qc_limit: int,
+    conditions: Sequence[Any],
+) -> Any:
+    """Return the snapshot's rows matching, the bin's condition taken from its cache.
+
+    The other conditions go to the database; asking it for the bin's too would read the
+    eid of every session outside the bin, which is nearly all of them.
+    """
+    import numpy as np
+
+    others = [c for c in conditions if c is not OUTSIDE_BIN]
+    outside = snapshot.rows_outside_bin(conn)
+    if not patterns and not others:
+        return outside
+    rows = snapshot.matching(conn, patterns, qc_limit, others)
+    return rows if len(others) == len(conditions) else np.intersect1d(rows, outside)
+
+
+def _count_outside_bin(conn: Connection, spec: Any, conditions: Sequence[Any]) -> int:
+    """Count the sessions matching ``conditions``: all of them, less those in the bin.
+
+    Both counts read indexes (the second the few sessions in the bin), never the table.
+    """
+    others = [c for c in conditions if c is not OUTSIDE_BIN]
+    count = sa.select(sa.func.count()).select_from(spec.from_clause)
+    total = int(conn.execute(count.where(*others)).scalar_one())
+    binned = s.sessions.c.deleted_at > _EPOCH  # a range: its index is used
+    return total - int(conn.execute(count.where(*others, binned)).scalar_one())
+
+
+_EPOCH = dt.datetime(1900, 1, 1)
+"""Before every deletion: ``deleted_at > _EPOCH`` is "in the bin" as a range."""

@@ -15,6 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from ..catalog import audit
 from ..catalog import releases as catalog_releases
 from ..catalog.store import Catalog
 from ..errors import HashMismatchError, NotFoundError, ValidationError
@@ -122,6 +123,8 @@ class ReleasesMixin:
                 created_by=user,
                 conditions={k: _plain(v) for k, v in conditions.items()},
             )
+            after = {"datasets": len(ids), "note": note}
+            audit.record(conn, "create_release", name, None, after)
         return self.release(name)
 
     def releases(self) -> list[dict[str, Any]]:
@@ -164,14 +167,19 @@ class ReleasesMixin:
         ids = self._ids_of(datasets)
         catalog = self.writes.direct("tag datasets", _ADVICE)
         with catalog.write() as conn:
-            return catalog_releases.tag_datasets(conn, tag, ids)
+            count = catalog_releases.tag_datasets(conn, tag, ids)
+            audit.record(conn, "tag", tag, None, {"datasets": _shown_ids(ids), "tagged": count})
+        return count
 
     def untag(self, datasets: Sequence[str] | Mapping[str, Any], tag: str) -> int:
         """Take ``tag`` off datasets (by id or conditions); return how many carried it."""
         ids = self._ids_of(datasets)
         catalog = self.writes.direct("untag datasets", _ADVICE)
         with catalog.write() as conn:
-            return catalog_releases.untag_datasets(conn, tag, ids)
+            count = catalog_releases.untag_datasets(conn, tag, ids)
+            after = {"datasets": _shown_ids(ids), "untagged": count}
+            audit.record(conn, "untag", tag, None, after)
+        return count
 
     def _ids_of(self, datasets: Sequence[str] | Mapping[str, Any]) -> list[str]:
         if isinstance(datasets, Mapping):
@@ -179,6 +187,11 @@ class ReleasesMixin:
         if isinstance(datasets, str):
             return [datasets]
         return [str(d) for d in datasets]
+
+
+def _shown_ids(ids: Sequence[str]) -> list[str]:
+    """Return the dataset ids an audit entry names (the first 100, then how many more)."""
+    return [*ids[:100], *([f"... and {len(ids) - 100} more"] if len(ids) > 100 else [])]
 
 
 def _plain(value: Any) -> Any:

@@ -27,6 +27,7 @@ from ..bin import Kind
 from ..problems import public_text, status_of
 from ..roles import rights_of, session_scope
 from .security import CSRF_COOKIE, SESSION_COOKIE, LoginLimiter, new_secret, set_cookie
+from .summaries import behaviour_summary, ephys_summary
 from .viewer import Viewer, read_form, viewer_of
 
 __all__ = ["APP", "PAGE_SIZE", "render", "router"]
@@ -212,6 +213,25 @@ FILTERS = ("subject", "lab", "projects", "task_protocol", "users", "datasets", "
 """The sessions form's text fields: ``search``'s filters of the same names."""
 
 
+SORT_COLUMNS = (
+    ("subject", "Subject"),
+    ("date", "Date"),
+    ("number", "#"),
+    ("lab", "Lab"),
+    ("task_protocol", "Protocol"),
+    ("projects", "Projects"),
+    ("qc", "QC"),
+)
+"""The sessions list's columns, each sortable (:data:`neurotrove.query.ordering.SORT_KEYS`)."""
+
+
+def _next_sort(sort: str, key: str) -> str:
+    """Return the sort a column's heading links to: the other way round if sorted by it."""
+    if sort.lstrip("-") == key:
+        return key if sort.startswith("-") else f"-{key}"
+    return f"-{key}" if key == "date" else key  # dates start newest first
+
+
 def search_filters(params: dict[str, str]) -> dict[str, Any]:
     """Turn the sessions form's fields into :meth:`~neurotrove.Trove.search` filters."""
     filters: dict[str, Any] = {
@@ -238,13 +258,14 @@ def sessions_page(request: Request) -> Response:
         page = max(1, int(params.get("page", "1") or 1))
     except ValueError:
         page = 1
-    oldest_first = params.get("sort") == "date"
+    sort = params.get("sort", "").strip() or "-date"
     try:
         filters = search_filters(params)
         offset = (page - 1) * PAGE_SIZE
-        total, rows = trove.search_page(
-            limit=PAGE_SIZE, offset=offset, oldest_first=oldest_first, **filters
-        )
+        ordering: dict[str, Any] = {"oldest_first": True} if sort == "date" else {}
+        if sort not in ("date", "-date"):  # the table's own order, and its reverse
+            ordering = {"sort": sort}
+        total, rows = trove.search_page(limit=PAGE_SIZE, offset=offset, **ordering, **filters)
     except NeurotroveError as error:
         return render(
             request,
@@ -258,6 +279,9 @@ def sessions_page(request: Request) -> Response:
             params=params,
             error=str(error),
             query=lambda **_: "",
+            sort=sort,
+            columns=SORT_COLUMNS,
+            next_sort=lambda key: _next_sort(sort, key),
         )
     pages = max(1, -(-total // PAGE_SIZE))
 
@@ -277,6 +301,9 @@ def sessions_page(request: Request) -> Response:
         params=params,
         error=None,
         query=query,
+        sort=sort,
+        columns=SORT_COLUMNS,
+        next_sort=lambda key: _next_sort(sort, key),
     )
 
 
@@ -292,54 +319,17 @@ def _session_context(request: Request, viewer: Viewer, eid: str) -> dict[str, An
         groups.setdefault(key, []).append(row)
     lab, projects = session_scope(trove.catalog, eid)
     steps = _steps(trove, eid)
-    behaviour = _trials_summary(trove, eid, datasets)
     return {
         "eid": eid,
         "details": details,
         "groups": groups,
         "steps": steps,
-        "behaviour": behaviour,
-        "probes": _probe_count(trove, eid),
+        "behaviour": behaviour_summary(trove, eid, datasets),
+        "probes": ephys_summary(trove, eid),
         "editable": viewer.may_write(lab, projects),
         "in_bin": _in_bin(trove, eid),
         "history": audit.entries(trove.catalog, limit=20, target=eid),
     }
-
-
-def _trials_summary(trove: Any, eid: str, datasets: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """Summarise a session's trials (count, fraction correct, reaction time), if it has any."""
-    import numpy as np
-
-    collections = sorted({d.get("collection") or "" for d in datasets if d["object"] == "trials"})
-    if not collections:
-        return None
-    try:
-        trials = trove.load_object(eid, "trials", collection=collections[0])
-    except (NeurotroveError, OSError, ValueError):
-        return None
-    summary: dict[str, Any] = {"collection": collections[0] or "(session folder)"}
-    lengths = [len(v) for v in trials.values() if hasattr(v, "__len__")]
-    summary["trials"] = max(lengths, default=0)
-    feedback = trials.get("feedbackType")
-    if feedback is not None and len(feedback):
-        summary["correct"] = f"{float(np.mean(np.asarray(feedback) == 1)):.0%}"
-    response, start = trials.get("response_times"), trials.get("stimOn_times")
-    if response is not None and start is not None and len(response) == len(start):
-        reaction = np.asarray(response, float) - np.asarray(start, float)
-        if np.isfinite(reaction).any():
-            summary["median reaction time"] = f"{float(np.nanmedian(reaction)):.3f} s"
-    return summary
-
-
-def _probe_count(trove: Any, eid: str) -> int:
-    """Return how many probes of a session are in the ephys tables (one indexed count)."""
-    import sqlalchemy as sa
-
-    from ...catalog.ephys_schema import probe_insertions
-
-    with trove.catalog.read() as conn:
-        query = sa.select(sa.func.count()).where(probe_insertions.c.session == eid)
-        return int(conn.execute(query).scalar_one())
 
 
 def _in_bin(trove: Any, eid: str) -> bool:
@@ -419,10 +409,8 @@ async def session_write(request: Request, eid: str, action: str) -> Response:
                 return
             lab, projects = session_scope(trove.catalog, key)
             rights.require_scope(lab, projects, f"session {key}")
-            before = trove.get_details(key)
             if action == "narrative":
-                changes: dict[str, Any] = {"narrative": form.get("narrative", "")}
-                trove.update_session(key, **changes)
+                trove.update_session(key, narrative=form.get("narrative", ""))
             elif action == "json":
                 changes = {}
                 for field in ("json", "extended_qc"):
@@ -437,14 +425,8 @@ async def session_write(request: Request, eid: str, action: str) -> Response:
                 note = form.text("note")
                 extended = {"qc_note": note, "qc_set_by": rights.username} if note else None
                 trove.set_qc(key, qc, extended_qc=extended)
-                changes = {"qc": qc.name, "note": note}
             else:
                 raise ValidationError(f"there is no session action {action!r}")
-            shown = {k: before.get(k) for k in changes if k != "note"}
-            if action == "qc":
-                shown = {"qc": QC.parse(before["qc"]).name}
-            with trove.catalog.write(versioned=False) as conn:
-                audit.record(conn, rights.username, "app", action, key, shown, changes)
 
         await anyio.to_thread.run_sync(write)
     except NeurotroveError as error:
@@ -715,28 +697,14 @@ async def admin_write(request: Request, action: str) -> Response:
                 state.accounts.add_user(
                     username, form.get("password", ""), role=form.text("role") or "reader"
                 )
-                after: Any = {"role": form.text("role") or "reader"}
-                before: Any = None
             elif action == "role":
-                old = rights_of(catalog, username)
                 labs = [x.strip() for x in form.text("labs").split(",") if x.strip()]
                 projects = [x.strip() for x in form.text("projects").split(",") if x.strip()]
-                new = set_role(catalog, username, form.text("role"), labs=labs, projects=projects)
-                before = {
-                    "role": old.role,
-                    "labs": sorted(old.labs),
-                    "projects": sorted(old.projects),
-                }
-                after = {"role": new.role, "labs": labs, "projects": projects}
+                set_role(catalog, username, form.text("role"), labs=labs, projects=projects)
             elif action == "revoke":
-                count = state.accounts.revoke(username)
-                before, after = None, {"tokens_revoked": count}
+                state.accounts.revoke(username)
             else:
                 raise ValidationError(f"there is no admin action {action!r}")
-            with catalog.write(versioned=False) as conn:
-                audit.record(
-                    conn, rights.username, "app", f"user_{action}", username, before, after
-                )
 
         await anyio.to_thread.run_sync(write)
     except NeurotroveError as error:
