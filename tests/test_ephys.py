@@ -217,6 +217,26 @@ def test_probe_and_channel_tables(ephys_trove: nt.Trove) -> None:
     assert "name" not in channels.columns and "phase" in channels.columns
 
 
+def test_a_session_in_the_bin_leaves_the_ephys_tables_until_restored(
+    ephys_trove: nt.Trove,
+) -> None:
+    from neurotrove.server.bin import move_to_bin, restore
+    from neurotrove.server.roles import Rights
+
+    trove, admin = ephys_trove, Rights("admin", "admin")
+    first, second = trove.ephys.get_session_table().index
+    units_before = trove.ephys.get_units()
+    move_to_bin(trove, admin, "session", first, via="python")
+    assert list(trove.ephys.get_session_table().index) == [second]
+    assert set(trove.ephys.get_probes()["ecephys_session_id"]) == {second}
+    assert set(trove.ephys.get_channels()["ecephys_session_id"]) == {second}
+    units = trove.ephys.get_units()
+    assert set(units["ecephys_session_id"]) == {second}
+    assert len(units) == (units_before["ecephys_session_id"] == second).sum()
+    restore(trove, admin, "session", first, via="python")
+    pd.testing.assert_frame_equal(trove.ephys.get_units(), units_before)
+
+
 def test_a_trove_without_ephys_has_empty_tables_and_exports_an_empty_cache(
     registered: nt.Trove, tmp_path: Any
 ) -> None:

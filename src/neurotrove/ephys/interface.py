@@ -246,7 +246,10 @@ class Ephys:
                 _sessions.start_time,
             )
             .select_from(s.sessions.join(s.subjects, _subjects.id == _sessions.subject))
-            .where(sa.exists(sa.select(sa.literal(1)).where(_p.session == _sessions.id)))
+            .where(
+                sa.exists(sa.select(sa.literal(1)).where(_p.session == _sessions.id)),
+                _sessions.deleted_at.is_(None),  # sessions in the bin are not listed
+            )
             .order_by(_sessions.date, _subjects.nickname, _sessions.number)
         )
         if eids is not None:
@@ -267,7 +270,11 @@ class Ephys:
         return frame.drop(columns="start_time").set_index("eid")
 
     def _probe_frame(self, conn: Connection) -> Any:
-        """Every probe with its session's columns, indexed by pid."""
+        """Every probe with its session's columns, indexed by pid (none of binned sessions).
+
+        The probes of a session in the bin are left out here, and with them its channels and
+        units (:meth:`_channels`, :meth:`_units` keep only rows of these probes).
+        """
         import pandas as pd
 
         names = [c for c in _PROBE_COLUMNS if c != "ecephys_session_id"]
@@ -278,6 +285,7 @@ class Ephys:
                     s.subjects, _subjects.id == _sessions.subject
                 )
             )
+            .where(_sessions.deleted_at.is_(None))
             .order_by(_sessions.date, _subjects.nickname, _sessions.number, _p.name)
         )
         rows = conn.execute(query).all()
@@ -344,6 +352,8 @@ class Ephys:
         probe_count = dict.fromkeys(sessions.index, 0)
         structures: dict[str, set[str]] = {eid: set() for eid in sessions.index}
         for pid, eid in probe_session.items():
+            if eid not in probe_count:  # a session in the bin
+                continue
             probe_count[eid] += 1
             unit_count[eid] += units.get(pid, 0)
             channel_count[eid] += channels.get(pid, 0)
@@ -428,6 +438,7 @@ class Ephys:
         }
         data.update(zip(_CHANNEL_COLUMNS[1:], values[2:], strict=True))
         frame = pd.DataFrame(data).set_index("id")
+        frame = frame[frame["ecephys_probe_id"].isin(probes.index)]  # not of binned sessions
         for column in ("allen_id", "ecephys_structure_id"):
             frame[column] = frame[column].astype("Int64")
         frame = frame.join(
@@ -510,6 +521,8 @@ class Ephys:
         # Probe and session columns repeat for every unit of a probe: categoricals, built
         # from codes rather than a value per unit.
         codes = probes.index.get_indexer(frame["ecephys_probe_id"].to_numpy())
+        if (codes < 0).any():  # units of sessions in the bin
+            frame, codes = frame[codes >= 0], codes[codes >= 0]
         columns: dict[str, Any] = {}
         for name in probes.columns:
             values = probes[name]
