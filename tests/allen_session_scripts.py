@@ -188,6 +188,10 @@ pd.DataFrame(units).to_csv(out / "units.csv", index=False)
 (out / "natural_movie_templates").mkdir(exist_ok=True)
 with open(out / "natural_movie_templates" / "natural_movie_1.h5", "wb") as stream:
     np.save(stream, np.arange(2 * 3 * 4, dtype=np.uint8).reshape(2, 3, 4))
+(out / "natural_scene_templates").mkdir(exist_ok=True)
+import tifffile  # Allen's scenes are TIFF images (AllenSDK reads them with SimpleITK)
+tifffile.imwrite(out / "natural_scene_templates" / "natural_scene_3.tiff",
+                 (np.arange(5 * 7) * 7 % 256).astype(np.uint8).reshape(5, 7))
 entries = [
     ("BASEDIR", "dir", ".", None), ("sessions", "file", "sessions.csv", "BASEDIR"),
     ("probes", "file", "probes.csv", "BASEDIR"), ("channels", "file", "channels.csv", "BASEDIR"),
@@ -269,6 +273,7 @@ frame("conditionwise_spike_statistics", session.conditionwise_spike_statistics()
 frame("conditionwise_spike_statistics_rates", session.conditionwise_spike_statistics(
     stimulus_presentation_ids=grating_ids, unit_ids=units, use_rates=True))
 attempt("natural_movie_1", lambda: cache.get_natural_movie_template(1).tolist())
+attempt("natural_scene_3", lambda: cache.get_natural_scene_template(3).tolist())
 attempt("presentation_ids", lambda: grating_ids.tolist())
 attempt("unit_ids", lambda: [int(u) for u in units])
 (out / "results.json").write_text(json.dumps(results))

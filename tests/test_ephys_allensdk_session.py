@@ -226,23 +226,17 @@ def test_conditionwise_spike_statistics(pair: Pair) -> None:
     assert _compare(rates.sort_values(order, ignore_index=True), theirs) == []
 
 
-def _register_movie_template(pair: Pair) -> None:
-    """Keep the cache's movie 1 as a dataset of a stimulus set's session (the convention)."""
-    trove = pair.trove
-    if trove.list_datasets(filename="naturalMovie.template.1.npy"):
-        return
-    stimuli = trove.register_session("stimulus_set", "2019-01-01", task_protocol="stimuli")
-    folder = trove.eid2path(stimuli)
-    folder.mkdir(parents=True, exist_ok=True)
-    source = pair.out.parent / "cache" / "natural_movie_templates" / "natural_movie_1.h5"
-    np.save(folder / "naturalMovie.template.1.npy", np.load(source, allow_pickle=False))
-    trove.register(progress=False)
-
-
 def test_natural_movie_template(pair: Pair) -> None:
-    _register_movie_template(pair)
+    # import_allen filed the cache's templates as aggregates of the stimulus set "allen".
     ours = pair.data.get_natural_movie_template(1)
     assert ours.tolist() == pair.result("natural_movie_1")
+
+
+def test_natural_scene_template(pair: Pair) -> None:
+    ours = pair.data.get_natural_scene_template(3)
+    theirs = pair.result("natural_scene_3")
+    assert np.asarray(theirs).shape == (5, 7)
+    assert ours.tolist() == theirs
 
 
 def test_allensdk_opens_the_exported_session(
@@ -251,8 +245,8 @@ def test_allensdk_opens_the_exported_session(
     tmp_path: Path,
 ) -> None:
     # export-allen writes the session's NWB files beside the tables; AllenSDK's
-    # get_session_data opens the export and answers as it did from the original cache.
-    _register_movie_template(pair)
+    # get_session_data opens the export and answers as it did from the original cache,
+    # natural movie and scene templates included.
     manifest = pair.trove.ephys.export_allen(tmp_path / "export")
     assert (tmp_path / "export" / f"session_{SESSION}" / f"session_{SESSION}.nwb").is_file()
     out = tmp_path / "read"

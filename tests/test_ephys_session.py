@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +21,10 @@ import pandas as pd
 import pytest
 
 import neurotrove as nt
-from neurotrove.errors import NotFoundError
+from neurotrove.errors import ConflictError, NotFoundError
+
+from .conftest import isolate_settings, module_catalogue
+from .serving import PASSWORD, ServerProcess, add_user
 
 # Two units (clusters 0 and 1) on one probe of four channels.
 SPIKES = {0: [0.05, 0.15, 0.16, 0.45, 1.2, 2.05], 1: [0.1, 0.5, 2.1, 2.2]}
@@ -369,25 +374,115 @@ def test_missing_data_names_the_dataset(trove: nt.Trove) -> None:
         data.get_natural_scene_template(3)
 
 
-def test_templates_are_datasets_of_a_stimulus_set(trove: nt.Trove) -> None:
-    eid = write_alf_session(trove)
-    stimuli = trove.register_session("stimulus_set", "2019-01-01", task_protocol="stimuli")
-    folder = trove.eid2path(stimuli)
+SCENE = np.arange(12, dtype=np.uint8).reshape(3, 4)
+MOVIE = np.arange(24, dtype=np.uint8).reshape(2, 3, 4)
+
+
+def write_stimulus_set(root: Path, name: str, shift: int = 0) -> None:
+    """Scene 3 (a TIFF image) and movie 1 of a stimulus set, as aggregates under ``root``."""
+    import tifffile
+
+    folder = root / "aggregates" / "StimulusSets" / name
     folder.mkdir(parents=True, exist_ok=True)
-    scene = np.arange(12, dtype=np.uint8).reshape(3, 4)
-    movie = np.zeros((2, 3, 4), dtype=np.uint8)
-    np.save(folder / "naturalScene.template.3.npy", scene)
-    np.save(folder / "naturalMovie.template.1.npy", movie)
+    tifffile.imwrite(folder / "naturalScene.template.3.tiff", SCENE + shift)
+    np.save(folder / "naturalMovie.template.1.npy", MOVIE + shift)
+
+
+def test_templates_are_aggregates_of_the_sessions_stimulus_set(trove: nt.Trove) -> None:
+    eid = write_alf_session(trove)
+    write_stimulus_set(trove.root, "gratings_v1")
     trove.register(progress=False)
     data = _everything(trove, eid)
-    assert data.get_natural_scene_template(3).tolist() == scene.tolist()
-    assert data.get_natural_movie_template(1).shape == (2, 3, 4)
+    # The trove's only stimulus set is every session's.
+    scene = data.get_natural_scene_template(3)
+    assert scene.dtype == np.uint8 and scene.tolist() == SCENE.tolist()
+    assert data.get_natural_movie_template(1).tolist() == MOVIE.tolist()
+    # With two sets, a session names its own.
+    write_stimulus_set(trove.root, "other", shift=100)
+    trove.register(progress=False)
+    with pytest.raises(NotFoundError, match=r"names no stimulus set.*gratings_v1, other"):
+        data.get_natural_scene_template(3)
+    trove.update_session(eid, json={"stimulus_set": "other"})
+    assert data.get_natural_scene_template(3).tolist() == (SCENE + 100).tolist()
+    with pytest.raises(NotFoundError, match=r"StimulusSets/other/naturalMovie\.template\.9"):
+        data.get_natural_movie_template(9)
+    # A session's own template comes first.
+    np.save(trove.eid2path(eid) / "alf" / "naturalMovie.template.1.npy", MOVIE * 0)
+    trove.register(progress=False)
+    assert not data.get_natural_movie_template(1).any()
 
 
-def test_import_allen_reads_the_session_nwb_file(trove: nt.Trove, tmp_path: Path) -> None:
-    # An Allen cache whose session folder holds the session's NWB file: the import registers
-    # it, and the session's spikes and stimuli come from it.
-    cache = tmp_path / "cache"
+@dataclass
+class StimulusWorld:
+    local: nt.Trove
+    eid: str
+    server: ServerProcess
+
+
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)]
+)
+def stimulus_world(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[StimulusWorld]:
+    home = tmp_path_factory.mktemp("stimulus-home")
+    with pytest.MonkeyPatch.context() as env, module_catalogue(request, "nt_stimuli") as db:
+        isolate_settings(env, home)
+        root = tmp_path_factory.mktemp("stimuli") / "data"
+        local = nt.connect(root, db=db, create=True)
+        eid = write_alf_session(local)
+        write_stimulus_set(root, "gratings_v1")
+        write_stimulus_set(root, "other", shift=100)
+        local.register(progress=False)
+        local.update_session(eid, json={"stimulus_set": "gratings_v1"})
+        add_user(root, db, "alice")
+        server = ServerProcess(root, db, home / "server.log").start()
+        try:
+            yield StimulusWorld(local, eid, server)
+        finally:
+            server.stop()
+            local.close()
+
+
+@pytest.mark.parametrize("where", ["local", "served"])
+def test_templates_load_locally_and_served(stimulus_world: StimulusWorld, where: str) -> None:
+    if where == "local":
+        trove, opened = stimulus_world.local, None
+    else:
+        trove = opened = nt.connect(stimulus_world.server.url)
+        trove.login("alice", PASSWORD)
+    try:
+        data = _everything(trove, stimulus_world.eid)
+        assert data.get_natural_scene_template(3).tolist() == SCENE.tolist()
+        assert data.get_natural_movie_template(1).tolist() == MOVIE.tolist()
+        with pytest.raises(NotFoundError, match=r"naturalScene\.template\.4"):
+            data.get_natural_scene_template(4)
+    finally:
+        if opened is not None:
+            opened.close()
+
+
+def test_a_served_import_allen_uploads_the_templates(
+    stimulus_world: StimulusWorld, tmp_path: Path
+) -> None:
+    write_allen_session_cache(tmp_path / "cache", templates=True)
+    with nt.connect(stimulus_world.server.url) as remote:
+        remote.login("alice", PASSWORD)
+        remote.ephys.import_allen(tmp_path / "cache")
+        remote.refresh()
+        assert remote.list_aggregates("StimulusSets", "allen") == [
+            "aggregates/StimulusSets/allen/naturalMovie.template.1.npy",
+            "aggregates/StimulusSets/allen/naturalScene.template.3.tiff",
+        ]
+        data = _everything(remote, remote.ephys.session_eid(715093703))
+        assert data.get_natural_scene_template(3).tolist() == SCENE.tolist()
+        assert data.get_natural_movie_template(1).tolist() == MOVIE.tolist()
+    uploads = stimulus_world.local.root / ".trove" / "uploads"
+    assert [p for p in uploads.rglob("*") if p.is_file()] == []
+
+
+def write_allen_session_cache(cache: Path, templates: bool = False) -> None:
+    """An Allen cache of one session with its NWB file (and scene 3 and movie 1 if asked)."""
     folder = cache / "session_715093703"
     folder.mkdir(parents=True)
     write_allen_style_nwb(folder / "session_715093703.nwb")
@@ -428,7 +523,31 @@ def test_import_allen_reads_the_session_nwb_file(trove: nt.Trove, tmp_path: Path
             "parent_key": "session_data",
         },
     ]
+    if templates:
+        import tifffile
+
+        (cache / "natural_movie_templates").mkdir()
+        with (cache / "natural_movie_templates" / "natural_movie_1.h5").open("wb") as out:
+            np.save(out, MOVIE)  # Allen's movie "h5" files are .npy arrays
+        (cache / "natural_scene_templates").mkdir()
+        tifffile.imwrite(cache / "natural_scene_templates" / "natural_scene_3.tiff", SCENE)
+        manifest += [
+            {"key": key, "type": kind, "spec": spec, "parent_key": parent}
+            for key, kind, spec, parent in (
+                ("movie_dir", "dir", "natural_movie_templates", "BASEDIR"),
+                ("natural_movie", "file", "natural_movie_%d.h5", "movie_dir"),
+                ("natural_scene_dir", "dir", "natural_scene_templates", "BASEDIR"),
+                ("natural_scene", "file", "natural_scene_%d.tiff", "natural_scene_dir"),
+            )
+        ]
     (cache / "manifest.json").write_text(json.dumps({"manifest": manifest}))
+
+
+def test_import_allen_reads_the_session_nwb_file(trove: nt.Trove, tmp_path: Path) -> None:
+    # An Allen cache whose session folder holds the session's NWB file: the import registers
+    # it, and the session's spikes and stimuli come from it.
+    cache = tmp_path / "cache"
+    write_allen_session_cache(cache)
     trove.ephys.import_allen(cache)
     eid = trove.ephys.session_eid(715093703)
     assert trove.list_datasets(eid) == ["ecephys.session.nwb"]
@@ -438,3 +557,36 @@ def test_import_allen_reads_the_session_nwb_file(trove: nt.Trove, tmp_path: Path
     } == SPIKES
     assert data.stimulus_presentations["stimulus_name"].tolist()[:3] == ["passiveGabor"] * 3
     assert np.allclose(data.running_speed["velocity"], [3.1, 0.0, 6.2])
+
+
+def test_import_allen_files_the_templates_and_export_allen_writes_them_back(
+    trove: nt.Trove, tmp_path: Path
+) -> None:
+    import tifffile
+
+    cache = tmp_path / "cache"
+    write_allen_session_cache(cache, templates=True)
+    trove.ephys.import_allen(cache)
+    assert trove.list_aggregates("StimulusSets", "allen") == [
+        "aggregates/StimulusSets/allen/naturalMovie.template.1.npy",
+        "aggregates/StimulusSets/allen/naturalScene.template.3.tiff",
+    ]
+    eid = trove.ephys.session_eid(715093703)
+    assert trove.get_details(eid)["json"]["stimulus_set"] == "allen"
+    data = _everything(trove, eid)
+    assert data.get_natural_movie_template(1).tolist() == MOVIE.tolist()
+    assert data.get_natural_scene_template(3).tolist() == SCENE.tolist()
+    trove.ephys.import_allen(cache)  # again: the same templates are kept
+    export = tmp_path / "export"
+    trove.ephys.export_allen(export)
+    movie = export / "natural_movie_templates" / "natural_movie_1.h5"
+    assert np.load(movie, allow_pickle=False).tolist() == MOVIE.tolist()
+    scene = export / "natural_scene_templates" / "natural_scene_3.tiff"
+    assert tifffile.imread(scene).tolist() == SCENE.tolist()
+    # Another movie under the same number (a new file: the trove links the cache's) is
+    # not taken silently.
+    with (cache / "new.h5").open("wb") as out:
+        np.save(out, MOVIE + 1)
+    (cache / "new.h5").replace(cache / "natural_movie_templates" / "natural_movie_1.h5")
+    with pytest.raises(ConflictError, match="naturalMovie.template.1.npy"):
+        trove.ephys.import_allen(cache)

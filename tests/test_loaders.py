@@ -160,6 +160,19 @@ def test_yaml_round_trips(tmp_path: Path, extension: str) -> None:
     assert load_file(path) == {"rig": "rig01", "channels": [1, 2], "nested": {"gain": 500}}
 
 
+@pytest.mark.parametrize("extension", ["tiff", "tif", "TIFF"])
+def test_tiff_gives_the_image_and_a_stack_its_pages(tmp_path: Path, extension: str) -> None:
+    import tifffile
+
+    image = np.arange(12, dtype=np.uint8).reshape(3, 4)
+    tifffile.imwrite(tmp_path / f"naturalScene.template.{extension}", image)
+    loaded = load_file(tmp_path / f"naturalScene.template.{extension}")
+    assert loaded.dtype == np.uint8 and loaded.tolist() == image.tolist()
+    stack = np.arange(24, dtype=np.uint16).reshape(2, 3, 4)
+    tifffile.imwrite(tmp_path / "stack.frames.tif", stack)
+    assert load_file(tmp_path / "stack.frames.tif").tolist() == stack.tolist()
+
+
 def test_npz_with_only_arr_0_gives_that_array(tmp_path: Path) -> None:
     path = tmp_path / "spikes.templates.npz"
     np.savez(path, np.arange(4))
@@ -271,6 +284,7 @@ BROKEN_FILES = {
     "bad yaml": ("rig.settings.yaml", b"rig: [rig01, rig02\n", "YAML"),
     "ragged csv": ("a.b.csv", b"a,b\n1,2\n3,4,5,6\n", "CSV table"),
     "not utf-8 tsv": ("a.b.tsv", b"a\tb\n\xff\xfe\x00\t1\n", "tab-separated table"),
+    "not a tiff": ("naturalScene.template.1.tiff", b"II*\x00garbage", "TIFF image"),
 }
 
 

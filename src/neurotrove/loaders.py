@@ -2,8 +2,8 @@
 
 ``load_file`` reads a file through a registry keyed by extension, which ``register_loader``
 extends. ``assemble_object`` loads the files of one ALF object into an ``AlfObject`` with the
-semantics of ONE-api's ``one.alf.io.load_object``. pandas, pyarrow and PyYAML are imported
-only when a file needs them.
+semantics of ONE-api's ``one.alf.io.load_object``. pandas, pyarrow, PyYAML and tifffile are
+imported only when a file needs them.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .alf import DatasetName
-from .errors import NotFoundError, ValidationError
+from .errors import ConfigError, NotFoundError, ValidationError
 from .jsonable import is_dataframe
 
 if TYPE_CHECKING:
@@ -114,6 +114,22 @@ def _read_yaml(path: Path) -> Any:
         raise ValueError(str(error)) from error
 
 
+def _read_tiff(path: Path) -> Any:
+    try:
+        import tifffile
+    except ImportError:
+        raise ConfigError(
+            f"reading {path.name} (a TIFF image) needs tifffile; install it with "
+            f"pip install 'neurotrove[nwb]' (or pip install tifffile)",
+            path=str(path),
+        ) from None
+    # Opened here, so that no failure leaves it open; tifffile's errors are ValueErrors.
+    with path.open("rb") as stream, tifffile.TiffFile(stream) as tiff:
+        if not tiff.series:  # tifffile logs what is wrong and would give an empty array
+            raise ValueError("it holds no image")
+        return tiff.asarray()
+
+
 def _keep_path(path: Path) -> Path:
     return path
 
@@ -129,12 +145,14 @@ _FORMATS: dict[Loader, str] = {
     _read_json: "JSON",
     _read_jsonable: "JSON lines (one JSON document per line)",
     _read_yaml: "YAML",
+    _read_tiff: "a TIFF image",
 }
 _VIDEO = ("mp4", "avi", "mov", "mkv", "mj2", "webm")
 _LOADERS: dict[str, Loader] = {
     **{"npy": _read_npy, "npz": _read_npz, "pqt": _read_parquet, "parquet": _read_parquet},
     **{"csv": _CSV, "tsv": _TSV, "htsv": _TSV, "ssv": _SSV},
     **{"json": _read_json, "jsonable": _read_jsonable, "yaml": _read_yaml, "yml": _read_yaml},
+    **{"tif": _read_tiff, "tiff": _read_tiff},
     **dict.fromkeys(("nwb", "bin", "cbin", *_VIDEO), _keep_path),
 }
 
@@ -207,8 +225,10 @@ def load_file(path: str | os.PathLike[str], *, mmap: bool = False) -> Any:
     ``.npy`` gives an array (a ``(n, 1)`` column is flattened to ``(n,)``, as in ONE);
     ``.npz`` its only array ``arr_0``, or else a dict of arrays; ``.pqt``, ``.parquet``,
     ``.csv``, ``.tsv`` and ``.ssv`` a DataFrame; ``.json`` and ``.yaml`` what they hold;
-    ``.jsonable`` a list of records; ``.nwb``, ``.bin``, ``.cbin``, video and unregistered
-    extensions the ``Path`` itself. An empty file gives None, as in ONE.
+    ``.jsonable`` a list of records; ``.tif`` and ``.tiff`` the image's array (its pages
+    stacked; with tifffile, ``pip install 'neurotrove[nwb]'``); ``.nwb``, ``.bin``,
+    ``.cbin``, video and unregistered extensions the ``Path`` itself. An empty file gives
+    None, as in ONE.
 
     Parameters
     ----------

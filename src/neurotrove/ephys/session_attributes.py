@@ -20,8 +20,8 @@ epochs``                          ``laserStimulation``                  interval
 
 Ids are the trove's: units and channels by UUID, presentations numbered from 0 in time
 order. A probe is named by its UUID, its name (``probeA``) or its Allen id.
-Natural movie and scene templates are datasets of a stimulus set (see
-:meth:`SessionAttributes.get_natural_scene_template`).
+Natural movie and scene templates are aggregates of a stimulus set
+(:mod:`neurotrove.ephys.templates`).
 """
 
 from __future__ import annotations
@@ -39,13 +39,7 @@ if TYPE_CHECKING:
 
     from .session_reads import SessionFiles
 
-__all__ = ["STIMULUS_TEMPLATE_NAMES", "SessionAttributes"]
-
-STIMULUS_TEMPLATE_NAMES = {
-    "scene": "naturalScene.template.{number}",
-    "movie": "naturalMovie.template.{number}",
-}
-"""The dataset names of stimulus templates (``naturalScene.template.118.npy``)."""
+__all__ = ["SessionAttributes"]
 
 
 class SessionAttributes:
@@ -449,42 +443,24 @@ class SessionAttributes:
     # -- templates ------------------------------------------------------------------------
 
     def get_natural_scene_template(self, number: int) -> Any:
-        """Return the image of natural scene ``number``.
+        """Return the image of natural scene ``number`` (rows x columns).
 
-        It is the dataset ``naturalScene.template.<n>`` of this session, else of the newest
-        session holding it (a stimulus set's session).
+        It is the session's dataset ``naturalScene.template.<n>``, else the aggregate of its
+        stimulus set (:mod:`~neurotrove.ephys.templates`).
         """
-        return self._template("scene", number)
+        from .templates import load_template
+
+        return load_template(self._files().trove, self.eid, "scene", number)
 
     def get_natural_movie_template(self, number: int) -> Any:
-        """Return the frames of natural movie ``number``.
+        """Return the frames of natural movie ``number`` (frames x rows x columns).
 
-        It is the dataset ``naturalMovie.template.<n>`` of this session, else of the newest
-        session holding it (a stimulus set's session).
+        It is the session's dataset ``naturalMovie.template.<n>``, else the aggregate of its
+        stimulus set (:mod:`~neurotrove.ephys.templates`).
         """
-        return self._template("movie", number)
+        from .templates import load_template
 
-    def _template(self, kind: str, number: int) -> Any:
-        name = STIMULUS_TEMPLATE_NAMES[kind].format(number=int(number))
-        trove = self._files().trove
-        holders = [self.eid]
-        found = trove.list_datasets(filename=f"{name}.*", details=True)
-        if len(found):
-            column = "eid" if "eid" in found.columns else "session"
-            holders += [str(e) for e in reversed(found[column].tolist()) if str(e) != self.eid]
-        for eid in holders:
-            try:
-                return trove.load_dataset(eid, f"{name}.*")
-            except NotFoundError:
-                continue
-        raise NotFoundError(
-            f"no natural {kind} template {number}: it would be the dataset {name}.npy of this "
-            f"session or of a stimulus set's session; register the template there (an "
-            f"Allen cache's natural_movie_<n>.h5 is a NumPy array: numpy.load it and save "
-            f"it under that name)",
-            session=self.eid,
-            dataset=name,
-        )
+        return load_template(self._files().trove, self.eid, "movie", number)
 
 
 def _alf_waveforms(loaded: list[Any], wanted: Mapping[int, str]) -> dict[str, Any]:

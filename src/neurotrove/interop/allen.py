@@ -33,12 +33,13 @@ from ..catalog.tables import table_spec
 from ..catalog.writes import insert_records, lock_key
 from ..ephys.report import ImportReport
 from ..ephys.structures import structure_ids
+from ..ephys.templates import ALLEN_STIMULUS_SET, STIMULUS_SET_KEY
 from ..ephys.writing import METRIC_ALIASES, UNIT_FIELDS, ProbeData, write_session_ephys
 from ..errors import NotFoundError, ValidationError
 from ..files.atomic import STAGING_FOLDER, FileWrite, recover_writes
 from ..query.conditions import compile_conditions
 from ..query.identify import next_session_number
-from . import allen_nwb
+from . import allen_nwb, allen_templates
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -188,8 +189,9 @@ def _analysis_metrics(
 def cache_files(path: str | os.PathLike[str]) -> tuple[Path, list[Path]]:
     """Return an Allen cache's manifest and the files :func:`import_allen` reads from it.
 
-    These are the four tables, and the analysis metrics files and the sessions' and probes'
-    NWB files that exist (what a served trove uploads to import the cache on the server).
+    These are the four tables, and the analysis metrics files, the sessions' and probes'
+    NWB files and the natural movie and scene templates that exist (what a served trove
+    uploads to import the cache on the server).
 
     Raises
     ------
@@ -218,6 +220,7 @@ def cache_files(path: str | os.PathLike[str]) -> tuple[Path, list[Path]]:
         mine = probes.index[probes["ecephys_session_id"] == session] if len(probes) else []
         found = allen_nwb.session_files(paths, int(session), [int(p) for p in mine])
         files += [*([found.session] if found.session else []), *found.lfp.values()]
+    files += allen_templates.template_files(paths).values()
     return manifest, tables + [f for f in files if f.is_file()]
 
 
@@ -234,7 +237,9 @@ def import_allen(
 
     A session's NWB files in the cache (``session_<id>.nwb``, ``probe_<id>_lfp.nwb``) are
     registered as its datasets (:mod:`.allen_nwb`): spike times, stimulus presentations,
-    running speed, LFP and the rest of ``get_session_data`` are read from them.
+    running speed, LFP and the rest of ``get_session_data`` are read from them. The
+    cache's natural movie and scene templates become aggregates of the stimulus set
+    ``allen`` (:mod:`.allen_templates`), which the imported sessions name.
 
     Parameters
     ----------
@@ -247,6 +252,8 @@ def import_allen(
     ------
     NotFoundError
         When the manifest or one of the four tables is missing.
+    ConflictError
+        When the trove's template of a name the cache has holds other content.
     """
     import pandas as pd
 
@@ -256,6 +263,8 @@ def import_allen(
     channels, units = _read(paths, "channels"), _read(paths, "units")
     units = units.rename(columns=METRIC_ALIASES)
     metrics = _analysis_metrics(paths, sessions)
+    templates = allen_templates.template_files(paths)
+    allen_templates.register_templates(trove, templates)
     channel_place = {
         int(cid): (int(pid), int(index))
         for cid, pid, index in zip(
@@ -274,6 +283,8 @@ def import_allen(
     report = ImportReport()
     for allen_session, session in sessions.iterrows():
         record = _session_record(int(str(allen_session)), session, lab)
+        if templates:
+            record["json"][STIMULUS_SET_KEY] = ALLEN_STIMULUS_SET
         session_probes = probes_of.get(int(str(allen_session)), probes.iloc[:0])
         files = allen_nwb.session_files(
             paths, int(str(allen_session)), [int(str(p)) for p in session_probes.index]
@@ -572,7 +583,7 @@ def _write_cache(ephys: Ephys, target: Path, files: FileWrite) -> None:
         zip(probes.index, probes["ecephys_session_id"], probes["name"], strict=True),
         probe_ids,
     )
-    allen_nwb.export_movie_templates(ephys.trove, files.stage_written, target)
+    allen_templates.export_templates(ephys.trove, files.stage_written, target, sessions.index)
     manifest = target / "manifest.json"
     entries: list[dict[str, Any]] = [
         {"type": "manifest_version", "value": MANIFEST_VERSION},

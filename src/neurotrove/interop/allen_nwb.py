@@ -8,8 +8,8 @@ finds as datasets of the session under ALF names (:data:`SESSION_NWB`,
 ``ecephys.lfp.<probe name>.nwb``) and notes them on the probes (``json["nwb"]``,
 ``json["lfp_nwb"]``), so ``trove.ephys.get_session_data`` reads them as it reads an
 imported NWB file, and a served trove downloads them. :func:`export_session_files` writes
-them back into an exported cache, and :func:`export_movie_templates` the natural movie
-templates (datasets ``naturalMovie.template.<n>.npy``).
+them back into an exported cache (the natural movie and scene templates are
+:mod:`.allen_templates`).
 """
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ if TYPE_CHECKING:
 __all__ = [
     "SESSION_NWB",
     "SessionFiles",
-    "export_movie_templates",
     "export_session_files",
     "lfp_name",
     "nwb_clusters",
@@ -187,26 +186,3 @@ def export_session_files(
                 shutil.copyfile(source, staged)
             written += 1
     return written
-
-
-def export_movie_templates(
-    trove: Trove, stage: Callable[[Path], AbstractContextManager[Path]], target: Path
-) -> int:
-    """Write the trove's natural movie templates into an exported cache; return how many.
-
-    Each ``naturalMovie.template.<n>`` dataset (of any session, the newest if several)
-    becomes ``natural_movie_templates/natural_movie_<n>.h5``, which AllenSDK reads with
-    ``numpy.load`` (Allen's movie "h5" files are NumPy arrays).
-    """
-    found = trove.list_datasets(filename="naturalMovie.template.*.npy", details=True)
-    newest: dict[int, tuple[str, str]] = {}
-    for eid, rel_path, extra in zip(found["eid"], found["rel_path"], found["extra"], strict=True):
-        if str(extra).isdigit():
-            newest[int(extra)] = (str(eid), str(rel_path))
-    for number, (eid, rel_path) in sorted(newest.items()):
-        frames = np.asarray(trove.load_dataset(eid, rel_path))
-        with stage(target / "natural_movie_templates" / f"natural_movie_{number}.h5") as staged:
-            staged.parent.mkdir(parents=True, exist_ok=True)
-            with staged.open("wb") as stream:
-                np.save(stream, frames, allow_pickle=False)
-    return len(newest)
