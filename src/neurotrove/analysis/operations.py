@@ -25,7 +25,7 @@ from .. import alf
 from ..catalog import schema as s
 from ..catalog.analysis_schema import analysis_results, analysis_runs
 from ..catalog.writes import utcnow
-from ..errors import ConfigError, ConflictError
+from ..errors import ConflictError
 from ..files.paths import inside_root
 from ..identifiers import NEUROTROVE_NS, dataset_id
 from ..trove.catalogue_writes import file_record
@@ -238,13 +238,6 @@ def _check(conn: Connection, result: StoredResult) -> None:
 def _store(writes: CatalogueWrites, trove: Trove, result: StoredResult) -> str:
     eid, folder = writes.session(result.eid)
     result = replace(result, eid=eid)
-    if result.files and writes.bucket is not None:
-        raise ConfigError(
-            f"analysis {result.analysis}: storing output files in a trove whose files are "
-            f"in a bucket ({writes.store}) is not supported yet; declare rows() outputs, or "
-            f"run it on a trove whose files are in its data root",
-            analysis=result.analysis,
-        )
     with writes.file_write() as files:
         records: list[dict[str, Any]] = []
         outputs: list[dict[str, Any]] = []
@@ -281,6 +274,7 @@ def _store(writes: CatalogueWrites, trove: Trove, result: StoredResult) -> str:
                 files,
                 before=lambda conn: _check(conn, result),
                 also=lambda conn: _write_rows(conn, result, outputs),
+                replace=True,  # this analysis's own outputs (_check refuses others')
             )
         else:
             with writes.catalog.write() as conn:
