@@ -8,7 +8,9 @@ bucket the same way, and a second run reuses them.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import multiprocessing
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,10 +21,17 @@ import neurotrove as nt
 from neurotrove.pipeline import SessionRecord
 from tests.analysis_data import add_spikes, expected_rates, write_analysis_folder
 from tests.object_servers import S3Server
-from tests.pipeline_jobs import OUTPUT_BYTES, fail_on_odd_days, write_alf
+from tests.pipeline_jobs import (
+    OUTPUT_BYTES,
+    fail_on_odd_days,
+    hang_after_partial,
+    run_runner,
+    write_alf,
+)
 from tests.test_bucket_capabilities import local_files, objects
 from tests.test_bucket_writes import client
 from tests.test_object_store import bucket, s3, s3_server
+from tests.waiting import wait_until
 
 __all__ = ["bucket", "s3", "s3_server"]  # the fixtures, shared with test_object_store
 
@@ -105,6 +114,35 @@ def test_a_failed_step_or_unstorable_output_leaves_no_object(
     message = str(trove.pipeline.errors("notes").loc[odd, "error_message"])
     assert "alf/notes.txt is not named as a dataset" in message
     assert len(objects(s3, bucket)) == 1
+    assert local_files(trove) == [] and staged_files(trove) == []
+
+
+def test_worker_processes_stage_and_a_killed_runners_attempt_leaves_nothing(
+    trove: nt.Trove, s3: S3Server, bucket: str, tmp_path: Path
+) -> None:
+    first = trove.register_session("mouse01", "2024-05-02", lab="swc")
+    trove.pipeline.add_step("registration", outputs="alf/**")
+    marker = tmp_path / "started"
+    job = functools.partial(hang_after_partial, marker=str(marker))
+    runner = multiprocessing.get_context("spawn").Process(
+        target=run_runner, args=(str(trove.root), trove.db, "registration", job, {})
+    )
+    runner.start()
+    assert wait_until(lambda: marker.exists() or not runner.is_alive(), within=60)
+    assert marker.exists(), f"the runner ended (exit code {runner.exitcode}) before the job"
+    runner.kill()
+    runner.join()
+    assert len(staged_files(trove)) == 1  # the half-written output, staged only
+    assert objects(s3, bucket) == {}
+    second = trove.register_session("mouse01", "2024-05-04", lab="swc")
+    report = trove.pipeline.run("registration", write_alf, executor=2, progress=False)
+    assert sorted(report.done) == sorted([first, second])
+    assert trove.table("step_status").get_one(eid=first)["attempts"] == 2
+    stored = objects(s3, bucket)
+    assert sorted(key.split("/", 4)[-1] for key in stored) == [
+        "2024-05-02/001/alf/_vr_trials.table.pqt",
+        "2024-05-04/001/alf/_vr_trials.table.pqt",
+    ]
     assert local_files(trove) == [] and staged_files(trove) == []
 
 

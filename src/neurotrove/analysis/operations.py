@@ -3,7 +3,9 @@
 A result is its output files (datasets of the session), its rows of the results table and
 its provenance row (``analysis_runs``). On a local trove they are written in one
 transaction, the files staged and renamed into place after the commit
-(:meth:`~neurotrove.trove.catalogue_writes.CatalogueWrites.commit_files`); a served trove
+(:meth:`~neurotrove.trove.catalogue_writes.CatalogueWrites.commit_files`; on a trove whose
+files are in a bucket they are put there instead, through the journaled bucket write path,
+a recomputed result replacing its own objects); a served trove
 uploads the files (md5-checked on arrival) and sends one request to
 ``POST /api/v1/analysis/sessions/{eid}/results``, whose route checks the user may write to
 the session's lab and runs the same local code, recording the logged-in user as who ran it.
