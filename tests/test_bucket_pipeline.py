@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import logging
 import multiprocessing
 from collections.abc import Iterator
 from pathlib import Path
@@ -48,6 +49,12 @@ def staged_files(trove: nt.Trove) -> list[Path]:
     return sorted(p for p in home.rglob("*") if p.is_file()) if home.exists() else []
 
 
+def write_alf_and_scratch(session: SessionRecord) -> None:
+    """A registration that also leaves a scratch file outside its declared outputs."""
+    write_alf(session)
+    (session.path / "scratch.tmp").write_bytes(b"x")
+
+
 def write_bad_name(session: SessionRecord) -> None:
     """A step whose output is not named as a dataset."""
     (session.path / "alf").mkdir(parents=True, exist_ok=True)
@@ -61,12 +68,14 @@ def trove(s3: S3Server, bucket: str, db: str | None, tmp_path: Path) -> Iterator
 
 
 def test_a_step_run_puts_its_outputs_into_the_bucket_with_rows(
-    trove: nt.Trove, s3: S3Server, bucket: str
+    trove: nt.Trove, s3: S3Server, bucket: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     eids = [trove.register_session("mouse01", f"2024-05-{day:02d}", lab="swc") for day in (2, 4)]
     trove.pipeline.add_step("registration", outputs="alf/**")
-    report = trove.pipeline.run("registration", write_alf, progress=False)
+    with caplog.at_level(logging.WARNING, logger="neurotrove.pipeline"):
+        report = trove.pipeline.run("registration", write_alf_and_scratch, progress=False)
     assert sorted(report.done) == sorted(eids) and report.failed == []
+    assert "wrote 1 files that match none of its outputs (scratch.tmp)" in caplog.text
     assert report.output_bytes == 2 * OUTPUT_BYTES
     stored = objects(s3, bucket)
     keys = set()

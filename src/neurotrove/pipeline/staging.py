@@ -76,6 +76,16 @@ class BucketOutputs:
             As the bucket write path raises them.
         """
         files = sorted(output_files(session.path, patterns))
+        other = sorted(set(output_files(session.path, ["**"])) - set(files))
+        if other:
+            log.warning(
+                "%s: step %s wrote %d files that match none of its outputs (%s); they are "
+                "not stored (add their pattern to the step's outputs to keep them)",
+                session.eid,
+                session.step,
+                len(other),
+                ", ".join(other[:3]),
+            )
         if not files:
             return []
         result: list[str] = self._trove.apply(STORE_OUTPUTS, session.eid, session.path, files)
