@@ -3,7 +3,9 @@
 A result is its output files (datasets of the session), its rows of the results table and
 its provenance row (``analysis_runs``). On a local trove they are written in one
 transaction, the files staged and renamed into place after the commit
-(:meth:`~neurotrove.trove.catalogue_writes.CatalogueWrites.commit_files`); a served trove
+(:meth:`~neurotrove.trove.catalogue_writes.CatalogueWrites.commit_files`; on a trove whose
+files are in a bucket they are put there instead, through the journaled bucket write path,
+a recomputed result replacing its own objects); a served trove
 uploads the files (md5-checked on arrival) and sends one request to
 ``POST /api/v1/analysis/sessions/{eid}/results``, whose route checks the user may write to
 the session's lab and runs the same local code, recording the logged-in user as who ran it.
@@ -25,7 +27,7 @@ from .. import alf
 from ..catalog import schema as s
 from ..catalog.analysis_schema import analysis_results, analysis_runs
 from ..catalog.writes import utcnow
-from ..errors import ConfigError, ConflictError
+from ..errors import ConflictError
 from ..files.paths import inside_root
 from ..identifiers import NEUROTROVE_NS, dataset_id
 from ..trove.catalogue_writes import file_record
@@ -238,13 +240,6 @@ def _check(conn: Connection, result: StoredResult) -> None:
 def _store(writes: CatalogueWrites, trove: Trove, result: StoredResult) -> str:
     eid, folder = writes.session(result.eid)
     result = replace(result, eid=eid)
-    if result.files and writes.bucket is not None:
-        raise ConfigError(
-            f"analysis {result.analysis}: storing output files in a trove whose files are "
-            f"in a bucket ({writes.store}) is not supported yet; declare rows() outputs, or "
-            f"run it on a trove whose files are in its data root",
-            analysis=result.analysis,
-        )
     with writes.file_write() as files:
         records: list[dict[str, Any]] = []
         outputs: list[dict[str, Any]] = []
@@ -281,6 +276,7 @@ def _store(writes: CatalogueWrites, trove: Trove, result: StoredResult) -> str:
                 files,
                 before=lambda conn: _check(conn, result),
                 also=lambda conn: _write_rows(conn, result, outputs),
+                replace=True,  # this analysis's own outputs (_check refuses others')
             )
         else:
             with writes.catalog.write() as conn:

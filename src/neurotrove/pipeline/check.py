@@ -5,6 +5,10 @@ Two kinds of discrepancy, as vrAnalysis' ``check_s2p`` finds them for suite2p:
 - ``done``, but none of the step's outputs are on disk;
 - outputs on disk, but the step is not ``done`` (no status, ``pending`` or ``failed``).
 
+On a trove whose files are in a bucket, a step's outputs are the session's datasets that
+match its patterns (stored there by the run, :mod:`.staging`), and an interrupted attempt's
+files are in its staging folder.
+
 Sessions being run (a live claim) and sessions marked ``skipped`` are left alone. A claim
 whose runner died (``running``, its lease over) is an interrupted attempt: the files it
 created are part of an unfinished output, so fixing it removes them and makes the session
@@ -13,19 +17,21 @@ created are part of an unfinished output, so fixing it removes them and makes th
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import datetime as dt
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
+from .. import alf
 from ..catalog import schema as s
 from ..catalog.pipeline_schema import step_status
 from ..catalog.store import Catalog
 from ..catalog.writes import utcnow
 from . import status as st
-from .outputs import measure, output_files, remove_new_outputs
+from .outputs import OutputMeasure, measure, measure_listed, output_files, remove_new_outputs
 from .steps import Step
 
 if TYPE_CHECKING:
@@ -57,8 +63,13 @@ def check_step(
     fix: bool,
     conditions: Mapping[str, Any],
     defaults: Mapping[str, Any],
+    staging: Path | None = None,
 ) -> pd.DataFrame:
-    """Return the discrepancies of ``step``, corrected in the catalogue when ``fix``."""
+    """Return the discrepancies of ``step``, corrected in the catalogue when ``fix``.
+
+    ``staging`` is the step's staging folder on a trove whose files are in a bucket: the
+    outputs are then the datasets recorded, and attempts wrote in ``staging/<eid>``.
+    """
     import pandas as pd
 
     x = s.sessions.c
@@ -72,6 +83,7 @@ def check_step(
         )
         sessions = conn.execute(query).all()
         rows = st.current_rows(conn, step.name, [r.id for r in sessions])
+        stored = _datasets(conn, [r.id for r in sessions]) if staging is not None else {}
     now = utcnow()
     found: list[dict[str, Any]] = []
     for session in sessions:
@@ -81,14 +93,17 @@ def check_step(
             recorded == "running" and row is not None and row.expires_at >= now
         ):
             continue
-        outputs = measure(root / session.folder, step.outputs)
+        folder = root / session.folder if staging is None else staging / session.id
+        outputs: OutputMeasure = (
+            measure(folder, step.outputs)
+            if staging is None
+            else measure_listed(stored.get(session.id, {}), step.outputs)
+        )
         before = row.outputs_before if recorded == "running" and row is not None else None
         interrupted = before is not None
         if recorded == "done" and outputs.files == 0:
             problem = "done, but no outputs on disk"
-        elif before is not None and set(output_files(root / session.folder, step.outputs)) - set(
-            before
-        ):
+        elif before is not None and set(output_files(folder, step.outputs)) - set(before):
             problem = "files of an interrupted attempt on disk"
         elif recorded != "done" and not interrupted and outputs.files > 0:
             problem = f"outputs on disk, but {recorded}"
@@ -107,7 +122,7 @@ def check_step(
                 "latest_mtime": outputs.latest,
                 "fixed": False,
                 "_row": row,
-                "_folder": root / session.folder,
+                "_folder": folder,
             }
         )
     if fix and found:
@@ -119,6 +134,27 @@ def check_step(
     frame["latest_mtime"] = pd.to_datetime(frame["latest_mtime"])
     frame["fixed"] = frame["fixed"].astype(bool)
     return frame.set_index("eid")
+
+
+def _datasets(
+    conn: Any, eids: Sequence[str]
+) -> dict[str, dict[str, tuple[int, dt.datetime | None]]]:
+    """Return the own-store datasets of the sessions: ``{eid: {rel_path: (size, at)}}``."""
+    d = s.datasets.c
+    found: dict[str, dict[str, tuple[int, dt.datetime | None]]] = {}
+    for start in range(0, len(eids), 500):
+        query = sa.select(
+            d.session, d.collection, d.revision, d.name, d.file_size, d.created_at
+        ).where(
+            d.session.in_(eids[start : start + 500]),
+            d.exists.is_(True),
+            d.deleted_at.is_(None),
+            d.store.is_(None),
+        )
+        for row in conn.execute(query):
+            rel = alf.build_rel_path(row.name, row.collection, row.revision)
+            found.setdefault(row.session, {})[rel] = (int(row.file_size or 0), row.created_at)
+    return found
 
 
 def _fix(catalog: Catalog, step: Step, found: list[dict[str, Any]]) -> None:

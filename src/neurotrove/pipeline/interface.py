@@ -42,9 +42,11 @@ from ..errors import CallHint, ConflictError, ValidationError
 from ..files.atomic import STAGING_FOLDER
 from ..files.locks import is_abandoned
 from ..query.frames import select_records, to_frame, to_records
+from ..trove.catalogue_writes import CatalogueWrites
 from . import status as st
 from .check import check_step
 from .runner import DEFAULT_LEASE_S, RunReport, SessionRecord, run_step
+from .staging import BucketOutputs
 from .steps import Step, load_step, load_steps, write_step
 
 if TYPE_CHECKING:
@@ -389,7 +391,10 @@ class Pipeline:
         and writes its outputs in the session folder. On success the session is ``done``
         with the bytes of the step's outputs; on an exception it is ``failed`` with the
         error type, message and traceback, and the output files the attempt created are
-        removed (files that were there before are kept).
+        removed (files that were there before are kept). On a trove whose files are in a
+        bucket, ``session.path`` is an empty staging folder instead; a successful step's
+        outputs are put into the bucket and recorded as datasets (:mod:`.staging`), and a
+        failure to store them fails the session.
 
         Parameters
         ----------
@@ -464,6 +469,9 @@ class Pipeline:
             )
             for r in records
         ]
+        store = self._staging(step)  # files in a bucket: staged, then put
+        if store is not None:
+            sessions = [store.place(session) for session in sessions]
         with audit.doing(f"pipeline run {step}"):  # the audit log's name of its writes
             return run_step(
                 self._catalog,
@@ -477,6 +485,7 @@ class Pipeline:
                 progress=self._trove.settings.progress if progress is None else progress,
                 lease=lease,
                 runners=self._runners,
+                store=store,
             )
 
     def check(
@@ -515,6 +524,7 @@ class Pipeline:
                 hints=[redefine],
                 step=step,
             )
+        staged = self._staging(step)
         return check_step(
             self._catalog,
             self._trove.root,
@@ -522,6 +532,7 @@ class Pipeline:
             fix=fix,
             conditions=conditions,
             defaults=self._defaults(use_defaults),
+            staging=None if staged is None else staged.home,
         )
 
     def set_status(
@@ -640,6 +651,13 @@ class Pipeline:
             st.end_leases(conn, [path.stem for path in dead], st.who()[1], utcnow())
         for path in dead:
             path.unlink(missing_ok=True)
+
+    def _staging(self, step: str) -> BucketOutputs | None:
+        """Where ``step`` stages its outputs, on a trove whose files are in a bucket."""
+        writes = self._trove.writes
+        if isinstance(writes, CatalogueWrites) and writes.store is not None:
+            return BucketOutputs(self._trove, step)
+        return None
 
     def _refuse_remote(self, what: str) -> None:
         """Refuse a pipeline write where the catalogue is a server's read-only mirror."""

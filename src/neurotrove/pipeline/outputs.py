@@ -23,11 +23,19 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import os
-from collections.abc import Iterable, Sequence
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["OutputMeasure", "measure", "output_files", "remove_new_outputs"]
+__all__ = [
+    "OutputMeasure",
+    "matches",
+    "measure",
+    "measure_listed",
+    "output_files",
+    "remove_new_outputs",
+]
 
 
 def output_files(folder: Path, patterns: Sequence[str]) -> dict[str, os.stat_result]:
@@ -83,6 +91,68 @@ def measure(folder: Path, patterns: Sequence[str]) -> OutputMeasure:
     latest = max(stat.st_mtime for stat in found.values())
     when = dt.datetime.fromtimestamp(latest, dt.UTC).replace(tzinfo=None)
     return OutputMeasure(len(found), sum(stat.st_size for stat in found.values()), when)
+
+
+def matches(relative: str, patterns: Sequence[str]) -> bool:
+    """Return whether the file at ``relative`` is an output, as :func:`output_files` finds.
+
+    For files that are not on disk (a bucket trove's datasets): the file, or a folder it is
+    in, matches a pattern.
+
+    Examples
+    --------
+    >>> matches("suite2p/plane0/F.npy", ["suite2p"]), matches("alf/x.y.npy", ["alf/**"])
+    (True, True)
+    >>> matches("alf/x.y.npy", ["alf/*.pqt"]), matches("alf/x.y.npy", ["*"])
+    (False, True)
+    """
+    parts = relative.split("/")
+    for pattern in patterns:
+        regex = _pattern(pattern)
+        if any(regex.fullmatch("/".join(parts[:end])) for end in range(1, len(parts) + 1)):
+            return True
+    return False
+
+
+def _pattern(pattern: str) -> re.Pattern[str]:
+    """Return a glob (``**``: any folders; ``*``, ``?``: within one) as a regular expression."""
+    pieces = []
+    for segment in pattern.strip("/").split("/"):
+        pieces.append("\0" if segment == "**" else _segment(segment))
+    text = "/".join(pieces)
+    text = text.replace("\0/", "(?:[^/]+/)*").replace("/\0", "(?:/[^/]+)*")
+    return re.compile(text.replace("\0", ".*"))
+
+
+def _segment(glob: str) -> str:
+    """One folder or file name's glob as a regular expression (never crossing ``/``)."""
+    out, i = [], 0
+    while i < len(glob):
+        char = glob[i]
+        end = glob.find("]", i + 2) if char == "[" else -1
+        if char == "*":
+            out.append("[^/]*")
+        elif char == "?":
+            out.append("[^/]")
+        elif end > 0:
+            body = glob[i + 1 : end]
+            out.append("[" + ("^" + body[1:] if body.startswith("!") else body) + "]")
+            i = end
+        else:
+            out.append(re.escape(char))
+        i += 1
+    return "".join(out)
+
+
+def measure_listed(
+    files: Mapping[str, tuple[int, dt.datetime | None]], patterns: Sequence[str]
+) -> OutputMeasure:
+    """Count and size the outputs among listed files (``relative: (size, time)``)."""
+    found = [value for relative, value in files.items() if matches(relative, patterns)]
+    if not found:
+        return OutputMeasure(0, 0, None)
+    times = [when for _, when in found if when is not None]
+    return OutputMeasure(len(found), sum(size for size, _ in found), max(times, default=None))
 
 
 def remove_new_outputs(folder: Path, patterns: Sequence[str], before: Iterable[str]) -> list[str]:

@@ -26,11 +26,11 @@ import threading
 import time
 import traceback
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from ..catalog.store import Catalog
 from ..catalog.writes import utcnow
@@ -298,6 +298,31 @@ def open_executor(executor: Any) -> Iterator[tuple[cf.Executor, int]]:
     )
 
 
+class OutputStore(Protocol):
+    """Where a step's outputs go when not left in the session folder (a bucket trove's).
+
+    The step writes in the folder :meth:`place` gives; the runner stores what it wrote
+    after it succeeds (:meth:`commit`, in the runner's process) and removes the folder
+    whatever happens (:meth:`discard`). See :mod:`.staging`.
+    """
+
+    def place(self, session: SessionRecord) -> SessionRecord:
+        """Return the session with the folder the step writes in."""
+        ...
+
+    def prepare(self, session: SessionRecord) -> None:
+        """Make the session's folder empty before an attempt."""
+        ...
+
+    def commit(self, session: SessionRecord, patterns: Sequence[str]) -> list[str]:
+        """Store the outputs of a successful attempt; return the datasets' ids."""
+        ...
+
+    def discard(self, session: SessionRecord) -> None:
+        """Remove the session's folder."""
+        ...
+
+
 @dataclass
 class _Attempt:
     claim: st.Claim
@@ -318,10 +343,12 @@ def run_step(
     progress: bool | None,
     lease: float,
     runners: Path | None = None,
+    store: OutputStore | None = None,
 ) -> RunReport:
     """Run ``func`` on each pending session of ``step`` (see ``Pipeline.run``).
 
-    ``runners`` is the folder of the runners' lock files (see the module's docstring).
+    ``runners`` is the folder of the runners' lock files (see the module's docstring);
+    ``store``, where the outputs go instead of the session folder (a bucket trove's).
 
     Long on purpose: the life of one run (leases, calls, outputs, status rows) in one
     place, so that every way out of it releases what it took.
@@ -355,7 +382,9 @@ def run_step(
             )
         if claimed is None:
             return None
-        if claimed.before is not None:  # an abandoned attempt's leftovers
+        if store is not None:  # outputs are staged, then stored: the folder starts empty
+            store.prepare(session)
+        elif claimed.before is not None:  # an abandoned attempt's leftovers
             removed = remove_new_outputs(session.path, step.outputs, claimed.before)
             if removed:
                 log.info("%s: removed %d files of an abandoned attempt", session.eid, len(removed))
@@ -368,8 +397,12 @@ def run_step(
         nonlocal first_error
         eid = attempt.session.eid
         now = utcnow()
+        size = 0
         if outcome.ok:
             size = measure(attempt.session.path, step.outputs).bytes
+            if store is not None:  # staged outputs: done once they are stored
+                outcome = _stored(store, attempt.session, step)
+        if outcome.ok:
             values: dict[str, Any] = {
                 "finished_at": now,
                 "output_bytes": size,
@@ -379,7 +412,11 @@ def run_step(
             }
             status = "done"
         else:
-            removed = remove_new_outputs(attempt.session.path, step.outputs, attempt.before)
+            removed = (  # staged outputs are never stored: the whole folder goes
+                remove_new_outputs(attempt.session.path, step.outputs, attempt.before)
+                if store is None
+                else []
+            )
             values = {
                 "finished_at": now,
                 "output_bytes": None,
@@ -389,6 +426,8 @@ def run_step(
                 "note": f"removed {len(removed)} files the attempt created" if removed else None,
             }
             status = "failed"
+        if store is not None:
+            store.discard(attempt.session)
         with catalog.write() as conn:
             recorded = st.finish(conn, attempt.claim, status, values)
         heart.drop(attempt.claim.token)
@@ -441,7 +480,7 @@ def run_step(
                     bar.update(description=describe())
         finally:
             for attempt in list(held.values()):  # interrupted: give the sessions back
-                _release(catalog, attempt, step)
+                _release(catalog, attempt, step, store)
                 heart.drop(attempt.claim.token)
     report.not_started = remaining
     report.seconds = time.monotonic() - started
@@ -475,10 +514,25 @@ def _outcome(future: cf.Future[Outcome]) -> Outcome:
         return Outcome(False, _type_name(error), f"the executor failed: {error}", text, None)
 
 
-def _release(catalog: Catalog, attempt: _Attempt, step: Step) -> None:
+def _stored(store: OutputStore, session: SessionRecord, step: Step) -> Outcome:
+    """Store a successful attempt's outputs; a failure to store them fails the attempt."""
+    try:
+        store.commit(session, step.outputs)
+    except Exception as error:
+        log.warning("%s: could not store the outputs of %s: %s", session.eid, step.name, error)
+        return Outcome(False, _type_name(error), str(error), traceback.format_exc(), error)
+    return Outcome(True)
+
+
+def _release(
+    catalog: Catalog, attempt: _Attempt, step: Step, store: OutputStore | None = None
+) -> None:
     """Hand an interrupted attempt's session back (pending), without its new files."""
     try:
-        remove_new_outputs(attempt.session.path, step.outputs, attempt.before)
+        if store is not None:
+            store.discard(attempt.session)
+        else:
+            remove_new_outputs(attempt.session.path, step.outputs, attempt.before)
         with catalog.write() as conn:
             st.finish(
                 conn,
