@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -61,6 +62,30 @@ def _anchor_source(data: Path, ref: str) -> Path:
     return target / "src"
 
 
+def _anchor_root(root: Path, data: Path, revision: str) -> Path:
+    """Copy the catalogue for the anchor, migrated down to the schema it knows."""
+    import sqlalchemy as sa
+    from alembic import command
+    from alembic.config import Config
+
+    from neurotrove.catalog import store
+
+    target = data / f"anchor-root-{revision}" / root.parent.name
+    if not (target / ".trove" / "catalog.db").is_file():
+        shutil.rmtree(target, ignore_errors=True)
+        shutil.copytree(root, target)
+        config = Config()
+        config.set_main_option("script_location", str(store._MIGRATIONS))
+        engine = sa.create_engine(store.sqlite_url(target / ".trove" / "catalog.db"))
+        try:
+            with engine.begin() as conn:
+                config.attributes["connection"] = conn
+                command.downgrade(config, revision)
+        finally:
+            engine.dispose()
+    return target
+
+
 def _free_port() -> int:
     import socket
 
@@ -85,9 +110,7 @@ class _Server:
         command = [sys.executable, "-c", _CLI, "--root", str(root), "serve"]
         command += ["--port", str(port), "--public-read"]
         with log.open("ab") as out:
-            self.process = subprocess.Popen(
-                command, stdout=out, stderr=subprocess.STDOUT, env=env
-            )
+            self.process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
         self.url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
@@ -108,7 +131,7 @@ class _Server:
             self.process.wait()
 
 
-def _measure(server: _Server, client: httpx.Client, total_hint: int) -> dict[str, Any]:
+def _measure(server: _Server, client: httpx.Client) -> dict[str, Any]:
     pid = server.process.pid
     before = _memory(pid)
 
@@ -124,11 +147,18 @@ def _measure(server: _Server, client: httpx.Client, total_hint: int) -> dict[str
     offsets = [0, count // 2, max(count - 10, 0)]
     times = [page(offset=o)[0] for o in offsets]
     filtered_time, filtered = page(collection="alf", filename="*.npy", offset=count // 4)
+    alyx = []
+    for offset in offsets:
+        began = time.perf_counter()
+        answer = client.get(f"{server.url}/datasets", params={"limit": 10, "offset": offset})
+        alyx.append(time.perf_counter() - began)
+        answer.raise_for_status()
     after = _memory(pid)
     return {
         "first": first,
         "next": statistics.median(times),
         "filtered": filtered_time,
+        "alyx": statistics.median(alyx),
         "count": count,
         "page": [r["id"] for r in body["results"]],
         "filtered_page": [r["id"] for r in filtered["results"]],
@@ -148,6 +178,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=0, help="server port (0: a free one)")
     parser.add_argument("--rounds", type=int, default=2, help="alternations anchor/now")
     parser.add_argument(
+        "--anchor-schema", default="0013", help="the catalogue revision the anchor knows"
+    )
+    parser.add_argument(
         "--anchor-ref",
         default="07f2f21",
         help="the checkout whose route listed every dataset (before issue 21 item 3)",
@@ -157,6 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     data.mkdir(parents=True, exist_ok=True)
     made = ensure_catalogue(args.sessions, args.datasets_per_session, args.seed, home=data)
     root = made.base / "root"
+    roots = {"anchor": _anchor_root(root, data, args.anchor_schema), "now": root}
     sources = {
         "anchor": _anchor_source(data, args.anchor_ref),
         "now": _CHECKOUT / "src",
@@ -166,9 +200,9 @@ def main(argv: list[str] | None = None) -> int:
         for _ in range(args.rounds):
             for name, src in sources.items():
                 port = args.port or _free_port()
-                server = _Server(root, src, port, data / f"server-{name}.log")
+                server = _Server(roots[name], src, port, data / f"server-{name}.log")
                 try:
-                    results[name].append(_measure(server, client, made.datasets))
+                    results[name].append(_measure(server, client))
                 finally:
                     server.stop()
     anchor, now = results["anchor"][0], results["now"][0]
@@ -185,10 +219,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     print("| `GET /api/v1/datasets` | anchor (list all, slice) | now (SQL page) | ratio |")
     print("|---|---|---|---|")
-    for label, key, unit in (
-        ("first `limit=10`", "first", "s"),
-        ("next `limit=10` (offset 0, middle, last)", "next", "s"),
-        ("`collection=alf&filename=*.npy&limit=10`", "filtered", "s"),
+    for label, key in (
+        ("first `limit=10`", "first"),
+        ("next `limit=10` (offset 0, middle, last)", "next"),
+        ("`collection=alf&filename=*.npy&limit=10`", "filtered"),
+        ("Alyx `GET /datasets?limit=10` (offset 0, middle, last)", "alyx"),
     ):
         a, b = median("anchor", key), median("now", key)
         print(f"| {label} | {a * 1000:,.1f} ms | {b * 1000:,.1f} ms | {a / b:,.0f}x |")
@@ -199,8 +234,10 @@ def main(argv: list[str] | None = None) -> int:
         for name in results
     }
     print(f"| server RSS growth | {growth['anchor']:,.0f} MB | {growth['now']:,.0f} MB | |")
-    print(f"| server peak RSS (VmHWM) | {median('anchor', 'hwm'):,.0f} MB | "
-          f"{median('now', 'hwm'):,.0f} MB | |")
+    print(
+        f"| server peak RSS (VmHWM) | {median('anchor', 'hwm'):,.0f} MB | "
+        f"{median('now', 'hwm'):,.0f} MB | |"
+    )
     return 0
 
 
