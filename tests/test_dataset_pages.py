@@ -45,8 +45,8 @@ def served(
         local = nt.connect(root, db=db, create=True)
         local.register(progress=False)
         ids = list(local.list_datasets(details=True).index)
-        for dataset_id, qc in zip(ids[::7], ["PASS", "WARNING", "FAIL", "CRITICAL"] * 10):
-            local.set_qc(dataset_id, qc)
+        for n, dataset_id in enumerate(ids[::7]):
+            local.set_qc(dataset_id, ["PASS", "WARNING", "FAIL", "CRITICAL"][n % 4])
         server = ServerProcess(root, db, home / "server.log", "--public-read").start()
         try:
             yield Served(server, local)
@@ -126,3 +126,30 @@ def test_filters_are_checked_as_list_datasets_checks_them(served: Served) -> Non
     total, frame = local.list_datasets_page(filename=parts, limit=1000)
     assert list(frame.index) == list(local.list_datasets(details=True, filename=parts).index)
     assert total > 0
+
+
+SCOPED: list[dict[str, Any]] = [
+    {},
+    {"filename": "*wheel*", "default_revisions_only": True},
+    {"collection": "alf", "tag": "chosen"},
+]
+
+
+def test_pages_within_a_release_and_a_tag_equal_the_list(
+    registered: nt.Trove, db: str | None
+) -> None:
+    registered.create_release("v1", subject="KS005")
+    registered.tag({"filename": "*.npy"}, "chosen")
+    with nt.connect(registered.root, db=db, release="v1") as release:
+        released, everything = (t.list_datasets(details=True) for t in (release, registered))
+        assert 0 < len(released) < len(everything)
+        for trove in (registered, release):
+            for filters in SCOPED:
+                full = trove.list_datasets(details=True, **filters)
+                pages = [
+                    trove.list_datasets_page(limit=5, offset=offset, **filters)
+                    for offset in range(0, len(full) + 5, 5)
+                ]
+                assert {total for total, _ in pages} == {len(full)}
+                ids = [i for _, frame in pages for i in frame.index]
+                assert ids == list(full.index), (trove.in_release, filters)
