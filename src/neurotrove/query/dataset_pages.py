@@ -12,9 +12,10 @@ Examples
 --------
 >>> import tempfile, neurotrove as nt
 >>> trove = nt.connect(tempfile.mkdtemp(), create=True)
->>> with trove.catalog.read() as conn:
-...     wildcard_conditions(conn, [], collection="alf", filename="*.npy")
-[]
+>>> with trove.catalog.read() as conn:  # an empty catalogue: nothing matches
+...     where = wildcard_conditions(conn, [], collection="alf", filename="*.npy")
+>>> len(where), str(where[0].compile(compile_kwargs={"literal_binds": True}))
+(2, 'datasets.collection IN (NULL) AND (1 != 1)')
 """
 
 from __future__ import annotations
