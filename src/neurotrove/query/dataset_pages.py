@@ -3,8 +3,8 @@
 :func:`~neurotrove.query.datasets.filter_rows` matches rows in Python; across a whole
 catalogue (millions of datasets) that means loading every row for a page of ten. Here each
 wildcard filter is matched, with the very same functions, against the few *distinct*
-values of its columns among the datasets the other filters keep, and the database then
-filters by equality. So the semantics (shell wildcards, ``''`` for none, ALF parts, a file
+values of its columns (read from an index where one holds the column), and the database
+then filters by equality. So the semantics (shell wildcards, ``''`` for none, ALF parts, a file
 name without its namespace finding the namespaced file, several namespaces an error) are
 identical to :func:`filter_rows` on SQLite and PostgreSQL, and no SQL is built from text.
 
@@ -21,6 +21,7 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from fnmatch import fnmatchcase
 from typing import Any
 
 import sqlalchemy as sa
@@ -56,14 +57,17 @@ def wildcard_conditions(
 ) -> list[ColumnElement[bool]]:
     """Return SQL conditions keeping the datasets the wildcard filters match.
 
+    A wildcard keeps a value whatever else the row holds, so each is matched against the
+    distinct values of its column in the whole table (read from an index where one holds
+    the column). Only a file name without its namespace depends on the other rows: it finds
+    the namespaced files when none of the datasets ``where`` keeps has that very name.
+
     Parameters
     ----------
     conn : Connection
         An open read of the catalogue.
     where : sequence
-        The conditions on ``datasets`` already applied (QC, revisions, scope, the bin):
-        wildcards are matched among the datasets these keep, as :func:`filter_rows`
-        matches file names among the rows its other filters kept.
+        The conditions on ``datasets`` the page applies (QC, revisions, scope, the bin).
     filename, collection, revision
         As :func:`~neurotrove.query.datasets.filter_rows`; ``None`` adds nothing.
 
@@ -86,7 +90,7 @@ def wildcard_conditions(
     ):
         if value is not None:
             patterns = _patterns(value, what)
-            found = conn.execute(sa.select(column).distinct().where(*where)).scalars()
+            found = conn.execute(sa.select(column).distinct()).scalars()
             conditions.append(column.in_([v for v in found if matches(v, patterns, what)]))
     if filename is None:
         return conditions
@@ -95,31 +99,59 @@ def wildcard_conditions(
         _parts_test(filename)  # refuses unknown parts, naming the ALF ones
         for part, value in filename.items():
             if value is not None:
-                conditions.append(_part_condition(conn, kept, part, value))
+                conditions.append(_part_condition(conn, part, value))
         return conditions
     chosen: list[ColumnElement[bool]] = []
+    names: list[str] | None = None
     for pattern in _patterns(filename, "filename"):
         if "/" in pattern:  # a path relative to the session
             key = (_d.collection, _d.revision, _d.name)
-            triples = conn.execute(sa.select(*key).distinct().where(*kept)).all()
+            triples = conn.execute(sa.select(*key).distinct()).all()
             rows = [{"rel_path": rel_path_of(c, r, n), "key": (c, r, n)} for c, r, n in triples]
-            named = [row["key"] for row in _named(rows, pattern)]
-            chosen.append(sa.tuple_(*key).in_(named))
-        else:
-            pairs = conn.execute(sa.select(_d.name, _d.namespace).distinct().where(*kept)).all()
-            rows = [{"name": n, "namespace": ns} for n, ns in pairs]
-            chosen.append(_d.name.in_([row["name"] for row in _named(rows, pattern)]))
+            chosen.append(sa.tuple_(*key).in_([row["key"] for row in _named(rows, pattern)]))
+            continue
+        if names is None:
+            names = list(conn.execute(sa.select(_d.name).distinct()).scalars())
+        chosen.append(_d.name.in_(_names_meant(conn, kept, names, pattern)))
     conditions.append(sa.or_(*chosen))
     return conditions
 
 
-def _part_condition(
-    conn: Connection, where: Sequence[Any], part: str, value: Any
-) -> ColumnElement[bool]:
+def _names_meant(
+    conn: Connection, where: Sequence[Any], names: Sequence[str], pattern: str
+) -> list[str]:
+    """Return the file names ``pattern`` means among the datasets ``where`` keeps.
+
+    The names it matches, if one of them is kept (or the pattern starts with ``_``); else
+    the namespaced names it matches without their namespace, as :func:`_named` decides
+    from the kept datasets' names and namespaces.
+    """
+    direct = [name for name in names if fnmatchcase(name, pattern)]
+    if pattern.startswith("_"):
+        return direct
+    if direct:
+        test = sa.select(sa.literal(1)).where(*where, _d.name.in_(direct)).limit(1)
+        if conn.execute(test).first() is not None:
+            return direct
+    # Any name '_<ns>_<rest>' whose rest matches: a superset of what _named keeps.
+    maybe = [
+        name
+        for name in names
+        if name.startswith("_")
+        and any(fnmatchcase(name[i + 1 :], pattern) for i, c in enumerate(name) if c == "_" and i)
+    ]
+    if not maybe:
+        return []
+    query = sa.select(_d.name, _d.namespace).distinct().where(*where, _d.name.in_(maybe))
+    rows = [{"name": n, "namespace": ns} for n, ns in conn.execute(query).all()]
+    return [row["name"] for row in _named(rows, pattern)]
+
+
+def _part_condition(conn: Connection, part: str, value: Any) -> ColumnElement[bool]:
     """Keep datasets whose ALF ``part`` matches ``value``; a part a name lacks reads ``''``."""
     column = _d[part]
     patterns = _patterns(value, part)
-    found = conn.execute(sa.select(column).distinct().where(*where)).scalars()
+    found = conn.execute(sa.select(column).distinct()).scalars()
     condition: ColumnElement[bool] = column.in_(
         [v for v in found if v is not None and matches(v, patterns, part)]
     )
