@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 
 import neurotrove as nt
@@ -153,3 +154,24 @@ def test_pages_within_a_release_and_a_tag_equal_the_list(
                 assert {total for total, _ in pages} == {len(full)}
                 ids = [i for _, frame in pages for i in frame.index]
                 assert ids == list(full.index), (trove.in_release, filters)
+
+
+def test_a_name_without_namespace_is_decided_among_the_datasets_kept(
+    registered: nt.Trove,
+) -> None:
+    eid = str(registered.list_datasets(details=True)["eid"].iloc[0])
+    folder = registered.eid2path(eid) / "raw"
+    folder.mkdir()
+    np.save(folder / "wheel.position.npy", np.arange(3))
+    registered.register(progress=False)
+    for filters in (
+        {"filename": "wheel.position.npy"},  # the file of that very name
+        {"filename": "wheel.position.npy", "collection": "alf"},  # the namespaced ones
+        {"filename": ["wheel.position.npy", "alf/*times*"], "qc": "PASS"},
+    ):
+        full = registered.list_datasets(details=True, **filters)
+        total, page = registered.list_datasets_page(limit=1000, **filters)
+        assert total == len(full) > 0
+        assert list(page.index) == list(full.index), filters
+    names = set(registered.list_datasets(details=True, filename="wheel.position.npy")["name"])
+    assert names == {"wheel.position.npy"}
