@@ -239,7 +239,8 @@ datasets = sa.Table(
     sa.Index(None, "object"),
     # search(datasets=/dataset=): distinct names and paths, then their sessions (0006).
     sa.Index(None, "name", "collection", "revision", "session", "qc", "exists"),
-    sa.Index(None, "deleted_at"),  # the bin
+    # The bin, and paging every session's datasets outside it (0014).
+    sa.Index(None, "deleted_at", "session", "qc"),
     # An aggregate's key (NULLs are distinct, so sessions' datasets never collide here).
     sa.Index(None, "relation", "identifier", "revision", "name", unique=True),
 )

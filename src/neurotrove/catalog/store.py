@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 
 __all__ = ["HEAD_REVISION", "Catalog", "add_sqlite_functions", "sqlite_url"]
 
-HEAD_REVISION = "0013"
+HEAD_REVISION = "0014"
 """The schema revision this version of neurotrove writes; a test checks it is Alembic's head."""
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000

@@ -64,15 +64,6 @@ class _LargeChunks(FileResponse):
     chunk_size = 1 << 20  # 1 MiB reads: far fewer event-loop turns than the 64 kB default
 
 
-def _page(rows: list[dict[str, Any]], limit: int, offset: int) -> dict[str, Any]:
-    return {
-        "count": len(rows),
-        "limit": limit,
-        "offset": offset,
-        "results": to_jsonable(rows[offset : offset + limit]),
-    }
-
-
 @router.get("/health", tags=["server"])
 def health(request: Request) -> dict[str, Any]:
     """Say that this is a neurotrove server, its version, and whether reads need a token."""
@@ -186,18 +177,28 @@ def list_datasets(
     limit: Limit = 1000,
     offset: Offset = 0,
 ) -> dict[str, Any]:
-    """List datasets with the filters of ``Trove.list_datasets``, a page at a time."""
-    frame = served(request).trove.list_datasets(
+    """List datasets with the filters of ``Trove.list_datasets``, a page at a time.
+
+    The page is counted and cut in the database (``Trove.list_datasets_page``), in the order
+    of ``list_datasets``: by session, then ``rel_path``.
+    """
+    total, frame = served(request).trove.list_datasets_page(
         eid,
+        limit=limit,
+        offset=offset,
         filename=_one_or_many(filename),
         collection=_one_or_many(collection),
         revision=_one_or_many(revision),
         qc=qc,
         ignore_qc_not_set=ignore_qc_not_set,
         default_revisions_only=default_revisions_only,
-        details=True,
     )
-    return _page(frame_records(frame), limit, offset)
+    return {
+        "count": total,
+        "limit": limit,
+        "offset": offset,
+        "results": to_jsonable(frame_records(frame)),
+    }
 
 
 def _one_or_many(values: list[str] | None) -> str | list[str] | None:

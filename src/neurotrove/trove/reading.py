@@ -21,6 +21,7 @@ from ..files.aggregates import aggregate_folder
 from ..qc import QC
 from ..query import presence
 from ..query.conditions import compile_conditions
+from ..query.dataset_pages import wildcard_conditions
 from ..query.datasets import filter_rows
 from ..query.frames import page_keys, select_frame, select_records, to_frame, to_records
 from ..query.identify import EidLike, looks_like_uuid, session_folder, to_eid
@@ -513,6 +514,88 @@ class ReadingMixin:
             ignore_qc_not_set=ignore_qc_not_set,
             default_revisions_only=default_revisions_only,
         )
+
+    def list_datasets_page(
+        self,
+        eid: EidLike | None = None,
+        *,
+        limit: int | None = None,
+        offset: int = 0,
+        filename: str | Sequence[str] | Mapping[str, Any] | None = None,
+        collection: str | Sequence[str] | None = None,
+        revision: str | Sequence[str] | None = None,
+        qc: Any = "FAIL",
+        ignore_qc_not_set: bool = False,
+        default_revisions_only: bool = False,
+        tag: str | Sequence[str] | None = None,
+    ) -> tuple[int, pd.DataFrame]:
+        """Return one page of ``list_datasets(..., details=True)``, and how many match in all.
+
+        Without ``eid`` the page is counted and cut in the database (wildcards are matched
+        against the distinct values of their columns, :mod:`neurotrove.query.dataset_pages`),
+        so a page of a catalogue of millions of datasets costs what the page holds; the
+        server's ``GET /datasets`` answers from this. The order is
+        :meth:`list_datasets`' (session, then ``rel_path``), so paging visits every dataset
+        once.
+
+        Examples
+        --------
+        >>> import tempfile, neurotrove as nt
+        >>> trove = nt.connect(tempfile.mkdtemp(), create=True)
+        >>> total, page = trove.list_datasets_page(limit=10, filename="*.npy")
+        >>> total, len(page)
+        (0, 0)
+        """
+        limit = None if limit is None else check_count("limit", limit)
+        offset = check_count("offset", offset)
+        filters: dict[str, Any] = {
+            "filename": filename,
+            "collection": collection,
+            "revision": revision,
+            "qc": qc,
+            "ignore_qc_not_set": ignore_qc_not_set,
+            "default_revisions_only": default_revisions_only,
+            "tag": tag,
+        }
+        if eid is not None:  # one session's datasets: a few thousand at most
+            frame = self.list_datasets(eid, details=True, **filters)
+            return len(frame), frame.iloc[offset : None if limit is None else offset + limit]
+        threshold = int(QC.parse(qc))
+        scope = self._scope(tag)
+        columns = scope.columns(_DATASET_SELECT)
+        where: list[Any] = [
+            _d.qc <= threshold,
+            _d.deleted_at.is_(None),
+            _d.session.is_not(None),  # aggregates are listed by list_aggregates
+            *scope.datasets(),
+        ]
+        if ignore_qc_not_set:
+            where.append(_d.qc != int(QC.NOT_SET))
+        if default_revisions_only:
+            where.append(_d.default_revision.is_(True))
+            if scope.release is not None:  # and the release's default, as loads see it
+                (kept,) = scope.columns([_d.default_revision])
+                where.append(kept.element.is_(True))
+        rel_path = rel_path_expression(_d.collection, _d.revision, _d.name)
+        if self.catalog.dialect == "postgresql":
+            rel_path = rel_path.collate("C")  # code-point order, as Python sorts
+        with self.catalog.read() as conn:
+            where += wildcard_conditions(
+                conn, where, filename=filename, collection=collection, revision=revision
+            )
+            count = sa.select(sa.func.count()).select_from(s.datasets).where(*where)
+            total = conn.execute(count).scalar_one()
+            query = (
+                sa.select(*columns)
+                .where(*where)
+                .order_by(_d.session, rel_path, _d.id)
+                .limit(limit)
+                .offset(offset)
+            )
+            result = conn.execute(query)
+            keys = list(result.keys())
+            rows = [dict(zip(keys, row, strict=True)) for row in result.all()]
+        return int(total), _dataset_frame(rows)
 
     def _dataset_ids_of(self, eids: Sequence[str], **filters: Any) -> list[str]:
         """Return the ids of the datasets of sessions ``eids`` that ``filters`` keep.
