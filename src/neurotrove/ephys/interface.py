@@ -255,7 +255,9 @@ class Ephys:
         if eids is not None:
             query = query.where(_sessions.id.in_(list(eids)))
         rows = conn.execute(query).all()
-        frame = pd.DataFrame(rows, columns=["eid", *_SESSION_COLUMNS, "start_time"])
+        frame = pd.DataFrame(
+            [tuple(r) for r in rows], columns=["eid", *_SESSION_COLUMNS, "start_time"]
+        )
         # Allen's acquisition time, else the session's start, else its day.
         frame["date_of_acquisition"] = [
             row.date_of_acquisition
@@ -289,7 +291,9 @@ class Ephys:
             .order_by(_sessions.date, _subjects.nickname, _sessions.number, _p.name)
         )
         rows = conn.execute(query).all()
-        frame = pd.DataFrame(rows, columns=["id", *_PROBE_COLUMNS]).set_index("id")
+        frame = pd.DataFrame([tuple(r) for r in rows], columns=["id", *_PROBE_COLUMNS]).set_index(
+            "id"
+        )
         factor = frame["lfp_temporal_subsampling_factor"].astype(float)
         frame["lfp_sampling_rate"] = frame["lfp_sampling_rate"].astype(float) / factor.fillna(1)
         frame["allen_id"] = frame["allen_id"].astype("Int64")
@@ -513,14 +517,19 @@ class Ephys:
                 taken = self._snapshot.take(pks)
         if taken is None:
             raise RuntimeError("the unit snapshot does not match the catalogue")
+        import pyarrow.compute as pc
+
+        probes = self._probe_frame(conn).drop(columns=["allen_id", "model", "serial"])
+        # Each unit's probe as a position in ``probes``, found in Arrow (C++) before pandas.
+        known = pa.array(probes.index.astype(str).tolist(), type=pa.string())
+        found = pc.index_in(taken.column("ecephys_probe_id"), value_set=known)
+        codes = found.fill_null(-1).to_numpy().astype(np.intp)
         frame = taken.drop_columns(["pk"]).to_pandas(
             types_mapper={pa.int64(): pd.Int64Dtype()}.get
         )
         frame = frame.set_index("id")
-        probes = self._probe_frame(conn).drop(columns=["allen_id", "model", "serial"])
         # Probe and session columns repeat for every unit of a probe: categoricals, built
         # from codes rather than a value per unit.
-        codes = probes.index.get_indexer(frame["ecephys_probe_id"].to_numpy())
         if (codes < 0).any():  # units of sessions in the bin
             frame, codes = frame[codes >= 0], codes[codes >= 0]
         columns: dict[str, Any] = {}
