@@ -16,8 +16,8 @@
 - units, unfiltered (ids are Allen unit ids): spike times, spike amplitudes (NaN where the
   session has no ``spikes.amps``), mean waveforms (probe channel x sample, NaN where
   unknown), ``peak_channel_id``, ``cluster_id`` and the quality metrics (NaN where the
-  session has none: AllenSDK's default unit filters then drop those units; pass
-  ``amplitude_cutoff_maximum=np.inf`` etc. to keep them);
+  session has none: AllenSDK's unit filters compare them with thresholds even when
+  given none, so it drops those units);
 - stimulus presentations as ``<stimulus_name>_presentations`` intervals, running speed as
   the ``running`` module's ``running_speed`` (start times) and ``running_speed_end_times``
   series, and invalid times with their tags.
