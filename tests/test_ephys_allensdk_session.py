@@ -272,3 +272,89 @@ def test_allensdk_opens_the_exported_session(
         before, after = pair.frame(name), exported.frame(name)
         assert sorted(after.columns) == sorted(before.columns), name
         assert _compare(after, before) == [], name
+
+
+ALF_READER = r"""
+import json, sys
+from pathlib import Path
+import numpy as np
+from allensdk.brain_observatory.ecephys.ecephys_project_cache import EcephysProjectCache
+from allensdk.brain_observatory.ecephys.ecephys_project_api import EcephysProjectFixedApi
+
+manifest, out, session_id = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3])
+cache = EcephysProjectCache(
+    fetch_api=EcephysProjectFixedApi(), stream_writer=lambda *a, **k: None, manifest=manifest
+)
+# The ALF session's channels have no brain structure: keep their units.
+session = cache.get_session_data(session_id, filter_out_of_brain_units=False)
+for name in ("units", "probes", "channels", "stimulus_presentations", "running_speed"):
+    (out / f"{name}.json").write_text(getattr(session, name).reset_index().to_json(
+        orient="split", default_handler=str, double_precision=15))
+spikes = {str(k): np.asarray(v).tolist() for k, v in session.spike_times.items()}
+(out / "results.json").write_text(json.dumps({"spike_times": spikes}))
+"""
+
+
+def test_allensdk_opens_an_alf_session_exported(
+    allensdk_python: str,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    # A session whose ephys came from ALF datasets has no Allen NWB file: export-allen
+    # writes one from the session's data, and AllenSDK's get_session_data reads from it
+    # the units, spike times, probes, channels, stimulus presentations and running speed
+    # the trove gives (the ids are the exported ones, derived from the trove's UUIDs).
+    from neurotrove.interop.allen import allen_id
+
+    from .test_ephys_session import write_alf_session
+
+    with nt.connect(tmp_path / "trove", create=True) as trove:
+        eid = write_alf_session(trove, metrics=True)
+        manifest = trove.ephys.export_allen(tmp_path / "export")
+        data = trove.ephys.get_session_data(eid, filter_out_of_brain_units=False)
+    session = allen_id(None, eid)
+    assert (tmp_path / "export" / f"session_{session}" / f"session_{session}.nwb").is_file()
+    out = tmp_path / "read"
+    out.mkdir()
+    done = subprocess.run(
+        [allensdk_python, "-c", ALF_READER, str(manifest), str(out), str(session)],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    read = Pair(out, json.loads((out / "results.json").read_text()), data, {}, {}, trove)
+    unit = {u: allen_id(None, u) for u in data.units.index}
+    channel = {c: allen_id(None, c) for c in data.channels.index}
+    probe = {p: allen_id(None, p) for p in data.probes.index}
+
+    units = read.frame("units").set_index("unit_id")
+    assert sorted(units.index) == sorted(unit.values())
+    for uid, row in data.units.iterrows():
+        theirs = units.loc[unit[uid]]
+        assert theirs["cluster_id"] == row["cluster_id"]
+        assert theirs["peak_channel_id"] == channel[row["ecephys_channel_id"]]
+        assert theirs["probe_id"] == probe[row["ecephys_probe_id"]]
+        for metric in ("amplitude_cutoff", "presence_ratio", "isi_violations", "firing_rate"):
+            assert theirs[metric] == pytest.approx(row[metric]), metric
+    theirs_spikes = {int(k): v for k, v in read.result("spike_times").items()}
+    assert theirs_spikes == {unit[u]: t.tolist() for u, t in data.spike_times.items()}
+
+    probes = read.frame("probes").set_index("id")
+    assert sorted(probes.index) == sorted(probe.values())
+    for pid, row in data.probes.iterrows():
+        assert probes.loc[probe[pid], "description"] == row["name"]
+
+    channels = read.frame("channels").set_index("id")
+    assert sorted(channels.index) == sorted(channel.values())
+    for cid, row in data.channels.iterrows():
+        theirs = channels.loc[channel[cid]]
+        assert theirs["probe_id"] == probe[row["ecephys_probe_id"]]
+        assert theirs["probe_channel_number"] == row["local_index"]
+        assert theirs["probe_vertical_position"] == row["probe_vertical_position"]
+        assert theirs["probe_horizontal_position"] == row["probe_horizontal_position"]
+
+    ours = data.stimulus_presentations.reset_index()
+    theirs_presentations = read.frame("stimulus_presentations")
+    assert len(ours) == 7
+    # AllenSDK adds stimulus_block (the stimulus' number in the file), which the trove lacks.
+    assert _compare(ours, theirs_presentations, frozenset({"stimulus_block"})) == []
+    assert _compare(data.running_speed.reset_index(), read.frame("running_speed")) == []

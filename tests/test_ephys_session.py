@@ -48,7 +48,7 @@ CSD = np.arange(3 * 4, dtype=float).reshape(3, 4)  # virtual channel x time
 CSD_T = np.linspace(-0.1, 0.2, 4)
 
 
-def _write_probe(folder: Path) -> None:
+def _write_probe(folder: Path, metrics: bool = False) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     times = np.concatenate([SPIKES[0], SPIKES[1]])
     clusters = np.array([0] * len(SPIKES[0]) + [1] * len(SPIKES[1]))
@@ -69,15 +69,21 @@ def _write_probe(folder: Path) -> None:
     np.save(folder / "csd.times.npy", CSD_T)
     np.save(folder / "csd.verticalPositions.npy", np.array([10.0, 20.0, 30.0]))
     np.save(folder / "csd.horizontalPositions.npy", np.array([0.0, 0.0, 0.0]))
-    pd.DataFrame({"cluster_id": [0, 1], "ks2_label": ["good", "good"]}).to_parquet(
-        folder / "clusters.metrics.pqt"
-    )
+    table = pd.DataFrame({"cluster_id": [0, 1], "ks2_label": ["good", "good"]})
+    if metrics:  # quality metrics that pass AllenSDK's default unit filters
+        table = table.assign(
+            amplitude_cutoff=[0.01, 0.02],
+            presence_ratio=[0.99, 0.98],
+            isi_violations=[0.1, 0.2],
+            firing_rate=[3.0, 2.0],
+        )
+    table.to_parquet(folder / "clusters.metrics.pqt")
 
 
-def write_alf_session(trove: nt.Trove) -> str:
+def write_alf_session(trove: nt.Trove, metrics: bool = False) -> str:
     eid = trove.register_session("KS005", "2019-04-01", lab="cortexlab", task_protocol="ephys")
     alf = trove.eid2path(eid) / "alf"
-    _write_probe(alf / "probe00")
+    _write_probe(alf / "probe00", metrics)
     pd.DataFrame(
         {
             "intervals_0": [5.0, 7.0],

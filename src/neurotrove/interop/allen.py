@@ -582,6 +582,8 @@ def _write_cache(ephys: Ephys, target: Path, files: FileWrite) -> None:
         session_ids,
         zip(probes.index, probes["ecephys_session_id"], probes["name"], strict=True),
         probe_ids,
+        {"channel": channel_ids, "unit": unit_ids},
+        dict(zip(sessions.index, sessions["date_of_acquisition"], strict=True)),
     )
     allen_templates.export_templates(ephys.trove, files.stage_written, target, sessions.index)
     manifest = target / "manifest.json"

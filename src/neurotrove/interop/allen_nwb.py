@@ -142,6 +142,8 @@ def export_session_files(
     sessions: Mapping[str, int],
     probes: Iterable[tuple[str, str, str]],
     probe_ids: Mapping[str, int],
+    other_ids: Mapping[str, Mapping[str, int]] | None = None,
+    starts: Mapping[str, Any] | None = None,
 ) -> int:
     """Write the sessions' NWB files into an exported cache; return how many were written.
 
@@ -159,6 +161,13 @@ def export_session_files(
     probes : iterable of (probe id, session eid, probe name)
     probe_ids : mapping of str to int
         The Allen id of each exported probe.
+    other_ids : mapping, optional
+        The Allen ids of the exported channels and units (under ``"channel"`` and
+        ``"unit"``). When given, a session without :data:`SESSION_NWB` but with probes
+        and spike times gets a session NWB file written from its data
+        (:func:`~.allen_session_nwb.write_session_nwb`).
+    starts : mapping, optional
+        Each session's start time (a datetime), by eid.
     """
     from ..errors import NotFoundError
 
@@ -169,6 +178,16 @@ def export_session_files(
     for eid, allen in sessions.items():
         names = set(trove.list_datasets(eid, filename="ecephys.*.nwb"))
         if SESSION_NWB not in names:
+            has_probes = other_ids is not None and eid in of_session
+            data = _session_data(trove, eid) if has_probes else None
+            spiking = data is not None and any(len(t) for t in data.spike_times.values())
+            if data is not None and other_ids is not None and spiking:
+                relative = f"session_{allen}/session_{allen}.nwb"
+                with stage(target / relative) as staged:
+                    staged.parent.mkdir(parents=True, exist_ok=True)
+                    ids = {"probe": probe_ids, **other_ids}
+                    _write_from_data(data, staged, allen, ids, (starts or {}).get(eid))
+                written += 1
             continue
         wanted = [(SESSION_NWB, f"session_{allen}/session_{allen}.nwb")]
         wanted += [
@@ -186,3 +205,48 @@ def export_session_files(
                 shutil.copyfile(source, staged)
             written += 1
     return written
+
+
+def _session_data(trove: Trove, eid: str) -> Any:
+    """Return a session's data with every unit (unfiltered), as the export writes them."""
+    return trove.ephys.get_session_data(
+        eid,
+        filter_by_validity=False,
+        amplitude_cutoff_maximum=None,
+        presence_ratio_minimum=None,
+        isi_violations_maximum=None,
+        filter_out_of_brain_units=False,
+    )
+
+
+def _write_from_data(
+    data: Any, path: Path, allen: int, ids: Mapping[str, Mapping[str, int]], start: Any
+) -> None:
+    """Write a session NWB file from the session's data (at ``start``, else 1970 UTC)."""
+    import datetime as dt
+
+    from .allen_session_nwb import write_session_nwb
+
+    try:
+        start = _start_time(start)
+    except (TypeError, ValueError):
+        start = None
+    if start is None:
+        start = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+    # Written under a name ending in .nwb (pynwb warns otherwise), then moved into place.
+    with tempfile.TemporaryDirectory(prefix="neurotrove-nwb-") as folder:
+        written = Path(folder) / f"session_{allen}.nwb"
+        write_session_nwb(data, written, allen, ids, start)
+        shutil.move(written, path)
+
+
+def _start_time(value: Any) -> Any:
+    """Return ``value`` as a timezone-aware datetime (UTC if it has no zone), or ``None``."""
+    import pandas as pd
+
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return None
+    stamp = pd.Timestamp(value)
+    if stamp.tzinfo is None:
+        stamp = stamp.tz_localize("UTC")
+    return stamp.to_pydatetime()
