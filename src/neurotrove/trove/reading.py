@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import uuid
 from collections.abc import Mapping, Sequence
@@ -20,6 +19,7 @@ from ..errors import NotFoundError
 from ..files.aggregates import aggregate_folder
 from ..qc import QC
 from ..query import presence
+from ..query.bin_sessions import OUTSIDE_BIN, count_outside_bin, outside_bin
 from ..query.conditions import compile_conditions
 from ..query.dataset_pages import wildcard_conditions
 from ..query.datasets import filter_rows
@@ -183,7 +183,7 @@ class ReadingMixin:
         snapshot = presence.snapshot(self.catalog, conn, spec)
         if snapshot is None:
             return None
-        return snapshot, _outside_bin(conn, snapshot, patterns, qc_limit, conditions)
+        return snapshot, outside_bin(conn, snapshot, patterns, qc_limit, conditions)
 
     def _search_where(
         self, conn: Connection, filters: Mapping[str, Any], spec: TableSpec
@@ -254,7 +254,7 @@ class ReadingMixin:
                 records = to_records(spec, names, data)
                 return len(rows), records[::-1] if oldest_first else records
             conditions = [*self._search_where(conn, filters, spec), *where]
-            total = _count_outside_bin(conn, spec, conditions)
+            total = count_outside_bin(conn, spec, conditions)
             if sort is not None:
                 key = spec.column(spec.key).sql
                 keys = list(
@@ -309,7 +309,7 @@ class ReadingMixin:
         if snapshot is None:
             return None
         conditions = [*self._search_where(conn, filters, spec), *where]
-        return snapshot, _outside_bin(conn, snapshot, [], 0, conditions)
+        return snapshot, outside_bin(conn, snapshot, [], 0, conditions)
 
     def search_terms(self) -> list[str]:
         """Return the filters :meth:`search` accepts (its own, ``tag``, every session column)."""
@@ -779,49 +779,3 @@ def _in_order(records: list[dict[str, Any]], keys: Sequence[Any]) -> list[dict[s
     """Return ``records`` in the order of their eids in ``keys``."""
     position = {str(key): i for i, key in enumerate(keys)}
     return sorted(records, key=lambda record: position[str(record["eid"])])
-
-
-OUTSIDE_BIN = sa.func.coalesce(s.sessions.c.deleted_at, sa.null()).is_(None)
-"""The condition that leaves out the sessions in the bin.
-
-Written so that no index on ``deleted_at`` is used for it: nearly every session is outside
-the bin, and SQLite (without statistics) would otherwise walk that index instead of the
-one a filter or the order needs."""
-
-
-def _outside_bin(
-    conn: Connection,
-    snapshot: presence.SearchSnapshot,
-    patterns: Sequence[tuple[str, Sequence[str]]],
-    qc_limit: int,
-    conditions: Sequence[Any],
-) -> Any:
-    """Return the snapshot's rows matching, the bin's condition taken from its cache.
-
-    The other conditions go to the database; asking it for the bin's too would read the
-    eid of every session outside the bin, which is nearly all of them.
-    """
-    import numpy as np
-
-    others = [c for c in conditions if c is not OUTSIDE_BIN]
-    outside = snapshot.rows_outside_bin(conn)
-    if not patterns and not others:
-        return outside
-    rows = snapshot.matching(conn, patterns, qc_limit, others)
-    return rows if len(others) == len(conditions) else np.intersect1d(rows, outside)
-
-
-def _count_outside_bin(conn: Connection, spec: Any, conditions: Sequence[Any]) -> int:
-    """Count the sessions matching ``conditions``: all of them, less those in the bin.
-
-    Both counts read indexes (the second the few sessions in the bin), never the table.
-    """
-    others = [c for c in conditions if c is not OUTSIDE_BIN]
-    count = sa.select(sa.func.count()).select_from(spec.from_clause)
-    total = int(conn.execute(count.where(*others)).scalar_one())
-    binned = s.sessions.c.deleted_at > _EPOCH  # a range: its index is used
-    return total - int(conn.execute(count.where(*others, binned)).scalar_one())
-
-
-_EPOCH = dt.datetime(1900, 1, 1)
-"""Before every deletion: ``deleted_at > _EPOCH`` is "in the bin" as a range."""
