@@ -75,8 +75,11 @@ def interrupt_trove(
     """Run the ``trove`` command line with ``args`` in a child, and send it ``signal_number``
     as soon as the catalogue at ``url`` holds a dataset row (after the statements ``before``,
     run first in the child). Return the finished child, with its output."""
+    # Ctrl-C as on a terminal: a shell running these tests in the background starts them with
+    # SIGINT ignored, which the child would inherit, so its default handler is put back.
     script = (
-        f"import sys\n{before}\nfrom neurotrove.cli import main\nsys.argv[0] = 'trove'\nmain()"
+        "import signal, sys\nsignal.signal(signal.SIGINT, signal.default_int_handler)\n"
+        f"{before}\nfrom neurotrove.cli import main\nsys.argv[0] = 'trove'\nmain()"
     )
     process = subprocess.Popen(
         [sys.executable, "-c", script, *args],

@@ -233,7 +233,8 @@ def test_unknown_table_lists_the_tables(trove: nt.Trove) -> None:
     with pytest.raises(
         ValidationError,
         # Every table, sorted: the core ones among those later capabilities add.
-        match="there is no table 'sesions'; the tables are behaviour_datasets, channels, "
+        match="there is no table 'sesions'; the tables are analysis_results, analysis_runs, "
+        "behaviour_datasets, channels, "
         "dataset_types, datasets, labs, mask_functions, pipeline_steps, probes, projects, "
         "revisions, rig_features, rigs, session_animals, session_rigs, sessions, step_status, "
         "subjects, tags, units, users$",

@@ -75,7 +75,10 @@ MD5_PATTERN = r"^\s*[0-9a-fA-F]{32}\s*$"
 """An md5 digest in hex."""
 
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Rows per page.")]
-Offset = Annotated[int, Query(ge=0, description="Rows to skip.")]
+MAX_OFFSET = 2**63 - 1
+"""The largest offset a database takes (a signed 64-bit integer), documented as the maximum."""
+
+Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Rows to skip.")]
 SessionRef = Annotated[
     str | None,
     Query(
