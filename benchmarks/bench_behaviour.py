@@ -12,7 +12,10 @@ Measured in one run, on data written here:
 Usage::
 
     python benchmarks/bench_behaviour.py [--events 200000] [--trials 500] [--sessions 10]
-        [--samples 600000] [--db postgresql://...]
+        [--samples 600000] [--db postgresql://...] [--data DIR] [--output FILE]
+
+The NWB files and the trove are written to a new folder in ``--data`` (default
+``~/.cache/neurotrove-bench/behaviour``), removed at the end.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import datetime as dt
 import json
 import platform
 import statistics
-import tempfile
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -30,6 +33,9 @@ from typing import Any
 import numpy as np
 
 import neurotrove as nt
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _options import add_common_options, scratch_dir, write_output
 
 RIG: dict[str, Any] = {
     "specification": "antelop-behaviour",
@@ -161,6 +167,7 @@ def main() -> None:
     parser.add_argument("--sessions", type=int, default=10)
     parser.add_argument("--samples", type=int, default=600_000, help="1 kHz analog samples")
     parser.add_argument("--db", default=None, help="a PostgreSQL URL (default: SQLite)")
+    add_common_options(parser)
     args = parser.parse_args()
     rows: list[tuple[str, str, str, str]] = []
 
@@ -183,55 +190,57 @@ def main() -> None:
         )
     )
 
-    work = Path(tempfile.mkdtemp(prefix="bench-behaviour-"))
-    (work / "analysis").mkdir()
-    (work / "analysis" / "masks.py").write_text(MASKS_PY)
-    (work / "rig.json").write_text(json.dumps(RIG))
-    files = []
-    for index in range(args.sessions):
-        path = work / f"session{index}.nwb"
-        write_session(path, args.samples, index)
-        files.append(path)
-    size = sum(p.stat().st_size for p in files) / len(files)
-    with nt.connect(work / "trove", db=args.db, create=True) as trove:
-        b = trove.behaviour
-        b.analysis_dir = work / "analysis"
-        b.upload_rig(
-            work / "rig.json", "bench", masks=[{"name": "trials", "function": "masks.led"}]
-        )
-        inserts, bares = [], []
-        for index, path in enumerate(files):
-            eid = trove.register_session("mouse01", dt.date(2024, 1, 1) + dt.timedelta(index))
-            start = time.perf_counter()
-            b.insert_nwb(eid, None, path, "bench")
-            inserts.append(time.perf_counter() - start)
-            start = time.perf_counter()
-            bare_insert(path, work / "bare" / str(index))
-            bares.append(time.perf_counter() - start)
-        ours_insert, bare = statistics.median(inserts), statistics.median(bares)
-        rows.append(
-            (
-                f"insert_nwb, one session ({size / 1e6:.1f} MB NWB, {args.samples:,} samples)",
-                f"{ours_insert * 1e3:.0f} ms",
-                f"{bare * 1e3:.0f} ms (pynwb + np.save)",
-                f"{bare / ours_insert:.2f}x",
+    with scratch_dir(args, "behaviour") as work:
+        (work / "analysis").mkdir()
+        (work / "analysis" / "masks.py").write_text(MASKS_PY)
+        (work / "rig.json").write_text(json.dumps(RIG))
+        files = []
+        for index in range(args.sessions):
+            path = work / f"session{index}.nwb"
+            write_session(path, args.samples, index)
+            files.append(path)
+        size = sum(p.stat().st_size for p in files) / len(files)
+        with nt.connect(work / "trove", db=args.db, create=True) as trove:
+            b = trove.behaviour
+            b.analysis_dir = work / "analysis"
+            b.upload_rig(
+                work / "rig.json", "bench", masks=[{"name": "trials", "function": "masks.led"}]
             )
-        )
-        start = time.perf_counter()
-        report = b.recompute_masks(rig="bench", progress=False)
-        per_session = (time.perf_counter() - start) / len(files)
-        assert report["error"].isna().all()
-        rows.append(("recompute_masks, per session", f"{per_session * 1e3:.0f} ms", "", ""))
-        dialect = trove.catalog.dialect
-    print(
+            inserts, bares = [], []
+            for index, path in enumerate(files):
+                eid = trove.register_session("mouse01", dt.date(2024, 1, 1) + dt.timedelta(index))
+                start = time.perf_counter()
+                b.insert_nwb(eid, None, path, "bench")
+                inserts.append(time.perf_counter() - start)
+                start = time.perf_counter()
+                bare_insert(path, work / "bare" / str(index))
+                bares.append(time.perf_counter() - start)
+            ours_insert, bare = statistics.median(inserts), statistics.median(bares)
+            rows.append(
+                (
+                    f"insert_nwb, one session ({size / 1e6:.1f} MB NWB, {args.samples:,} samples)",
+                    f"{ours_insert * 1e3:.0f} ms",
+                    f"{bare * 1e3:.0f} ms (pynwb + np.save)",
+                    f"{bare / ours_insert:.2f}x",
+                )
+            )
+            start = time.perf_counter()
+            report = b.recompute_masks(rig="bench", progress=False)
+            per_session = (time.perf_counter() - start) / len(files)
+            assert report["error"].isna().all()
+            rows.append(("recompute_masks, per session", f"{per_session * 1e3:.0f} ms", "", ""))
+            dialect = trove.catalog.dialect
+    lines = [
         f"neurotrove {nt.__version__}, Python {platform.python_version()}, numpy "
-        f"{np.__version__}, {dialect} catalogue, {platform.processor() or platform.machine()}"
-    )
-    print()
-    print("| operation | neurotrove | anchor | anchor time / ours |")
-    print("|---|---|---|---|")
-    for row in rows:
-        print("| " + " | ".join(row) + " |")
+        f"{np.__version__}, {dialect} catalogue, {platform.processor() or platform.machine()}",
+        "",
+        "| operation | neurotrove | anchor | anchor time / ours |",
+        "|---|---|---|---|",
+        *("| " + " | ".join(row) + " |" for row in rows),
+    ]
+    text = "\n".join(lines) + "\n"
+    print(text, end="")
+    write_output(args, text)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,8 @@ so that both sides read every object:
 moto is a Python server: on loopback it, not either client, bounds the rate, so the ratio
 is what register adds over a client at the same server. Building the bucket (putting the
 objects) is timed too but is not a measurement. Scratch files (the trove, the moto log) go
-to ``--data`` (a temporary folder by default), never into the checkout.
+to a new folder in ``--data`` (default ``~/.cache/neurotrove-bench/bucket-register``), removed
+at the end; ``moto_server`` listens on ``--port`` (default: a free port).
 
 Usage::
 
@@ -31,15 +32,15 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
-import shutil
 import sys
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _options import add_common_options, free_port, scratch_dir, write_output
 from tests.object_servers import ACCESS_KEY, REGION, SECRET_KEY, S3Server
 
 BUCKET = "bench-register"
@@ -133,18 +134,38 @@ def main() -> None:
     parser.add_argument("--per-session", type=int, default=40)
     parser.add_argument("--size", type=int, default=4096, help="bytes per object")
     parser.add_argument("--endpoint", help="an S3 endpoint already running (empty)")
-    parser.add_argument("--port", type=int, help="the port of the moto_server started here")
-    parser.add_argument("--data", type=Path, help="scratch folder (default: a temporary one)")
     parser.add_argument("--put-workers", type=int, default=16)
+    add_common_options(parser)
     options = parser.parse_args()
     from neurotrove.remote.bucket import HASH_REQUESTS
 
-    scratch = Path(tempfile.mkdtemp(prefix="bench-register-", dir=options.data))
+    with scratch_dir(options, "bucket-register") as scratch:
+        names, first, bare, again, listing = _run(options, scratch, HASH_REQUESTS)
+    lines = [
+        f"{len(names):,} objects of {options.size} B in {len(names) // options.per_session:,} "
+        f"sessions, moto_server on loopback, {HASH_REQUESTS} requests at a time",
+        "",
+        "| what | neurotrove (s) | anchor (s) | ratio | objects/s (neurotrove) |",
+        "|---|---:|---:|---:|---:|",
+        f"| first register (list + md5 + rows) vs obstore list + get + md5 | {first:.1f} | "
+        f"{bare:.1f} | {first / bare:.2f} | {len(names) / first:,.0f} |",
+        f"| register again, nothing new vs obstore list | {again:.1f} | {listing:.1f} | "
+        f"{again / listing:.2f} | {len(names) / again:,.0f} |",
+    ]
+    text = "\n".join(lines) + "\n"
+    print("\n" + text, end="")
+    write_output(options, text)
+
+
+def _run(
+    options: argparse.Namespace, scratch: Path, requests: int
+) -> tuple[list[str], float, float, float, float]:
+    """Build the bucket and time the four runs; return the keys and the four times."""
     server = None
     try:
         endpoint = options.endpoint
         if endpoint is None:
-            server = S3Server(scratch / "moto.log", options.port).start()
+            server = S3Server(scratch / "moto.log", free_port(options)).start()
             endpoint = server.url
         os.environ.update(
             {
@@ -160,32 +181,21 @@ def main() -> None:
         os.environ.pop("AWS_PROFILE", None)
         names = keys(options.objects, options.per_session)
         built = build(endpoint, names, options.size, options.put_workers)
-        print(f"put {len(names):,} objects of {options.size} B in {built:.0f} s ({endpoint})")
-        bare, listed = anchor(endpoint, HASH_REQUESTS, read=True)
+        print(
+            f"put {len(names):,} objects of {options.size} B in {built:.0f} s ({endpoint})",
+            file=sys.stderr,
+        )
+        bare, listed = anchor(endpoint, requests, read=True)
         assert listed == len(names), f"listed {listed} of {len(names)}"
         first, added, _ = register(scratch / "trove")
         assert added == len(names), f"registered {added} of {len(names)}"
-        listing, _ = anchor(endpoint, HASH_REQUESTS, read=False)
+        listing, _ = anchor(endpoint, requests, read=False)
         again, _, unchanged = register(scratch / "trove")
         assert unchanged == len(names), f"{unchanged} of {len(names)} unchanged"
     finally:
         if server is not None:
             server.stop()
-        shutil.rmtree(scratch, ignore_errors=True)
-    print(
-        f"\n{len(names):,} objects of {options.size} B in {len(names) // options.per_session:,} "
-        f"sessions, moto_server on loopback, {HASH_REQUESTS} requests at a time\n"
-    )
-    print("| what | neurotrove (s) | anchor (s) | ratio | objects/s (neurotrove) |")
-    print("|---|---:|---:|---:|---:|")
-    print(
-        f"| first register (list + md5 + rows) vs obstore list + get + md5 | {first:.1f} | "
-        f"{bare:.1f} | {first / bare:.2f} | {len(names) / first:,.0f} |"
-    )
-    print(
-        f"| register again, nothing new vs obstore list | {again:.1f} | {listing:.1f} | "
-        f"{again / listing:.2f} | {len(names) / again:,.0f} |"
-    )
+    return names, first, bare, again, listing
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ Every figure is a median. See ``benchmarks/README.md``.
 Usage::
 
     python benchmarks/bench_core.py [--sessions 300] [--files-per-session 40] [--repeat 3]
-                                    [--keep] [--output FILE]
+                                    [--keep] [--data DIR] [--output FILE]
 """
 
 from __future__ import annotations
@@ -36,7 +36,6 @@ import sqlite3
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -51,9 +50,8 @@ import neurotrove as nt
 from neurotrove.trove.trove import TROVE_DIR
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _options import add_common_options, data_dir, scratch_dir, write_output
 from generate_tree import TreeInfo, dataset_files, ensure_tree, session_refs
-
-HERE = Path(__file__).resolve().parent
 
 # -- measuring ---------------------------------------------------------------------------
 
@@ -322,29 +320,27 @@ def _load() -> str:
 def run(args: argparse.Namespace) -> str:
     began = time.perf_counter()
     load_before = _load()
-    name = f"core-{args.sessions}x{args.files_per_session}-s{args.seed}"
-    if args.data is not None:
-        base = Path(args.data).resolve()
-    elif args.keep:
-        base = HERE / "data" / name
-    else:
-        base = Path(tempfile.mkdtemp(prefix=f"neurotrove-bench-{name}-"))
-    base.mkdir(parents=True, exist_ok=True)
-    tree_root, work = base / "tree", base / "work"
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir()
-    _isolate(work)
+    name = f"tree-{args.sessions}x{args.files_per_session}-s{args.seed}"
+    keep = args.keep or args.data is not None
+    base = data_dir(args, "core")
+    tree_root = base / name
     log = _logger(args.quiet)
     try:
-        log(f"tree at {tree_root}")
-        tree = ensure_tree(
-            tree_root, args.sessions, args.files_per_session, args.seed, progress=not args.quiet
-        )
-        log("tree reused" if tree.reused else f"tree written in {tree.seconds:.1f} s")
-        rows, notes = _measure(tree, work, args, log)
+        with scratch_dir(args, "core") as work:
+            _isolate(work)
+            log(f"tree at {tree_root}")
+            tree = ensure_tree(
+                tree_root,
+                args.sessions,
+                args.files_per_session,
+                args.seed,
+                progress=not args.quiet,
+            )
+            log("tree reused" if tree.reused else f"tree written in {tree.seconds:.1f} s")
+            rows, notes = _measure(tree, work, args, log)
     finally:
-        if not args.keep and args.data is None:
-            shutil.rmtree(base, ignore_errors=True)
+        if not keep:
+            shutil.rmtree(tree_root, ignore_errors=True)
     header = [
         f"## neurotrove core benchmark: {tree.sessions:,} sessions x "
         f"{tree.files_per_session} files ({tree.files:,} files, {tree.bytes / 1e6:,.0f} MB)",
@@ -828,7 +824,7 @@ def _load_check_rows(trove: nt.Trove, eids: list[str], paths: dict[str, Any]) ->
     from unittest import mock
 
     from neurotrove.errors import HashMismatchError
-    from neurotrove.trove import loading as _loading
+    from neurotrove.files import data_root as _data_root
 
     def size_only(path: Path, info: os.stat_result, recorded: Any, **_: Any) -> bool:
         if recorded.size is not None and info.st_size != recorded.size:
@@ -840,7 +836,7 @@ def _load_check_rows(trove: nt.Trove, eids: list[str], paths: dict[str, Any]) ->
 
     label = f"`load_object(eid, 'trials')` ({len(paths[eids[0]])} files), per call"
     checked = _per_item(load, eids)
-    with mock.patch.object(_loading, "verify_file", size_only):
+    with mock.patch.object(_data_root, "verify_file", size_only):
         sized = _per_item(load, eids)
     touched = {Path(p): Path(p).stat() for eid in eids for p in paths[eid]}
     logger = logging.getLogger("neurotrove.load")  # the once-a-process note to register again
@@ -916,14 +912,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--keep",
         action="store_true",
-        help="keep the tree (and catalogues) in benchmarks/data/ and reuse it "
-        "next time; otherwise everything is written to a temporary folder "
-        "and removed",
+        help="keep the tree in the data folder and reuse it next time (always kept when "
+        "--data is given); otherwise it is removed at the end",
     )
-    parser.add_argument(
-        "--data", type=Path, help="use (and keep) this folder for the tree instead"
-    )
-    parser.add_argument("--output", type=Path, help="also write the markdown to this file")
+    add_common_options(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     args = parser.parse_args(argv)
     if (
@@ -935,9 +927,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     text = run(args)
     print(text)
-    if args.output is not None:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(text)
+    write_output(args, text)
     return 0
 
 

@@ -1,7 +1,8 @@
 """``GET /api/v1/datasets?limit=10`` without a session: a page cut in SQL against the old path.
 
-On a generated catalogue (``generate.py``, default 5,000 sessions x 40 datasets), two
-``trove serve`` processes run in turn on the same catalogue, alternating ``--rounds`` times:
+On a generated catalogue (``generate.py``, default 5,000 sessions x 40 datasets, kept in its
+cache), copied into ``--data``, two ``trove serve`` processes run in turn on the same
+catalogue, alternating ``--rounds`` times, on ``--port`` (default: a free port):
 
 - *anchor*: the server of an older checkout (``--anchor-ref``, extracted with ``git archive``
   into ``--data``), whose route listed every dataset (``list_datasets(details=True)``)
@@ -15,7 +16,8 @@ server's resident memory before the first request and at the end (``VmRSS``, ``V
 
 Usage::
 
-    python benchmarks/bench_dataset_pages.py --data /tmp/bench --sessions 5000
+    python benchmarks/bench_dataset_pages.py --sessions 5000 [--data DIR] [--port N]
+        [--output FILE]
 """
 
 from __future__ import annotations
@@ -35,7 +37,8 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from generate import cache_home, ensure_catalogue
+from _options import add_common_options, catalogue_home, data_dir, free_port, write_output
+from generate import ensure_catalogue
 
 _CLI = "from neurotrove.cli import main; main()"
 _CHECKOUT = Path(__file__).resolve().parent.parent
@@ -62,6 +65,14 @@ def _anchor_source(data: Path, ref: str) -> Path:
     return target / "src"
 
 
+def _copy_root(root: Path, target: Path) -> Path:
+    """Copy the generated catalogue to ``target`` once (the generator's copy stays as it is)."""
+    if not (target / ".trove" / "catalog.db").is_file():
+        shutil.rmtree(target, ignore_errors=True)
+        shutil.copytree(root / ".trove", target / ".trove")
+    return target
+
+
 def _anchor_root(root: Path, data: Path, revision: str) -> Path:
     """Copy the catalogue for the anchor, migrated down to the schema it knows."""
     import sqlalchemy as sa
@@ -84,14 +95,6 @@ def _anchor_root(root: Path, data: Path, revision: str) -> Path:
         finally:
             engine.dispose()
     return target
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _memory(pid: int) -> dict[str, float]:
@@ -171,11 +174,9 @@ def _measure(server: _Server, client: httpx.Client) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", type=Path, help="catalogues and the anchor's source")
     parser.add_argument("--sessions", type=int, default=5000)
     parser.add_argument("--datasets-per-session", type=int, default=40)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--port", type=int, default=0, help="server port (0: a free one)")
     parser.add_argument("--rounds", type=int, default=2, help="alternations anchor/now")
     parser.add_argument(
         "--anchor-schema", default="0013", help="the catalogue revision the anchor knows"
@@ -185,12 +186,14 @@ def main(argv: list[str] | None = None) -> int:
         default="07f2f21",
         help="the checkout whose route listed every dataset (before issue 21 item 3)",
     )
+    add_common_options(parser)
     args = parser.parse_args(argv)
-    data = (args.data or cache_home()).resolve()
-    data.mkdir(parents=True, exist_ok=True)
-    made = ensure_catalogue(args.sessions, args.datasets_per_session, args.seed, home=data)
-    root = made.base / "root"
-    roots = {"anchor": _anchor_root(root, data, args.anchor_schema), "now": root}
+    data = data_dir(args, "dataset-pages")
+    made = ensure_catalogue(
+        args.sessions, args.datasets_per_session, args.seed, home=catalogue_home()
+    )
+    root = _copy_root(made.base / "root", data / "now-root" / made.base.name)
+    roots = {"anchor": _anchor_root(made.base / "root", data, args.anchor_schema), "now": root}
     sources = {
         "anchor": _anchor_source(data, args.anchor_ref),
         "now": _CHECKOUT / "src",
@@ -199,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     with httpx.Client(timeout=3600) as client:
         for _ in range(args.rounds):
             for name, src in sources.items():
-                port = args.port or _free_port()
+                port = free_port(args)
                 server = _Server(roots[name], src, port, data / f"server-{name}.log")
                 try:
                     results[name].append(_measure(server, client))
@@ -213,12 +216,13 @@ def main(argv: list[str] | None = None) -> int:
     def median(name: str, key: str) -> float:
         return statistics.median(r[key] for r in results[name])
 
-    print(
-        f"\n{made.sessions:,} sessions, {made.datasets:,} datasets ({now['count']:,} listed), "
-        f"{args.rounds} rounds, medians\n"
-    )
-    print("| `GET /api/v1/datasets` | anchor (list all, slice) | now (SQL page) | ratio |")
-    print("|---|---|---|---|")
+    lines = [
+        f"{made.sessions:,} sessions, {made.datasets:,} datasets ({now['count']:,} listed), "
+        f"{args.rounds} rounds, medians",
+        "",
+        "| `GET /api/v1/datasets` | anchor (list all, slice) | now (SQL page) | ratio |",
+        "|---|---|---|---|",
+    ]
     for label, key in (
         ("first `limit=10`", "first"),
         ("next `limit=10` (offset 0, middle, last)", "next"),
@@ -226,18 +230,23 @@ def main(argv: list[str] | None = None) -> int:
         ("Alyx `GET /datasets?limit=10` (offset 0, middle, last)", "alyx"),
     ):
         a, b = median("anchor", key), median("now", key)
-        print(f"| {label} | {a * 1000:,.1f} ms | {b * 1000:,.1f} ms | {a / b:,.0f}x |")
+        lines.append(f"| {label} | {a * 1000:,.1f} ms | {b * 1000:,.1f} ms | {a / b:,.0f}x |")
     for label, key in (("server RSS at start", "rss_before"), ("server RSS after", "rss_after")):
-        print(f"| {label} | {median('anchor', key):,.0f} MB | {median('now', key):,.0f} MB | |")
+        lines.append(
+            f"| {label} | {median('anchor', key):,.0f} MB | {median('now', key):,.0f} MB | |"
+        )
     growth = {
         name: statistics.median(r["rss_after"] - r["rss_before"] for r in results[name])
         for name in results
     }
-    print(f"| server RSS growth | {growth['anchor']:,.0f} MB | {growth['now']:,.0f} MB | |")
-    print(
+    lines += [
+        f"| server RSS growth | {growth['anchor']:,.0f} MB | {growth['now']:,.0f} MB | |",
         f"| server peak RSS (VmHWM) | {median('anchor', 'hwm'):,.0f} MB | "
-        f"{median('now', 'hwm'):,.0f} MB | |"
-    )
+        f"{median('now', 'hwm'):,.0f} MB | |",
+    ]
+    text = "\n".join(lines) + "\n"
+    print("\n" + text, end="")
+    write_output(args, text)
     return 0
 
 

@@ -25,6 +25,9 @@ Usage::
 
     python benchmarks/bench_gc.py                       # 24,000 sessions, 20,000 files
     python benchmarks/bench_gc.py --sessions 5000 --files 4000 --repeat 3
+
+The catalogue and the tree are written to a new folder in ``--data`` (default
+``~/.cache/neurotrove-bench/gc``), removed at the end; ``--output FILE`` also writes the table.
 """
 
 from __future__ import annotations
@@ -36,7 +39,6 @@ import gc
 import random
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -45,6 +47,9 @@ from typing import Any
 import neurotrove as nt
 from neurotrove.files import register as register_module
 from neurotrove.query import frames, presence
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _options import add_common_options, scratch_dir, write_output
 
 
 @contextlib.contextmanager
@@ -136,8 +141,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ballast", type=int, default=300_000)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--seed", type=int, default=7)
+    add_common_options(parser)
     args = parser.parse_args(argv)
-    work = Path(tempfile.mkdtemp(prefix="bench-gc-"))
+    with scratch_dir(args, "gc") as work:
+        text = _run(args, work)
+    print("\n" + text, end="")
+    write_output(args, text)
+    return 0
+
+
+def _run(args: argparse.Namespace, work: Path) -> str:
+    """Build the catalogue and the tree in ``work``, time the builds, return the table."""
     trove = nt.connect(work / "catalogue", create=True)
     started = time.perf_counter()
     _fill(trove, args.sessions, args.seed)
@@ -174,22 +188,23 @@ def main(argv: list[str] | None = None) -> int:
                 gc.collect()
                 times.setdefault((case, name), []).append(_time(run))
     _use(CONTENDERS["current"])
-    print(
-        f"\nPython {sys.version.split()[0]}, median of {args.repeat}, "
-        f"{args.ballast:,} long-lived objects besides\n"
-    )
     others = [n for n in CONTENDERS if n != "disable"]
     header = [f"{n} (s)" for n in CONTENDERS] + [f"{n} / disable" for n in others]
-    print("| build | " + " | ".join(header) + " |")
-    print("|---|" + "---:|" * len(header))
+    lines = [
+        f"Python {sys.version.split()[0]}, median of {args.repeat}, "
+        f"{args.ballast:,} long-lived objects besides",
+        "",
+        "| build | " + " | ".join(header) + " |",
+        "|---|" + "---:|" * len(header),
+    ]
     for case in cases:
         medians = {n: statistics.median(times[(case, n)]) for n in CONTENDERS}
         cells = " | ".join(f"{medians[n]:.3f}" for n in CONTENDERS)
         ratios = " | ".join(f"{medians[n] / medians['disable']:.2f}" for n in others)
-        print(f"| {case} | {cells} | {ratios} |")
+        lines.append(f"| {case} | {cells} | {ratios} |")
     del ballast
     trove.close()
-    return 0
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

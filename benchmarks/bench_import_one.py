@@ -16,6 +16,10 @@ Usage::
 
     python benchmarks/bench_import_one.py                                # 50k / 2M
     python benchmarks/bench_import_one.py --sessions 2000 --per-session 40   # quick
+
+The tables and the trove are written to a new folder in ``--data`` (default
+``~/.cache/neurotrove-bench/import-one``), removed at the end; ``--output FILE`` also writes
+the table.
 """
 
 from __future__ import annotations
@@ -24,10 +28,12 @@ import argparse
 import json
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _options import add_common_options, scratch_dir, write_output
 
 _NAMES = [
     "alf/_ibl_trials.table.pqt",
@@ -139,7 +145,8 @@ else:
     with nt.connect(root) as trove:
         eids = sorted(map(str, one.search()))
         assert eids == sorted(trove.search().index), "the sessions differ"
-        for subject in random.Random(0).sample(sorted(set(one._cache["sessions"]["subject"])), 20):
+        subjects = sorted(set(one._cache["sessions"]["subject"]))
+        for subject in random.Random(0).sample(subjects, min(20, len(subjects))):
             assert sorted(map(str, one.search(subject=subject))) == sorted(
                 trove.search(subject=subject).index
             ), subject
@@ -147,7 +154,7 @@ else:
         assert sorted(map(str, one.search(datasets=names))) == sorted(
             trove.search(datasets=names).index
         )
-        for eid in random.Random(1).sample(eids, 200):
+        for eid in random.Random(1).sample(eids, min(200, len(eids))):
             for qc in ("FAIL", "PASS"):
                 assert list(one.list_datasets(eid, qc=qc)) == trove.list_datasets(eid, qc=qc), eid
         rows = len(trove.search(datasets=names))
@@ -198,42 +205,53 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sessions", type=int, default=50_000)
     parser.add_argument("--per-session", type=int, default=40)
+    add_common_options(parser)
     options = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="bench-one-") as work:
-        folder, root = Path(work) / "one", Path(work) / "trove"
-        folder.mkdir()
-        began = time.perf_counter()
-        generate(folder, options.sessions, options.per_session)
-        print(
-            f"generated {options.sessions} sessions x {options.per_session} datasets in "
-            f"{time.perf_counter() - began:.1f} s "
-            f"({(folder / 'datasets.pqt').stat().st_size / 1e6:.0f} MB datasets.pqt)"
+    with scratch_dir(options, "import-one") as work:
+        text = _run(options, work)
+    print("\n" + text, end="")
+    write_output(options, text)
+
+
+def _run(options: argparse.Namespace, work: Path) -> str:
+    """Generate the tables in ``work``, measure, and return the markdown."""
+    folder, root = work / "one", work / "trove"
+    folder.mkdir()
+    began = time.perf_counter()
+    generate(folder, options.sessions, options.per_session)
+    print(
+        f"generated {options.sessions} sessions x {options.per_session} datasets in "
+        f"{time.perf_counter() - began:.1f} s "
+        f"({(folder / 'datasets.pqt').stat().st_size / 1e6:.0f} MB datasets.pqt)",
+        file=sys.stderr,
+    )
+    write_files(folder, root, min(500, options.sessions // 2))
+    one = measure("one", folder, root)
+    imported = measure("import", folder, root)
+    exported = measure("export", folder, root)
+    compared = measure("compare", folder, root)
+    size = (root / ".trove" / "catalog.db").stat().st_size / 1e6
+    lines = [
+        f"{options.sessions:,} sessions x {options.per_session} datasets; the imported trove "
+        "answers as ONE: all sessions, up to 20 subject searches, a datasets= search "
+        f"({compared['rows']:.0f} sessions), list_datasets of up to 200 sessions by qc; "
+        f"checked in {compared['seconds']:.1f} s",
+        "",
+        "| operation | seconds | peak RSS (MB) | vs ONE load_tables (time, RSS) |",
+        "|---|---|---|---|",
+    ]
+    for name, figures in (
+        ("ONE load_tables (anchor)", one),
+        ("trove.import_one (SQLite)", imported),
+        ("trove.export_one", exported),
+    ):
+        lines.append(
+            f"| {name} | {figures['seconds']:.1f} | {figures['rss_mb']:.0f} | "
+            f"{figures['seconds'] / one['seconds']:.2f}x, "
+            f"{figures['rss_mb'] / one['rss_mb']:.2f}x |"
         )
-        write_files(folder, root, min(500, options.sessions // 2))
-        one = measure("one", folder, root)
-        imported = measure("import", folder, root)
-        exported = measure("export", folder, root)
-        compared = measure("compare", folder, root)
-        print(
-            "the imported trove answers as ONE: all sessions, 20 subject searches, a "
-            f"datasets= search ({compared['rows']:.0f} sessions), list_datasets of 200 "
-            f"sessions by qc; checked in {compared['seconds']:.1f} s"
-        )
-        size = (root / ".trove" / "catalog.db").stat().st_size / 1e6
-        print()
-        print("| operation | seconds | peak RSS (MB) | vs ONE load_tables (time, RSS) |")
-        print("|---|---|---|---|")
-        for name, figures in (
-            ("ONE load_tables (anchor)", one),
-            ("trove.import_one (SQLite)", imported),
-            ("trove.export_one", exported),
-        ):
-            print(
-                f"| {name} | {figures['seconds']:.1f} | {figures['rss_mb']:.0f} | "
-                f"{figures['seconds'] / one['seconds']:.2f}x, "
-                f"{figures['rss_mb'] / one['rss_mb']:.2f}x |"
-            )
-        print(f"\ncatalogue after import: {size:.0f} MB; rows imported: {imported['rows']:.0f}")
+    lines += ["", f"catalogue after import: {size:.0f} MB; rows imported: {imported['rows']:.0f}"]
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

@@ -15,6 +15,10 @@ Usage::
 
     python benchmarks/bench_interrupt.py                       # 4,000 files, 4.2 GB
     python benchmarks/bench_interrupt.py --sessions 20 --file-mb 0.5 --at 0.5
+
+The tree is written to ``--data`` (default ``~/.cache/neurotrove-bench/interrupt``) and
+removed at the end, unless ``--keep`` or ``--data`` is given (then it is reused);
+``--output FILE`` also writes the table.
 """
 
 from __future__ import annotations
@@ -27,9 +31,11 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _options import add_common_options, data_dir, write_output
 
 SCRIPT = "import sys\nfrom neurotrove.cli import main\nsys.argv[0] = 'trove'\nmain()"
 
@@ -89,14 +95,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--files-per-session", type=int, default=40)
     parser.add_argument("--file-mb", type=float, default=1.05)
     parser.add_argument("--at", type=float, default=0.62, help="fraction of the full run")
-    parser.add_argument("--data", type=Path, help="keep the tree here and reuse it")
+    parser.add_argument("--keep", action="store_true", help="keep the tree and reuse it")
+    add_common_options(parser)
     args = parser.parse_args(argv)
-    base = args.data or Path(tempfile.mkdtemp(prefix="neurotrove-bench-interrupt-"))
-    root = base / "tree"
     size = int(args.file_mb * 1e6)
+    key = f"tree-{args.sessions}x{args.files_per_session}x{size}"
+    root = data_dir(args, "interrupt") / key
     try:
         total = args.sessions * args.files_per_session
-        if not (root / "M00").exists():
+        if not (root / "M00").exists():  # a tree of other parameters has another key
             print(f"writing {total:,} files of {size / 1e6:.2f} MB", file=sys.stderr)
             write_tree(root, args.sessions, args.files_per_session, size)
         for path in root.rglob("*.bin"):  # warm the page cache
@@ -127,10 +134,12 @@ def main(argv: list[str] | None = None) -> int:
             f"| `trove register` again | {rerun:.1f} s ({rerun / full:.2f}x the full run) | "
             f"{rows_kept(root):,} | {files_hashed(output)} |",
         ]
-        print("\n".join(lines))
+        text = "\n".join(lines) + "\n"
+        print(text, end="")
+        write_output(args, text)
     finally:
-        if args.data is None:
-            shutil.rmtree(base, ignore_errors=True)
+        if not (args.keep or args.data is not None):
+            shutil.rmtree(root, ignore_errors=True)
     return 0
 
 

@@ -19,12 +19,18 @@ figures compare clients at the same server, not the clients' ceilings.
 Usage::
 
     python benchmarks/bench_object_store.py [--objects 16] [--mib 4] [--repeat 3]
+        [--data DIR] [--port N] [--output FILE]
+
+Downloads, the trove and moto's log go to a new folder in ``--data`` (default
+``~/.cache/neurotrove-bench/object-store``), removed at the end; ``moto_server`` listens on
+``--port`` (default: a free port).
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import importlib.util
 import os
 import statistics
 import sys
@@ -36,6 +42,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _options import add_common_options, free_port, scratch_dir, write_output
 from tests.object_servers import ACCESS_KEY, REGION, SECRET_KEY, S3Server, put_objects
 
 BUCKET = "bench"
@@ -130,6 +138,14 @@ def with_presigned_httpx(url: str, keys: list[str], out: Path) -> None:
             list(pool.map(one, keys))
 
 
+LIBRARIES = {
+    "s3fs (fsspec)": "s3fs",
+    "obstore": "obstore",
+    "boto3 transfer manager": "boto3",
+    "presigned URL + httpx": "boto3",
+}
+"""The module each candidate needs; a candidate whose module is missing is left out."""
+
 CANDIDATES: dict[str, Callable[[str, list[str], Path], None]] = {
     "s3fs (fsspec)": with_s3fs,
     "obstore": with_obstore,
@@ -142,15 +158,17 @@ def timed(
     run: Callable[[Path], None],
     repeat: int,
     sizes: int,
+    base: Path,
     setup: Callable[[Path], Callable[[Path], None]] | None = None,
 ) -> float:
     """Return the median seconds of ``run`` into a fresh folder, checking the bytes arrived.
 
-    With ``setup``, each repeat first calls it (untimed) and times what it returns instead.
+    The folders are made in ``base``. With ``setup``, each repeat first calls it (untimed)
+    and times what it returns instead.
     """
     times = []
     for _ in range(repeat):
-        with tempfile.TemporaryDirectory() as scratch:
+        with tempfile.TemporaryDirectory(dir=base) as scratch:
             out = Path(scratch)
             step = setup(out) if setup is not None else run
             start = time.perf_counter()
@@ -204,6 +222,7 @@ def main() -> None:
     parser.add_argument("--mib", type=float, default=4.0)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--part", choices=["clients", "trove", "all"], default="all")
+    add_common_options(parser)
     args = parser.parse_args()
     size = int(args.mib * (1 << 20))
     rng = os.urandom
@@ -213,33 +232,48 @@ def main() -> None:
     }
     keys = list(contents)
     total = size * len(keys)
-    with tempfile.TemporaryDirectory() as scratch:
-        server = S3Server(Path(scratch) / "moto.log").start()
+    missing: list[str] = []
+    with scratch_dir(args, "object-store") as scratch:
+        server = S3Server(scratch / "moto.log", free_port(args)).start()
         try:
             os.environ.update(server.environment())
             put_objects(server, BUCKET, contents)
-            mb = total / 1e6
-            print(
-                f"\n{len(keys)} objects x {args.mib:g} MiB = {mb:.0f} MB, median of {args.repeat}"
-            )
-            print(f"moto_server on {server.url}, {WORKERS} downloads at a time\n")
-            print("| client | seconds | MB/s | vs. fastest |")
-            print("|---|---:|---:|---:|")
             results: dict[str, float] = {}
             if args.part in ("clients", "all"):
                 for name, candidate in CANDIDATES.items():
+                    if importlib.util.find_spec(LIBRARIES[name]) is None:
+                        missing.append(f"{name} (`pip install {LIBRARIES[name]}`)")
+                        continue
                     results[name] = timed(
-                        lambda out, c=candidate: c(server.url, keys, out), args.repeat, total
+                        lambda out, c=candidate: c(server.url, keys, out),
+                        args.repeat,
+                        total,
+                        scratch,
                     )
             if args.part in ("trove", "all"):
                 results["neurotrove load_object (verified)"] = timed(
-                    print, args.repeat, total, setup=trove_setup(contents)
+                    print, args.repeat, total, scratch, setup=trove_setup(contents)
                 )
-            best = min(results.values())
-            for name, seconds in results.items():
-                print(f"| {name} | {seconds:.2f} | {mb / seconds:.0f} | {seconds / best:.2f} |")
         finally:
             server.stop()
+    mb = total / 1e6
+    best = min(results.values())
+    lines = [
+        f"{len(keys)} objects x {args.mib:g} MiB = {mb:.0f} MB, median of {args.repeat}; "
+        f"moto_server on 127.0.0.1, {WORKERS} downloads at a time",
+        "",
+        "| client | seconds | MB/s | vs. fastest |",
+        "|---|---:|---:|---:|",
+        *(
+            f"| {name} | {seconds:.2f} | {mb / seconds:.0f} | {seconds / best:.2f} |"
+            for name, seconds in results.items()
+        ),
+    ]
+    if missing:
+        lines += ["", f"Not installed, left out: {', '.join(missing)}."]
+    text = "\n".join(lines) + "\n"
+    print("\n" + text, end="")
+    write_output(args, text)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,11 @@ the outputs before and after, and the recorded outcome. Measured in one run:
 
 Usage::
 
-    python benchmarks/bench_pipeline.py [--sessions 1000] [--db postgresql://...]
+    python benchmarks/bench_pipeline.py [--sessions 1000] [--db postgresql://...] [--data DIR]
+        [--output FILE]
+
+The trove is written to a new folder in ``--data`` (default
+``~/.cache/neurotrove-bench/pipeline``), removed at the end.
 """
 
 from __future__ import annotations
@@ -22,11 +26,13 @@ import datetime as dt
 import platform
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _options import add_common_options, scratch_dir
+from _options import write_output as write_markdown
 
 import neurotrove as nt
 from neurotrove.pipeline import SessionRecord
@@ -52,8 +58,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sessions", type=int, default=1000)
     parser.add_argument("--db", default=None, help="a PostgreSQL URL (default: SQLite)")
+    add_common_options(parser)
     args = parser.parse_args()
-    root = Path(tempfile.mkdtemp(prefix="bench-pipeline-"))
+    with scratch_dir(args, "pipeline") as root:
+        text = _run(args, root)
+    print(text, end="")
+    write_markdown(args, text)
+
+
+def _run(args: argparse.Namespace, root: Path) -> str:
+    """Make the trove in ``root``, time the loop and the runs, return the markdown."""
     with nt.connect(root, db=args.db, create=True) as trove:
         first = dt.date(2020, 1, 1)
         trove.table("sessions").insert(
@@ -86,18 +100,23 @@ def main() -> None:
         status = _median(lambda: trove.pipeline.status())
         dialect = trove.catalog.dialect
     n = args.sessions
-    print(f"## pipeline: {n} sessions, {dialect} catalogue\n")
-    print(f"{platform.processor() or platform.machine()}, Python {platform.python_version()}, "
-          f"neurotrove {nt.__version__}\n")  # fmt: skip
-    print("| what | time | per session | vs bare loop |")
-    print("|---|---|---|---|")
-    print(f"| bare loop (anchor) | {bare:.2f} s | {1e3 * bare / n:.2f} ms | 1.0 |")
+    lines = [
+        f"## pipeline: {n} sessions, {dialect} catalogue",
+        "",
+        f"{platform.processor() or platform.machine()}, Python {platform.python_version()}, "
+        f"neurotrove {nt.__version__}",
+        "",
+        "| what | time | per session | vs bare loop |",
+        "|---|---|---|---|",
+        f"| bare loop (anchor) | {bare:.2f} s | {1e3 * bare / n:.2f} ms | 1.0 |",
+    ]
     for label, seconds in (("run, in process", in_process), ("run, 2 workers", with_workers)):
-        print(
+        lines.append(
             f"| {label} | {seconds:.2f} s | {1e3 * seconds / n:.2f} ms | {seconds / bare:.1f}x |"
         )
-    print(f"| pending(step) | {1e3 * pending:.1f} ms | | |")
-    print(f"| status() (3 steps) | {1e3 * status:.1f} ms | | |")
+    lines.append(f"| pending(step) | {1e3 * pending:.1f} ms | | |")
+    lines.append(f"| status() (3 steps) | {1e3 * status:.1f} ms | | |")
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

@@ -17,8 +17,11 @@ server:
    mode="local")`` and the same ``search(datasets=[...])``; and, as the floor of any answer
    from parquet, ``pandas.read_parquet`` of both tables and the same filter.
 
-The generated tables are kept in ``--data`` (default ``~/.cache/neurotrove-bench``, or
-``$NEUROTROVE_BENCH_CACHE``) and reused; the trove is made anew in a temporary folder.
+The generated tables are kept in ``--data`` (default
+``~/.cache/neurotrove-bench/public-cache``, under ``$NEUROTROVE_BENCH_CACHE`` if set) and
+reused; the trove and the served files are made anew in a folder there, removed at the end.
+The data server listens on ``--port`` (default: a free port); ``--output FILE`` also writes
+the table.
 
 Usage::
 
@@ -29,20 +32,24 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import contextlib
+import functools
+import http.server
 import json
 import os
 import statistics
 import subprocess
 import sys
-import tempfile
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from _options import add_common_options, data_dir, free_port, scratch_dir, write_output
 from bench_import_one import generate
-from tests.object_servers import static_files
 
 NAMES = ["_ibl_trials.table.pqt", "_ibl_wheel.position.npy"]
 """The search: sessions holding both, at QC FAIL or better (the trove's default, given to all)."""
@@ -160,6 +167,26 @@ def served_file(cache: Path, files: Path) -> None:
         target.write_bytes(b"x")
 
 
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def static_files(folder: Path, port: int) -> Iterator[str]:
+    """Serve ``folder`` read-only on ``port`` of 127.0.0.1; yield its base URL."""
+    handler = functools.partial(_QuietHandler, directory=str(folder))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
 def main() -> None:
     """Generate (or reuse) the tables, import them, time the first searches, print a table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -170,21 +197,22 @@ def main() -> None:
     parser.add_argument(
         "--one-timeout", type=float, default=900, help="stop a ONE run after this many seconds"
     )
-    default = Path(os.environ.get("NEUROTROVE_BENCH_CACHE", "~/.cache/neurotrove-bench"))
-    parser.add_argument("--data", type=Path, default=default.expanduser())
+    add_common_options(parser)
     options = parser.parse_args()
-    cache = options.data / f"public-one-{options.sessions}x{options.per_session}"
+    cache = (
+        data_dir(options, "public-cache") / f"public-one-{options.sessions}x{options.per_session}"
+    )
     if not (cache / "datasets.pqt").is_file():
         cache.mkdir(parents=True, exist_ok=True)
         began = time.perf_counter()
         generate(cache, options.sessions, options.per_session)
         loadable(cache)
-        print(f"generated the tables in {time.perf_counter() - began:.1f} s")
-    with tempfile.TemporaryDirectory(prefix="bench-public-") as work:
-        files = Path(work) / "files"
-        root = Path(work) / "trove"
+        print(f"generated the tables in {time.perf_counter() - began:.1f} s", file=sys.stderr)
+    with scratch_dir(options, "public-cache") as work:
+        files = work / "files"
+        root = work / "trove"
         served_file(cache, files)
-        with static_files(files) as url:
+        with static_files(files, free_port(options)) as url:
             imported = measure("import", cache, root, url)
             troves = [measure("trove", cache, root, url) for _ in range(options.repeat)]
             ones = [
@@ -192,7 +220,9 @@ def main() -> None:
                 for _ in range(options.one_repeat)
             ]
             pandas = [measure("pandas", cache, root, url) for _ in range(options.repeat)]
-    report(options, imported, troves, ones, pandas)
+    text = report(options, imported, troves, ones, pandas)
+    print("\n" + text, end="")
+    write_output(options, text)
 
 
 def _median(runs: list[dict[str, float]], key: str) -> float:
@@ -205,28 +235,26 @@ def report(
     troves: list[dict[str, float]],
     ones: list[dict[str, float]],
     pandas: list[dict[str, float]],
-) -> None:
-    """Print the markdown table."""
+) -> str:
+    """Return the markdown table."""
     one = _median(ones, "seconds")
     stopped = any(run.get("stopped") for run in ones)
     counts = {troves[0]["rows"], pandas[0]["rows"]}
     if not stopped:
         counts.add(ones[0]["rows"])
     same = "the same in each" if len(counts) == 1 else f"DIFFERENT: {sorted(counts)}"
-    print(
-        f"\n{options.sessions:,} sessions x {options.per_session} datasets; "
+    lines = [
+        f"{options.sessions:,} sessions x {options.per_session} datasets; "
         f"search(datasets={NAMES}, dataset_qc_lte='FAIL') finds {troves[0]['rows']:.0f} "
         f"sessions ({same}); median of {options.repeat} fresh processes, "
         f"{options.one_repeat} for ONE"
-        + (f" (stopped at {options.one_timeout:.0f} s: a lower bound)" if stopped else "")
-        + "\n"
-    )
-    print("| step | seconds | peak RSS (MB) | vs ONE (time) |")
-    print("|---|---|---|---|")
-    print(
+        + (f" (stopped at {options.one_timeout:.0f} s: a lower bound)" if stopped else ""),
+        "",
+        "| step | seconds | peak RSS (MB) | vs ONE (time) |",
+        "|---|---|---|---|",
         f"| trove.import_one(files_at=URL), once | {imported['seconds']:.1f} | "
-        f"{imported['rss_mb']:.0f} | |"
-    )
+        f"{imported['rss_mb']:.0f} | |",
+    ]
     rows = (
         ("neurotrove: open + first search(datasets=)", troves),
         ("ONE(cache_dir=..., mode='local') + search(datasets=) (anchor)", ones),
@@ -236,14 +264,15 @@ def report(
         seconds = _median(runs, "seconds")
         over = ">" if stopped and runs is ones else ""
         under = "<" if stopped and runs is not ones else ""
-        print(
+        lines.append(
             f"| {name} | {over}{seconds:.2f} | {_median(runs, 'rss_mb'):.0f} | "
             f"{under}{seconds / one:.3f}x |"
         )
-    print(
+    lines.append(
         f"| neurotrove: then load_dataset of a found session from the data server | "
         f"{_median(troves, 'load_seconds'):.2f} | | |"
     )
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

@@ -11,6 +11,10 @@ Usage::
 
     git worktree add --detach /tmp/before <commit>
     python benchmarks/bench_versions.py --before /tmp/before/src --after src [--rounds 5]
+        [--data DIR] [--output FILE]
+
+The demo trove is written to a new folder in ``--data`` (default
+``~/.cache/neurotrove-bench/versions``), removed at the end.
 """
 
 from __future__ import annotations
@@ -21,8 +25,10 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _options import add_common_options, scratch_dir, write_output
 
 _CALLS = r"""
 import json, statistics, sys, timeit
@@ -71,9 +77,10 @@ def main() -> None:
     parser.add_argument("--before", type=Path, required=True, help="the old checkout's src")
     parser.add_argument("--after", type=Path, required=True, help="the new checkout's src")
     parser.add_argument("--rounds", type=int, default=5, help="processes per checkout")
+    add_common_options(parser)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as folder:
-        root = Path(folder) / "trove"
+    with scratch_dir(args, "versions") as folder:
+        root = folder / "trove"
         setup = (
             "import sys, neurotrove as nt\n"
             "from neurotrove.demo import write_example_tree\n"
@@ -86,12 +93,23 @@ def main() -> None:
         for _ in range(args.rounds):
             runs["before"].append(_run(args.before.resolve(), root))
             runs["after"].append(_run(args.after.resolve(), root))
-    print(f"{'call':22s} {'before':>12s} {'after':>12s} {'ratio':>6s} {'ratio of best':>14s}")
+    lines = [
+        f"`--before {args.before}` against `--after {args.after}`, {args.rounds} processes "
+        "each, alternating; medians over processes",
+        "",
+        "| call | before (µs) | after (µs) | after / before | ratio of the best |",
+        "|---|---:|---:|---:|---:|",
+    ]
     for call in runs["before"][0]:
         before = statistics.median(r[call] for r in runs["before"])
         after = statistics.median(r[call] for r in runs["after"])
         best = min(r[call] for r in runs["after"]) / min(r[call] for r in runs["before"])
-        print(f"{call:22s} {before:9.1f} µs {after:9.1f} µs {after / before:6.2f} {best:14.2f}")
+        lines.append(
+            f"| `{call}` | {before:,.1f} | {after:,.1f} | {after / before:.2f} | {best:.2f} |"
+        )
+    text = "\n".join(lines) + "\n"
+    print(text, end="")
+    write_output(args, text)
 
 
 if __name__ == "__main__":

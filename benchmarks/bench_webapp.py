@@ -1,7 +1,8 @@
 """Web app benchmark: server time of each page of ``trove serve``'s app on a large catalogue.
 
 The catalogue is ``generate.py``'s (``--sessions``, ``--datasets-per-session``), copied to
-``benchmarks/data/webapp/`` (git-ignored) so the generator's cache keeps its schema. The app
+``--data`` (default ``~/.cache/neurotrove-bench/webapp``; kept and reused) so the generator's
+cache keeps its schema. The app
 runs in this process; a logged-in writer asks each page ``--repeat`` times, and the time
 from the request entering the application to its last byte leaving it (server time, no
 network) is reported as the median and the worst. DESIGN.md's budget for the first page of
@@ -11,6 +12,7 @@ Usage::
 
     python benchmarks/generate.py --sessions 50000 --datasets-per-session 10
     python benchmarks/bench_webapp.py --sessions 50000 --datasets-per-session 10
+        [--data DIR] [--output FILE]
 """
 
 from __future__ import annotations
@@ -24,8 +26,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _options import add_common_options, catalogue_home, data_dir, write_output
 
 PASSWORD = "bench-secret"  # noqa: S105 - a throwaway account of a throwaway copy
 
@@ -51,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sessions", type=int, default=50_000)
     parser.add_argument("--datasets-per-session", type=int, default=10)
     parser.add_argument("--repeat", type=int, default=7)
+    add_common_options(parser)
     args = parser.parse_args(argv)
 
     from fastapi.testclient import TestClient
@@ -60,8 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     from neurotrove.server.accounts import Accounts
     from neurotrove.server.app import create_app
 
-    made = ensure_catalogue(args.sessions, args.datasets_per_session, 0)
-    root = HERE / "data" / "webapp" / f"{args.sessions}x{args.datasets_per_session}"
+    made = ensure_catalogue(args.sessions, args.datasets_per_session, 0, home=catalogue_home())
+    root = data_dir(args, "webapp") / f"{args.sessions}x{args.datasets_per_session}"
     if not (root / ".trove" / "catalog.db").exists():
         shutil.rmtree(root, ignore_errors=True)
         (root / ".trove").mkdir(parents=True)
@@ -102,15 +105,22 @@ def main(argv: list[str] | None = None) -> int:
         client.post(
             "/app/login", data={"csrf": match.group(1), "username": "bench", "password": PASSWORD}
         )
-        print(f"{total:,} sessions; server time per page over {args.repeat} requests")
-        print(f"{'page':45} {'median ms':>10} {'worst ms':>10}")
+        lines = [
+            f"{total:,} sessions; server time per page over {args.repeat} requests",
+            "",
+            "| page | median (ms) | worst (ms) |",
+            "|---|---:|---:|",
+        ]
         for name, path in pages.items():
             timed.times.clear()
             for _ in range(args.repeat):
                 response = client.get(path)
                 assert response.status_code == 200, (path, response.status_code)
             median = statistics.median(timed.times) * 1000
-            print(f"{name:45} {median:10.1f} {max(timed.times) * 1000:10.1f}")
+            lines.append(f"| {name} | {median:,.1f} | {max(timed.times) * 1000:,.1f} |")
+    text = "\n".join(lines) + "\n"
+    print(text, end="")
+    write_output(args, text)
     return 0
 
 
