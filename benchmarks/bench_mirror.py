@@ -4,25 +4,30 @@ On a generated catalogue (``generate.py``), ``trove serve`` runs and a client mi
 as the server starts (with the default 30 s timeout, while the server builds the snapshot
 in the background). Then, in the same run:
 
-0. alternating, the download of the gzipped snapshot alone and a new client's first
-   connect (login, mirror, search), once the snapshot is built;
+0. alternating, the download of the compressed snapshot alone (the anchor) and a new
+   client's first connect (login, mirror, search), once the snapshot is built; the first
+   connect is also timed step by step (login; receiving the snapshot, unpacked and written as
+   it arrives; installing it; the first search);
 1. one new session with its datasets is written to the catalogue, and the client's
    ``refresh()`` is timed: it takes the changes since its version (``GET /catalog/changes``);
 2. another new session is written, the server's change history is pruned so that only a
    full snapshot will do, the server builds that snapshot (asked by a first ``GET
    /catalog``, timed apart with its download), and the client's ``refresh()`` is timed:
    it downloads the whole catalogue again;
-3. the mirror's size on disk is compared with the server's catalogue;
+3. the mirror's size on disk is compared with the server's catalogue, and the catalogue
+   files it keeps are counted;
 4. the cost of the change log on writes: inserting the datasets of 500 sessions into a
    fresh catalogue, with the change triggers and with them dropped.
 
 Usage::
 
-    python benchmarks/generate.py --sessions 20000 --datasets-per-session 20
-    python benchmarks/bench_mirror.py --sessions 20000 --datasets-per-session 20 [--port N]
+    python benchmarks/generate.py --sessions 10000 --datasets-per-session 40
+    python benchmarks/bench_mirror.py --sessions 10000 --datasets-per-session 40 \
+        [--home DIR] [--data DIR] [--port N] [--output FILE]
 
-After the server stops, what is left in its snapshots folder besides the snapshots is
-printed (nothing but the build lock is expected).
+``--home`` is where ``generate.py`` keeps its catalogues (read only: the served trove is a
+copy in ``--data``). After the server stops, what is left in its snapshots folder besides
+the snapshots is printed (nothing but the build lock is expected).
 """
 
 from __future__ import annotations
@@ -44,11 +49,23 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from generate import ensure_catalogue
+from generate import cache_home, ensure_catalogue
 
 import neurotrove as nt
 from neurotrove.catalog.change_log import drop_change_triggers, prune_changes
 from neurotrove.config import Settings
+from neurotrove.remote import mirror as mirror_module
+from neurotrove.remote import snapshot_download
+from neurotrove.remote.server import Server
+
+try:
+    from neurotrove.snapshot_encodings import accept_header
+except ImportError:  # a checkout before zstd snapshots (a baseline): gzip only
+
+    def accept_header(encodings: tuple[str, ...] | None = None) -> str:
+        """Return what a client before zstd snapshots accepts."""
+        return "application/gzip"
+
 
 PASSWORD = "bench-password-long-enough"  # noqa: S105 - a throwaway account of a throwaway trove
 _CLI = "from neurotrove.cli import main; main()"
@@ -105,11 +122,11 @@ def _folder_bytes(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
 
 
-def _write_cost(per_session: int) -> tuple[float, float]:
+def _write_cost(per_session: int, work: Path) -> tuple[float, float]:
     """Seconds to insert 500 sessions' datasets with the change triggers, and without."""
     times = []
     for triggers in (True, False):
-        with tempfile.TemporaryDirectory() as folder:
+        with tempfile.TemporaryDirectory(dir=work) as folder:
             root = Path(folder) / "data"
             with nt.connect(root, create=True) as trove:
                 if not triggers:
@@ -134,8 +151,9 @@ def _write_cost(per_session: int) -> tuple[float, float]:
                     for eid in sessions
                     for j in range(per_session * 5)
                 ]
-                seconds, _ = _timed(lambda rows=records: trove.table("datasets").insert(rows))
-                times.append(seconds)
+                began = time.perf_counter()
+                trove.table("datasets").insert(records)
+                times.append(time.perf_counter() - began)
     return times[0], times[1]
 
 
@@ -146,14 +164,16 @@ def _free_port() -> int:
 
 
 def _download_alone(url: str, token: str) -> tuple[float, int]:
-    """Seconds to download the snapshot (gzip) and throw it away, and its bytes."""
+    """Seconds to download the compressed snapshot and throw it away, and its bytes."""
     began = time.perf_counter()
     size = 0
     with httpx.Client(timeout=600) as http:
         while True:
             with http.stream(
-                "GET", f"{url}/api/v1/catalog", headers={"Authorization": f"Bearer {token}"}
-            ) as answer:
+                "GET",
+                f"{url}/api/v1/catalog",
+                headers={"Authorization": f"Bearer {token}", "Accept": accept_header()},
+            ) as answer:  # the encoding the client asks for, as the client asks for it
                 if answer.status_code == 503:  # not built yet: as a client would, ask again
                     answer.read()
                     continue
@@ -163,16 +183,48 @@ def _download_alone(url: str, token: str) -> tuple[float, int]:
             return time.perf_counter() - began, size
 
 
-def _first_connect(url: str, cache: Path) -> float:
-    """Seconds for a new client (empty cache) to log in, mirror the catalogue and search."""
+STEPS = (
+    "login",
+    "receive the snapshot (download, unpack, write)",
+    "install it (schema check, fsync, pointer)",
+    "first search",
+)
+
+
+class _Steps:
+    """Times the steps of a first connect, by wrapping the functions that do them."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._wrap(snapshot_download.SnapshotDownload, "_receive", STEPS[1])
+        self._wrap(mirror_module.Mirror, "_install", STEPS[2])
+
+    def _wrap(self, owner: Any, name: str, step: str) -> None:
+        original = getattr(owner, name)
+
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            seconds, result = _timed(lambda: original(*args, **kwargs))
+            self.seconds[step] = self.seconds.get(step, 0.0) + seconds
+            return result
+
+        setattr(owner, name, timed)
+
+
+def _first_connect(url: str, cache: Path, steps: _Steps) -> tuple[float, dict[str, float]]:
+    """Seconds for a new client (empty cache) to log in, mirror the catalogue and search,
+    and those of its steps."""
     os.environ["NEUROTROVE_CACHE_DIR"] = str(cache)
+    steps.seconds = {}
     began = time.perf_counter()
     with nt.connect(url, settings=Settings.load(), mode="remote") as client:
-        client.login("bench", PASSWORD)
-        client.search()
-    seconds = time.perf_counter() - began
+        steps.seconds[STEPS[0]], _ = _timed(lambda: client.login("bench", PASSWORD))
+        searched = time.perf_counter()
+        client.search()  # mode="remote": mirrors the catalogue first
+        seconds = time.perf_counter() - began
+    mirrored = steps.seconds.get(STEPS[1], 0.0) + steps.seconds.get(STEPS[2], 0.0)
+    steps.seconds[STEPS[3]] = time.perf_counter() - searched - mirrored
     shutil.rmtree(cache, ignore_errors=True)
-    return seconds
+    return seconds, dict(steps.seconds)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -180,12 +232,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sessions", type=int, default=20_000)
     parser.add_argument("--datasets-per-session", type=int, default=20)
     parser.add_argument("--home", type=Path, help="the generated catalogues' cache folder")
+    parser.add_argument(
+        "--data",
+        type=Path,
+        help="where the served copy, the clients' caches and the server's log go (default: "
+        "bench_mirror/ under $NEUROTROVE_BENCH_CACHE or ~/.cache/neurotrove-bench)",
+    )
     parser.add_argument("--port", type=int, default=0, help="the server's port (0: a free one)")
+    parser.add_argument("--output", type=Path, help="also write the markdown table here")
     parser.add_argument("--repeat", type=int, default=3, help="first connects and downloads")
     args = parser.parse_args(argv)
     made = ensure_catalogue(args.sessions, args.datasets_per_session, home=args.home)
     info = made.info
-    work = Path(tempfile.mkdtemp(prefix="bench-mirror-"))
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    work = args.data or cache_home() / "bench_mirror"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
     root = work / "root"
     shutil.copytree(made.root / ".trove", root / ".trove")  # the generated copy stays as it is
     _trove(root, "user", "add", "bench", "--password-stdin", stdin=PASSWORD + "\n")
@@ -208,18 +270,25 @@ def main(argv: list[str] | None = None) -> int:
                     f"{first:.2f} s ({time.perf_counter() - started:.1f} s after the start)",
                 )
             )
-            token = str(client.server().current_token())
+            server_link = client.server()
+            assert isinstance(server_link, Server)
+            token = str(server_link.current_token())
             downloads, connects = [], []
+            timings: dict[str, list[float]] = {step: [] for step in STEPS}
+            steps = _Steps()
             for n in range(args.repeat):  # alternating, so both see the same load
                 seconds, size = _download_alone(url, token)
                 downloads.append(seconds)
-                connects.append(_first_connect(url, work / f"cache-{n}"))
+                seconds, split = _first_connect(url, work / f"cache-{n}", steps)
+                connects.append(seconds)
+                for step in STEPS:
+                    timings[step].append(split.get(step, 0.0))
             os.environ["NEUROTROVE_CACHE_DIR"] = str(work / "cache")
             download, connect = statistics.median(downloads), statistics.median(connects)
             rows += [
                 (
-                    f"download of the gzipped snapshot alone ({size / 1e6:.0f} MB), median of "
-                    f"{args.repeat}",
+                    f"download of the compressed snapshot alone ({size / 1e6:.1f} MB), median "
+                    f"of {args.repeat}",
                     f"{download:.2f} s ({', '.join(f'{s:.2f}' for s in downloads)})",
                 ),
                 (
@@ -228,6 +297,14 @@ def main(argv: list[str] | None = None) -> int:
                     f"{connect:.2f} s ({', '.join(f'{s:.2f}' for s in connects)})",
                 ),
                 ("ratio first connect / download alone", f"{connect / download:.2f}x"),
+            ]
+            rows += [
+                (
+                    f"- of which: {step}",
+                    f"{statistics.median(timings[step]):.2f} s "
+                    f"({', '.join(f'{s:.2f}' for s in timings[step])})",
+                )
+                for step in STEPS
             ]
 
             _new_session(root, 1, args.datasets_per_session, info)
@@ -243,6 +320,7 @@ def main(argv: list[str] | None = None) -> int:
             assert changed
             mirror = work / "cache"
             catalogue = root / ".trove" / "catalog.db"
+            kept = sorted(p.name for p in mirror.rglob("*.db") if p.name != "files.db")
             rows += [
                 ("refresh after one new session: changes", f"{by_changes:.3f} s"),
                 ("refresh after one new session: full snapshot", f"{by_snapshot:.2f} s"),
@@ -252,25 +330,41 @@ def main(argv: list[str] | None = None) -> int:
                     f"{built:.2f} s",
                 ),
                 ("server catalogue file", f"{catalogue.stat().st_size / 1e6:.0f} MB"),
-                ("client mirror folder", f"{_folder_bytes(mirror) / 1e6:.0f} MB"),
+                (
+                    "client mirror folder (ratio to the server's catalogue)",
+                    f"{_folder_bytes(mirror) / 1e6:.0f} MB "
+                    f"({_folder_bytes(mirror) / catalogue.stat().st_size:.2f}x)",
+                ),
+                ("catalogue files the mirror keeps", f"{len(kept)} ({', '.join(kept)})"),
             ]
     finally:
         server.terminate()
         server.wait(30)
     snapshots = root / ".trove" / "snapshots"
-    left = sorted(p.name for p in snapshots.iterdir() if not p.name.endswith(".sqlite.gz"))
+    left = sorted(
+        p.name for p in snapshots.iterdir() if not p.name.endswith((".sqlite.gz", ".sqlite.zst"))
+    )
     rows.append(("left in the snapshots folder but snapshots, after the server stops", str(left)))
-    with_log, without = _write_cost(args.datasets_per_session)
+    with_log, without = _write_cost(args.datasets_per_session, work)
     rows.append(
         (
             f"insert {300 * args.datasets_per_session * 5:,} datasets: with change log / without",
             f"{with_log:.2f} s / {without:.2f} s ({with_log / without:.2f}x)",
         )
     )
-    print(f"\n{made.sessions:,} sessions, {made.datasets:,} datasets\n")
-    print("| measure | value |\n|---|---|")
-    for name, value in rows:
-        print(f"| {name} | {value} |")
+    lines = [
+        f"{made.sessions:,} sessions, {made.datasets:,} datasets; load average before: {load}, "
+        f"after: {', '.join(f'{x:.1f}' for x in os.getloadavg())}",
+        "",
+        "| measure | value |",
+        "|---|---|",
+        *(f"| {name} | {value} |" for name, value in rows),
+    ]
+    text = "\n".join(lines) + "\n"
+    print(f"\n{text}")
+    if args.output is not None:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(text)
     shutil.rmtree(work, ignore_errors=True)
     return 0
 

@@ -27,7 +27,9 @@ from neurotrove.server.mirror_copies import (
     SnapshotBuilder,
     build_snapshot,
     servable_snapshot,
+    snapshot_path,
 )
+from neurotrove.snapshot_encodings import available
 
 from .serving import PASSWORD, ServerProcess, add_user
 from .test_mirror_changes import Lab, serving
@@ -137,6 +139,11 @@ def _listing(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir())
 
 
+def _kept(folder: Path, version: str) -> list[str]:
+    """The snapshots folder once ``version`` is built: the lock, its file in each encoding."""
+    return sorted([".build.lock", *(snapshot_path(folder, version, e).name for e in available())])
+
+
 @pytest.mark.parametrize("stage", ["copying", "compressing"])
 def test_a_stopped_build_leaves_nothing_behind(
     registered: nt.Trove, tmp_path: Path, stage: str
@@ -151,7 +158,7 @@ def test_a_stopped_build_leaves_nothing_behind(
         build_snapshot(registered.catalog, folder, progress, stopped=lambda: stage in seen)
     assert _listing(folder) == [".build.lock"]  # no copy, no .part, no migrate lock
     version, path = build_snapshot(registered.catalog, folder)
-    assert _listing(folder) == [".build.lock", path.name]
+    assert _listing(folder) == _kept(folder, version)
     assert servable_snapshot(registered.catalog, folder) == (version, path)
 
 
@@ -166,11 +173,13 @@ def test_what_a_killed_build_left_is_removed_by_the_next(
         ".snapshot.sqlite",  # where builds worked before
         "..snapshot.sqlite.0123456789ab.part.migrate.lock",
         ".0f-3.sqlite.gz.0123456789ab.part",
+        ".0f-3.sqlite.zst.0123456789ab.part",
+        ".building/.snapshot.sqlite.copy",
     ]
     for name in leftovers:
         (folder / name).write_bytes(b"x" * 100)
-    _, path = build_snapshot(registered.catalog, folder)
-    assert _listing(folder) == [".build.lock", path.name]
+    version, _ = build_snapshot(registered.catalog, folder)
+    assert _listing(folder) == _kept(folder, version)
 
 
 def test_stopping_the_builder_stops_its_build_and_leaves_nothing(

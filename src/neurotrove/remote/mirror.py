@@ -8,14 +8,16 @@ small answer; a few changes are applied to the file in one SQLite transaction. O
 mirror has no catalogue yet, or the server has no history back to its version (pruned,
 upgraded, another catalogue), is the whole catalogue downloaded
 (:mod:`.snapshot_download`: waited for while the server builds it, with a progress bar,
-resumable), its gzip checksum verified, checked for a schema this neurotrove reads, and
-swapped in by rewriting the pointer; the old file is then removed, so the mirror keeps one
-catalogue. The snapshot may be older than the catalogue (the server sends the last one it
-built while it builds the next), so the changes since it are then taken too.
+resumable, unpacked as it arrives), its checksum verified, checked for a schema this
+neurotrove reads, and swapped in by rewriting the pointer; the old file is then removed,
+so the mirror keeps one catalogue. The server builds the file compact and in WAL mode, so
+the client writes it as it comes and opens it as it is. The snapshot may be older than the
+catalogue (the server sends the last one it built while it builds the next), so the
+changes since it are then taken too.
 
 The file is in WAL mode: any number of processes read it (``mode=ro``) while another
 applies changes, each reading transaction seeing one version. Everything a refresh writes
-is under ``mirror.lock``. A download cut short keeps its ``.catalog.gz.part`` for the next
+is under ``mirror.lock``. A download cut short keeps its ``.catalog.part`` for the next
 refresh to resume (or remove, when changes bring the mirror up to date instead); whatever
 else a refresh cut short left, the next removes.
 
@@ -202,10 +204,11 @@ class Mirror:
         if target.exists():  # the file in use, named by the version it began at: keep it
             target = self.snapshots / f"{version}.{uuid.uuid4().hex[:8]}.db"
         try:
-            with replace_file(target) as temporary:
+            with replace_file(target) as temporary:  # fsynced: mostly flushed while it came
                 unpacked.rename(temporary)
                 _check_schema(temporary, url)
-                _use_wal(temporary)
+                if not _in_wal_mode(temporary):  # a snapshot from an older server
+                    _use_wal(temporary)
         except OSError as error:
             raise RemoteError(
                 f"the catalogue from {url} could not be kept ({error}); refresh again",
@@ -221,6 +224,13 @@ class Mirror:
 def _remove_catalogue(path: Path) -> None:
     for name in (path.name, f"{path.name}-wal", f"{path.name}-shm"):
         path.with_name(name).unlink(missing_ok=True)
+
+
+def _in_wal_mode(path: Path) -> bool:
+    """Return whether a SQLite file's header says it is in WAL mode (as snapshots are built)."""
+    with path.open("rb") as file:
+        header = file.read(20)
+    return header[18:20] == b"\x02\x02"  # the file format's write and read versions
 
 
 def _use_wal(path: Path) -> None:

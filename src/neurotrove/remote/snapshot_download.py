@@ -1,19 +1,22 @@
 """Downloading a server's catalogue snapshot: waited for while built, shown, resumable.
 
-A mirror downloads the whole catalogue (``GET /catalog``, gzip) when it has none yet or the
-server's change history no longer reaches its version. Three things make that safe on a
-large catalogue and a slow link:
+A mirror downloads the whole catalogue (``GET /catalog``, zstd or gzip: it asks for zstd
+when it reads it, :mod:`neurotrove.snapshot_encodings`) when it has none yet or the server's
+change history no longer reaches its version. It is unpacked and written as it arrives, and
+flushed to disk meanwhile, so the catalogue is ready soon after its last byte. Three things
+make that safe on a large catalogue and a slow link:
 
 - **The server builds the snapshot in the background.** While none is ready it answers 503
   with ``Retry-After`` and the build's progress (``{"error": "SnapshotBuilding", "progress":
   {...}}``); the download waits as told, showing the progress, and never takes that for a
   dead server. A build that failed (``SnapshotFailed``) is raised as the server worded it.
 - **A progress bar** of the build, then of the bytes, on a terminal (``progress``).
-- **Resumable.** The bytes go to ``.catalog.gz.part``, and what they are of (the snapshot's
-  ``ETag``, size and ``Last-Modified``) to ``.catalog.gz.part.json`` beside it. A download
-  cut short keeps both; the next asks for the rest (``Range``, with ``If-Range`` naming the
-  ``ETag``), and takes the whole of a newer snapshot in its place when the server has
-  replaced it (200 instead of 206), so a changed snapshot starts again cleanly.
+- **Resumable.** The bytes go to ``.catalog.part``, and what they are of (the snapshot's
+  ``ETag``, size, ``Last-Modified`` and encoding) to ``.catalog.part.json`` beside it. A
+  download cut short keeps both; the next asks for the rest (``Range``, with ``If-Range``
+  naming the ``ETag``, and ``Accept`` naming the part's encoding only), and takes the whole
+  of a newer snapshot in its place when the server has replaced it (200 instead of 206), so
+  a changed snapshot starts again cleanly.
 
 Examples
 --------
@@ -21,10 +24,10 @@ Examples
 >>> part = PartFile(pathlib.Path(tempfile.mkdtemp()) / PART)
 >>> part.resume_headers()
 {}
->>> part.start({"etag": '"g-3"', "size": 10, "last_modified": "x"})
+>>> part.start({"etag": '"g-3"', "size": 10, "last_modified": "x", "encoding": "gzip"})
 >>> part.append(b"12345")
 >>> part.resume_headers()
-{'Range': 'bytes=5-', 'If-Range': '"g-3"'}
+{'Range': 'bytes=5-', 'If-Range': '"g-3"', 'Accept': 'application/gzip'}
 >>> part.remove()
 >>> sorted(p.name for p in part.path.parent.iterdir())
 []
@@ -35,16 +38,19 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import re
+import threading
 import time
-import zlib
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from types import TracebackType
+from typing import IO, TYPE_CHECKING, Any
 
 from ..errors import RemoteError
 from ..files.atomic import atomic_write_bytes
 from ..progress import ProgressBar, progress_bar
+from ..snapshot_encodings import Decoder, accept_header, encoding_of
 from .connection import API, ServerConnection
 
 if TYPE_CHECKING:
@@ -54,7 +60,7 @@ __all__ = ["BUILD_WAIT_S", "PART", "UNPACKED", "PartFile", "SnapshotDownload"]
 
 log = logging.getLogger("neurotrove.remote")
 
-PART = ".catalog.gz.part"
+PART = ".catalog.part"
 """The name of a snapshot being downloaded, kept between tries (with ``PART + ".json"``)."""
 
 UNPACKED = ".catalog.db.part"
@@ -70,6 +76,9 @@ _TRIES = 3
 """Answers that make a download start again (a part the server no longer has) at most."""
 
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+)")
+
+_FLUSH_EVERY_S = 0.25
+"""Seconds between two flushes to disk of the catalogue being unpacked."""
 
 
 class PartFile:
@@ -90,7 +99,7 @@ class PartFile:
         return self.path.name, self.about.name
 
     def described(self) -> dict[str, Any] | None:
-        """Return what the part is of (``etag``, ``size``, ``last_modified``), if known."""
+        """Return what the part is of (``etag``, ``size``, ``last_modified``, ``encoding``)."""
         try:
             about = json.loads(self.about.read_text())
         except (OSError, ValueError):
@@ -109,7 +118,12 @@ class PartFile:
         about, size = self.described(), self.size()
         if about is None or not 0 < size < int(about.get("size") or 0):
             return {}
-        return {"Range": f"bytes={size}-", "If-Range": str(about["etag"])}
+        encoding = str(about.get("encoding") or "gzip")  # the rest in the part's encoding
+        return {
+            "Range": f"bytes={size}-",
+            "If-Range": str(about["etag"]),
+            "Accept": accept_header((encoding,)),
+        }
 
     def start(self, about: dict[str, Any]) -> None:
         """Start a new part (emptied), described by ``about``."""
@@ -128,6 +142,7 @@ class PartFile:
             and int(found.group(3)) == int(about.get("size") or -1)
             and response.headers.get("etag") == about["etag"]
             and response.headers.get("last-modified") == about.get("last_modified")
+            and encoding_of(response.headers.get("content-type")) == about.get("encoding", "gzip")
         )
 
     def append(self, data: bytes) -> None:
@@ -179,6 +194,43 @@ class _Bars:
 
     def close(self) -> None:
         self._stack.close()
+
+
+class _Flusher:
+    """Flushes a file to disk in a thread while it is written.
+
+    The catalogue is made durable (fsynced) before the mirror's pointer names it; flushed as
+    it arrives, the disk writes overlap the download and that last fsync finds little left.
+
+    Parameters
+    ----------
+    file : file object
+        The file being written (kept open until the flusher stops).
+    """
+
+    def __init__(self, file: IO[bytes]) -> None:
+        self._descriptor = file.fileno()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="neurotrove-flush", daemon=True)
+
+    def __enter__(self) -> _Flusher:
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self._stop.set()
+        self._thread.join()  # before the file (its descriptor) is closed
+
+    def _run(self) -> None:
+        flush = getattr(os, "fdatasync", os.fsync)
+        while not self._stop.wait(_FLUSH_EVERY_S):
+            with contextlib.suppress(OSError):  # a full disk shows when the file is closed
+                flush(self._descriptor)
 
 
 class SnapshotDownload:
@@ -242,7 +294,8 @@ class SnapshotDownload:
         starts = 0
         try:
             while True:
-                headers = {"If-None-Match": f'"{held}"'} if held else {}
+                headers = {"Accept": accept_header()}
+                headers |= {"If-None-Match": f'"{held}"'} if held else {}
                 headers |= self.part.resume_headers()
                 delay = 0.0
                 with self.connection.stream(
@@ -318,16 +371,17 @@ class SnapshotDownload:
                     "etag": response.headers.get("etag") or f'"{version}"',
                     "size": int(length) if length and length.isdigit() else None,
                     "last_modified": response.headers.get("last-modified"),
+                    "encoding": encoding_of(response.headers.get("content-type")),
                 }
             )
         about = self.part.described() or {}
         total = about.get("size")
         bars.downloading(total, self.part.size())
-        # Unpacked as it arrives (zlib checks the gzip CRC and length): the bytes already
-        # here first, when resuming, so the catalogue is ready when the last byte is.
-        unpack = zlib.decompressobj(wbits=31)
+        # Unpacked as it arrives (checked: gzip's CRC and length, zstd's checksum): the bytes
+        # already here first, when resuming, so the catalogue is ready when the last byte is.
         try:
-            with self.unpacked.open("wb") as catalogue:
+            unpack = Decoder(str(about.get("encoding") or "gzip"))
+            with self.unpacked.open("wb") as catalogue, _Flusher(catalogue):
                 if response.status_code == 206:
                     with self.part.path.open("rb") as received:
                         while chunk := received.read(1 << 20):
@@ -337,11 +391,11 @@ class SnapshotDownload:
                         out.write(chunk)
                         catalogue.write(unpack.decompress(chunk))
                         bars.advance(len(chunk))
-                catalogue.write(unpack.flush())
+                catalogue.write(unpack.finish())
             self._check_complete(total, unpack)
         except BaseException as error:  # the part is kept, and unpacked again on resuming
             self.unpacked.unlink(missing_ok=True)
-            if not isinstance(error, zlib.error):
+            if not isinstance(error, ValueError):
                 raise
             self.part.remove()
             raise RemoteError(
@@ -349,8 +403,8 @@ class SnapshotDownload:
             ) from None
         return version
 
-    def _check_complete(self, total: int | None, unpack: Any) -> None:
-        """Raise when fewer bytes arrived than were sent, or the gzip stream ended early."""
+    def _check_complete(self, total: int | None, unpack: Decoder) -> None:
+        """Raise when fewer bytes arrived than were sent, or the stream ended early."""
         url = self.connection.url
         if total is not None and self.part.size() != total:
             raise RemoteError(
@@ -361,7 +415,7 @@ class SnapshotDownload:
         if not unpack.eof:
             self.part.remove()
             raise RemoteError(
-                f"the catalogue from {url} arrived damaged (the gzip stream is cut short); "
-                f"refresh again",
+                f"the catalogue from {url} arrived damaged (the {unpack.encoding} stream is cut "
+                f"short); refresh again",
                 url=url,
             )

@@ -1,4 +1,4 @@
-"""The server's cache of catalogue snapshots: built in the background after writes, gzipped.
+"""The server's cache of catalogue snapshots: built in the background after writes, compressed.
 
 Mirrors that hold an older version ask for the changes since (:mod:`.mirror_changes`); the
 snapshot is for new mirrors and those too far behind. Only :class:`SnapshotBuilder` builds
@@ -14,15 +14,17 @@ A build takes a file lock (so several server workers build a version once) and w
 stopped or not; a build stopped by :meth:`SnapshotBuilder.close` (the server stopping) stops
 at its next step. So a build cut short leaves nothing once the next one starts, and a build
 stopped leaves nothing at all: no copy of the catalogue, no ``.part``, no lock files. The
-snapshot is kept as ``<version>.sqlite.gz``; the two newest are kept, so a mirror still
-downloading the previous one finishes.
+snapshot is kept as ``<version>.sqlite.zst`` (zstd, when installed: what current clients
+ask for, unpacked several times faster) and ``<version>.sqlite.gz`` (gzip, for clients
+before it); the two newest are kept, so a mirror still downloading the previous one
+finishes. :func:`servable_snapshot` picks the encoding a client asks for
+(:func:`~neurotrove.snapshot_encodings.parse_accept` of its ``Accept``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import gzip
 import logging
 import shutil
 import threading
@@ -37,6 +39,7 @@ from ..catalog import schema as s
 from ..catalog.change_log import MAX_CHANGES, prune_changes
 from ..catalog.store import Catalog
 from ..files.atomic import replace_file
+from ..snapshot_encodings import ENCODINGS, MEDIA_TYPES, Encoder, available
 from .mirror_copy import write_snapshot
 
 if TYPE_CHECKING:
@@ -51,6 +54,7 @@ __all__ = [
     "SnapshotBuilder",
     "build_snapshot",
     "servable_snapshot",
+    "snapshot_media_type",
     "snapshot_path",
 ]
 
@@ -68,7 +72,7 @@ BUILDING = ".building"
 RETRY_FAILED_S = 30.0
 """Seconds after a failed build before the builder tries again (when a mirror asks)."""
 
-_SUFFIX = ".sqlite.gz"
+_SUFFIX = ".sqlite"  # then the encoding's suffix: .sqlite.zst, .sqlite.gz
 _READS = frozenset({"GET", "HEAD", "OPTIONS"})
 _LOCK = ".build.lock"
 _LOCK_POLL_S = 0.5
@@ -86,9 +90,28 @@ def _nothing(stage: str, done: int, total: int | None) -> None:
     """Do nothing (the default :data:`Progress`)."""
 
 
-def snapshot_path(folder: Path, version: str) -> Path:
-    """Return where the snapshot of ``version`` is kept in ``folder``."""
-    return folder / f"{version}{_SUFFIX}"
+def snapshot_path(folder: Path, version: str, encoding: str = "gzip") -> Path:
+    """Return where the snapshot of ``version`` is kept in ``folder``, in ``encoding``."""
+    return folder / f"{version}{_SUFFIX}{ENCODINGS[encoding]}"
+
+
+def snapshot_media_type(path: Path) -> str:
+    """Return the media type of a kept snapshot (``application/zstd`` or ``application/gzip``).
+
+    Examples
+    --------
+    >>> snapshot_media_type(snapshot_path(Path("s"), "g-1", "zstd"))
+    'application/zstd'
+    """
+    return next(
+        (MEDIA_TYPES[name] for name, suffix in ENCODINGS.items() if path.name.endswith(suffix)),
+        MEDIA_TYPES["gzip"],
+    )
+
+
+def _built(folder: Path, version: str) -> bool:
+    """Return whether the snapshot of ``version`` is kept in every encoding written here."""
+    return all(snapshot_path(folder, version, name).is_file() for name in available())
 
 
 def build_snapshot(
@@ -114,7 +137,8 @@ def build_snapshot(
     Returns
     -------
     tuple of (str, Path)
-        The version and the path of its snapshot.
+        The version and the path of its snapshot in gzip (the zstd one beside it, when zstd
+        is installed).
 
     Raises
     ------
@@ -127,7 +151,8 @@ def build_snapshot(
     >>> folder = pathlib.Path(tempfile.mkdtemp())
     >>> catalog = Catalog(f"sqlite:///{folder / 'catalog.db'}")
     >>> version, path = build_snapshot(catalog, folder / "snapshots")
-    >>> [p.name for p in path.parent.iterdir() if p.name != ".build.lock"] == [path.name]
+    >>> kept = sorted(p.name for p in path.parent.iterdir() if p.name != ".build.lock")
+    >>> kept == sorted(snapshot_path(path.parent, version, e).name for e in available())
     True
     """
 
@@ -138,14 +163,12 @@ def build_snapshot(
 
     folder.mkdir(parents=True, exist_ok=True)
     current = catalog.version()
-    path = snapshot_path(folder, current)
-    if path.exists():
-        return current, path
+    if _built(folder, current):
+        return current, snapshot_path(folder, current)
     with _build_lock(folder, check):
         current = catalog.version()
-        path = snapshot_path(folder, current)
-        if path.exists():
-            return current, path
+        if _built(folder, current):
+            return current, snapshot_path(folder, current)
         _remove_leftovers(folder)  # of a build cut short: none runs but this one
         work = folder / BUILDING
         work.mkdir()
@@ -153,12 +176,18 @@ def build_snapshot(
             version = write_snapshot(
                 catalog, work / "snapshot.sqlite", lambda d, t: check("copying", d, t)
             )
-            path = snapshot_path(folder, version)
-            _compress(work / "snapshot.sqlite", path, check)
+            raw = work / "snapshot.sqlite"
+            size, encodings = raw.stat().st_size, available()
+            for n, encoding in enumerate(encodings):  # zstd first: current clients take it
+
+                def compressed(done: int, before: int = n * size) -> None:
+                    check("compressing", before + done, size * len(encodings))
+
+                _compress(raw, snapshot_path(folder, version, encoding), encoding, compressed)
         finally:
             shutil.rmtree(work, ignore_errors=True)
         _prune(folder)
-    return version, path
+    return version, snapshot_path(folder, version)
 
 
 @contextlib.contextmanager
@@ -188,36 +217,45 @@ def _remove_leftovers(folder: Path) -> None:
         stale.unlink(missing_ok=True)
 
 
-def _compress(raw: Path, path: Path, check: Progress) -> None:
-    total = raw.stat().st_size
+def _compress(raw: Path, path: Path, encoding: str, step: Callable[[int], None]) -> None:
+    """Compress ``raw`` into ``path`` (atomically), telling ``step`` the bytes done."""
     done = 0
-    check("compressing", done, total)
+    step(done)
+    encoder = Encoder(encoding)
     with (
         replace_file(path) as temporary,
         raw.open("rb") as source,
-        temporary.open("wb") as file,
-        gzip.GzipFile(fileobj=file, mode="wb", compresslevel=3, mtime=0) as out,
+        temporary.open("wb") as out,
     ):
         while chunk := source.read(1 << 20):
-            out.write(chunk)
+            out.write(encoder.compress(chunk))
             done += len(chunk)
-            check("compressing", done, total)
+            step(done)
+        out.write(encoder.finish())
 
 
 def _prune(folder: Path) -> None:
-    built = sorted(folder.glob(f"*{_SUFFIX}"), key=lambda p: p.stat().st_mtime, reverse=True)
-    for old in built[KEEP:]:
-        old.unlink(missing_ok=True)
+    for suffix in ENCODINGS.values():
+        built = sorted(
+            folder.glob(f"*{_SUFFIX}{suffix}"), key=lambda p: p.stat().st_mtime, reverse=True
+        )
+        for old in built[KEEP:]:
+            old.unlink(missing_ok=True)
 
 
 def servable_snapshot(
-    catalog: Catalog, folder: Path, held: str | None = None
+    catalog: Catalog,
+    folder: Path,
+    held: str | None = None,
+    encodings: tuple[str, ...] = ("gzip",),
 ) -> tuple[str, Path] | None:
     """Return the snapshot to send a mirror now, or ``None`` while there is none to send.
 
     That is the current version's, or else the newest built one that the change log still
     reaches (a mirror takes it, then the changes since), other than the version ``held``
-    by the mirror asking (which it could not bring up to date).
+    by the mirror asking (which it could not bring up to date). Of that version, the file
+    in the first of ``encodings`` kept (the client's preference, from its ``Accept``:
+    :func:`~neurotrove.snapshot_encodings.parse_accept`).
 
     Examples
     --------
@@ -235,23 +273,26 @@ def servable_snapshot(
     if state is None:
         return None
     current = f"{state.generation}-{state.version}"
-    path = snapshot_path(folder, current)
-    if path.is_file():
-        return current, path
+    for encoding in encodings:
+        path = snapshot_path(folder, current, encoding)
+        if path.is_file():
+            return current, path
     built = []
-    for candidate in folder.glob(f"*{_SUFFIX}"):
-        version = candidate.name.removesuffix(_SUFFIX)
-        generation, _, number = version.rpartition("-")
-        if (
-            version != held
-            and generation == state.generation
-            and number.isdigit()
-            and state.history_from <= int(number) <= state.version
-        ):
-            built.append((int(number), version, candidate))
+    for preference, encoding in enumerate(encodings):
+        suffix = f"{_SUFFIX}{ENCODINGS[encoding]}"
+        for candidate in folder.glob(f"*{suffix}"):
+            version = candidate.name.removesuffix(suffix)
+            generation, _, number = version.rpartition("-")
+            if (
+                version != held
+                and generation == state.generation
+                and number.isdigit()
+                and state.history_from <= int(number) <= state.version
+            ):
+                built.append((int(number), -preference, version, candidate))
     if not built:
         return None
-    _, version, path = max(built)
+    _, _, version, path = max(built)
     return version, path
 
 

@@ -10,9 +10,15 @@ password hashes and no tokens, and is written atomically.
   scrubbed with ``secure_delete`` on, so the removed secrets do not linger in free pages.
 - From PostgreSQL, each table is copied in one REPEATABLE READ transaction.
 
+The scrubbed copy is then compacted (``VACUUM INTO``: no free pages, tables and indexes
+stored in order), which makes it a quarter smaller when the change log it left out was
+large, and set to WAL mode, the mode mirrors read it in: a client writes the file as it
+arrives and opens it as it is, with nothing to rewrite (a WAL file with no ``-wal`` beside
+it holds the whole database, as one in rollback mode does).
+
 A caller may pass ``step``, called between the parts of the copy with the work done and the
 work to do (pages of the SQLite file, or rows): a bar can show it, and an exception it raises
-stops the copy there (the temporary file is removed; the caller removes the folder it gave).
+stops the copy there (the temporary files are removed; the caller removes the folder it gave).
 
 A snapshot keeps no change log (``catalog_changes`` is empty and its triggers are gone):
 mirrors are brought up to date by the server's log (:mod:`.mirror_changes`), not their own.
@@ -25,6 +31,8 @@ Examples
 >>> catalog = Catalog(f"sqlite:///{folder / 'catalog.db'}")
 >>> version = write_snapshot(catalog, folder / "snapshot.db")
 >>> snapshot_version(folder / "snapshot.db") == version == catalog.version()
+True
+>>> is_wal(folder / "snapshot.db")
 True
 """
 
@@ -44,7 +52,14 @@ from ..catalog.lab_columns import LAB_KINDS, LabColumn, add_lab_column, read_lab
 from ..catalog.store import Catalog, sqlite_url
 from ..files.atomic import replace_file
 
-__all__ = ["SECRET_TABLES", "UNCOPIED_TABLES", "Step", "snapshot_version", "write_snapshot"]
+__all__ = [
+    "SECRET_TABLES",
+    "UNCOPIED_TABLES",
+    "Step",
+    "is_wal",
+    "snapshot_version",
+    "write_snapshot",
+]
 
 Step = Callable[[int, int | None], None]
 """Told ``(done, total)`` as a copy goes (``total`` ``None`` when unknown); may raise to stop."""
@@ -60,6 +75,8 @@ UNCOPIED_TABLES = (*SECRET_TABLES, "catalog_changes")
 
 _CHUNK = 20_000
 _PAGES = 4096  # SQLite pages a backup step copies (16 MB of 4 kB pages)
+_VM_STEPS = 1_000_000  # SQLite instructions between two checks while compacting
+_WAL_BYTES = b"\x02\x02"  # the file format's write and read versions (offset 18) in WAL mode
 
 
 def _ignore(done: int, total: int | None) -> None:
@@ -74,9 +91,11 @@ def write_snapshot(catalog: Catalog, target: Path, step: Step = _ignore) -> str:
     catalog : Catalog
         The catalogue, SQLite or PostgreSQL.
     target : Path
-        Where the snapshot goes; written to a temporary file beside it, then renamed.
+        Where the snapshot goes; copied to a file beside it, scrubbed, then compacted into a
+        temporary file renamed onto ``target``.
     step : callable
-        Called with ``(done, total)`` as the copy goes; an exception it raises stops the copy.
+        Called with ``(done, total)`` as the copy goes (and with the last figures while it is
+        compacted); an exception it raises stops the copy.
 
     Returns
     -------
@@ -84,14 +103,49 @@ def write_snapshot(catalog: Catalog, target: Path, step: Step = _ignore) -> str:
         The catalogue version (:meth:`Catalog.version`) the snapshot holds.
     """
     catalog.version()  # make sure the state row exists
-    with replace_file(target) as temporary:
+    copied = target.with_name(f".{target.name}.copy")
+    last: tuple[int, int | None] = (0, None)
+
+    def copying(done: int, total: int | None) -> None:
+        nonlocal last
+        last = (done, total)
+        step(done, total)
+
+    try:
+        _remove_sqlite_file(copied)  # a copy a killed build left
         if catalog.dialect == "sqlite":
-            _backup_sqlite(catalog, temporary, step)
+            _backup_sqlite(catalog, copied, copying)
         else:
-            _copy_tables(catalog, temporary, step)
-        _scrub(temporary)
-        version = snapshot_version(temporary)
+            _copy_tables(catalog, copied, copying)
+        _scrub(copied)
+        with replace_file(target) as temporary:
+            _compact(copied, temporary, lambda _done, _total: step(*last))
+            version = snapshot_version(temporary)
+    finally:
+        _remove_sqlite_file(copied)
     return version
+
+
+def _remove_sqlite_file(path: Path) -> None:
+    for extra in ("", "-journal", "-wal", "-shm", ".migrate.lock"):
+        path.with_name(path.name + extra).unlink(missing_ok=True)
+
+
+def is_wal(path: Path) -> bool:
+    """Return whether a SQLite file is in WAL mode (its header says so; nothing is opened).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> is_wal(pathlib.Path(tempfile.mkdtemp()) / "none.db")
+    False
+    """
+    try:
+        with path.open("rb") as file:
+            header = file.read(20)
+    except OSError:
+        return False
+    return header.startswith(b"SQLite format 3\x00") and header[18:20] == _WAL_BYTES
 
 
 def snapshot_version(path: Path) -> str:
@@ -187,6 +241,40 @@ def _copy_table(source: Connection, copy: Connection, table: sa.TableClause) -> 
     for rows in result.mappings().partitions():
         copy.execute(sa.insert(table), [dict(r) for r in rows])
         yield len(rows)
+
+
+def _compact(source: Path, target: Path, step: Step) -> None:
+    """Write ``source`` to ``target`` without free pages (``VACUUM INTO``), in WAL mode.
+
+    ``step`` is told ``(0, None)`` every million SQLite instructions; an exception it raises
+    interrupts the statement (and is raised again here).
+    """
+    stopped: list[BaseException] = []
+
+    def check() -> int:
+        try:
+            step(0, None)
+        except BaseException as error:  # raised again once SQLite stops
+            stopped.append(error)
+            return 1
+        return 0
+
+    conn = sqlite3.connect(str(source), isolation_level=None)
+    try:
+        conn.set_progress_handler(check, _VM_STEPS)
+        try:
+            conn.execute("VACUUM INTO ?", (str(target),))
+        except sqlite3.OperationalError:
+            if stopped:
+                raise stopped[0] from None
+            raise
+    finally:
+        conn.close()
+    wal = sqlite3.connect(str(target), isolation_level=None)
+    try:
+        wal.execute("PRAGMA journal_mode=WAL")
+    finally:
+        wal.close()  # the last connection checkpoints and removes the -wal and -shm files
 
 
 def _scrub(path: Path) -> None:
