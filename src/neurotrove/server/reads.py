@@ -6,11 +6,12 @@
   ``{"count": total, "limit", "offset", "results": [...]}``.
 - ``GET /datasets/{id}/file`` streams the file with ``Content-Length``, ``ETag`` (its md5)
   and Range support (206), and never serves a path outside the data root.
-- ``GET /catalog`` returns the catalogue as a gzip-compressed SQLite snapshot, with the
-  catalogue version as ``ETag``; a mirror sending ``If-None-Match`` gets 304 when nothing
-  changed. Snapshots are built in the background (:mod:`.mirror_copies`): while none is
-  ready the answer is 503 with ``Retry-After`` and the build's progress; ``Range`` with
-  ``If-Range`` resumes a download.
+- ``GET /catalog`` returns the catalogue as a SQLite snapshot, zstd-compressed for a client
+  whose ``Accept`` asks for ``application/zstd``, gzip otherwise, with the catalogue version
+  as ``ETag``; a mirror sending ``If-None-Match`` gets 304 when nothing changed. Snapshots
+  are built in the background (:mod:`.mirror_copies`): while none is ready the answer is
+  503 with ``Retry-After`` and the build's progress; ``Range`` with ``If-Range`` resumes a
+  download (in the encoding it began in: the client asks for that one only).
 - ``GET /catalog/changes?since=VERSION`` returns the rows written and the keys deleted since
   a mirror's version (:mod:`.mirror_changes`), or 410 when only a snapshot will do.
 """
@@ -32,9 +33,10 @@ from ..__about__ import __version__
 from ..errors import NotFoundError, ValidationError
 from ..files.paths import inside_root
 from ..jsonable import frame_records, to_jsonable
+from ..snapshot_encodings import parse_accept
 from .app import API_PREFIX, TOKEN, ReadAccess, check_reader, served
 from .mirror_changes import changes_since
-from .mirror_copies import SnapshotBuilder, servable_snapshot
+from .mirror_copies import SnapshotBuilder, servable_snapshot, snapshot_media_type
 from .params import MAX_LIMIT, DateRange, Limit, Offset, QCFilter, QCLimit, SessionRef
 from .problems import Problem, problems
 
@@ -350,8 +352,15 @@ class SnapshotBuilding(Problem):
     tags=["mirror"],
     response_class=FileResponse,
     responses={
-        200: {"content": {"application/gzip": {}}, "description": "The catalogue snapshot."},
-        206: {"content": {"application/gzip": {}}, "description": "The requested byte range."},
+        200: {
+            "content": {"application/zstd": {}, "application/gzip": {}},
+            "description": "The catalogue snapshot, in the encoding Accept asks for (zstd or "
+            "gzip; gzip when it names neither).",
+        },
+        206: {
+            "content": {"application/zstd": {}, "application/gzip": {}},
+            "description": "The requested byte range.",
+        },
         304: {"description": "The mirror's version (If-None-Match) is current."},
         **problems(401),
         503: {
@@ -363,7 +372,9 @@ class SnapshotBuilding(Problem):
     },
 )
 def catalog_snapshot(request: Request, account: ReadAccess) -> Response:
-    """Return the catalogue as a gzip-compressed SQLite snapshot; its version is the ETag.
+    """Return the catalogue as a compressed SQLite snapshot; its version is the ETag.
+
+    zstd when ``Accept`` asks for ``application/zstd`` (and the server has it), else gzip.
 
     The snapshot is built in the background, never for a request: this is the current
     version's, or the newest one built that the change log still reaches (the mirror then
@@ -378,11 +389,12 @@ def catalog_snapshot(request: Request, account: ReadAccess) -> Response:
     wanted = request.headers.get("if-none-match", "").strip('"')
     if wanted == current:
         return Response(status_code=304, headers={"ETag": f'"{current}"'})
-    found = servable_snapshot(catalog, builder.folder, held=wanted or None)
+    encodings = parse_accept(request.headers.get("accept", ""))
+    found = servable_snapshot(catalog, builder.folder, wanted or None, encodings)
     if found is None:  # a catalogue changed behind the server's back, or a build under way
         builder.wanted()
         if builder.wait(SNAPSHOT_WAIT_S):
-            found = servable_snapshot(catalog, builder.folder, held=wanted or None)
+            found = servable_snapshot(catalog, builder.folder, wanted or None, encodings)
     if found is None:
         progress = builder.progress()
         failed = progress["stage"] == "failed"
@@ -408,8 +420,9 @@ def catalog_snapshot(request: Request, account: ReadAccess) -> Response:
         builder.wanted()
     return _LargeChunks(
         path,
-        media_type="application/gzip",
+        media_type=snapshot_media_type(path),
         headers={
+            "Vary": "Accept",
             "ETag": f'"{version}"',
             "X-Catalog-Version": version,
             "X-Catalog-Current": current,  # when newer, the mirror takes the changes since
