@@ -176,8 +176,11 @@ def _string_list(name: str, value: Any) -> list[str]:
 
 
 def _search(patterns: Sequence[str], values: Iterable[str | None]) -> list[str]:
-    compiled = [re.compile(p) for p in patterns]
-    return [v for v in values if v is not None and any(c.search(v) for c in compiled)]
+    compiled = [re.compile(p).search for p in patterns]
+    if len(compiled) == 1:  # the usual case: one pattern, no generator per value
+        (search,) = compiled
+        return [v for v in values if v is not None and search(v)]
+    return [v for v in values if v is not None and any(c(v) for c in compiled)]
 
 
 def _regex_filter(conn: Connection, name: str, patterns: list[str]) -> ColumnElement[bool]:
@@ -188,12 +191,12 @@ def _regex_filter(conn: Connection, name: str, patterns: list[str]) -> ColumnEle
     """
     matches_empty = bool(_search(patterns, [""]))
     if name == "lab":
-        values = conn.execute(sa.select(s.labs.c.name)).scalars()
+        values = conn.execute(sa.select(s.labs.c.name)).scalars().all()
         test = s.sessions.c.lab.in_(_search(patterns, values))
         return sa.or_(test, s.sessions.c.lab.is_(None)) if matches_empty else test
     if name in ("subject", "task_protocol", "location"):
         column = s.subjects.c.nickname if name == "subject" else s.sessions.c[name]
-        values = conn.execute(sa.select(column).distinct()).scalars()
+        values = conn.execute(sa.select(column).distinct()).scalars().all()
         test = column.in_(_search(patterns, values))
         return sa.or_(test, column.is_(None)) if matches_empty else test
     link, key, target = (
@@ -201,7 +204,7 @@ def _regex_filter(conn: Connection, name: str, patterns: list[str]) -> ColumnEle
         if name == "projects"
         else (s.session_users, "user", s.users.c.username)
     )
-    matched = _search(patterns, conn.execute(sa.select(target)).scalars())
+    matched = _search(patterns, conn.execute(sa.select(target)).scalars().all())
     linked = sa.select(sa.literal(1)).where(link.c.session == s.sessions.c.id)
     listed: ColumnElement[bool] = sa.exists(linked.where(link.c[key].in_(matched)))
     return sa.or_(listed, ~sa.exists(linked)) if matches_empty else listed
