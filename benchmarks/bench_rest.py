@@ -202,6 +202,17 @@ class _Server:
         fields = text.rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
+    def settle(self, quiet: float = 0.3, longest: float = 120.0) -> None:
+        """Wait until the server's CPU stays still for ``quiet`` seconds (nothing in flight)."""
+        deadline = time.monotonic() + longest
+        before = self.cpu()
+        while time.monotonic() < deadline:
+            time.sleep(quiet)
+            now = self.cpu()
+            if now - before < 0.05 * quiet:
+                return
+            before = now
+
     def stop(self) -> None:
         self.process.terminate()
         try:
@@ -285,6 +296,7 @@ def _wrk(
     base = ["wrk", f"-t{threads}", f"-c{connections}", "-s", str(script)]
     base += ["-H", f"Authorization: Bearer {server.token}", "--timeout", "30s"]
     subprocess.run([*base, "-d2s", server.url], check=True, capture_output=True)  # warm-up
+    server.settle()  # the requests the warm-up left in the server are answered
     before = server.cpu()
     done = subprocess.run(
         [*base, f"-d{duration:.0f}s", server.url], check=True, capture_output=True, text=True
@@ -294,13 +306,18 @@ def _wrk(
     if report["errors"] or report["status"]:
         raise RuntimeError(f"wrk on {route.label}: errors {report}:\n{done.stdout}")
     seconds = report["duration_us"] / 1e6
+    done_requests = report["requests"] or float("nan")  # none answered in time: no figure
     return {
         "rate": report["requests"] / seconds,
         "per_core": report["requests"] / cpu if cpu else float("nan"),
-        "cpu_ms": 1000 * cpu / report["requests"],
+        "cpu_ms": 1000 * cpu / done_requests,
         "p50": report["p50_us"] / 1000,
         "p99": report["p99_us"] / 1000,
     }
+
+
+def _ratio(now: float, anchor: float) -> str:
+    return f"{now / anchor:.1f}x" if anchor > 0 else "n/a (anchor: none answered)"
 
 
 def _render(
@@ -327,7 +344,8 @@ def _render(
             lines.append(
                 f"| {route.label} | {count} | {a['rate']:,.0f} | {n['rate']:,.0f} "
                 f"| {a['per_core']:,.0f} | {n['per_core']:,.0f} "
-                f"| {n['per_core'] / a['per_core']:.1f}x | {a['cpu_ms']:.2f} | {n['cpu_ms']:.2f} "
+                f"| {_ratio(n['per_core'], a['per_core'])} "
+                f"| {a['cpu_ms']:.2f} | {n['cpu_ms']:.2f} "
                 f"| {a['p50']:.0f} / {a['p99']:.0f} | {n['p50']:.0f} / {n['p99']:.0f} |"
             )
     return lines
@@ -397,6 +415,11 @@ def main(argv: list[str] | None = None) -> int:
                 loads.append(os.getloadavg().__repr__())
             finally:
                 server.stop()
+    raw = {
+        name: {f"{label} c={count}": runs for (label, count), runs in by.items()}
+        for name, by in results.items()
+    }
+    (work / "results.json").write_text(json.dumps(raw, indent=1))
     table = [
         f"Catalogue {label}; anchor `{args.anchor_ref}` ({commit}); {args.rounds} rounds, "
         f"{args.duration:.0f} s per load, medians; wrk -t2 with a bearer token; "

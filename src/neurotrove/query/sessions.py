@@ -183,13 +183,44 @@ def _search(patterns: Sequence[str], values: Iterable[str | None]) -> list[str]:
     return [v for v in values if v is not None and any(c(v) for c in compiled)]
 
 
+_TEXT_COLUMNS = {
+    "subject": (s.subjects.c.nickname, s.subjects.c.nickname),
+    "lab": (s.sessions.c.lab, s.labs.c.name),
+    "task_protocol": (s.sessions.c.task_protocol, s.sessions.c.task_protocol),
+    "location": (s.sessions.c.location, s.sessions.c.location),
+}
+"""The session fields whose plain-text filters the database matches: the column the sessions
+are kept by, and the column of the names it holds."""
+_REGEX_SYNTAX = frozenset(".^$*+?{}[]\\|()")
+
+
+def _is_literal(pattern: str) -> bool:
+    """Whether a pattern matches exactly the texts holding it (``KS005``, ``NYU-01``).
+
+    Examples
+    --------
+    >>> _is_literal("NYU-01"), _is_literal("^KS005$"), _is_literal("(?i)ks")
+    (True, False, False)
+    """
+    return not _REGEX_SYNTAX.intersection(pattern)
+
+
 def _regex_filter(conn: Connection, name: str, patterns: list[str]) -> ColumnElement[bool]:
     """Match patterns against a field's distinct values; an empty field reads as ``''``.
 
     So ``lab="^$"`` finds the sessions without a lab and ``lab=".*"`` finds every session,
-    as in ONE, whose tables hold ``''`` where the catalogue holds nothing.
+    as in ONE, whose tables hold ``''`` where the catalogue holds nothing. A pattern without
+    regular-expression syntax (``subject="KS005"``, the usual search) is the same test as
+    "holds this text", which the database answers itself (``instr``/``strpos``), sending
+    the names holding it rather than every distinct value (thousands of subjects).
     """
     matches_empty = bool(_search(patterns, [""]))
+    if name in _TEXT_COLUMNS and not matches_empty and all(map(_is_literal, patterns)):
+        column, names = _TEXT_COLUMNS[name]
+        position = getattr(sa.func, "instr" if conn.dialect.name == "sqlite" else "strpos")
+        holding = sa.or_(*(position(names, p) > 0 for p in patterns))
+        matched = conn.execute(sa.select(names).distinct().where(holding)).scalars().all()
+        return column.in_(matched)  # the names found, as below: the column's index is used
     if name == "lab":
         values = conn.execute(sa.select(s.labs.c.name)).scalars().all()
         test = s.sessions.c.lab.in_(_search(patterns, values))
