@@ -151,6 +151,11 @@ def served(
         ({"nickname": "zm_1743"}, {"C"}),
         ({"lab": "CORTEXLAB"}, {"A", "B"}),
         ({"lab": "cortex"}, set()),
+        # two lookups of one field must both hold (the first is matched against the names)
+        ({"subject": "ks005", "django": "subject__nickname__istartswith,ks"}, {"A"}),
+        ({"subject": "ks005", "django": "subject__nickname__icontains,zm"}, set()),
+        # a pattern that an empty field matches stays a condition: no protocol, no match
+        ({"task_protocol": ""}, {"A", "B", "D"}),
         # contains, case-insensitive (was a case-sensitive regular expression)
         ({"task_protocol": "EPHYSchoiceworld"}, {"A"}),
         ({"task_protocol": "choiceworld"}, {"A", "B", "D"}),

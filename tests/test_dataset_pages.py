@@ -8,6 +8,7 @@ exactly once and in the same order, with the same ``count``.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -102,6 +103,36 @@ def test_paging_through_datasets_gives_each_once_in_list_order(
     assert [r["id"] for r in results] == [r["id"] for r in expected]
     assert len({r["id"] for r in results}) == count
     assert results == expected
+
+
+@pytest.mark.parametrize("filters", FILTERS, ids=[str(f) for f in FILTERS])
+def test_a_sessions_datasets_are_the_records_of_list_datasets(
+    served: Served, filters: dict[str, Any]
+) -> None:
+    # The server answers one session's datasets without building a DataFrame: the records
+    # must be those of list_datasets(details=True), value for value (QC by name, None).
+    sessions = served.local.list_datasets(details=True)["eid"].unique()
+    for eid in sessions[:3]:
+        frame = served.local.list_datasets(str(eid), details=True, **filters)
+        expected = to_jsonable(frame_records(frame))
+        answer = httpx.get(
+            f"{served.server.url}/api/v1/datasets",
+            params={"eid": str(eid), "limit": 5, "offset": 1, **filters},
+        )
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["count"] == len(expected)
+        assert answer.json()["results"] == expected[1:6]
+
+
+def test_a_session_is_answered_with_every_dataset_record(served: Served) -> None:
+    eid = str(served.local.list_datasets(details=True)["eid"].iloc[0])
+    answer = httpx.get(f"{served.server.url}/api/v1/sessions/{eid}")
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    details = served.local.get_details(eid, full=True)
+    assert body["datasets"] == to_jsonable(frame_records(details.pop("datasets")))
+    assert body == {**to_jsonable(details), "datasets": body["datasets"]}
+    assert httpx.get(f"{served.server.url}/api/v1/sessions/{uuid.uuid4()}").status_code == 404
 
 
 def test_a_page_equals_the_local_page(served: Served) -> None:

@@ -81,6 +81,10 @@ KS = ("KS005", "2019-04-01", 1)
         ({"lab": "lab"}, [FD2, FD1, MFD, KS]),
         ({"lab": "^lab1$"}, [FD2, FD1, MFD]),
         ({"task_protocol": "Choice"}, [FD1, MFD, KS]),
+        # plain text (no pattern syntax) is answered by the database: the same matches
+        ({"task_protocol": "choice"}, []),
+        ({"subject": ["FD_04", "KS0"]}, [FD2, FD1, MFD, KS]),
+        ({"subject": "D_0", "lab": "1", "location": "room"}, [FD1, MFD]),
         ({"projects": "sero"}, [FD1]),
         ({"projects": ["brain", "^ibl$"]}, [FD1, MFD, KS]),
         ({"users": "ali"}, [MFD]),

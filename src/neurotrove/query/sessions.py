@@ -176,24 +176,58 @@ def _string_list(name: str, value: Any) -> list[str]:
 
 
 def _search(patterns: Sequence[str], values: Iterable[str | None]) -> list[str]:
-    compiled = [re.compile(p) for p in patterns]
-    return [v for v in values if v is not None and any(c.search(v) for c in compiled)]
+    compiled = [re.compile(p).search for p in patterns]
+    if len(compiled) == 1:  # the usual case: one pattern, no generator per value
+        (search,) = compiled
+        return [v for v in values if v is not None and search(v)]
+    return [v for v in values if v is not None and any(c(v) for c in compiled)]
+
+
+_TEXT_COLUMNS = {
+    "subject": (s.subjects.c.nickname, s.subjects.c.nickname),
+    "lab": (s.sessions.c.lab, s.labs.c.name),
+    "task_protocol": (s.sessions.c.task_protocol, s.sessions.c.task_protocol),
+    "location": (s.sessions.c.location, s.sessions.c.location),
+}
+"""The session fields whose plain-text filters the database matches: the column the sessions
+are kept by, and the column of the names it holds."""
+_REGEX_SYNTAX = frozenset(".^$*+?{}[]\\|()")
+
+
+def _is_literal(pattern: str) -> bool:
+    """Whether a pattern matches exactly the texts holding it (``KS005``, ``NYU-01``).
+
+    Examples
+    --------
+    >>> _is_literal("NYU-01"), _is_literal("^KS005$"), _is_literal("(?i)ks")
+    (True, False, False)
+    """
+    return not _REGEX_SYNTAX.intersection(pattern)
 
 
 def _regex_filter(conn: Connection, name: str, patterns: list[str]) -> ColumnElement[bool]:
     """Match patterns against a field's distinct values; an empty field reads as ``''``.
 
     So ``lab="^$"`` finds the sessions without a lab and ``lab=".*"`` finds every session,
-    as in ONE, whose tables hold ``''`` where the catalogue holds nothing.
+    as in ONE, whose tables hold ``''`` where the catalogue holds nothing. A pattern without
+    regular-expression syntax (``subject="KS005"``, the usual search) is the same test as
+    "holds this text", which the database answers itself (``instr``/``strpos``), sending
+    the names holding it rather than every distinct value (thousands of subjects).
     """
     matches_empty = bool(_search(patterns, [""]))
+    if name in _TEXT_COLUMNS and not matches_empty and all(map(_is_literal, patterns)):
+        column, names = _TEXT_COLUMNS[name]
+        position = getattr(sa.func, "instr" if conn.dialect.name == "sqlite" else "strpos")
+        holding = sa.or_(*(position(names, p) > 0 for p in patterns))
+        matched = conn.execute(sa.select(names).distinct().where(holding)).scalars().all()
+        return column.in_(matched)  # the names found, as below: the column's index is used
     if name == "lab":
-        values = conn.execute(sa.select(s.labs.c.name)).scalars()
+        values = conn.execute(sa.select(s.labs.c.name)).scalars().all()
         test = s.sessions.c.lab.in_(_search(patterns, values))
         return sa.or_(test, s.sessions.c.lab.is_(None)) if matches_empty else test
     if name in ("subject", "task_protocol", "location"):
         column = s.subjects.c.nickname if name == "subject" else s.sessions.c[name]
-        values = conn.execute(sa.select(column).distinct()).scalars()
+        values = conn.execute(sa.select(column).distinct()).scalars().all()
         test = column.in_(_search(patterns, values))
         return sa.or_(test, column.is_(None)) if matches_empty else test
     link, key, target = (
@@ -201,7 +235,7 @@ def _regex_filter(conn: Connection, name: str, patterns: list[str]) -> ColumnEle
         if name == "projects"
         else (s.session_users, "user", s.users.c.username)
     )
-    matched = _search(patterns, conn.execute(sa.select(target)).scalars())
+    matched = _search(patterns, conn.execute(sa.select(target)).scalars().all())
     linked = sa.select(sa.literal(1)).where(link.c.session == s.sessions.c.id)
     listed: ColumnElement[bool] = sa.exists(linked.where(link.c[key].in_(matched)))
     return sa.or_(listed, ~sa.exists(linked)) if matches_empty else listed

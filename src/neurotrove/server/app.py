@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -303,6 +303,8 @@ def create_app(
     app.state.api_routes = [
         route for router in routers for route in router.routes if isinstance(route, APIRoute)
     ]
-    open_reads = (check_reader, alyx.reader, reads.download) if public_read else ()
+    open_reads: list[Callable[..., Any]] = []
+    if public_read:  # the readers, and the read routes that call one in their worker thread
+        open_reads = [check_reader, alyx.reader, *reads.OPEN_READS, *alyx.OPEN_READS]
     app.openapi = describe_api(app, app.state.api_routes, open_reads)  # type: ignore[method-assign]
     return app

@@ -32,15 +32,24 @@ from pydantic import BaseModel, Field
 from ..__about__ import __version__
 from ..errors import NotFoundError, ValidationError
 from ..files.paths import inside_root
-from ..jsonable import frame_records, to_jsonable
+from ..jsonable import frame_records
 from ..snapshot_encodings import parse_accept
+from .answers import JSON_ANSWER, in_worker, json_answer
 from .app import API_PREFIX, TOKEN, ReadAccess, check_reader, served
+from .dataset_records import dataset_records
 from .mirror_changes import changes_since
 from .mirror_copies import SnapshotBuilder, servable_snapshot, snapshot_media_type
 from .params import MAX_LIMIT, DateRange, Limit, Offset, QCFilter, QCLimit, SessionRef
 from .problems import Problem, problems
 
-__all__ = ["MAX_LIMIT", "SNAPSHOT_RETRY_S", "SNAPSHOT_WAIT_S", "file_response", "router"]
+__all__ = [
+    "MAX_LIMIT",
+    "OPEN_READS",
+    "SNAPSHOT_RETRY_S",
+    "SNAPSHOT_WAIT_S",
+    "file_response",
+    "router",
+]
 
 SNAPSHOT_WAIT_S = 2.0
 """Seconds ``GET /catalog`` waits for a build under way before answering 503 (a small
@@ -108,10 +117,15 @@ def _condition_value(name: str, values: list[str]) -> Any:
     return decoded[0] if len(decoded) == 1 else (decoded, "in")
 
 
-@router.get("/sessions", tags=["sessions"], responses=problems(401, 422, 503))
-def list_sessions(
+@router.get(
+    "/sessions",
+    tags=["sessions"],
+    responses=problems(401, 422, 503),
+    dependencies=[Depends(TOKEN)],  # checked in the worker thread, with the search
+    **JSON_ANSWER,
+)
+async def list_sessions(
     request: Request,
-    account: ReadAccess,
     subject: Regex = None,
     lab: Regex = None,
     projects: Regex = None,
@@ -125,7 +139,7 @@ def list_sessions(
     dataset_qc_lte: QCFilter = None,
     limit: Limit = 100,
     offset: Offset = 0,
-) -> dict[str, Any]:
+) -> Response:
     """Search sessions with the filters of ``Trove.search``, newest first, a page at a time.
 
     Other session columns and ``json.<key>`` are accepted as conditions too.
@@ -152,23 +166,45 @@ def list_sessions(
     for name in request.query_params:
         if name not in _OWN:
             filters[name] = _condition_value(name, request.query_params.getlist(name))
-    total, rows = served(request).trove.search_page(limit=limit, offset=offset, **filters)
-    return {"count": total, "limit": limit, "offset": offset, "results": to_jsonable(rows)}
+
+    def answer() -> Response:
+        check_reader(request)
+        trove = served(request).trove
+        total, rows = trove.search_page(limit=limit, offset=offset, **filters)
+        return json_answer({"count": total, "limit": limit, "offset": offset, "results": rows})
+
+    return await in_worker(answer)
 
 
-@router.get("/sessions/{eid}", tags=["sessions"], responses=problems(401, 404, 422, 503))
-def get_session(request: Request, eid: uuid.UUID, account: ReadAccess) -> dict[str, Any]:
+@router.get(
+    "/sessions/{eid}",
+    tags=["sessions"],
+    responses=problems(401, 404, 422, 503),
+    dependencies=[Depends(TOKEN)],  # checked in the worker thread
+    **JSON_ANSWER,
+)
+async def get_session(request: Request, eid: uuid.UUID) -> Response:
     """Return a session's fields and its datasets (``datasets``: a list of records)."""
-    details = served(request).trove.get_details(str(eid), full=True)
-    details["datasets"] = frame_records(details["datasets"])
-    result: dict[str, Any] = to_jsonable(details)
-    return result
+
+    def answer() -> Response:
+        check_reader(request)
+        trove = served(request).trove
+        details = trove.get_details(str(eid))
+        details["datasets"] = dataset_records(trove, details["eid"], qc="CRITICAL")
+        return json_answer(details)
+
+    return await in_worker(answer)
 
 
-@router.get("/datasets", tags=["datasets"], responses=problems(401, 404, 409, 422, 503))
-def list_datasets(
+@router.get(
+    "/datasets",
+    tags=["datasets"],
+    responses=problems(401, 404, 409, 422, 503),
+    dependencies=[Depends(TOKEN)],  # checked in the worker thread
+    **JSON_ANSWER,
+)
+async def list_datasets(
     request: Request,
-    account: ReadAccess,
     eid: SessionRef = None,
     filename: Many = None,
     collection: Many = None,
@@ -178,29 +214,33 @@ def list_datasets(
     default_revisions_only: bool = False,
     limit: Limit = 1000,
     offset: Offset = 0,
-) -> dict[str, Any]:
+) -> Response:
     """List datasets with the filters of ``Trove.list_datasets``, a page at a time.
 
     The page is counted and cut in the database (``Trove.list_datasets_page``), in the order
     of ``list_datasets``: by session, then ``rel_path``.
     """
-    total, frame = served(request).trove.list_datasets_page(
-        eid,
-        limit=limit,
-        offset=offset,
-        filename=_one_or_many(filename),
-        collection=_one_or_many(collection),
-        revision=_one_or_many(revision),
-        qc=qc,
-        ignore_qc_not_set=ignore_qc_not_set,
-        default_revisions_only=default_revisions_only,
-    )
-    return {
-        "count": total,
-        "limit": limit,
-        "offset": offset,
-        "results": to_jsonable(frame_records(frame)),
+    filters: dict[str, Any] = {
+        "filename": _one_or_many(filename),
+        "collection": _one_or_many(collection),
+        "revision": _one_or_many(revision),
+        "qc": qc,
+        "ignore_qc_not_set": ignore_qc_not_set,
+        "default_revisions_only": default_revisions_only,
     }
+
+    def answer() -> Response:
+        check_reader(request)
+        trove = served(request).trove
+        if eid is not None:  # one session's: a few thousand at most, no DataFrame
+            records = dataset_records(trove, eid, **filters)
+            total, results = len(records), records[offset : offset + limit]
+        else:
+            total, frame = trove.list_datasets_page(limit=limit, offset=offset, **filters)
+            results = frame_records(frame)
+        return json_answer({"count": total, "limit": limit, "offset": offset, "results": results})
+
+    return await in_worker(answer)
 
 
 def _one_or_many(values: list[str] | None) -> str | list[str] | None:
@@ -215,13 +255,23 @@ def _dataset(request: Request, dataset_id: str) -> tuple[dict[str, Any], Path]:
     return dict(record), folder
 
 
-@router.get("/datasets/{dataset_id}", tags=["datasets"], responses=problems(401, 404, 422, 503))
-def get_dataset(request: Request, dataset_id: uuid.UUID, account: ReadAccess) -> dict[str, Any]:
+@router.get(
+    "/datasets/{dataset_id}",
+    tags=["datasets"],
+    responses=problems(401, 404, 422, 503),
+    dependencies=[Depends(TOKEN)],  # checked in the worker thread
+    **JSON_ANSWER,
+)
+async def get_dataset(request: Request, dataset_id: uuid.UUID) -> Response:
     """Return one dataset's record."""
-    record, _ = _dataset(request, str(dataset_id))
-    record.pop("store", None)  # where the server keeps it is the server's business
-    result: dict[str, Any] = to_jsonable(record)
-    return result
+
+    def answer() -> Response:
+        check_reader(request)
+        record, _ = _dataset(request, str(dataset_id))
+        record.pop("store", None)  # where the server keeps it is the server's business
+        return json_answer(record)
+
+    return await in_worker(answer)
 
 
 SMALL_FILE = 1 << 20
@@ -325,6 +375,11 @@ async def download(request: Request, dataset_id: uuid.UUID) -> Response:
 
     # One trip to a worker thread for the token, the catalogue and the disk together.
     return await run_in_threadpool(_file_answer, request, str(dataset_id))
+
+
+OPEN_READS = (list_sessions, get_session, list_datasets, get_dataset, download)
+"""The read routes that check the reader themselves, in their worker thread (no token
+needed on a ``--public-read`` server, as for :func:`~.app.check_reader`'s routes)."""
 
 
 class SnapshotProgress(BaseModel):

@@ -23,6 +23,8 @@ Examples
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -52,12 +54,32 @@ REPOSITORY = "trove"
 """The name of the one data repository a trove has."""
 
 
+_SLOT = "00000000-0000-0000-0000-000000000000"
+
+
+@functools.lru_cache(maxsize=4096)
+def _rel_path(name: str, collection: str, revision: str) -> str:
+    """``alf.build_rel_path``, remembered: a page repeats the same few dozen names."""
+    return alf.build_rel_path(name, collection, revision)
+
+
+@functools.lru_cache(maxsize=4096)
+def _around_id(name: str, collection: str, revision: str) -> tuple[str, str]:
+    """Split the relative path of a file with a dataset id in its name around the id."""
+    head, _, tail = _rel_path(alf.add_uuid(name, _SLOT), collection, revision).rpartition(_SLOT)
+    return head, tail
+
+
 def data_url(
     base: str, session: str, collection: str, revision: str, name: str, dataset_id: str
 ) -> str:
     """Return the download URL of a dataset's file (its id inserted in the file name)."""
-    rel_path = alf.build_rel_path(alf.add_uuid(name, dataset_id), collection, revision)
-    return f"{base}{DATA_PREFIX}/{session}/{rel_path}"
+    try:
+        text = str(uuid.UUID(dataset_id))
+    except (TypeError, ValueError, AttributeError):
+        text = alf.add_uuid(name, dataset_id)  # raises the error saying what is wrong
+    head, tail = _around_id(name, collection, revision)
+    return f"{base}{DATA_PREFIX}/{session}/{head}{text}{tail}"
 
 
 def served_session_path(path: str, lab: str | None) -> str:
@@ -169,7 +191,7 @@ def file_record(base: str, row: Mapping[str, Any]) -> dict[str, Any]:
     """Shape a dataset's file as Alyx's ``/files`` record (its id is the dataset's)."""
     dataset_id = str(row["id"])
     session = row["session_path"] and served_session_path(row["session_path"], row["lab"])
-    relative = alf.build_rel_path(row["name"], row["collection"], row["revision"])
+    relative = _rel_path(row["name"], row["collection"], row["revision"])
     return {
         "id": dataset_id,
         "url": f"{base}/files/{dataset_id}",

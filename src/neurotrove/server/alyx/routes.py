@@ -26,22 +26,24 @@ a filter the catalogue cannot answer is refused, never ignored. Errors are
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Annotated, Any
 from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Depends, FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from ...catalog.json_merge import merge_json
 from ...errors import AuthError, ValidationError
 from ...query import alyx as alyx_query
 from ...query import alyx_params
 from ...query.alyx_params import NO_LAB
-from ...query.lookups import parse_django, split_top_level
+from ...query.lookups import Lookup, as_condition, parse_django, split_top_level
 from ..accounts import Account
-from ..app import Credentials, ServedTrove, served
+from ..answers import JSON_ANSWER, in_worker, json_answer
+from ..app import TOKEN, Credentials, ServedTrove, served
 from ..problems import Problem, private_places, problems, public_text
 from ..roles import rights_of
 from .records import (
@@ -57,6 +59,7 @@ from .schema import coreapi_document, openapi_document
 
 __all__ = [
     "MAX_PAGE",
+    "OPEN_READS",
     "PAGE_SIZE",
     "AlyxError",
     "as_alyx_answers",
@@ -297,26 +300,80 @@ def as_alyx_answers() -> Iterator[None]:
         raise AlyxError(400, error.message) from None
 
 
+_NAMED_FIELDS = {
+    "subject": "subject",
+    "subject__nickname": "subject",
+    "lab": "lab",
+    "lab__name": "lab",
+    "task_protocol": "task_protocol",
+    "location": "location",
+    "location__name": "location",
+}
+"""Session fields whose text lookups ``Trove.search`` matches against the distinct names."""
+
+
+def _by_names(lookups: list[Lookup]) -> tuple[dict[str, list[str]], list[Lookup]]:
+    """Take the text lookups (``subject=KS005``: ``iexact``) that search can answer by name.
+
+    A pattern lookup compiled as a condition is matched on every session row (SQLite's
+    ``REGEXP`` calls Python once a row); ``Trove.search``'s filter of the same field matches
+    it against the field's distinct values (a few hundred subjects) and keeps the sessions
+    holding one: the same sessions, unless the pattern matches an empty field (then search
+    keeps the sessions without one, so such a lookup stays a condition). One lookup per
+    field is taken (search's filters of a field are any-of, lookups all-of).
+    """
+    named: dict[str, list[str]] = {}
+    rest: list[Lookup] = []
+    for lookup in lookups:
+        field = _NAMED_FIELDS.get(lookup.field)
+        if field is not None and field not in named and not lookup.exclude:
+            pattern, op = as_condition(lookup, "text")
+            if op == "regex" and _matches_only_text(pattern):
+                named[field] = [pattern]
+                continue
+        rest.append(lookup)
+    return named, rest
+
+
+def _matches_only_text(pattern: str) -> bool:
+    try:
+        return re.search(pattern, "") is None
+    except re.error:
+        return False  # the condition's compiler says what is wrong with it
+
+
 def _session_filters(request: Request) -> tuple[dict[str, Any], list[Any]]:
     """Read ``/sessions`` query parameters into ``search`` filters and session conditions."""
     from .regions import region_ids
 
     lookups, extra = alyx_params.session_parameters(request.query_params, regions=region_ids)
+    named, lookups = _by_names(lookups)
     where = alyx_query.session_conditions(lookups, served(request).trove.catalog.dialect)
-    return extra["search"], [*where, *extra["where"]]
+    return {**extra["search"], **named}, [*where, *extra["where"]]
 
 
-@router.get("/sessions", responses=_LIST_ERRORS)
-def list_sessions(request: Request, account: Reader) -> dict[str, Any]:
+@router.get(
+    "/sessions",
+    responses=_LIST_ERRORS,
+    dependencies=[Depends(TOKEN)],  # checked in the worker thread, with the search
+    **JSON_ANSWER,
+)
+async def list_sessions(request: Request) -> Response:
     """Search sessions, newest first, a page at a time (Alyx's filters)."""
-    limit, offset = _limits(request)
-    with as_alyx_answers():
-        filters, where = _session_filters(request)
-        total, rows = served(request).trove.search_page(
-            limit=limit, offset=offset, where=where, **filters
-        )
-    base = base_url(request)
-    return _page(request, total, [session_record(base, r) for r in rows], limit, offset)
+
+    def answer() -> Response:
+        reader(request)
+        limit, offset = _limits(request)
+        with as_alyx_answers():
+            filters, where = _session_filters(request)
+            total, rows = served(request).trove.search_page(
+                limit=limit, offset=offset, where=where, **filters
+            )
+        base = base_url(request)
+        records = [session_record(base, r) for r in rows]
+        return json_answer(_page(request, total, records, limit, offset))
+
+    return await in_worker(answer)
 
 
 def _insertions(state: ServedTrove, **filters: Any) -> list[dict[str, Any]]:
@@ -331,9 +388,23 @@ def _insertions(state: ServedTrove, **filters: Any) -> list[dict[str, Any]]:
     return list(records)
 
 
-@router.get("/sessions/{eid}", responses=_RECORD_ERRORS)
-def read_session(request: Request, eid: str, account: Reader) -> dict[str, Any]:
+@router.get(
+    "/sessions/{eid}",
+    responses=_RECORD_ERRORS,
+    dependencies=[Depends(TOKEN)],  # checked in the worker thread
+    **JSON_ANSWER,
+)
+async def read_session(request: Request, eid: str) -> Response:
     """Return a session with its present datasets and probe insertions."""
+
+    def answer() -> Response:
+        reader(request)
+        return json_answer(_session_detail(request, eid))
+
+    return await in_worker(answer)
+
+
+def _session_detail(request: Request, eid: str) -> dict[str, Any]:
     state = served(request)
     trove = state.trove
     key = _uuid(eid, "session")
@@ -420,10 +491,20 @@ def _dataset_page(request: Request, files: bool) -> dict[str, Any]:
     return _page(request, total, results, limit, offset)
 
 
-@router.get("/datasets", responses=_LIST_ERRORS)
-def list_datasets(request: Request, account: Reader) -> dict[str, Any]:
+@router.get(
+    "/datasets",
+    responses=_LIST_ERRORS,
+    dependencies=[Depends(TOKEN)],  # checked in the worker thread
+    **JSON_ANSWER,
+)
+async def list_datasets(request: Request) -> Response:
     """List datasets with their file record and download URL."""
-    return _dataset_page(request, files=False)
+
+    def answer() -> Response:
+        reader(request)
+        return json_answer(_dataset_page(request, files=False))
+
+    return await in_worker(answer)
 
 
 def _one_dataset(request: Request, dataset_id: str) -> dict[str, Any]:
@@ -485,6 +566,10 @@ async def update_file(request: Request, file_id: str, account: Writer) -> dict[s
         return file_record(base_url(request), _one_dataset(request, key))
 
     return await anyio.to_thread.run_sync(write)
+
+
+OPEN_READS = (list_sessions, read_session, list_datasets)
+"""The routes that check the reader themselves, in their worker thread (see :func:`reader`)."""
 
 
 # -- the small tables ----------------------------------------------------------------------
