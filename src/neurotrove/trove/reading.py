@@ -339,9 +339,15 @@ class ReadingMixin:
         """
         with self.catalog.read() as conn:
             spec = self.catalog.spec("sessions", conn)
-            eid = to_eid(conn, eid, where=self.root)
-            where = [s.sessions.c.id == eid, *self._scope().sessions()]
+            # One query for a known session (an eid); an unknown one is told apart only when
+            # nothing is found (then to_eid raises NotFoundError).
+            known = isinstance(eid, uuid.UUID) or (isinstance(eid, str) and looks_like_uuid(eid))
+            key = coerce_value("uuid", eid, "eid") if known else to_eid(conn, eid, where=self.root)
+            where = [s.sessions.c.id == key, *self._scope().sessions()]
             names, data = select_records(conn, spec, where, order=False)
+            if known and not data[spec.key]:
+                to_eid(conn, key, where=self.root)
+        eid = key
         found = to_records(spec, names, data)
         if not found:
             raise NotFoundError(
