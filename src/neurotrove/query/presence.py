@@ -157,7 +157,8 @@ class SearchSnapshot:
         A look-up per row in a mask, not a set intersection (which sorts both sides: 40 ms
         for 24,000 of 50,000 sessions).
         """
-        return rows[self._bin_masks(conn)[0][rows]]
+        outside: np.ndarray = rows[self._bin_masks(conn)[0][rows]]
+        return outside
 
     def _bin_masks(self, conn: Connection) -> tuple[np.ndarray, np.ndarray]:
         """Return the frame's mask of sessions not in the bin, and its rows."""
