@@ -183,3 +183,22 @@ def test_postgresql_hands_out_uuids_as_canonical_strings(pg_url: str) -> None:
             sa.text("SELECT 'C7A2A7E4-D9B1-4C5E-9F0A-1B2C3D4E5F60'::uuid")
         ).scalar_one()
     assert raw == "c7a2a7e4-d9b1-4c5e-9f0a-1b2c3d4e5f60"
+
+
+@pytest.mark.postgresql
+def test_a_one_statement_read_opens_no_transaction_and_leaves_reads_repeatable(
+    pg_url: str,
+) -> None:
+    from psycopg.pq import TransactionStatus
+
+    def status(conn: sa.Connection) -> TransactionStatus:
+        return conn.connection.dbapi_connection.info.transaction_status  # type: ignore[union-attr]
+
+    with Catalog(pg_url) as catalog:
+        with catalog.read(one_statement=True) as conn:
+            conn.execute(sa.select(schema.catalog_state.c.version)).all()
+            assert status(conn) == TransactionStatus.IDLE  # no BEGIN, no COMMIT to wait for
+        with catalog.read() as conn:  # the same pooled connection, a transaction again
+            level = conn.execute(sa.text("SHOW transaction_isolation")).scalar_one()
+            assert status(conn) == TransactionStatus.INTRANS
+        assert level == "repeatable read"

@@ -192,15 +192,25 @@ class Catalog:
         return engine
 
     @contextmanager
-    def read(self) -> Iterator[Connection]:
+    def read(self, *, one_statement: bool = False) -> Iterator[Connection]:
         """Yield a connection for reading, in one transaction (a consistent snapshot).
 
         On PostgreSQL the transaction is REPEATABLE READ, so every statement in it sees the
         same state of the catalogue (read-only transactions never fail to serialise).
+
+        Parameters
+        ----------
+        one_statement : bool
+            The caller's answer comes from one statement (others it may run need not see the
+            same state: a look-up for an error message). A statement sees one state by
+            itself, so on PostgreSQL no transaction is opened: its ``BEGIN`` and ``COMMIT``
+            would be two round trips of the three such a read takes, and under load each
+            round trip waits for the server's process to be scheduled.
         """
         with self._translate(), self.engine.connect() as conn:
             if self.dialect == "postgresql":
-                conn = conn.execution_options(isolation_level="REPEATABLE READ")
+                level = "AUTOCOMMIT" if one_statement else "REPEATABLE READ"
+                conn = conn.execution_options(isolation_level=level)
             with conn.begin():
                 yield conn
 
