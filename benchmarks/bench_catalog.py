@@ -13,15 +13,25 @@ contender then runs in processes of its own (so that peak RSS is its own):
   ``--eids`` random sessions.
 
 Contenders: neurotrove on the local SQLite catalogue (``nt.connect(root)``), ONE-api
-(``One(cache_dir, tables_dir, mode="local")``), and with ``--remote`` a served trove
+(``One(cache_dir, tables_dir, mode="local")``), with ``--remote`` a served trove
 (``nt.connect(url)``):
 ``trove serve`` is started once on the catalogue, a client mirrors it, the server is
-stopped, and the same queries run offline on the mirror (``nt.connect(url, mode="local")``).
+stopped, and the same queries run offline on the mirror (``nt.connect(url, mode="local")``),
+and with ``--db postgresql://.../NAME`` the same catalogue in PostgreSQL
+(``nt.connect(root, db=url)``): copied there once with ``COPY`` (:func:`copy_to_postgresql`;
+the database NAME is dropped and made again unless it already holds this catalogue's
+version), then a column ``postgresql / SQLite`` gives the ratio of the two.
+
+Common options: ``--data DIR`` (the generated catalogue, scratch and mirror go there; by
+default the ``generate.py`` cache), ``--port N`` (``trove serve`` for ``--remote``; 0 = a
+free port), ``--output FILE`` (also write the table there).
 
 Usage::
 
     python benchmarks/bench_catalog.py --sessions 50000 --datasets-per-session 40
     python benchmarks/bench_catalog.py --sessions 2000 --repeat 3 --remote
+    python benchmarks/bench_catalog.py --sessions 50000 --no-one \\
+        --db postgresql://postgres@127.0.0.1:5432/bench_catalog_50000
 """
 
 from __future__ import annotations
@@ -104,6 +114,8 @@ def _open(side: str, where: dict[str, str]) -> tuple[Any, Callable[..., Any]]:
 
     if side == "remote":
         trove = nt.connect(where["url"], mode="local")
+    elif side == "postgresql":
+        trove = nt.connect(where["root"], db=where["db"], create=False)
     else:
         trove = nt.connect(where["root"], create=False)
     return trove, trove.search
@@ -256,9 +268,9 @@ def _query_plan(info: dict[str, Any], tables: Path, eids: int, seed: int) -> dic
     }
 
 
-def _mirror(root: Path, work: Path) -> str:
+def _mirror(root: Path, work: Path, port: int) -> str:
     """Serve the trove once, let a client mirror it, stop the server; return its URL."""
-    from bench_server import PASSWORD, start_server
+    from bench_server import PASSWORD, Service, _free_port
 
     import neurotrove as nt
 
@@ -271,7 +283,17 @@ def _mirror(root: Path, work: Path) -> str:
         capture_output=True,
     )
     os.environ.update(NEUROTROVE_USER="bench", NEUROTROVE_PASSWORD=PASSWORD)
-    server = start_server(trove_cli, root, work, 1, False)
+    port = port or _free_port()
+    server = Service(
+        "trove serve",
+        [
+            *(trove_cli, "serve", str(root), "--host", "127.0.0.1", "--port", str(port)),
+            *("--log-level", "warning"),
+        ],
+        port,
+        work / "server.log",
+        "/api/v1/health",
+    )
     url = f"http://127.0.0.1:{server.port}"
     try:
         began = time.perf_counter()
@@ -281,6 +303,73 @@ def _mirror(root: Path, work: Path) -> str:
     finally:
         server.stop()
     return url
+
+
+def copy_to_postgresql(sqlite_file: Path, url: str, *, log: Callable[[str], None] = print) -> None:
+    """Copy a SQLite catalogue into a new PostgreSQL database ``url`` (dropped if it exists).
+
+    The schema is neurotrove's own (its migrations, run by opening the catalogue); the rows go
+    table by table with ``COPY``, read through the schema's types (so UUIDs, JSON, dates and
+    booleans arrive as each database stores them). Triggers are off during the copy
+    (``session_replication_role = replica``): the change log is copied as it is, not written
+    again per row. Then sequences follow the copied ids, and ``ANALYZE`` gives the planner
+    its statistics.
+    """
+    import sqlalchemy as sa
+    from psycopg import sql
+
+    import neurotrove.catalog.registry  # noqa: F401  (every table on the one metadata)
+    from neurotrove.catalog import schema
+    from neurotrove.catalog.store import Catalog
+
+    target = sa.make_url(url).set(drivername="postgresql+psycopg")
+    server = sa.create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with server.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)')
+        conn.exec_driver_sql(f'CREATE DATABASE "{target.database}"')
+    server.dispose()
+    began = time.perf_counter()
+    Catalog(target.render_as_string(hide_password=False)).close()  # the schema, migrated
+    source = sa.create_engine(f"sqlite:///{sqlite_file}")
+    destination = sa.create_engine(target)
+    tables = list(schema.metadata.sorted_tables)
+    with source.connect() as reading, destination.connect() as writing:
+        raw = writing.connection.dbapi_connection
+        assert raw is not None
+        with raw.cursor() as cursor:
+            cursor.execute("SET session_replication_role = replica")
+            for table in tables:
+                name = sql.Identifier(table.name)
+                cursor.execute(sql.SQL("DELETE FROM {}").format(name))  # the migrations' rows
+                columns = sql.SQL(", ").join(sql.Identifier(c.name) for c in table.columns)
+                result = reading.execution_options(yield_per=50_000).execute(sa.select(table))
+                count = 0
+                copying = sql.SQL("COPY {} ({}) FROM STDIN").format(name, columns)
+                with cursor.copy(copying) as copy:
+                    for row in result:
+                        copy.write_row(
+                            [json.dumps(v) if isinstance(v, dict | list) else v for v in row]
+                        )
+                        count += 1
+                if count:
+                    log(f"  {table.name}: {count:,} rows ({time.perf_counter() - began:.0f} s)")
+                for key in table.primary_key.columns:
+                    if isinstance(key.type, sa.Integer):  # its sequence continues after the ids
+                        cursor.execute(
+                            sql.SQL(
+                                "SELECT setval(s, m) FROM (SELECT pg_get_serial_sequence(%s, %s) "
+                                "AS s, (SELECT max({}) FROM {}) AS m) AS q "
+                                "WHERE s IS NOT NULL AND m IS NOT NULL"
+                            ).format(sql.Identifier(key.name), name),
+                            (table.name, key.name),
+                        )
+            cursor.execute("SET session_replication_role = DEFAULT")
+        raw.commit()
+    with destination.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql("VACUUM ANALYZE")
+    source.dispose()
+    destination.dispose()
+    log(f"  copied into {target.database} in {time.perf_counter() - began:.0f} s")
 
 
 def _fmt(seconds: float | None) -> str:
@@ -298,6 +387,35 @@ def _ratio(ours: float | None, theirs: float | None) -> str:
         return "-"
     factor = theirs / ours
     return f"**{factor:,.0f}x faster**" if factor >= 1 else f"{1 / factor:.1f}x slower"
+
+
+def _pg_ratio(postgresql: float | None, sqlite: float | None) -> str:
+    """PostgreSQL's figure over SQLite's (issue 21's target: at most 2)."""
+    if not postgresql or not sqlite:
+        return "-"
+    factor = postgresql / sqlite
+    return f"{factor:.2f}" if factor <= 2 else f"**{factor:.2f}**"
+
+
+def _same_state(sqlite_file: Path, url: str) -> bool:
+    """Whether database ``url`` holds the catalogue's version (a copy made before)."""
+    import sqlite3
+
+    import sqlalchemy as sa
+
+    with sqlite3.connect(f"file:{sqlite_file}?mode=ro", uri=True) as source:
+        state = source.execute("SELECT generation, version FROM catalog_state").fetchone()
+    engine = sa.create_engine(sa.make_url(url).set(drivername="postgresql+psycopg"))
+    try:
+        with engine.connect() as conn:
+            copied = conn.exec_driver_sql(
+                "SELECT generation, version FROM catalog_state"
+            ).fetchone()
+    except sa.exc.SQLAlchemyError:
+        return False
+    finally:
+        engine.dispose()
+    return copied is not None and tuple(copied) == tuple(state)
 
 
 def _budget(value: float | None, limit: float) -> str:
@@ -321,10 +439,24 @@ def run(args: argparse.Namespace) -> str:
     from generate import ensure_catalogue
 
     load_before = _load()
-    catalogue = ensure_catalogue(args.sessions, args.datasets_per_session, args.seed)
+    catalogue = ensure_catalogue(
+        args.sessions, args.datasets_per_session, args.seed, home=args.data
+    )
     info = catalogue.info
     q = _query_plan(info, catalogue.one_tables, args.eids, args.seed)
-    work = Path(tempfile.mkdtemp(prefix="neurotrove-bench-catalog-"))
+    if args.data is not None:
+        args.data.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="neurotrove-bench-catalog-", dir=args.data))
+    if args.db:
+        if _same_state(catalogue.root / ".trove" / "catalog.db", args.db):
+            print(f"postgresql: {args.db} holds this catalogue already", file=sys.stderr)
+        else:
+            print(f"postgresql: copying the catalogue into {args.db}", file=sys.stderr)
+            copy_to_postgresql(
+                catalogue.root / ".trove" / "catalog.db",
+                args.db,
+                log=lambda line: print(line, file=sys.stderr, flush=True),
+            )
     for key in [k for k in os.environ if k.startswith("NEUROTROVE_")]:
         del os.environ[key]
     os.environ.update(
@@ -336,12 +468,17 @@ def run(args: argparse.Namespace) -> str:
     _read_once([catalogue.root / ".trove", Path(catalogue.one_tables)])
     try:
         where = {"root": str(catalogue.root), "tables": str(catalogue.one_tables)}
+        if args.db:
+            where["db"] = args.db
         sides = (
-            ["neurotrove"] + (["remote"] if args.remote else []) + ([] if args.no_one else ["one"])
+            ["neurotrove"]
+            + (["postgresql"] if args.db else [])
+            + (["remote"] if args.remote else [])
+            + ([] if args.no_one else ["one"])
         )
         if args.remote:
             print("mirroring through trove serve", file=sys.stderr)
-            where["url"] = _mirror(catalogue.root, work)
+            where["url"] = _mirror(catalogue.root, work, args.port)
         opens: dict[str, list[dict[str, Any]]] = {}
         warm: dict[str, dict[str, Any]] = {}
         print(f"floor: {args.repeat} fresh imports", file=sys.stderr, flush=True)
@@ -377,22 +514,28 @@ def run(args: argparse.Namespace) -> str:
         f"--one-repeat {args.one_repeat} --eids {args.eids}"
         + (" --remote" if args.remote else "")
         + (" --no-one" if args.no_one else "")
+        + (f" --db {args.db}" if args.db else "")
         + "`",
         f"- result counts (subject, datasets, dataset, date+lab): {counts}",
         "",
     ]
+    against_one = [s for s in sides if s != "one"] if "one" in sides else []
+    pg_ratio = "postgresql" in sides
     header = (
         "| operation | "
         + " | ".join(sides)
         + " | "
-        + " | ".join(f"{s} vs ONE" for s in sides if s != "one")
-        + " | budget |"
+        + "".join(f"{s} vs ONE | " for s in against_one)
+        + ("postgresql / SQLite | " if pg_ratio else "")
+        + "budget |"
     )
     lines += [header, "|" + "---|" * (header.count("|") - 1)]
 
     def row(label: str, values: dict[str, float | None], limit: float | None, fmt: Any) -> None:
         cells = [fmt(values.get(s)) for s in sides]
-        ratios = [_ratio(values.get(s), values.get("one")) for s in sides if s != "one"]
+        ratios = [_ratio(values.get(s), values.get("one")) for s in against_one]
+        if pg_ratio:
+            ratios.append(_pg_ratio(values.get("postgresql"), values.get("neurotrove")))
         verdict = ""
         if limit is not None:
             verdict = ", ".join(
@@ -435,19 +578,19 @@ def run(args: argparse.Namespace) -> str:
 
     rss = {s: med(s, "rss_mb") for s in sides}
     cells = [mb(rss[s]) for s in sides]
-    ratios = [
-        f"{rss['one'] / rss[s]:.1f}x less" if "one" in rss else "-" for s in sides if s != "one"
-    ]
+    cells += [f"{rss['one'] / rss[s]:.1f}x less" for s in against_one]
+    if pg_ratio:
+        cells.append(_pg_ratio(rss["postgresql"], rss["neurotrove"]))
     verdict = ", ".join(
         f"{s}: {'met' if rss[s] <= 150 else '**missed**'}" for s in sides if s != "one"
     )
-    lines.append(
-        "| peak RSS after open + first search | " + " | ".join(cells + ratios) + f" | {verdict} |"
-    )
+    lines.append("| peak RSS after open + first search | " + " | ".join(cells) + f" | {verdict} |")
+    blank = " |" * (len(against_one) + pg_ratio + 1)
     lines.append(
         "| … floor: peak RSS of `import sqlalchemy, pandas` alone | "
         + " | ".join(mb(floor_rss) if s != "one" else "-" for s in sides)
-        + " | " * (len(sides) - ("one" in sides) + 1)
+        + " |"
+        + blank
     )
     labels = {
         "subject": f"`search(subject={q['subject']!r})`",
@@ -465,7 +608,8 @@ def run(args: argparse.Namespace) -> str:
     lines.append(
         "| peak RSS after the warm queries | "
         + " | ".join(mb(warm[s]["rss_mb"]) for s in sides)
-        + " | " * (len(sides) - ("one" in sides) + 1)
+        + " |"
+        + blank
     )
     return "\n".join(lines) + "\n"
 
@@ -481,6 +625,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--eids", type=int, default=1000, help="random sessions to list")
     parser.add_argument("--remote", action="store_true", help="also a served trove's mirror")
     parser.add_argument("--no-one", action="store_true", help="leave ONE-api out")
+    parser.add_argument(
+        "--db",
+        help="also a PostgreSQL copy of the catalogue, in this database (made if missing)",
+    )
+    parser.add_argument(
+        "--data", type=Path, help="folder for the catalogue and scratch (default: the cache)"
+    )
+    parser.add_argument("--port", type=int, default=0, help="trove serve's port (0: free)")
     parser.add_argument("--output", type=Path, help="also write the markdown here")
     args = parser.parse_args(argv)
     if args.child:

@@ -129,3 +129,76 @@ def test_a_trove_remembers_its_shared_catalogue(root: Path, pg_url: str, tmp_pat
     # Loopback trusts the user, so the password is not needed; it must never be written.
     nt.connect(other, db=secret, create=True).close()
     assert "s3cret" not in (other / ".trove" / "config.toml").read_text()
+
+
+def _pings(catalog: Catalog, monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """Record every ping of a pooled connection the catalogue sends."""
+    pings: list[object] = []
+    dialect = catalog.engine.dialect
+    real = dialect.do_ping
+
+    def counted(dbapi_connection: object) -> bool:
+        pings.append(dbapi_connection)
+        return real(dbapi_connection)
+
+    monkeypatch.setattr(dialect, "do_ping", counted)
+    return pings
+
+
+@pytest.mark.postgresql
+def test_postgresql_reads_reuse_a_connection_without_a_ping_round_trip(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with Catalog(pg_url) as catalog:
+        pings = _pings(catalog, monkeypatch)
+        for _ in range(3):
+            with catalog.read() as conn:
+                conn.execute(sa.select(schema.catalog_state.c.version)).all()
+        assert pings == []  # used a moment ago: handed out as it is
+        catalog.ping_after = 0.0  # as if every read came after a pause
+        with catalog.read() as conn:
+            conn.execute(sa.select(schema.catalog_state.c.version)).all()
+        assert len(pings) == 1
+
+
+@pytest.mark.postgresql
+def test_a_connection_the_server_closed_is_replaced_after_a_pause(pg_url: str) -> None:
+    with Catalog(pg_url) as catalog:
+        with catalog.read() as conn:
+            backend = conn.execute(sa.select(sa.func.pg_backend_pid())).scalar_one()
+        other = sa.create_engine(sa.make_url(pg_url).set(drivername="postgresql+psycopg"))
+        with other.connect() as admin:  # as a server restart or an idle timeout would
+            admin.execute(sa.select(sa.func.pg_terminate_backend(backend)))
+        other.dispose()
+        catalog.ping_after = 0.0  # the pause, without waiting for it
+        with catalog.read() as conn:
+            again = conn.execute(sa.select(sa.func.pg_backend_pid())).scalar_one()
+        assert again != backend
+
+
+@pytest.mark.postgresql
+def test_postgresql_hands_out_uuids_as_canonical_strings(pg_url: str) -> None:
+    with Catalog(pg_url) as catalog, catalog.read() as conn:
+        raw = conn.execute(
+            sa.text("SELECT 'C7A2A7E4-D9B1-4C5E-9F0A-1B2C3D4E5F60'::uuid")
+        ).scalar_one()
+    assert raw == "c7a2a7e4-d9b1-4c5e-9f0a-1b2c3d4e5f60"
+
+
+@pytest.mark.postgresql
+def test_a_one_statement_read_opens_no_transaction_and_leaves_reads_repeatable(
+    pg_url: str,
+) -> None:
+    from psycopg.pq import TransactionStatus
+
+    def status(conn: sa.Connection) -> TransactionStatus:
+        return conn.connection.dbapi_connection.info.transaction_status  # type: ignore[union-attr]
+
+    with Catalog(pg_url) as catalog:
+        with catalog.read(one_statement=True) as conn:
+            conn.execute(sa.select(schema.catalog_state.c.version)).all()
+            assert status(conn) == TransactionStatus.IDLE  # no BEGIN, no COMMIT to wait for
+        with catalog.read() as conn:  # the same pooled connection, a transaction again
+            level = conn.execute(sa.text("SHOW transaction_isolation")).scalar_one()
+            assert status(conn) == TransactionStatus.INTRANS
+        assert level == "repeatable read"

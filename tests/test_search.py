@@ -193,6 +193,21 @@ def test_list_subjects_and_details(searchable: nt.Trove) -> None:
     ]
 
 
+def test_details_by_eid_in_any_form_and_of_an_unknown_eid(searchable: nt.Trove) -> None:
+    import uuid
+
+    from neurotrove.errors import NotFoundError
+
+    eid = searchable.to_eid("FD_04/2020-01-02/001")
+    details = searchable.get_details(eid)
+    assert details["eid"] == eid and details["subject"] == "FD_04"
+    assert details["projects"] == ["ibl", "sero"] and details["users"] == ["bob"]
+    assert searchable.get_details(eid.upper()) == details == searchable.get_details(uuid.UUID(eid))
+    unknown = "c7a2a7e4-d9b1-4c5e-9f0a-1b2c3d4e5f60"
+    with pytest.raises(NotFoundError, match=f"session {unknown} is not in the catalogue"):
+        searchable.get_details(unknown)
+
+
 def test_filename_parts_empty_means_absent(searchable: nt.Trove) -> None:
     eid = searchable.to_eid("lab1/Subjects/FD_04/2020-01-02/001")
     assert searchable.list_datasets(eid, filename={"namespace": ""}) == [

@@ -39,14 +39,11 @@ def outside_bin(
     The other conditions go to the database; asking it for the bin's too would read the
     eid of every session outside the bin, which is nearly all of them.
     """
-    import numpy as np
-
     others = [c for c in conditions if c is not OUTSIDE_BIN]
-    outside = snapshot.rows_outside_bin(conn)
     if not patterns and not others:
-        return outside
+        return snapshot.rows_outside_bin(conn)
     rows = snapshot.matching(conn, patterns, qc_limit, others)
-    return rows if len(others) == len(conditions) else np.intersect1d(rows, outside)
+    return rows if len(others) == len(conditions) else snapshot.outside_bin(conn, rows)
 
 
 def count_outside_bin(conn: Connection, spec: Any, conditions: Sequence[Any]) -> int:

@@ -135,16 +135,21 @@ def select_records(
 ) -> tuple[list[str], dict[str, list[Any]]]:
     """Run the query and return ``(column names, values by column)`` without pandas.
 
-    List columns are filled with a second query over the same rows.
+    List columns are read as arrays within the same query (one round trip, where the
+    database is a server), or, for a link that cannot be, with a second query over the same
+    rows.
     """
     wanted = [spec.column(name) for name in (columns or spec.names)]
     if all(c.name != spec.key for c in wanted):
         wanted.insert(0, spec.column(spec.key))
     raw = conn.dialect.name == "sqlite"
     scalar = [c for c in wanted if c.kind != "list"]
-    aggregated = [c for c in wanted if c.kind == "list" and raw and _aggregable(spec, c)]
+    aggregated = [c for c in wanted if c.kind == "list" and _aggregable(spec, c)]
     selected = [*scalar, *aggregated]
-    labelled: list[Any] = [_raw_expr(spec, c) if raw else c.expr for c in selected]
+    labelled: list[Any] = [
+        _raw_expr(spec, c) if raw else _array_expr(spec, c) if c.kind == "list" else c.expr
+        for c in selected
+    ]
     query = sa.select(*labelled).select_from(spec.from_clause).where(*where)
     if order:
         query = query.order_by(*_order_by(spec))
@@ -160,6 +165,8 @@ def select_records(
         values = data.setdefault(column.name, [])
         if raw:
             data[column.name] = _decode_raw(spec, column, values)
+        elif column.kind == "list":
+            data[column.name] = [[] if v is None else v for v in values]
     keys = data[spec.key]
     for column in wanted:
         if column.kind == "list" and column not in aggregated:
@@ -168,7 +175,7 @@ def select_records(
 
 
 def _aggregable(spec: TableSpec, column: ColumnSpec) -> bool:
-    """Whether a list column can be read as a JSON array within the main query (SQLite)."""
+    """Whether a list column can be read as an array within the main query."""
     link = column.linked
     key = spec.column(spec.key)
     return (
@@ -196,6 +203,21 @@ def _raw_expr(spec: TableSpec, column: ColumnSpec) -> Any:
     if raw is not None:
         return sa.type_coerce(column.sql, sa.Text).label(column.name)
     return column.expr
+
+
+def _array_expr(spec: TableSpec, column: ColumnSpec) -> Any:
+    """Read a list column as a sorted array of its values (PostgreSQL)."""
+    from sqlalchemy.dialects import postgresql
+
+    link = column.linked
+    value = link.link.c[link.value]
+    items = (
+        sa.select(value)
+        .where(link.link.c[link.owner] == spec.column(spec.key).sql)
+        .order_by(value)
+        .scalar_subquery()
+    )
+    return sa.type_coerce(sa.func.array(items), postgresql.ARRAY(sa.Text)).label(column.name)
 
 
 def _raw_kind(column: ColumnSpec) -> str | None:

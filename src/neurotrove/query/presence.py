@@ -138,7 +138,7 @@ class SearchSnapshot:
         self._names: list[str] | None = None
         self._paths: list[tuple[str, str, str]] | None = None
         self._bin: list[tuple[Any, str, str, str]] | None = None
-        self._outside_bin: np.ndarray | None = None
+        self._outside_bin: tuple[np.ndarray, np.ndarray] | None = None
         self._ranks: dict[str, np.ndarray] = {}
         self._lock = threading.Lock()
 
@@ -149,6 +149,19 @@ class SearchSnapshot:
 
     def rows_outside_bin(self, conn: Connection) -> np.ndarray:
         """Return the frame rows (ascending) of the sessions not in the bin."""
+        return self._bin_masks(conn)[1]
+
+    def outside_bin(self, conn: Connection, rows: np.ndarray) -> np.ndarray:
+        """Return those of ``rows`` (ascending) whose sessions are not in the bin.
+
+        A look-up per row in a mask, not a set intersection (which sorts both sides: 40 ms
+        for 24,000 of 50,000 sessions).
+        """
+        outside: np.ndarray = rows[self._bin_masks(conn)[0][rows]]
+        return outside
+
+    def _bin_masks(self, conn: Connection) -> tuple[np.ndarray, np.ndarray]:
+        """Return the frame's mask of sessions not in the bin, and its rows."""
         import numpy as np
 
         with self._lock:
@@ -159,7 +172,7 @@ class SearchSnapshot:
                 mask = np.ones(len(self), dtype=bool)
                 binned = [self._row.get(eid) for eid in conn.execute(query).scalars()]
                 mask[[r for r in binned if r is not None]] = False
-                self._outside_bin = np.flatnonzero(mask)
+                self._outside_bin = (mask, np.flatnonzero(mask))
             return self._outside_bin
 
     def sorted_rows(self, rows: np.ndarray, sort: str) -> np.ndarray:

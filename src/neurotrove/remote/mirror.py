@@ -380,11 +380,11 @@ class MirrorCatalog(Catalog):
         self._pointer_stat = seen
 
     @contextmanager
-    def read(self) -> Iterator[Connection]:
+    def read(self, *, one_statement: bool = False) -> Iterator[Connection]:
         """Yield a connection to the current mirror, refreshing it first when due."""
         self._before_read()
         self._switch_to_current()
-        with super().read() as conn:
+        with super().read(one_statement=one_statement) as conn:
             yield conn
 
     def write(self, *, versioned: bool = True) -> AbstractContextManager[Connection]:  # type: ignore[override]

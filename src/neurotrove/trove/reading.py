@@ -337,11 +337,18 @@ class ReadingMixin:
         full : bool
             Also return its datasets, as a DataFrame under ``"datasets"``.
         """
-        with self.catalog.read() as conn:
+        # One query for a known session (an eid); an unknown one is told apart only when
+        # nothing is found (then to_eid raises NotFoundError). The lab columns, read first,
+        # are only ever added: one added in between is left out, as a moment earlier.
+        known = isinstance(eid, uuid.UUID) or (isinstance(eid, str) and looks_like_uuid(eid))
+        with self.catalog.read(one_statement=known) as conn:
             spec = self.catalog.spec("sessions", conn)
-            eid = to_eid(conn, eid, where=self.root)
-            where = [s.sessions.c.id == eid, *self._scope().sessions()]
+            key = coerce_value("uuid", eid, "eid") if known else to_eid(conn, eid, where=self.root)
+            where = [s.sessions.c.id == key, *self._scope().sessions()]
             names, data = select_records(conn, spec, where, order=False)
+            if known and not data[spec.key]:
+                to_eid(conn, key, where=self.root)
+        eid = key
         found = to_records(spec, names, data)
         if not found:
             raise NotFoundError(
@@ -481,7 +488,9 @@ class ReadingMixin:
         default_revisions_only: bool = False,
         tag: str | Sequence[str] | None = None,
     ) -> list[Mapping[str, Any]]:
-        with self.catalog.read() as conn:
+        # One statement answers (the eid is looked up only to tell an unknown one apart).
+        known = isinstance(eid, uuid.UUID) or (isinstance(eid, str) and looks_like_uuid(eid))
+        with self.catalog.read(one_statement=eid is None or known) as conn:
             if eid is None:
                 where = [
                     _d.qc <= int(QC.parse(qc)),
@@ -491,7 +500,7 @@ class ReadingMixin:
                 if default_revisions_only:
                     where.append(_d.default_revision.is_(True))
                 rows = self._dataset_rows(conn, where, tag=tag)
-            elif isinstance(eid, uuid.UUID) or (isinstance(eid, str) and looks_like_uuid(eid)):
+            elif known:
                 # One query for a known session; an unknown one is told apart only when it
                 # lists nothing (then to_eid raises NotFoundError).
                 key = coerce_value("uuid", eid, "eid")
