@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from .. import alf
 from ..catalog import schema as s
 from ..catalog.store import Catalog
 from ..catalog.tables import TableSpec, rel_path_expression, table_spec
@@ -76,6 +77,8 @@ _DATASET_SELECT = [
     _d.qc,
     _d.default_revision,
 ]
+_LOCATE_SELECT = [*_DATASET_SELECT, _d.store]
+"""The record :meth:`ReadingMixin.locate_dataset` returns: a dataset's fields and its store."""
 
 
 class ReadingMixin:
@@ -642,32 +645,73 @@ class ReadingMixin:
         NotFoundError
             When no dataset has this id, or it belongs to no session and is no aggregate.
         """
-        return self._locate_dataset(dataset_id, [*_DATASET_SELECT, _d.store])
+        return self._locate_dataset(dataset_id, _LOCATE_SELECT)
 
     def _locate_dataset(
         self, dataset_id: str | uuid.UUID, columns: Sequence[Any]
     ) -> tuple[dict[str, Any], Path]:
-        """:meth:`locate_dataset`, with the record's ``columns`` chosen."""
+        """:meth:`locate_dataset`, with the record's ``columns`` chosen.
+
+        One query reads the record and where its folder is (the session's, or the
+        aggregate's owner): a download asks this once per file.
+        """
         key = coerce_value("uuid", check_id("dataset_id", dataset_id), "dataset_id")
+        query = self._locate_query(columns)
         with self.catalog.read() as conn:
-            rows = self._dataset_rows(conn, [_d.id == key], columns)
-            if not rows:
-                raise NotFoundError(
-                    f"no dataset {key} in the catalogue of {self.root}", dataset=key
+            found = conn.execute(query, {"dataset_id": key}).mappings().first()
+        if found is None:
+            raise NotFoundError(f"no dataset {key} in the catalogue of {self.root}", dataset=key)
+        record = {k: v for k, v in found.items() if not k.startswith("_locate_")}
+        if record["eid"] is not None:
+            folder = found["_locate_folder"] or str(
+                alf.SessionRef(
+                    found["_locate_subject"],
+                    found["_locate_date"],
+                    found["_locate_number"],
+                    found["_locate_lab"],
+                ).path
+            )
+            return record, self.root / folder
+        if found["_locate_relation"] is None:
+            raise NotFoundError(
+                f"dataset {key} belongs to no session nor subject or project, so it "
+                f"has no file here",
+                dataset=key,
+            )
+        return record, self.root / aggregate_folder(
+            found["_locate_relation"], found["_locate_identifier"]
+        )
+
+    def _locate_query(self, columns: Sequence[Any]) -> sa.Select[Any]:
+        """Build (once per ``columns`` list) :meth:`_locate_dataset`'s query."""
+        cache: dict[int, tuple[Sequence[Any], sa.Select[Any]]] = self.__dict__.setdefault(
+            "_locate_queries", {}
+        )
+        built = cache.get(id(columns))
+        if built is not None and built[0] is columns:
+            return built[1]
+        sessions, subjects = s.sessions.c, s.subjects.c
+        where = [
+            sessions.folder.label("_locate_folder"),
+            sessions.lab.label("_locate_lab"),
+            subjects.nickname.label("_locate_subject"),
+            sessions.date.label("_locate_date"),
+            sessions.number.label("_locate_number"),
+            _d.relation.label("_locate_relation"),
+            _d.identifier.label("_locate_identifier"),
+        ]
+        scope = self._scope()
+        query = (
+            sa.select(*scope.columns(columns), *where)
+            .select_from(
+                s.datasets.outerjoin(s.sessions, sessions.id == _d.session).outerjoin(
+                    s.subjects, subjects.id == sessions.subject
                 )
-            if rows[0]["eid"] is None:
-                owner = conn.execute(
-                    sa.select(_d.relation, _d.identifier).where(_d.id == key)
-                ).one()
-                if owner.relation is None:
-                    raise NotFoundError(
-                        f"dataset {key} belongs to no session nor subject or project, so it "
-                        f"has no file here",
-                        dataset=key,
-                    )
-                return rows[0], self.root / aggregate_folder(owner.relation, owner.identifier)
-            folder = session_folder(conn, self.root, rows[0]["eid"])
-        return rows[0], folder
+            )
+            .where(_d.id == sa.bindparam("dataset_id"), *scope.datasets())
+        )
+        cache[id(columns)] = (columns, query)
+        return query
 
     def list_collections(
         self,
