@@ -106,8 +106,9 @@ def file_response(
     NotFoundError
         When the file is outside the data root or not on disk.
     """
+    root = Path(os.path.abspath(_served(request).trove.root)).resolve()
     try:
-        path = inside_root(_served(request).trove.root, path)
+        path = inside_root(root, path)
         stat = os.stat(path)
     except ValidationError:
         raise NotFoundError(
@@ -122,31 +123,33 @@ def file_response(
             f"disk; ask the trove's administrator to restore it or run trove register",
             dataset=dataset_id,
         )
-    return send_file(request, record, path, stat)
+    return send_file(request, record, path, stat, inside=path.relative_to(root).as_posix())
 
 
 def send_file(
-    request: Request, record: dict[str, Any], path: Path, stat: os.stat_result | None = None
+    request: Request,
+    record: dict[str, Any],
+    path: Path,
+    stat: os.stat_result | None = None,
+    *,
+    inside: str | None = None,
 ) -> Response:
     """Send a checked file (``Content-Length``, ``ETag``, ``Range``), or hand it to nginx.
 
-    With ``--accel-redirect PREFIX`` a file inside the data root is answered with an empty
-    body and ``X-Accel-Redirect: PREFIX<its path in the root>``; nginx sends it.
+    With ``--accel-redirect PREFIX``, a file checked to be in the data root (``inside``: its
+    path there, links resolved) is answered with an empty body and ``X-Accel-Redirect:
+    PREFIX<inside>``; nginx sends it. Other files (an object store's, proxied through the
+    server's cache) are sent from here.
     """
     state = _served(request)
     headers = {"Accept-Ranges": "bytes"}
     if record.get("hash"):
         headers["ETag"] = f'"{record["hash"]}"'
     disposition = f'attachment; filename="{path.name}"'
-    if state.accel_redirect is not None:
-        try:
-            inside = path.relative_to(state.trove.root)
-        except ValueError:  # a proxied object-store file in the server's cache: sent here
-            pass
-        else:
-            headers[ACCEL_HEADER] = state.accel_redirect + quote(inside.as_posix())
-            headers["Content-Disposition"] = disposition
-            return Response(media_type="application/octet-stream", headers=headers)
+    if state.accel_redirect is not None and inside is not None:
+        headers[ACCEL_HEADER] = state.accel_redirect + quote(inside)
+        headers["Content-Disposition"] = disposition
+        return Response(media_type="application/octet-stream", headers=headers)
     stat = stat or os.stat(path)
     if stat.st_size <= SMALL_FILE and "range" not in request.headers:
         headers["Content-Disposition"] = disposition
