@@ -48,11 +48,18 @@ http {{
     access_log off;
     sendfile on;
 {temps}
+    upstream trove {{
+        server 127.0.0.1:{upstream};
+        keepalive 16;
+    }}
+
     server {{
         listen 127.0.0.1:{port};
 
         location / {{
-            proxy_pass http://127.0.0.1:{upstream};
+            proxy_pass http://trove;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
             proxy_set_header Host $http_host;
             proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
             proxy_buffering off;
