@@ -984,8 +984,8 @@ def run(args: argparse.Namespace) -> str:
         f"taking turns (file rows: each run cut into {SLICES} slices, every contender taking "
         f"its turn on a slice before the next, the first one rotating; the big file fetched "
         f"{SLICES} times a run, in turns). Ratios are neurotrove ÷ anchor: for throughput, "
-        "the share of the anchor's rate (DESIGN.md's budget for serving files: ≥ 0.70 of nginx); for latency, "
-        "how many times the anchor's. Server CPU: user + system time of the server's "
+        "the share of the anchor's rate (DESIGN.md's budget for serving files: ≥ 0.70 of "
+        "nginx); for latency, how many times the anchor's. Server CPU: user + system time of the server's "
         "processes during the runs (from `/proc`), per file, per GB or per request; for the "
         "`--accel-redirect` rows, nginx's and the server's together.",
     ]
