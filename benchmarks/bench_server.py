@@ -980,14 +980,15 @@ def run(args: argparse.Namespace) -> str:
         "- Raw GET rows: `http.client` on keep-alive connections, each body read into one "
         "1 MiB buffer and discarded, its length checked. Every file was read once before "
         "timing (page cache) and fetched once, untimed, through each server.",
-        f"- Each figure is the median of `--repeat {args.repeat}` runs, nginx and neurotrove "
-        f"taking turns (file rows: each run cut into {SLICES} slices, every contender taking "
-        f"its turn on a slice before the next, the first one rotating; the big file fetched "
-        f"{SLICES} times a run, in turns). Ratios are neurotrove ÷ anchor: for throughput, "
-        "the share of the anchor's rate (DESIGN.md's budget for serving files: ≥ 0.70 of "
-        "nginx); for latency, how many times the anchor's. Server CPU: user + system time of the server's "
-        "processes during the runs (from `/proc`), per file, per GB or per request; for the "
-        "`--accel-redirect` rows, nginx's and the server's together.",
+        f"- Each figure is the median of `--repeat {args.repeat}` runs, nginx and "
+        f"neurotrove taking turns (file rows: each run cut into {SLICES} slices, every "
+        f"contender taking its turn on a slice before the next, the first one rotating; the "
+        f"big file fetched {SLICES} times a run, in turns). Ratios are neurotrove ÷ anchor: "
+        "for throughput, the share of the anchor's rate (DESIGN.md's budget for serving "
+        "files: ≥ 0.70 of nginx); for latency, how many times the anchor's. Server CPU: "
+        "user + system time of the server's processes during the runs (from `/proc`), per "
+        "file, per GB or per request; for the `--accel-redirect` rows, nginx's and the "
+        "server's together.",
     ]
     return "\n".join([*header, render(rows), "", *notes]) + "\n"
 
