@@ -674,9 +674,9 @@ def file_rows(
                     began = who.cpu()
                     spent[who.label] += fetch_all(who.port, jobs, who.headers, threads)
                     used[who.label] += who.cpu() - began
-            for label in times:
-                times[label].append(spent[label] / (SLICES if len(rels) == 1 else 1))
-                cpus[label].append(used[label] / (SLICES if len(rels) == 1 else 1))
+            for name in times:
+                times[name].append(spent[name] / (SLICES if len(rels) == 1 else 1))
+                cpus[name].append(used[name] / (SLICES if len(rels) == 1 else 1))
         med = statistics.median
         theirs = times[anchor.label]
         per, cpu_unit = (amount, "ms per file") if unit == "files/s" else (amount / 1e3, "s/GB")
