@@ -111,11 +111,20 @@ def test_a_remembered_token_still_expires_on_time(catalog: Catalog, clock: Clock
         accounts.check_token(token)
 
 
-def test_an_unknown_token_stays_refused(catalog: Catalog, clock: Clock) -> None:
+def test_an_unknown_token_is_looked_up_every_time(
+    catalog: Catalog, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
     accounts = _accounts(catalog, clock)
-    for _ in range(2):  # remembered as refused, with the same message
+    lookups: list[str] = []
+    look_up = accounts._look_up_token
+    monkeypatch.setattr(
+        accounts, "_look_up_token", lambda key: lookups.append(key) or look_up(key)
+    )
+    for _ in range(2):  # perhaps a password sent as a token (HTTP Basic): never kept
         with pytest.raises(AuthError, match="not valid here"):
             accounts.check_token("not-a-token")
+    assert len(lookups) == 2
+    assert accounts._tokens == {}
 
 
 # -- a real server with two workers --------------------------------------------------------

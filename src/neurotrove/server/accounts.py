@@ -242,7 +242,7 @@ class Accounts:
         the catalogue stores it (a test passes a clock it moves, to see a token expire).
     remember_tokens_s : float
         How long :meth:`check_token` remembers what it found for a token (the account and
-        its expiry, or why it was refused), timed by ``clock``. A token's expiry is still
+        its expiry, or that it was revoked), timed by ``clock``. A token's expiry is still
         checked on every call, and a revocation made here is honoured at once; one made by
         another process at once too if it shares ``revocations``, else within this time. A
         change of the account (its administrator flag) also shows within this time.
@@ -518,7 +518,8 @@ class Accounts:
             found = (until, None, refusal)
         else:
             found = (until, row.expires_at, Account(row.username, bool(row.is_admin)))
-        if self.remember_tokens_s > 0:
+        # An unknown "token" is not remembered: it may be a password sent as one (HTTP Basic).
+        if self.remember_tokens_s > 0 and row is not None:
             if len(self._tokens) >= _REMEMBERED_TOKENS:
                 self._tokens.clear()
             self._tokens[key] = found
