@@ -45,7 +45,9 @@ __all__ = [
     "ACCEL_HEADER",
     "SMALL_FILE",
     "FileDownloads",
+    "LargeFileResponse",
     "check_accel_prefix",
+    "file_answer",
     "file_response",
     "send_file",
     "stored_file_response",
@@ -63,8 +65,10 @@ _DOWNLOAD = re.compile(
 )
 
 
-class _LargeChunks(FileResponse):
-    chunk_size = 1 << 20  # 1 MiB reads: far fewer event-loop turns than the 64 kB default
+class LargeFileResponse(FileResponse):
+    """Starlette's file response, read in 1 MiB pieces: far fewer event-loop turns than 64 kB."""
+
+    chunk_size = 1 << 20
 
 
 def _served(request: Request) -> ServedTrove:
@@ -156,7 +160,7 @@ def send_file(
         with open(path, "rb") as file:
             body = file.read()
         return Response(body, media_type="application/octet-stream", headers=headers)
-    return _LargeChunks(
+    return LargeFileResponse(
         path,
         media_type="application/octet-stream",
         filename=path.name,
@@ -165,7 +169,7 @@ def send_file(
     )
 
 
-def _file_answer(request: Request, dataset_id: str) -> Response:
+def file_answer(request: Request, dataset_id: str) -> Response:
     """Check the reader, find the dataset's file, and build the response (in one thread)."""
     from .app import check_reader
 
@@ -199,7 +203,7 @@ class FileDownloads:
 
         request = Request(scope, receive)
         try:
-            answer = await run_in_threadpool(_file_answer, request, found[1].lower())
+            answer = await run_in_threadpool(file_answer, request, found[1].lower())
         except NeurotroveError as error:
             answer = error_response(error, *request.app.state.private_places)
         await answer(scope, receive, send)

@@ -29,7 +29,7 @@ from pydantic import BaseModel, Field
 from ..__about__ import __version__
 from ..jsonable import frame_records, to_jsonable
 from .app import API_PREFIX, TOKEN, ReadAccess, served
-from .files import _file_answer, _LargeChunks, file_response, stored_file_response
+from .files import LargeFileResponse, file_answer, file_response, stored_file_response
 from .mirror_changes import changes_since
 from .mirror_copies import SnapshotBuilder, servable_snapshot
 from .params import MAX_LIMIT, DateRange, Limit, Offset, QCFilter, QCLimit, SessionRef
@@ -226,7 +226,7 @@ def get_dataset(request: Request, dataset_id: uuid.UUID, account: ReadAccess) ->
     "/datasets/{dataset_id}/file",
     tags=["datasets"],
     response_class=FileResponse,
-    dependencies=[Depends(TOKEN)],  # checked in _file_answer, in the same worker thread
+    dependencies=[Depends(TOKEN)],  # checked in file_answer, in the same worker thread
     responses={
         200: {"content": {"application/octet-stream": {}}, "description": "The file."},
         206: {
@@ -242,7 +242,7 @@ async def download(request: Request, dataset_id: uuid.UUID) -> Response:
 
     # Answered by files.FileDownloads before routing, unless the id is not spelt canonically.
     # One trip to a worker thread for the token, the catalogue and the disk together.
-    return await run_in_threadpool(_file_answer, request, str(dataset_id))
+    return await run_in_threadpool(file_answer, request, str(dataset_id))
 
 
 class SnapshotProgress(BaseModel):
@@ -326,7 +326,7 @@ def catalog_snapshot(request: Request, account: ReadAccess) -> Response:
     version, path = found
     if version != current:  # changed behind the server's back: build it for the next mirror
         builder.wanted()
-    return _LargeChunks(
+    return LargeFileResponse(
         path,
         media_type="application/gzip",
         headers={
