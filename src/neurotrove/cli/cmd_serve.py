@@ -79,6 +79,7 @@ def serve(
     Clients connect with nt.connect("http://HOST:PORT") or trove login. Users are added with
     trove user add. The OpenAPI description is at /openapi.json, the docs at /api/v1/docs.
     """
+    # Long on purpose: each setting of the server is an option here, as --help lists them.
     from rich.text import Text
 
     from ..config import Settings

@@ -11,13 +11,11 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from .. import alf
 from ..catalog import schema as s
 from ..catalog.store import Catalog
 from ..catalog.tables import TableSpec, rel_path_expression, table_spec
 from ..catalog.values import coerce_value
 from ..errors import NotFoundError
-from ..files.aggregates import aggregate_folder
 from ..qc import QC
 from ..query import presence
 from ..query.bin_sessions import OUTSIDE_BIN, count_outside_bin, outside_bin
@@ -26,6 +24,7 @@ from ..query.dataset_pages import wildcard_conditions
 from ..query.datasets import filter_rows
 from ..query.frames import page_keys, select_frame, select_records, to_frame, to_records
 from ..query.identify import EidLike, looks_like_uuid, session_folder, to_eid
+from ..query.locate import LocateStatements, split_located
 from ..query.ordering import parse_sort, sort_order
 from ..query.scope import DatasetScope
 from ..query.sessions import compile_search, dataset_patterns, search_terms
@@ -650,68 +649,28 @@ class ReadingMixin:
     def _locate_dataset(
         self, dataset_id: str | uuid.UUID, columns: Sequence[Any]
     ) -> tuple[dict[str, Any], Path]:
-        """:meth:`locate_dataset`, with the record's ``columns`` chosen.
+        """:meth:`locate_dataset`, with the record's ``columns`` chosen (a module-level list).
 
-        One query reads the record and where its folder is (the session's, or the
-        aggregate's owner): a download asks this once per file.
+        One query reads the record and where its folder is (:mod:`neurotrove.query.locate`):
+        a download asks this once per file.
         """
         key = coerce_value("uuid", check_id("dataset_id", dataset_id), "dataset_id")
-        query = self._locate_query(columns)
+        statements = self.__dict__.get("_locate_statements")
+        if statements is None:
+            statements = self.__dict__["_locate_statements"] = LocateStatements(self._scope())
         with self.catalog.read() as conn:
+            query = statements.statement(columns)
             found = conn.execute(query, {"dataset_id": key}).mappings().first()
         if found is None:
             raise NotFoundError(f"no dataset {key} in the catalogue of {self.root}", dataset=key)
-        record = {k: v for k, v in found.items() if not k.startswith("_locate_")}
-        if record["eid"] is not None:
-            folder = found["_locate_folder"] or str(
-                alf.SessionRef(
-                    found["_locate_subject"],
-                    found["_locate_date"],
-                    found["_locate_number"],
-                    found["_locate_lab"],
-                ).path
-            )
-            return record, self.root / folder
-        if found["_locate_relation"] is None:
+        record, folder = split_located(found)
+        if folder is None:
             raise NotFoundError(
                 f"dataset {key} belongs to no session nor subject or project, so it "
                 f"has no file here",
                 dataset=key,
             )
-        return record, self.root / aggregate_folder(
-            found["_locate_relation"], found["_locate_identifier"]
-        )
-
-    def _locate_query(self, columns: Sequence[Any]) -> sa.Select[Any]:
-        """Build (once per ``columns`` list) :meth:`_locate_dataset`'s query."""
-        cache: dict[int, tuple[Sequence[Any], sa.Select[Any]]] = self.__dict__.setdefault(
-            "_locate_queries", {}
-        )
-        built = cache.get(id(columns))
-        if built is not None and built[0] is columns:
-            return built[1]
-        sessions, subjects = s.sessions.c, s.subjects.c
-        where = [
-            sessions.folder.label("_locate_folder"),
-            sessions.lab.label("_locate_lab"),
-            subjects.nickname.label("_locate_subject"),
-            sessions.date.label("_locate_date"),
-            sessions.number.label("_locate_number"),
-            _d.relation.label("_locate_relation"),
-            _d.identifier.label("_locate_identifier"),
-        ]
-        scope = self._scope()
-        query = (
-            sa.select(*scope.columns(columns), *where)
-            .select_from(
-                s.datasets.outerjoin(s.sessions, sessions.id == _d.session).outerjoin(
-                    s.subjects, subjects.id == sessions.subject
-                )
-            )
-            .where(_d.id == sa.bindparam("dataset_id"), *scope.datasets())
-        )
-        cache[id(columns)] = (columns, query)
-        return query
+        return record, self.root / folder
 
     def list_collections(
         self,
