@@ -12,7 +12,9 @@ root and the catalogue:
   in the snapshots folder, and a worker finding another's build waits for it
   (:mod:`.mirror_copies`);
 - writes are transactions of the catalogue (SQLite queues writers on its write lock,
-  PostgreSQL on its own locks); uploads are files in the data root, named by their id.
+  PostgreSQL on its own locks); uploads are files in the data root, named by their id;
+- the web app's login is a token in a cookie (valid on every worker); its login rate limit
+  is counted per worker, so N workers allow N times the failures.
 """
 
 from __future__ import annotations
