@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 import neurotrove as nt
+from neurotrove.config import Settings
 from neurotrove.demo import write_example_tree
 
 from .serving import PASSWORD, ServerProcess, add_user, free_port, trove_command
@@ -211,3 +212,24 @@ def test_behind_nginx_nothing_outside_the_data_root_is_reached(
         assert answer.status_code in (400, 404), (path, answer.status_code)
         assert b"not yours" not in answer.content
         assert b"SQLite" not in answer.content
+
+
+def test_the_client_searches_and_loads_through_nginx(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    settings = Settings.load(
+        config_dir=tmp_path / "client" / "config", cache_dir=tmp_path / "client" / "cache"
+    )
+    dataset_id, _, content = _a_dataset(deployment.root)
+    with nt.connect(deployment.url, username="alice", settings=settings) as client:
+        client.login("alice", PASSWORD)
+        record = client.get_dataset(dataset_id)
+        assert record["eid"] in client.search().index  # the catalogue, mirrored through nginx
+        path = client.load_dataset(
+            record["eid"],
+            record["name"],
+            collection=record["collection"] or None,
+            revision=record["revision"] or None,
+            download_only=True,
+        )
+        assert _md5(Path(path).read_bytes()) == _md5(content)
