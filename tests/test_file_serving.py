@@ -100,6 +100,19 @@ def test_a_revocation_is_honoured_at_once_here_and_where_the_mark_is_shared(
             accounts.check_token(second)
 
 
+def test_a_revocation_mark_that_cannot_be_written_does_not_undo_the_revocation(
+    catalog: Catalog, clock: Clock, tmp_path: Path
+) -> None:
+    (tmp_path / "not-a-folder").write_text("")
+    accounts = _accounts(catalog, clock, tmp_path / "not-a-folder" / "tokens-revoked")
+    accounts.add_user("alice", PASSWORD)
+    token = accounts.issue_token("alice", PASSWORD)
+    accounts.check_token(token)
+    assert accounts.revoke("alice") == 1  # revoked in the catalogue; the mark is not needed
+    with pytest.raises(AuthError, match="revoked"):
+        accounts.check_token(token)
+
+
 def test_a_remembered_token_still_expires_on_time(catalog: Catalog, clock: Clock) -> None:
     now = [dt.datetime(2026, 12, 5, 9, 0)]
     accounts = Accounts(catalog, clock=clock, now=lambda: now[0], remember_tokens_s=5.0)

@@ -532,11 +532,15 @@ class Accounts:
                 isinstance(answer, Account) and answer.username == username
             ):
                 self._tokens.pop(key, None)
-        if self.revocations is not None:
+        if self.revocations is None:
+            return
+        try:
             self.revocations.parent.mkdir(parents=True, exist_ok=True)
             with open(self.revocations, "ab") as mark:  # O_APPEND: one byte, never lost
                 mark.write(b".")
-            self._mark_seen = _mark_state(self.revocations)
+        except OSError:  # not ours to write (another user): servers see it within their time
+            return
+        self._mark_seen = _mark_state(self.revocations)
 
     def end_token(self, token: str) -> None:
         """Revoke one token (a client logging out)."""
