@@ -1,12 +1,16 @@
 """Server benchmark: ``trove serve`` against nginx serving the same files on loopback.
 
-Measured in one run, on one data root under ``benchmarks/data/server/`` (git-ignored):
+Measured in one run, on one data root under ``--data`` (default
+``$NEUROTROVE_BENCH_CACHE/server`` or ``~/.cache/neurotrove-bench/server``):
 
-1. file downloads over raw HTTP (``http.client``, keep-alive): N small ``.npy`` files (a few
-   kB each) on one connection, and with 8 threads of one connection each; one large ``.bin``
-   file as one stream, read in 1 MiB chunks and discarded. neurotrove serves
-   ``GET /api/v1/datasets/{id}/file`` with a bearer token; nginx serves the data root as
-   static files (``sendfile on``). DESIGN.md's budget: at least 70% of nginx's rate;
+1. file downloads over raw HTTP (``http.client``, keep-alive): N files of 4 kB and M files of
+   1 MB on one connection, and with 8 threads of one connection each; one 100 MB file as one
+   stream, read in 1 MiB chunks and discarded. Four servers take turns on the same files:
+   nginx serving the data root as static files (``sendfile on``: the anchor), ``trove
+   serve`` with one worker, ``trove serve --workers 2``, and nginx in front of ``trove serve
+   --accel-redirect /protected/`` (the server checks the token and finds the file, nginx
+   sends it). neurotrove serves ``GET /api/v1/datasets/{id}/file`` with a bearer token.
+   DESIGN.md's budget: at least 70% of nginx's rate;
 2. the remote client, ``nt.connect(url)`` with ``load_collection`` /
    ``load_dataset(download_only=True)`` (cache write, md5 check, fsync), against a minimal
    downloader doing the same work on the same files from nginx;
@@ -20,8 +24,9 @@ of ``--repeat`` runs, nginx and neurotrove taking turns. See ``benchmarks/README
 
 Usage::
 
-    python benchmarks/bench_server.py           # 1,000 small files + 1 GB, about 5 minutes
-    python benchmarks/bench_server.py --small-files 200 --big-size 100e6 --repeat 1  # quick
+    python benchmarks/bench_server.py                    # every section, about 10 minutes
+    python benchmarks/bench_server.py --sections files   # the file table alone
+    python benchmarks/bench_server.py --small-files 200 --medium-files 20 --repeat 1  # quick
 """
 
 from __future__ import annotations
@@ -50,7 +55,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
-HERE = Path(__file__).resolve().parent
 LAB = "benchlab"
 BIG_NAME = "raw_ephys_data/_spikeglx_ephysData_g0_t0.imec0.ap.bin"
 PASSWORD = "bench-secret"  # noqa: S105 - a throwaway account of a throwaway trove
@@ -158,7 +162,8 @@ class Data:
     """The data root, what is downloaded from it, and what its catalogue says of them."""
 
     root: Path
-    small: list[str]  # paths relative to the root
+    small: list[str]  # paths relative to the root: the 4 kB files
+    medium: list[str]  # the 1 MB files
     big: str
     big_bytes: int
     sessions: list[str]  # the small files' session folders, relative to the root
@@ -170,27 +175,42 @@ class Data:
         return (self.root / rel).stat().st_size
 
 
-def build_data(root: Path, n_small: int, big_size: int, seed: int) -> Data:
-    """Write (or reuse) N small ``.npy`` files in sessions of 100, and one big ``.bin``."""
+SMALL_BYTES, MEDIUM_BYTES = 4096, 1 << 20
+SLICES = 10
+"""Each file run is cut into this many slices, the contenders taking turns slice by slice
+(the big file: fetched this many times a run, in turns)."""
+_NPY_HEADER = 128  # np.save's header for a 1-d float64 array
+
+
+def _files(subject: str, n: int, day0: datetime.date) -> tuple[list[str], list[str]]:
+    """Paths of ``n`` files in sessions of 100 (``alf/objNN.attrNN.npy``), and the sessions."""
+    sessions = [
+        f"{LAB}/Subjects/{subject}/{day0 + datetime.timedelta(days=i)}/001"
+        for i in range((n + 99) // 100)
+    ]
+    files = [
+        f"{sessions[i // 100]}/alf/obj{i % 100 // 10:02d}.attr{i % 10:02d}.npy" for i in range(n)
+    ]
+    return files, sessions
+
+
+def build_data(root: Path, n_small: int, n_medium: int, big_size: int, seed: int) -> Data:
+    """Write (or reuse) N files of 4 kB and M of 1 MB in sessions of 100, and one big ``.bin``."""
     import numpy as np
 
     rng = np.random.default_rng(seed)
-    day0 = datetime.date(2024, 1, 1)
-    sessions = [
-        f"{LAB}/Subjects/files01/{day0 + datetime.timedelta(days=i)}/001"
-        for i in range((n_small + 99) // 100)
-    ]
-    small = [
-        f"{sessions[i // 100]}/alf/obj{i % 100 // 10:02d}.attr{i % 10:02d}.npy"
-        for i in range(n_small)
-    ]
-    manifest, wanted = root.parent / "small-files.json", {"small": n_small, "seed": seed}
+    small, sessions = _files("files01", n_small, datetime.date(2024, 1, 1))
+    medium, _ = _files("files02", n_medium, datetime.date(2024, 6, 1))
+    manifest = root.parent / "small-files.json"
+    wanted = {"small": n_small, "medium": n_medium, "seed": seed, "sizes": [4096, 1 << 20]}
     if not manifest.exists() or json.loads(manifest.read_text()) != wanted:
-        _log(f"writing {n_small:,} small files")
-        shutil.rmtree(root / LAB / "Subjects" / "files01", ignore_errors=True)
-        for rel in small:
-            (root / rel).parent.mkdir(parents=True, exist_ok=True)
-            np.save(root / rel, rng.standard_normal(int(rng.integers(256, 1024))))
+        _log(f"writing {n_small:,} files of 4 kB and {n_medium:,} of 1 MB")
+        for subject in ("files01", "files02"):
+            shutil.rmtree(root / LAB / "Subjects" / subject, ignore_errors=True)
+        for rels, size in ((small, SMALL_BYTES), (medium, MEDIUM_BYTES)):
+            for rel in rels:
+                (root / rel).parent.mkdir(parents=True, exist_ok=True)
+                np.save(root / rel, rng.standard_normal((size - _NPY_HEADER) // 8))
         manifest.write_text(json.dumps(wanted))
     big = f"{LAB}/Subjects/big01/2024-02-01/001/{BIG_NAME}"
     if not (root / big).exists() or (root / big).stat().st_size != big_size:
@@ -199,7 +219,7 @@ def build_data(root: Path, n_small: int, big_size: int, seed: int) -> Data:
         with (root / big).open("wb") as out:
             for start in range(0, big_size, 64 * CHUNK):
                 out.write(rng.bytes(min(64 * CHUNK, big_size - start)))
-    return Data(root, small, big, big_size, sessions)
+    return Data(root, small, medium, big, big_size, sessions)
 
 
 def build_catalogue(data: Data, trove_cli: str, rest_sessions: int) -> None:
@@ -230,7 +250,7 @@ def build_catalogue(data: Data, trove_cli: str, rest_sessions: int) -> None:
         data.ids[rel], data.md5[rel] = str(dataset_id), str(row["hash"])
     data.eids = {str(folder): str(eid) for eid, folder in folders.items()}
     trove.close()
-    missing = [rel for rel in [*data.small, data.big] if rel not in data.ids]
+    missing = [rel for rel in [*data.small, *data.medium, data.big] if rel not in data.ids]
     if missing:
         raise RuntimeError(f"register missed {len(missing)} files, e.g. {missing[0]}")
     subprocess.run(
@@ -245,7 +265,10 @@ def build_catalogue(data: Data, trove_cli: str, rest_sessions: int) -> None:
 # -- the two servers ---------------------------------------------------------------------
 
 
-def _free_port() -> int:
+def _free_port(args: argparse.Namespace | None = None, offset: int = 0) -> int:
+    """``--port`` plus ``offset`` (each server its own), or a free port when ``--port 0``."""
+    if args is not None and args.port:
+        return int(args.port) + offset
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -296,18 +319,46 @@ class Service:
         self._log.close()
 
 
-def start_nginx(work: Path, root: Path, rest_json: Path, workers: int) -> Service:
-    """nginx on a free loopback port: the data root as static files, the REST body at its URL."""
+def start_nginx(
+    work: Path,
+    root: Path,
+    rest_json: Path,
+    workers: int,
+    port: int,
+    upstream: int | None = None,
+) -> Service:
+    """nginx on a loopback port: the data root as static files, the REST body at its URL.
+
+    With ``upstream``, nginx is instead the front of ``trove serve --accel-redirect
+    /protected/`` on that port, as the server docs configure it ("Deploying behind nginx").
+    """
     if shutil.which("nginx") is None:
         raise SystemExit(
             "nginx is not installed. Install Debian's package (the benchmark runs it as its "
             "own child process, never as the system service):\n    apt-get install -y nginx"
         )
-    prefix, port = work / "nginx", _free_port()
+    prefix = work / ("nginx" if upstream is None else "nginx-accel")
     temps = ""
     for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
         (prefix / kind).mkdir(parents=True, exist_ok=True)
         temps += f"  {kind}_temp_path {prefix / kind};\n"
+    if upstream is None:
+        locations = f"""    root {root};
+    location = /api/v1/sessions {{ default_type application/json; alias {rest_json}; }}"""
+    else:
+        locations = f"""    location / {{
+      proxy_pass http://trove;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host $http_host;
+      proxy_buffering off;
+    }}
+    location /protected/ {{
+      internal;
+      alias {root}/;
+      add_header ETag $upstream_http_etag;
+      etag off;
+    }}"""
     conf = prefix / "nginx.conf"
     conf.write_text(f"""{"user root root;" if os.geteuid() == 0 else ""}
 worker_processes {workers};
@@ -321,23 +372,39 @@ http {{
   keepalive_requests 1000000;
   keepalive_timeout 120s;
   default_type application/octet-stream;
-{temps}  server {{
+{temps}{"" if upstream is None else upstreams(upstream)}  server {{
     listen 127.0.0.1:{port};
-    root {root};
-    location = /api/v1/sessions {{ default_type application/json; alias {rest_json}; }}
+{locations}
   }}
 }}
 """)
     command = ["nginx", "-c", str(conf), "-p", str(prefix), "-e", str(prefix / "error.log")]
-    return Service("nginx", [*command, "-g", "daemon off;"], port, prefix / "out.log", "/")
+    name = "nginx" if upstream is None else "nginx + trove serve --accel-redirect"
+    probe = "/" if upstream is None else "/api/v1/health"
+    return Service(name, [*command, "-g", "daemon off;"], port, prefix / "out.log", probe)
 
 
-def start_server(trove_cli: str, root: Path, work: Path, workers: int, public: bool) -> Service:
-    port = _free_port()
+def upstreams(port: int) -> str:
+    """The ``upstream`` block of the docs' configuration: kept-alive connections to the server."""
+    return f"  upstream trove {{ server 127.0.0.1:{port}; keepalive 16; }}\n"
+
+
+def start_server(
+    trove_cli: str,
+    root: Path,
+    work: Path,
+    workers: int,
+    public: bool,
+    port: int,
+    accel: bool = False,
+) -> Service:
     command = [trove_cli, "serve", str(root), "--host", "127.0.0.1", "--port", str(port)]
     command += ["--log-level", "warning", "--workers", str(workers)]  # no access log
     command += ["--public-read"] if public else []
-    return Service("trove serve", command, port, work / "server.log", "/api/v1/health")
+    command += ["--accel-redirect", "/protected/"] if accel else []
+    log = work / f"server-{workers}{'-accel' if accel else ''}.log"
+    name = f"trove serve --workers {workers}" + (" --accel-redirect" if accel else "")
+    return Service(name, command, port, log, "/api/v1/health")
 
 
 def auth_headers(port: int, public: bool) -> dict[str, str]:
@@ -551,40 +618,92 @@ class Pair:
         )
 
 
-def file_rows(args: argparse.Namespace, data: Data, pair: Pair) -> list[Row]:
-    """Section 1: raw GETs of the same files from both servers, the bytes discarded."""
-    auth = auth_headers(pair.ours.port, args.public_read)
-    api = {r: Job(f"/api/v1/datasets/{data.ids[r]}/file", data.size(r)) for r in data.ids}
-    web = {r: Job(f"/{quote(r)}", data.size(r)) for r in data.ids}
-    small_api, small_web = [api[r] for r in data.small], [web[r] for r in data.small]
-    _log("warming up both servers (one untimed pass)")
-    fetch_all(pair.theirs.port, [*small_web, web[data.big]], {}, 1)
-    fetch_all(pair.ours.port, [*small_api, api[data.big]], auth, 1)
-    n, kb = len(data.small), sum(j.size for j in small_web) / len(data.small) / 1e3
+@dataclass
+class Contender:
+    """A way of serving the files: its servers, where clients connect, its URLs."""
+
+    label: str
+    services: list[Service]
+    port: int
+    headers: dict[str, str]
+    api: bool  # neurotrove's /api/v1/datasets/{id}/file, else the static path
+
+    def cpu(self) -> float:
+        return sum(service.cpu() for service in self.services)
+
+    def job(self, data: Data, rel: str) -> Job:
+        url = f"/api/v1/datasets/{data.ids[rel]}/file" if self.api else f"/{quote(rel)}"
+        return Job(url, data.size(rel))
+
+
+def file_rows(
+    args: argparse.Namespace, data: Data, anchor: Contender, contenders: list[Contender]
+) -> list[Row]:
+    """Section 1: raw GETs of the same files from every contender in turns, bytes discarded."""
+    everyone = [anchor, *contenders]
+    _log("warming up every server (one untimed pass)")
+    for who in everyone:
+        rels = [*data.small, *data.medium, data.big]
+        fetch_all(who.port, [who.job(data, r) for r in rels], who.headers, 1)
+    cases: list[tuple[str, list[str], int, str]] = []
+    for rels, size in ((data.small, "4 kB"), (data.medium, "1 MB")):
+        if rels:
+            for t in (1, args.threads):
+                how = "1 connection" if t == 1 else f"{t} threads of 1 connection each"
+                cases.append((f"{len(rels):,} files of {size}, {how}", rels, t, "files/s"))
+    cases.append((f"{data.big_bytes / 1e6:,.0f} MB file, 1 stream", [data.big], 1, "MB/s"))
     rows = []
-    for t in (1, args.threads):
-        how = "1 connection" if t == 1 else f"{t} threads of 1 connection each"
-        rows.append(
-            pair.rate(
-                f"{n:,} files of {kb:.1f} kB, raw GET, {how}",
-                n,
-                "files/s",
-                functools.partial(fetch_all, pair.ours.port, small_api, auth, t),
-                functools.partial(fetch_all, pair.theirs.port, small_web, {}, t),
-                0.7,
+    for label, rels, threads, unit in cases:
+        amount = len(rels) if unit == "files/s" else data.big_bytes / 1e6
+        _log(label)
+        times: dict[str, list[float]] = {who.label: [] for who in everyone}
+        cpus: dict[str, list[float]] = {who.label: [] for who in everyone}
+        # Each run is cut into slices, and the contenders take turns slice by slice (the
+        # first one rotating), so a burst of other work on the machine falls on all of them.
+        size = max(1, len(rels) // SLICES)
+        slices = [rels[i : i + size] for i in range(0, len(rels), size)]
+        if len(rels) == 1:
+            slices = slices * SLICES
+        for turn in range(args.repeat):
+            spent = dict.fromkeys(times, 0.0)
+            used = dict.fromkeys(times, 0.0)
+            for number, part in enumerate(slices):
+                first = (turn + number) % len(everyone)
+                for who in everyone[first:] + everyone[:first]:
+                    jobs = [who.job(data, r) for r in part]
+                    began = who.cpu()
+                    spent[who.label] += fetch_all(who.port, jobs, who.headers, threads)
+                    used[who.label] += who.cpu() - began
+            for name in times:
+                times[name].append(spent[name] / (SLICES if len(rels) == 1 else 1))
+                cpus[name].append(used[name] / (SLICES if len(rels) == 1 else 1))
+        med = statistics.median
+        theirs = times[anchor.label]
+        per, cpu_unit = (amount, "ms per file") if unit == "files/s" else (amount / 1e3, "s/GB")
+        scale = 1e3 if unit == "files/s" else 1.0
+        for who in contenders:
+            ours = times[who.label]
+            cpu = (
+                f"{med(cpus[who.label]) / per * scale:.2f} / "
+                f"{med(cpus[anchor.label]) / per * scale:.2f} {cpu_unit}"
             )
-        )
-    big = web[data.big].size
-    rows.append(
-        pair.rate(
-            f"{big / 1e6:,.0f} MB file, raw GET, 1 stream, 1 MiB reads discarded",
-            big / 1e6,
-            "MB/s",
-            lambda: fetch_all(pair.ours.port, [api[data.big]], auth, 1),
-            lambda: fetch_all(pair.theirs.port, [web[data.big]], {}, 1),
-            0.7,
-        )
-    )
+            runs = [t / o for o, t in zip(ours, theirs, strict=True)]
+            _log(
+                f"  {who.label}: {[round(amount / t) for t in ours]} {unit}; nginx "
+                f"{[round(amount / t) for t in theirs]}"
+            )
+            rows.append(
+                Row(
+                    f"{label}: {who.label}",
+                    amount / med(ours),
+                    amount / med(theirs),
+                    unit,
+                    0.7 if unit == "MB/s" or "1 MB" in label else None,
+                    cpu,
+                    anchor.label,
+                    runs,
+                )
+            )
     return rows
 
 
@@ -741,22 +860,69 @@ def measure(
 ) -> tuple[list[Row], list[str]]:
     rest_json = work / "sessions.json"
     rest_json.write_text("{}")
+    sections = set(args.sections.split(","))
+    rows: list[Row] = []
+    notes: list[str] = []
     with contextlib.ExitStack() as running:
-        ours = start_server(trove_cli, data.root, work, args.workers, args.public_read)
-        running.callback(ours.stop)
-        theirs = start_nginx(work, data.root, rest_json, args.workers)
-        running.callback(theirs.stop)
+
+        def started(service: Service) -> Service:
+            running.callback(service.stop)
+            return service
+
+        public = args.public_read
+        theirs = started(start_nginx(work, data.root, rest_json, args.workers, _free_port(args)))
+        ours = started(
+            start_server(trove_cli, data.root, work, args.workers, public, _free_port(args, 1))
+        )
         _log(f"trove serve on port {ours.port}, nginx on port {theirs.port}")
+        if "files" in sections:
+            two = started(start_server(trove_cli, data.root, work, 2, public, _free_port(args, 2)))
+            behind = started(
+                start_server(
+                    trove_cli, data.root, work, args.workers, public, _free_port(args, 3), True
+                )
+            )
+            front = started(
+                start_nginx(
+                    work, data.root, rest_json, args.workers, _free_port(args, 4), behind.port
+                )
+            )
+            anchor = Contender("nginx", [theirs], theirs.port, {}, api=False)
+            workers = f"{args.workers} worker{'s' if args.workers > 1 else ''}"
+            contenders = [
+                Contender(
+                    f"trove serve, {workers}",
+                    [ours],
+                    ours.port,
+                    auth_headers(ours.port, public),
+                    True,
+                ),
+                Contender(
+                    "trove serve, 2 workers", [two], two.port, auth_headers(two.port, public), True
+                ),
+                Contender(
+                    f"nginx + trove serve --accel-redirect ({workers})",
+                    [front, behind],
+                    front.port,
+                    auth_headers(front.port, public),
+                    True,
+                ),
+            ]
+            rows += file_rows(args, data, anchor, contenders)
         pair = Pair(ours, theirs, args.repeat)
-        rows = file_rows(args, data, pair)
-        client, notes = client_rows(args, data, pair, work)
-        rest, rest_notes = rest_rows(args, pair, work, rest_json)
-    return rows + client + rest, notes + rest_notes
+        if "client" in sections:
+            client, client_notes = client_rows(args, data, pair, work)
+            rows, notes = rows + client, notes + client_notes
+        if "rest" in sections:
+            rest, rest_notes = rest_rows(args, pair, work, rest_json)
+            rows, notes = rows + rest, notes + rest_notes
+    return rows, notes
 
 
 def run(args: argparse.Namespace) -> str:
     began, load = time.perf_counter(), _loadavg()
-    base = (args.data or HERE / "data" / "server").resolve()
+    cache = os.environ.get("NEUROTROVE_BENCH_CACHE") or Path.home() / ".cache" / "neurotrove-bench"
+    base = (args.data or Path(cache) / "server").resolve()
     root, work = base / "root", base / "work"
     trove_cli = str(Path(sys.executable).with_name("trove"))
     if not Path(trove_cli).exists():
@@ -774,18 +940,17 @@ def run(args: argparse.Namespace) -> str:
     )
     try:
         _log(f"data root {root}")
-        data = build_data(root, args.small_files, int(args.big_size), args.seed)
-        build_catalogue(data, trove_cli, args.rest_sessions)
+        data = build_data(root, args.small_files, args.medium_files, int(args.big_size), args.seed)
+        rest = args.rest_sessions if "rest" in args.sections.split(",") else 0
+        build_catalogue(data, trove_cli, rest)
         _log("reading every file once (page cache)")
-        for rel in [*data.small, data.big]:
+        for rel in [*data.small, *data.medium, data.big]:
             with (root / rel).open("rb") as file:
                 while file.read(16 * CHUNK):
                     pass
         rows, notes = measure(args, data, work, trove_cli)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-        if not args.keep and args.data is None:
-            shutil.rmtree(base, ignore_errors=True)
     workers = f"{args.workers} worker process{'es' if args.workers > 1 else ''}"
     auth = (
         "serves reads without a token (`--public-read`)"
@@ -793,28 +958,37 @@ def run(args: argparse.Namespace) -> str:
         else "checks a bearer token on every request; nginx has no auth"
     )
     header = [
-        f"## neurotrove server benchmark: {len(data.small):,} small files and one "
-        f"{data.big_bytes / 1e6:,.0f} MB file, `trove serve` vs nginx on loopback",
+        f"## neurotrove server benchmark: {len(data.small):,} files of 4 kB, "
+        f"{len(data.medium):,} of 1 MB and one of {data.big_bytes / 1e6:,.0f} MB, `trove serve` "
+        f"vs nginx on loopback",
         "",
         *machine(),
         f"- `{' '.join(['python benchmarks/bench_server.py', *args.argv])}`"
         f"; run took {time.perf_counter() - began:.0f} s; {time.strftime('%Y-%m-%d %H:%M')}; "
         f"load average (1, 5, 15 min) before it: {load}, after it: {_loadavg()} (other work "
         f"on the {_cores()} cores slows both contenders, unevenly)",
-        f"- Both servers run {workers} (`trove serve --workers`, nginx `worker_processes`) "
-        f"on the same {_cores()} cores as the clients. neurotrove {auth}. `trove serve` runs "
-        f"with `--log-level warning` (no access log), nginx with `access_log off; sendfile on`.",
+        f"- nginx runs {workers} (`worker_processes`), `trove serve` {workers} unless the row "
+        f"says 2, on the same {_cores()} cores as the clients. neurotrove {auth}. `trove "
+        f"serve` runs with `--log-level warning` (no access log), nginx with `access_log off; "
+        f"sendfile on`. The `--accel-redirect` rows go through a second nginx, configured as "
+        f'the server docs say ("Deploying behind nginx"): it proxies the request to `trove '
+        f"serve --accel-redirect /protected/`, which checks the token and finds the file, then "
+        f"sends the file from its `internal` location.",
         "",
     ]
     notes += [
         "- Raw GET rows: `http.client` on keep-alive connections, each body read into one "
         "1 MiB buffer and discarded, its length checked. Every file was read once before "
         "timing (page cache) and fetched once, untimed, through each server.",
-        f"- Each figure is the median of `--repeat {args.repeat}` runs, nginx and neurotrove "
-        "taking turns. Ratios are neurotrove ÷ anchor: for throughput, the share of the "
-        "anchor's rate (DESIGN.md's budget for serving files: ≥ 0.70 of nginx); for latency, "
-        "how many times the anchor's. Server CPU: user + system time of the server's "
-        "processes during the runs (from `/proc`), per file, per GB or per request.",
+        f"- Each figure is the median of `--repeat {args.repeat}` runs, nginx and "
+        f"neurotrove taking turns (file rows: each run cut into {SLICES} slices, every "
+        f"contender taking its turn on a slice before the next, the first one rotating; the "
+        f"big file fetched {SLICES} times a run, in turns). Ratios are neurotrove ÷ anchor: "
+        "for throughput, the share of the anchor's rate (DESIGN.md's budget for serving "
+        "files: ≥ 0.70 of nginx); for latency, how many times the anchor's. Server CPU: "
+        "user + system time of the server's processes during the runs (from `/proc`), per "
+        "file, per GB or per request; for the `--accel-redirect` rows, nginx's and the "
+        "server's together.",
     ]
     return "\n".join([*header, render(rows), "", *notes]) + "\n"
 
@@ -822,8 +996,9 @@ def run(args: argparse.Namespace) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     add = parser.add_argument
-    add("--small-files", type=int, default=1000, help="small files (100 per session)")
-    add("--big-size", type=float, default=1e9, help="bytes of the big file, e.g. 100e6")
+    add("--small-files", type=int, default=1000, help="files of 4 kB (100 per session)")
+    add("--medium-files", type=int, default=100, help="files of 1 MB (100 per session)")
+    add("--big-size", type=float, default=100e6, help="bytes of the big file, e.g. 1e9")
     add("--repeat", type=int, default=3, help="runs of each measurement (median)")
     add("--threads", type=int, default=8, help="threads of the parallel downloads")
     add("--clients", type=int, default=16, help="concurrent REST clients")
@@ -832,13 +1007,33 @@ def main(argv: list[str] | None = None) -> int:
     add("--workers", type=int, default=1, help="worker processes of both servers")
     add("--public-read", action="store_true", help="no token: trove serve --public-read")
     add("--seed", type=int, default=0, help="seed of the files' content")
-    add("--keep", action="store_true", help="keep the data in benchmarks/data/server/, reuse it")
-    add("--data", type=Path, help="use (and keep) this folder instead")
-    add("--output", type=Path, help="also write the markdown to this file")
+    add(
+        "--sections",
+        default="files,client,rest",
+        help="what to measure, comma-separated: files (the file table), client, rest",
+    )
+    add(
+        "--data",
+        type=Path,
+        help="where the data, troves and logs go, kept and reused (default: server/ under "
+        "$NEUROTROVE_BENCH_CACHE or ~/.cache/neurotrove-bench)",
+    )
+    add(
+        "--port",
+        type=int,
+        default=0,
+        help="port of nginx; trove serve takes the next, then --workers 2, the "
+        "--accel-redirect server and its nginx (default 0: free ports)",
+    )
+    add("--output", type=Path, help="also write the markdown table to this file")
     args = parser.parse_args(argv)
     args.argv = sys.argv[1:] if argv is None else argv
-    if min(args.small_files, args.repeat, args.threads, args.clients, args.workers) < 1:
-        parser.error("--small-files, --repeat, --threads, --clients and --workers must be ≥ 1")
+    if min(args.repeat, args.threads, args.clients, args.workers) < 1:
+        parser.error("--repeat, --threads, --clients and --workers must be ≥ 1")
+    if min(args.small_files, args.medium_files) < 0 or args.small_files < 1:
+        parser.error("--small-files must be ≥ 1 and --medium-files ≥ 0")
+    if not set(args.sections.split(",")) <= {"files", "client", "rest"}:
+        parser.error("--sections takes files, client and rest, comma-separated")
     text = run(args)
     print(text)
     if args.output is not None:

@@ -55,8 +55,12 @@ def tokens_age(root: Path, db: str | None, by: dt.timedelta) -> None:
     """Move every token's issue and expiry ``by`` into the past, in the trove's catalogue.
 
     To the server, which compares a token's expiry with its own clock at every request, this
-    is the same as ``by`` passing (without the test waiting for it).
+    is the same as ``by`` passing (without the test waiting for it). The server remembers
+    tokens for a few seconds, so the change is announced as a revocation is (the trove's
+    revocation mark), and the server reads the tokens again.
     """
+    from neurotrove.server.accounts import revocation_mark
+
     tokens = schema.tokens.c
     url = db if db is not None else sqlite_url(root / ".trove" / "catalog.db")
     with Catalog(url, migrate=False) as catalog, catalog.write(versioned=False) as conn:
@@ -67,6 +71,8 @@ def tokens_age(root: Path, db: str | None, by: dt.timedelta) -> None:
                 .where(tokens.token_hash == token_hash)
                 .values(created_at=created_at - by, expires_at=expires_at - by)
             )
+    with revocation_mark(root).open("ab") as mark:
+        mark.write(b".")
 
 
 def add_user(

@@ -51,7 +51,25 @@ def serve(
             "cannot reach).",
         ),
     ] = None,
-    workers: Annotated[int, typer.Option("--workers", min=1, help="Worker processes.")] = 1,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            min=1,
+            help="Worker processes (uvicorn's), sharing the port; about one per core.",
+        ),
+    ] = 1,
+    accel_redirect: Annotated[
+        str | None,
+        typer.Option(
+            "--accel-redirect",
+            metavar="LOCATION",
+            show_default=False,
+            help="Behind nginx: its internal location serving the data root (e.g. "
+            "/protected/). Downloads are authorised here and answered with X-Accel-Redirect; "
+            "nginx sends the bytes. See the server docs, 'Deploying behind nginx'.",
+        ),
+    ] = None,
     log_level: Annotated[
         str, typer.Option("--log-level", help="uvicorn's log level (info, warning, debug).")
     ] = "info",
@@ -61,6 +79,7 @@ def serve(
     Clients connect with nt.connect("http://HOST:PORT") or trove login. Users are added with
     trove user add. The OpenAPI description is at /openapi.json, the docs at /api/v1/docs.
     """
+    # Long on purpose: each setting of the server is an option here, as --help lists them.
     from rich.text import Text
 
     from ..config import Settings
@@ -72,6 +91,10 @@ def serve(
 
     chosen = options(ctx)
     ttl = parse_duration(token_ttl)
+    if accel_redirect is not None:
+        from ..server.files import check_accel_prefix
+
+        accel_redirect = check_accel_prefix(accel_redirect)
     if object_files is not None:
         Settings.load(object_files=object_files)  # refuses a wrong value, naming the right
         os.environ["NEUROTROVE_OBJECT_FILES"] = object_files  # the workers' settings too
@@ -95,6 +118,11 @@ def serve(
         f"ONE-api and alyx-connector: base_url http://{host}:{port}, "
         f"HTTP_DATA_SERVER http://{host}:{port}/data (see the README)"
     )
+    if accel_redirect is not None:
+        note(
+            f"Downloads answer with X-Accel-Redirect: {accel_redirect}<path>; nginx must map "
+            f"that internal location to {root}/ (see 'Deploying behind nginx')"
+        )
     if can_log_in == 0:
         note(f"No user can log in yet: add one with trove --root {root} user add NAME")
     run(
@@ -106,4 +134,5 @@ def serve(
         token_ttl=ttl,
         workers=workers,
         log_level=log_level,
+        accel_redirect=accel_redirect,
     )

@@ -118,10 +118,10 @@ def revoke(
     username: Annotated[str, typer.Argument(help="The user whose tokens end now.")],
 ) -> None:
     """Revoke every token of a user (they must log in again)."""
-    from ..server.accounts import Accounts
+    from ..server.accounts import Accounts, revocation_mark
 
     with open_trove(ctx) as trove:
-        count = Accounts(trove.catalog).revoke(username)
+        count = Accounts(trove.catalog, revocations=revocation_mark(trove.root)).revoke(username)
     console().print(f"Revoked {count} token{'s' if count != 1 else ''} of {username}.")
 
 

@@ -5,6 +5,13 @@ the cost parameters in the stored string, so they can be raised later). Logging 
 random token; the catalogue keeps only the token's sha256, with its expiry and, once revoked,
 when. A client sends the token with each request; the server looks up its hash.
 
+A server remembers what it found for a token for a few seconds (``remember_tokens_s``), so a
+run of downloads costs one lookup, not one per file. A revocation is honoured at once by the
+process that made it (it forgets the tokens it revoked) and by every process that shares its
+revocation mark (:func:`revocation_mark`: the server's workers, ``trove user revoke`` on the
+same machine); a server elsewhere sharing the catalogue (PostgreSQL) honours it within
+``remember_tokens_s``.
+
 Examples
 --------
 >>> import tempfile, pathlib
@@ -29,10 +36,12 @@ import base64
 import datetime as dt
 import hashlib
 import hmac
+import os
 import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
@@ -54,6 +63,7 @@ __all__ = [
     "Accounts",
     "hash_password",
     "parse_duration",
+    "revocation_mark",
     "verify_password",
 ]
 
@@ -136,6 +146,36 @@ def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def revocation_mark(root: str | os.PathLike[str]) -> Path:
+    """Return the file a trove's revocations touch, so its server processes see them at once.
+
+    Every revocation made through :class:`Accounts` given this mark appends a byte to it;
+    a process that remembers tokens checks the file's size (one ``stat``) before trusting
+    what it remembers, and forgets everything when it grew.
+
+    Examples
+    --------
+    >>> revocation_mark("/data/lab").as_posix()
+    '/data/lab/.trove/tokens-revoked'
+    """
+    return Path(root) / ".trove" / "tokens-revoked"
+
+
+def _mark_state(mark: Path | None) -> tuple[int, int] | None:
+    """Return what identifies the revocation mark's content now (``None``: no mark yet)."""
+    if mark is None:
+        return None
+    try:
+        found = os.stat(mark)
+    except OSError:
+        return None
+    return found.st_ino, found.st_size
+
+
+_REMEMBERED_TOKENS = 10_000
+"""Tokens a process remembers at most (it forgets them all beyond: one lookup each again)."""
+
+
 def parse_duration(text: str | float | dt.timedelta) -> dt.timedelta:
     """Read a duration: seconds, or a number with ``s``, ``m``, ``h`` or ``d``.
 
@@ -200,6 +240,15 @@ class Accounts:
     now : callable
         Where the time comes from for tokens: the current UTC time without a time zone, as
         the catalogue stores it (a test passes a clock it moves, to see a token expire).
+    remember_tokens_s : float
+        How long :meth:`check_token` remembers what it found for a token (the account and
+        its expiry, or that it was revoked), timed by ``clock``. A token's expiry is still
+        checked on every call, and a revocation made here is honoured at once; one made by
+        another process at once too if it shares ``revocations``, else within this time. A
+        change of the account (its administrator flag) also shows within this time.
+    revocations : Path, optional
+        The revocation mark (:func:`revocation_mark`) shared by the processes serving the
+        same trove on this machine.
     """
 
     def __init__(
@@ -209,12 +258,19 @@ class Accounts:
         remember_passwords_s: float = 0.0,
         clock: Callable[[], float] = time.monotonic,
         now: Callable[[], dt.datetime] = utcnow,
+        remember_tokens_s: float = 0.0,
+        revocations: Path | None = None,
     ) -> None:
         self.catalog = catalog
         self.remember_passwords_s = remember_passwords_s
+        self.remember_tokens_s = remember_tokens_s
+        self.revocations = revocations
         self._clock = clock
         self._now = now
         self._remembered: dict[str, tuple[float, Account]] = {}
+        # token hash -> (remembered until, expires_at, account) or (until, None, refusal)
+        self._tokens: dict[str, tuple[float, dt.datetime | None, Account | AuthError]] = {}
+        self._mark_seen = _mark_state(revocations)
 
     def add_user(
         self,
@@ -408,27 +464,83 @@ class Accounts:
     def check_token(self, token: str) -> Account:
         """Return who holds ``token``.
 
+        What the catalogue says of a token is remembered for ``remember_tokens_s`` (see
+        :class:`Accounts`); its expiry is compared with the clock on every call.
+
         Raises
         ------
         AuthError
             When the token is unknown, expired or revoked, saying which.
         """
+        key = _token_hash(token)
+        found = self._remembered_token(key) if self.remember_tokens_s > 0 else None
+        if found is None:
+            found = self._look_up_token(key)
+        _, expires_at, answer = found
+        if isinstance(answer, AuthError):
+            raise AuthError(answer.message, **answer.context)
+        if expires_at is not None and expires_at <= self._now():
+            raise AuthError("this token has expired; log in again (trove login)", expired=True)
+        audit.identify(answer.username)
+        return answer
+
+    def _remembered_token(
+        self, key: str
+    ) -> tuple[float, dt.datetime | None, Account | AuthError] | None:
+        """Return what is remembered of a token, unless it is stale or a revocation came."""
+        if self.revocations is not None:
+            state = _mark_state(self.revocations)
+            if state != self._mark_seen:
+                self._tokens.clear()
+                self._mark_seen = state
+        found = self._tokens.get(key)
+        if found is None or found[0] <= self._clock():
+            return None
+        return found
+
+    def _look_up_token(self, key: str) -> tuple[float, dt.datetime | None, Account | AuthError]:
+        """Read a token's account and expiry from the catalogue (and remember them)."""
         tokens, users = s.tokens.c, s.users.c
         query = (
             sa.select(tokens.expires_at, tokens.revoked_at, users.username, users.is_admin)
             .select_from(s.tokens.join(s.users, s.users.c.username == tokens.username))
-            .where(tokens.token_hash == _token_hash(token))
+            .where(tokens.token_hash == key)
         )
+        until = self._clock() + self.remember_tokens_s
         with self.catalog.read() as conn:
             row = conn.execute(query).first()
+        found: tuple[float, dt.datetime | None, Account | AuthError]
         if row is None:
-            raise AuthError("this token is not valid here; log in again (trove login)")
-        if row.revoked_at is not None:
-            raise AuthError("this token was revoked; log in again (trove login)")
-        if row.expires_at <= self._now():
-            raise AuthError("this token has expired; log in again (trove login)", expired=True)
-        audit.identify(row.username)
-        return Account(row.username, bool(row.is_admin))
+            refusal = AuthError("this token is not valid here; log in again (trove login)")
+            found = (until, None, refusal)
+        elif row.revoked_at is not None:
+            refusal = AuthError("this token was revoked; log in again (trove login)")
+            found = (until, None, refusal)
+        else:
+            found = (until, row.expires_at, Account(row.username, bool(row.is_admin)))
+        # An unknown "token" is not remembered: it may be a password sent as one (HTTP Basic).
+        if self.remember_tokens_s > 0 and row is not None:
+            if len(self._tokens) >= _REMEMBERED_TOKENS:
+                self._tokens.clear()
+            self._tokens[key] = found
+        return found
+
+    def _forget_tokens(self, keys: set[str] | None = None, username: str | None = None) -> None:
+        """Forget remembered tokens (by hash or holder) and tell the other processes."""
+        for key, (_, _, answer) in list(self._tokens.items()):
+            if (keys is not None and key in keys) or (
+                isinstance(answer, Account) and answer.username == username
+            ):
+                self._tokens.pop(key, None)
+        if self.revocations is None:
+            return
+        try:
+            self.revocations.parent.mkdir(parents=True, exist_ok=True)
+            with open(self.revocations, "ab") as mark:  # O_APPEND: one byte, never lost
+                mark.write(b".")
+        except OSError:  # not ours to write (another user): servers see it within their time
+            return
+        self._mark_seen = _mark_state(self.revocations)
 
     def end_token(self, token: str) -> None:
         """Revoke one token (a client logging out)."""
@@ -440,6 +552,7 @@ class Accounts:
                 )
                 .values(revoked_at=self._now())
             )
+        self._forget_tokens(keys={_token_hash(token)})
 
     def revoke(self, username: str) -> int:
         """Revoke every valid token of ``username``; return how many.
@@ -462,4 +575,5 @@ class Accounts:
                 .values(revoked_at=self._now())
             )
             audit.record(conn, "token_revoke", username, None, {"revoked": result.rowcount})
+        self._forget_tokens(username=username)
         return int(result.rowcount)

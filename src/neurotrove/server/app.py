@@ -34,7 +34,7 @@ from ..catalog import audit
 from ..errors import AuthError
 from ..trove.connect import connect
 from ..trove.trove import TROVE_DIR, Trove
-from .accounts import DEFAULT_TOKEN_TTL, Account, Accounts
+from .accounts import DEFAULT_TOKEN_TTL, Account, Accounts, revocation_mark
 from .openapi import describe_api
 from .problems import error_response, install_error_handlers, status_of
 from .roles import Rights, rights_of
@@ -62,6 +62,11 @@ API_PREFIX = "/api/v1"
 REMEMBER_PASSWORDS_S = 60.0
 """Seconds a password sent with HTTP Basic is remembered once checked (downloads by ONE)."""
 
+REMEMBER_TOKENS_S = 5.0
+"""Seconds a server process remembers a token it checked (a run of downloads: one lookup).
+A revocation made on this machine is honoured at once; one made by a server on another
+machine sharing the catalogue, within this time."""
+
 
 @dataclass
 class ServedTrove:
@@ -77,12 +82,16 @@ class ServedTrove:
         Whether reads are allowed without a token.
     token_ttl : datetime.timedelta
         How long new tokens are valid.
+    accel_redirect : str, optional
+        The nginx ``internal`` location that maps to the data root: downloads are answered
+        with ``X-Accel-Redirect`` into it, and nginx sends the bytes.
     """
 
     trove: Trove
     accounts: Accounts
     public_read: bool
     token_ttl: dt.timedelta
+    accel_redirect: str | None = None
 
     @property
     def object_files(self) -> str:
@@ -224,6 +233,7 @@ def create_app(
     db: str | None = None,
     public_read: bool = False,
     token_ttl: dt.timedelta = DEFAULT_TOKEN_TTL,
+    accel_redirect: str | None = None,
 ) -> FastAPI:
     """Build the server application of a trove.
 
@@ -237,6 +247,9 @@ def create_app(
         Let anyone read (search, list, download) without a token; writes always need one.
     token_ttl : datetime.timedelta
         How long tokens given out at login are valid.
+    accel_redirect : str, optional
+        Behind nginx: the ``internal`` location (``/protected/``) that serves the data root;
+        file downloads then answer with ``X-Accel-Redirect`` and no body.
 
     Returns
     -------
@@ -249,13 +262,21 @@ def create_app(
     from .alyx import data as alyx_data
     from .alyx import registry as alyx_registry
     from .alyx import routes as alyx
+    from .files import FileDownloads, check_accel_prefix
     from .mirror_copies import BuildAfterWrites, SnapshotBuilder
     from .uploads import remove_stale_uploads
     from .web import router as web_router
 
+    if accel_redirect is not None:
+        accel_redirect = check_accel_prefix(accel_redirect)
     trove = connect(root, db=db, create=False)
-    accounts = Accounts(trove.catalog, remember_passwords_s=REMEMBER_PASSWORDS_S)
-    state = ServedTrove(trove, accounts, public_read, token_ttl)
+    accounts = Accounts(
+        trove.catalog,
+        remember_passwords_s=REMEMBER_PASSWORDS_S,
+        remember_tokens_s=REMEMBER_TOKENS_S,
+        revocations=revocation_mark(trove.root),
+    )
+    state = ServedTrove(trove, accounts, public_read, token_ttl, accel_redirect)
     snapshots = SnapshotBuilder(trove.catalog, state.work_dir / "snapshots")
 
     @asynccontextmanager
@@ -282,6 +303,7 @@ def create_app(
     app.state.private_places = (_folders(trove.root), trove.catalog.where)
     app.add_middleware(BuildAfterWrites, builder=snapshots)
     app.add_middleware(ActingAs)
+    app.add_middleware(FileDownloads)  # outermost: a download skips the rest
     install_error_handlers(app)
     routers = (
         reads.router,

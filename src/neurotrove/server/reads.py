@@ -19,24 +19,21 @@
 from __future__ import annotations
 
 import json
-import os
 import uuid
 from pathlib import Path
-from stat import S_ISREG
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
+from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, Field
 
 from ..__about__ import __version__
-from ..errors import NotFoundError, ValidationError
-from ..files.paths import inside_root
 from ..jsonable import frame_records
 from ..snapshot_encodings import parse_accept
 from .answers import JSON_ANSWER, in_worker, json_answer
 from .app import API_PREFIX, TOKEN, ReadAccess, check_reader, served
 from .dataset_records import dataset_records
+from .files import LargeFileResponse, file_answer, file_response, stored_file_response
 from .mirror_changes import changes_since
 from .mirror_copies import SnapshotBuilder, servable_snapshot, snapshot_media_type
 from .params import MAX_LIMIT, DateRange, Limit, Offset, QCFilter, QCLimit, SessionRef
@@ -49,6 +46,7 @@ __all__ = [
     "SNAPSHOT_WAIT_S",
     "file_response",
     "router",
+    "stored_file_response",
 ]
 
 SNAPSHOT_WAIT_S = 2.0
@@ -69,10 +67,6 @@ Regex = Annotated[
     ),
 ]
 Numbers = Annotated[list[Annotated[int, Field(ge=0, le=999)]] | None, Query()]
-
-
-class _LargeChunks(FileResponse):
-    chunk_size = 1 << 20  # 1 MiB reads: far fewer event-loop turns than the 64 kB default
 
 
 @router.get("/health", tags=["server"])
@@ -274,92 +268,11 @@ async def get_dataset(request: Request, dataset_id: uuid.UUID) -> Response:
     return await in_worker(answer)
 
 
-SMALL_FILE = 1 << 20
-"""Files up to this size are read whole and sent in one piece (no file-streaming machinery)."""
-
-
-def _file_answer(request: Request, dataset_id: str) -> Response:
-    """Check the reader, find the dataset's file, and build the response (in one thread)."""
-    check_reader(request)
-    record, folder = _dataset(request, dataset_id)
-    return stored_file_response(request, dataset_id, record, folder)
-
-
-def stored_file_response(
-    request: Request, dataset_id: str, record: dict[str, Any], folder: Path
-) -> Response:
-    """Answer with a dataset's file from the store holding it.
-
-    A file in an object store (an S3 bucket, an HTTP data server) is answered with a
-    redirect (307) to a short-lived URL of it there (a presigned URL for S3), or, when the
-    server is started with ``--object-files proxy`` (for stores clients cannot reach),
-    fetched into the server's cache (verified) and sent from there. A file on disk is sent
-    by :func:`file_response`.
-    """
-    trove = served(request).trove
-    link = trove.files.link(folder, record)
-    if link is None:
-        return file_response(request, dataset_id, record, folder / record["rel_path"])
-    if served(request).object_files == "proxy":
-        (path,) = trove.files.files(folder, [record], str(record["eid"] or folder.name))
-        return _send(request, record, path)
-    return RedirectResponse(link, status_code=307)
-
-
-def file_response(
-    request: Request, dataset_id: str, record: dict[str, Any], path: Path
-) -> Response:
-    """Answer with a dataset's file (``Content-Length``, ``ETag``, ``Range``), inside the root.
-
-    Raises
-    ------
-    NotFoundError
-        When the file is outside the data root or not on disk.
-    """
-    try:
-        path = inside_root(served(request).trove.root, path)
-        stat = os.stat(path)
-    except ValidationError:
-        raise NotFoundError(
-            f"dataset {dataset_id} points outside the data root; it is not served",
-            dataset=dataset_id,
-        ) from None
-    except OSError:
-        stat = None
-    if stat is None or not S_ISREG(stat.st_mode):
-        raise NotFoundError(
-            f"the file of dataset {dataset_id} ({record['rel_path']}) is not on the server's "
-            f"disk; ask the trove's administrator to restore it or run trove register",
-            dataset=dataset_id,
-        )
-    return _send(request, record, path, stat)
-
-
-def _send(
-    request: Request, record: dict[str, Any], path: Path, stat: os.stat_result | None = None
-) -> Response:
-    """Send a checked file (``Content-Length``, ``ETag``, ``Range``)."""
-    stat = stat or os.stat(path)
-    headers = {"Accept-Ranges": "bytes"}
-    if record.get("hash"):
-        headers["ETag"] = f'"{record["hash"]}"'
-    if stat.st_size <= SMALL_FILE and "range" not in request.headers:
-        headers["Content-Disposition"] = f'attachment; filename="{path.name}"'
-        return Response(path.read_bytes(), media_type="application/octet-stream", headers=headers)
-    return _LargeChunks(
-        path,
-        media_type="application/octet-stream",
-        filename=path.name,
-        headers=headers,
-        stat_result=stat,
-    )
-
-
 @router.get(
     "/datasets/{dataset_id}/file",
     tags=["datasets"],
     response_class=FileResponse,
-    dependencies=[Depends(TOKEN)],  # checked in _file_answer, in the same worker thread
+    dependencies=[Depends(TOKEN)],  # checked in file_answer, in the same worker thread
     responses={
         200: {"content": {"application/octet-stream": {}}, "description": "The file."},
         206: {
@@ -373,8 +286,9 @@ async def download(request: Request, dataset_id: uuid.UUID) -> Response:
     """Stream a dataset's file (``ETag`` is its md5; ``Range`` requests get 206)."""
     from starlette.concurrency import run_in_threadpool
 
+    # Answered by files.FileDownloads before routing, unless the id is not spelt canonically.
     # One trip to a worker thread for the token, the catalogue and the disk together.
-    return await run_in_threadpool(_file_answer, request, str(dataset_id))
+    return await run_in_threadpool(file_answer, request, str(dataset_id))
 
 
 OPEN_READS = (list_sessions, get_session, list_datasets, get_dataset, download)
@@ -473,7 +387,7 @@ def catalog_snapshot(request: Request, account: ReadAccess) -> Response:
     version, path = found
     if version != current:  # changed behind the server's back: build it for the next mirror
         builder.wanted()
-    return _LargeChunks(
+    return LargeFileResponse(
         path,
         media_type=snapshot_media_type(path),
         headers={

@@ -1,7 +1,20 @@
 """Running the server with uvicorn: ``trove serve`` and :func:`serve`.
 
 With several workers uvicorn starts each in its own process, so the application is built
-by :func:`app_from_environment` from settings passed in ``NEUROTROVE_SERVE``.
+by :func:`app_from_environment` from settings passed in ``NEUROTROVE_SERVE``. The workers
+share the listening socket and nothing else; what they must agree on goes through the data
+root and the catalogue:
+
+- a token revoked through one worker (or ``trove user revoke``) is refused by every worker
+  at once: each remembers tokens for a few seconds, and forgets them when the trove's
+  revocation mark changes (:func:`~neurotrove.server.accounts.revocation_mark`);
+- the catalogue snapshot for mirrors is built once per version: the builds take a file lock
+  in the snapshots folder, and a worker finding another's build waits for it
+  (:mod:`.mirror_copies`);
+- writes are transactions of the catalogue (SQLite queues writers on its write lock,
+  PostgreSQL on its own locks); uploads are files in the data root, named by their id;
+- the web app's login is a token in a cookie (valid on every worker); its login rate limit
+  is counted per worker, so N workers allow N times the failures.
 """
 
 from __future__ import annotations
@@ -31,6 +44,7 @@ def serve(
     token_ttl: dt.timedelta = DEFAULT_TOKEN_TTL,
     workers: int = 1,
     log_level: str = "info",
+    accel_redirect: str | None = None,
 ) -> None:
     """Serve a trove over HTTP until interrupted.
 
@@ -50,6 +64,9 @@ def serve(
         Worker processes (each with its own connections to the catalogue).
     log_level : str
         uvicorn's log level.
+    accel_redirect : str, optional
+        Behind nginx: its ``internal`` location serving the data root; downloads answer
+        with ``X-Accel-Redirect`` and nginx sends the files.
     """
     import uvicorn
 
@@ -60,6 +77,7 @@ def serve(
         "db": db,
         "public_read": public_read,
         "token_ttl_s": token_ttl.total_seconds(),
+        "accel_redirect": accel_redirect,
     }
     options: dict[str, Any] = {
         "host": host,
@@ -76,7 +94,9 @@ def serve(
         )
         Multiprocess(config, sockets=[_tcp_socket(host, port)]).run()
         return
-    app = create_app(root, db=db, public_read=public_read, token_ttl=token_ttl)
+    app = create_app(
+        root, db=db, public_read=public_read, token_ttl=token_ttl, accel_redirect=accel_redirect
+    )
     uvicorn.run(app, **options)
 
 
@@ -90,6 +110,7 @@ def app_from_environment() -> Any:
         db=settings["db"],
         public_read=settings["public_read"],
         token_ttl=dt.timedelta(seconds=settings["token_ttl_s"]),
+        accel_redirect=settings.get("accel_redirect"),
     )
 
 

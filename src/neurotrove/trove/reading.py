@@ -16,7 +16,6 @@ from ..catalog.store import Catalog
 from ..catalog.tables import TableSpec, rel_path_expression, table_spec
 from ..catalog.values import coerce_value
 from ..errors import NotFoundError
-from ..files.aggregates import aggregate_folder
 from ..qc import QC
 from ..query import presence
 from ..query.bin_sessions import OUTSIDE_BIN, count_outside_bin, outside_bin
@@ -25,6 +24,7 @@ from ..query.dataset_pages import wildcard_conditions
 from ..query.datasets import filter_rows
 from ..query.frames import page_keys, select_frame, select_records, to_frame, to_records
 from ..query.identify import EidLike, looks_like_uuid, session_folder, to_eid
+from ..query.locate import LocateStatements, split_located
 from ..query.ordering import parse_sort, sort_order
 from ..query.scope import DatasetScope
 from ..query.sessions import compile_search, dataset_patterns, search_terms
@@ -76,6 +76,8 @@ _DATASET_SELECT = [
     _d.qc,
     _d.default_revision,
 ]
+_LOCATE_SELECT = [*_DATASET_SELECT, _d.store]
+"""The record :meth:`ReadingMixin.locate_dataset` returns: a dataset's fields and its store."""
 
 
 class ReadingMixin:
@@ -651,32 +653,33 @@ class ReadingMixin:
         NotFoundError
             When no dataset has this id, or it belongs to no session and is no aggregate.
         """
-        return self._locate_dataset(dataset_id, [*_DATASET_SELECT, _d.store])
+        return self._locate_dataset(dataset_id, _LOCATE_SELECT)
 
     def _locate_dataset(
         self, dataset_id: str | uuid.UUID, columns: Sequence[Any]
     ) -> tuple[dict[str, Any], Path]:
-        """:meth:`locate_dataset`, with the record's ``columns`` chosen."""
+        """:meth:`locate_dataset`, with the record's ``columns`` chosen (a module-level list).
+
+        One query reads the record and where its folder is (:mod:`neurotrove.query.locate`):
+        a download asks this once per file.
+        """
         key = coerce_value("uuid", check_id("dataset_id", dataset_id), "dataset_id")
+        statements = self.__dict__.get("_locate_statements")
+        if statements is None:
+            statements = self.__dict__["_locate_statements"] = LocateStatements(self._scope())
         with self.catalog.read() as conn:
-            rows = self._dataset_rows(conn, [_d.id == key], columns)
-            if not rows:
-                raise NotFoundError(
-                    f"no dataset {key} in the catalogue of {self.root}", dataset=key
-                )
-            if rows[0]["eid"] is None:
-                owner = conn.execute(
-                    sa.select(_d.relation, _d.identifier).where(_d.id == key)
-                ).one()
-                if owner.relation is None:
-                    raise NotFoundError(
-                        f"dataset {key} belongs to no session nor subject or project, so it "
-                        f"has no file here",
-                        dataset=key,
-                    )
-                return rows[0], self.root / aggregate_folder(owner.relation, owner.identifier)
-            folder = session_folder(conn, self.root, rows[0]["eid"])
-        return rows[0], folder
+            query = statements.statement(columns)
+            found = conn.execute(query, {"dataset_id": key}).mappings().first()
+        if found is None:
+            raise NotFoundError(f"no dataset {key} in the catalogue of {self.root}", dataset=key)
+        record, folder = split_located(found)
+        if folder is None:
+            raise NotFoundError(
+                f"dataset {key} belongs to no session nor subject or project, so it "
+                f"has no file here",
+                dataset=key,
+            )
+        return record, self.root / folder
 
     def list_collections(
         self,

@@ -7,16 +7,19 @@ credentials (the user's password, or one of their tokens as the password), a tok
 or none on a ``--public-read`` server; without them the answer is 401 with a Basic
 challenge, which is what makes urllib send its credentials.
 
-Only catalogued files are served: the path must be exactly a dataset's session path and
-``rel_path`` (or an aggregate's ``aggregates/<relation>/<identifier>/...`` path), so no path
-climbs out of the data root, and the file is then sent by the same
-code as ``/api/v1/datasets/{id}/file`` (``Content-Length``, ``ETag``, ``Range``).
+Only catalogued files are served: the path must be exactly a dataset's session path (as
+Alyx names it, or the session's folder in the data root) and ``rel_path`` (or an
+aggregate's ``aggregates/<relation>/<identifier>/...`` path), so no path climbs out of the
+data root, and the file is then sent by the same code as ``/api/v1/datasets/{id}/file``
+(``Content-Length``, ``ETag``, ``Range``; ``X-Accel-Redirect`` behind nginx). With the
+dataset's id in the file name, as ONE's URLs have it, a download costs one catalogue query.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -113,6 +116,11 @@ def _locate(request: Request, path: str) -> tuple[str, dict[str, Any], Any]:
         if not rows:
             raise missing
         record, session_folder = trove.locate_dataset(str(rows[0]["id"]))
+    prefix = path[: len(path) - len(rest)].strip("/") if rest else path.strip("/")
+    if record["rel_path"] != rel_path:
+        raise missing
+    if prefix == _relative(session_folder, trove.root):  # where the file is: no more queries
+        return str(record["id"]), record, session_folder
     session = trove.get_details(record["eid"])
     canonical = session_path(None, session["subject"], session["date"], session["number"])
     prefixes = {
@@ -121,10 +129,17 @@ def _locate(request: Request, path: str) -> tuple[str, dict[str, Any], Any]:
         f"Subjects/{canonical}",  # ONE's remote eid2path for a lab-less session, before NO_LAB
         served_session_path(canonical, session["lab"]),  # NO_LAB's, for a lab-less session
     }
-    prefix = path[: len(path) - len(rest)].strip("/") if rest else path.strip("/")
-    if prefix not in prefixes or record["rel_path"] != rel_path:
+    if prefix not in prefixes:
         raise missing
     return str(record["id"]), record, session_folder
+
+
+def _relative(folder: Path, root: Path) -> str | None:
+    """Return ``folder`` as a path inside ``root`` (``None`` when it is not inside)."""
+    try:
+        return folder.relative_to(root).as_posix()
+    except ValueError:
+        return None
 
 
 def _locate_aggregate(

@@ -1,0 +1,88 @@
+"""Where a dataset's file is: its record and its folder, read in one query.
+
+A download asks this once per file, so the statement is built once per column list
+(:class:`LocateStatements`) and the folder is worked out from the same row: the session's
+folder (its own, or the ALF path of lab, subject, date and number), or an aggregate's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+
+from .. import alf
+from ..catalog import schema as s
+from ..files.aggregates import aggregate_folder
+from .scope import DatasetScope
+
+__all__ = ["LocateStatements", "split_located"]
+
+_PREFIX = "_locate_"
+_d, _sessions, _subjects = s.datasets.c, s.sessions.c, s.subjects.c
+_WHERE = [
+    _sessions.folder.label(f"{_PREFIX}folder"),
+    _sessions.lab.label(f"{_PREFIX}lab"),
+    _subjects.nickname.label(f"{_PREFIX}subject"),
+    _sessions.date.label(f"{_PREFIX}date"),
+    _sessions.number.label(f"{_PREFIX}number"),
+    _d.relation.label(f"{_PREFIX}relation"),
+    _d.identifier.label(f"{_PREFIX}identifier"),
+]
+
+
+class LocateStatements:
+    """The one-query statements of a scope, built once per column list.
+
+    Parameters
+    ----------
+    scope : DatasetScope
+        The datasets reads may see (a release, tags).
+    """
+
+    def __init__(self, scope: DatasetScope) -> None:
+        self.scope = scope
+        self._built: dict[int, tuple[Sequence[Any], sa.Select[Any]]] = {}
+
+    def statement(self, columns: Sequence[Any]) -> sa.Select[Any]:
+        """Return the statement reading ``columns`` and the folder of ``:dataset_id``.
+
+        ``columns`` should be a module-level list: the statement is kept per list.
+        """
+        built = self._built.get(id(columns))
+        if built is not None and built[0] is columns:
+            return built[1]
+        query = (
+            sa.select(*self.scope.columns(columns), *_WHERE)
+            .select_from(
+                s.datasets.outerjoin(s.sessions, _sessions.id == _d.session).outerjoin(
+                    s.subjects, _subjects.id == _sessions.subject
+                )
+            )
+            .where(_d.id == sa.bindparam("dataset_id"), *self.scope.datasets())
+        )
+        self._built[id(columns)] = (columns, query)
+        return query
+
+
+def split_located(found: Mapping[Any, Any]) -> tuple[dict[str, Any], str | None]:
+    """Return a located row's record and its folder relative to the data root.
+
+    The folder is ``None`` for a dataset of no session that is no aggregate either.
+    """
+    record = {k: v for k, v in found.items() if not k.startswith(_PREFIX)}
+    if record["eid"] is not None:
+        folder = found[f"{_PREFIX}folder"] or str(
+            alf.SessionRef(
+                found[f"{_PREFIX}subject"],
+                found[f"{_PREFIX}date"],
+                found[f"{_PREFIX}number"],
+                found[f"{_PREFIX}lab"],
+            ).path
+        )
+        return record, folder
+    if found[f"{_PREFIX}relation"] is None:
+        return record, None
+    relation, identifier = found[f"{_PREFIX}relation"], found[f"{_PREFIX}identifier"]
+    return record, aggregate_folder(relation, identifier)
