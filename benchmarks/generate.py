@@ -297,7 +297,8 @@ def generate(
     files: bool = False,
     db: str | None = None,
     one: bool = True,
-    batch: int = 2000,
+    via: str = "bulk",
+    batch: int | None = None,
     progress: bool = True,
 ) -> Catalogue:
     """Write the catalogue into the new or emptied folder ``base``; return what was written.
@@ -310,6 +311,9 @@ def generate(
         trove's ``.trove/catalog.db``.
     one : bool
         Also write ONE's cache tables (they are built in memory: leave them out at 10M).
+    via : {"bulk", "records"}
+        Write through the bulk writer of the database (``generate_bulk.py``), or through the
+        record path, ``trove.table(name).insert(records)`` (the reference, much slower).
     """
     from generate_bulk import Batch, open_writer
 
@@ -319,6 +323,7 @@ def generate(
     from neurotrove.identifiers import session_eid, subject_id, uuid5_bytes
 
     began = time.perf_counter()
+    batch = batch or (1000 if via == "records" else 2000)
     if base.exists():
         shutil.rmtree(base)
     root = base / "root"
@@ -347,7 +352,7 @@ def generate(
     with nt.connect(root, create=True, db=db) as trove:
         url = trove.catalog.url.render_as_string(hide_password=False)
     catalog = Catalog(url)
-    writer = open_writer(catalog, utcnow())
+    writer = open_writer(catalog, utcnow(), root, via)
     subjects = sorted(set(zip(draws.subjects, draws.labs, strict=True)))
     subject_ids = {key: subject_id(*key) for key in subjects}
     writer.begin(
@@ -366,7 +371,12 @@ def generate(
         sorted(set(draws.labs)),
         sorted({p for ps in draws.projects for p in ps}),
         sorted({u for us in draws.users for u in us}),
-        list(kinds.values()),
+        # The kinds some session holds: their dataset types and revisions are written.
+        [
+            kinds[chosen]
+            for ephys, revised in sorted(set(zip(draws.ephys.tolist(), draws.revised.tolist())))
+            for chosen in _session_datasets(ephys, revised, per_session, base_names, probe_names)
+        ],
     )
     log(f"{len(subjects):,} subjects")
     encoded = {kind.rel_path: kind.rel_path.encode() for kind in kinds.values()}
@@ -594,6 +604,8 @@ def catalogue_key(sessions: int, per_session: int, seed: int = 0, **options: Any
         key += f"-pg-{make_url(options['db']).database}"
     if options.get("one") is False:
         key += "-no-one"
+    if options.get("via", "bulk") != "bulk":
+        key += f"-{options['via']}"
     return key
 
 
@@ -605,6 +617,7 @@ def ensure_catalogue(
     files: bool = False,
     db: str | None = None,
     one: bool = True,
+    via: str = "bulk",
     home: Path | None = None,
     progress: bool = True,
 ) -> Catalogue:
@@ -613,7 +626,7 @@ def ensure_catalogue(
     With ``db``, the catalogue is reused only while that database still holds the
     catalogue generated (the same generation).
     """
-    key = catalogue_key(sessions, per_session, seed, files=files, db=db, one=one)
+    key = catalogue_key(sessions, per_session, seed, files=files, db=db, one=one, via=via)
     base = (home or cache_home()) / key
     try:
         marker = json.loads((base / MARKER).read_text())
@@ -633,7 +646,7 @@ def ensure_catalogue(
             reused=True,
         )
     return generate(
-        base, sessions, per_session, seed, files=files, db=db, one=one, progress=progress
+        base, sessions, per_session, seed, files=files, db=db, one=one, via=via, progress=progress
     )
 
 
@@ -676,11 +689,17 @@ def main(argv: list[str] | None = None) -> int:
         help="where catalogues are written and cached (default $NEUROTROVE_BENCH_CACHE or "
         "~/.cache/neurotrove-bench)",
     )
+    parser.add_argument(
+        "--via",
+        choices=("bulk", "records"),
+        default="bulk",
+        help="bulk: executemany/COPY (default); records: trove.table().insert, the reference",
+    )
     parser.add_argument("--output", type=Path, metavar="FILE", help="also write the table here")
     args = parser.parse_args(argv)
     if args.sessions < 1 or args.datasets_per_session < 1:
         parser.error("need at least 1 session and 1 dataset per session")
-    options = {"files": args.files, "db": args.db, "one": not args.no_one}
+    options = {"files": args.files, "db": args.db, "one": not args.no_one, "via": args.via}
     if args.force:
         key = catalogue_key(args.sessions, args.datasets_per_session, args.seed, **options)
         shutil.rmtree((args.data or cache_home()) / key, True)

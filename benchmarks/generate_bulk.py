@@ -28,7 +28,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Batch", "CatalogueWriter", "DatasetKind", "open_writer"]
+__all__ = ["WRITERS", "Batch", "CatalogueWriter", "DatasetKind", "open_writer"]
 
 
 @dataclass(frozen=True)
@@ -131,8 +131,9 @@ def _create_indexes(dialect: str) -> list[str]:
 class CatalogueWriter:
     """Writes the rows of a generated catalogue into a trove's new, empty catalogue."""
 
-    def __init__(self, catalog: Any, now: dt.datetime) -> None:
+    def __init__(self, catalog: Any, now: dt.datetime, root: Any) -> None:
         self.catalog = catalog
+        self.root = root
         self.now = now
         self.datasets = 0
 
@@ -427,12 +428,86 @@ class PostgresWriter(CatalogueWriter):
             conn.execute("VACUUM ANALYZE")
 
 
+class RecordsWriter(CatalogueWriter):
+    """The record path, ``trove.table(name).insert(records)``: the reference the bulk
+    writers are checked against (one transaction per table per batch, as generate.py wrote
+    before it had them)."""
+
+    def begin(
+        self,
+        subjects: Sequence[tuple[Any, ...]],
+        labs: Sequence[str],
+        projects: Sequence[str],
+        users: Sequence[str],
+        kinds: Sequence[DatasetKind],
+    ) -> None:
+        """Open the trove and write the subjects."""
+        import neurotrove as nt
+
+        del labs, projects, users, kinds  # made by the records that name them
+        self.trove = nt.connect(self.root, create=False)
+        self.nicknames = {r[0]: r[1] for r in subjects}
+        names = ("nickname", "lab", "sex", "birth_date", "species", "strain")
+        self.trove.table("subjects").insert(
+            [dict(zip(names, r[1:], strict=True)) for r in subjects]
+        )
+
+    def write(self, batch: Batch) -> None:
+        """Write the sessions, then their datasets."""
+        projects: dict[str, list[str]] = {}
+        users: dict[str, list[str]] = {}
+        for eid, project in batch.projects:
+            projects.setdefault(eid, []).append(project)
+        for eid, user in batch.users:
+            users.setdefault(eid, []).append(user)
+        names = ("qc", "start_time", "task_protocol", "location", "extended_qc", "json")
+        self.trove.table("sessions").insert(
+            [
+                {
+                    "eid": r[0],
+                    "subject": self.nicknames[r[1]],
+                    "lab": r[2],
+                    "date": r[3],
+                    "number": r[4],
+                    "projects": projects[r[0]],
+                    "users": users[r[0]],
+                    **dict(zip(names, r[6:], strict=True)),
+                }
+                for r in batch.sessions
+            ]
+        )
+        self.datasets += self.trove.table("datasets").insert(
+            [
+                {
+                    "eid": eid,
+                    "rel_path": kind.rel_path,
+                    "file_size": size,
+                    "hash": digest,
+                    "exists": exists,
+                    "qc": qc,
+                    "default_revision": default,
+                }
+                for _, _, eid, _, kind, size, digest, exists, qc, default in batch.datasets
+            ]
+        )
+
+    def finish(self) -> None:
+        """Close the trove."""
+        self.trove.close()
+
+
 def _uuid_bytes(text: str) -> bytes:
     return bytes.fromhex(text.replace("-", ""))
 
 
-def open_writer(catalog: Any, now: dt.datetime) -> CatalogueWriter:
-    """Return the bulk writer of ``catalog``'s database."""
+WRITERS = ("bulk", "records")
+"""How ``generate.py`` may write: the bulk writer of the database, or the record path."""
+
+
+def open_writer(catalog: Any, now: dt.datetime, root: Any, via: str = "bulk") -> CatalogueWriter:
+    """Return the writer of ``catalog``'s database (``via``: one of :data:`WRITERS`)."""
+    if via == "records":
+        return RecordsWriter(catalog, now, root)
     if catalog.dialect == "sqlite":
-        return SQLiteWriter(catalog, now)
-    return PostgresWriter(catalog, now)
+        return SQLiteWriter(catalog, now, root)
+    return PostgresWriter(catalog, now, root)
