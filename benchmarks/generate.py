@@ -355,6 +355,7 @@ def generate(
     writer = open_writer(catalog, utcnow(), root, via)
     subjects = sorted(set(zip(draws.subjects, draws.labs, strict=True)))
     subject_ids = {key: subject_id(*key) for key in subjects}
+    held = sorted(set(zip(draws.ephys.tolist(), draws.revised.tolist(), strict=True)))
     writer.begin(
         [
             (
@@ -374,7 +375,7 @@ def generate(
         # The kinds some session holds: their dataset types and revisions are written.
         [
             kinds[chosen]
-            for ephys, revised in sorted(set(zip(draws.ephys.tolist(), draws.revised.tolist())))
+            for ephys, revised in held
             for chosen in _session_datasets(ephys, revised, per_session, base_names, probe_names)
         ],
     )

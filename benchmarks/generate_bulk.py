@@ -24,7 +24,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -168,20 +168,36 @@ class CatalogueWriter:
 
         with self.catalog.write() as conn:
             version = "COALESCE((SELECT version FROM catalog_state WHERE id = 1), 0) + 1"
+            upsert = (
+                "ON CONFLICT (table_name, row_key) DO UPDATE SET version = excluded.version, "
+                '"deleted" = excluded."deleted"'
+            )
+            restore: list[str] = []
+            empty = conn.exec_driver_sql("SELECT count(*) FROM catalog_changes").scalar() == 0
+            if empty and conn.dialect.name == "postgresql":
+                # Each key comes once: the log's keys are built after its rows, not per row.
+                restore, upsert = (
+                    _drop_keys(lambda q: _rows(conn.exec_driver_sql(q)), "catalog_changes"),
+                    "",
+                )
             summary = {}
             for table in logged_tables(conn):
                 key = _key_expression(conn, table)
                 logged = conn.exec_driver_sql(
                     f'INSERT INTO catalog_changes (version, table_name, row_key, "deleted") '  # noqa: S608
                     f"SELECT {version}, '{table}', {key}, false FROM \"{table}\" AS r "
-                    f"ORDER BY 3 "
-                    f"ON CONFLICT (table_name, row_key) DO UPDATE SET version = excluded.version, "
-                    f'"deleted" = excluded."deleted"'
+                    f"ORDER BY 3 {upsert}"
                 ).rowcount
                 if logged:
                     summary[table] = {"written": logged, "deleted": 0}
+            for statement in restore:
+                conn.exec_driver_sql(statement)
             record(conn, "generate", None, None, summary)
             create_change_triggers(conn)
+
+
+def _rows(result: Any) -> list[Any]:
+    return list(result.all()) if result.returns_rows else []
 
 
 def _key_expression(conn: Any, table: str) -> str:
@@ -350,8 +366,7 @@ class PostgresWriter(CatalogueWriter):
         execute("SET session_replication_role = replica")  # no trigger, no foreign key check
         execute("SET maintenance_work_mem = '512MB'")
         execute("SET synchronous_commit = off")
-        for index in _datasets_secondary():
-            execute(f'DROP INDEX IF EXISTS "{index.name}"')
+        self.restore = _drop_keys(self._query, "datasets")
         self.stamp = self.now
         self._copy("labs", ("name",), [(lab,) for lab in labs])
         self._copy("projects", ("name",), [(p,) for p in projects])
@@ -383,6 +398,10 @@ class PostgresWriter(CatalogueWriter):
             )
             for k in kinds
         }
+
+    def _query(self, sql: str) -> list[Any]:
+        self.cursor.execute(sql)
+        return self.cursor.fetchall() if self.cursor.description else []
 
     def _copy(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
         with self.cursor.copy(f'COPY "{table}" ({_quoted(columns)}) FROM STDIN') as copy:
@@ -418,7 +437,7 @@ class PostgresWriter(CatalogueWriter):
         """Build the indexes, log every key as changed, restore the triggers, analyse."""
         import psycopg
 
-        for statement in _create_indexes("postgresql"):
+        for statement in self.restore:
             self.cursor.execute(statement)
         self.conn.commit()
         self.conn.close()
@@ -426,6 +445,37 @@ class PostgresWriter(CatalogueWriter):
         url = self.catalog.url.set(drivername="postgresql").render_as_string(hide_password=False)
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute("VACUUM ANALYZE")
+
+
+def _drop_keys(query: Callable[[str], Sequence[Any]], table: str) -> list[str]:
+    """Drop every index and key of ``table`` (PostgreSQL); return the DDL restoring them.
+
+    Each is built once over the loaded rows instead of updated per row: the primary key and
+    the unique keys, the indexes, and the foreign keys of other tables to it (which the
+    primary key's drop takes with it). The statements are the database's own definitions,
+    so what is restored is exactly what the migrations made.
+    """
+    keys = query(
+        "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "  # noqa: S608
+        f"WHERE conrelid = '{table}'::regclass AND contype IN ('p', 'u') ORDER BY contype"
+    )
+    indexes = query(
+        "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema() "  # noqa: S608
+        f"AND tablename = '{table}' AND indexname NOT IN "
+        f"(SELECT conname FROM pg_constraint WHERE conrelid = '{table}'::regclass)"
+    )
+    references = query(
+        "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) FROM pg_constraint "  # noqa: S608
+        f"WHERE confrelid = '{table}'::regclass AND contype = 'f'"
+    )
+    for name, _ in indexes:
+        query(f'DROP INDEX "{name}"')
+    for name, _ in keys:
+        query(f'ALTER TABLE "{table}" DROP CONSTRAINT "{name}" CASCADE')
+    restore = [f'ALTER TABLE "{table}" ADD CONSTRAINT "{n}" {d}' for n, d in keys]
+    restore += [definition for _, definition in indexes]
+    restore += [f'ALTER TABLE {t} ADD CONSTRAINT "{n}" {d}' for t, n, d in references]
+    return restore
 
 
 class RecordsWriter(CatalogueWriter):

@@ -135,7 +135,14 @@ def test_copy_into_postgresql_writes_the_rows_the_record_path_writes(
         with Catalog(url, migrate=False) as catalog, catalog.read() as conn:
             triggers.append(trigger_names(conn))
             indexes = "SELECT indexdef FROM pg_indexes WHERE schemaname = current_schema()"
-            triggers.append(set(conn.exec_driver_sql(indexes).scalars()))
+            keys = (
+                "SELECT conrelid::regclass::text || conname || pg_get_constraintdef(oid) "
+                "FROM pg_constraint WHERE connamespace = current_schema()::regnamespace"
+            )
+            triggers.append(
+                set(conn.exec_driver_sql(indexes).scalars())
+                | set(conn.exec_driver_sql(keys).scalars())
+            )
     assert triggers[0] == triggers[2] and triggers[1] == triggers[3]
     changed = _write_one_session(made.root)
     assert list(changed) == ["sessions"] and len(changed["sessions"]) == 1
