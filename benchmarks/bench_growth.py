@@ -49,6 +49,7 @@ OPERATIONS = (
     ("list_datasets", "`list_datasets(eid)`"),
     ("get_details", "`get_details(eid)`"),
     ("rest_sessions", "`GET /api/v1/sessions?subject=&limit=50`"),
+    ("snapshot_ready", "`trove serve`: its snapshot ready, after it first answers"),
 )
 
 # -- the child processes -------------------------------------------------------------------
@@ -121,8 +122,29 @@ def _run_child(phase: str, root: Path, q: dict[str, Any]) -> dict[str, Any]:
 # -- the server ----------------------------------------------------------------------------
 
 
-def _rest(root: Path, work: Path, port: int, subject: str, requests: int) -> float:
-    """Median time of ``GET /api/v1/sessions?subject=&limit=50`` on ``trove serve``."""
+def _snapshot_built(port: int, headers: dict[str, str], wait: float) -> float | None:
+    """Wait up to ``wait`` s for the snapshot the server builds as it starts; return the wait.
+
+    ``None`` when it is still being built: the figures are then taken beside that build.
+    """
+    began = time.monotonic()
+    while True:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        conn.request("GET", "/api/v1/catalog", headers=headers)
+        status = conn.getresponse().status  # the body (the snapshot) is not read
+        conn.close()
+        if status != 503:
+            return time.monotonic() - began
+        if time.monotonic() - began > wait:
+            return None
+        time.sleep(2)
+
+
+def _rest(
+    root: Path, work: Path, port: int, subject: str, requests: int, wait: float
+) -> tuple[float, float | None]:
+    """Median time of ``GET /api/v1/sessions?subject=&limit=50`` on ``trove serve``, and
+    how long the server's snapshot took to be ready (``None``: not ready in ``wait`` s)."""
     from bench_server import PASSWORD, Service, auth_headers
 
     trove_cli = str(Path(sys.executable).with_name("trove"))
@@ -144,6 +166,7 @@ def _rest(root: Path, work: Path, port: int, subject: str, requests: int) -> flo
     server = Service("trove serve", command, port, work / f"serve-{port}.log", "/api/v1/health")
     try:
         headers = auth_headers(port, False)
+        built = _snapshot_built(port, headers, wait)
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
         path = f"/api/v1/sessions?subject={subject}&limit=50"
 
@@ -161,7 +184,7 @@ def _rest(root: Path, work: Path, port: int, subject: str, requests: int) -> flo
             get()
             times.append(time.perf_counter() - began)
         conn.close()
-        return statistics.median(times)
+        return statistics.median(times), built
     finally:
         server.stop()
 
@@ -240,6 +263,7 @@ def run(args: argparse.Namespace) -> str:
             f"{catalogue.datasets:,} datasets at {db or catalogue.root} ({verb})", file=sys.stderr
         )
     figures: list[dict[str, list[float]]] = [{} for _ in made]
+    notes: list[str] = []
     for _ in range(args.repeat):  # the catalogues take turns
         for (catalogue, plan), out in zip(made, figures, strict=True):
             got = _run_child("open", catalogue.root, plan)
@@ -253,9 +277,15 @@ def run(args: argparse.Namespace) -> str:
     if not args.no_serve:
         for index, ((catalogue, plan), out) in enumerate(zip(made, figures, strict=True)):
             port = args.port + index if args.port else 0
-            median = _rest(catalogue.root, work, port, plan["subject"], args.requests)
+            median, built = _rest(
+                catalogue.root, work, port, plan["subject"], args.requests, args.snapshot_wait
+            )
             out.setdefault("rest_sessions", []).append(median)
-    return _table(args, made, figures, load_before)
+            if built is not None:
+                out.setdefault("snapshot_ready", []).append(built)
+            else:
+                notes.append(f"{catalogue.datasets:,}: snapshot still building during the GETs")
+    return _table(args, made, figures, load_before) + "".join(f"\n\n- {n}" for n in notes)
 
 
 def _table(
@@ -308,6 +338,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--eids", type=int, default=500, help="random sessions for list_datasets")
     parser.add_argument("--requests", type=int, default=50, help="GET /sessions per server")
     parser.add_argument("--no-serve", action="store_true", help="leave trove serve out")
+    parser.add_argument(
+        "--snapshot-wait",
+        type=float,
+        default=900,
+        help="seconds to wait for the snapshot a starting server builds before the GETs",
+    )
     parser.add_argument("--data", metavar="DIR", help="catalogues and logs (default: the cache)")
     parser.add_argument("--port", type=int, default=0, help="first server port (0: free ports)")
     parser.add_argument("--output", type=Path, metavar="FILE", help="also write the table here")
