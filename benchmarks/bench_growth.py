@@ -140,6 +140,50 @@ def _snapshot_built(port: int, headers: dict[str, str], wait: float) -> float | 
         time.sleep(2)
 
 
+def _steady(root: Path, url: str) -> Path:
+    """Bring a freshly generated trove to the state of a server that has run a while.
+
+    A server starting on it would first prune the change log (millions of keys, in chunks)
+    and then build its snapshot (tens of minutes at 10M datasets), both in the background,
+    beside the requests timed. Here the log is pruned in one statement to what
+    :func:`~neurotrove.catalog.change_log.prune_changes` keeps, and a placeholder stands
+    for the current version's snapshot (removed after), so the server starts idle. Returns
+    the placeholder.
+    """
+    import sqlalchemy as sa
+
+    from neurotrove.catalog import schema as s
+    from neurotrove.catalog.change_log import MAX_CHANGES
+    from neurotrove.catalog.store import Catalog
+    from neurotrove.server.mirror_copies import snapshot_path
+
+    changes = s.catalog_changes.c
+    with Catalog(url, migrate=False) as catalog:
+        with catalog.write(versioned=False) as conn:
+            cut = conn.execute(
+                sa.select(changes.version)
+                .where(changes.version > 0)
+                .order_by(changes.version.desc())
+                .offset(MAX_CHANGES)
+                .limit(1)
+            ).scalar()
+            if cut is not None:
+                state = s.catalog_state.c
+                greatest = sa.func.max if conn.dialect.name == "sqlite" else sa.func.greatest
+                conn.execute(
+                    sa.update(s.catalog_state).values(
+                        history_from=greatest(state.history_from, cut)
+                    )
+                )
+                conn.execute(
+                    sa.delete(s.catalog_changes).where(changes.version <= cut, changes.version > 0)
+                )
+        placeholder = snapshot_path(root / ".trove" / "snapshots", catalog.version())
+    placeholder.parent.mkdir(parents=True, exist_ok=True)
+    placeholder.touch()
+    return placeholder
+
+
 def _rest(
     root: Path, work: Path, port: int, subject: str, requests: int, wait: float
 ) -> tuple[float, float | None]:
@@ -256,7 +300,7 @@ def run(args: argparse.Namespace) -> str:
             sessions, args.datasets_per_session, args.seed, db=db, one=False, home=data
         )
         url = db or f"sqlite:///{catalogue.root / '.trove' / 'catalog.db'}"
-        plan = _plan(url, catalogue.info, args.eids, args.seed)
+        plan = _plan(url, catalogue.info, args.eids, args.seed) | {"url": url}
         made.append((catalogue, plan))
         verb = "reused" if catalogue.reused else f"generated in {catalogue.seconds:.0f} s"
         print(
@@ -277,9 +321,15 @@ def run(args: argparse.Namespace) -> str:
     if not args.no_serve:
         for index, ((catalogue, plan), out) in enumerate(zip(made, figures, strict=True)):
             port = args.port + index if args.port else 0
-            median, built = _rest(
-                catalogue.root, work, port, plan["subject"], args.requests, args.snapshot_wait
-            )
+            placeholder = _steady(catalogue.root, plan["url"]) if args.steady else None
+            try:
+                median, built = _rest(
+                    catalogue.root, work, port, plan["subject"], args.requests, args.snapshot_wait
+                )
+            finally:
+                if placeholder is not None:
+                    placeholder.unlink()
+            print(f"  {catalogue.datasets:,}: GET /sessions {median:.4f} s", file=sys.stderr)
             out.setdefault("rest_sessions", []).append(median)
             if built is not None:
                 out.setdefault("snapshot_ready", []).append(built)
@@ -339,6 +389,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=50, help="GET /sessions per server")
     parser.add_argument("--no-serve", action="store_true", help="leave trove serve out")
     parser.add_argument("--serve-only", action="store_true", help="time trove serve alone")
+    parser.add_argument(
+        "--steady",
+        action="store_true",
+        help="prune the change log and stand in for the snapshot first, so that the server "
+        "starts idle instead of pruning and building in the background",
+    )
     parser.add_argument(
         "--snapshot-wait",
         type=float,
