@@ -2,9 +2,13 @@
 
 One seed draws one catalogue of N sessions x M datasets, written twice:
 
-- as a neurotrove catalogue at ``<out>/root/.trove/catalog.db``, through the public bulk
-  path (``trove.table("subjects"|"sessions"|"datasets").insert(records)``, one transaction
-  per batch);
+- as a trove at ``<out>/root`` (created by neurotrove: the schema at the migration head),
+  its catalogue in ``.trove/catalog.db`` or, with ``--db URL``, in a PostgreSQL database,
+  written by the bulk writers of ``generate_bulk.py`` (SQLite ``executemany`` with the
+  journal, triggers and secondary indexes off; PostgreSQL ``COPY`` with the keys built
+  after the rows; then every key logged and the triggers restored in one versioned write).
+  ``--via records`` writes through ``trove.table(name).insert(records)`` instead, the
+  reference they are checked against (``tests/test_generate.py``);
 - as ONE-api cache tables in ``<out>/one/``: ``sessions.pqt`` (index ``id``; ``lab``,
   ``subject``, ``date`` as ``date32``, ``number`` as ``uint16``, ``task_protocol``,
   ``projects`` comma-joined) and ``datasets.pqt`` (index ``[eid, id]``; ``rel_path``,
@@ -29,12 +33,14 @@ the content ``generate_tree.py`` writes where it knows the dataset (so ``load_ob
 works) and small ``.npy`` arrays otherwise; sizes and md5s in both catalogues are then
 those of the files. Only for small catalogues.
 
-The output is cached under ``~/.cache/neurotrove-bench/`` (``$NEUROTROVE_BENCH_CACHE``),
-keyed by the parameters; a complete catalogue is marked by ``generated.json`` and reused.
+The output is cached under ``--data`` (default ``~/.cache/neurotrove-bench/``,
+``$NEUROTROVE_BENCH_CACHE``), keyed by the parameters; a complete catalogue is marked by
+``generated.json`` and reused (one in PostgreSQL while the database holds its generation).
 
 Usage::
 
     python benchmarks/generate.py --sessions 50000 --datasets-per-session 40
+    python benchmarks/generate.py --sessions 250000 --db postgresql://localhost/bench --no-one
     python benchmarks/generate.py --sessions 200 --datasets-per-session 40 --files
 """
 
