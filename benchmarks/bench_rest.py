@@ -1,7 +1,7 @@
 """REST throughput: requests/s, requests/s per server core and latency of the read routes.
 
-On a generated catalogue (``generate.py``; the shared 50,000 x 40 copy when
-``--shared`` holds it, else ``--sessions`` x 40 generated under ``--data``), two
+On a generated catalogue (``generate.py``'s ``--sessions`` x 40, from its cache, copied
+into ``--data``), two
 ``trove serve`` processes run in turn on the same catalogue, alternating ``--rounds`` times:
 
 - *anchor*: the server of ``--anchor-ref`` (default ``main``), its ``src`` extracted with
@@ -27,7 +27,7 @@ worker.
 
 Usage::
 
-    python benchmarks/bench_rest.py --data /work/bench-data/h21rest --sessions 10000
+    python benchmarks/bench_rest.py --data DIR --sessions 10000
     python benchmarks/bench_rest.py --duration 5 --rounds 1 --connections 16   # quick
 """
 
@@ -119,12 +119,8 @@ def _anchor_source(data: Path, ref: str) -> tuple[str, Path]:
 
 def _catalogue(args: argparse.Namespace, data: Path) -> tuple[Path, str]:
     """A private copy of the catalogue, with a user for the token; its root and a label."""
-    shared = args.shared / f"catalog-{args.shared_size}-s0"
-    if (args.shared / f"READY-{args.shared_size}").exists():
-        source, label = shared / "root", f"{args.shared_size} (shared copy)"
-    else:
-        made = ensure_catalogue(args.sessions, _PER_SESSION, home=data)
-        source, label = made.root, f"{args.sessions}x{_PER_SESSION} (generated)"
+    made = ensure_catalogue(args.sessions, _PER_SESSION)  # generate.py's cache, read only
+    source, label = made.root, f"{args.sessions}x{_PER_SESSION}"
     root = data / f"rest-root-{source.parent.name}"
     ready = data / f"{root.name}.ready"
     if not ready.exists():
@@ -361,13 +357,6 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--output", type=Path, help="also write the markdown table here")
     parser.add_argument("--sessions", type=int, default=10_000, help="when generating")
-    parser.add_argument(
-        "--shared",
-        type=Path,
-        default=Path("/work/bench-data/shared"),
-        help="where a shared generated catalogue may be (copied, never written)",
-    )
-    parser.add_argument("--shared-size", default="50000x40")
     parser.add_argument("--connections", default="16,64", help="comma-separated loads")
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per load")
     parser.add_argument("--rounds", type=int, default=2, help="alternations anchor/now")
