@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from ..catalog import ephys_schema as es
+from ..catalog.change_log import logged_in_bulk
 from ..catalog.ephys_tables import bump_units_version, next_unit_pk
 from ..catalog.tables import table_spec
 from ..catalog.writes import bulk_insert, insert_records, large_cache, lock_key
@@ -283,12 +284,13 @@ def write_session_ephys(
         conn, table_spec("probes"), [p[0] for p in prepared], on_conflict="update"
     )
     pids = [str(k) for k in written.keys]
-    if pids:
-        conn.execute(sa.delete(es.units).where(es.units.c.probe.in_(pids)))
-        conn.execute(sa.delete(es.channels).where(es.channels.c.probe.in_(pids)))
-    next_pk = next_unit_pk(conn)
-    total_channels = total_units = 0
-    with large_cache(conn):
+    with large_cache(conn), logged_in_bulk(conn, [es.units, es.channels]) as log:
+        # The change log of a million units is written per table and session, not per row.
+        if pids:
+            log.delete(es.units, es.units.c.probe.in_(pids))
+            log.delete(es.channels, es.channels.c.probe.in_(pids))
+        next_pk = next_unit_pk(conn)
+        total_channels = total_units = 0
         for pid, (_, channel_count, channel_columns, unit_count, unit_columns) in zip(
             pids, prepared, strict=True
         ):
@@ -318,5 +320,8 @@ def write_session_ephys(
             next_pk += unit_count
             total_channels += channel_count
             total_units += unit_count
+        if pids:
+            log.written(es.channels, es.channels.c.probe.in_(pids))
+            log.written(es.units, es.units.c.probe.in_(pids))
     bump_units_version(conn)
     return pids, total_channels, total_units
