@@ -31,13 +31,21 @@ import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from ..catalog import ephys_schema as es
 from ..catalog import schema as s
+from ..catalog.change_log import logged_in_bulk
 from ..catalog.tables import table_spec
 from ..catalog.writes import insert_records, large_cache, lock_key
 from ..ephys.report import ImportReport
 from ..ephys.structures import structure_ids
 from ..ephys.templates import ALLEN_STIMULUS_SET, STIMULUS_SET_KEY
-from ..ephys.writing import METRIC_ALIASES, UNIT_FIELDS, ProbeData, write_session_ephys
+from ..ephys.writing import (
+    METRIC_ALIASES,
+    UNIT_FIELDS,
+    ProbeData,
+    log_written,
+    write_session_ephys,
+)
 from ..errors import NotFoundError, ValidationError
 from ..files.atomic import STAGING_FOLDER, FileWrite, recover_writes
 from ..query.conditions import compile_conditions
@@ -62,8 +70,12 @@ __all__ = [
 MANIFEST_VERSION = "0.3.0"
 """The manifest version AllenSDK's ``EcephysProjectCache`` reads."""
 
-BATCH_UNITS = 50_000
+BATCH_UNITS = 100_000
 """Units written per transaction of an import, at least (whole sessions are never split)."""
+
+BATCH_CACHE_MB = 256
+"""SQLite's page cache while a batch is written: the indexes keyed by random ids (units,
+channels, the change log) of a million-unit catalogue fit, so no page is read twice."""
 
 _MANIFEST_ENTRIES: list[tuple[str, str, str, str]] = [
     ("sessions", "file", "sessions.csv", "BASEDIR"),
@@ -328,8 +340,15 @@ def _write_sessions(
     if not batch:
         return
     written: list[tuple[str, Any, list[ProbeData], allen_nwb.SessionFiles]] = []
-    # One page cache for the whole batch: pages of the unit indexes serve its next sessions.
-    with trove.catalog.write() as conn, large_cache(conn):
+    pids: list[str] = []
+    # One page cache for the whole batch (pages of the unit indexes serve its next
+    # sessions), and one change log statement per table for all its units and channels: in
+    # key order, the log's index is walked once per batch, not once per row at random.
+    with (
+        trove.catalog.write() as conn,
+        large_cache(conn, megabytes=BATCH_CACHE_MB),
+        logged_in_bulk(conn, [es.units, es.channels]) as log,
+    ):
         for allen_session, session, session_probes, data, files in batch:
             record = _session_record(allen_session, session, lab)
             if with_templates:
@@ -353,9 +372,12 @@ def _write_sessions(
             insert_records(conn, table_spec("subjects"), [subject], on_conflict="update")
             kept = insert_records(conn, table_spec("sessions"), [record], on_conflict="update")
             eid = str(kept.keys[0])
-            pids, channel_count, unit_count = write_session_ephys(conn, eid, data)
-            report.add(eid, len(pids), channel_count, unit_count)
+            session_pids, channel_count, unit_count = write_session_ephys(conn, eid, data, log=log)
+            pids += session_pids
+            report.add(eid, len(session_pids), channel_count, unit_count)
             written.append((eid, session_probes, data, files))
+        if pids:
+            log_written(log, pids)
     for eid, session_probes, data, files in written:
         names = {int(str(p)): d.name for p, d in zip(session_probes.index, data, strict=True)}
         allen_nwb.register_session_files(trove, eid, files, names)
