@@ -2,23 +2,28 @@
 
 One synthetic Allen project cache (default: 1,000 sessions, 3,000 probes of 384 channels,
 1,000,000 units, with metric distributions that pass about 40% of units through Allen's
-default filters, as the public Visual Coding release does) is written once to
-``benchmarks/data/``. In the same run:
+default filters, as the public Visual Coding release does) is written once under ``--data``.
+Then, for each of ``--rounds`` rounds, alternately:
 
-1. neurotrove imports it into a fresh trove (``trove.ephys.import_allen``);
-2. AllenSDK reads it with ``EcephysProjectCache`` in fixed mode, in its own virtual
-   environment (``--allensdk-python``, else one made in ``~/.cache/neurotrove-tests``);
-3. both answer ``get_units()`` (default filters) and ``get_session_table()``; neurotrove's
-   first call after the import (which builds the unit snapshot), a fresh process opening
-   the trove, and warm calls are timed apart. Answers are checked to agree (row counts,
-   unit counts per session).
+1. AllenSDK reads it with ``EcephysProjectCache`` in fixed mode, in its own virtual
+   environment (``--allensdk-python``, else the one ``tests/foreign_venv.py`` builds in
+   ``~/.cache/neurotrove-test-venvs``), timing ``get_units()`` and ``get_session_table()``;
+2. neurotrove (this checkout, "after") imports the cache into a fresh trove
+   (``trove.ephys.import_allen``), then times the first ``get_units()`` after the import,
+   a new process opening the trove and calling ``get_units()`` (cold), and warm calls;
+3. with ``--before SRC`` (another neurotrove's ``src`` folder, e.g. ``main`` unpacked with
+   ``git archive``), the same with that code: it reads the trove "after" imported, and with
+   ``--before-import`` imports its own too.
 
-Every figure is a median. Prints a table of times and ratios.
+Each neurotrove run is a subprocess with its own ``PYTHONPATH``. Answers are checked to agree
+(row counts, unit counts per session). Figures are medians over the rounds; the markdown
+table is printed and, with ``--output``, written to a file.
 
 Usage::
 
     python benchmarks/bench_ephys.py [--sessions 1000] [--probes-per-session 3]
-        [--units 1000000] [--repeat 3] [--allensdk-python PATH] [--output FILE]
+        [--units 1000000] [--rounds 1] [--repeat 3] [--before SRC] [--before-import]
+        [--allensdk-python PATH] [--data DIR] [--port N] [--output FILE]
 """
 
 from __future__ import annotations
@@ -26,10 +31,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -37,11 +42,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-import neurotrove as nt
-
 HERE = Path(__file__).resolve().parent
 CHANNELS_PER_PROBE = 384
 ALLENSDK = "allensdk==2.16.2"
+HDMF = "hdmf==3.14.6"  # the pin tests/test_ephys_allensdk.py builds its environment with
 METRICS = [
     "snr",
     "firing_rate",
@@ -94,13 +98,50 @@ for name, call in (("get_units", cache.get_units), ("get_session_table", cache.g
 print(json.dumps(out))
 """
 
-NEUROTROVE_TIMER = r"""
-import json, sys, time
-began = time.perf_counter()
+NEUROTROVE_RUN = r"""
+import json, os, statistics, subprocess, sys, time
 import neurotrove as nt
-trove = nt.connect(sys.argv[1], create=False)
-units = trove.ephys.get_units()
-print(json.dumps({"open_and_get_units": time.perf_counter() - began, "rows": len(units)}))
+manifest, root, repeat, do_import = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4] == "1"
+out = {"neurotrove": nt.__file__}
+if do_import:
+    with nt.connect(root, create=True) as trove:
+        began, cpu = time.perf_counter(), time.process_time()
+        report = trove.ephys.import_allen(manifest)
+        out["import_allen"] = time.perf_counter() - began
+        out["import_allen_cpu"] = time.process_time() - cpu
+        out["units_imported"] = report.units
+        began = time.perf_counter()
+        trove.ephys.get_units()
+        out["first_get_units"] = time.perf_counter() - began
+cold = subprocess.run(
+    [sys.executable, "-c", "import json, sys, time\n"
+     "began = time.perf_counter()\n"
+     "import neurotrove as nt\n"
+     "trove = nt.connect(sys.argv[1], create=False)\n"
+     "units = trove.ephys.get_units()\n"
+     "print(json.dumps(time.perf_counter() - began))", root],
+    capture_output=True, text=True, check=True, env=os.environ.copy(),
+)
+out["open_and_get_units"] = json.loads(cold.stdout)
+
+def median(call):
+    times, result = [], None
+    for _ in range(repeat):
+        began = time.perf_counter()
+        result = call()
+        times.append(time.perf_counter() - began)
+    return statistics.median(times), result
+
+with nt.connect(root) as trove:
+    out["get_units"], units = median(trove.ephys.get_units)
+    out["get_session_table"], table = median(trove.ephys.get_session_table)
+    out["get_units_visp"], visp = median(lambda: trove.ephys.get_units(
+        ecephys_structure_acronym="VISp", session_type="brain_observatory_1.1"))
+out["get_units_rows"] = len(units)
+out["get_session_table_rows"] = len(table)
+out["unit_count_total"] = int(table["unit_count"].sum())
+out["visp_rows"] = len(visp)
+print(json.dumps(out))
 """
 
 
@@ -219,25 +260,112 @@ def write_cache(folder: Path, sessions: int, probes_per_session: int, units: int
 
 
 def allensdk_python(given: str | None) -> str:
-    """AllenSDK's interpreter: the one given, else a virtual environment made once."""
+    """AllenSDK's interpreter: the one given, else the tests' environment (built once)."""
     if given:
         return given
-    base = Path.home() / ".cache" / "neurotrove-tests" / ALLENSDK.replace("==", "-")
-    python = base / "bin" / "python"
-    if not (base / ".installed").is_file():
-        subprocess.run([sys.executable, "-m", "venv", str(base)], check=True)
-        subprocess.run([str(python), "-m", "pip", "install", "--quiet", ALLENSDK], check=True)
-        (base / ".installed").write_text(ALLENSDK)
-    return str(python)
+    sys.path.insert(0, str(HERE.parent / "tests"))
+    from foreign_venv import cached_venv  # the tests' builder: one environment for both
+
+    return cached_venv(
+        "allensdk",
+        [ALLENSDK, HDMF],
+        check="import allensdk.brain_observatory.ecephys.ecephys_project_cache",
+    )
 
 
-def median_time(call: Any, repeat: int) -> tuple[float, Any]:
-    times, result = [], None
-    for _ in range(repeat):
-        began = time.perf_counter()
-        result = call()
-        times.append(time.perf_counter() - began)
-    return statistics.median(times), result
+def data_folder(given: Path | None) -> Path:
+    """Where the cache and troves go: ``--data``, else the shared benchmark cache."""
+    if given is not None:
+        return given.expanduser()
+    base = os.environ.get("NEUROTROVE_BENCH_CACHE", "~/.cache/neurotrove-bench")
+    return Path(base).expanduser() / "ephys"
+
+
+def run_allensdk(python: str, manifest: Path, repeat: int) -> dict[str, Any]:
+    done = subprocess.run(
+        [python, "-c", ALLEN_TIMER, str(manifest), str(repeat)], capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        sys.exit(f"AllenSDK failed: {done.stderr[-2000:]}")
+    return dict(json.loads(done.stdout))
+
+
+def run_neurotrove(
+    src: Path, manifest: Path, root: Path, repeat: int, *, do_import: bool, scratch: Path
+) -> dict[str, Any]:
+    """Run one neurotrove (its ``src`` first on ``PYTHONPATH``) in a new process."""
+    if do_import:
+        shutil.rmtree(root, ignore_errors=True)
+    flag = "1" if do_import else "0"
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(src),
+        "NEUROTROVE_CACHE_DIR": str(scratch / "cache"),
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", NEUROTROVE_RUN, str(manifest), str(root), str(repeat), flag],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    if done.returncode != 0:
+        sys.exit(f"neurotrove ({src}) failed: {done.stderr[-3000:]}")
+    result = dict(json.loads(done.stdout))
+    if not result["neurotrove"].startswith(str(src)):
+        sys.exit(f"{src}: the run imported neurotrove from {result['neurotrove']}")
+    return result
+
+
+def check_same(allen: dict[str, Any], ours: dict[str, Any], who: str) -> None:
+    for key in ("get_units_rows", "get_session_table_rows", "unit_count_total"):
+        if allen[key] != ours[key]:
+            sys.exit(f"{who} and AllenSDK disagree on {key}: {ours[key]} != {allen[key]}")
+
+
+def load_average() -> str:
+    return " ".join(f"{v:.1f}" for v in os.getloadavg())
+
+
+def table(
+    runs: dict[str, list[dict[str, Any]]], args: argparse.Namespace, loads: list[str]
+) -> str:
+    def median(who: str, key: str) -> float | None:
+        values = [r[key] for r in runs.get(who, []) if key in r]
+        return statistics.median(values) if values else None
+
+    def cell(value: float | None) -> str:
+        if value is None:
+            return "—"
+        return f"{value:.1f} s" if value >= 10 else f"{value:.3f} s"
+
+    rows = [
+        ("`get_units()`, default filters, warm", "get_units"),
+        ("`get_session_table()`, warm", "get_session_table"),
+        ("new process: open + `get_units()` (cold)", "open_and_get_units"),
+        ("first `get_units()` after the import", "first_get_units"),
+        ("`get_units(VISp, brain_observatory_1.1)`, warm", "get_units_visp"),
+        ("`import_allen` (whole cache)", "import_allen"),
+        ("`import_allen`, CPU time of the process", "import_allen_cpu"),
+    ]
+    has_before = "before" in runs
+    head = "| measure | AllenSDK fixed |" + (" before |" if has_before else "")
+    head += " after | AllenSDK / after |"
+    lines = [head, "|---|" + "---:|" * (4 if has_before else 3)]
+    for label, key in rows:
+        allen, after = median("allensdk", key), median("after", key)
+        ratio = f"{allen / after:.1f}x" if allen and after else ""
+        cells = [label, cell(allen)]
+        if has_before:
+            cells.append(cell(median("before", key)))
+        cells += [cell(after), ratio]
+        lines.append("| " + " | ".join(cells) + " |")
+    units = runs["after"][0]
+    summary = (
+        f"\n{args.sessions:,} sessions, {args.units:,} units ({units['get_units_rows']:,} pass "
+        f"the default filters), {len(runs['after'])} round(s) of {args.repeat} warm calls; "
+        f"load average {', '.join(loads)}."
+    )
+    return "\n".join(lines) + "\n" + summary + "\n"
 
 
 def main() -> None:
@@ -245,92 +373,59 @@ def main() -> None:
     parser.add_argument("--sessions", type=int, default=1000)
     parser.add_argument("--probes-per-session", type=int, default=3)
     parser.add_argument("--units", type=int, default=1_000_000)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=1, help="alternating rounds")
+    parser.add_argument("--repeat", type=int, default=3, help="warm calls per round")
     parser.add_argument("--allensdk-repeat", type=int, default=1)
     parser.add_argument("--allensdk-python")
-    parser.add_argument("--output", type=Path)
+    parser.add_argument("--before", type=Path, help="another neurotrove's src folder")
+    parser.add_argument(
+        "--before-import", action="store_true", help="the before code imports its own trove"
+    )
+    parser.add_argument("--data", type=Path, help="where the cache and troves go")
+    parser.add_argument(
+        "--port", type=int, default=0, help="unused: this benchmark serves nothing"
+    )
+    parser.add_argument("--output", type=Path, help="also write the markdown table here")
     args = parser.parse_args()
-    name = f"ephys-{args.sessions}-{args.probes_per_session}-{args.units}"
-    cache = HERE / "data" / name
+    folder = data_folder(args.data)
+    name = f"allen-{args.sessions}-{args.probes_per_session}-{args.units}"
     began = time.perf_counter()
-    manifest = write_cache(cache, args.sessions, args.probes_per_session, args.units)
-    print(f"Allen cache: {cache} ({time.perf_counter() - began:.1f} s to write or find)")
-
-    results: dict[str, Any] = {}
-    with tempfile.TemporaryDirectory(prefix="bench-ephys-") as scratch:
-        root = Path(scratch) / "trove"
-        os.environ["NEUROTROVE_CACHE_DIR"] = str(Path(scratch) / "cache")
-        with nt.connect(root, create=True) as trove:
-            began = time.perf_counter()
-            report = trove.ephys.import_allen(manifest)
-            results["import_allen"] = time.perf_counter() - began
-            print(
-                f"neurotrove import: {report.units:,} units, {report.channels:,} channels in "
-                f"{results['import_allen']:.1f} s"
-            )
-            began = time.perf_counter()
-            units = trove.ephys.get_units()
-            results["first_get_units"] = time.perf_counter() - began
-        done = subprocess.run(
-            [sys.executable, "-c", NEUROTROVE_TIMER, str(root)],
-            capture_output=True,
-            text=True,
-            check=True,
-            env=os.environ.copy(),
-        )
-        results["open_and_get_units"] = json.loads(done.stdout)["open_and_get_units"]
-        with nt.connect(root) as trove:
-            results["get_units"], units = median_time(trove.ephys.get_units, args.repeat)
-            results["get_session_table"], table = median_time(
-                trove.ephys.get_session_table, args.repeat
-            )
-            results["get_units_visp"], visp = median_time(
-                lambda: trove.ephys.get_units(
-                    ecephys_structure_acronym="VISp", session_type="brain_observatory_1.1"
-                ),
-                args.repeat,
-            )
+    manifest = write_cache(folder / name, args.sessions, args.probes_per_session, args.units)
+    print(f"Allen cache: {manifest.parent} ({time.perf_counter() - began:.1f} s to write or find)")
     python = allensdk_python(args.allensdk_python)
-    done = subprocess.run(
-        [python, "-c", ALLEN_TIMER, str(manifest), str(args.allensdk_repeat)],
-        capture_output=True,
-        text=True,
-    )
-    if done.returncode != 0:
-        sys.exit(f"AllenSDK failed: {done.stderr[-2000:]}")
-    allen = json.loads(done.stdout)
-    assert allen["get_units_rows"] == len(units), (allen["get_units_rows"], len(units))
-    assert allen["unit_count_total"] == int(table["unit_count"].sum())
-    assert allen["get_session_table_rows"] == len(table)
-
-    rows = [
-        ("get_units() with default filters", allen["get_units"], results["get_units"]),
-        ("get_session_table()", allen["get_session_table"], results["get_session_table"]),
-    ]
-    print(
-        f"\n{len(units):,} of {args.units:,} units pass the default filters; "
-        f"{len(visp):,} in VISp of brain_observatory_1.1 sessions\n"
-    )
-    print(f"{'operation':<36}{'AllenSDK fixed':>16}{'neurotrove':>12}{'ratio':>9}  budget")
-    for label, theirs, ours in rows:
-        verdict = "ok" if ours <= 1.0 and theirs / ours >= 5 else "MISSED"
-        print(
-            f"{label:<36}{theirs:>15.2f}s{ours:>11.3f}s{theirs / ours:>8.1f}x  "
-            f"<= 1 s and >= 5x: {verdict}"
+    after_src = HERE.parent / "src"
+    runs: dict[str, list[dict[str, Any]]] = {}
+    loads = [load_average()]
+    scratch = folder / "scratch"
+    for round_number in range(args.rounds):
+        allen = run_allensdk(python, manifest, args.allensdk_repeat)
+        runs.setdefault("allensdk", []).append(allen)
+        print(f"round {round_number + 1}: AllenSDK get_units {allen['get_units']:.2f} s")
+        root = scratch / "trove-after"
+        after = run_neurotrove(
+            after_src, manifest, root, args.repeat, do_import=True, scratch=scratch
         )
-    print(
-        f"{'  first get_units() after import':<36}{'':>16}{results['first_get_units']:>11.3f}s"
-        "   (builds the unit snapshot)"
-    )
-    print(
-        f"{'  new process: open + get_units()':<36}{'':>16}{results['open_and_get_units']:>11.3f}s"
-    )
-    print(
-        f"{'  get_units(VISp, session_type=...)':<36}{'':>16}{results['get_units_visp']:>11.3f}s"
-    )
-    print(f"{'  import_allen (whole cache)':<36}{'':>16}{results['import_allen']:>11.1f}s")
+        check_same(allen, after, "after")
+        runs.setdefault("after", []).append(after)
+        print(f"round {round_number + 1}: after {json.dumps(after)}")
+        if args.before is not None:
+            own = scratch / "trove-before"
+            before = run_neurotrove(
+                args.before.resolve(),
+                manifest,
+                own if args.before_import else root,
+                args.repeat,
+                do_import=args.before_import,
+                scratch=scratch,
+            )
+            check_same(allen, before, "before")
+            runs.setdefault("before", []).append(before)
+            print(f"round {round_number + 1}: before {json.dumps(before)}")
+        loads.append(load_average())
+    text = table(runs, args, loads)
+    print("\n" + text)
     if args.output:
-        args.output.write_text(json.dumps({"neurotrove": results, "allensdk": allen}, indent=2))
+        args.output.write_text(text)
 
 
 if __name__ == "__main__":

@@ -16,15 +16,18 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pandas as pd
 import pytest
 import sqlalchemy as sa
 
 import neurotrove as nt
 from neurotrove.catalog import change_log
+from neurotrove.catalog import ephys_schema as es
 from neurotrove.catalog import schema as s
 from neurotrove.catalog.change_log import (
     UNLOGGED_TABLES,
     changed_keys,
+    logged_in_bulk,
     logged_tables,
     prune_changes,
     trigger_names,
@@ -37,6 +40,7 @@ from neurotrove.remote.snapshot_download import PART
 from neurotrove.server.mirror_copy import write_snapshot
 
 from .serving import PASSWORD, ServerProcess, add_user
+from .test_ephys_import import write_allen_cache
 
 _NOT_COMPARED = {"catalog_state", "catalog_changes", "tokens", "alembic_version"}
 
@@ -151,6 +155,63 @@ def test_a_registered_session_and_its_files_arrive_as_changes(lab: Lab, tmp_path
     assert eid in [str(e) for e in lab.client.search().index]
     assert len(lab.client.list_datasets(eid)) == 2
     lab.assert_mirror_equals_the_server(tmp_path)
+
+
+def test_an_allen_import_and_a_reimport_reach_the_mirror_as_changes(
+    lab: Lab, tmp_path: Path
+) -> None:
+    """The units and channels an import writes in bulk (logged per batch) all arrive."""
+    cache = tmp_path / "allen"
+    write_allen_cache(cache)
+    with lab.local() as local:
+        report = local.ephys.import_allen(cache)
+    assert lab.client.refresh() is True
+    assert lab.snapshots_sent() == 1
+    with lab.local() as local:
+        imported = local.ephys.get_units(filter_by_validity=False)
+    assert len(lab.client.ephys.get_units(filter_by_validity=False)) == len(imported)
+    lab.assert_mirror_equals_the_server(tmp_path)
+    # Imported again without its last unit: the unit deleted, the others rewritten.
+    units = pd.read_csv(cache / "units.csv")
+    units.iloc[:-1].to_csv(cache / "units.csv", index=False)
+    with lab.local() as local:
+        again = local.ephys.import_allen(cache)
+    assert again.units == report.units - 1
+    assert lab.client.refresh() is True
+    assert lab.snapshots_sent() == 1
+    lab.assert_mirror_equals_the_server(tmp_path)
+
+
+def test_a_bulk_write_logs_every_row_and_leaves_the_triggers_in_place(
+    root: Path, db: str | None
+) -> None:
+    with nt.connect(root, db=db, create=True) as trove:
+        with trove.catalog.read() as conn:
+            triggers = trigger_names(conn)
+        since = int(trove.catalog.version().rpartition("-")[2])
+        with trove.catalog.write() as conn, logged_in_bulk(conn, [s.labs]) as log:
+            conn.execute(sa.insert(s.labs), [{"name": n} for n in ("a", "b", "c")])
+            log.written(s.labs, s.labs.c.name.in_(["a", "b", "c"]))
+            log.delete(s.labs, s.labs.c.name == "b")
+            with pytest.raises(ValueError, match="units"):
+                log.written(es.units, es.units.c.pk > 0)
+        with trove.catalog.read() as conn:
+            assert trigger_names(conn) == triggers
+            assert changed_keys(conn, since) == {"labs": [["a"], ["b"], ["c"]]}
+            deleted = sa.select(s.catalog_changes.c.row_key).where(s.catalog_changes.c.deleted)
+            assert conn.execute(deleted).scalars().all() == ['["b"]']
+        with (
+            contextlib.suppress(RuntimeError),
+            trove.catalog.write() as conn,
+            logged_in_bulk(conn, [s.labs]),
+        ):
+            raise RuntimeError("an import fails half-way")
+        after = int(trove.catalog.version().rpartition("-")[2])
+        with trove.catalog.write() as conn:  # the row triggers log again
+            conn.execute(sa.insert(s.labs).values(name="d"))
+        with trove.catalog.read() as conn:
+            assert trigger_names(conn) == triggers
+            assert changed_keys(conn, after) == {"labs": [["d"]]}
 
 
 def test_a_pruned_history_brings_one_full_snapshot_and_the_mirror_keeps_one_file(

@@ -8,7 +8,10 @@ the change. No writer can miss it, whichever path it takes (the record writes, t
 loads of ``trove register`` and the ONE import, plain SQL).
 
 On SQLite the triggers run for each row; on PostgreSQL once per statement, over its
-transition tables, so a bulk load logs its rows in one ``INSERT ... SELECT``.
+transition tables, so a bulk load logs its rows in one ``INSERT ... SELECT``. SQLite has no
+statement triggers: a bulk write there (an ephys import of a million units) suspends the row
+triggers of the tables it fills, in its own transaction, and logs their rows itself, one
+``INSERT ... SELECT`` per table and batch (:func:`logged_in_bulk`).
 
 The log keeps one row per changed key: ``(table_name, row_key)``, the version of the last
 transaction that touched it, and whether that was a delete. A write transaction's changes
@@ -39,13 +42,16 @@ Examples
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
 from . import schema as s
+from .types import UUIDString
 
 if TYPE_CHECKING:
     from .store import Catalog
@@ -54,10 +60,12 @@ __all__ = [
     "MAX_CHANGES",
     "PRUNE_CHUNK",
     "UNLOGGED_TABLES",
+    "BulkChanges",
     "changed_keys",
     "count_changes",
     "create_change_triggers",
     "drop_change_triggers",
+    "logged_in_bulk",
     "logged_tables",
     "prune_changes",
     "settle_changes",
@@ -222,6 +230,123 @@ def _postgresql_trigger(conn: Connection, table: str, key: list[str]) -> None:
 
 def _quote(name: str) -> str:
     return f'"{name}"'
+
+
+class BulkChanges:
+    """The change log of a bulk write to some tables, given by the writer.
+
+    Yielded by :func:`logged_in_bulk`.
+
+    On SQLite, where the tables' row triggers are suspended, each call logs its rows in one
+    ``INSERT ... SELECT``, in key order (so the log's key index is walked once per batch, not
+    once per row at random); on PostgreSQL the statement triggers log them, and the calls
+    only do the writes they name.
+    """
+
+    def __init__(self, conn: Connection, tables: Sequence[sa.Table], version: int | None):
+        self._conn = conn
+        self._tables = {table.name for table in tables}
+        self._version = version  # None: the database's triggers log (PostgreSQL)
+
+    def _log(self, table: sa.Table, where: sa.ColumnElement[bool], deleted: bool) -> None:
+        if table.name not in self._tables:
+            raise ValueError(f"table {table.name} is not one this bulk write logs")
+        if self._version is None:
+            return
+        parts = [
+            sa.func.lower(sa.func.hex(c)) if isinstance(c.type, UUIDString | sa.LargeBinary) else c
+            for c in table.primary_key.columns
+        ]
+        key = sa.func.json_array(*parts)
+        rows = (
+            sa.select(
+                sa.literal(self._version, sa.BigInteger),
+                sa.literal(table.name),
+                key,
+                sa.literal(deleted),
+            )
+            .where(where)
+            .order_by(key)
+        )
+        changes = s.catalog_changes.c
+        insert = sqlite_insert(s.catalog_changes).from_select(
+            [changes.version, changes.table_name, changes.row_key, changes.deleted], rows
+        )
+        self._conn.execute(
+            insert.on_conflict_do_update(
+                index_elements=[changes.table_name, changes.row_key],
+                set_={"version": insert.excluded.version, "deleted": insert.excluded.deleted},
+            )
+        )
+
+    def written(self, table: sa.Table, where: sa.ColumnElement[bool]) -> None:
+        """Log the rows of ``table`` matching ``where`` as written (call after writing them)."""
+        self._log(table, where, deleted=False)
+
+    def delete(self, table: sa.Table, where: sa.ColumnElement[bool]) -> None:
+        """Delete the rows of ``table`` matching ``where``, and log them as deleted."""
+        self._log(table, where, deleted=True)
+        self._conn.execute(sa.delete(table).where(where))
+
+
+@contextmanager
+def logged_in_bulk(conn: Connection, tables: Sequence[sa.Table]) -> Iterator[BulkChanges]:
+    """Let a bulk write to ``tables`` log its changes per statement instead of per row.
+
+    On SQLite the tables' change triggers are dropped for the block and created again at
+    its end, all in ``conn``'s write transaction: no other connection ever sees the
+    tables without them (a transaction that fails rolls the drop back too). Within the
+    block, every insert, update and delete of those tables must be logged through the
+    :class:`BulkChanges` yielded (``written`` after an insert or update, ``delete`` for a
+    delete); writes to other tables are logged by their triggers as always. On PostgreSQL,
+    whose triggers already log a statement's rows in one go, nothing is suspended.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from neurotrove.catalog.store import Catalog
+    >>> from neurotrove.catalog.schema import labs
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> with Catalog(f"sqlite:///{folder / 'catalog.db'}") as catalog:
+    ...     with catalog.write() as conn, logged_in_bulk(conn, [labs]) as log:
+    ...         _ = conn.execute(sa.insert(labs), [{"name": "cortexlab"}, {"name": "wittenlab"}])
+    ...         log.written(labs, labs.c.name.in_(["cortexlab", "wittenlab"]))
+    ...     with catalog.read() as conn:
+    ...         changed = changed_keys(conn, 0)
+    >>> changed
+    {'labs': [['cortexlab'], ['wittenlab']]}
+    """
+    if conn.dialect.name != "sqlite":
+        yield BulkChanges(conn, tables, None)
+        return
+    state_row = s.catalog_state.c
+    state = conn.execute(sa.select(state_row.version).where(state_row.id == 1)).scalar()
+    # The version this transaction will commit, as the triggers compute it (_NEXT_VERSION):
+    # the catalogue's write lock, held since the transaction began, keeps it.
+    version = int(state or 0) + 1
+    names = [table.name for table in tables]
+    found = conn.execute(
+        sa.text(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name IN :names"
+        ).bindparams(sa.bindparam("names", expanding=True)),
+        {"names": names},
+    ).all()
+    suspended = [(str(name), str(sql)) for name, sql in found if str(name).startswith(_PREFIX)]
+    for name, _ in suspended:
+        conn.exec_driver_sql(f'DROP TRIGGER "{name}"')
+    failed = False
+    try:
+        yield BulkChanges(conn, tables, version)
+    except BaseException:
+        failed = True
+        raise
+    finally:
+        try:
+            for _, sql in suspended:
+                conn.exec_driver_sql(sql)
+        except Exception:
+            if not failed:  # otherwise the transaction rolls back, triggers and all
+                raise
 
 
 def changed_keys(conn: Connection, since: int) -> dict[str, list[list[Any]]]:

@@ -451,18 +451,20 @@ def _show_key(spec: TableSpec, natural: Sequence[str], key: tuple[Any, ...]) -> 
 
 
 @contextlib.contextmanager
-def large_cache(conn: Any) -> Iterator[None]:
-    """Give SQLite a 64 MB page cache while a large write runs, then the previous size back.
+def large_cache(conn: Any, megabytes: int = 64) -> Iterator[None]:
+    """Give SQLite a ``megabytes`` page cache while a large write runs, then the old size back.
 
     Each dataset row updates six B-trees (the table, its primary key, the unique key and
     three indexes) at places spread over the file; with SQLite's default 2 MB cache most of
-    those pages are read again for every batch.
+    those pages are read again for every batch. A cache already larger is kept.
     """
     if conn.dialect.name != "sqlite":
         yield
         return
     previous = int(conn.exec_driver_sql("PRAGMA cache_size").scalar_one())
-    conn.exec_driver_sql("PRAGMA cache_size=-65536")
+    # Negative sizes are in KiB, positive ones in pages (of 4 KiB by default).
+    held = -previous if previous < 0 else previous * 4
+    conn.exec_driver_sql(f"PRAGMA cache_size={-max(held, megabytes * 1024):d}")
     try:
         yield
     finally:

@@ -272,5 +272,9 @@ class UnitSnapshot:
             positions.max(initial=0) >= len(self.pk) or not np.array_equal(self.pk[positions], pks)
         ):
             return None
-        taken: pa.Table = self.table.take(pa.array(positions))
+        # The positions are sorted and distinct: a mask picks the same rows, and Arrow's
+        # filter copies runs of them where take gathers value by value (2x at a million).
+        mask = np.zeros(len(self.pk), dtype=bool)
+        mask[positions] = True
+        taken: pa.Table = self.table.filter(pa.array(mask))
         return taken

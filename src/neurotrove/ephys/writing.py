@@ -11,6 +11,7 @@ names its brain structure by acronym only gets the acronym's id in the Allen ont
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
 import uuid
@@ -23,8 +24,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from ..catalog import ephys_schema as es
+from ..catalog.change_log import BulkChanges, logged_in_bulk
 from ..catalog.ephys_tables import bump_units_version, next_unit_pk
 from ..catalog.tables import table_spec
+from ..catalog.types import UUIDString
 from ..catalog.writes import bulk_insert, insert_records, large_cache, lock_key
 from ..errors import ValidationError
 from .structures import structure_ids
@@ -35,6 +38,7 @@ __all__ = [
     "PROBE_FIELDS",
     "UNIT_FIELDS",
     "ProbeData",
+    "log_written",
     "write_session_ephys",
 ]
 
@@ -227,9 +231,46 @@ def _filled(
 def _insert_columns(conn: Connection, table: sa.Table, columns: Mapping[str, list[Any]]) -> None:
     """Insert rows given as columns, in chunks, in the order of the table's columns."""
     names = [column.name for column in table.columns if column.name in columns]
+    if conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg":
+        _copy_columns(conn, table, names, columns)
+        return
     rows = list(zip(*(columns[name] for name in names), strict=True))
     for start in range(0, len(rows), _CHUNK):
         bulk_insert(conn, table, names, rows[start : start + _CHUNK])
+
+
+def _copy_columns(
+    conn: Connection, table: sa.Table, names: Sequence[str], columns: Mapping[str, list[Any]]
+) -> None:
+    """Send rows given as columns with PostgreSQL's ``COPY``, in ``conn``'s transaction.
+
+    Several times faster than an ``INSERT`` per row; the change log's statement trigger
+    logs the rows as for any insert. UUIDs go as text, JSON documents as JSON text.
+    """
+    import json
+
+    values: list[list[Any]] = []
+    for name in names:
+        column, kind = columns[name], table.c[name].type
+        if isinstance(kind, UUIDString):
+            column = [
+                None if v is None else str(uuid.UUID(bytes=v)) if isinstance(v, bytes) else str(v)
+                for v in column
+            ]
+        elif name == "json":
+            column = [None if v is None else json.dumps(v) for v in column]
+        values.append(column)
+    quoted = ", ".join(f'"{name}"' for name in names)
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    with cursor.copy(f'COPY "{table.name}" ({quoted}) FROM STDIN') as copy:
+        for row in zip(*values, strict=True):
+            copy.write_row(row)
+
+
+def log_written(log: BulkChanges, pids: Sequence[str]) -> None:
+    """Log the channels and units of the probes ``pids`` as written (``write_session_ephys``)."""
+    for table in (es.channels, es.units):
+        log.written(table, table.c.probe.in_(pids))
 
 
 def _acronyms(values: list[Any]) -> list[Any]:
@@ -237,11 +278,14 @@ def _acronyms(values: list[Any]) -> list[Any]:
 
 
 def write_session_ephys(
-    conn: Connection, eid: str, probes: Sequence[ProbeData]
+    conn: Connection, eid: str, probes: Sequence[ProbeData], *, log: BulkChanges | None = None
 ) -> tuple[list[str], int, int]:
     """Write a session's probes and replace their channels and units, in ``conn``'s transaction.
 
-    Everything is validated before anything is written.
+    Everything is validated before anything is written. The units and channels reach the
+    change log in bulk (:func:`~neurotrove.catalog.change_log.logged_in_bulk`): per call, or,
+    given the ``log`` of a batch of sessions, by the caller, who then logs the units and
+    channels of every probe returned as written once the batch is in.
 
     Returns
     -------
@@ -283,12 +327,17 @@ def write_session_ephys(
         conn, table_spec("probes"), [p[0] for p in prepared], on_conflict="update"
     )
     pids = [str(k) for k in written.keys]
-    if pids:
-        conn.execute(sa.delete(es.units).where(es.units.c.probe.in_(pids)))
-        conn.execute(sa.delete(es.channels).where(es.channels.c.probe.in_(pids)))
-    next_pk = next_unit_pk(conn)
-    total_channels = total_units = 0
-    with large_cache(conn):
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(large_cache(conn))
+        own_log = log is None
+        if log is None:
+            # The change log of a million units is written per table and session, not per row.
+            log = stack.enter_context(logged_in_bulk(conn, [es.units, es.channels]))
+        if pids:
+            log.delete(es.units, es.units.c.probe.in_(pids))
+            log.delete(es.channels, es.channels.c.probe.in_(pids))
+        next_pk = next_unit_pk(conn)
+        total_channels = total_units = 0
         for pid, (_, channel_count, channel_columns, unit_count, unit_columns) in zip(
             pids, prepared, strict=True
         ):
@@ -318,5 +367,7 @@ def write_session_ephys(
             next_pk += unit_count
             total_channels += channel_count
             total_units += unit_count
+        if own_log and pids:
+            log_written(log, pids)
     bump_units_version(conn)
     return pids, total_channels, total_units

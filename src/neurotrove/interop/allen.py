@@ -11,8 +11,11 @@ analysis metrics (``session_<id>/session_<id>_analysis_metrics.csv``,
 On import, a session's subject is its ``specimen_id``, its date that of
 ``date_of_acquisition``, its ``task_protocol`` the ``session_type``, and Allen's other
 session fields go to ``json["allen"]``; Allen's ids are kept in ``allen_id`` columns.
-Sessions are imported one transaction each. On export, rows without an Allen id get a
-stable one derived from their UUID.
+Sessions are imported in transactions of whole sessions, up to about
+:data:`BATCH_UNITS` units each: a million units cost a few dozen commits rather than a
+thousand, and each batch's units and channels reach the change log in one statement per
+table (:func:`~neurotrove.catalog.change_log.logged_in_bulk`). On export, rows without an
+Allen id get a stable one derived from their UUID.
 """
 
 from __future__ import annotations
@@ -28,13 +31,21 @@ import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from ..catalog import ephys_schema as es
 from ..catalog import schema as s
+from ..catalog.change_log import logged_in_bulk
 from ..catalog.tables import table_spec
-from ..catalog.writes import insert_records, lock_key
+from ..catalog.writes import insert_records, large_cache, lock_key
 from ..ephys.report import ImportReport
 from ..ephys.structures import structure_ids
 from ..ephys.templates import ALLEN_STIMULUS_SET, STIMULUS_SET_KEY
-from ..ephys.writing import METRIC_ALIASES, UNIT_FIELDS, ProbeData, write_session_ephys
+from ..ephys.writing import (
+    METRIC_ALIASES,
+    UNIT_FIELDS,
+    ProbeData,
+    log_written,
+    write_session_ephys,
+)
 from ..errors import NotFoundError, ValidationError
 from ..files.atomic import STAGING_FOLDER, FileWrite, recover_writes
 from ..query.conditions import compile_conditions
@@ -58,6 +69,13 @@ __all__ = [
 
 MANIFEST_VERSION = "0.3.0"
 """The manifest version AllenSDK's ``EcephysProjectCache`` reads."""
+
+BATCH_UNITS = 100_000
+"""Units written per transaction of an import, at least (whole sessions are never split)."""
+
+BATCH_CACHE_MB = 256
+"""SQLite's page cache while a batch is written: the indexes keyed by random ids (units,
+channels, the change log) of a million-unit catalogue fit, so no page is read twice."""
 
 _MANIFEST_ENTRIES: list[tuple[str, str, str, str]] = [
     ("sessions", "file", "sessions.csv", "BASEDIR"),
@@ -281,10 +299,9 @@ def import_allen(
     units_of = {int(str(k)): v for k, v in units.groupby("_probe")}
     probes_of = {int(str(k)): v for k, v in probes.groupby("ecephys_session_id")}
     report = ImportReport()
+    batch: list[tuple[int, Any, Any, list[ProbeData], allen_nwb.SessionFiles]] = []
+    batch_units = 0
     for allen_session, session in sessions.iterrows():
-        record = _session_record(int(str(allen_session)), session, lab)
-        if templates:
-            record["json"][STIMULUS_SET_KEY] = ALLEN_STIMULUS_SET
         session_probes = probes_of.get(int(str(allen_session)), probes.iloc[:0])
         files = allen_nwb.session_files(
             paths, int(str(allen_session)), [int(str(p)) for p in session_probes.index]
@@ -303,10 +320,42 @@ def import_allen(
             )
             for pid, probe in session_probes.iterrows()
         ]
-        with trove.catalog.write() as conn:
+        batch.append((int(str(allen_session)), session, session_probes, data, files))
+        batch_units += sum(len(d.units.get("cluster_id", ())) for d in data)
+        if batch_units >= BATCH_UNITS:
+            _write_sessions(trove, batch, lab, bool(templates), report)
+            batch, batch_units = [], 0
+    _write_sessions(trove, batch, lab, bool(templates), report)
+    return report
+
+
+def _write_sessions(
+    trove: Trove,
+    batch: list[tuple[int, Any, Any, list[ProbeData], allen_nwb.SessionFiles]],
+    lab: str | None,
+    with_templates: bool,
+    report: ImportReport,
+) -> None:
+    """Write a batch of sessions, their probes, channels and units in one transaction."""
+    if not batch:
+        return
+    written: list[tuple[str, Any, list[ProbeData], allen_nwb.SessionFiles]] = []
+    pids: list[str] = []
+    # One page cache for the whole batch (pages of the unit indexes serve its next
+    # sessions), and one change log statement per table for all its units and channels: in
+    # key order, the log's index is walked once per batch, not once per row at random.
+    with (
+        trove.catalog.write() as conn,
+        large_cache(conn, megabytes=BATCH_CACHE_MB),
+        logged_in_bulk(conn, [es.units, es.channels]) as log,
+    ):
+        for allen_session, session, session_probes, data, files in batch:
+            record = _session_record(allen_session, session, lab)
+            if with_templates:
+                record["json"][STIMULUS_SET_KEY] = ALLEN_STIMULUS_SET
             # Locked before looking: another import of this session waits, then finds it.
             lock_key(conn, f"session-number:{record['subject']}")
-            known = _known_session(conn, int(str(allen_session)))
+            known = _known_session(conn, allen_session)
             if known is not None:  # imported before: the same session, wherever it is filed
                 record.update(known)
             else:  # a new session: the subject's next number that day
@@ -321,13 +370,17 @@ def import_allen(
                 "species": "Mus musculus",
             }
             insert_records(conn, table_spec("subjects"), [subject], on_conflict="update")
-            written = insert_records(conn, table_spec("sessions"), [record], on_conflict="update")
-            eid = str(written.keys[0])
-            pids, channel_count, unit_count = write_session_ephys(conn, eid, data)
+            kept = insert_records(conn, table_spec("sessions"), [record], on_conflict="update")
+            eid = str(kept.keys[0])
+            session_pids, channel_count, unit_count = write_session_ephys(conn, eid, data, log=log)
+            pids += session_pids
+            report.add(eid, len(session_pids), channel_count, unit_count)
+            written.append((eid, session_probes, data, files))
+        if pids:
+            log_written(log, pids)
+    for eid, session_probes, data, files in written:
         names = {int(str(p)): d.name for p, d in zip(session_probes.index, data, strict=True)}
         allen_nwb.register_session_files(trove, eid, files, names)
-        report.add(eid, len(pids), channel_count, unit_count)
-    return report
 
 
 def _known_session(conn: Connection, allen_session: int) -> dict[str, Any] | None:
