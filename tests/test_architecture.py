@@ -21,6 +21,7 @@ LAYERS = {
             "identifiers",
             "jsonable",
             "progress",
+            "snapshot_encodings",
             "validation",
             "__about__",
         ),

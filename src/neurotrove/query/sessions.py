@@ -215,7 +215,8 @@ def _regex_filter(conn: Connection, name: str, patterns: list[str]) -> ColumnEle
     the names holding it rather than every distinct value (thousands of subjects).
     """
     matches_empty = bool(_search(patterns, [""]))
-    if name in _TEXT_COLUMNS and not matches_empty and all(map(_is_literal, patterns)):
+    literal = bool(patterns) and all(map(_is_literal, patterns))  # no pattern: no name
+    if name in _TEXT_COLUMNS and not matches_empty and literal:
         column, names = _TEXT_COLUMNS[name]
         position = getattr(sa.func, "instr" if conn.dialect.name == "sqlite" else "strpos")
         holding = sa.or_(*(position(names, p) > 0 for p in patterns))
