@@ -47,6 +47,21 @@ class DatasetKind:
     extension: str
     dataset_type: str
 
+    def columns(self) -> tuple[str | None, ...]:
+        """Its values of the datasets columns ``collection`` to ``dataset_type``, in that order."""
+        return (
+            self.collection,
+            self.revision,
+            self.name,
+            self.namespace,
+            self.object,
+            self.attribute,
+            self.timescale,
+            self.extra,
+            self.extension,
+            self.dataset_type,
+        )
+
 
 @dataclass
 class Batch:
@@ -265,21 +280,7 @@ class SQLiteWriter(CatalogueWriter):
         )
         self.session_sql = _insert("sessions", _SESSION_COLUMNS)
         self.dataset_sql = _insert("datasets", _DATASET_COLUMNS)
-        self.kinds = {
-            id(k): (
-                k.collection,
-                k.revision,
-                k.name,
-                k.namespace,
-                k.object,
-                k.attribute,
-                k.timescale,
-                k.extra,
-                k.extension,
-                k.dataset_type,
-            )
-            for k in kinds
-        }
+        self.kinds = {id(k): k.columns() for k in kinds}
 
     def write(self, batch: Batch) -> None:
         """Write the rows of some sessions."""
@@ -381,22 +382,7 @@ class PostgresWriter(CatalogueWriter):
             [(r, self.now) for r in sorted({k.revision for k in kinds} - {""})],
         )
         self.kinds = {
-            id(k): "\t".join(
-                "\\N" if v is None else v
-                for v in (
-                    k.collection,
-                    k.revision,
-                    k.name,
-                    k.namespace,
-                    k.object,
-                    k.attribute,
-                    k.timescale,
-                    k.extra,
-                    k.extension,
-                    k.dataset_type,
-                )
-            )
-            for k in kinds
+            id(k): "\t".join("\\N" if v is None else v for v in k.columns()) for k in kinds
         }
 
     def _query(self, sql: str) -> list[Any]:
