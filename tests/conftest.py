@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from hypothesis import HealthCheck, settings
 
 import neurotrove as nt
 from neurotrove.catalog import schema
@@ -25,6 +26,13 @@ from neurotrove.catalog.store import Catalog
 from neurotrove.demo import ExampleTree, write_example_tree
 
 PG_SERVER = os.environ.get("NEUROTROVE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+# Property tests check what is generated, not how fast: on a loaded 2-core machine a
+# generator can take over Hypothesis's time limits, which then fail a correct test.
+settings.register_profile(
+    "neurotrove", deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile("neurotrove")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
