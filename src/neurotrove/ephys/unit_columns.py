@@ -11,7 +11,11 @@ which every write to channels or units bumps in its own transaction, and is read
 same transaction as the row numbers; so it always matches what the query saw. A stale or
 missing snapshot is rebuilt from the database, written to the user's cache directory
 (``<cache_dir>/ephys/<catalogue>/units-<version>.arrow``, staged then renamed) and
-memory-mapped.
+memory-mapped. It is read with the driver's own cursor: ``COPY ... TO STDOUT`` as CSV into
+Arrow's CSV reader on PostgreSQL, DB-API tuples into Arrow in bulk on SQLite (whose Python
+values are then most of the cost: about 13 s of a 1M-unit build under load, against 1.7 s
+for SQLite's own scan). An Allen import makes the snapshot before it returns
+(:meth:`.Ephys.prepare_units`), so that the first read after it is not a build.
 """
 
 from __future__ import annotations
