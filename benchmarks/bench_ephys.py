@@ -10,20 +10,24 @@ Then, for each of ``--rounds`` rounds, alternately:
    ``~/.cache/neurotrove-test-venvs``), timing ``get_units()`` and ``get_session_table()``;
 2. neurotrove (this checkout, "after") imports the cache into a fresh trove
    (``trove.ephys.import_allen``), then times the first ``get_units()`` after the import,
-   a new process opening the trove and calling ``get_units()`` (cold), and warm calls;
+   a new process opening the trove and calling ``get_units()`` (the unit snapshot on
+   disk), a new process doing the same with an empty cache folder (it builds the snapshot
+   from the database: the coldest call), and warm calls;
 3. with ``--before SRC`` (another neurotrove's ``src`` folder, e.g. ``main`` unpacked with
    ``git archive``), the same with that code: it reads the trove "after" imported, and with
    ``--before-import`` imports its own too.
 
-Each neurotrove run is a subprocess with its own ``PYTHONPATH``. Answers are checked to agree
-(row counts, unit counts per session). Figures are medians over the rounds; the markdown
-table is printed and, with ``--output``, written to a file.
+With ``--db postgresql://.../NAME`` the troves' catalogues are PostgreSQL databases: NAME
+(dropped and created again before each import) for after, ``NAME_before`` for before's
+own import. Each neurotrove run is a subprocess with its own ``PYTHONPATH``. Answers are
+checked to agree (row counts, unit counts per session). Figures are medians over the
+rounds; the markdown table is printed and, with ``--output``, written to a file.
 
 Usage::
 
     python benchmarks/bench_ephys.py [--sessions 1000] [--probes-per-session 3]
         [--units 1000000] [--rounds 1] [--repeat 3] [--before SRC] [--before-import]
-        [--allensdk-python PATH] [--data DIR] [--port N] [--output FILE]
+        [--allensdk-python PATH] [--db URL] [--data DIR] [--port N] [--output FILE]
 """
 
 from __future__ import annotations
@@ -102,9 +106,10 @@ NEUROTROVE_RUN = r"""
 import json, os, statistics, subprocess, sys, time
 import neurotrove as nt
 manifest, root, repeat, do_import = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4] == "1"
+db = sys.argv[5] or None
 out = {"neurotrove": nt.__file__}
 if do_import:
-    with nt.connect(root, create=True) as trove:
+    with nt.connect(root, db=db, create=True) as trove:
         began, cpu = time.perf_counter(), time.process_time()
         report = trove.ephys.import_allen(manifest)
         out["import_allen"] = time.perf_counter() - began
@@ -113,16 +118,25 @@ if do_import:
         began = time.perf_counter()
         trove.ephys.get_units()
         out["first_get_units"] = time.perf_counter() - began
-cold = subprocess.run(
-    [sys.executable, "-c", "import json, sys, time\n"
-     "began = time.perf_counter()\n"
-     "import neurotrove as nt\n"
-     "trove = nt.connect(sys.argv[1], create=False)\n"
-     "units = trove.ephys.get_units()\n"
-     "print(json.dumps(time.perf_counter() - began))", root],
-    capture_output=True, text=True, check=True, env=os.environ.copy(),
-)
-out["open_and_get_units"] = json.loads(cold.stdout)
+COLD = ("import json, sys, time\n"
+        "began = time.perf_counter()\n"
+        "import neurotrove as nt\n"
+        "trove = nt.connect(sys.argv[1], db=sys.argv[2] or None, create=False)\n"
+        "units = trove.ephys.get_units()\n"
+        "print(json.dumps(time.perf_counter() - began))")
+
+def cold(env):
+    done = subprocess.run([sys.executable, "-c", COLD, root, db or ""],
+                          capture_output=True, text=True, check=True, env=env)
+    return json.loads(done.stdout)
+
+out["open_and_get_units"] = cold(os.environ.copy())
+# An empty cache folder: no snapshot on disk, the call builds it from the database.
+empty = os.path.join(os.environ["NEUROTROVE_CACHE_DIR"], "empty")
+import shutil
+shutil.rmtree(empty, ignore_errors=True)
+out["open_and_build_units"] = cold({**os.environ, "NEUROTROVE_CACHE_DIR": empty})
+shutil.rmtree(empty, ignore_errors=True)
 
 def median(call):
     times, result = [], None
@@ -132,7 +146,7 @@ def median(call):
         times.append(time.perf_counter() - began)
     return statistics.median(times), result
 
-with nt.connect(root) as trove:
+with nt.connect(root, db=db) as trove:
     out["get_units"], units = median(trove.ephys.get_units)
     out["get_session_table"], table = median(trove.ephys.get_session_table)
     out["get_units_visp"], visp = median(lambda: trove.ephys.get_units(
@@ -290,12 +304,45 @@ def run_allensdk(python: str, manifest: Path, repeat: int) -> dict[str, Any]:
     return dict(json.loads(done.stdout))
 
 
+def fresh_database(url: str) -> None:
+    """Drop the PostgreSQL database ``url`` names, if it exists, and create it empty."""
+    import sqlalchemy as sa
+
+    target = sa.make_url(url).set(drivername="postgresql+psycopg")
+    server = sa.create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with server.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)')
+            conn.exec_driver_sql(f'CREATE DATABASE "{target.database}"')
+    finally:
+        server.dispose()
+
+
+def before_database(url: str | None) -> str | None:
+    """The database before's own import goes to: ``NAME_before`` beside ``NAME``."""
+    if url is None:
+        return None
+    import sqlalchemy as sa
+
+    parsed = sa.make_url(url)
+    return parsed.set(database=f"{parsed.database}_before").render_as_string(hide_password=False)
+
+
 def run_neurotrove(
-    src: Path, manifest: Path, root: Path, repeat: int, *, do_import: bool, scratch: Path
+    src: Path,
+    manifest: Path,
+    root: Path,
+    repeat: int,
+    *,
+    do_import: bool,
+    scratch: Path,
+    db: str | None = None,
 ) -> dict[str, Any]:
     """Run one neurotrove (its ``src`` first on ``PYTHONPATH``) in a new process."""
     if do_import:
         shutil.rmtree(root, ignore_errors=True)
+        if db is not None:
+            fresh_database(db)
     flag = "1" if do_import else "0"
     env = {
         **os.environ,
@@ -303,7 +350,16 @@ def run_neurotrove(
         "NEUROTROVE_CACHE_DIR": str(scratch / "cache"),
     }
     done = subprocess.run(
-        [sys.executable, "-c", NEUROTROVE_RUN, str(manifest), str(root), str(repeat), flag],
+        [
+            sys.executable,
+            "-c",
+            NEUROTROVE_RUN,
+            str(manifest),
+            str(root),
+            str(repeat),
+            flag,
+            db or "",
+        ],
         capture_output=True,
         text=True,
         env=env,
@@ -341,7 +397,8 @@ def table(
     rows = [
         ("`get_units()`, default filters, warm", "get_units"),
         ("`get_session_table()`, warm", "get_session_table"),
-        ("new process: open + `get_units()` (cold)", "open_and_get_units"),
+        ("new process: open + `get_units()` (snapshot on disk)", "open_and_get_units"),
+        ("new process, empty cache: open + `get_units()` (builds it)", "open_and_build_units"),
         ("first `get_units()` after the import", "first_get_units"),
         ("`get_units(VISp, brain_observatory_1.1)`, warm", "get_units_visp"),
         ("`import_allen` (whole cache)", "import_allen"),
@@ -363,7 +420,8 @@ def table(
     summary = (
         f"\n{args.sessions:,} sessions, {args.units:,} units ({units['get_units_rows']:,} pass "
         f"the default filters), {len(runs['after'])} round(s) of {args.repeat} warm calls; "
-        f"load average {', '.join(loads)}."
+        f"load average {', '.join(loads)}"
+        + (f"; catalogues in PostgreSQL ({args.db})." if args.db else "; SQLite catalogues.")
     )
     return "\n".join(lines) + "\n" + summary + "\n"
 
@@ -380,6 +438,9 @@ def main() -> None:
     parser.add_argument("--before", type=Path, help="another neurotrove's src folder")
     parser.add_argument(
         "--before-import", action="store_true", help="the before code imports its own trove"
+    )
+    parser.add_argument(
+        "--db", metavar="URL", help="a PostgreSQL URL for the troves' catalogues (default: SQLite)"
     )
     parser.add_argument("--data", type=Path, help="where the cache and troves go")
     parser.add_argument(
@@ -403,7 +464,7 @@ def main() -> None:
         print(f"round {round_number + 1}: AllenSDK get_units {allen['get_units']:.2f} s")
         root = scratch / "trove-after"
         after = run_neurotrove(
-            after_src, manifest, root, args.repeat, do_import=True, scratch=scratch
+            after_src, manifest, root, args.repeat, do_import=True, scratch=scratch, db=args.db
         )
         check_same(allen, after, "after")
         runs.setdefault("after", []).append(after)
@@ -417,6 +478,7 @@ def main() -> None:
                 args.repeat,
                 do_import=args.before_import,
                 scratch=scratch,
+                db=before_database(args.db) if args.before_import else args.db,
             )
             check_same(allen, before, "before")
             runs.setdefault("before", []).append(before)

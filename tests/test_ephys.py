@@ -412,3 +412,41 @@ def test_a_catalogue_built_anew_never_reuses_an_old_snapshot(root: Any) -> None:
         eid = second.register_session("M2", "2019-05-02", task_protocol="B")
         second.ephys.write_session(eid, [_probe(2, "probeB")])
         assert _names(second, second.ephys.get_units()) == {"v0", "v1"}
+
+
+def test_the_unit_snapshot_holds_what_the_database_holds(ephys_trove: nt.Trove) -> None:
+    """The snapshot, read with the driver's own cursor (``COPY`` on PostgreSQL), holds the
+    values SQLAlchemy reads row by row: missing values, NaN, empty and quoted text."""
+    import pyarrow as pa
+    import sqlalchemy as sa
+
+    from neurotrove.ephys.filters import units_from
+    from neurotrove.ephys.unit_columns import SNAPSHOT_COLUMNS, UnitSnapshot, uuid_strings
+    from neurotrove.ephys.unit_columns import _expressions as snapshot_expressions
+
+    units = ephys_trove.table("units")
+    units.update({"quality": "", "snr": None}, cluster_id=2)
+    units.update({"quality": 'a "quoted", \\N text', "firing_rate": math.nan}, cluster_id=3)
+    units.update({"waveform_duration": 1e-300, "snr": 0.1 + 0.2}, cluster_id=4)
+    with ephys_trove.catalog.read() as conn:
+        snapshot = UnitSnapshot.build(conn)
+        query = sa.select(*snapshot_expressions(conn.dialect.name)).select_from(units_from(1))
+        rows = conn.execute(query.order_by(es_pk())).all()
+    columns = list(zip(*rows, strict=True))
+    expected = pa.Table.from_pydict(
+        {
+            name: uuid_strings(values) if kind == "uuid" else list(values)
+            for (name, kind), values in zip(SNAPSHOT_COLUMNS, columns, strict=True)
+        },
+        schema=snapshot.schema,
+    ).to_pandas()
+    built = snapshot.to_pandas()
+    assert len(built) == len(UNITS)
+    assert set(built["quality"]) >= {"", 'a "quoted", \\N text'}
+    pd.testing.assert_frame_equal(built, expected, check_dtype=False)
+
+
+def es_pk() -> Any:
+    from neurotrove.catalog import ephys_schema
+
+    return ephys_schema.units.c.pk

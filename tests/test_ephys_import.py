@@ -586,3 +586,42 @@ def test_cli_export_allen(trove: nt.Trove, tmp_path: Path) -> None:
     assert (target / "session_715093703" / "session_715093703_analysis_metrics.csv").is_file()
     units = pd.read_csv(target / "units.csv", index_col="id")
     assert len(units) == 18 and units.loc[950910001, "PT_ratio"] == 0.6
+
+
+EVERY_UNIT: dict[str, Any] = {
+    "filter_by_validity": False,
+    "filter_out_of_brain_units": False,
+    "amplitude_cutoff_maximum": None,
+    "presence_ratio_minimum": None,
+    "isi_violations_maximum": None,
+}
+
+
+def test_the_first_get_units_after_an_allen_import_reads_no_unit_again(
+    trove: nt.Trove, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The import leaves the unit snapshot made: the first ``get_units()`` after it, here or
+    in a new connection, equals a read from the database and reads no unit; a later write
+    is seen."""
+    from neurotrove.ephys.unit_columns import UnitSnapshot
+
+    write_allen_cache(tmp_path / "allen")
+    trove.ephys.import_allen(tmp_path / "allen")
+    build = UnitSnapshot.build
+
+    def refused(conn: Any, where: Any = ()) -> Any:
+        raise AssertionError("the snapshot is read from the database again")
+
+    monkeypatch.setattr(UnitSnapshot, "build", staticmethod(refused))
+    first = trove.ephys.get_units(**EVERY_UNIT)
+    with nt.connect(trove.root, db=trove.db) as other:
+        pd.testing.assert_frame_equal(other.ephys.get_units(**EVERY_UNIT), first)
+    monkeypatch.setattr(UnitSnapshot, "build", staticmethod(build))
+    monkeypatch.setenv("NEUROTROVE_CACHE_DIR", str(tmp_path / "empty cache"))
+    with nt.connect(trove.root, db=trove.db) as fresh:  # no snapshot: every unit is read
+        pd.testing.assert_frame_equal(fresh.ephys.get_units(**EVERY_UNIT), first)
+        fresh.table("units").update({"quality": "noise"}, cluster_id=1)
+        changed = trove.ephys.get_units(**EVERY_UNIT)
+        assert changed.set_index("allen_id").loc[950910001, "quality"] == "noise"
+        pd.testing.assert_frame_equal(fresh.ephys.get_units(**EVERY_UNIT), changed)
+    assert len(changed) == len(first) == 18

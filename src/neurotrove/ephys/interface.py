@@ -501,6 +501,31 @@ class Ephys:
             frame = frame.drop(columns="quality")
         return _drop(frame, suppress, SUPPRESS_FROM_UNITS)
 
+    def _load_snapshot(self, conn: Connection, version: str) -> UnitSnapshot:
+        """Open (or make, in ``conn``'s transaction) the unit snapshot of ``version``."""
+        self._snapshot = UnitSnapshot.load(
+            conn,
+            self.trove.settings.cache_dir,
+            self.trove.catalog.where,
+            version,
+            previous=self._snapshot,
+        )
+        return self._snapshot
+
+    def prepare_units(self) -> None:
+        """Make the unit snapshot of the catalogue's current state, if it is not made yet.
+
+        :meth:`get_units` reads unit columns from this snapshot; the first call after a
+        write makes it. An import calls this once it is done, so that the first
+        ``get_units()`` after it, in this process or in a new one, finds it made.
+        """
+        from ..catalog.ephys_tables import units_version
+
+        with self.trove.catalog.read() as conn:
+            version = units_version(conn)
+            if self._snapshot is None or self._snapshot.version != version:
+                self._load_snapshot(conn, version)
+
     def _units(self, conn: Connection, where: Sequence[Any], tier: int) -> Any:
         import pandas as pd
         import pyarrow as pa
@@ -513,14 +538,7 @@ class Ephys:
         if self._snapshot is not None and self._snapshot.version == version:
             taken = self._snapshot.take(pks)
         if taken is None:
-            self._snapshot = UnitSnapshot.load(
-                conn,
-                self.trove.settings.cache_dir,
-                self.trove.catalog.where,
-                version,
-                previous=self._snapshot,
-            )
-            taken = self._snapshot.take(pks)
+            taken = self._load_snapshot(conn, version).take(pks)
             if taken is None:  # a snapshot file that lies about its version: rebuild it
                 self._snapshot = UnitSnapshot(UnitSnapshot.build(conn), version)
                 taken = self._snapshot.take(pks)

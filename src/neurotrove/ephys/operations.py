@@ -52,7 +52,11 @@ def _import_allen(
 ) -> ImportReport:
     from ..interop.allen import import_allen
 
-    return import_allen(trove, path, lab=lab)
+    report = import_allen(trove, path, lab=lab)
+    # The unit snapshot of the imported state, made now: the first get_units() after a
+    # large import then reads it instead of every unit from the database.
+    trove.ephys.prepare_units()
+    return report
 
 
 WRITE_SESSION = Operation[list[str]](
