@@ -339,15 +339,18 @@ class ReadingMixin:
         full : bool
             Also return its datasets, as a DataFrame under ``"datasets"``.
         """
-        # One query for a known session (an eid); an unknown one is told apart only when
-        # nothing is found (then to_eid raises NotFoundError). The lab columns, read first,
-        # are only ever added: one added in between is left out, as a moment earlier.
+        # One statement for a known session (an eid): the sessions' lab columns, as last
+        # read, are checked in it (Catalog.spec_as_read). Nothing found, they are read and
+        # the session again; an unknown session is told apart only then (to_eid raises
+        # NotFoundError).
         known = isinstance(eid, uuid.UUID) or (isinstance(eid, str) and looks_like_uuid(eid))
         with self.catalog.read(one_statement=known) as conn:
-            spec = self.catalog.spec("sessions", conn)
             key = coerce_value("uuid", eid, "eid") if known else to_eid(conn, eid, where=self.root)
             where = [s.sessions.c.id == key, *self._scope().sessions()]
-            names, data = select_records(conn, spec, where, order=False)
+            spec, names, data = self._details_as_read(conn, where) if known else (None, [], {})
+            if spec is None:
+                spec = self.catalog.spec("sessions", conn)
+                names, data = select_records(conn, spec, where, order=False)
             if known and not data[spec.key]:
                 to_eid(conn, key, where=self.root)
         eid = key
@@ -363,6 +366,29 @@ class ReadingMixin:
         if full:
             details["datasets"] = self.list_datasets(eid, details=True, qc="CRITICAL")
         return details
+
+    def _details_as_read(
+        self, conn: Connection, where: Sequence[Any]
+    ) -> tuple[TableSpec | None, list[str], dict[str, list[Any]]]:
+        """Read a session with the sessions' lab columns as last read, in one statement.
+
+        Returns the spec and the session's values, or ``(None, [], {})`` when the columns
+        were not read yet, may have changed (nothing found), or one of them is no longer in
+        the table (a catalogue restored from an older backup): the caller reads them then.
+        ``conn`` is a read of one statement (:meth:`Catalog.read`), which an error leaves
+        usable on either database.
+        """
+        known = self.catalog.spec_as_read("sessions")
+        if known is None:
+            return None, [], {}
+        spec, unchanged = known
+        try:
+            names, data = select_records(conn, spec, [*where, unchanged], order=False)
+        except (sa.exc.ProgrammingError, sa.exc.OperationalError) as error:
+            if error.connection_invalidated:  # lost: nothing to read again on it
+                raise
+            return None, [], {}  # a column read before is gone: the caller reads them
+        return (spec, names, data) if data[spec.key] else (None, [], {})
 
     # -- datasets --------------------------------------------------------------------------
 
