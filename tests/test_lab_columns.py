@@ -197,6 +197,23 @@ def test_details_of_a_session_are_one_statement_yet_see_a_column_added_elsewhere
     assert len(sent) == 1
 
 
+def test_a_search_checks_the_columns_in_its_statement_and_sees_one_added_elsewhere(
+    trove: nt.Trove, root: Path, db: str | None
+) -> None:
+    eid = trove.register_session("ATL027", "2023-05-01")
+    assert list(trove.search(subject="ATL027").index) == [eid]  # the lab columns read once
+    with _statements(trove) as sent:
+        assert list(trove.search(subject="ATL027").index) == [eid]
+        assert trove.search(subject="nobody").empty
+    assert len(sent) == 2 + 3  # each: the subjects' names, the sessions (and, found none,
+    # the lab columns, unchanged)
+    with nt.connect(root, db=db) as other:
+        other.add_column("sessions", "imaging_depth", "float")
+        other.update_session(eid, imaging_depth=42.0)
+    assert trove.search(subject="ATL027")["imaging_depth"].tolist() == [42.0]
+    assert list(trove.search(imaging_depth=(40, ">")).index) == [eid]
+
+
 def test_details_are_read_after_a_column_is_gone_from_the_catalogue(
     trove: nt.Trove, root: Path, db: str | None
 ) -> None:

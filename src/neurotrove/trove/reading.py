@@ -15,7 +15,7 @@ from ..catalog import schema as s
 from ..catalog.store import Catalog
 from ..catalog.tables import TableSpec, rel_path_expression, table_spec
 from ..catalog.values import coerce_value
-from ..errors import NotFoundError
+from ..errors import NotFoundError, ValidationError
 from ..qc import QC
 from ..query import presence
 from ..query.bin_sessions import OUTSIDE_BIN, count_outside_bin, outside_bin
@@ -156,12 +156,37 @@ class ReadingMixin:
         True
         """
         with self.catalog.read() as conn:
+            frame = self._search_as_read(conn, filters)
+            if frame is not None:
+                return frame
             spec = self.catalog.spec("sessions", conn)
             found = self._search_snapshot(conn, spec, filters)
             if found is not None:
                 snapshot, rows = found
                 return snapshot.frame_at(rows)
             return select_frame(conn, spec, self._search_where(conn, filters, spec))
+
+    def _search_as_read(self, conn: Connection, filters: Mapping[str, Any]) -> pd.DataFrame | None:
+        """Answer a search without dataset filters with the lab columns as last read.
+
+        They are checked within the sessions' statement (:meth:`Catalog.spec_as_read`)
+        instead of read by a statement of their own. Returns None, for :meth:`search` to
+        read them first, when they were not read yet, a filter names none of them (one added
+        since, perhaps), or nothing is found (they may have changed); if they had not, the
+        empty answer stands, found with as many statements as before.
+        """
+        known = self.catalog.spec_as_read("sessions")
+        if known is None or any(name in filters for name in presence.DATASET_FILTERS):
+            return None
+        spec, unchanged = known
+        try:
+            where = self._search_where(conn, filters, spec)
+        except ValidationError:
+            return None  # told again, with the columns read, if it still holds
+        frame = select_frame(conn, spec, [*where, unchanged])
+        if not frame.empty or self.catalog.spec("sessions", conn) is spec:
+            return frame
+        return None
 
     def _search_snapshot(
         self, conn: Connection, spec: Any, filters: Mapping[str, Any], where: Sequence[Any] = ()
