@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import uuid
 from collections.abc import Mapping, Sequence
@@ -15,7 +16,7 @@ from ..catalog import schema as s
 from ..catalog.store import Catalog
 from ..catalog.tables import TableSpec, rel_path_expression, table_spec
 from ..catalog.values import coerce_value
-from ..errors import NotFoundError, ValidationError
+from ..errors import NotFoundError
 from ..qc import QC
 from ..query import presence
 from ..query.bin_sessions import OUTSIDE_BIN, count_outside_bin, outside_bin
@@ -29,6 +30,7 @@ from ..query.ordering import parse_sort, sort_order
 from ..query.scope import DatasetScope
 from ..query.sessions import compile_search, dataset_patterns, search_terms
 from ..validation import check_count, check_id, check_path
+from .checked_reads import details_as_read, search_as_read
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -156,8 +158,8 @@ class ReadingMixin:
         True
         """
         with self.catalog.read() as conn:
-            frame = self._search_as_read(conn, filters)
-            if frame is not None:
+            where = functools.partial(self._search_where, conn, filters)
+            if (frame := search_as_read(self.catalog, conn, filters, where)) is not None:
                 return frame
             spec = self.catalog.spec("sessions", conn)
             found = self._search_snapshot(conn, spec, filters)
@@ -165,28 +167,6 @@ class ReadingMixin:
                 snapshot, rows = found
                 return snapshot.frame_at(rows)
             return select_frame(conn, spec, self._search_where(conn, filters, spec))
-
-    def _search_as_read(self, conn: Connection, filters: Mapping[str, Any]) -> pd.DataFrame | None:
-        """Answer a search without dataset filters with the lab columns as last read.
-
-        They are checked within the sessions' statement (:meth:`Catalog.spec_as_read`)
-        instead of read by a statement of their own. Returns None, for :meth:`search` to
-        read them first, when they were not read yet, a filter names none of them (one added
-        since, perhaps), or nothing is found (they may have changed); if they had not, the
-        empty answer stands, found with as many statements as before.
-        """
-        known = self.catalog.spec_as_read("sessions")
-        if known is None or any(name in filters for name in presence.DATASET_FILTERS):
-            return None
-        spec, unchanged = known
-        try:
-            where = self._search_where(conn, filters, spec)
-        except ValidationError:
-            return None  # told again, with the columns read, if it still holds
-        frame = select_frame(conn, spec, [*where, unchanged])
-        if not frame.empty or self.catalog.spec("sessions", conn) is spec:
-            return frame
-        return None
 
     def _search_snapshot(
         self, conn: Connection, spec: Any, filters: Mapping[str, Any], where: Sequence[Any] = ()
@@ -364,18 +344,17 @@ class ReadingMixin:
         full : bool
             Also return its datasets, as a DataFrame under ``"datasets"``.
         """
-        # One statement for a known session (an eid): the sessions' lab columns, as last
-        # read, are checked in it (Catalog.spec_as_read). Nothing found, they are read and
-        # the session again; an unknown session is told apart only then (to_eid raises
-        # NotFoundError).
+        # One statement for a known session (an eid), checking the lab columns in it
+        # (checked_reads); an unknown one is told apart when nothing is found (to_eid).
         known = isinstance(eid, uuid.UUID) or (isinstance(eid, str) and looks_like_uuid(eid))
         with self.catalog.read(one_statement=known) as conn:
             key = coerce_value("uuid", eid, "eid") if known else to_eid(conn, eid, where=self.root)
             where = [s.sessions.c.id == key, *self._scope().sessions()]
-            spec, names, data = self._details_as_read(conn, where) if known else (None, [], {})
-            if spec is None:
+            read = details_as_read(self.catalog, conn, where) if known else None
+            if read is None:
                 spec = self.catalog.spec("sessions", conn)
-                names, data = select_records(conn, spec, where, order=False)
+                read = (spec, *select_records(conn, spec, where, order=False))
+            spec, names, data = read
             if known and not data[spec.key]:
                 to_eid(conn, key, where=self.root)
         eid = key
@@ -391,29 +370,6 @@ class ReadingMixin:
         if full:
             details["datasets"] = self.list_datasets(eid, details=True, qc="CRITICAL")
         return details
-
-    def _details_as_read(
-        self, conn: Connection, where: Sequence[Any]
-    ) -> tuple[TableSpec | None, list[str], dict[str, list[Any]]]:
-        """Read a session with the sessions' lab columns as last read, in one statement.
-
-        Returns the spec and the session's values, or ``(None, [], {})`` when the columns
-        were not read yet, may have changed (nothing found), or one of them is no longer in
-        the table (a catalogue restored from an older backup): the caller reads them then.
-        ``conn`` is a read of one statement (:meth:`Catalog.read`), which an error leaves
-        usable on either database.
-        """
-        known = self.catalog.spec_as_read("sessions")
-        if known is None:
-            return None, [], {}
-        spec, unchanged = known
-        try:
-            names, data = select_records(conn, spec, [*where, unchanged], order=False)
-        except (sa.exc.ProgrammingError, sa.exc.OperationalError) as error:
-            if error.connection_invalidated:  # lost: nothing to read again on it
-                raise
-            return None, [], {}  # a column read before is gone: the caller reads them
-        return (spec, names, data) if data[spec.key] else (None, [], {})
 
     # -- datasets --------------------------------------------------------------------------
 
