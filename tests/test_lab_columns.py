@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from typer.testing import CliRunner
 
 import neurotrove as nt
 from neurotrove.cli import app
-from neurotrove.errors import ConfigError, ValidationError
+from neurotrove.errors import ConfigError, NotFoundError, ValidationError
 
 from .conftest import isolate_settings, module_catalogue
 from .serving import PASSWORD, ServerProcess, add_user
@@ -157,6 +158,77 @@ def test_another_process_sees_a_column_as_soon_as_it_is_added(
         other.update_session(eid, imaging_depth=42.0)
         assert list(other.search(imaging_depth=42.0).index) == [eid]
     assert trove.get_details(eid)["imaging_depth"] == 42.0
+
+
+@contextmanager
+def _statements(trove: nt.Trove) -> Iterator[list[str]]:
+    """Collect the statements ``trove`` sends its catalogue (SQLite's ``BEGIN`` left out)."""
+    sent: list[str] = []
+
+    def note(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        if statement != "BEGIN":
+            sent.append(statement)
+
+    sa.event.listen(trove.catalog.engine, "before_cursor_execute", note)
+    try:
+        yield sent
+    finally:
+        sa.event.remove(trove.catalog.engine, "before_cursor_execute", note)
+
+
+def test_details_of_a_session_are_one_statement_yet_see_a_column_added_elsewhere(
+    trove: nt.Trove, root: Path, db: str | None
+) -> None:
+    # The lab columns are checked within the session's statement, not read by one of their
+    # own: on PostgreSQL that statement was a second round trip, most of get_details' time.
+    eid = trove.register_session("ATL027", "2023-05-01")
+    trove.get_details(eid)  # the lab columns read once
+    with _statements(trove) as sent:
+        assert "imaging_depth" not in trove.get_details(eid)
+    assert len(sent) == 1
+    with nt.connect(root, db=db) as other:
+        other.add_column("sessions", "imaging_depth", "float")
+        other.update_session(eid, imaging_depth=42.0)
+    with _statements(trove) as sent:
+        assert trove.get_details(eid)["imaging_depth"] == 42.0  # seen at once
+    assert len(sent) == 3  # found nothing with the old columns: read them, then the session
+    with _statements(trove) as sent:
+        assert trove.get_details(eid)["imaging_depth"] == 42.0
+    assert len(sent) == 1
+
+
+def test_a_search_checks_the_columns_in_its_statement_and_sees_one_added_elsewhere(
+    trove: nt.Trove, root: Path, db: str | None
+) -> None:
+    eid = trove.register_session("ATL027", "2023-05-01")
+    assert list(trove.search(subject="ATL027").index) == [eid]  # the lab columns read once
+    with _statements(trove) as sent:
+        assert list(trove.search(subject="ATL027").index) == [eid]
+        assert trove.search(subject="nobody").empty
+    assert len(sent) == 2 + 3  # each: the subjects' names, the sessions (and, found none,
+    # the lab columns, unchanged)
+    with nt.connect(root, db=db) as other:
+        other.add_column("sessions", "imaging_depth", "float")
+        other.update_session(eid, imaging_depth=42.0)
+    assert trove.search(subject="ATL027")["imaging_depth"].tolist() == [42.0]
+    assert list(trove.search(imaging_depth=(40, ">")).index) == [eid]
+
+
+def test_details_are_read_after_a_column_is_gone_from_the_catalogue(
+    trove: nt.Trove, root: Path, db: str | None
+) -> None:
+    # As after a restore of a backup older than the column: the statement naming it fails,
+    # and the columns are read again rather than every later read failing.
+    eid = trove.register_session("ATL027", "2023-05-01")
+    trove.add_column("sessions", "imaging_depth", "float")
+    assert trove.get_details(eid)["imaging_depth"] is None
+    with trove.catalog.write() as conn:
+        conn.execute(sa.text("DROP INDEX ix_sessions_imaging_depth"))
+        conn.execute(sa.text("ALTER TABLE sessions DROP COLUMN imaging_depth"))
+        conn.execute(sa.text("DELETE FROM lab_columns"))
+    assert "imaging_depth" not in trove.get_details(eid)
+    with pytest.raises(NotFoundError, match="is not in the catalogue"):
+        trove.get_details("c7a2a7e4-d9b1-4c5e-9f0a-1b2c3d4e5f60")
 
 
 def test_trove_column_add_and_list(trove: nt.Trove, root: Path, db: str | None) -> None:

@@ -53,6 +53,7 @@ __all__ = [
     "add_lab_column",
     "declared_columns",
     "lab_column_spec",
+    "lab_columns_unchanged",
     "lab_table",
     "read_lab_columns",
     "split_lab_values",
@@ -183,6 +184,39 @@ def read_lab_columns(conn: Connection) -> tuple[LabColumn, ...]:
         ).order_by(c.table_name, c.added_at, c.name)
     ).all()
     return tuple(LabColumn(*row) for row in rows)
+
+
+def lab_columns_unchanged(columns: Sequence[LabColumn], table: str) -> sa.ColumnElement[bool]:
+    """Return a condition true while the lab columns of ``table`` are those of ``columns``.
+
+    A read adds it to its statement's ``WHERE`` so that the statement itself checks that the
+    columns it was built with are still the catalogue's: while they are, the lab columns
+    need no statement of their own (a round trip to a server); once they changed, the
+    statement finds nothing and the caller reads them again. A name is unique within a
+    table and a column keeps its kind, so the same number of columns, each of them one of
+    ``columns``, is the same columns. Both counts are read from the primary key's index, once
+    per statement.
+
+    Examples
+    --------
+    >>> import sqlalchemy as sa
+    >>> print(lab_columns_unchanged([], "sessions").compile(
+    ...     compile_kwargs={"literal_binds": True}))
+    (SELECT count(*) AS count_1
+    FROM lab_columns
+    WHERE lab_columns.table_name = 'sessions') = 0
+    """
+    c = s.lab_columns.c
+    names = names_of(columns, table)
+
+    def count(*where: sa.ColumnElement[bool]) -> sa.ScalarSelect[int]:
+        query = sa.select(sa.func.count()).select_from(s.lab_columns)
+        return query.where(c.table_name == table, *where).scalar_subquery()
+
+    condition: sa.ColumnElement[bool] = count() == len(names)
+    if names:
+        condition = sa.and_(condition, count(c.name.in_(names)) == len(names))
+    return condition
 
 
 def lab_column_spec(base: sa.Table, column: LabColumn) -> ColumnSpec:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import uuid
 from collections.abc import Mapping, Sequence
@@ -29,6 +30,7 @@ from ..query.ordering import parse_sort, sort_order
 from ..query.scope import DatasetScope
 from ..query.sessions import compile_search, dataset_patterns, search_terms
 from ..validation import check_count, check_id, check_path
+from .checked_reads import details_as_read, search_as_read
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -156,6 +158,9 @@ class ReadingMixin:
         True
         """
         with self.catalog.read() as conn:
+            where = functools.partial(self._search_where, conn, filters)
+            if (frame := search_as_read(self.catalog, conn, filters, where)) is not None:
+                return frame
             spec = self.catalog.spec("sessions", conn)
             found = self._search_snapshot(conn, spec, filters)
             if found is not None:
@@ -339,15 +344,17 @@ class ReadingMixin:
         full : bool
             Also return its datasets, as a DataFrame under ``"datasets"``.
         """
-        # One query for a known session (an eid); an unknown one is told apart only when
-        # nothing is found (then to_eid raises NotFoundError). The lab columns, read first,
-        # are only ever added: one added in between is left out, as a moment earlier.
+        # One statement for a known session (an eid), checking the lab columns in it
+        # (checked_reads); an unknown one is told apart when nothing is found (to_eid).
         known = isinstance(eid, uuid.UUID) or (isinstance(eid, str) and looks_like_uuid(eid))
         with self.catalog.read(one_statement=known) as conn:
-            spec = self.catalog.spec("sessions", conn)
             key = coerce_value("uuid", eid, "eid") if known else to_eid(conn, eid, where=self.root)
             where = [s.sessions.c.id == key, *self._scope().sessions()]
-            names, data = select_records(conn, spec, where, order=False)
+            read = details_as_read(self.catalog, conn, where) if known else None
+            if read is None:
+                spec = self.catalog.spec("sessions", conn)
+                read = (spec, *select_records(conn, spec, where, order=False))
+            spec, names, data = read
             if known and not data[spec.key]:
                 to_eid(conn, key, where=self.root)
         eid = key
