@@ -49,52 +49,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from _timing import median_call, median_per_item, peak_mb
+
 HERE = Path(__file__).resolve().parent
 TWO_NAMES = ["_ibl_trials.table.pqt", "spikes.times.npy"]
 PARTIAL = "_ibl_leftCamera.dlc"
 
 # -- the child processes -------------------------------------------------------------------
-
-
-def _peak_mb() -> float:
-    """This process's peak RSS: ``VmHWM`` (reset by exec, unlike ``ru_maxrss``)."""
-    try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    import resource
-
-    scale = 1024**2 if sys.platform == "darwin" else 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / scale
-
-
-def _per_call(
-    fn: Callable[[], Any], *, least: int = 3, most: int = 15, budget: float = 2.0
-) -> float:
-    """Median time of one call, after one untimed call (one timed call if that took > 1 s)."""
-    began = time.perf_counter()
-    fn()
-    if time.perf_counter() - began > 1.0:
-        least = most = 1
-    times: list[float] = []
-    while len(times) < least or (len(times) < most and sum(times) < budget):
-        began = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - began)
-    return statistics.median(times)
-
-
-def _per_item(fn: Callable[[Any], Any], items: list[Any]) -> float:
-    fn(items[0])
-    times = []
-    for item in items:
-        began = time.perf_counter()
-        fn(item)
-        times.append(time.perf_counter() - began)
-    return statistics.median(times)
 
 
 def _open(side: str, where: dict[str, str]) -> tuple[Any, Callable[..., Any]]:
@@ -143,7 +104,7 @@ def child(side: str, phase: str, where: dict[str, str], q: dict[str, Any]) -> di
         import pandas  # noqa: F401
         import sqlalchemy  # noqa: F401
 
-        return {"total": time.perf_counter() - began, "rss_mb": _peak_mb()}
+        return {"total": time.perf_counter() - began, "rss_mb": peak_mb()}
     if phase == "open":
         if side == "one":
             import one.api  # noqa: F401
@@ -164,33 +125,35 @@ def child(side: str, phase: str, where: dict[str, str], q: dict[str, Any]) -> di
             search=done - opened,
             total=done - began,
             found=len(found),
-            rss_mb=_peak_mb(),
+            rss_mb=peak_mb(),
         )
         return out
     handle, search = _open(side, where)
-    out["rss_open_mb"] = _peak_mb()
+    out["rss_open_mb"] = peak_mb()
     for name, kwargs in _queries(side, q):
 
         def call(k: dict[str, Any] = kwargs) -> Any:
             return search(**k)
 
-        out[name] = _per_call(call)
+        out[name] = median_call(call)[0]
         out[f"{name}_found"] = len(search(**kwargs))
     # The filter's own cost, without building a DataFrame of thousands of sessions: what
     # the server's GET /sessions answers from (ONE's search returns eids, so it is the same).
     if side == "one":
         out["datasets_page"] = out["datasets"]
     else:
-        out["datasets_page"] = _per_call(lambda: handle.search_page(limit=50, datasets=q["two"]))
+        out["datasets_page"] = median_call(
+            lambda: handle.search_page(limit=50, datasets=q["two"])
+        )[0]
     eids: list[Any] = q["eids"]
     if side == "one":
         import uuid
 
         eids = [uuid.UUID(e) for e in eids]
-    out["list_datasets"] = _per_item(handle.list_datasets, eids)
+    out["list_datasets"] = median_per_item(handle.list_datasets, eids)
     out["list_datasets_found"] = sorted({len(handle.list_datasets(e)) for e in eids[:20]})
-    out["get_details"] = _per_item(handle.get_details, eids[: q["details_eids"]])
-    out["rss_mb"] = _peak_mb()
+    out["get_details"] = median_per_item(handle.get_details, eids[: q["details_eids"]])
+    out["rss_mb"] = peak_mb()
     return out
 
 

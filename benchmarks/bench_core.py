@@ -51,6 +51,7 @@ from neurotrove.trove.trove import TROVE_DIR
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _options import add_common_options, data_dir, scratch_dir, write_output
+from _timing import median_call, median_per_item
 from generate_tree import TreeInfo, dataset_files, ensure_tree, session_refs
 
 # -- measuring ---------------------------------------------------------------------------
@@ -69,33 +70,6 @@ def _median_time(
         result = fn()
         times.append(time.perf_counter() - began)
     return statistics.median(times), result
-
-
-def _per_call(
-    fn: Callable[[], Any], *, least: int = 3, most: int = 20, budget: float = 1.0
-) -> tuple[float, Any]:
-    """Median time of one call: one untimed warm-up, then ``least`` to ``most`` calls,
-    stopping once ``budget`` seconds are spent."""
-    result = fn()
-    times: list[float] = []
-    spent = 0.0
-    while len(times) < least or (len(times) < most and spent < budget):
-        began = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - began)
-        spent += times[-1]
-    return statistics.median(times), result
-
-
-def _per_item(fn: Callable[[Any], Any], items: list[Any]) -> float:
-    """Median time of ``fn(item)`` over items, after one untimed call on the first."""
-    fn(items[0])
-    times = []
-    for item in items:
-        began = time.perf_counter()
-        fn(item)
-        times.append(time.perf_counter() - began)
-    return statistics.median(times)
 
 
 @contextlib.contextmanager
@@ -695,8 +669,12 @@ def _warm(
     ]
     with _quiet():
         for label, ours_kwargs, their_kwargs, note in searches:
-            ours, found = _per_call(functools.partial(trove.search, **ours_kwargs))
-            theirs, their_found = _per_call(functools.partial(one.search, **their_kwargs))
+            ours, found = median_call(
+                functools.partial(trove.search, **ours_kwargs), most=20, budget=1.0
+            )
+            theirs, their_found = median_call(
+                functools.partial(one.search, **their_kwargs), most=20, budget=1.0
+            )
             if len(found) != len(their_found):
                 raise RuntimeError(
                     f"{label}: neurotrove found {len(found)} sessions, ONE {len(their_found)}"
@@ -729,9 +707,9 @@ def _warm(
             Row(
                 "5",
                 "`list_datasets(eid)`, per call",
-                _per_item(trove.list_datasets, ours_eids),
+                median_per_item(trove.list_datasets, ours_eids),
                 "ONE `list_datasets`",
-                _per_item(one.list_datasets, their_eids),
+                median_per_item(one.list_datasets, their_eids),
                 "s",
                 budget="≤ 1 ms (at 50k sessions)",
             )
@@ -740,9 +718,9 @@ def _warm(
             Row(
                 "5",
                 "`get_details(eid)`, per call",
-                _per_item(trove.get_details, ours_eids),
+                median_per_item(trove.get_details, ours_eids),
                 "ONE `get_details`",
-                _per_item(one.get_details, their_eids),
+                median_per_item(one.get_details, their_eids),
                 "s",
             )
         )
@@ -763,14 +741,16 @@ def _warm(
                 pd.read_parquet(p) if Path(p).suffix == ".pqt" else np.load(p) for p in paths[eid]
             ]
 
-        ours = _per_item(lambda e: trove.load_object(e, "trials", collection="alf"), ours_eids)
+        ours = median_per_item(
+            lambda e: trove.load_object(e, "trials", collection="alf"), ours_eids
+        )
         rows.append(
             Row(
                 "5",
                 f"`load_object(eid, 'trials')` ({len(paths[ours_eids[0]])} files), per call",
                 ours,
                 "ONE `load_object(check_hash=False)`",
-                _per_item(
+                median_per_item(
                     lambda e: one.load_object(e, "trials", collection="alf", check_hash=False),
                     their_eids,
                 ),
@@ -783,7 +763,7 @@ def _warm(
                 "",
                 ours,
                 "bare `np.load` / `pd.read_parquet` of the same files",
-                _per_item(bare, ours_eids),
+                median_per_item(bare, ours_eids),
                 "s",
                 budget="≤ 1.2x bare (i.e. ≥ 0.83x)",
             )
@@ -803,7 +783,7 @@ def _warm(
                 "",
                 ours,
                 "bare `np.load` / `pyarrow ParquetFile.read` (Arrow table, no DataFrame)",
-                _per_item(bare_arrow, ours_eids),
+                median_per_item(bare_arrow, ours_eids),
                 "s",
             )
         )
@@ -835,9 +815,9 @@ def _load_check_rows(trove: nt.Trove, eids: list[str], paths: dict[str, Any]) ->
         return trove.load_object(eid, "trials", collection="alf")
 
     label = f"`load_object(eid, 'trials')` ({len(paths[eids[0]])} files), per call"
-    checked = _per_item(load, eids)
+    checked = median_per_item(load, eids)
     with mock.patch.object(_data_root, "verify_file", size_only):
-        sized = _per_item(load, eids)
+        sized = median_per_item(load, eids)
     touched = {Path(p): Path(p).stat() for eid in eids for p in paths[eid]}
     logger = logging.getLogger("neurotrove.load")  # the once-a-process note to register again
     level = logger.level
@@ -845,7 +825,7 @@ def _load_check_rows(trove: nt.Trove, eids: list[str], paths: dict[str, Any]) ->
     try:
         for path, stat in touched.items():  # as a copy without -p leaves them
             os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
-        hashing = _per_item(load, eids)
+        hashing = median_per_item(load, eids)
     finally:
         logger.setLevel(level)
         for path, stat in touched.items():
