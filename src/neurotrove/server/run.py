@@ -14,7 +14,8 @@ root and the catalogue:
 - writes are transactions of the catalogue (SQLite queues writers on its write lock,
   PostgreSQL on its own locks); uploads are files in the data root, named by their id;
 - the web app's login is a token in a cookie (valid on every worker); its login rate limit
-  is counted per worker, so N workers allow N times the failures.
+  is counted in a file of the trove's ``.trove`` folder, under a file lock, so all the
+  workers share one limit (:class:`~neurotrove.server.web.security.LoginLimiter`).
 """
 
 from __future__ import annotations
