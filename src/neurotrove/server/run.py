@@ -1,5 +1,8 @@
 """Running the server with uvicorn: ``trove serve`` and :func:`serve`.
 
+uvicorn runs with :mod:`.pathsend`'s protocol (httptools' parser; whole files sent by the
+kernel) on asyncio's event loop (:func:`http_protocol`).
+
 With several workers uvicorn starts each in its own process, so the application is built
 by :func:`app_from_environment` from settings passed in ``NEUROTROVE_SERVE``. The workers
 share the listening socket and nothing else; what they must agree on goes through the data
@@ -29,7 +32,7 @@ from typing import Any
 
 from .accounts import DEFAULT_TOKEN_TTL
 
-__all__ = ["SERVE_ENV", "app_from_environment", "check_address", "serve"]
+__all__ = ["SERVE_ENV", "app_from_environment", "check_address", "http_protocol", "serve"]
 
 SERVE_ENV = "NEUROTROVE_SERVE"
 """The environment variable that hands the server's settings to uvicorn's workers."""
@@ -85,6 +88,8 @@ def serve(
         "port": port,
         "log_level": log_level,
         "timeout_graceful_shutdown": 5,
+        "http": http_protocol(),
+        "loop": "asyncio",
     }
     if workers > 1:
         from uvicorn.supervisors import Multiprocess
@@ -99,6 +104,20 @@ def serve(
         root, db=db, public_read=public_read, token_ttl=token_ttl, accel_redirect=accel_redirect
     )
     uvicorn.run(app, **options)
+
+
+def http_protocol() -> str:
+    """Return uvicorn's ``http`` setting: :mod:`.pathsend`'s protocol when httptools is here.
+
+    Without httptools, ``"auto"``: uvicorn's pure-Python protocol (h11), files read and sent
+    from Python. The event loop is asyncio's either way: uvloop (uvicorn's choice when it is
+    installed) has a ``sendfile`` that never finishes.
+    """
+    from importlib.util import find_spec
+
+    if find_spec("httptools") is None:
+        return "auto"
+    return "neurotrove.server.pathsend:PathsendProtocol"
 
 
 def app_from_environment() -> Any:
