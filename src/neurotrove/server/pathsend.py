@@ -55,7 +55,7 @@ class PathsendProtocol(HttpToolsProtocol):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        # asyncio's own loops send files with sendfile(2); uvloop's sendfile never finishes.
+        # asyncio's own loops send files with sendfile(2); uvloop has none (NotImplementedError).
         self._pathsend = isinstance(self.loop, asyncio.BaseEventLoop)
 
     def on_message_begin(self) -> None:

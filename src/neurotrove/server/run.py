@@ -111,7 +111,7 @@ def http_protocol() -> str:
 
     Without httptools, ``"auto"``: uvicorn's pure-Python protocol (h11), files read and sent
     from Python. The event loop is asyncio's either way: uvloop (uvicorn's choice when it is
-    installed) has a ``sendfile`` that never finishes.
+    installed) has no ``sendfile`` (it raises ``NotImplementedError``).
     """
     from importlib.util import find_spec
 
