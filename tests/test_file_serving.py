@@ -316,3 +316,45 @@ def test_the_server_sends_whole_files_by_sendfile_and_ranges_in_pieces(
     assert part.status_code == 206 and part.content == served.content[5:70001]
     assert again.content == served.content
     assert sent == [len(served.content)] * 2  # the two whole GETs, not the range
+
+
+def test_a_client_leaving_mid_file_ends_the_send_quietly(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    pytest.importorskip("httptools", reason="trove serve's dependency: pip install httptools")
+    import socket
+    import threading
+
+    import uvicorn
+    from starlette.responses import FileResponse
+
+    from neurotrove.server.pathsend import PathsendProtocol
+
+    big = tmp_path / "big.bin"
+    with big.open("wb") as out:
+        out.truncate(256 << 20)  # far more than the socket buffers hold
+    finished: list[bool] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        await FileResponse(big)(scope, receive, send)
+        finished.append(True)
+
+    stand_in = ServerProcess(tmp_path, None, tmp_path / "server.log")  # its port and URL
+    config = uvicorn.Config(app, port=stand_in.port, http=PathsendProtocol, loop="asyncio")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        assert wait_until(lambda: server.started, within=30)
+        with socket.create_connection(("127.0.0.1", stand_in.port)) as client:
+            client.sendall(b"GET /big.bin HTTP/1.1\r\nHost: test\r\n\r\n")
+            assert client.recv(4096).startswith(b"HTTP/1.1 200")
+        assert wait_until(lambda: finished, within=30)  # the app's send returned
+        again = httpx.get(stand_in.url, headers={"Range": "bytes=0-9"})
+        assert again.status_code == 206 and again.content == bytes(10)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+    assert "Exception in ASGI application" not in caplog.text

@@ -43,9 +43,14 @@ class _PathsendCycle(RequestResponseCycle):
                     return
                 count = self.expected_content_length
                 if count:
-                    sent = await asyncio.get_running_loop().sendfile(
-                        self.transport, file, 0, count
-                    )
+                    try:
+                        sent = await asyncio.get_running_loop().sendfile(
+                            self.transport, file, 0, count
+                        )
+                    except ConnectionError:  # the client went away: as a write would, quietly
+                        self.disconnected = True
+                        self.transport.close()
+                        return
                     self.expected_content_length -= sent
         await super().send({"type": "http.response.body", "body": b"", "more_body": False})
 
