@@ -136,3 +136,14 @@ def test_two_workers_share_one_login_limit(server: ServerProcess) -> None:
     # Counted per worker, one of them would still have taken the right password.
     assert {_log_in(server.url, PASSWORD) for _ in range(8)} == {429}
     assert (server.root / ".trove" / LOGIN_FAILURES).is_file()
+
+
+def test_a_file_that_cannot_be_written_leaves_the_count_to_the_process(
+    tmp_path: Path, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    (tmp_path / "not-a-folder").write_text("")  # a read-only data root fails the same way
+    (limiter,) = _workers(tmp_path / "not-a-folder" / LOGIN_FAILURES, clock, 1)
+    for _ in range(5):
+        limiter.failed("10.0.0.1", "alice")
+    assert limiter.blocked("10.0.0.1", "alice") == pytest.approx(300)
+    assert "counted by this server process alone" in caplog.text

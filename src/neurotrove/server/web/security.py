@@ -28,6 +28,7 @@ import contextlib
 import hashlib
 import hmac
 import json
+import logging
 import os
 import secrets
 import time
@@ -35,6 +36,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from fastapi import Request, Response
+
+log = logging.getLogger("neurotrove.server")
 
 __all__ = [
     "CSRF_COOKIE",
@@ -121,7 +124,8 @@ class LoginLimiter:
         agree on it).
     path : Path, optional
         The file shared by the processes serving the same trove
-        (``.trove/``:data:`LOGIN_FAILURES`).
+        (``.trove/``:data:`LOGIN_FAILURES`). If it cannot be written (a read-only data root),
+        a warning is logged and this process counts on its own.
     """
 
     def __init__(
@@ -143,10 +147,17 @@ class LoginLimiter:
         if self.path is None:
             yield self._failures
             return
-        from filelock import FileLock
+        from filelock import FileLock, Timeout
 
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with FileLock(f"{self.path}.lock", timeout=10):
+        lock = FileLock(f"{self.path}.lock", timeout=10)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            lock.acquire()
+        except (OSError, Timeout) as error:
+            self._unshared(error, {})
+            yield self._failures
+            return
+        try:
             try:
                 failures = json.loads(self.path.read_bytes())
             except (OSError, ValueError):  # none yet, or unreadable: start again
@@ -156,17 +167,29 @@ class LoginLimiter:
             before = json.dumps(failures, sort_keys=True)
             yield failures
             if json.dumps(failures, sort_keys=True) != before:
-                partial = self.path.with_name(f".{self.path.name}.part")
-                descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-                with os.fdopen(descriptor, "w") as out:
-                    json.dump(failures, out)
-                os.replace(partial, self.path)
+                try:
+                    partial = self.path.with_name(f".{self.path.name}.part")
+                    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                    with os.fdopen(descriptor, "w") as out:
+                        json.dump(failures, out)
+                    os.replace(partial, self.path)
+                except OSError as error:
+                    self._unshared(error, failures)
+        finally:
+            lock.release()
+
+    def _unshared(self, error: Exception, failures: dict[str, list[float]]) -> None:
+        """Count in this process from now on: the shared file cannot be used here."""
+        log.warning(
+            "login failures are counted by this server process alone: %s cannot be used (%s)",
+            self.path,
+            error,
+        )
+        self.path = None
+        self._failures.update(failures)
 
     def _keys(self, address: str, username: str) -> tuple[str, str]:
-        by_address, by_user = f"address:{address}", f"user:{username}"
-        if self.path is None:
-            return by_address, by_user
-        return _sha256(by_address), _sha256(by_user)
+        return _sha256(f"address:{address}"), _sha256(f"user:{username}")
 
     def _recent(self, failures: dict[str, list[float]], key: str, now: float) -> list[float]:
         kept = [t for t in failures.get(key, []) if now - t < self.window_s]
