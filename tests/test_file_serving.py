@@ -11,8 +11,10 @@ import datetime as dt
 import hashlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 
 import neurotrove as nt
@@ -22,6 +24,7 @@ from neurotrove.errors import AuthError
 from neurotrove.server.accounts import Accounts
 
 from .serving import PASSWORD, ServerProcess, add_user, trove_command
+from .waiting import wait_until
 
 
 def _md5(data: bytes) -> str:
@@ -174,6 +177,7 @@ class Served:
 def served(tmp_path: Path, db: str | None) -> Iterator[Served]:
     root = tmp_path / "data"
     write_example_tree(root, n_subjects=1, days=1, oddities=False)
+    _make_biggest_large(root)
     with nt.connect(root, db=db, create=True) as trove:
         trove.register(progress=False)
     add_user(root, db, "alice")
@@ -182,6 +186,12 @@ def served(tmp_path: Path, db: str | None) -> Iterator[Served]:
         yield Served(root, server)
     finally:
         server.stop()
+
+
+def _make_biggest_large(root: Path, size: int = 300_000) -> None:
+    """Give the tree's biggest file ``size`` random bytes: past SENDFILE_FROM, sent whole."""
+    biggest = max((p for p in root.rglob("*") if p.is_file()), key=lambda p: p.stat().st_size)
+    biggest.write_bytes(np.random.default_rng(0).bytes(size))
 
 
 def _children(pid: int) -> list[int]:
@@ -235,3 +245,116 @@ def test_a_download_needs_a_token_and_a_known_dataset(served: Served) -> None:
     assert spelt.status_code == 200
     assert spelt.content == served.content
     assert httpx.get(served.url.replace("/file", "/files"), headers=headers).status_code == 404
+
+
+def test_a_link_out_of_the_data_root_is_not_followed(served: Served, tmp_path: Path) -> None:
+    secret = tmp_path / "elsewhere.bin"
+    secret.write_bytes(b"not the lab's to serve")
+    with nt.connect(served.root) as trove:
+        record, folder = trove.locate_dataset(served.dataset_id)
+    path = folder / record["rel_path"]
+    path.unlink()
+    path.symlink_to(secret)
+    answer = httpx.get(served.url, headers=served.login())
+    assert answer.status_code == 404
+    assert "outside the data root" in answer.json()["detail"]
+
+
+# -- files sent by the kernel (pathsend) ----------------------------------------------------
+
+
+def test_the_server_sends_whole_files_by_sendfile_and_ranges_in_pieces(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("httptools", reason="trove serve's dependency: pip install httptools")
+    import asyncio
+    import threading
+
+    import uvicorn
+
+    from neurotrove.server.app import create_app
+    from neurotrove.server.files import SENDFILE_FROM
+    from neurotrove.server.pathsend import PathsendProtocol
+    from neurotrove.server.run import http_protocol
+
+    assert http_protocol() == "neurotrove.server.pathsend:PathsendProtocol"
+    root = tmp_path / "data"
+    write_example_tree(root, n_subjects=1, days=1, oddities=False)
+    _make_biggest_large(root, 3 * SENDFILE_FROM + 7)
+    with nt.connect(root, create=True) as trove:
+        trove.register(progress=False)
+    add_user(root, None, "alice")
+    sent: list[int] = []
+    sendfile = asyncio.BaseEventLoop.sendfile
+
+    async def counted(self: asyncio.BaseEventLoop, *args: Any, **kwargs: Any) -> int:
+        sent.append(await sendfile(self, *args, **kwargs))
+        return sent[-1]
+
+    monkeypatch.setattr(asyncio.BaseEventLoop, "sendfile", counted)
+    stand_in = ServerProcess(root, None, tmp_path / "server.log")  # its port and URL
+    config = uvicorn.Config(
+        create_app(root), port=stand_in.port, http=PathsendProtocol, loop="asyncio"
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        assert wait_until(lambda: server.started, within=30)
+        served = Served(root, stand_in)
+        headers = served.login()
+        with httpx.Client(headers=headers) as client:  # one connection, several answers
+            whole = client.get(served.url)
+            part = client.get(served.url, headers={"Range": "bytes=5-70000"})
+            again = client.get(served.url)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+    assert whole.status_code == 200 and whole.content == served.content
+    assert whole.headers["etag"] == f'"{_md5(served.content)}"'
+    assert whole.headers["content-length"] == str(len(served.content))
+    assert part.status_code == 206 and part.content == served.content[5:70001]
+    assert again.content == served.content
+    assert sent == [len(served.content)] * 2  # the two whole GETs, not the range
+
+
+def test_a_client_leaving_mid_file_ends_the_send_quietly(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    pytest.importorskip("httptools", reason="trove serve's dependency: pip install httptools")
+    import socket
+    import threading
+
+    import uvicorn
+    from starlette.responses import FileResponse
+
+    from neurotrove.server.pathsend import PathsendProtocol
+
+    big = tmp_path / "big.bin"
+    with big.open("wb") as out:
+        out.truncate(256 << 20)  # far more than the socket buffers hold
+    finished: list[bool] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        await FileResponse(big)(scope, receive, send)
+        finished.append(True)
+
+    stand_in = ServerProcess(tmp_path, None, tmp_path / "server.log")  # its port and URL
+    config = uvicorn.Config(app, port=stand_in.port, http=PathsendProtocol, loop="asyncio")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        assert wait_until(lambda: server.started, within=30)
+        with socket.create_connection(("127.0.0.1", stand_in.port)) as client:
+            client.sendall(b"GET /big.bin HTTP/1.1\r\nHost: test\r\n\r\n")
+            assert client.recv(4096).startswith(b"HTTP/1.1 200")
+        assert wait_until(lambda: finished, within=30)  # the app's send returned
+        again = httpx.get(stand_in.url, headers={"Range": "bytes=0-9"})
+        assert again.status_code == 206 and again.content == bytes(10)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+    assert "Exception in ASGI application" not in caplog.text

@@ -18,6 +18,7 @@ Examples
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -97,6 +98,11 @@ class ServedTrove:
     def object_files(self) -> str:
         """How files in object stores are served: ``"redirect"`` (presigned) or ``"proxy"``."""
         return self.trove.settings.object_files
+
+    @functools.cached_property
+    def data_root(self) -> Path:
+        """The data root, absolute with its links resolved (the limit of what is served)."""
+        return Path(os.path.realpath(self.trove.root))
 
     @property
     def work_dir(self) -> Path:

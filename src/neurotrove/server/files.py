@@ -11,10 +11,11 @@ kept to what a download needs:
 - :class:`FileDownloads` answers the route before the framework's routing and dependency
   machinery (the route stays declared, for the API description and for ids the fast path
   does not recognise), with one trip to a worker thread for the token, the query and the disk;
-- a file up to :data:`SMALL_FILE` is read whole and sent in one piece; a larger one is sent in
-  1 MiB pieces with ``Range`` support. uvicorn offers no zero-copy send (neither the ASGI
-  ``zerocopysend`` nor ``pathsend`` extension), so the bytes pass through Python memory a
-  piece at a time;
+- a whole file over :data:`SENDFILE_FROM` is sent by the kernel (``sendfile``) when the
+  server offers ASGI's ``pathsend`` extension, as ``trove serve`` does with httptools
+  installed (:mod:`.pathsend`: uvicorn itself offers no zero-copy send);
+- otherwise a file up to :data:`SMALL_FILE` is read whole and sent in one piece, and a larger
+  one (or a ``Range`` of a file) in 1 MiB pieces, through Python memory;
 - behind nginx, ``trove serve --accel-redirect PREFIX`` answers with ``X-Accel-Redirect:
   PREFIX<path in the data root>`` and no body: the server authorises, nginx sends the bytes
   (``sendfile``, ``Range``) from an ``internal`` location (see the server docs, "Deploying
@@ -35,7 +36,6 @@ from starlette.responses import FileResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..errors import NeurotroveError, NotFoundError, ValidationError
-from ..files.paths import inside_root
 from .problems import error_response
 
 if TYPE_CHECKING:
@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ACCEL_HEADER",
+    "SENDFILE_FROM",
     "SMALL_FILE",
     "FileDownloads",
     "LargeFileResponse",
@@ -55,6 +56,12 @@ __all__ = [
 
 SMALL_FILE = 1 << 20
 """Files up to this size are read whole and sent in one piece (no file-streaming machinery)."""
+
+SENDFILE_FROM = 64 << 10
+"""Files larger than this are sent by the kernel when the server offers ``pathsend``."""
+
+_PATHSEND = "http.response.pathsend"
+"""ASGI's extension sending a whole file (:mod:`.pathsend`, ``trove serve`` with httptools)."""
 
 ACCEL_HEADER = "X-Accel-Redirect"
 """The header that hands a download to nginx (``trove serve --accel-redirect``)."""
@@ -110,15 +117,15 @@ def file_response(
     NotFoundError
         When the file is outside the data root or not on disk.
     """
-    root = Path(os.path.abspath(_served(request).trove.root)).resolve()
-    try:
-        path = inside_root(root, path)
-        stat = os.stat(path)
-    except ValidationError:
+    root = _served(request).data_root
+    path = Path(os.path.realpath(path))  # links resolved: one outside the root is refused
+    if not path.is_relative_to(root):
         raise NotFoundError(
             f"dataset {dataset_id} points outside the data root; it is not served",
             dataset=dataset_id,
-        ) from None
+        )
+    try:
+        stat: os.stat_result | None = os.stat(path)
     except OSError:
         stat = None
     if stat is None or not S_ISREG(stat.st_mode):
@@ -155,7 +162,16 @@ def send_file(
         headers["Content-Disposition"] = disposition
         return Response(media_type="application/octet-stream", headers=headers)
     stat = stat or os.stat(path)
-    if stat.st_size <= SMALL_FILE and "range" not in request.headers:
+    whole = "range" not in request.headers
+    if whole and stat.st_size > SENDFILE_FROM and _PATHSEND in request.scope.get("extensions", {}):
+        return FileResponse(  # sent by the kernel (pathsend)
+            path,
+            media_type="application/octet-stream",
+            filename=path.name,
+            headers=headers,
+            stat_result=stat,
+        )
+    if stat.st_size <= SMALL_FILE and whole:
         headers["Content-Disposition"] = disposition
         with open(path, "rb") as file:
             body = file.read()

@@ -1,5 +1,8 @@
 """Running the server with uvicorn: ``trove serve`` and :func:`serve`.
 
+uvicorn runs with :mod:`.pathsend`'s protocol (httptools' parser; whole files sent by the
+kernel) on asyncio's event loop (:func:`http_protocol`).
+
 With several workers uvicorn starts each in its own process, so the application is built
 by :func:`app_from_environment` from settings passed in ``NEUROTROVE_SERVE``. The workers
 share the listening socket and nothing else; what they must agree on goes through the data
@@ -14,7 +17,8 @@ root and the catalogue:
 - writes are transactions of the catalogue (SQLite queues writers on its write lock,
   PostgreSQL on its own locks); uploads are files in the data root, named by their id;
 - the web app's login is a token in a cookie (valid on every worker); its login rate limit
-  is counted per worker, so N workers allow N times the failures.
+  is counted in a file of the trove's ``.trove`` folder, under a file lock, so all the
+  workers share one limit (:class:`~neurotrove.server.web.security.LoginLimiter`).
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from typing import Any
 
 from .accounts import DEFAULT_TOKEN_TTL
 
-__all__ = ["SERVE_ENV", "app_from_environment", "check_address", "serve"]
+__all__ = ["SERVE_ENV", "app_from_environment", "check_address", "http_protocol", "serve"]
 
 SERVE_ENV = "NEUROTROVE_SERVE"
 """The environment variable that hands the server's settings to uvicorn's workers."""
@@ -84,6 +88,8 @@ def serve(
         "port": port,
         "log_level": log_level,
         "timeout_graceful_shutdown": 5,
+        "http": http_protocol(),
+        "loop": "asyncio",
     }
     if workers > 1:
         from uvicorn.supervisors import Multiprocess
@@ -98,6 +104,20 @@ def serve(
         root, db=db, public_read=public_read, token_ttl=token_ttl, accel_redirect=accel_redirect
     )
     uvicorn.run(app, **options)
+
+
+def http_protocol() -> str:
+    """Return uvicorn's ``http`` setting: :mod:`.pathsend`'s protocol when httptools is here.
+
+    Without httptools, ``"auto"``: uvicorn's pure-Python protocol (h11), files read and sent
+    from Python. The event loop is asyncio's either way: uvloop (uvicorn's choice when it is
+    installed) has no ``sendfile`` (it raises ``NotImplementedError``).
+    """
+    from importlib.util import find_spec
+
+    if find_spec("httptools") is None:
+        return "auto"
+    return "neurotrove.server.pathsend:PathsendProtocol"
 
 
 def app_from_environment() -> Any:

@@ -26,7 +26,14 @@ from ..app import served
 from ..bin import Kind
 from ..problems import public_text, status_of
 from ..roles import rights_of, session_scope
-from .security import CSRF_COOKIE, SESSION_COOKIE, LoginLimiter, new_secret, set_cookie
+from .security import (
+    CSRF_COOKIE,
+    LOGIN_FAILURES,
+    SESSION_COOKIE,
+    LoginLimiter,
+    new_secret,
+    set_cookie,
+)
 from .summaries import behaviour_summary, ephys_summary
 from .viewer import Viewer, read_form, viewer_of
 
@@ -54,10 +61,10 @@ router = APIRouter(include_in_schema=False)
 
 
 def _limiter(request: Request) -> LoginLimiter:
-    """Return the login rate limit of this server (one per application)."""
+    """Return the login rate limit of this server, shared by the trove's server processes."""
     state = request.app.state
     if not hasattr(state, "login_limiter"):
-        state.login_limiter = LoginLimiter()
+        state.login_limiter = LoginLimiter(path=served(request).work_dir / LOGIN_FAILURES)
     limiter: LoginLimiter = state.login_limiter
     return limiter
 
@@ -162,7 +169,7 @@ async def login(request: Request) -> Response:
     address = request.client.host if request.client else "-"
     viewer = Viewer(None, None, form.get("csrf", ""))
     limiter = _limiter(request)
-    wait = limiter.blocked(address, username)
+    wait = await anyio.to_thread.run_sync(limiter.blocked, address, username)
     if wait > 0:
         message = f"too many failed logins; try again in {int(wait) + 1} s"
         return render(
@@ -173,7 +180,7 @@ async def login(request: Request) -> Response:
             lambda: state.accounts.issue_token(username, password, ttl=state.token_ttl)
         )
     except NeurotroveError as error:
-        limiter.failed(address, username)
+        await anyio.to_thread.run_sync(limiter.failed, address, username)
         return render(
             request,
             viewer,
@@ -182,7 +189,7 @@ async def login(request: Request) -> Response:
             next=_safe_next(form.text("next")),
             error=str(error),
         )
-    limiter.succeeded(address, username)
+    await anyio.to_thread.run_sync(limiter.succeeded, address, username)
     response = _back(_safe_next(form.text("next")))
     set_cookie(
         response, request, SESSION_COOKIE, token, max_age=int(state.token_ttl.total_seconds())
