@@ -263,6 +263,21 @@ def test_a_link_out_of_the_data_root_is_not_followed(served: Served, tmp_path: P
 # -- files sent by the kernel (pathsend) ----------------------------------------------------
 
 
+def test_a_uvicorn_whose_response_cycle_changed_serves_files_with_its_own_protocol(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # pathsend reaches into uvicorn's response cycle: a uvicorn without the state it reads
+    # must not get the protocol (every download would fail), but uvicorn's own.
+    pytest.importorskip("httptools", reason="trove serve's dependency: pip install httptools")
+    from neurotrove.server import pathsend
+    from neurotrove.server.run import http_protocol
+
+    assert pathsend.supported()
+    monkeypatch.setattr(pathsend, "_CYCLE_STATE", (*pathsend._CYCLE_STATE, "renamed_state"))
+    assert not pathsend.supported()
+    assert http_protocol() == "auto"
+
+
 def test_the_server_sends_whole_files_by_sendfile_and_ranges_in_pieces(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -20,10 +20,42 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
-__all__ = ["PATHSEND", "PathsendProtocol"]
+__all__ = ["PATHSEND", "PathsendProtocol", "supported"]
 
 PATHSEND = "http.response.pathsend"
 """The ASGI extension: ``{"type": PATHSEND, "path": ...}`` sends a whole file as the body."""
+
+
+_CYCLE_STATE = (
+    "flow",
+    "transport",
+    "scope",
+    "disconnected",
+    "response_started",
+    "response_complete",
+    "chunked_encoding",
+    "expected_content_length",
+)
+"""What :class:`_PathsendCycle` reads of uvicorn's response cycle: its own state, not an API."""
+
+
+def supported() -> bool:
+    """Whether this uvicorn's httptools protocol is the one :class:`PathsendProtocol` extends.
+
+    The protocol reaches into uvicorn's response cycle (:data:`_CYCLE_STATE`, set in its
+    ``__init__``) and its parser callbacks; a uvicorn that changed them is served by its own
+    protocol instead (``trove serve`` then reads files into Python, as without httptools).
+
+    Examples
+    --------
+    >>> supported()
+    True
+    """
+    assigned = set(RequestResponseCycle.__init__.__code__.co_names)
+    callbacks = ("on_message_begin", "on_headers_complete")
+    return assigned.issuperset(_CYCLE_STATE) and all(
+        callable(getattr(HttpToolsProtocol, name, None)) for name in callbacks
+    )
 
 
 class _PathsendCycle(RequestResponseCycle):

@@ -109,15 +109,16 @@ def serve(
 def http_protocol() -> str:
     """Return uvicorn's ``http`` setting: :mod:`.pathsend`'s protocol when httptools is here.
 
-    Without httptools, ``"auto"``: uvicorn's pure-Python protocol (h11), files read and sent
+    Without httptools, or with a uvicorn whose protocol :mod:`.pathsend` does not know
+    (:func:`.pathsend.supported`), ``"auto"``: uvicorn's own protocol, files read and sent
     from Python. The event loop is asyncio's either way: uvloop (uvicorn's choice when it is
     installed) has no ``sendfile`` (it raises ``NotImplementedError``).
     """
-    from importlib.util import find_spec
-
-    if find_spec("httptools") is None:
+    try:
+        from . import pathsend
+    except ImportError:  # no httptools, or a uvicorn whose httptools protocol moved
         return "auto"
-    return "neurotrove.server.pathsend:PathsendProtocol"
+    return "neurotrove.server.pathsend:PathsendProtocol" if pathsend.supported() else "auto"
 
 
 def app_from_environment() -> Any:
