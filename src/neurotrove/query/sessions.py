@@ -41,6 +41,9 @@ __all__ = [
     "SEARCH_FILTERS",
     "compile_search",
     "dataset_patterns",
+    "plain_text_condition",
+    "plain_text_filters",
+    "plain_text_parameters",
     "rel_path_of",
     "search_terms",
 ]
@@ -205,6 +208,77 @@ def _is_literal(pattern: str) -> bool:
     return not _REGEX_SYNTAX.intersection(pattern)
 
 
+def _plain_text(patterns: Sequence[str]) -> bool:
+    """Whether patterns mean "holds this text" and match no empty field (``KS005``).
+
+    Examples
+    --------
+    >>> _plain_text(["KS005", "NYU-01"]), _plain_text(["^KS"]), _plain_text([""]), _plain_text([])
+    (True, False, False, False)
+    """
+    # no pattern: no name; "" is held by every text, the empty one too
+    return bool(patterns) and all(p and _is_literal(p) for p in patterns)
+
+
+def plain_text_filters(filters: Mapping[str, Any]) -> dict[str, list[str]] | None:
+    """Return every filter's patterns, checked, if the database answers each by itself.
+
+    That is, each is a filter of a field of :data:`_TEXT_COLUMNS` (``subject``, ``lab``,
+    ``task_protocol``, ``location``) with plain-text patterns (``subject="KS005"``, the usual
+    search: see :func:`_regex_filter`); else ``None``. :func:`plain_text_condition` matches
+    them in SQL.
+
+    Raises
+    ------
+    ValidationError
+        For a bad pattern, as :func:`compile_search` does.
+
+    Examples
+    --------
+    >>> plain_text_filters({"subject": "KS005", "lab": ["cortex", "churchland"]})
+    {'subject': ['KS005'], 'lab': ['cortex', 'churchland']}
+    >>> plain_text_filters({"subject": "^KS005$"}) is None
+    True
+    """
+    found: dict[str, list[str]] = {}
+    for name, value in filters.items():
+        if name not in _TEXT_COLUMNS or _is_condition(value):
+            return None
+        patterns = _string_list(name, value)
+        if not _plain_text(patterns):
+            return None
+        found[name] = patterns
+    return found
+
+
+def plain_text_condition(name: str, count: int, dialect: str) -> ColumnElement[bool]:
+    """Return the condition of a plain-text filter of ``count`` patterns, bound later.
+
+    The patterns are the bound parameters ``<name>_0``, ``<name>_1``... (see
+    :func:`plain_text_parameters`). The names holding one are found once per statement (a
+    common table expression), then the sessions by their index, as :func:`_regex_filter`
+    does in two statements: so a statement built once answers every such search.
+    """
+    column, names = _TEXT_COLUMNS[name]
+    position = getattr(sa.func, "instr" if dialect == "sqlite" else "strpos")
+    holding = sa.or_(
+        *(position(names, sa.bindparam(f"{name}_{i}", type_=sa.String)) > 0 for i in range(count))
+    )
+    found = sa.select(names.label("name")).distinct().where(holding).cte(f"{name}_names")
+    return column.in_(sa.select(found.c.name))
+
+
+def plain_text_parameters(filters: Mapping[str, Sequence[str]]) -> dict[str, str]:
+    """Return the bound parameters of :func:`plain_text_condition` for these patterns.
+
+    Examples
+    --------
+    >>> plain_text_parameters({"subject": ["KS005"], "lab": ["cortex", "churchland"]})
+    {'subject_0': 'KS005', 'lab_0': 'cortex', 'lab_1': 'churchland'}
+    """
+    return {f"{name}_{i}": p for name, patterns in filters.items() for i, p in enumerate(patterns)}
+
+
 def _regex_filter(conn: Connection, name: str, patterns: list[str]) -> ColumnElement[bool]:
     """Match patterns against a field's distinct values; an empty field reads as ``''``.
 
@@ -215,8 +289,7 @@ def _regex_filter(conn: Connection, name: str, patterns: list[str]) -> ColumnEle
     the names holding it rather than every distinct value (thousands of subjects).
     """
     matches_empty = bool(_search(patterns, [""]))
-    literal = bool(patterns) and all(map(_is_literal, patterns))  # no pattern: no name
-    if name in _TEXT_COLUMNS and not matches_empty and literal:
+    if name in _TEXT_COLUMNS and _plain_text(patterns):
         column, names = _TEXT_COLUMNS[name]
         position = getattr(sa.func, "instr" if conn.dialect.name == "sqlite" else "strpos")
         holding = sa.or_(*(position(names, p) > 0 for p in patterns))

@@ -27,6 +27,7 @@ from ..query.identify import EidLike, looks_like_uuid, session_folder, to_eid
 from ..query.locate import LocateStatements, split_located
 from ..query.ordering import parse_sort, sort_order
 from ..query.scope import DatasetScope
+from ..query.session_pages import SessionPages
 from ..query.sessions import compile_search, dataset_patterns, search_terms
 from ..validation import check_count, check_id, check_path
 
@@ -214,12 +215,11 @@ class ReadingMixin:
     ) -> tuple[int, list[dict[str, Any]]]:
         """Return one page of :meth:`search`'s sessions as dicts, and how many match in all.
 
-        The page is cut in the database, so a page of a large catalogue costs what the page
-        holds (the server's ``GET /sessions`` answers from this). ``where`` adds SQL
-        conditions on the sessions table (the server's Alyx ``django`` filters);
-        ``oldest_first`` reverses the order (newest first by default); ``sort`` sorts by
-        one of the columns of :data:`~neurotrove.query.ordering.SORT_KEYS` instead
-        (``"subject"``, ``"-qc"``: a leading ``-`` for descending), ties in the usual order.
+        The page is cut in the database, so it costs what it holds (``GET /sessions``
+        answers from this). ``where`` adds SQL conditions on sessions (Alyx's ``django``
+        filters); ``oldest_first`` reverses the order (newest first by default); ``sort``
+        sorts by a column of :data:`~neurotrove.query.ordering.SORT_KEYS` instead
+        (``"subject"``, ``"-qc"``: ``-`` for descending), ties in the usual order.
 
         Examples
         --------
@@ -255,6 +255,13 @@ class ReadingMixin:
                 names, data = select_records(conn, spec, [s.sessions.c.id.in_(page)])
                 records = to_records(spec, names, data)
                 return len(rows), records[::-1] if oldest_first else records
+            if sort is None and not where and not oldest_first and limit is not None:
+                pages: SessionPages = self.__dict__.setdefault("_session_pages", SessionPages())
+                paged = pages.search_page(
+                    conn, spec, filters, self._scope(), self.table_defaults, limit, offset
+                )
+                if paged is not None:  # a search by plain texts: one prebuilt statement
+                    return paged
             conditions = [*self._search_where(conn, filters, spec), *where]
             total = count_outside_bin(conn, spec, conditions)
             if sort is not None:

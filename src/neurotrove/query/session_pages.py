@@ -1,0 +1,191 @@
+"""A page of a plain-text session search in one prebuilt statement.
+
+The usual search of a served catalogue, ``GET /sessions?subject=KS005&limit=50``, took seven
+statements (the names holding the text, two counts for the bin, the page's keys, the
+page's records...), each built and compiled anew by SQLAlchemy, which cost more than the
+database took to run them. Here one statement answers it: the names holding the text, as a
+common table expression; the page's keys, as a subquery; their records; and the two counts
+of :func:`~neurotrove.query.bin_sessions.count_outside_bin` as scalar subqueries, run once
+each. It is built once per shape of search (which filters, how many patterns each) and kept,
+its texts, limit and offset bound at each run.
+
+Examples
+--------
+>>> import tempfile, neurotrove as nt
+>>> trove = nt.connect(tempfile.mkdtemp(), create=True)
+>>> _ = [trove.register_session("KS005", f"2019-04-0{day}") for day in (1, 2, 3)]
+>>> total, page = trove.search_page(limit=2, subject="KS0")
+>>> total, [str(row["date"]) for row in page]
+(3, ['2019-04-03', '2019-04-02'])
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+from sqlalchemy.sql import ColumnElement
+
+from ..catalog import schema as s
+from ..catalog.tables import TableSpec
+from .bin_sessions import OUTSIDE_BIN
+from .conditions import compile_conditions
+from .frames import RecordColumns, record_columns, table_order, to_records
+from .scope import DatasetScope
+from .sessions import plain_text_condition, plain_text_filters, plain_text_parameters
+
+__all__ = ["SessionPages"]
+
+_BINNED = s.sessions.c.deleted_at > dt.datetime(1900, 1, 1)
+"""In the bin, as a range on ``deleted_at`` (its index is used), as ``count_outside_bin``."""
+
+_KEPT = 64
+"""Statements kept per trove: a few shapes of search are asked for in practice."""
+
+
+@dataclass(frozen=True)
+class _PageStatement:
+    """The statements of one shape of search, for one table as the catalogue has it."""
+
+    spec: TableSpec
+    read: RecordColumns
+    page: Any  # None: a list column no array can read (a lab's link): not in one statement
+    count: Any
+
+
+class SessionPages:
+    """The prebuilt statements of a trove's plain-text session searches, by shape.
+
+    A statement is kept for a key of: the sessions table as the catalogue has it (its lab
+    columns: the :class:`TableSpec` object itself, rebuilt when they change), the filters and
+    how many patterns each has, and ``fixed_key``, naming the conditions every search of the
+    trove adds (its scope, release or tag, and its default conditions).
+    """
+
+    def __init__(self) -> None:
+        self._kept: dict[Hashable, _PageStatement] = {}
+        self._lock = threading.Lock()
+
+    def search_page(
+        self,
+        conn: Connection,
+        spec: TableSpec,
+        filters: Mapping[str, Any],
+        scope: DatasetScope,
+        table_defaults: Mapping[str, Mapping[str, Any]],
+        limit: int,
+        offset: int,
+    ) -> tuple[int, list[dict[str, Any]]] | None:
+        """Answer ``Trove.search_page`` for a search by plain texts, else return ``None``.
+
+        ``scope`` is the trove's (its release or tag), ``table_defaults`` its default
+        conditions (on sessions: those on a filtered field do not apply, as in ``search``).
+        """
+        texts = plain_text_filters(filters)
+        if texts is None:
+            return None
+        defaults = table_defaults.get("sessions", {})
+        kept = {k: v for k, v in defaults.items() if k not in filters}
+
+        def fixed() -> list[ColumnElement[bool]]:
+            dialect = conn.dialect.name
+            return [*scope.sessions(), *compile_conditions(spec, kept, dialect)]
+
+        fixed_key = (scope, repr(sorted(kept.items())))
+        found = self.page(conn, spec, texts, fixed, fixed_key, limit=limit, offset=offset)
+        if found is None:
+            return None
+        total, names, data = found
+        return total, to_records(spec, names, data)
+
+    def page(
+        self,
+        conn: Connection,
+        spec: TableSpec,
+        texts: Mapping[str, Sequence[str]],
+        fixed: Callable[[], Sequence[ColumnElement[bool]]],
+        fixed_key: Hashable,
+        *,
+        limit: int,
+        offset: int = 0,
+    ) -> tuple[int, list[str], dict[str, list[Any]]] | None:
+        """Return how many sessions match, and the page's ``(names, values by column)``.
+
+        ``None`` when the table has a list column no array can read (then
+        :func:`~neurotrove.query.frames.select_records` reads it in a second statement).
+
+        Parameters
+        ----------
+        conn : Connection
+            In the read's transaction.
+        spec : TableSpec
+            The sessions table as the catalogue has it.
+        texts : mapping of str to list of str
+            Plain-text filters (:func:`~neurotrove.query.sessions.plain_text_filters`).
+        fixed : callable
+            Returns the other conditions of every search (scope, defaults); called only
+            when the statement is built.
+        fixed_key : hashable
+            Names them: part of the key the statement is kept by.
+        limit, offset : int
+            The page.
+        """
+        shape = tuple((name, len(patterns)) for name, patterns in texts.items())
+        key = (id(spec), shape, fixed_key)
+        built = self._kept.get(key)
+        if built is None or built.spec is not spec:
+            built = self._build(conn, spec, shape, fixed())
+            with self._lock:
+                if len(self._kept) >= _KEPT:
+                    self._kept.clear()
+                self._kept[key] = built
+        if built.page is None:
+            return None
+        parameters: dict[str, Any] = plain_text_parameters(texts)
+        rows = conn.execute(built.page, {**parameters, "limit": limit, "offset": offset}).all()
+        if rows:
+            total = int(rows[0][-2]) - int(rows[0][-1])
+        elif offset == 0 and limit > 0:
+            total = 0  # not one session on the first page: none at all
+        else:
+            counted = conn.execute(built.count, parameters).one()
+            total = int(counted[0]) - int(counted[1])
+        return total, built.read.names, built.read.decode(rows)
+
+    @staticmethod
+    def _build(
+        conn: Connection,
+        spec: TableSpec,
+        shape: Sequence[tuple[str, int]],
+        fixed: Sequence[ColumnElement[bool]],
+    ) -> _PageStatement:
+        dialect = conn.dialect.name
+        read = record_columns(spec, dialect == "sqlite")
+        if read.separate:
+            return _PageStatement(spec, read, None, None)
+        where = [*(plain_text_condition(n, c, dialect) for n, c in shape), *fixed]
+        counted = sa.select(sa.func.count()).select_from(spec.from_clause)
+        total = counted.where(*where).correlate(None).scalar_subquery()
+        binned = counted.where(*where, _BINNED).correlate(None).scalar_subquery()
+        key = spec.column(spec.key).sql
+        keys = (
+            sa.select(key)
+            .select_from(spec.from_clause)
+            .where(*where, OUTSIDE_BIN)
+            .order_by(*table_order(spec))
+            .limit(sa.bindparam("limit", type_=sa.Integer))
+            .offset(sa.bindparam("offset", type_=sa.Integer))
+            .correlate(None)
+        )
+        page = (
+            sa.select(*read.labelled, total.label("page_total"), binned.label("page_binned"))
+            .select_from(spec.from_clause)
+            .where(key.in_(keys))
+            .order_by(*table_order(spec))
+        )
+        return _PageStatement(spec, read, page, sa.select(total, binned))
