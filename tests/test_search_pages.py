@@ -41,6 +41,7 @@ FILTERS: list[dict[str, Any]] = [
     {"task_protocol": "ChoiceWorld"},
     {"location": "rig"},
     {"subject": "nobody"},
+    {"subject": "ks00"},  # case-sensitive, as ONE
 ]
 
 PAGES = [(2, 0), (2, 2), (10, 0), (0, 0), (3, 5), (5, 100)]

@@ -168,6 +168,8 @@ def _is_condition(value: Any) -> bool:
 def _string_list(name: str, value: Any) -> list[str]:
     values = check_names(name, value)
     for pattern in values:
+        if _is_literal(pattern):
+            continue  # plain text is a valid expression (and compiling each costs)
         try:
             re.compile(pattern)
         except re.error as error:
@@ -260,10 +262,12 @@ def plain_text_condition(name: str, count: int, dialect: str) -> ColumnElement[b
     does in two statements: so a statement built once answers every such search.
     """
     column, names = _TEXT_COLUMNS[name]
-    position = getattr(sa.func, "instr" if dialect == "sqlite" else "strpos")
-    holding = sa.or_(
-        *(position(names, sa.bindparam(f"{name}_{i}", type_=sa.String)) > 0 for i in range(count))
-    )
+    texts = [sa.bindparam(f"{name}_{i}", type_=sa.String) for i in range(count)]
+    if dialect == "sqlite":  # GLOB '*text*': plain text holds none of its wildcards (*?[)
+        star = sa.literal_column("'*'", sa.String)
+        holding = sa.or_(*(names.op("GLOB")(star.concat(t).concat(star)) for t in texts))
+    else:
+        holding = sa.or_(*(sa.func.strpos(names, t) > 0 for t in texts))
     found = sa.select(names.label("name")).distinct().where(holding).cte(f"{name}_names")
     return column.in_(sa.select(found.c.name))
 

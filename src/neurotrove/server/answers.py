@@ -40,13 +40,18 @@ T = TypeVar("T")
 JSON_ANSWER: dict[str, Any] = {"response_model": dict[str, Any]}
 """What a route answering :func:`json_answer` declares, so its description stays an object."""
 
-_encode = json.JSONEncoder(
-    ensure_ascii=False, allow_nan=False, separators=(",", ":"), default=lambda v: _plain(v)
-).encode
+_ISO_TEXT: dict[type, Callable[[Any], str]] = {
+    dt.date: dt.date.isoformat,
+    dt.datetime: dt.datetime.isoformat,
+}
+"""The types of nearly every value JSON has no type for (a session's date and start time)."""
 
 
 def _plain(value: Any) -> Any:
     """Write a value JSON has no type for: dates as ISO text, ids and paths as text."""
+    iso = _ISO_TEXT.get(type(value))
+    if iso is not None:  # the usual case, without the checks below (a page has hundreds)
+        return iso(value)
     if isinstance(value, Enum):
         return value.name
     if isinstance(value, dt.date | dt.time | uuid.UUID | PurePath):
@@ -54,6 +59,11 @@ def _plain(value: Any) -> Any:
     if hasattr(value, "tolist"):  # numpy values
         return value.tolist()
     return to_jsonable(value)
+
+
+_encode = json.JSONEncoder(
+    ensure_ascii=False, allow_nan=False, separators=(",", ":"), default=_plain
+).encode
 
 
 def json_answer(body: Any, status_code: int = 200) -> Response:
