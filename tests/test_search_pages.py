@@ -124,5 +124,7 @@ def test_bad_or_empty_patterns_are_answered_as_before(lab: nt.Trove) -> None:
         lab.search_page(limit=5, subject=3)
     with pytest.raises(ValueError, match="not a valid regular expression"):
         lab.search_page(limit=5, subject="KS(")
+    with pytest.raises(ValueError, match="search has no filter 'subjects'"):
+        lab.search_page(limit=5, lab="KS(", subjects="KS005")  # the unknown filter first
     assert lab.search_page(limit=5, subject=[]) == (0, [])  # no name: no session
     assert lab.search_page(limit=5, subject="")[0] == len(SESSIONS) - 1  # "" is in every name

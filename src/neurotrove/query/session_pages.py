@@ -22,7 +22,6 @@ Examples
 from __future__ import annotations
 
 import datetime as dt
-import threading
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +31,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.sql import ColumnElement
 
 from ..catalog import schema as s
+from ..catalog.store import Catalog
 from ..catalog.tables import TableSpec
 from .bin_sessions import OUTSIDE_BIN
 from .conditions import compile_conditions
@@ -69,12 +69,10 @@ class SessionPages:
 
     def __init__(self) -> None:
         self._kept: dict[Hashable, _PageStatement] = {}
-        self._lock = threading.Lock()
 
     def search_page(
         self,
-        conn: Connection,
-        spec: TableSpec,
+        catalog: Catalog,
         filters: Mapping[str, Any],
         scope: DatasetScope,
         table_defaults: Mapping[str, Mapping[str, Any]],
@@ -85,19 +83,24 @@ class SessionPages:
 
         ``scope`` is the trove's (its release or tag), ``table_defaults`` its default
         conditions (on sessions: those on a filtered field do not apply, as in ``search``).
+        The answer comes from one statement, after the lab columns are read: no transaction
+        is needed (on PostgreSQL, two round trips fewer), since lab columns are only ever
+        added (one added in between is left out, as a moment earlier).
         """
         texts = plain_text_filters(filters)
         if texts is None:
             return None
         defaults = table_defaults.get("sessions", {})
         kept = {k: v for k, v in defaults.items() if k not in filters}
+        with catalog.read(one_statement=True) as conn:
+            spec = catalog.spec("sessions", conn)
 
-        def fixed() -> list[ColumnElement[bool]]:
-            dialect = conn.dialect.name
-            return [*scope.sessions(), *compile_conditions(spec, kept, dialect)]
+            def fixed() -> list[ColumnElement[bool]]:
+                dialect = conn.dialect.name
+                return [*scope.sessions(), *compile_conditions(spec, kept, dialect)]
 
-        fixed_key = (scope, repr(sorted(kept.items())))
-        found = self.page(conn, spec, texts, fixed, fixed_key, limit=limit, offset=offset)
+            fixed_key = (scope, repr(sorted(kept.items())))
+            found = self.page(conn, spec, texts, fixed, fixed_key, limit=limit, offset=offset)
         if found is None:
             return None
         total, names, data = found
@@ -140,10 +143,9 @@ class SessionPages:
         built = self._kept.get(key)
         if built is None or built.spec is not spec:
             built = self._build(conn, spec, shape, fixed())
-            with self._lock:
-                if len(self._kept) >= _KEPT:
-                    self._kept.clear()
-                self._kept[key] = built
+            if len(self._kept) >= _KEPT:
+                self._kept.clear()  # threads building at once: one's statement is kept
+            self._kept[key] = built
         if built.page is None:
             return None
         parameters: dict[str, Any] = plain_text_parameters(texts)

@@ -242,10 +242,10 @@ def plain_text_filters(filters: Mapping[str, Any]) -> dict[str, list[str]] | Non
     >>> plain_text_filters({"subject": "^KS005$"}) is None
     True
     """
+    if any(name not in _TEXT_COLUMNS or _is_condition(v) for name, v in filters.items()):
+        return None  # checked first: compile_search refuses an unknown filter before a pattern
     found: dict[str, list[str]] = {}
     for name, value in filters.items():
-        if name not in _TEXT_COLUMNS or _is_condition(value):
-            return None
         patterns = _string_list(name, value)
         if not _plain_text(patterns):
             return None

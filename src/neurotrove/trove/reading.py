@@ -234,6 +234,13 @@ class ReadingMixin:
         offset = check_count("offset", offset)
         if sort is not None:
             parse_sort(sort)  # an unknown column is refused before any query
+        elif not where and not oldest_first and limit is not None:
+            pages: SessionPages = self.__dict__.setdefault("_session_pages", SessionPages())
+            paged = pages.search_page(
+                self.catalog, filters, self._scope(), self.table_defaults, limit, offset
+            )
+            if paged is not None:  # a search by plain texts: one prebuilt statement
+                return paged
         with self.catalog.read() as conn:
             spec = self.catalog.spec("sessions", conn)
             found = self._search_snapshot(conn, spec, filters, where)
@@ -255,13 +262,6 @@ class ReadingMixin:
                 names, data = select_records(conn, spec, [s.sessions.c.id.in_(page)])
                 records = to_records(spec, names, data)
                 return len(rows), records[::-1] if oldest_first else records
-            if sort is None and not where and not oldest_first and limit is not None:
-                pages: SessionPages = self.__dict__.setdefault("_session_pages", SessionPages())
-                paged = pages.search_page(
-                    conn, spec, filters, self._scope(), self.table_defaults, limit, offset
-                )
-                if paged is not None:  # a search by plain texts: one prebuilt statement
-                    return paged
             conditions = [*self._search_where(conn, filters, spec), *where]
             total = count_outside_bin(conn, spec, conditions)
             if sort is not None:
