@@ -33,7 +33,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ..jsonable import to_jsonable
 
-__all__ = ["JSON_ANSWER", "in_worker", "json_answer"]
+__all__ = ["JSON_ANSWER", "in_worker", "json_answer", "query_parameters"]
 
 T = TypeVar("T")
 
@@ -84,3 +84,37 @@ async def in_worker(answer: Callable[[], T]) -> T:
         Whatever ``answer`` raises (the server's error handlers turn it into a problem).
     """
     return await run_in_threadpool(answer)
+
+
+def query_parameters(**annotations: Any) -> list[dict[str, Any]]:
+    """Return FastAPI's OpenAPI description of query parameters ``name=Annotated[...]``.
+
+    A route that reads some parameters from ``request.query_params`` itself (plain strings,
+    which FastAPI would only copy, at a cost per parameter per request) declares them
+    with ``openapi_extra={"parameters": query_parameters(...)}``: described as FastAPI
+    describes declared ones.
+
+    Examples
+    --------
+    >>> from typing import Annotated
+    >>> from fastapi import Query
+    >>> [p["name"] for p in query_parameters(subject=Annotated[list[str] | None, Query()])]
+    ['subject']
+    """
+    import inspect
+
+    from fastapi import FastAPI
+
+    def endpoint(**values: Any) -> None:
+        """Answer nothing: only its signature (the parameters) is read."""
+
+    endpoint.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [
+            inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=a)
+            for name, a in annotations.items()
+        ]
+    )
+    probe = FastAPI()
+    probe.get("/")(endpoint)
+    parameters: list[dict[str, Any]] = probe.openapi()["paths"]["/"]["get"]["parameters"]
+    return parameters
