@@ -175,15 +175,16 @@ default=False, from_json=None)
     return found
 
 
+_c = s.lab_columns.c
+_READ_LAB_COLUMNS = sa.select(
+    _c.table_name, _c.name, _c.kind, _c.nullable, _c.added_by, _c.added_at, _c.from_json
+).order_by(_c.table_name, _c.added_at, _c.name)
+"""Built once: every read of a table with lab columns runs it first (a search, a page)."""
+
+
 def read_lab_columns(conn: Connection) -> tuple[LabColumn, ...]:
     """Return every lab column of the catalogue, by table and in the order they were added."""
-    c = s.lab_columns.c
-    rows = conn.execute(
-        sa.select(
-            c.table_name, c.name, c.kind, c.nullable, c.added_by, c.added_at, c.from_json
-        ).order_by(c.table_name, c.added_at, c.name)
-    ).all()
-    return tuple(LabColumn(*row) for row in rows)
+    return tuple(LabColumn(*row) for row in conn.execute(_READ_LAB_COLUMNS).all())
 
 
 def lab_columns_unchanged(columns: Sequence[LabColumn], table: str) -> sa.ColumnElement[bool]:

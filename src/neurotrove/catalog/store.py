@@ -166,10 +166,11 @@ class Catalog:
             database = self.url.database
             if database and database != ":memory:":
                 Path(database).parent.mkdir(parents=True, exist_ok=True)
-            # A server answers up to ~40 requests at once from its threads: keep their
-            # connections pooled rather than opening (and configuring) one per request.
+            # A server answers up to ~40 requests at once from its threads (anyio's 40):
+            # keep all their connections pooled rather than opening (and configuring) one
+            # per request beyond the pool, with cold caches of pages and prepared statements.
             engine = sa.create_engine(
-                self.url, connect_args={"timeout": 30}, pool_size=16, max_overflow=32
+                self.url, connect_args={"timeout": 30}, pool_size=40, max_overflow=8
             )
             event.listen(engine, "connect", _configure_sqlite)
             event.listen(engine, "begin", _begin_sqlite)

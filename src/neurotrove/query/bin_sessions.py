@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection
 from ..catalog import schema as s
 from . import presence
 
-__all__ = ["OUTSIDE_BIN", "count_outside_bin", "outside_bin"]
+__all__ = ["IN_BIN", "OUTSIDE_BIN", "count_outside_bin", "outside_bin"]
 
 OUTSIDE_BIN = sa.func.coalesce(s.sessions.c.deleted_at, sa.null()).is_(None)
 """The condition that leaves out the sessions in the bin.
@@ -25,6 +25,11 @@ OUTSIDE_BIN = sa.func.coalesce(s.sessions.c.deleted_at, sa.null()).is_(None)
 Written so that no index on ``deleted_at`` is used for it: nearly every session is outside
 the bin, and SQLite (without statistics) would otherwise walk that index instead of the
 one a filter or the order needs."""
+
+
+IN_BIN = s.sessions.c.deleted_at > dt.datetime(1900, 1, 1)
+"""The sessions in the bin, as a range on ``deleted_at`` (after any deletion), so that its
+index is used: the bin is small, and counting it is how the sessions outside are counted."""
 
 
 def outside_bin(
@@ -54,9 +59,4 @@ def count_outside_bin(conn: Connection, spec: Any, conditions: Sequence[Any]) ->
     others = [c for c in conditions if c is not OUTSIDE_BIN]
     count = sa.select(sa.func.count()).select_from(spec.from_clause)
     total = int(conn.execute(count.where(*others)).scalar_one())
-    binned = s.sessions.c.deleted_at > _EPOCH  # a range: its index is used
-    return total - int(conn.execute(count.where(*others, binned)).scalar_one())
-
-
-_EPOCH = dt.datetime(1900, 1, 1)
-"""Before every deletion: ``deleted_at > _EPOCH`` is "in the bin" as a range."""
+    return total - int(conn.execute(count.where(*others, IN_BIN)).scalar_one())

@@ -13,6 +13,7 @@ import json
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -28,10 +29,13 @@ if TYPE_CHECKING:
 
 __all__ = [
     "QC_CATEGORIES",
+    "RecordColumns",
     "empty_frame",
     "qc_categorical",
+    "record_columns",
     "select_frame",
     "select_records",
+    "table_order",
     "to_frame",
     "to_records",
 ]
@@ -90,11 +94,12 @@ _restore: tuple[tuple[int, ...], bool] | None = None
 """The thresholds to restore, and whether to unfreeze, when the last build ends."""
 
 
-def _order_by(spec: TableSpec) -> list[Any]:
+def table_order(spec: TableSpec, *, reverse: bool = False) -> list[Any]:
+    """Return the ``ORDER BY`` of the table's order (``spec.order_by``), or its reverse."""
     order: list[Any] = []
     for name, descending in spec.order_by:
         expr = spec.column(name).sql
-        order.append(expr.desc() if descending else expr.asc())
+        order.append(expr.asc() if descending == reverse else expr.desc())
     return order
 
 
@@ -112,12 +117,7 @@ def page_keys(
     Only the key is read, so a deep page costs a walk of the ordering index, not the
     records it skips; :func:`select_records` then reads the page's records by key.
     """
-    order = [
-        (expr.asc() if descending else expr.desc())
-        if reverse
-        else (expr.desc() if descending else expr.asc())
-        for expr, descending in ((spec.column(n).sql, d) for n, d in spec.order_by)
-    ]
+    order = table_order(spec, reverse=reverse)
     key = spec.column(spec.key).sql
     query = sa.select(key).select_from(spec.from_clause).where(*where).order_by(*order)
     return list(conn.execute(query.limit(limit).offset(offset)).scalars())
@@ -139,10 +139,75 @@ def select_records(
     database is a server), or, for a link that cannot be, with a second query over the same
     rows.
     """
+    raw = conn.dialect.name == "sqlite"
+    read = record_columns(spec, raw, columns)
+    query = sa.select(*read.labelled).select_from(spec.from_clause).where(*where)
+    if order:
+        query = query.order_by(*table_order(spec))
+    if limit is not None:
+        query = query.limit(limit)
+    if offset:
+        query = query.offset(offset)
+    data = read.decode(conn.execute(query).all())
+    keys = data[spec.key]
+    for column in read.separate:
+        data[column.name] = _list_values(conn, spec, column, keys, where, limit, offset)
+    return read.names, data
+
+
+@dataclass(frozen=True)
+class RecordColumns:
+    """How a table's records are read in one statement: what to select and how to decode it.
+
+    Attributes
+    ----------
+    spec : TableSpec
+        The table, as the catalogue has it.
+    raw : bool
+        Whether columns are read as the database stores them (SQLite) and decoded here.
+    names : list of str
+        The columns of the records, the key included.
+    selected : list of ColumnSpec
+        The columns the statement reads, in its order (scalars, then lists as arrays).
+    labelled : list
+        Their expressions, to select.
+    separate : list of ColumnSpec
+        List columns no array can read: each takes a second statement (:func:`select_records`).
+    """
+
+    spec: TableSpec
+    raw: bool
+    names: list[str]
+    selected: list[ColumnSpec]
+    labelled: list[Any]
+    separate: list[ColumnSpec]
+
+    def decode(self, rows: Sequence[Sequence[Any]]) -> dict[str, list[Any]]:
+        """Return the values of ``rows`` (the selected columns first) by column name."""
+        data: dict[str, list[Any]] = {}
+        columns = zip(*rows, strict=False) if rows else ()
+        for column, fetched in zip(self.selected, columns, strict=False):
+            data[column.name] = list(fetched)
+        for column in self.selected:
+            values = data.setdefault(column.name, [])
+            if self.raw:
+                data[column.name] = _decode_raw(self.spec, column, values)
+            elif column.kind == "list":
+                data[column.name] = [[] if v is None else v for v in values]
+        return data
+
+
+def record_columns(
+    spec: TableSpec, raw: bool, columns: Sequence[str] | None = None
+) -> RecordColumns:
+    """Return how :func:`select_records` reads ``columns`` (all by default) of ``spec``.
+
+    ``raw``: read the columns as SQLite stores them and decode them in Python (see
+    :func:`_raw_expr`); else as the database's driver returns them, lists as arrays.
+    """
     wanted = [spec.column(name) for name in (columns or spec.names)]
     if all(c.name != spec.key for c in wanted):
         wanted.insert(0, spec.column(spec.key))
-    raw = conn.dialect.name == "sqlite"
     scalar = [c for c in wanted if c.kind != "list"]
     aggregated = [c for c in wanted if c.kind == "list" and _aggregable(spec, c)]
     selected = [*scalar, *aggregated]
@@ -150,28 +215,8 @@ def select_records(
         _raw_expr(spec, c) if raw else _array_expr(spec, c) if c.kind == "list" else c.expr
         for c in selected
     ]
-    query = sa.select(*labelled).select_from(spec.from_clause).where(*where)
-    if order:
-        query = query.order_by(*_order_by(spec))
-    if limit is not None:
-        query = query.limit(limit)
-    if offset:
-        query = query.offset(offset)
-    rows = conn.execute(query).all()
-    data: dict[str, list[Any]] = {}
-    for column, fetched in zip(selected, zip(*rows, strict=True) if rows else (), strict=False):
-        data[column.name] = list(fetched)
-    for column in selected:
-        values = data.setdefault(column.name, [])
-        if raw:
-            data[column.name] = _decode_raw(spec, column, values)
-        elif column.kind == "list":
-            data[column.name] = [[] if v is None else v for v in values]
-    keys = data[spec.key]
-    for column in wanted:
-        if column.kind == "list" and column not in aggregated:
-            data[column.name] = _list_values(conn, spec, column, keys, where, limit, offset)
-    return [c.name for c in wanted], data
+    separate = [c for c in wanted if c.kind == "list" and c not in aggregated]
+    return RecordColumns(spec, raw, [c.name for c in wanted], selected, labelled, separate)
 
 
 def _aggregable(spec: TableSpec, column: ColumnSpec) -> bool:

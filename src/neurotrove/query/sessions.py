@@ -41,6 +41,9 @@ __all__ = [
     "SEARCH_FILTERS",
     "compile_search",
     "dataset_patterns",
+    "plain_text_condition",
+    "plain_text_filters",
+    "plain_text_parameters",
     "rel_path_of",
     "search_terms",
 ]
@@ -165,6 +168,8 @@ def _is_condition(value: Any) -> bool:
 def _string_list(name: str, value: Any) -> list[str]:
     values = check_names(name, value)
     for pattern in values:
+        if _is_literal(pattern):
+            continue  # plain text is a valid expression (and compiling each costs)
         try:
             re.compile(pattern)
         except re.error as error:
@@ -205,6 +210,79 @@ def _is_literal(pattern: str) -> bool:
     return not _REGEX_SYNTAX.intersection(pattern)
 
 
+def _plain_text(patterns: Sequence[str]) -> bool:
+    """Whether patterns mean "holds this text" and match no empty field (``KS005``).
+
+    Examples
+    --------
+    >>> _plain_text(["KS005", "NYU-01"]), _plain_text(["^KS"]), _plain_text([""]), _plain_text([])
+    (True, False, False, False)
+    """
+    # no pattern: no name; "" is held by every text, the empty one too
+    return bool(patterns) and all(p and _is_literal(p) for p in patterns)
+
+
+def plain_text_filters(filters: Mapping[str, Any]) -> dict[str, list[str]] | None:
+    """Return every filter's patterns, checked, if the database answers each by itself.
+
+    That is, each is a filter of a field of :data:`_TEXT_COLUMNS` (``subject``, ``lab``,
+    ``task_protocol``, ``location``) with plain-text patterns (``subject="KS005"``, the usual
+    search: see :func:`_regex_filter`); else ``None``. :func:`plain_text_condition` matches
+    them in SQL.
+
+    Raises
+    ------
+    ValidationError
+        For a bad pattern, as :func:`compile_search` does.
+
+    Examples
+    --------
+    >>> plain_text_filters({"subject": "KS005", "lab": ["cortex", "churchland"]})
+    {'subject': ['KS005'], 'lab': ['cortex', 'churchland']}
+    >>> plain_text_filters({"subject": "^KS005$"}) is None
+    True
+    """
+    if any(name not in _TEXT_COLUMNS or _is_condition(v) for name, v in filters.items()):
+        return None  # checked first: compile_search refuses an unknown filter before a pattern
+    found: dict[str, list[str]] = {}
+    for name, value in filters.items():
+        patterns = _string_list(name, value)
+        if not _plain_text(patterns):
+            return None
+        found[name] = patterns
+    return found
+
+
+def plain_text_condition(name: str, count: int, dialect: str) -> ColumnElement[bool]:
+    """Return the condition of a plain-text filter of ``count`` patterns, bound later.
+
+    The patterns are the bound parameters ``<name>_0``, ``<name>_1``... (see
+    :func:`plain_text_parameters`). The names holding one are found once per statement (a
+    common table expression), then the sessions by their index, as :func:`_regex_filter`
+    does in two statements: so a statement built once answers every such search.
+    """
+    column, names = _TEXT_COLUMNS[name]
+    texts = [sa.bindparam(f"{name}_{i}", type_=sa.String) for i in range(count)]
+    if dialect == "sqlite":  # GLOB '*text*': plain text holds none of its wildcards (*?[)
+        star = sa.literal_column("'*'", sa.String)
+        holding = sa.or_(*(names.op("GLOB")(star.concat(t).concat(star)) for t in texts))
+    else:
+        holding = sa.or_(*(sa.func.strpos(names, t) > 0 for t in texts))
+    found = sa.select(names.label("name")).distinct().where(holding).cte(f"{name}_names")
+    return column.in_(sa.select(found.c.name))
+
+
+def plain_text_parameters(filters: Mapping[str, Sequence[str]]) -> dict[str, str]:
+    """Return the bound parameters of :func:`plain_text_condition` for these patterns.
+
+    Examples
+    --------
+    >>> plain_text_parameters({"subject": ["KS005"], "lab": ["cortex", "churchland"]})
+    {'subject_0': 'KS005', 'lab_0': 'cortex', 'lab_1': 'churchland'}
+    """
+    return {f"{name}_{i}": p for name, patterns in filters.items() for i, p in enumerate(patterns)}
+
+
 def _regex_filter(conn: Connection, name: str, patterns: list[str]) -> ColumnElement[bool]:
     """Match patterns against a field's distinct values; an empty field reads as ``''``.
 
@@ -215,8 +293,7 @@ def _regex_filter(conn: Connection, name: str, patterns: list[str]) -> ColumnEle
     the names holding it rather than every distinct value (thousands of subjects).
     """
     matches_empty = bool(_search(patterns, [""]))
-    literal = bool(patterns) and all(map(_is_literal, patterns))  # no pattern: no name
-    if name in _TEXT_COLUMNS and not matches_empty and literal:
+    if name in _TEXT_COLUMNS and _plain_text(patterns):
         column, names = _TEXT_COLUMNS[name]
         position = getattr(sa.func, "instr" if conn.dialect.name == "sqlite" else "strpos")
         holding = sa.or_(*(position(names, p) > 0 for p in patterns))

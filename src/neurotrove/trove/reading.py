@@ -19,15 +19,16 @@ from ..catalog.values import coerce_value
 from ..errors import NotFoundError
 from ..qc import QC
 from ..query import presence
-from ..query.bin_sessions import OUTSIDE_BIN, count_outside_bin, outside_bin
+from ..query.bin_sessions import OUTSIDE_BIN, outside_bin
 from ..query.conditions import compile_conditions
 from ..query.dataset_pages import wildcard_conditions
 from ..query.datasets import filter_rows
-from ..query.frames import page_keys, select_frame, select_records, to_frame, to_records
+from ..query.frames import select_frame, select_records, to_frame, to_records
 from ..query.identify import EidLike, looks_like_uuid, session_folder, to_eid
 from ..query.locate import LocateStatements, split_located
-from ..query.ordering import parse_sort, sort_order
+from ..query.ordering import parse_sort
 from ..query.scope import DatasetScope
+from ..query.session_pages import SessionPages, database_page, in_order
 from ..query.sessions import compile_search, dataset_patterns, search_terms
 from ..validation import check_count, check_id, check_path
 from .checked_reads import details_as_read, search_as_read
@@ -219,12 +220,11 @@ class ReadingMixin:
     ) -> tuple[int, list[dict[str, Any]]]:
         """Return one page of :meth:`search`'s sessions as dicts, and how many match in all.
 
-        The page is cut in the database, so a page of a large catalogue costs what the page
-        holds (the server's ``GET /sessions`` answers from this). ``where`` adds SQL
-        conditions on the sessions table (the server's Alyx ``django`` filters);
-        ``oldest_first`` reverses the order (newest first by default); ``sort`` sorts by
-        one of the columns of :data:`~neurotrove.query.ordering.SORT_KEYS` instead
-        (``"subject"``, ``"-qc"``: a leading ``-`` for descending), ties in the usual order.
+        The page is cut in the database, so it costs what it holds (``GET /sessions``
+        answers from this). ``where`` adds SQL conditions on sessions (Alyx's ``django``
+        filters); ``oldest_first`` reverses the order (newest first by default); ``sort``
+        sorts by a column of :data:`~neurotrove.query.ordering.SORT_KEYS` instead
+        (``"subject"``, ``"-qc"``: ``-`` for descending), ties in the usual order.
 
         Examples
         --------
@@ -239,6 +239,13 @@ class ReadingMixin:
         offset = check_count("offset", offset)
         if sort is not None:
             parse_sort(sort)  # an unknown column is refused before any query
+        elif not where and not oldest_first and limit is not None:
+            pages: SessionPages = self.__dict__.setdefault("_session_pages", SessionPages())
+            paged = pages.search_page(
+                self.catalog, filters, self._scope(), self.table_defaults, limit, offset
+            )
+            if paged is not None:  # a search by plain texts: one prebuilt statement
+                return paged
         with self.catalog.read() as conn:
             spec = self.catalog.spec("sessions", conn)
             found = self._search_snapshot(conn, spec, filters, where)
@@ -252,7 +259,7 @@ class ReadingMixin:
                         ordered[offset : None if limit is None else offset + limit]
                     )
                     names, data = select_records(conn, spec, [s.sessions.c.id.in_(page)])
-                    return len(rows), _in_order(to_records(spec, names, data), page)
+                    return len(rows), in_order(to_records(spec, names, data), page)
                 ordered = rows[::-1] if oldest_first else rows
                 page = snapshot.eids_at(
                     ordered[offset : None if limit is None else offset + limit]
@@ -261,35 +268,15 @@ class ReadingMixin:
                 records = to_records(spec, names, data)
                 return len(rows), records[::-1] if oldest_first else records
             conditions = [*self._search_where(conn, filters, spec), *where]
-            total = count_outside_bin(conn, spec, conditions)
-            if sort is not None:
-                key = spec.column(spec.key).sql
-                keys = list(
-                    conn.execute(
-                        sa.select(key)
-                        .select_from(spec.from_clause)
-                        .where(*conditions)
-                        .order_by(*sort_order(sort))
-                        .limit(total if limit is None else limit)
-                        .offset(offset)
-                    ).scalars()
-                )
-                names, data = select_records(conn, spec, [s.sessions.c.id.in_(keys)])
-                return total, _in_order(to_records(spec, names, data), keys)
-            if limit is None and not oldest_first:
-                names, data = select_records(conn, spec, conditions, offset=offset)
-                return total, to_records(spec, names, data)
-            keys = page_keys(
+            return database_page(
                 conn,
                 spec,
                 conditions,
-                limit=total if limit is None else limit,
+                limit=limit,
                 offset=offset,
-                reverse=oldest_first,
+                oldest_first=oldest_first,
+                sort=sort,
             )
-            names, data = select_records(conn, spec, [s.sessions.c.id.in_(keys)])
-        records = to_records(spec, names, data)
-        return total, records[::-1] if oldest_first else records
 
     def _sorting_snapshot(
         self,
@@ -792,9 +779,3 @@ def _dataset_frame(rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
     spec = table_spec("datasets")
     data = {name: [r[name] for r in rows] for name in DATASET_COLUMNS}
     return to_frame(spec, DATASET_COLUMNS, data)
-
-
-def _in_order(records: list[dict[str, Any]], keys: Sequence[Any]) -> list[dict[str, Any]]:
-    """Return ``records`` in the order of their eids in ``keys``."""
-    position = {str(key): i for i, key in enumerate(keys)}
-    return sorted(records, key=lambda record: position[str(record["eid"])])
