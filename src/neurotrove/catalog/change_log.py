@@ -396,10 +396,10 @@ def prune_changes(catalog: Catalog, keep: int = MAX_CHANGES) -> int | None:
     writers wait for none longer than a moment. Returns ``None`` when nothing needed
     pruning.
 
-    On PostgreSQL a log of many old rows (a freshly loaded catalogue logs every row it
-    holds, all under one version) is deleted a range of the table's pages at a time, in
-    the order they are stored: finding each chunk by version would walk again, each time,
-    past every row the chunks before it deleted (which PostgreSQL keeps until it vacuums).
+    On PostgreSQL a log of more than a chunk is pruned a range of the table's pages at a
+    time, in the order they are stored (a freshly loaded catalogue logs every row it holds,
+    all under one version): finding each chunk by version walked again, each time, past
+    every row the chunks before it deleted (which PostgreSQL keeps until it vacuums).
     """
     changes = s.catalog_changes.c
     with catalog.write(versioned=False) as conn:
