@@ -214,12 +214,29 @@ def _copy_tables(catalog: Catalog, temporary: Path, step: Step) -> None:
             total = _estimated_rows(source, [t.name for t in tables])
             done = 0
             step(done, total)
+            indexes = _drop_indexes(copy)  # built again once the rows are in: faster
             for table in tables:
                 for copied in _copy_table(source, copy, _with_lab_columns(table, lab)):
                     done += copied
                     step(done, max(done, total) if total is not None else None)
+            for statement in indexes:
+                copy.exec_driver_sql(statement)
     finally:
         engine.dispose()
+
+
+def _drop_indexes(copy: Connection) -> list[str]:
+    """Drop the copy's indexes but its keys' own; return the statements that make them.
+
+    A row goes into each index of its table at a random place (the keys are UUIDs): built
+    after the rows, from a sort, an index of millions of rows costs a fraction of that.
+    """
+    found = copy.exec_driver_sql(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
+    ).all()
+    for name, _ in found:
+        copy.exec_driver_sql(f'DROP INDEX "{name}"')
+    return [str(sql) for _, sql in found]
 
 
 def _with_lab_columns(table: sa.Table, lab: Sequence[LabColumn]) -> sa.TableClause:
