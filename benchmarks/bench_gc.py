@@ -12,8 +12,8 @@ turns (each going first in turn), after one warm-up run of each build:
 - ``current``: what neurotrove does now (:func:`neurotrove.query.frames.collection_paused`):
   ``gc.freeze()`` for the build, so the objects alive before it (modules, caches, a
   server's long-lived state) are left out of every collection, and the youngest generation
-  collected every 100,000 allocations instead of 700; the collector keeps running, in
-  every thread;
+  collected every 1,000,000 allocations instead of 700 (what the build made then goes to
+  the oldest generation untraversed); the collector keeps running, in every thread;
 - ``freeze``: ``gc.freeze()`` alone;
 - ``plain``: nothing: the collector as Python runs it.
 

@@ -73,3 +73,24 @@ def test_objects_someone_else_froze_stay_frozen() -> None:
         assert frozen > 0 and gc.get_freeze_count() > frozen * 0.99
     finally:
         gc.unfreeze()
+
+
+def test_what_a_build_made_is_handed_to_the_oldest_generation() -> None:
+    """The answer a build returns is alive: no young collection traverses it afterwards."""
+    collections: list[int] = []
+
+    def count(phase: str, info: dict[str, int]) -> None:
+        if phase == "stop":
+            collections.append(info["generation"])
+
+    gc.callbacks.append(count)
+    try:
+        with collection_paused():
+            answer = [[row] for row in range(BUILD_GEN0_THRESHOLD // 2)]
+    finally:
+        gc.callbacks.remove(count)
+    assert collections == []  # none while it was built
+    assert gc.get_count()[0] < 100  # and nothing young left to collect after
+    young = {id(o) for generation in (0, 1) for o in gc.get_objects(generation=generation)}
+    assert id(answer) not in young and id(answer[-1]) not in young
+    assert gc.get_freeze_count() == 0

@@ -373,6 +373,56 @@ def test_pruning_keeps_the_newest_changes_and_moves_the_history_start(
         assert prune_changes(trove.catalog, keep=2) is None
 
 
+def test_a_bulk_load_is_pruned_in_short_transactions(
+    root: Path, db: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A load logs every key under one version: pruning deletes them a chunk at a time.
+
+    Keys written again after the load are kept wherever they are stored, and no
+    transaction deletes much more than a chunk (on PostgreSQL a chunk is a range of pages,
+    so its rows are counted only roughly).
+    """
+    monkeypatch.setattr(change_log, "PRUNE_CHUNK", 200)
+    names = [f"lab{i:04d}" for i in range(2000)]
+    with nt.connect(root, db=db, create=True) as trove:
+        with trove.catalog.write() as conn:  # one version for two thousand keys
+            conn.execute(sa.insert(s.labs), [{"name": n} for n in names])
+        loaded = int(trove.catalog.version().rpartition("-")[2])
+        with trove.catalog.write() as conn:  # a key in the middle of the load's, rewritten
+            rewritten = sa.update(s.labs).where(s.labs.c.name == "lab0700")
+            conn.execute(rewritten.values(description="x"))
+        with trove.catalog.write() as conn:
+            conn.execute(sa.insert(s.labs).values(name="lab1000b"))
+        deleted: list[int] = []
+        write = trove.catalog.write
+        count = sa.select(sa.func.count()).select_from(s.catalog_changes)
+
+        @contextlib.contextmanager
+        def counting(**options: Any) -> Iterator[Any]:
+            with write(**options) as conn:
+                before = conn.execute(count).scalar_one()
+                yield conn
+                deleted.append(before - conn.execute(count).scalar_one())
+
+        monkeypatch.setattr(trove.catalog, "write", counting)
+        by_pages = change_log._delete_by_pages
+        paged: list[int] = []
+
+        def spied(*args: Any) -> None:
+            paged.append(args[-1])  # pages per transaction
+            by_pages(*args)
+
+        monkeypatch.setattr(change_log, "_delete_by_pages", spied)
+        assert prune_changes(trove.catalog, keep=2) == loaded
+        assert bool(paged) == (db is not None)  # PostgreSQL walks the pages in order
+        with trove.catalog.read() as conn:
+            assert change_log.changed_keys(conn, 0) == {"labs": [["lab0700"], ["lab1000b"]]}
+            start = conn.execute(sa.select(s.catalog_state.c.history_from)).scalar()
+        assert start == loaded
+        assert sum(deleted) >= 1999  # the load's keys but one (and what creating logged)
+        assert len(deleted) >= 5 and max(deleted) <= 2 * 200
+
+
 def test_a_write_that_commits_after_a_later_one_is_not_missed(pg_url: str) -> None:
     """PostgreSQL writers overlap: one that started first and commits last is still found."""
     from neurotrove.catalog.store import Catalog

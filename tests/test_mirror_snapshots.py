@@ -231,3 +231,39 @@ def test_a_failed_build_is_reported_and_tried_again_only_after_a_pause(
         assert servable_snapshot(trove.catalog, folder) is not None
     finally:
         builder.close()
+
+
+def test_a_snapshot_of_postgresql_has_every_index_of_a_sqlite_catalogue(
+    tmp_path: Path, pg_url: str
+) -> None:
+    """The copy builds its indexes after the rows: none is lost, and the rows are all there."""
+    import sqlite3
+
+    import sqlalchemy as sa
+
+    from neurotrove.catalog import schema as s
+    from neurotrove.catalog.store import Catalog, sqlite_url
+    from neurotrove.server.mirror_copy import write_snapshot
+
+    root = tmp_path / "served"
+    root.mkdir()
+    write_example_tree(root)
+    with nt.connect(root, db=pg_url, create=True) as trove:
+        trove.register(progress=False)
+        with trove.catalog.read() as conn:
+            expected = conn.execute(sa.select(sa.func.count()).select_from(s.datasets)).scalar()
+        write_snapshot(trove.catalog, tmp_path / "snapshot.sqlite")
+    Catalog(sqlite_url(tmp_path / "reference.db")).close()  # a catalogue at the same head
+
+    def indexes(path: Path) -> set[tuple[str, str]]:
+        with sqlite3.connect(path) as conn:
+            found = conn.execute(
+                "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
+            )
+            return {(str(name), str(sql)) for name, sql in found}
+
+    assert indexes(tmp_path / "snapshot.sqlite") == indexes(tmp_path / "reference.db")
+    with sqlite3.connect(tmp_path / "snapshot.sqlite") as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+        assert conn.execute("SELECT count(*) FROM datasets").fetchone() == (expected,)
+    assert expected

@@ -392,8 +392,14 @@ def prune_changes(catalog: Catalog, keep: int = MAX_CHANGES) -> int | None:
     """Forget all but the ``keep`` most recently changed keys; return the new history start.
 
     Mirrors at a version before the returned one take a full snapshot. The history's start
-    moves first, then the old rows go in transactions of :data:`PRUNE_CHUNK`, so writers
-    wait for none longer than a moment. Returns ``None`` when nothing needed pruning.
+    moves first, then the old rows go in transactions of about :data:`PRUNE_CHUNK` rows, so
+    writers wait for none longer than a moment. Returns ``None`` when nothing needed
+    pruning.
+
+    On PostgreSQL a log of more than a chunk is pruned a range of the table's pages at a
+    time, in the order they are stored (a freshly loaded catalogue logs every row it holds,
+    all under one version): finding each chunk by version walked again, each time, past
+    every row the chunks before it deleted (which PostgreSQL keeps until it vacuums).
     """
     changes = s.catalog_changes.c
     with catalog.write(versioned=False) as conn:
@@ -411,13 +417,52 @@ def prune_changes(catalog: Catalog, keep: int = MAX_CHANGES) -> int | None:
         conn.execute(
             sa.update(s.catalog_state).values(history_from=greatest(state.history_from, cut))
         )
-    old = (
-        sa.select(changes.table_name, changes.row_key)
-        .where(changes.version <= cut, changes.version > 0)
-        .limit(PRUNE_CHUNK)
-    )
+        pages = _pages_per_chunk(conn) if conn.dialect.name == "postgresql" else None
+    old = [changes.version <= cut, changes.version > 0]
+    if pages is not None:
+        _delete_by_pages(catalog, old, *pages)
+        return int(cut)
+    chunk = sa.select(changes.table_name, changes.row_key).where(*old).limit(PRUNE_CHUNK)
     key = sa.tuple_(changes.table_name, changes.row_key)
     while True:
         with catalog.write(versioned=False) as conn:
-            if conn.execute(sa.delete(s.catalog_changes).where(key.in_(old))).rowcount == 0:
+            if conn.execute(sa.delete(s.catalog_changes).where(key.in_(chunk))).rowcount == 0:
                 return int(cut)
+
+
+def _pages_per_chunk(conn: Connection) -> tuple[int, int] | None:
+    """Return the log's pages, and how many hold about a chunk of rows (PostgreSQL).
+
+    None when the log is small (a chunk or less) or the server cannot scan a range of
+    pages (before PostgreSQL 14): the chunks then go by version.
+    """
+    if int(conn.execute(sa.text("SHOW server_version_num")).scalar_one()) < 140000:
+        return None
+    found = conn.execute(
+        sa.text(
+            "SELECT pg_relation_size('catalog_changes') / current_setting('block_size')::int, "
+            "reltuples, relpages FROM pg_class WHERE oid = 'catalog_changes'::regclass"
+        )
+    ).one()
+    pages, rows, sampled = int(found[0]), float(found[1]), int(found[2])
+    per_page = rows / sampled if rows > 0 and sampled > 0 else _ROWS_PER_PAGE
+    if pages * per_page <= PRUNE_CHUNK:
+        return None
+    return pages, max(1, int(PRUNE_CHUNK / per_page))
+
+
+_ROWS_PER_PAGE = 80.0
+"""Log rows in a page of 8 kB, when the table's statistics do not tell (never analysed)."""
+
+
+def _delete_by_pages(catalog: Catalog, old: Sequence[Any], pages: int, per_chunk: int) -> None:
+    """Delete the ``old`` rows of the log's first ``pages`` pages, ``per_chunk`` at a time.
+
+    Rows written after the prune began are newer than its cut wherever they are stored,
+    so the pages the log had then hold every row to delete.
+    """
+    in_pages = sa.text("ctid >= CAST(:low AS tid) AND ctid < CAST(:high AS tid)")
+    for first in range(0, pages, per_chunk):
+        these = in_pages.bindparams(low=f"({first},0)", high=f"({first + per_chunk},0)")
+        with catalog.write(versioned=False) as conn:
+            conn.execute(sa.delete(s.catalog_changes).where(*old, these))
