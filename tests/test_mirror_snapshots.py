@@ -267,3 +267,124 @@ def test_a_snapshot_of_postgresql_has_every_index_of_a_sqlite_catalogue(
         assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
         assert conn.execute("SELECT count(*) FROM datasets").fetchone() == (expected,)
     assert expected
+
+
+def test_a_snapshot_of_postgresql_holds_the_values_the_catalogue_reads(
+    tmp_path: Path, pg_url: str
+) -> None:
+    """Every copied table reads back from the snapshot as from PostgreSQL, value for value.
+
+    The copy bypasses SQLAlchemy's rows; this holds it to what they would have written:
+    NULLs, JSON, booleans, dates, microseconds, UUIDs, floats, quotes and newlines, and the
+    lab's columns. SQLite keeps NaN as NULL and -0.0 as 0, as it always did.
+    """
+    import datetime
+    import math
+    import uuid
+
+    import sqlalchemy as sa
+
+    from neurotrove.catalog import schema as s
+    from neurotrove.catalog.lab_columns import read_lab_columns
+    from neurotrove.catalog.store import Catalog, sqlite_url
+    from neurotrove.server.mirror_copy import UNCOPIED_TABLES, _with_lab_columns, write_snapshot
+
+    root = tmp_path / "served"
+    root.mkdir()
+    write_example_tree(root, n_subjects=2, days=2)
+    rig = str(uuid.uuid4())
+    odd_text = 'it\'s "quoted"\nand ; -- a new line \\ \t é 🧠'
+    with nt.connect(root, db=pg_url, create=True) as trove:
+        trove.register(progress=False)
+        trove.add_column("sessions", "imaging_depth", "float", nullable=True)
+        trove.add_column("sessions", "suite2p", "bool", nullable=False, default=False)
+        trove.add_column("sessions", "imaged_on", "date")
+        trove.add_column("sessions", "imaged_at", "datetime")
+        with trove.catalog.write() as conn:
+            sessions = _with_lab_columns(s.sessions, read_lab_columns(conn))
+            first, second = conn.execute(sa.select(s.sessions.c.id).limit(2)).scalars()
+            conn.execute(
+                sa.update(sessions)
+                .where(sessions.c.id == first)
+                .values(
+                    narrative=odd_text,
+                    extended_qc={"b": [1, 2.5, None, True], "a": {"z": "'\n"}},
+                    json=None,
+                    start_time=datetime.datetime(2024, 2, 29, 23, 59, 59, 999999),
+                    imaging_depth=-0.1,
+                    suite2p=True,
+                    imaged_on=datetime.date(1999, 12, 31),
+                    imaged_at=datetime.datetime(2000, 1, 1, 0, 0, 0, 1),
+                )
+            )
+            conn.execute(
+                sa.update(sessions)
+                .where(sessions.c.id == second)
+                .values(narrative="", extended_qc=[], json="a JSON string", imaging_depth=1e308)
+            )
+            conn.execute(
+                sa.insert(s.metadata.tables["rigs"]).values(
+                    id=rig, name="rig'1", specification="", animals=1, rig_json={}
+                )
+            )
+            features = [
+                {"x": x, "y": y, "z": None, "annotation": a}
+                for x, y, a in [
+                    (math.inf, -math.inf, {"k": 1}),
+                    (math.nan, 0.1 + 0.2, None),
+                    (5e-324, -0.0, "text"),
+                ]
+            ]
+            conn.execute(
+                sa.insert(s.metadata.tables["rig_features"]),
+                [
+                    {
+                        "id": str(uuid.uuid4()),
+                        "rig": rig,
+                        "number": number,
+                        "name": f"feature {number}",
+                        "object": f"feature_{number}",
+                        "source_type": "acquisition",
+                        "ownership": "world",
+                        "data_type": "analog",
+                        **values,
+                    }
+                    for number, values in enumerate(features)
+                ],
+            )
+        write_snapshot(trove.catalog, tmp_path / "snapshot.sqlite")
+        with trove.catalog.read() as conn:
+            lab = read_lab_columns(conn)
+            tables = [t for t in s.metadata.sorted_tables if t.name not in UNCOPIED_TABLES]
+            expected = {
+                t.name: conn.execute(sa.select(_with_lab_columns(t, lab))).all() for t in tables
+            }
+    snapshot = Catalog(sqlite_url(tmp_path / "snapshot.sqlite"))
+    try:
+        with snapshot.read() as conn:
+            found = {
+                t.name: conn.execute(sa.select(_with_lab_columns(t, lab))).all() for t in tables
+            }
+    finally:
+        snapshot.close()
+
+    def stored(value: object) -> str:  # repr tells 0.0 from -0.0, 1 from True, and "1" from 1
+        if isinstance(value, float) and math.isnan(value):
+            value = None  # SQLite stores NaN as NULL
+        elif value == 0.0 and isinstance(value, float):
+            value = 0.0  # and -0.0 as 0
+        return f"{type(value).__name__} {value!r}"
+
+    def rows(table: str, source: dict[str, list[sa.Row[object]]]) -> list[list[str]]:
+        result = [[stored(v) for v in row] for row in source[table]]
+        if table == "users":  # password hashes are scrubbed
+            names = list(_with_lab_columns(s.users, lab).columns.keys())
+            for row in result:
+                row[names.index("password_hash")] = stored(None)
+        return sorted(result)
+
+    assert {c.name for c in lab} == {"imaging_depth", "suite2p", "imaged_on", "imaged_at"}
+    for table in expected:
+        assert rows(table, found) == rows(table, expected), table
+    assert len(expected["rig_features"]) == 3
+    assert any(odd_text in row for row in expected["sessions"])
