@@ -183,3 +183,27 @@ def test_set_qc_on_sessions_and_datasets(registered: nt.Trove) -> None:
         registered.set_qc(eid, "GREAT")
     with pytest.raises(NotFoundError, match="neither a session nor a dataset"):
         registered.set_qc("00000000-0000-0000-0000-000000000000", "PASS")
+
+
+def test_a_large_write_interrupted_mid_statement_raises_the_interrupt(tmp_path: Path) -> None:
+    # Ctrl-C inside a statement invalidates the connection; restoring SQLite's page cache
+    # on it raised SQLAlchemy's PendingRollbackError instead, and `trove register` exited
+    # with "unexpected error" (1) instead of as interrupted (130).
+    import sqlalchemy as sa
+
+    from neurotrove.catalog.writes import large_cache
+
+    def interrupted_write(conn: sa.Connection) -> None:
+        conn.begin()
+        with large_cache(conn):
+            conn.invalidate()  # what an interrupt during execute does
+            raise KeyboardInterrupt
+
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'catalog.db'}")
+    try:
+        with engine.connect() as conn, pytest.raises(KeyboardInterrupt):
+            interrupted_write(conn)
+        with engine.connect() as conn:  # the pool gives a working connection again
+            assert conn.exec_driver_sql("SELECT 1").scalar_one() == 1
+    finally:
+        engine.dispose()

@@ -468,5 +468,8 @@ def large_cache(conn: Any, megabytes: int = 64) -> Iterator[None]:
     try:
         yield
     finally:
-        # A pragma takes no bound parameter; the value is the integer SQLite itself gave.
-        conn.exec_driver_sql(f"PRAGMA cache_size={previous:d}")
+        # A connection interrupted mid-statement (Ctrl-C) is invalidated: it is closed with
+        # its cache, and using it here would hide the interrupt behind SQLAlchemy's error.
+        if not conn.invalidated:
+            # A pragma takes no bound parameter; the value is the integer SQLite itself gave.
+            conn.exec_driver_sql(f"PRAGMA cache_size={previous:d}")
