@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
+import inspect
 import json
 import logging
 import os
@@ -51,7 +52,7 @@ from neurotrove.trove.trove import TROVE_DIR
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _options import add_common_options, data_dir, scratch_dir, write_output
-from _timing import median_call, median_per_item
+from _timing import median_call, median_per_item, peak_mb
 from generate_tree import TreeInfo, dataset_files, ensure_tree, session_refs
 
 # -- measuring ---------------------------------------------------------------------------
@@ -254,21 +255,9 @@ import json
 print(json.dumps({"rss_mb": peak_mb()}))
 """
 
-# The peak RSS of this process: VmHWM, which exec resets. (getrusage's ru_maxrss is carried
-# over exec on Linux, so a child would report its parent's peak.)
-_PEAK = """
-def peak_mb():
-    try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    import resource, sys
-    scale = 1024**2 if sys.platform == "darwin" else 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / scale
-"""
+# The children's peak RSS: _timing.peak_mb's own source, run in each child (which imports
+# nothing from here, so its start is measured alone).
+_PEAK = "import sys\n" + inspect.getsource(peak_mb)
 
 
 def _child(code: str, *args: str) -> dict[str, float]:

@@ -29,6 +29,7 @@ from pydantic import BaseModel, Field
 
 from ..__about__ import __version__
 from ..jsonable import frame_records
+from ..query.sessions import REGEX_FILTERS, SEARCH_FILTERS
 from ..snapshot_encodings import parse_accept
 from .answers import JSON_ANSWER, in_worker, json_answer, query_parameters
 from .app import API_PREFIX, TOKEN, ReadAccess, check_reader, served
@@ -80,21 +81,7 @@ def health(request: Request) -> dict[str, Any]:
     }
 
 
-_OWN = {
-    "subject",
-    "lab",
-    "projects",
-    "task_protocol",
-    "location",
-    "users",
-    "date_range",
-    "number",
-    "dataset",
-    "datasets",
-    "dataset_qc_lte",
-    "limit",
-    "offset",
-}
+_OWN = {*SEARCH_FILTERS, "limit", "offset"}
 
 
 def _condition_value(name: str, values: list[str]) -> Any:
@@ -111,16 +98,7 @@ def _condition_value(name: str, values: list[str]) -> Any:
     return decoded[0] if len(decoded) == 1 else (decoded, "in")
 
 
-_TEXTS = (
-    "subject",
-    "lab",
-    "projects",
-    "task_protocol",
-    "location",
-    "users",
-    "dataset",
-    "datasets",
-)
+_TEXTS = (*REGEX_FILTERS, "dataset", "datasets")
 """The filters ``GET /sessions`` reads from the query itself: any text is valid, so FastAPI
 would only copy them, at a cost per parameter per request (a tenth of a small search's)."""
 
