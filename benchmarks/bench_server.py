@@ -9,7 +9,9 @@ Measured in one run, on one data root under ``--data`` (default
    nginx serving the data root as static files (``sendfile on``: the anchor), ``trove
    serve`` with one worker, ``trove serve --workers 2``, and nginx in front of ``trove serve
    --accel-redirect /protected/`` (the server checks the token and finds the file, nginx
-   sends it). neurotrove serves ``GET /api/v1/datasets/{id}/file`` with a bearer token.
+   sends it), and the same nginx sending files from signed links (one ``POST
+   /api/v1/datasets/links`` per slice of files, timed, then each file from nginx alone).
+   neurotrove serves ``GET /api/v1/datasets/{id}/file`` with a bearer token.
    DESIGN.md's budget: at least 70% of nginx's rate;
 2. the remote client, ``nt.connect(url)`` with ``load_collection`` /
    ``load_dataset(download_only=True)`` (cache write, md5 check, fsync), against a minimal
@@ -59,6 +61,7 @@ LAB = "benchlab"
 BIG_NAME = "raw_ephys_data/_spikeglx_ephysData_g0_t0.imec0.ap.bin"
 PASSWORD = "bench-secret"  # noqa: S105 - a throwaway account of a throwaway trove
 CHUNK = 1 << 20
+LINK_KEY_FILE = "trove-link-secret.conf"  # under the work folder: written by trove serve
 REST_SUBJECTS = 5
 _STARTED = time.perf_counter()
 
@@ -330,7 +333,8 @@ def start_nginx(
     """nginx on a loopback port: the data root as static files, the REST body at its URL.
 
     With ``upstream``, nginx is instead the front of ``trove serve --accel-redirect
-    /protected/`` on that port, as the server docs configure it ("Deploying behind nginx").
+    /protected/ --signed-links /files/`` on that port, as the server docs configure it
+    ("Deploying behind nginx", "Signed links").
     """
     if shutil.which("nginx") is None:
         raise SystemExit(
@@ -358,6 +362,14 @@ def start_nginx(
       alias {root}/;
       add_header ETag $upstream_http_etag;
       etag off;
+    }}
+    include {work / LINK_KEY_FILE};
+    location /files/ {{
+      secure_link $arg_md5,$arg_expires;
+      secure_link_md5 "$secure_link_expires$uri $trove_link_secret";
+      if ($secure_link = "") {{ return 403; }}
+      if ($secure_link = "0") {{ return 410; }}
+      alias {root}/;
     }}"""
     conf = prefix / "nginx.conf"
     conf.write_text(f"""{"user root root;" if os.geteuid() == 0 else ""}
@@ -401,9 +413,13 @@ def start_server(
     command = [trove_cli, "serve", str(root), "--host", "127.0.0.1", "--port", str(port)]
     command += ["--log-level", "warning", "--workers", str(workers)]  # no access log
     command += ["--public-read"] if public else []
-    command += ["--accel-redirect", "/protected/"] if accel else []
+    if accel:
+        command += ["--accel-redirect", "/protected/", "--signed-links", "/files/"]
+        command += ["--link-secret", str(work / LINK_KEY_FILE)]
     log = work / f"server-{workers}{'-accel' if accel else ''}.log"
-    name = f"trove serve --workers {workers}" + (" --accel-redirect" if accel else "")
+    name = f"trove serve --workers {workers}" + (
+        " --accel-redirect --signed-links" if accel else ""
+    )
     return Service(name, command, port, log, "/api/v1/health")
 
 
@@ -627,13 +643,42 @@ class Contender:
     port: int
     headers: dict[str, str]
     api: bool  # neurotrove's /api/v1/datasets/{id}/file, else the static path
+    links: bool = False  # one POST /api/v1/datasets/links, then each file from its link
 
     def cpu(self) -> float:
         return sum(service.cpu() for service in self.services)
 
-    def job(self, data: Data, rel: str) -> Job:
-        url = f"/api/v1/datasets/{data.ids[rel]}/file" if self.api else f"/{quote(rel)}"
-        return Job(url, data.size(rel))
+    def jobs(self, data: Data, rels: Sequence[str]) -> list[Job]:
+        """The GETs of these files (asking for their signed links first, with ``links``)."""
+        if self.links:
+            links = signed_links(self.port, [data.ids[r] for r in rels], self.headers)
+            return [Job(links[data.ids[r]], data.size(r)) for r in rels]
+        if self.api:
+            return [Job(f"/api/v1/datasets/{data.ids[r]}/file", data.size(r)) for r in rels]
+        return [Job(f"/{quote(r)}", data.size(r)) for r in rels]
+
+
+def signed_links(port: int, ids: list[str], headers: dict[str, str]) -> dict[str, str]:
+    """Ask the server for the signed links of these datasets (one request per 1,000)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    links: dict[str, str] = {}
+    for start in range(0, len(ids), 1000):
+        body = json.dumps({"ids": ids[start : start + 1000]})
+        conn.request(
+            "POST",
+            "/api/v1/datasets/links",
+            body,
+            {**headers, "Content-Type": "application/json"},
+        )
+        response = conn.getresponse()
+        payload = response.read()
+        if response.status != 200:
+            raise RuntimeError(f"links: HTTP {response.status}: {payload[:500]!r}")
+        links.update(json.loads(payload)["links"])
+    conn.close()
+    if len(links) != len(set(ids)):
+        raise RuntimeError(f"the server linked {len(links)} of {len(set(ids))} files")
+    return links
 
 
 def file_rows(
@@ -644,7 +689,7 @@ def file_rows(
     _log("warming up every server (one untimed pass)")
     for who in everyone:
         rels = [*data.small, *data.medium, data.big]
-        fetch_all(who.port, [who.job(data, r) for r in rels], who.headers, 1)
+        fetch_all(who.port, who.jobs(data, rels), who.headers, 1)
     cases: list[tuple[str, list[str], int, str]] = []
     for rels, size in ((data.small, "4 kB"), (data.medium, "1 MB")):
         if rels:
@@ -670,9 +715,10 @@ def file_rows(
             for number, part in enumerate(slices):
                 first = (turn + number) % len(everyone)
                 for who in everyone[first:] + everyone[:first]:
-                    jobs = [who.job(data, r) for r in part]
-                    began = who.cpu()
-                    spent[who.label] += fetch_all(who.port, jobs, who.headers, threads)
+                    began, asked = who.cpu(), time.perf_counter()
+                    jobs = who.jobs(data, part)  # timed: a signed link costs a request too
+                    asking = time.perf_counter() - asked
+                    spent[who.label] += asking + fetch_all(who.port, jobs, who.headers, threads)
                     used[who.label] += who.cpu() - began
             for name in times:
                 times[name].append(spent[name] / (SLICES if len(rels) == 1 else 1))
@@ -720,9 +766,12 @@ def _paths(value: Any) -> Iterator[Path]:
 
 
 def client_rows(
-    args: argparse.Namespace, data: Data, pair: Pair, work: Path
+    args: argparse.Namespace, data: Data, pair: Pair, work: Path, via: str = ""
 ) -> tuple[list[Row], list[str]]:
-    """Section 2: the remote client into its cache, against the same work from nginx."""
+    """Section 2: the remote client into its cache, against the same work from nginx.
+
+    ``via`` ends each row's label (the client connected to ``pair.ours``).
+    """
     import neurotrove as nt
 
     try:
@@ -763,7 +812,7 @@ def client_rows(
     rows = [
         pair.rate(
             f"{n:,} files, client `load_collection(eid, 'alf', download_only=True)` "
-            f"for each of {len(small)} sessions",
+            f"for each of {len(small)} sessions{via}",
             n,
             "files/s",
             lambda: client(small, n),
@@ -771,7 +820,7 @@ def client_rows(
             anchor=f"nginx + minimal downloader, {args.threads} threads",
         ),
         pair.rate(
-            f"{mb:,.0f} MB file, client `load_dataset(download_only=True)`",
+            f"{mb:,.0f} MB file, client `load_dataset(download_only=True)`{via}",
             mb,
             "MB/s",
             lambda: client(big, 1),
@@ -875,8 +924,7 @@ def measure(
             start_server(trove_cli, data.root, work, args.workers, public, _free_port(args, 1))
         )
         _log(f"trove serve on port {ours.port}, nginx on port {theirs.port}")
-        if "files" in sections:
-            two = started(start_server(trove_cli, data.root, work, 2, public, _free_port(args, 2)))
+        if sections & {"files", "client"}:  # nginx + trove serve, as the server docs set up
             behind = started(
                 start_server(
                     trove_cli, data.root, work, args.workers, public, _free_port(args, 3), True
@@ -887,6 +935,8 @@ def measure(
                     work, data.root, rest_json, args.workers, _free_port(args, 4), behind.port
                 )
             )
+        if "files" in sections:
+            two = started(start_server(trove_cli, data.root, work, 2, public, _free_port(args, 2)))
             anchor = Contender("nginx", [theirs], theirs.port, {}, api=False)
             workers = f"{args.workers} worker{'s' if args.workers > 1 else ''}"
             contenders = [
@@ -907,12 +957,29 @@ def measure(
                     auth_headers(front.port, public),
                     True,
                 ),
+                Contender(
+                    f"nginx + trove serve --signed-links ({workers})",
+                    [front, behind],
+                    front.port,
+                    auth_headers(front.port, public),
+                    True,
+                    links=True,
+                ),
             ]
             rows += file_rows(args, data, anchor, contenders)
         pair = Pair(ours, theirs, args.repeat)
         if "client" in sections:
             client, client_notes = client_rows(args, data, pair, work)
             rows, notes = rows + client, notes + client_notes
+            fronted = Pair(front, theirs, args.repeat)
+            via = "; through nginx, signed links"
+            client, _ = client_rows(args, data, fronted, work, via)
+            rows += client
+            notes.append(
+                '- Client rows "through nginx, signed links": `nt.connect` to the nginx in '
+                "front of `trove serve --signed-links`; each `load_collection` asks once for "
+                "its files' links. Their server CPU column counts that nginx only."
+            )
         if "rest" in sections:
             rest, rest_notes = rest_rows(args, pair, work, rest_json)
             rows, notes = rows + rest, notes + rest_notes
@@ -973,7 +1040,10 @@ def run(args: argparse.Namespace) -> str:
         f"sendfile on`. The `--accel-redirect` rows go through a second nginx, configured as "
         f'the server docs say ("Deploying behind nginx"): it proxies the request to `trove '
         f"serve --accel-redirect /protected/`, which checks the token and finds the file, then "
-        f"sends the file from its `internal` location.",
+        f"sends the file from its `internal` location. The `--signed-links` rows use the same "
+        f"nginx and server: for each slice of files, one `POST /api/v1/datasets/links` "
+        f"(timed) signs their links, then nginx checks each link (`secure_link`) and sends "
+        f'the file with no request reaching the server ("Signed links").',
         "",
     ]
     notes += [

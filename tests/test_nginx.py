@@ -1,8 +1,10 @@
-"""Deploying behind nginx: ``trove serve`` authorises, nginx sends the bytes (X-Accel-Redirect).
+"""Deploying behind nginx: ``trove serve`` authorises, nginx sends the bytes.
 
 A real nginx (Debian's package; CI installs it) runs on a free loopback port with the
-configuration the server docs give ("Deploying behind nginx"), in front of a real
-``trove serve --accel-redirect /protected/``.
+configuration the server docs give ("Deploying behind nginx", "Signed links"), in front of a
+real ``trove serve --accel-redirect /protected/ --signed-links /files/ --link-secret FILE``:
+a download through the API is authorised by the server and sent by nginx
+(``X-Accel-Redirect``), and a batch of signed links is checked and sent by nginx alone.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import hashlib
 import os
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -34,7 +37,7 @@ def _md5(data: bytes) -> str:
     return hashlib.md5(data, usedforsecurity=False).hexdigest()
 
 
-def nginx_config(prefix: Path, port: int, upstream: int, root: Path) -> str:
+def nginx_config(prefix: Path, port: int, upstream: int, root: Path, secret: Path) -> str:
     """The configuration of the server docs, with this test's ports, root and folders."""
     temps = "".join(
         f"    {kind}_temp_path {prefix / kind};\n"
@@ -47,6 +50,7 @@ error_log {prefix / "error.log"} warn;
 events {{ worker_connections 64; }}
 http {{
     access_log off;
+    log_format downloads '$request_method $uri $status';
     sendfile on;
 {temps}
     upstream trove {{
@@ -56,6 +60,8 @@ http {{
 
     server {{
         listen 127.0.0.1:{port};
+        access_log {prefix / "access.log"} downloads;
+        include {secret};
 
         location / {{
             proxy_pass http://trove;
@@ -73,18 +79,34 @@ http {{
             add_header ETag $upstream_http_etag;
             etag off;
         }}
+
+        location /files/ {{
+            secure_link $arg_md5,$arg_expires;
+            secure_link_md5 "$secure_link_expires$uri $trove_link_secret";
+            if ($secure_link = "") {{ return 403; }}
+            if ($secure_link = "0") {{ return 410; }}
+            alias {root}/;
+        }}
     }}
 }}
 """
 
 
 class Deployment:
-    """nginx in front of ``trove serve --accel-redirect /protected/``."""
+    """nginx in front of ``trove serve --accel-redirect /protected/ --signed-links /files/``."""
 
-    def __init__(self, root: Path, server: ServerProcess, url: str) -> None:
+    def __init__(
+        self, root: Path, server: ServerProcess, url: str, secret: Path, access_log: Path
+    ) -> None:
         self.root = root
         self.server = server
         self.url = url
+        self.secret = secret
+        self.access_log = access_log
+
+    def requests(self) -> list[str]:
+        """nginx's log so far: ``METHOD URI STATUS`` lines."""
+        return self.access_log.read_text().splitlines() if self.access_log.exists() else []
 
     def token(self) -> dict[str, str]:
         answer = httpx.post(
@@ -101,14 +123,19 @@ def deployment(tmp_path: Path) -> Iterator[Deployment]:
     with nt.connect(root, create=True) as trove:
         trove.register(progress=False)
     add_user(root, None, "alice")
-    server = ServerProcess(root, None, tmp_path / "server.log", "--accel-redirect", "/protected/")
-    server.start()
     prefix = tmp_path / "nginx"
+    secret = prefix / "trove-link-secret.conf"  # written by trove serve, included by nginx
+    options = ["--accel-redirect", "/protected/", "--signed-links", "/files/"]
+    server = ServerProcess(
+        root, None, tmp_path / "server.log", *options, "--link-secret", str(secret)
+    )
+    prefix.mkdir()
+    server.start()
     for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
         (prefix / kind).mkdir(parents=True)
     port = free_port()
     conf = prefix / "nginx.conf"
-    conf.write_text(nginx_config(prefix, port, server.port, root))
+    conf.write_text(nginx_config(prefix, port, server.port, root, secret))
     command = ["nginx", "-c", str(conf), "-p", str(prefix), "-e", str(prefix / "error.log")]
     with (prefix / "out.log").open("wb") as out:
         nginx = subprocess.Popen([*command, "-g", "daemon off;"], stdout=out, stderr=out)
@@ -124,7 +151,7 @@ def deployment(tmp_path: Path) -> Iterator[Deployment]:
 
     try:
         assert wait_until(answers, within=30), "nginx did not answer"
-        yield Deployment(root, server, url)
+        yield Deployment(root, server, url, secret, prefix / "access.log")
     finally:
         nginx.terminate()
         nginx.wait(timeout=15)
@@ -233,3 +260,154 @@ def test_the_client_searches_and_loads_through_nginx(
             download_only=True,
         )
         assert _md5(Path(path).read_bytes()) == _md5(content)
+
+
+def _links(deployment: Deployment, ids: list[str]) -> dict[str, str]:
+    answer = httpx.post(
+        f"{deployment.url}/api/v1/datasets/links", json={"ids": ids}, headers=deployment.token()
+    )
+    assert answer.status_code == 200, answer.text
+    links: dict[str, str] = answer.json()["links"]
+    return links
+
+
+def test_signed_links_are_checked_and_sent_by_nginx_without_a_token(
+    deployment: Deployment,
+) -> None:
+    with nt.connect(deployment.root) as trove:
+        datasets = trove.list_datasets(details=True)
+        files = {
+            str(i): trove.eid2path(row["eid"]) / row["rel_path"] for i, row in datasets.iterrows()
+        }
+    links = _links(deployment, list(files))
+    assert set(links) == set(files)  # one request signs them all
+    for dataset_id, link in links.items():
+        assert link.startswith("/files/")
+        answer = httpx.get(deployment.url + link)  # no token: the signature is the permission
+        assert answer.status_code == 200, (link, answer.status_code)
+        assert answer.content == files[dataset_id].read_bytes()
+    dataset_id, link = next(iter(links.items()))
+    part = httpx.get(deployment.url + link, headers={"Range": "bytes=3-12"})
+    assert part.status_code == 206
+    assert part.content == files[dataset_id].read_bytes()[3:13]
+    # nginx sent them: the server saw one request for the links, none per file.
+    sent = [line for line in deployment.requests() if line.startswith("GET /files/")]
+    assert len(sent) == len(links) + 1
+    assert all(line.endswith((" 200", " 206")) for line in sent)
+
+
+def test_nginx_refuses_a_link_changed_forged_or_expired(deployment: Deployment) -> None:
+    from neurotrove.server.file_links import LINK_TTL_S, FileLinks, link_secret
+
+    dataset_id, _, content = _a_dataset(deployment.root)
+    link = _links(deployment, [dataset_id])[dataset_id]
+    path, _, query = link.partition("?")
+    signature = query.split("&")[0].removeprefix("md5=")
+    flipped = ("A" if signature[0] != "A" else "B") + signature[1:]
+    forged = FileLinks("/files/", "x" * 43)  # a key of the right shape, not the server's
+    for refused in (
+        link.replace(signature, flipped),  # signature changed
+        path.rsplit("/", 1)[0] + "/other.npy?" + query,  # another file, same signature
+        "/files/%2e%2e/nginx/trove-link-secret.conf?" + query,  # out of the root
+        "/files/.trove/catalog.db?" + query,
+        forged.link(".trove/catalog.db", time.time()),
+        path,  # no signature at all
+    ):
+        answer = httpx.get(deployment.url + refused)
+        assert answer.status_code in (400, 403, 404), (refused, answer.status_code)
+        assert content not in answer.content
+        assert b"SQLite" not in answer.content
+    # Signed with the server's own key, but its hour is over: 410 Gone.
+    key = link_secret(deployment.secret, create=False)
+    inside = (deployment.root / path.removeprefix("/files/")).relative_to(deployment.root)
+    expired = FileLinks("/files/", key).link(inside.as_posix(), time.time() - LINK_TTL_S - 5)
+    assert httpx.get(deployment.url + expired).status_code == 410
+    fresh = FileLinks("/files/", key).link(inside.as_posix(), time.time())
+    assert httpx.get(deployment.url + fresh).content == content  # the same key, in time
+
+
+def test_links_need_a_valid_token_and_leave_out_what_they_cannot_send(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    dataset_id, _, _ = _a_dataset(deployment.root)
+    url = f"{deployment.url}/api/v1/datasets/links"
+    assert httpx.post(url, json={"ids": [dataset_id]}).status_code == 401
+    headers = deployment.token()
+    bad = httpx.post(url, json={"ids": ["not-an-id"]}, headers=headers)
+    assert bad.status_code == 422
+    assert "ids" in bad.text
+    too_many = httpx.post(url, json={"ids": [dataset_id] * 1001}, headers=headers)
+    assert too_many.status_code == 422
+    with nt.connect(deployment.root) as trove:
+        record = trove.get_dataset(dataset_id)
+        others = trove.list_datasets(record["eid"], details=True)
+        gone = next(str(i) for i in others.index if str(i) != dataset_id)
+        (trove.eid2path(record["eid"]) / others.loc[gone, "rel_path"]).unlink()
+        # A session folder moved out of the data root is never linked.
+        outside = tmp_path / "outside"
+        shutil.copytree(trove.eid2path(record["eid"]), outside)
+        trove.table("sessions").update(
+            {"folder": os.path.relpath(outside, trove.root)}, eid=record["eid"]
+        )
+    unknown = "00000000-0000-4000-8000-000000000000"
+    answer = httpx.post(url, json={"ids": [dataset_id, gone, unknown]}, headers=headers)
+    assert answer.status_code == 200
+    assert answer.json()["links"] == {}
+    trove_command(deployment.root, None, "user", "revoke", "alice")
+    assert httpx.post(url, json={"ids": [dataset_id]}, headers=headers).status_code == 401
+
+
+def _client(deployment: Deployment, tmp_path: Path) -> nt.Trove:
+    settings = Settings.load(
+        config_dir=tmp_path / "client" / "config", cache_dir=tmp_path / "client" / "cache"
+    )
+    client = nt.connect(deployment.url, username="alice", settings=settings)
+    client.login("alice", PASSWORD)
+    return client
+
+
+def test_the_client_downloads_a_collection_from_signed_links(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    with nt.connect(deployment.root) as trove:
+        datasets = trove.list_datasets(details=True)
+        eid = datasets["eid"].value_counts().index[0]
+        expected = {
+            row["rel_path"]: _md5((trove.eid2path(eid) / row["rel_path"]).read_bytes())
+            for _, row in datasets[datasets["eid"] == eid].iterrows()
+        }
+    with _client(deployment, tmp_path) as client:
+        before = len(deployment.requests())
+        paths = client.load_datasets(eid, sorted(expected), download_only=True)[0]
+        got = {
+            Path(p).relative_to(client.root / client.eid2path(eid)).as_posix(): _md5(
+                Path(p).read_bytes()
+            )
+            for p in paths
+        }
+    assert got == expected
+    asked = deployment.requests()[before:]
+    assert sum(line.startswith("POST /api/v1/datasets/links 200") for line in asked) == 1
+    assert sum(line.startswith("GET /files/") for line in asked) == len(expected)
+    assert not [line for line in asked if line.endswith("/file 200")]
+
+
+def test_links_nginx_refuses_are_fetched_through_the_api_with_a_warning(
+    deployment: Deployment, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The server restarts with a new key that nginx was never given (nginx not reloaded).
+    deployment.server.stop()
+    deployment.secret.unlink()
+    deployment.server.start()
+    with nt.connect(deployment.root) as trove:
+        datasets = trove.list_datasets(details=True)
+        eid = datasets["eid"].value_counts().index[0]
+        names = sorted(datasets[datasets["eid"] == eid]["rel_path"])
+        expected = [_md5((trove.eid2path(eid) / name).read_bytes()) for name in names]
+    with _client(deployment, tmp_path) as client, caplog.at_level("WARNING"):
+        paths = client.load_datasets(eid, names, download_only=True)[0]
+        assert [_md5(Path(p).read_bytes()) for p in paths] == expected
+    assert "refused the signed links" in caplog.text
+    assert "--link-secret" in caplog.text
+    refused = [line for line in deployment.requests() if line.startswith("GET /files/")]
+    assert refused and all(line.endswith(" 403") for line in refused)

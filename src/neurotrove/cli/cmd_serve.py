@@ -70,6 +70,28 @@ def serve(
             "nginx sends the bytes. See the server docs, 'Deploying behind nginx'.",
         ),
     ] = None,
+    signed_links: Annotated[
+        str | None,
+        typer.Option(
+            "--signed-links",
+            metavar="LOCATION",
+            show_default=False,
+            help="Behind nginx: its location serving the data root to signed links (e.g. "
+            "/files/). Clients ask for links to many files at once and nginx sends each one, "
+            "checking the link (secure_link). Needs --link-secret. See the server docs, "
+            "'Signed links'.",
+        ),
+    ] = None,
+    link_secret: Annotated[
+        Path | None,
+        typer.Option(
+            "--link-secret",
+            metavar="FILE",
+            show_default=False,
+            help="With --signed-links: the file of the key signing links, which nginx "
+            "includes; written (readable by you alone) when missing.",
+        ),
+    ] = None,
     log_level: Annotated[
         str, typer.Option("--log-level", help="uvicorn's log level (info, warning, debug).")
     ] = "info",
@@ -95,6 +117,13 @@ def serve(
         from ..server.files import check_accel_prefix
 
         accel_redirect = check_accel_prefix(accel_redirect)
+    if signed_links is not None:
+        from ..server.file_links import configured
+
+        if link_secret is not None:
+            link_secret = link_secret.expanduser().resolve()
+        links = configured(signed_links, link_secret)  # checked, and the key written
+        signed_links = None if links is None else links.location
     if object_files is not None:
         Settings.load(object_files=object_files)  # refuses a wrong value, naming the right
         os.environ["NEUROTROVE_OBJECT_FILES"] = object_files  # the workers' settings too
@@ -123,6 +152,11 @@ def serve(
             f"Downloads answer with X-Accel-Redirect: {accel_redirect}<path>; nginx must map "
             f"that internal location to {root}/ (see 'Deploying behind nginx')"
         )
+    if signed_links is not None:
+        note(
+            f"Clients fetch files from signed links {signed_links}<path>: nginx must include "
+            f"{link_secret} and check them there, serving {root}/ (see 'Signed links')"
+        )
     if can_log_in == 0:
         note(f"No user can log in yet: add one with trove --root {root} user add NAME")
     run(
@@ -135,4 +169,6 @@ def serve(
         workers=workers,
         log_level=log_level,
         accel_redirect=accel_redirect,
+        signed_links=signed_links,
+        link_secret=link_secret,
     )

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
 from .. import alf
 from ..catalog import schema as s
@@ -43,16 +44,22 @@ class LocateStatements:
 
     def __init__(self, scope: DatasetScope) -> None:
         self.scope = scope
-        self._built: dict[int, tuple[Sequence[Any], sa.Select[Any]]] = {}
+        self._built: dict[tuple[int, bool], tuple[Sequence[Any], sa.Select[Any]]] = {}
 
-    def statement(self, columns: Sequence[Any]) -> sa.Select[Any]:
+    def statement(self, columns: Sequence[Any], *, many: bool = False) -> sa.Select[Any]:
         """Return the statement reading ``columns`` and the folder of ``:dataset_id``.
 
-        ``columns`` should be a module-level list: the statement is kept per list.
+        With ``many``, of every dataset in the list ``:dataset_ids`` instead. ``columns``
+        should be a module-level list: the statement is kept per list.
         """
-        built = self._built.get(id(columns))
+        built = self._built.get((id(columns), many))
         if built is not None and built[0] is columns:
             return built[1]
+        wanted = (
+            _d.id.in_(sa.bindparam("dataset_ids", expanding=True))
+            if many
+            else _d.id == sa.bindparam("dataset_id")
+        )
         query = (
             sa.select(*self.scope.columns(columns), *_WHERE)
             .select_from(
@@ -60,10 +67,28 @@ class LocateStatements:
                     s.subjects, _subjects.id == _sessions.subject
                 )
             )
-            .where(_d.id == sa.bindparam("dataset_id"), *self.scope.datasets())
+            .where(wanted, *self.scope.datasets())
         )
-        self._built[id(columns)] = (columns, query)
+        self._built[id(columns), many] = (columns, query)
         return query
+
+    def one(
+        self, conn: Connection, columns: Sequence[Any], key: Any
+    ) -> tuple[dict[str, Any], str | None] | None:
+        """Return the record and folder (:func:`split_located`) of dataset ``key``, if any."""
+        found = conn.execute(self.statement(columns), {"dataset_id": key}).mappings().first()
+        return None if found is None else split_located(found)
+
+    def many(
+        self, conn: Connection, columns: Sequence[Any], keys: Sequence[Any]
+    ) -> list[tuple[dict[str, Any], str | None]]:
+        """Return the records and folders of those datasets in ``keys`` that exist."""
+        result = conn.execute(self.statement(columns, many=True), {"dataset_ids": keys})
+        names = list(result.keys())
+        own = len(names) - len(_WHERE)  # the record's columns come first
+        return [
+            _split(dict(zip(names[:own], row, strict=False)), row[own:]) for row in result.tuples()
+        ]
 
 
 def split_located(found: Mapping[Any, Any]) -> tuple[dict[str, Any], str | None]:
@@ -72,17 +97,14 @@ def split_located(found: Mapping[Any, Any]) -> tuple[dict[str, Any], str | None]
     The folder is ``None`` for a dataset of no session that is no aggregate either.
     """
     record = {k: v for k, v in found.items() if not k.startswith(_PREFIX)}
+    return _split(record, [found[column.name] for column in _WHERE])
+
+
+def _split(record: dict[str, Any], where: Sequence[Any]) -> tuple[dict[str, Any], str | None]:
+    """Return ``record`` and its folder, from the values of :data:`_WHERE`."""
+    folder, lab, subject, date, number, relation, identifier = where
     if record["eid"] is not None:
-        folder = found[f"{_PREFIX}folder"] or str(
-            alf.SessionRef(
-                found[f"{_PREFIX}subject"],
-                found[f"{_PREFIX}date"],
-                found[f"{_PREFIX}number"],
-                found[f"{_PREFIX}lab"],
-            ).path
-        )
-        return record, folder
-    if found[f"{_PREFIX}relation"] is None:
+        return record, folder or str(alf.SessionRef(subject, date, number, lab).path)
+    if relation is None:
         return record, None
-    relation, identifier = found[f"{_PREFIX}relation"], found[f"{_PREFIX}identifier"]
     return record, aggregate_folder(relation, identifier)

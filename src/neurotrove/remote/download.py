@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -119,6 +119,12 @@ class DownloadItem:
         The catalogue's md5 of it.
     label : str
         How it is named in messages (its ``rel_path``).
+    fallback : str or None
+        Where to fetch it from instead if ``path`` refuses it (a signed link that nginx
+        refused, or that expired: the server's own route).
+    etag_is_md5 : bool
+        Whether the source's ``ETag`` is the catalogue's md5, so that a resumed download
+        can name it (``If-Range``); nginx's own ETag is not.
     """
 
     path: str
@@ -126,6 +132,8 @@ class DownloadItem:
     size: int | None
     md5: str | None
     label: str
+    fallback: str | None = None
+    etag_is_md5: bool = True
 
 
 class CacheIndex:
@@ -267,9 +275,11 @@ def download_all(
             if on_bytes is not None:
                 on_bytes(amount)
 
+        refused: list[str] = []  # fetched from their fallback: their links were refused
+
         def fetch(item: DownloadItem) -> NeurotroveError | None:
             try:
-                _download_one(connection, item, index, locks, retries, advance, sleep)
+                _download_one(connection, item, index, locks, retries, advance, sleep, refused)
             except NeurotroveError as error:
                 return error
             return None
@@ -279,6 +289,15 @@ def download_all(
         else:
             with ThreadPoolExecutor(max_workers=min(workers, len(items))) as pool:
                 failures = list(pool.map(fetch, items))
+    if refused:
+        log.warning(
+            "%s refused the signed links of %d file(s) (e.g. %s), which were downloaded "
+            "through its API instead; if this repeats, check that nginx includes the server's "
+            "--link-secret file (see the server docs, 'Signed links')",
+            connection.url,
+            len(refused),
+            refused[0],
+        )
     failed = [(item, error) for item, error in zip(items, failures, strict=True) if error]
     if not failed:
         return
@@ -307,6 +326,7 @@ def _download_one(
     retries: int,
     advance: Callable[[int], None],
     sleep: Callable[[float], None],
+    refused: list[str],
 ) -> None:
     from filelock import FileLock
 
@@ -319,7 +339,12 @@ def _download_one(
         while True:
             try:
                 digest = _fetch(connection, item, advance)
-            except RemoteError as error:
+            except NeurotroveError as error:
+                if item.fallback is not None and not is_unreachable(error):
+                    log.info("%s: %s; fetching it from %s", item.label, error, item.fallback)
+                    refused.append(item.label)
+                    item = replace(item, path=item.fallback, fallback=None, etag_is_md5=True)
+                    continue
                 if not is_unreachable(error) or attempt >= retries:
                     raise
                 attempt += 1
@@ -362,7 +387,7 @@ def _fetch(connection: Source, item: DownloadItem, advance: Callable[[int], None
     headers = {}
     if offset:
         headers["Range"] = f"bytes={offset}-"
-        if item.md5:
+        if item.md5 and item.etag_is_md5:
             headers["If-Range"] = f'"{item.md5}"'
     digest = hashlib.md5()  # noqa: S324 - md5 is the checksum ONE and Alyx use
     with connection.stream("GET", item.path, headers=headers) as response:

@@ -17,11 +17,14 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from ..config import Settings
-from ..errors import ConfigError, NotFoundError, RemoteError
+from ..errors import ConfigError, NeurotroveError, NotFoundError, RemoteError
 from ..files.hashing import file_md5
 from ..jsonable import to_jsonable
 from .connection import API, ServerConnection, is_unreachable
@@ -34,9 +37,12 @@ from .credentials import (
 )
 from .mirror import Mirror
 
-__all__ = ["Server"]
+__all__ = ["LINKS_PER_REQUEST", "Server"]
 
 log = logging.getLogger("neurotrove.remote")
+
+LINKS_PER_REQUEST = 1000
+"""Datasets whose download links one request asks for (the server's limit)."""
 
 
 class Server:
@@ -76,6 +82,7 @@ class Server:
         self._connection: ServerConnection | None = None
         self._token: str | None = None
         self._warned_offline = False
+        self._signs_links: bool | None = None
 
     def connection(self) -> ServerConnection:
         """Return the HTTP connection, opening it on first use.
@@ -134,6 +141,34 @@ class Server:
                 url=self.url,
             )
         return info
+
+    def file_links(self, dataset_ids: Sequence[str]) -> dict[str, str]:
+        """Return signed links to these datasets' files, where the server gives them.
+
+        A server started with ``--signed-links`` signs links that nginx sends the files from
+        (``POST /api/v1/datasets/links``, up to :data:`LINKS_PER_REQUEST` a request); any
+        other answers ``{}``, as does one that cannot sign them now: the files then come
+        through ``GET /api/v1/datasets/{id}/file``. Links are absolute URLs, by dataset id.
+        """
+        if not dataset_ids or self.mode == "local":
+            return {}
+        try:
+            if self._signs_links is None:
+                self._signs_links = bool(self.server_info().get("file_links"))
+            if not self._signs_links:
+                return {}
+            links: dict[str, str] = {}
+            for start in range(0, len(dataset_ids), LINKS_PER_REQUEST):
+                ids = list(dataset_ids[start : start + LINKS_PER_REQUEST])
+                answer = self.connection().request(
+                    "POST", f"{API}/datasets/links", json={"ids": ids}
+                )
+                links.update(answer.json()["links"])
+        except (NeurotroveError, ValueError, KeyError, TypeError) as error:
+            log.info("%s gave no download links (%s); files come through its API", self.url, error)
+            return {}
+        base = httpx.URL(self.url)
+        return {key: str(base.join(link)) for key, link in links.items()}
 
     def login(
         self,

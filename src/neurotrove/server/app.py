@@ -24,7 +24,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -39,6 +39,9 @@ from .accounts import DEFAULT_TOKEN_TTL, Account, Accounts, revocation_mark
 from .openapi import describe_api
 from .problems import error_response, install_error_handlers, status_of
 from .roles import Rights, rights_of
+
+if TYPE_CHECKING:
+    from .file_links import FileLinks
 
 __all__ = [
     "API_PREFIX",
@@ -86,6 +89,8 @@ class ServedTrove:
     accel_redirect : str, optional
         The nginx ``internal`` location that maps to the data root: downloads are answered
         with ``X-Accel-Redirect`` into it, and nginx sends the bytes.
+    file_links : FileLinks, optional
+        How download links nginx checks are signed (``--signed-links``), if they are.
     """
 
     trove: Trove
@@ -93,6 +98,7 @@ class ServedTrove:
     public_read: bool
     token_ttl: dt.timedelta
     accel_redirect: str | None = None
+    file_links: FileLinks | None = None
 
     @property
     def object_files(self) -> str:
@@ -240,6 +246,8 @@ def create_app(
     public_read: bool = False,
     token_ttl: dt.timedelta = DEFAULT_TOKEN_TTL,
     accel_redirect: str | None = None,
+    signed_links: str | None = None,
+    link_secret: str | os.PathLike[str] | None = None,
 ) -> FastAPI:
     """Build the server application of a trove.
 
@@ -256,6 +264,12 @@ def create_app(
     accel_redirect : str, optional
         Behind nginx: the ``internal`` location (``/protected/``) that serves the data root;
         file downloads then answer with ``X-Accel-Redirect`` and no body.
+    signed_links : str, optional
+        Behind nginx: its location (``/files/``) serving the data root to signed links
+        (``secure_link``); ``POST /api/v1/datasets/links`` then signs links to files.
+    link_secret : str or Path, optional
+        The file of the secret signing them, which nginx includes (needed with
+        ``signed_links``; written when missing, :func:`.file_links.link_secret`).
 
     Returns
     -------
@@ -263,7 +277,7 @@ def create_app(
     """
     from fastapi.routing import APIRoute
 
-    from . import analysis, behaviour, bin, ephys, reads, writes
+    from . import analysis, behaviour, bin, ephys, file_links, reads, writes
     from .alyx import cache as alyx_cache
     from .alyx import data as alyx_data
     from .alyx import registry as alyx_registry
@@ -275,6 +289,7 @@ def create_app(
 
     if accel_redirect is not None:
         accel_redirect = check_accel_prefix(accel_redirect)
+    links = file_links.configured(signed_links, link_secret)
     trove = connect(root, db=db, create=False)
     accounts = Accounts(
         trove.catalog,
@@ -282,7 +297,7 @@ def create_app(
         remember_tokens_s=REMEMBER_TOKENS_S,
         revocations=revocation_mark(trove.root),
     )
-    state = ServedTrove(trove, accounts, public_read, token_ttl, accel_redirect)
+    state = ServedTrove(trove, accounts, public_read, token_ttl, accel_redirect, links)
     snapshots = SnapshotBuilder(trove.catalog, state.work_dir / "snapshots")
 
     @asynccontextmanager
@@ -313,6 +328,7 @@ def create_app(
     install_error_handlers(app)
     routers = (
         reads.router,
+        file_links.router,
         writes.router,
         bin.router,
         behaviour.router,
@@ -333,6 +349,12 @@ def create_app(
     ]
     open_reads: list[Callable[..., Any]] = []
     if public_read:  # the readers, and the read routes that call one in their worker thread
-        open_reads = [check_reader, alyx.reader, *reads.OPEN_READS, *alyx.OPEN_READS]
+        open_reads = [
+            check_reader,
+            alyx.reader,
+            *reads.OPEN_READS,
+            *alyx.OPEN_READS,
+            file_links.link_datasets,
+        ]
     app.openapi = describe_api(app, app.state.api_routes, open_reads)  # type: ignore[method-assign]
     return app

@@ -48,6 +48,7 @@ __all__ = [
     "FileDownloads",
     "LargeFileResponse",
     "check_accel_prefix",
+    "check_location",
     "file_answer",
     "file_response",
     "send_file",
@@ -225,6 +226,29 @@ class FileDownloads:
         await answer(scope, receive, send)
 
 
+def check_location(option: str, location: str) -> str:
+    """Return an nginx location as it is used: a URL path starting and ending in ``/``.
+
+    Raises
+    ------
+    ValidationError
+        For anything but an absolute URL path without query, fragment, spaces, quotes or
+        escapes; the message names ``option``.
+
+    Examples
+    --------
+    >>> check_location("--signed-links", "/files")
+    '/files/'
+    """
+    if not location.startswith("/") or any(c in location for c in "?#% \\\"'$;{}"):
+        raise ValidationError(
+            f"{option} {location!r} must be an nginx location, a path such as /files/ "
+            f"(starting with /, no query, spaces, quotes or escapes)",
+            **{option.lstrip("-").replace("-", "_"): location},
+        )
+    return location if location.endswith("/") else location + "/"
+
+
 def check_accel_prefix(prefix: str) -> str:
     """Return an ``--accel-redirect`` location as it is used: a path starting and ending in /.
 
@@ -238,10 +262,4 @@ def check_accel_prefix(prefix: str) -> str:
     >>> check_accel_prefix("/protected")
     '/protected/'
     """
-    if not prefix.startswith("/") or any(c in prefix for c in "?#% \\"):
-        raise ValidationError(
-            f"--accel-redirect {prefix!r} must be nginx's internal location, a path such as "
-            f"/protected/ (starting with /, no query, spaces or escapes)",
-            accel_redirect=prefix,
-        )
-    return prefix if prefix.endswith("/") else prefix + "/"
+    return check_location("--accel-redirect", prefix)

@@ -72,12 +72,16 @@ Numbers = Annotated[list[Annotated[int, Field(ge=0, le=999)]] | None, Query()]
 
 @router.get("/health", tags=["server"])
 def health(request: Request) -> dict[str, Any]:
-    """Say that this is a neurotrove server, its version, and whether reads need a token."""
+    """Say what this server is: neurotrove, its version, whether reads need a token, links.
+
+    ``file_links``: whether it signs download links (``POST /api/v1/datasets/links``).
+    """
     return {
         "status": "ok",
         "server": "neurotrove",
         "version": __version__,
         "public_read": served(request).public_read,
+        "file_links": served(request).file_links is not None,
     }
 
 

@@ -49,6 +49,8 @@ def serve(
     workers: int = 1,
     log_level: str = "info",
     accel_redirect: str | None = None,
+    signed_links: str | None = None,
+    link_secret: str | os.PathLike[str] | None = None,
 ) -> None:
     """Serve a trove over HTTP until interrupted.
 
@@ -71,6 +73,11 @@ def serve(
     accel_redirect : str, optional
         Behind nginx: its ``internal`` location serving the data root; downloads answer
         with ``X-Accel-Redirect`` and nginx sends the files.
+    signed_links : str, optional
+        Behind nginx: its location serving the data root to signed links; clients ask for
+        links to many files at once and fetch each from nginx.
+    link_secret : str or Path, optional
+        The file of the key signing the links, which nginx includes (written when missing).
     """
     import uvicorn
 
@@ -82,7 +89,13 @@ def serve(
         "public_read": public_read,
         "token_ttl_s": token_ttl.total_seconds(),
         "accel_redirect": accel_redirect,
+        "signed_links": signed_links,
+        "link_secret": None if link_secret is None else os.fspath(link_secret),
     }
+    if link_secret is not None:
+        from .file_links import link_secret as written
+
+        written(link_secret)  # once, before the workers read it
     options: dict[str, Any] = {
         "host": host,
         "port": port,
@@ -101,7 +114,13 @@ def serve(
         Multiprocess(config, sockets=[_tcp_socket(host, port)]).run()
         return
     app = create_app(
-        root, db=db, public_read=public_read, token_ttl=token_ttl, accel_redirect=accel_redirect
+        root,
+        db=db,
+        public_read=public_read,
+        token_ttl=token_ttl,
+        accel_redirect=accel_redirect,
+        signed_links=signed_links,
+        link_secret=link_secret,
     )
     uvicorn.run(app, **options)
 
@@ -132,6 +151,8 @@ def app_from_environment() -> Any:
         public_read=settings["public_read"],
         token_ttl=dt.timedelta(seconds=settings["token_ttl_s"]),
         accel_redirect=settings.get("accel_redirect"),
+        signed_links=settings.get("signed_links"),
+        link_secret=settings.get("link_secret"),
     )
 
 

@@ -8,6 +8,7 @@ cache (:mod:`neurotrove.remote.files`). A file that fails its check is an error,
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -222,20 +223,33 @@ class LoadingMixin(ReadingMixin):
                 chosen.append(None)
         if problems:
             raise NotFoundError("; ".join(problems), hints=hints, session=eid)
-        data: list[Any] = []
-        for row in chosen:
-            if row is None:
-                data.append(None)
-                continue
-            try:
-                (path,) = self.files.files(folder, [row], eid)
-            except NotFoundError:
-                if assert_present:
-                    raise
-                data.append(None)
-                continue
-            data.append(path if download_only else load_file(path))
+        paths = self._fetched(
+            folder, [row for row in chosen if row is not None], eid, assert_present
+        )
+        data = [
+            None if path is None else path if download_only else load_file(path)
+            for path in (None if row is None else paths.get(id(row)) for row in chosen)
+        ]
         return data, [None if row is None else _record(row) for row in chosen]
+
+    def _fetched(
+        self, folder: Path, rows: list[Row], eid: str, assert_present: bool
+    ) -> dict[int, Path]:
+        """Return the files of ``rows`` by ``id(row)``, fetched together.
+
+        A remote trove downloads them in parallel. Without ``assert_present``, those not
+        found are left out.
+        """
+        try:
+            return dict(zip(map(id, rows), self.files.files(folder, rows, eid), strict=True))
+        except NotFoundError:
+            if assert_present:
+                raise
+        found = {}
+        for row in rows:  # one at a time, to learn which are missing
+            with contextlib.suppress(NotFoundError):
+                (found[id(row)],) = self.files.files(folder, [row], eid)
+        return found
 
     def load_object(
         self,
