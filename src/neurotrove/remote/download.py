@@ -50,6 +50,9 @@ BACKOFF_CAP_S = 8.0
 
 _CHUNK = 1 << 20
 
+_OVERLAP_FROM = 4 * _CHUNK
+"""Bytes left to fetch from which writing overlaps receiving (in a thread of the file's own)."""
+
 
 def backoff(attempt: int) -> float:
     """Return the wait before retry number ``attempt`` (1, 2, ...): 0.5 s doubling, capped.
@@ -407,16 +410,27 @@ def _fetch(connection: Source, item: DownloadItem, advance: Callable[[int], None
                 out.write(chunk)
                 digest.update(chunk)
 
-            # Writing and hashing one chunk overlaps receiving the next (both release the GIL).
-            with ThreadPoolExecutor(max_workers=1) as sink:
-                pending = None
-                for chunk in chunks:
-                    if pending is not None:
-                        pending.result()
-                    pending = sink.submit(keep, chunk)
+            if item.size is not None and item.size - offset <= _OVERLAP_FROM:
+                for chunk in chunks:  # a few chunks: a thread would cost more than it saves
+                    keep(chunk)
                     advance(len(chunk))
-                if pending is not None:
-                    pending.result()
+            else:
+                _overlapped(chunks, keep, advance)
             out.flush()
             os.fsync(out.fileno())
     return digest.hexdigest()
+
+
+def _overlapped(
+    chunks: Iterator[bytes], keep: Callable[[bytes], None], advance: Callable[[int], None]
+) -> None:
+    """Keep each chunk while the next is received (writing and hashing release the GIL)."""
+    with ThreadPoolExecutor(max_workers=1) as sink:
+        pending = None
+        for chunk in chunks:
+            if pending is not None:
+                pending.result()
+            pending = sink.submit(keep, chunk)
+            advance(len(chunk))
+        if pending is not None:
+            pending.result()
