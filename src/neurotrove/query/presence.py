@@ -14,8 +14,8 @@ conditions, still go to the database (they are selective and indexed).
 Nothing mutable in the snapshot is handed out: a result is a new frame whose JSON values and
 lists are copies (a nested JSON value by a round trip through JSON), so changing a result in
 place never changes the next one. Its strings and dates, immutable, are the snapshot's, each
-kept once however many sessions hold it (:class:`_ResultColumns`). The snapshot is one per catalogue and is replaced, not
-kept beside the old one, when the catalogue changes.
+kept once however many sessions hold it (:func:`_share_values`). The snapshot is one per
+catalogue and is replaced, not kept beside the old one, when the catalogue changes.
 
 Examples
 --------
@@ -45,7 +45,7 @@ from sqlalchemy.engine import Connection
 
 from ..catalog import schema as s
 from ..catalog.tables import TableSpec
-from .frames import collection_paused, select_frame
+from .frames import collection_paused, select_records, to_frame
 from .sessions import (
     binned_datasets,
     distinct_dataset_names,
@@ -114,16 +114,18 @@ class SearchSnapshot:
     """
 
     def __init__(self, conn: Connection, spec: TableSpec, version: str) -> None:
-
         self.version = version
         self.spec = spec
         self._raw = conn.dialect.name == "sqlite"
-        frame = select_frame(conn, spec)
-        self._json = [n for n in frame.columns if spec.column(n).kind == "json"]
-        self._lists = [n for n in frame.columns if spec.column(n).kind == "list"]
-        self._result = _ResultColumns(frame, spec)
-        del frame  # its values are the result columns' now, each string once
-        self.frame = self._result.whole().drop(columns=self._json)
+        with collection_paused():
+            names, data = select_records(conn, spec)
+            _share_values(spec, data)
+            frame = to_frame(spec, names, data)
+            del data
+            self._json = [n for n in frame.columns if spec.column(n).kind == "json"]
+            self._lists = [n for n in frame.columns if spec.column(n).kind == "list"]
+            self._result = _ResultColumns(frame, spec)
+            self.frame = self._result.whole().drop(columns=self._json)
         keys = [str(eid) for eid in self.frame.index]
         self._row: dict[Any, int] = {
             (bytes.fromhex(k.replace("-", "")) if self._raw else k): i for i, k in enumerate(keys)
@@ -333,15 +335,7 @@ class _ResultColumns:
     taken at once for a result and given to pandas as its block; the other columns (numbers,
     times, QC categoricals) are taken and inserted one by one, in their places.
 
-    A result touches every value it holds (a reference more), and every dict and list it
-    copies along with what they hold; each object touched out of the cache costs. As read,
-    each value is an object of its own: 50,000 sessions of 12 labs hold 50,000 lab names,
-    the lists 70,000 project names for 4 projects, and a JSON column read from PostgreSQL
-    holds its keys once per dict (psycopg decodes each value alone, where SQLite's one
-    decoding of the whole column shares them): a 24,000-session result took 12 ms longer on
-    PostgreSQL than on SQLite for that alone. So equal strings and dates are kept as one
-    object (the first seen), in the columns, the lists and the flat JSON dicts, which are
-    made anew for it. They are immutable: sharing them hands out nothing mutable.
+    The values are the snapshot's own, each string and date once (:func:`_share_values`).
 
     Parameters
     ----------
@@ -367,16 +361,10 @@ class _ResultColumns:
         kinds = [spec.column(n).kind for n in self.object_names]
         self.objects = np.empty((len(self.object_names), len(frame)), dtype=object)
         self.flat: dict[str, np.ndarray] = {}
-        same = _Shared()
         for at, (name, kind) in enumerate(zip(self.object_names, kinds, strict=True)):
-            values = frame[name].to_numpy(dtype=object)
+            self.objects[at] = values = frame[name].to_numpy(dtype=object)
             if kind == "json":
-                flat = self.flat[name] = np.fromiter(map(_flat, values), dtype=bool)
-                self.objects[at] = same.json_values(values, flat)
-            elif kind == "list":
-                self.objects[at] = same.list_values(values)
-            else:
-                self.objects[at] = same.values(values)
+                self.flat[name] = np.fromiter(map(_flat, values), dtype=bool, count=len(frame))
         self.index = frame.index
         self.copied = [
             (at, name)
@@ -411,54 +399,46 @@ class _ResultColumns:
         return result
 
 
-class _Shared:
-    """Values with equal strings and dates as one object: the first of them seen."""
+def _share_values(spec: TableSpec, data: dict[str, list[Any]]) -> None:
+    """Make equal strings and dates of the snapshot's values one object, in place.
 
-    def __init__(self) -> None:
-        self._strings: dict[str, str] = {}
-        self._dates: dict[dt.date, dt.date] = {}
+    A result touches every value it holds (a reference more), and every dict and list it
+    copies along with what they hold; each object touched out of the cache costs. As read,
+    each value is an object of its own: 50,000 sessions of 12 labs hold 50,000 lab names,
+    the lists 70,000 project names for 4 projects, and a JSON column read from PostgreSQL
+    holds its keys once per dict (psycopg decodes each value alone, where SQLite's one
+    decoding of the whole column shares them): a 24,000-session result took 12 ms longer on
+    PostgreSQL than on SQLite for that alone. So equal strings and dates become the first of
+    them seen, in the text and date columns, the lists and the flat JSON dicts (made anew,
+    their keys and values shared). They are immutable: sharing them hands out nothing
+    mutable. Each column's values are replaced as it is done, so the old ones are freed
+    column by column, not kept until the end.
+    """
+    strings: dict[str, str] = {}
+    dates: dict[dt.date, dt.date] = {}
+    one = strings.setdefault
 
-    def __call__(self, value: Any) -> Any:
-        """Return the one object equal to ``value`` if a string or a date, else ``value``."""
+    def same(value: Any) -> Any:
         kind = type(value)
         if kind is str:
-            return self._strings.setdefault(value, value)
+            return one(value, value)
         if kind is dt.date:
-            return self._dates.setdefault(value, value)
+            return dates.setdefault(value, value)
         return value
 
-    def values(self, values: np.ndarray) -> np.ndarray:
-        """Return a column's values (strings, dates, None), shared."""
-        import numpy as np
+    def json_value(value: Any) -> Any:  # a JSON object's keys are strings
+        if not _flat(value):
+            return value  # nested: copied whole by each result
+        return dict(zip(map(one, value, value), map(same, value.values()), strict=True))
 
-        return np.fromiter(map(self, values), dtype=object, count=len(values))
-
-    def list_values(self, values: np.ndarray) -> np.ndarray:
-        """Return a list column's values: new lists of their items, shared.
-
-        The items of a list column are strings (the values of a link table's text column).
-        """
-        import numpy as np
-
-        one = self._strings.setdefault
-        new = (list(map(one, items, items)) for items in values)
-        return np.fromiter(new, dtype=object, count=len(values))
-
-    def json_values(self, values: np.ndarray, flat: np.ndarray) -> np.ndarray:
-        """Return a JSON column's values: the flat dicts new, their keys and values shared.
-
-        The keys of a JSON object are strings; its nested values are left as they are.
-        """
-        import numpy as np
-
-        one = self._strings.setdefault
-        new = (
-            dict(zip(map(one, value, value), map(self, value.values()), strict=True))
-            if is_flat
-            else value
-            for value, is_flat in zip(values, flat, strict=True)
-        )
-        return np.fromiter(new, dtype=object, count=len(values))
+    for name, values in data.items():
+        kind = spec.column(name).kind
+        if kind == "json":
+            values[:] = map(json_value, values)
+        elif kind == "list":  # of strings: a link table's text column
+            values[:] = [list(map(one, items, items)) for items in values]
+        elif kind in ("text", "date"):
+            values[:] = map(same, values)
 
 
 _SCALARS = frozenset({str, int, float, bool, type(None)})
