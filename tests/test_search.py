@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 import neurotrove as nt
@@ -269,3 +270,50 @@ def test_dataset_search_results_share_nothing(searchable: nt.Trove) -> None:
     assert "changed" not in again["projects"].iloc[0]
     assert again["subject"].iloc[0] == "FD_04"
     assert again.equals(searchable.search(datasets="_ibl_trials.table.pqt", dataset_qc_lte="FAIL"))
+
+
+def test_dataset_search_answers_as_the_database_and_hands_out_copies(
+    searchable: nt.Trove,
+) -> None:
+    """Every column of a dataset search is as the database's answer, every container new.
+
+    The in-memory answer keeps each string once and its values in one block: the frame is
+    still the one a search without dataset filters returns (column kinds, lab columns,
+    dtypes, order), and every JSON dict (flat or nested) and list in it is a copy.
+    """
+    searchable.add_column("sessions", "depth", "float", nullable=True)
+    searchable.add_column("sessions", "imaged", "bool", nullable=False, default=False)
+    searchable.add_column("sessions", "registered", "date")
+    searchable.add_column("sessions", "rig", "text")
+    fd1 = searchable.to_eid("FD_04/2020-01-02/001")
+    mfd = searchable.to_eid("MFD_04/2020-01-01/001")
+    searchable.update_session(
+        fd1,
+        json={"nested": {"probes": ["probe00"]}},
+        depth=120.5,
+        imaged=True,
+        registered="2020-01-03",
+        rig="rig1",
+    )
+    searchable.update_session(mfd, rig="rig1", registered="2020-01-03")
+    searchable.set_qc(mfd, "PASS", extended_qc={"behavior": 1, "tags": "ok"})
+
+    found = searchable.search(datasets="_ibl_trials.table.pqt")
+    # the same sessions, through the database: no dataset filter
+    pd.testing.assert_frame_equal(found, searchable.search(dataset_qc_lte="PASS"))
+    assert found.loc[fd1, "json"] == {"imaging": True, "nested": {"probes": ["probe00"]}}
+    assert found.loc[mfd, "extended_qc"] == {"behavior": 1, "tags": "ok"}
+    assert found.loc[fd1, "rig"] is found.loc[mfd, "rig"]  # one string, kept once
+
+    for eid in (fd1, mfd):
+        found.loc[eid, "json"]["imaging"] = "changed"
+        found.loc[eid, "extended_qc"]["behavior"] = "changed"
+        found.loc[eid, "projects"].append("changed")
+        found.loc[eid, "users"].append("changed")
+    found.loc[fd1, "json"]["nested"]["probes"].append("changed")
+    again = searchable.search(datasets="_ibl_trials.table.pqt")
+    pd.testing.assert_frame_equal(again, searchable.search(dataset_qc_lte="PASS"))
+    assert again.loc[fd1, "json"] == {"imaging": True, "nested": {"probes": ["probe00"]}}
+    assert again.loc[mfd, "extended_qc"] == {"behavior": 1, "tags": "ok"}
+    assert list(again["users"]) == [["bob"], ["alice"]]
+    assert list(again["projects"]) == [["ibl", "sero"], ["ibl"]]
