@@ -10,7 +10,7 @@ Measured in one run, on one data root under ``--data`` (default
    serve`` with one worker, ``trove serve --workers 2``, and nginx in front of ``trove serve
    --accel-redirect /protected/`` (the server checks the token and finds the file, nginx
    sends it), and the same nginx sending files from signed links (one ``POST
-   /api/v1/datasets/links`` per slice of files, timed, then each file from nginx alone).
+   /api/v1/file-links`` per slice of files, timed, then each file from nginx alone).
    neurotrove serves ``GET /api/v1/datasets/{id}/file`` with a bearer token.
    DESIGN.md's budget: at least 70% of nginx's rate;
 2. the remote client, ``nt.connect(url)`` with ``load_collection`` /
@@ -643,7 +643,7 @@ class Contender:
     port: int
     headers: dict[str, str]
     api: bool  # neurotrove's /api/v1/datasets/{id}/file, else the static path
-    links: bool = False  # one POST /api/v1/datasets/links, then each file from its link
+    links: bool = False  # one POST /api/v1/file-links, then each file from its link
 
     def cpu(self) -> float:
         return sum(service.cpu() for service in self.services)
@@ -666,7 +666,7 @@ def signed_links(port: int, ids: list[str], headers: dict[str, str]) -> dict[str
         body = json.dumps({"ids": ids[start : start + 1000]})
         conn.request(
             "POST",
-            "/api/v1/datasets/links",
+            "/api/v1/file-links",
             body,
             {**headers, "Content-Type": "application/json"},
         )
@@ -1041,7 +1041,7 @@ def run(args: argparse.Namespace) -> str:
         f'the server docs say ("Deploying behind nginx"): it proxies the request to `trove '
         f"serve --accel-redirect /protected/`, which checks the token and finds the file, then "
         f"sends the file from its `internal` location. The `--signed-links` rows use the same "
-        f"nginx and server: for each slice of files, one `POST /api/v1/datasets/links` "
+        f"nginx and server: for each slice of files, one `POST /api/v1/file-links` "
         f"(timed) signs their links, then nginx checks each link (`secure_link`) and sends "
         f'the file with no request reaching the server ("Signed links").',
         "",

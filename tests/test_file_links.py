@@ -113,7 +113,7 @@ def test_one_request_signs_a_link_to_each_file_that_nginx_can_check(
     unknown = "00000000-0000-4000-8000-000000000000"
     began = int(time.time())
     answer = httpx.post(
-        f"{server.url}/api/v1/datasets/links",
+        f"{server.url}/api/v1/file-links",
         json={"ids": [*files, unknown]},
         headers=_token(server.url),
     )
@@ -146,11 +146,15 @@ def test_a_server_without_signed_links_says_so(tmp_path: Path, db: str | None) -
     try:
         assert httpx.get(f"{server.url}/api/v1/health").json()["file_links"] is False
         answer = httpx.post(
-            f"{server.url}/api/v1/datasets/links",
+            f"{server.url}/api/v1/file-links",
             json={"ids": [dataset_id]},
             headers=_token(server.url),
         )
         assert answer.status_code == 404
         assert "--signed-links" in answer.json()["detail"]
+        # Its own path: no other route's methods (a dataset's GET, DELETE) are advertised.
+        other = httpx.get(f"{server.url}/api/v1/file-links")
+        assert other.status_code == 405
+        assert other.headers["allow"] == "POST"
     finally:
         server.stop()

@@ -264,7 +264,7 @@ def test_the_client_searches_and_loads_through_nginx(
 
 def _links(deployment: Deployment, ids: list[str]) -> dict[str, str]:
     answer = httpx.post(
-        f"{deployment.url}/api/v1/datasets/links", json={"ids": ids}, headers=deployment.token()
+        f"{deployment.url}/api/v1/file-links", json={"ids": ids}, headers=deployment.token()
     )
     assert answer.status_code == 200, answer.text
     links: dict[str, str] = answer.json()["links"]
@@ -330,7 +330,7 @@ def test_links_need_a_valid_token_and_leave_out_what_they_cannot_send(
     deployment: Deployment, tmp_path: Path
 ) -> None:
     dataset_id, _, _ = _a_dataset(deployment.root)
-    url = f"{deployment.url}/api/v1/datasets/links"
+    url = f"{deployment.url}/api/v1/file-links"
     assert httpx.post(url, json={"ids": [dataset_id]}).status_code == 401
     headers = deployment.token()
     bad = httpx.post(url, json={"ids": ["not-an-id"]}, headers=headers)
@@ -387,7 +387,7 @@ def test_the_client_downloads_a_collection_from_signed_links(
         }
     assert got == expected
     asked = deployment.requests()[before:]
-    assert sum(line.startswith("POST /api/v1/datasets/links 200") for line in asked) == 1
+    assert sum(line.startswith("POST /api/v1/file-links 200") for line in asked) == 1
     assert sum(line.startswith("GET /files/") for line in asked) == len(expected)
     assert not [line for line in asked if line.endswith("/file 200")]
 

@@ -146,7 +146,7 @@ class Server:
         """Return signed links to these datasets' files, where the server gives them.
 
         A server started with ``--signed-links`` signs links that nginx sends the files from
-        (``POST /api/v1/datasets/links``, up to :data:`LINKS_PER_REQUEST` a request); any
+        (``POST /api/v1/file-links``, up to :data:`LINKS_PER_REQUEST` a request); any
         other answers ``{}``, as does one that cannot sign them now: the files then come
         through ``GET /api/v1/datasets/{id}/file``. Links are absolute URLs, by dataset id.
         """
@@ -160,9 +160,7 @@ class Server:
             links: dict[str, str] = {}
             for start in range(0, len(dataset_ids), LINKS_PER_REQUEST):
                 ids = list(dataset_ids[start : start + LINKS_PER_REQUEST])
-                answer = self.connection().request(
-                    "POST", f"{API}/datasets/links", json={"ids": ids}
-                )
+                answer = self.connection().request("POST", f"{API}/file-links", json={"ids": ids})
                 links.update(answer.json()["links"])
         except (NeurotroveError, ValueError, KeyError, TypeError) as error:
             log.info("%s gave no download links (%s); files come through its API", self.url, error)

@@ -266,7 +266,7 @@ def create_app(
         file downloads then answer with ``X-Accel-Redirect`` and no body.
     signed_links : str, optional
         Behind nginx: its location (``/files/``) serving the data root to signed links
-        (``secure_link``); ``POST /api/v1/datasets/links`` then signs links to files.
+        (``secure_link``); ``POST /api/v1/file-links`` then signs links to files.
     link_secret : str or Path, optional
         The file of the secret signing them, which nginx includes (needed with
         ``signed_links``; written when missing, :func:`.file_links.link_secret`).

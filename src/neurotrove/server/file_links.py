@@ -1,7 +1,7 @@
 """Signed download links: the server authorises many files at once, nginx sends each one.
 
 Behind nginx, ``trove serve --signed-links /files/ --link-secret FILE`` answers
-``POST /api/v1/datasets/links`` with, for each dataset asked about whose file is on the
+``POST /api/v1/file-links`` with, for each dataset asked about whose file is on the
 server's disk, a link ``/files/<path in the data root>?md5=<signature>&expires=<time>``.
 nginx checks the signature and the expiry itself (its ``secure_link`` module) and sends the
 file from the data root, so a download costs no Python at all: the token, the catalogue and
@@ -59,7 +59,7 @@ LINK_TTL_S = 3600
 """Seconds a signed link stays valid (a download started later falls back to the API)."""
 
 MAX_LINKS = 1000
-"""Datasets one ``POST /api/v1/datasets/links`` may ask about."""
+"""Datasets one ``POST /api/v1/file-links`` may ask about."""
 
 SECRET_VARIABLE = "trove_link_secret"  # noqa: S105 - a variable's name
 """The nginx variable the secret file sets (``secure_link_md5`` reads it)."""
@@ -278,7 +278,7 @@ def _answer(request: Request, ids: list[uuid.UUID]) -> Response:
 
 
 @router.post(
-    "/datasets/links",
+    "/file-links",
     tags=["datasets"],
     response_model=Links,
     dependencies=[Depends(TOKEN)],  # checked in _answer, in the worker thread

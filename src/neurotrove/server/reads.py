@@ -74,7 +74,7 @@ Numbers = Annotated[list[Annotated[int, Field(ge=0, le=999)]] | None, Query()]
 def health(request: Request) -> dict[str, Any]:
     """Say what this server is: neurotrove, its version, whether reads need a token, links.
 
-    ``file_links``: whether it signs download links (``POST /api/v1/datasets/links``).
+    ``file_links``: whether it signs download links (``POST /api/v1/file-links``).
     """
     return {
         "status": "ok",
