@@ -41,7 +41,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
 from ..errors import ConfigError, NeurotroveError, NotFoundError, ValidationError
-from .app import API_PREFIX, TOKEN, check_reader, served
+from .app import API_PREFIX, TOKEN, ServedTrove, check_reader, served
 from .files import check_location
 from .problems import problems
 
@@ -222,16 +222,14 @@ class Links(BaseModel):
     expires: int = Field(description="When the links expire (seconds since 1970, UTC).")
 
 
-def signed_links(request: Request, ids: list[uuid.UUID], now: float) -> dict[str, str]:
+def signed_links(
+    state: ServedTrove, links: FileLinks, ids: list[uuid.UUID], now: float
+) -> dict[str, str]:
     """Return the links of those ``ids`` whose files are on the server's disk, in the root.
 
     Each file's path is resolved as the API's route resolves it (links followed; one that
     leaves the data root is not linked), a folder once per request.
     """
-    state = served(request)
-    links = state.file_links
-    if links is None:
-        return {}
     trove, inside_root = state.trove, os.path.join(state.data_root, "")
     folders: dict[str, str] = {}  # a folder as the catalogue has it → resolved, with a sep
     found = {}
@@ -266,14 +264,15 @@ def signed_links(request: Request, ids: list[uuid.UUID], now: float) -> dict[str
 def _answer(request: Request, ids: list[uuid.UUID]) -> Response:
     """Check the reader, then sign the links (one worker-thread trip for both)."""
     check_reader(request)
-    links = served(request).file_links
+    state = served(request)
+    links = state.file_links
     if links is None:
         raise NotFoundError(
             "this server does not sign download links (it was started without "
             "--signed-links); download each file from /api/v1/datasets/{id}/file"
         )
     now = time.time()
-    body = {"links": signed_links(request, ids, now), "expires": int(now) + links.ttl_s}
+    body = {"links": signed_links(state, links, ids, now), "expires": int(now) + links.ttl_s}
     return Response(json.dumps(body), media_type="application/json")
 
 

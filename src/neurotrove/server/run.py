@@ -92,10 +92,9 @@ def serve(
         "signed_links": signed_links,
         "link_secret": None if link_secret is None else os.fspath(link_secret),
     }
-    if link_secret is not None:
-        from .file_links import link_secret as written
+    from .file_links import configured
 
-        written(link_secret)  # once, before the workers read it
+    configured(signed_links, link_secret)  # checked, and the key written, before any worker
     options: dict[str, Any] = {
         "host": host,
         "port": port,
