@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import threading
 from collections.abc import Iterator
@@ -21,13 +22,9 @@ def _collector_as_python_leaves_it() -> Iterator[None]:
     gc.enable()
 
 
-class _Cycle:
-    def __init__(self) -> None:
-        self.me = self
-
-
-def test_cycles_are_collected_by_themselves_while_an_answer_is_built() -> None:
-    """A server's other threads keep their garbage collected during a long build."""
+@contextlib.contextmanager
+def _collections() -> Iterator[list[int]]:
+    """Yield the generations the collector collects, as it collects them, in the block."""
     collections: list[int] = []
 
     def count(phase: str, info: dict[str, int]) -> None:
@@ -36,12 +33,22 @@ def test_cycles_are_collected_by_themselves_while_an_answer_is_built() -> None:
 
     gc.callbacks.append(count)
     try:
-        with collection_paused():
-            assert gc.isenabled()
-            for _ in range(3 * BUILD_GEN0_THRESHOLD):
-                _Cycle()  # garbage at once, reachable only from itself
+        yield collections
     finally:
         gc.callbacks.remove(count)
+
+
+class _Cycle:
+    def __init__(self) -> None:
+        self.me = self
+
+
+def test_cycles_are_collected_by_themselves_while_an_answer_is_built() -> None:
+    """A server's other threads keep their garbage collected during a long build."""
+    with _collections() as collections, collection_paused():
+        assert gc.isenabled()
+        for _ in range(3 * BUILD_GEN0_THRESHOLD):
+            _Cycle()  # garbage at once, reachable only from itself
     assert collections  # without anyone calling gc.collect()
 
 
@@ -77,18 +84,8 @@ def test_objects_someone_else_froze_stay_frozen() -> None:
 
 def test_what_a_build_made_is_handed_to_the_oldest_generation() -> None:
     """The answer a build returns is alive: no young collection traverses it afterwards."""
-    collections: list[int] = []
-
-    def count(phase: str, info: dict[str, int]) -> None:
-        if phase == "stop":
-            collections.append(info["generation"])
-
-    gc.callbacks.append(count)
-    try:
-        with collection_paused():
-            answer = [[row] for row in range(BUILD_GEN0_THRESHOLD // 2)]
-    finally:
-        gc.callbacks.remove(count)
+    with _collections() as collections, collection_paused():
+        answer = [[row] for row in range(BUILD_GEN0_THRESHOLD // 2)]
     assert collections == []  # none while it was built
     assert gc.get_count()[0] < 100  # and nothing young left to collect after
     young = {id(o) for generation in (0, 1) for o in gc.get_objects(generation=generation)}
